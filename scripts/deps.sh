@@ -1,0 +1,25 @@
+#!/bin/sh
+# Installs the Debian packages berth needs to build, test and benchmark.
+# Idempotent and fast when everything is present: dpkg is asked first, and
+# apt-get runs only for what is missing.
+set -eu
+
+PKGS="build-essential cmake pkg-config git curl ca-certificates
+libwebsockets-dev libcap-dev libjansson-dev libsqlite3-dev libsodium-dev
+libcurl4-openssl-dev libssl-dev libcmocka-dev
+python3 wrk openssl sqlite3 valgrind"
+
+missing=""
+for p in $PKGS; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing="$missing $p"
+  fi
+done
+
+if [ -n "$missing" ]; then
+  echo "deps: installing:$missing"
+  SUDO=""
+  [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi

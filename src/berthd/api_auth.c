@@ -1,0 +1,361 @@
+/* api_auth.c - login/logout sessions, invitation acceptance, the caller's
+ * identity, and the service endpoints (/healthz, /metrics).
+ *
+ * Password work (argon2id) runs on the worker pool: the handler looks the
+ * account up on the loop, hands the verify/hash to a worker with its own
+ * copy of the password, and finishes on the loop in the completion. */
+#include "access.h"
+#include "api.h"
+#include "jsonx.h"
+#include "log.h"
+#include "metrics.h"
+#include "pool.h"
+#include "ratelimit.h"
+#include "util.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PASSWORD_MIN 8
+#define PASSWORD_MAX 1024
+
+json_t *api_time(int64_t t)
+{
+    if (!t)
+        return json_null();
+    char b[32];
+    util_iso8601(t, b, sizeof b);
+    return json_string(b);
+}
+
+void api_store_error(struct req *r, int rc, const char *what)
+{
+    if (rc == STORE_NOTFOUND)
+        http_reply_error(r, 404, "not_found", "%s not found", what);
+    else if (rc == STORE_CONFLICT)
+        http_reply_error(r, 409, "conflict", "%s already exists", what);
+    else
+        http_reply_error(r, 500, "internal", "the store failed; see the server log");
+}
+
+int api_issue_token(struct req *r, int64_t user_id, const char *kind, const char *name,
+                    uint32_t scopes, int64_t org_id, int64_t ttl, char token[CRYPTO_TOKEN_MAX],
+                    int64_t *id, int64_t *expires_at)
+{
+    struct token t;
+    memset(&t, 0, sizeof t);
+    t.user_id = user_id;
+    util_strlcpy(t.kind, kind, sizeof t.kind);
+    util_strlcpy(t.name, name, sizeof t.name);
+    access_scopes_format(scopes, t.scopes, sizeof t.scopes);
+    t.org_id = org_id;
+    t.created_at = util_now();
+    t.expires_at = t.created_at + ttl;
+    crypto_token_new(strcmp(kind, "session") == 0 ? "bts" : "bta", token);
+    char hash[CRYPTO_HASH_HEX], prefix[16];
+    crypto_token_hash(r->srv->token_key, token, hash);
+    snprintf(prefix, sizeof prefix, "%.11s", token);
+    int rc = store_token_create(r->srv->store, &t, hash, prefix, id);
+    if (rc == STORE_OK && expires_at)
+        *expires_at = t.expires_at;
+    return rc;
+}
+
+/* Lower-cases an email into out; -1 if it does not fit. */
+static int norm_email(const char *in, char *out, size_t n)
+{
+    if (util_strlcpy(out, in, n) < 0)
+        return -1;
+    for (char *p = out; *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+    return 0;
+}
+
+/* ---- login ---- */
+
+struct pw_job {
+    struct req *r;
+    char hash[CRYPTO_PWHASH_MAX];
+    char password[PASSWORD_MAX + 1];
+    char email[256];
+    int64_t user_id;   /* login: 0 when no such active account */
+    int64_t invite_id; /* accept-invite */
+    int ok;
+};
+
+static void pw_job_free(struct pw_job *j)
+{
+    crypto_wipe(j, sizeof *j);
+    free(j);
+}
+
+static void login_work(void *arg)
+{
+    struct pw_job *j = arg;
+    j->ok = crypto_password_verify(j->hash, j->password) == 0 && j->user_id;
+    crypto_wipe(j->password, sizeof j->password);
+}
+
+static void login_done(void *arg)
+{
+    struct pw_job *j = arg;
+    struct req *r = j->r;
+    struct srv *s = r->srv;
+    if (http_gone(r)) {
+        pw_job_free(j);
+        return;
+    }
+    int64_t now = util_now();
+    if (!j->ok) {
+        ratelimit_hit(s->rl_account, j->email, now);
+        ratelimit_hit(s->rl_address, r->ip, now);
+        http_reply_error(r, 401, "invalid_credentials", "invalid email or password");
+        http_complete(r);
+        pw_job_free(j);
+        return;
+    }
+    ratelimit_reset(s->rl_account, j->email);
+    char token[CRYPTO_TOKEN_MAX];
+    int64_t id, exp;
+    int rc = api_issue_token(r, j->user_id, "session", "login", SC_ALL, 0, s->cfg.session_ttl,
+                             token, &id, &exp);
+    if (rc != STORE_OK) {
+        api_store_error(r, rc, "session");
+    } else {
+        r->authed = 1;
+        r->who.user_id = j->user_id;
+        r->who.token_id = id;
+        util_strlcpy(r->who.email, j->email, sizeof r->who.email);
+        snprintf(r->audit_target, sizeof r->audit_target, "user:%lld", (long long)j->user_id);
+        http_reply_json(r, 200, json_pack("{s:s, s:o, s:{s:I, s:s}}", "token", token,
+                                          "expires_at", api_time(exp), "user", "id",
+                                          (json_int_t)j->user_id, "email", j->email));
+    }
+    crypto_wipe(token, sizeof token);
+    http_complete(r);
+    pw_job_free(j);
+}
+
+static int read_password(struct req *r, json_t *b, const char **pw)
+{
+    if (req_str(r, b, "password", 1, pw) < 0)
+        return -1;
+    if (strlen(*pw) > PASSWORD_MAX) {
+        http_reply_error(r, 422, "invalid_field", "field 'password' is longer than %d bytes",
+                         PASSWORD_MAX);
+        return -1;
+    }
+    return 0;
+}
+
+void api_login(struct req *r)
+{
+    static const char *const fields[] = {"email", "password", NULL};
+    struct srv *s = r->srv;
+    json_t *b = req_json(r);
+    const char *email, *password;
+    if (!b || req_only_fields(r, b, fields) < 0 || req_str(r, b, "email", 1, &email) < 0 ||
+        read_password(r, b, &password) < 0)
+        return;
+    struct pw_job *j = calloc(1, sizeof *j);
+    if (!j || norm_email(email, j->email, sizeof j->email) < 0) {
+        free(j);
+        http_reply_error(r, 422, "invalid_field", "field 'email' is too long");
+        return;
+    }
+    util_strlcpy(r->audit_actor, j->email, sizeof r->audit_actor);
+    int retry = 0;
+    int64_t now = util_now();
+    if (ratelimit_blocked(s->rl_account, j->email, now, &retry) ||
+        ratelimit_blocked(s->rl_address, r->ip, now, &retry)) {
+        char ra[16];
+        snprintf(ra, sizeof ra, "%d", retry);
+        http_add_header(r, "retry-after", ra);
+        http_reply_error(r, 429, "rate_limited", "too many failed logins; retry in %d s", retry);
+        pw_job_free(j);
+        return;
+    }
+    struct user u;
+    int rc = store_user_by_email(s->store, j->email, &u);
+    if (rc == STORE_OK && strcmp(u.status, "active") == 0 && u.pwhash[0]) {
+        j->user_id = u.id;
+        util_strlcpy(j->hash, u.pwhash, sizeof j->hash);
+    } else if (rc == STORE_OK || rc == STORE_NOTFOUND) {
+        /* Same work whether or not the account exists. */
+        util_strlcpy(j->hash, s->dummy_pwhash, sizeof j->hash);
+    } else {
+        pw_job_free(j);
+        api_store_error(r, rc, "user");
+        return;
+    }
+    util_strlcpy(j->password, password, sizeof j->password);
+    j->r = r;
+    http_defer(r);
+    if (pool_submit(s->pool, login_work, login_done, j) < 0) {
+        r->pending = 0;
+        pw_job_free(j);
+        http_reply_error(r, 503, "unavailable", "server busy");
+    }
+}
+
+void api_logout(struct req *r)
+{
+    snprintf(r->audit_target, sizeof r->audit_target, "token:%lld", (long long)r->who.token_id);
+    int rc = store_token_revoke(r->srv->store, r->who.token_id, r->who.user_id, util_now());
+    if (rc != STORE_OK) {
+        api_store_error(r, rc, "token");
+        return;
+    }
+    http_reply_empty(r, 204);
+}
+
+/* ---- invitations ---- */
+
+static void invite_work(void *arg)
+{
+    struct pw_job *j = arg;
+    j->ok = crypto_password_hash(j->password, j->hash) == 0;
+    crypto_wipe(j->password, sizeof j->password);
+}
+
+static void invite_done(void *arg)
+{
+    struct pw_job *j = arg;
+    struct req *r = j->r;
+    struct store *st = r->srv->store;
+    if (http_gone(r)) {
+        pw_job_free(j);
+        return;
+    }
+    if (!j->ok) {
+        http_reply_error(r, 500, "internal", "cannot hash the password");
+        goto done;
+    }
+    if (store_begin(st) != STORE_OK) {
+        api_store_error(r, STORE_ERR, "invite");
+        goto done;
+    }
+    int rc = store_invite_use(st, j->invite_id, util_now());
+    if (rc == STORE_NOTFOUND) {
+        store_rollback(st);
+        http_reply_error(r, 401, "invalid_invite", "the invitation was already used");
+        goto done;
+    }
+    if (rc == STORE_OK)
+        rc = store_user_set_password(st, j->user_id, j->hash);
+    if (rc != STORE_OK || store_commit(st) != STORE_OK) {
+        store_rollback(st);
+        api_store_error(r, STORE_ERR, "invite");
+        goto done;
+    }
+    struct user u;
+    if (store_user_get(st, j->user_id, &u) != STORE_OK) {
+        api_store_error(r, STORE_ERR, "user");
+        goto done;
+    }
+    r->authed = 1;
+    r->who.user_id = u.id;
+    util_strlcpy(r->who.email, u.email, sizeof r->who.email);
+    http_reply_json(r, 200, json_pack("{s:{s:I, s:s, s:s}}", "user", "id", (json_int_t)u.id,
+                                      "email", u.email, "status", u.status));
+done:
+    http_complete(r);
+    pw_job_free(j);
+}
+
+void api_accept_invite(struct req *r)
+{
+    static const char *const fields[] = {"token", "password", NULL};
+    struct srv *s = r->srv;
+    json_t *b = req_json(r);
+    const char *token, *password;
+    if (!b || req_only_fields(r, b, fields) < 0 || req_str(r, b, "token", 1, &token) < 0 ||
+        read_password(r, b, &password) < 0)
+        return;
+    if (strlen(password) < PASSWORD_MIN) {
+        http_reply_error(r, 422, "invalid_field", "field 'password' must be at least %d "
+                         "characters", PASSWORD_MIN);
+        return;
+    }
+    char hash[CRYPTO_HASH_HEX];
+    crypto_token_hash(s->token_key, token, hash);
+    struct invite inv;
+    int rc = store_invite_by_hash(s->store, hash, &inv);
+    if (rc == STORE_NOTFOUND || (rc == STORE_OK && inv.used_at)) {
+        http_reply_error(r, 401, "invalid_invite", "the invitation is invalid or already used");
+        return;
+    }
+    if (rc != STORE_OK) {
+        api_store_error(r, rc, "invite");
+        return;
+    }
+    snprintf(r->audit_target, sizeof r->audit_target, "user:%lld", (long long)inv.user_id);
+    r->audit_org = inv.org_id;
+    if (inv.expires_at <= util_now()) {
+        http_reply_error(r, 401, "invalid_invite", "the invitation has expired; ask for a new one");
+        return;
+    }
+    struct pw_job *j = calloc(1, sizeof *j);
+    if (!j) {
+        http_reply_error(r, 503, "unavailable", "out of memory");
+        return;
+    }
+    j->r = r;
+    j->user_id = inv.user_id;
+    j->invite_id = inv.id;
+    util_strlcpy(j->password, password, sizeof j->password);
+    http_defer(r);
+    if (pool_submit(s->pool, invite_work, invite_done, j) < 0) {
+        r->pending = 0;
+        pw_job_free(j);
+        http_reply_error(r, 503, "unavailable", "server busy");
+    }
+}
+
+/* ---- the caller ---- */
+
+void api_me(struct req *r)
+{
+    struct store *st = r->srv->store;
+    struct user u;
+    json_t *orgs = NULL;
+    int rc = store_user_get(st, r->who.user_id, &u);
+    if (rc == STORE_OK)
+        rc = store_orgs_of_user(st, u.id, &orgs);
+    if (rc != STORE_OK) {
+        api_store_error(r, rc, "user");
+        return;
+    }
+    char scopes[512];
+    access_scopes_format(r->who.token_scopes, scopes, sizeof scopes);
+    json_t *sc = json_array();
+    for (char *save = NULL, *t = strtok_r(scopes, " ", &save); t; t = strtok_r(NULL, " ", &save))
+        json_array_append_new(sc, json_string(t));
+    json_t *tok = json_pack("{s:I, s:s, s:o, s:o}", "id", (json_int_t)r->who.token_id, "kind",
+                            r->who.token_kind, "scopes", sc, "org",
+                            r->who.token_org_id ? json_integer(r->who.token_org_id) : json_null());
+    http_reply_json(r, 200, json_pack("{s:{s:I, s:s, s:o}, s:o, s:o}", "user", "id",
+                                      (json_int_t)u.id, "email", u.email, "created_at",
+                                      api_time(u.created_at), "orgs", orgs, "token", tok));
+}
+
+void api_healthz(struct req *r)
+{
+    http_reply_json(r, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+void api_metrics(struct req *r)
+{
+    struct buf b;
+    buf_init(&b, 4 * 1024 * 1024);
+    if (metrics_render(r->srv->metrics, &b) < 0) {
+        buf_release(&b);
+        http_reply_error(r, 500, "internal", "metrics too large");
+        return;
+    }
+    size_t len;
+    char *data = buf_steal(&b, &len);
+    http_reply_raw(r, 200, "text/plain; version=0.0.4", data, len);
+}

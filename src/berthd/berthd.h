@@ -1,0 +1,36 @@
+/* berthd.h - the control plane's shared state and its error convention.
+ *
+ * One `struct srv` lives for the whole process and is owned by main.c.
+ * Everything on it is touched only from the event-loop thread, except the
+ * worker pool's queues (pool.c) which carry their own lock.
+ */
+#ifndef BERTHD_H
+#define BERTHD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "crypto.h"
+
+struct lws_context;
+struct store;
+struct pool;
+struct ratelimit;
+struct metrics;
+
+struct srv {
+    struct config cfg;
+    struct lws_context *ctx;
+    struct store *store;
+    struct pool *pool;
+    struct ratelimit *rl_account;
+    struct ratelimit *rl_address;
+    struct metrics *metrics;
+    uint8_t token_key[CRYPTO_KEY_BYTES];   /* keyed hash of bearer secrets */
+    uint8_t secret_key[CRYPTO_KEY_BYTES];  /* sealing of secrets at rest */
+    char dummy_pwhash[CRYPTO_PWHASH_MAX];  /* verified against when no user */
+    volatile int stopping;
+};
+
+#endif

@@ -1,0 +1,30 @@
+/* config.h - berthd settings from flags, then environment, then defaults. */
+#ifndef BERTHD_CONFIG_H
+#define BERTHD_CONFIG_H
+
+#include <stddef.h>
+
+struct config {
+    char data_dir[1024];
+    char listen_host[256];
+    int port;
+    char db_url[1024];        /* empty: sqlite in data_dir */
+    char tls_cert[1024];
+    char tls_key[1024];
+    char public_url[512];     /* how clients reach us, for printed commands */
+    size_t body_max;          /* request body limit in bytes */
+    int workers;              /* worker threads for slow work */
+    int session_ttl;          /* seconds a login session lasts */
+    int login_max_account;    /* failed logins per account per window */
+    int login_max_address;    /* failed logins per address per window */
+    int login_window;         /* seconds */
+    int access_log;           /* log every request at info level */
+};
+
+void config_defaults(struct config *c);
+/* Applies BERTH_* environment variables over the defaults. */
+void config_from_env(struct config *c);
+/* Parses "host:port", "[v6]:port" or ":port"; 0 or -1. */
+int config_parse_listen(struct config *c, const char *s);
+
+#endif

@@ -1,0 +1,538 @@
+/* http.c - berthd's HTTP front: the lws context, the per-request life
+ * cycle (collect -> route -> authenticate -> handle -> answer), and the
+ * answer helpers handlers use.
+ *
+ * Ownership: a `struct req` is created on LWS_CALLBACK_HTTP and hangs off
+ * the connection's per-session data until its answer is fully written. If
+ * the connection closes while the request waits on the worker pool, the req
+ * is detached (wsi = NULL) and freed by http_complete().
+ *
+ * Responses are HTTP/1.1 (ALPN offers only http/1.1), so an answer's header
+ * and body leave in one write when they fit, in 32 KiB writes otherwise.
+ */
+#include "http.h"
+#include "audit.h"
+#include "guard.h"
+#include "jsonx.h"
+#include "log.h"
+#include "metrics.h"
+#include "pool.h"
+#include "router.h"
+#include "util.h"
+
+#include <libwebsockets.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#define CHUNK 32768
+#define HDR_ROOM 1024
+
+struct pss {
+    struct req *r;
+};
+
+static struct srv *the_srv;
+
+const char *http_method_name(enum http_method m)
+{
+    static const char *n[] = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "OTHER"};
+    return n[m];
+}
+
+static void req_free(struct req *r)
+{
+    if (!r)
+        return;
+    if (r->authz) {
+        crypto_wipe(r->authz, strlen(r->authz));
+        free(r->authz);
+    }
+    if (r->body.data)
+        crypto_wipe(r->body.data, r->body.len);
+    buf_release(&r->body);
+    json_decref(r->json);
+    json_decref(r->audit_detail);
+    free(r->resp);
+    free(r);
+}
+
+/* ---- answers ---- */
+
+void http_add_header(struct req *r, const char *name, const char *value)
+{
+    size_t l = strlen(r->extra_hdrs);
+    snprintf(r->extra_hdrs + l, sizeof r->extra_hdrs - l, "%s:%s\n", name, value);
+}
+
+void http_reply_raw(struct req *r, int status, const char *ctype, char *body, size_t len)
+{
+    if (r->replied) {
+        log_error("http", "second answer to one request (%s %s)", http_method_name(r->method),
+                  r->path);
+        free(body);
+        return;
+    }
+    r->replied = 1;
+    r->status = status;
+    r->ctype = ctype;
+    r->resp = body;
+    r->resp_len = len;
+    audit_request(r);
+}
+
+void http_reply_json(struct req *r, int status, json_t *body)
+{
+    size_t len = 0;
+    char *s = jx_dump(body, &len);
+    json_decref(body);
+    if (!s) {
+        http_reply_raw(r, 500, "application/json", strdup("{\"error\":{\"code\":\"internal\","
+                                                        "\"message\":\"out of memory\"}}"), 53);
+        return;
+    }
+    http_reply_raw(r, status, "application/json", s, len);
+}
+
+void http_reply_error(struct req *r, int status, const char *code, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    http_reply_json(r, status, json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", msg));
+}
+
+void http_reply_empty(struct req *r, int status) { http_reply_raw(r, status, NULL, NULL, 0); }
+
+/* ---- request helpers ---- */
+
+json_t *req_json(struct req *r)
+{
+    if (r->json)
+        return r->json;
+    char err[256];
+    r->json = jx_parse_object(r->body.data ? r->body.data : "", r->body.len, err, sizeof err);
+    if (!r->json)
+        http_reply_error(r, 400, "invalid_json", "%s", err);
+    return r->json;
+}
+
+const char *req_query(struct req *r, const char *name, char *buf, int len)
+{
+    char key[64];
+    if (!r->wsi || snprintf(key, sizeof key, "%s=", name) >= (int)sizeof key)
+        return NULL;
+    const char *v = lws_get_urlarg_by_name(r->wsi, key, buf, len);
+    if (!v)
+        return NULL;
+    memmove(buf, v, strlen(v) + 1); /* the value alone, at buf */
+    return buf;
+}
+
+static int field_err(struct req *r, int rc, const char *field, const char *want, int required)
+{
+    if (rc == JX_WRONG_TYPE) {
+        http_reply_error(r, 400, "invalid_field", "field '%s' must be %s", field, want);
+        return -1;
+    }
+    if (rc == JX_MISSING) {
+        if (required) {
+            http_reply_error(r, 422, "missing_field", "field '%s' is required", field);
+            return -1;
+        }
+        return 0;
+    }
+    return 1;
+}
+
+int req_str(struct req *r, json_t *o, const char *field, int required, const char **out)
+{
+    return field_err(r, jx_string(o, field, out), field, "a string", required);
+}
+
+int req_int(struct req *r, json_t *o, const char *field, int required, int64_t *out)
+{
+    return field_err(r, jx_int(o, field, out), field, "an integer", required);
+}
+
+int req_bool(struct req *r, json_t *o, const char *field, int required, int *out)
+{
+    return field_err(r, jx_bool(o, field, out), field, "a boolean", required);
+}
+
+int req_array(struct req *r, json_t *o, const char *field, int required, json_t **out)
+{
+    return field_err(r, jx_array(o, field, out), field, "an array", required);
+}
+
+int req_only_fields(struct req *r, json_t *o, const char *const *allowed)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach(o, key, v) {
+        int ok = 0;
+        for (int i = 0; allowed[i]; i++)
+            if (strcmp(key, allowed[i]) == 0)
+                ok = 1;
+        if (!ok) {
+            http_reply_error(r, 400, "unknown_field", "unknown field '%s'", key);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* ---- async ---- */
+
+void http_defer(struct req *r) { r->pending = 1; }
+
+int http_gone(struct req *r)
+{
+    if (r->wsi)
+        return 0;
+    req_free(r);
+    return 1;
+}
+
+void http_complete(struct req *r)
+{
+    r->pending = 0;
+    if (!r->wsi) {
+        req_free(r);
+        return;
+    }
+    if (!r->replied)
+        http_reply_error(r, 500, "internal", "the request was not answered");
+    lws_callback_on_writable(r->wsi);
+}
+
+/* ---- the request life cycle ---- */
+
+static void finish_metrics(struct req *r)
+{
+    uint64_t us = util_mono_us() - r->started_us;
+    metrics_http(r->srv->metrics, r->route ? r->route->pattern : NULL, r->method, r->status, us);
+    if (r->srv->cfg.access_log)
+        log_info("http", "%s %s %d %.2fms %s", http_method_name(r->method), r->path, r->status,
+                 (double)us / 1000.0, r->ip);
+}
+
+/* Writes (part of) the answer. Returns 1 when all is written, 0 when more
+ * remains (writable requested), -1 on error. */
+static int write_answer(struct lws *wsi, struct req *r)
+{
+    static unsigned char b[LWS_PRE + HDR_ROOM + CHUNK];
+    unsigned char *start = b + LWS_PRE, *p = start, *hend = start + HDR_ROOM;
+
+    if (!r->hdr_sent) {
+        if (lws_add_http_common_headers(wsi, (unsigned)r->status, r->ctype,
+                                        (lws_filepos_t)r->resp_len, &p, hend) ||
+            lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
+                                        (const unsigned char *)"no-store", 8, &p, hend))
+            return -1;
+        char *line = r->extra_hdrs;
+        while (*line) {
+            char *nl = strchr(line, '\n');
+            char *colon = strchr(line, ':');
+            if (!nl || !colon || colon > nl)
+                break;
+            char name[64];
+            size_t nlen = (size_t)(colon - line) + 1;
+            if (nlen >= sizeof name)
+                break;
+            memcpy(name, line, nlen);
+            name[nlen] = '\0';
+            if (lws_add_http_header_by_name(wsi, (unsigned char *)name,
+                                            (unsigned char *)colon + 1,
+                                            (int)(nl - colon - 1), &p, hend))
+                return -1;
+            line = nl + 1;
+        }
+        if (lws_finalize_http_header(wsi, &p, hend))
+            return -1;
+        r->hdr_sent = 1;
+    }
+    size_t n = r->resp_len - r->resp_off;
+    if (n > CHUNK)
+        n = CHUNK;
+    if (n)
+        memcpy(p, r->resp + r->resp_off, n);
+    p += n;
+    r->resp_off += n;
+    int last = r->resp_off >= r->resp_len;
+    int len = (int)(p - start);
+    if (lws_write(wsi, start, (size_t)len, last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) != len)
+        return -1;
+    if (!last) {
+        lws_callback_on_writable(wsi);
+        return 0;
+    }
+    return 1;
+}
+
+/* Sends what is ready; returns the value the lws callback should return. */
+static int pump(struct lws *wsi, struct pss *pss)
+{
+    struct req *r = pss->r;
+    if (!r || !r->replied || r->pending)
+        return 0;
+    int rc = write_answer(wsi, r);
+    if (rc < 0) {
+        pss->r = NULL;
+        req_free(r);
+        return -1;
+    }
+    if (rc == 0)
+        return 0;
+    finish_metrics(r);
+    int close_after = r->close_after;
+    pss->r = NULL;
+    req_free(r);
+    if (close_after)
+        return -1;
+    return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+static void dispatch(struct req *r)
+{
+    int path_matched = 0;
+    r->route = router_match(r->method, r->path, r->params, &r->nparams, &path_matched);
+    if (!r->route) {
+        if (path_matched)
+            http_reply_error(r, 405, "method_not_allowed", "%s is not allowed on %s",
+                             http_method_name(r->method), r->path);
+        else
+            http_reply_error(r, 404, "not_found", "no such endpoint: %s", r->path);
+        return;
+    }
+    if (guard_check(r) < 0)
+        return;
+    r->route->fn(r);
+    if (!r->replied && !r->pending)
+        http_reply_error(r, 500, "internal", "the request was not answered");
+}
+
+static enum http_method method_of(struct lws *wsi)
+{
+    char *uri;
+    int len;
+    switch (lws_http_get_uri_and_method(wsi, &uri, &len)) {
+    case LWSHUMETH_GET: return HM_GET;
+    case LWSHUMETH_POST: return HM_POST;
+    case LWSHUMETH_PUT: return HM_PUT;
+    case LWSHUMETH_PATCH: return HM_PATCH;
+    case LWSHUMETH_DELETE: return HM_DELETE;
+    case LWSHUMETH_HEAD: return HM_HEAD;
+    case LWSHUMETH_OPTIONS: return HM_OPTIONS;
+    default: return HM_OTHER;
+    }
+}
+
+static int on_request(struct lws *wsi, struct pss *pss, const char *path)
+{
+    struct srv *s = the_srv;
+    struct req *r = calloc(1, sizeof *r);
+    if (!r)
+        return -1;
+    r->srv = s;
+    r->wsi = wsi;
+    r->started_us = util_mono_us();
+    r->method = method_of(wsi);
+    r->content_length = -1;
+    buf_init(&r->body, s->cfg.body_max);
+    pss->r = r;
+    lws_get_peer_simple(wsi, r->ip, sizeof r->ip);
+    if (strncmp(r->ip, "::ffff:", 7) == 0) /* v4-mapped: show the v4 address */
+        memmove(r->ip, r->ip + 7, strlen(r->ip + 7) + 1);
+
+    int alen = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
+    if (alen > 0 && alen < 4096) {
+        r->authz = malloc((size_t)alen + 1);
+        if (r->authz && lws_hdr_copy(wsi, r->authz, alen + 1, WSI_TOKEN_HTTP_AUTHORIZATION) < 0) {
+            free(r->authz);
+            r->authz = NULL;
+        }
+    }
+    char cl[32];
+    if (lws_hdr_copy(wsi, cl, sizeof cl, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0) {
+        int64_t v;
+        if (util_parse_i64(cl, &v) == 0 && v >= 0)
+            r->content_length = v;
+    }
+
+    if (util_strlcpy(r->path, path, sizeof r->path) < 0) {
+        http_reply_error(r, 414, "uri_too_long", "the request path is too long");
+        r->close_after = 1;
+        return pump(wsi, pss);
+    }
+    if (r->content_length > (int64_t)s->cfg.body_max) {
+        http_reply_error(r, 413, "payload_too_large",
+                         "request body is %lld bytes; the limit is %zu bytes",
+                         (long long)r->content_length, s->cfg.body_max);
+        r->close_after = 1;
+        return pump(wsi, pss);
+    }
+    int has_body_method = r->method == HM_POST || r->method == HM_PUT || r->method == HM_PATCH;
+    if (has_body_method && r->content_length < 0) {
+        http_reply_error(r, 411, "length_required", "a Content-Length header is required");
+        r->close_after = 1;
+        return pump(wsi, pss);
+    }
+    /* Wait for the body when there is one (lws also sends an empty body
+     * callback for a POST with an explicit zero length). */
+    if (r->content_length > 0 || (r->method == HM_POST && r->content_length == 0))
+        return 0;
+    dispatch(r);
+    return pump(wsi, pss);
+}
+
+static int cb_http(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                   size_t len)
+{
+    struct pss *pss = user;
+
+    switch (reason) {
+    case LWS_CALLBACK_HTTP:
+        if (pss->r) /* a previous request that never finished */
+            return -1;
+        return on_request(wsi, pss, (const char *)in);
+
+    case LWS_CALLBACK_HTTP_BODY:
+        if (pss->r && len && buf_append(&pss->r->body, in, len) < 0) {
+            http_reply_error(pss->r, 413, "payload_too_large", "request body is over the limit");
+            pss->r->close_after = 1;
+        }
+        return 0;
+
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        if (!pss->r)
+            return -1;
+        if (!pss->r->replied)
+            dispatch(pss->r);
+        return pump(wsi, pss);
+
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+        return pump(wsi, pss);
+
+    case LWS_CALLBACK_CLOSED_HTTP:
+    case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+        if (pss && pss->r) {
+            if (pss->r->pending)
+                pss->r->wsi = NULL;
+            else
+                req_free(pss->r);
+            pss->r = NULL;
+        }
+        return 0;
+
+    case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+        if (the_srv && the_srv->pool)
+            pool_drain(the_srv->pool);
+        return 0;
+
+    default:
+        break;
+    }
+    return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+static const struct lws_protocols protocols[] = {
+    {"http", cb_http, sizeof(struct pss), 0, 0, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+static void lws_log_emit(int level, const char *line)
+{
+    size_t l = strlen(line);
+    while (l && (line[l - 1] == '\n'))
+        l--;
+    log_msg(level == LLL_ERR ? LOG_ERROR : LOG_WARN, "lws", "%.*s", (int)l, line);
+}
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    if (the_srv) {
+        the_srv->stopping = 1;
+        if (the_srv->ctx)
+            lws_cancel_service(the_srv->ctx);
+    }
+}
+
+void http_stop(struct srv *s)
+{
+    s->stopping = 1;
+    if (s->ctx)
+        lws_cancel_service(s->ctx);
+}
+
+int http_run(struct srv *s)
+{
+    the_srv = s;
+    lws_set_log_level(LLL_ERR | (log_enabled(LOG_DEBUG) ? LLL_WARN : 0), lws_log_emit);
+
+    /* One fd per connection: raise the soft limit to the hard one and size
+     * lws' table to it. */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof info);
+    info.port = s->cfg.port;
+    info.iface = s->cfg.listen_host;
+    info.protocols = protocols;
+    info.user = s;
+    info.alpn = "http/1.1";
+    info.keepalive_timeout = 60;
+    info.timeout_secs = 30;
+    info.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+        info.fd_limit_per_thread = (unsigned)rl.rlim_cur;
+    if (s->cfg.tls_cert[0] || s->cfg.tls_key[0]) {
+        if (!s->cfg.tls_cert[0] || !s->cfg.tls_key[0]) {
+            log_error("berthd", "TLS needs both a certificate and a key");
+            return -1;
+        }
+        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+        info.ssl_cert_filepath = s->cfg.tls_cert;
+        info.ssl_private_key_filepath = s->cfg.tls_key;
+    }
+
+    s->ctx = lws_create_context(&info);
+    if (!s->ctx) {
+        log_error("berthd", "cannot listen on %s:%d (in use, or bad TLS files?)",
+                  s->cfg.listen_host, s->cfg.port);
+        return -1;
+    }
+    pool_set_context(s->pool, s->ctx);
+    struct lws_vhost *vh = lws_get_vhost_by_name(s->ctx, "default");
+    int port = vh ? lws_get_vhost_listen_port(vh) : s->cfg.port;
+    s->cfg.port = port;
+    log_info("berthd", "listening on %s://%s:%d", s->cfg.tls_cert[0] ? "https" : "http",
+             s->cfg.listen_host, port);
+
+    signal(SIGPIPE, SIG_IGN);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    while (!s->stopping)
+        if (lws_service(s->ctx, 0) < 0)
+            break;
+
+    log_info("berthd", "stopping");
+    pool_set_context(s->pool, NULL);
+    lws_context_destroy(s->ctx);
+    s->ctx = NULL;
+    return 0;
+}

@@ -1,0 +1,102 @@
+/* http.h - one HTTP request's life on the event loop, and how handlers
+ * answer it.
+ *
+ * http.c owns `struct req`: it is allocated when a request starts, filled
+ * (method, path, query, headers, capped body), routed, authenticated, handed
+ * to the route's handler, and freed once the answer is written. A handler
+ * answers with exactly one http_reply_* call, either before it returns or,
+ * for slow work, later from a worker pool completion (http_defer +
+ * http_complete). If the client goes away while work is pending, the req
+ * lives on detached (r->wsi == NULL) until the completion frees it.
+ */
+#ifndef BERTHD_HTTP_H
+#define BERTHD_HTTP_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "access.h"
+#include "berthd.h"
+#include "buf.h"
+
+enum http_method { HM_GET = 0, HM_POST, HM_PUT, HM_PATCH, HM_DELETE, HM_HEAD, HM_OPTIONS, HM_OTHER };
+
+#define REQ_MAX_PARAMS 4
+
+struct route;
+struct lws;
+
+struct req {
+    struct srv *srv;
+    struct lws *wsi;            /* NULL once the client is gone */
+    enum http_method method;
+    char path[512];
+    char ip[64];
+    char *authz;                /* Authorization header, malloc'ed, may be NULL */
+    struct buf body;
+    int64_t content_length;     /* -1 when absent */
+    uint64_t started_us;
+    const struct route *route;
+    char params[REQ_MAX_PARAMS][128];
+    int nparams;
+    struct principal who;
+    int authed;
+    json_t *json;               /* parsed body, owned */
+
+    /* audit: set by the handler before it answers (see audit.h) */
+    int64_t audit_org;
+    char audit_target[160];
+    char audit_actor[256];      /* who it was about when unauthenticated */
+    json_t *audit_detail;       /* owned; never a secret */
+    int guard_refused;
+
+    /* answer */
+    int status;
+    const char *ctype;
+    char *resp;                 /* malloc'ed body */
+    size_t resp_len, resp_off;
+    char extra_hdrs[256];       /* "name: value\r\n" lines */
+    int replied, hdr_sent, close_after, pending;
+};
+
+const char *http_method_name(enum http_method m);
+
+/* Answers. Each takes ownership of what it is given. */
+void http_reply_json(struct req *r, int status, json_t *body);
+void http_reply_error(struct req *r, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+void http_reply_raw(struct req *r, int status, const char *ctype, char *body, size_t len);
+void http_reply_empty(struct req *r, int status);
+/* Adds a response header line before the answer is sent. */
+void http_add_header(struct req *r, const char *name, const char *value);
+
+/* The body as a JSON object, parsed once; on failure answers 400 and
+ * returns NULL (the handler then just returns). */
+json_t *req_json(struct req *r);
+/* Query argument's value by name (urldecoded by lws) copied into buf and
+ * returned, or NULL when absent. */
+const char *req_query(struct req *r, const char *name, char *buf, int len);
+
+/* Typed body fields. On a wrong type these answer 400 naming the field and
+ * return -1; a missing required field answers 422. Optional fields leave
+ * *out untouched when absent and return 0; present ones return 1. */
+int req_str(struct req *r, json_t *o, const char *field, int required, const char **out);
+int req_int(struct req *r, json_t *o, const char *field, int required, int64_t *out);
+int req_bool(struct req *r, json_t *o, const char *field, int required, int *out);
+int req_array(struct req *r, json_t *o, const char *field, int required, json_t **out);
+/* Rejects fields not in the NULL-terminated list (400); 0 or -1. */
+int req_only_fields(struct req *r, json_t *o, const char *const *allowed);
+
+/* Slow work: mark the request pending, then submit to srv->pool; the
+ * completion (on the loop) must call http_complete(r) after replying, or
+ * just http_complete if r->wsi is NULL (client gone). */
+void http_defer(struct req *r);
+/* Returns 1 if the caller should stop (client gone; req freed). */
+int http_gone(struct req *r);
+void http_complete(struct req *r);
+
+/* Creates the lws context for srv->cfg and runs the loop until stopped. */
+int http_run(struct srv *s);
+void http_stop(struct srv *s);
+
+#endif

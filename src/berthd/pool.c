@@ -1,0 +1,153 @@
+/* pool.c - worker threads with a job queue and a completion queue.
+ * Workers push finished jobs onto the completion queue and wake the loop
+ * with lws_cancel_service(); the loop runs the completions. */
+#include "pool.h"
+
+#include <libwebsockets.h>
+#include <pthread.h>
+#include <stdlib.h>
+
+struct job {
+    pool_fn work, done;
+    void *arg;
+    struct job *next;
+};
+
+struct queue {
+    struct job *head, *tail;
+};
+
+struct pool {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct queue todo, finished;
+    pthread_t *threads;
+    int nthreads, stop;
+    struct lws_context *ctx;
+};
+
+static void q_push(struct queue *q, struct job *j)
+{
+    j->next = NULL;
+    if (q->tail)
+        q->tail->next = j;
+    else
+        q->head = j;
+    q->tail = j;
+}
+
+static struct job *q_pop(struct queue *q)
+{
+    struct job *j = q->head;
+    if (j) {
+        q->head = j->next;
+        if (!q->head)
+            q->tail = NULL;
+    }
+    return j;
+}
+
+static void *worker(void *vp)
+{
+    struct pool *p = vp;
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        struct job *j;
+        while (!(j = q_pop(&p->todo)) && !p->stop)
+            pthread_cond_wait(&p->cv, &p->mu);
+        if (!j)
+            break;
+        pthread_mutex_unlock(&p->mu);
+        j->work(j->arg);
+        pthread_mutex_lock(&p->mu);
+        q_push(&p->finished, j);
+        struct lws_context *ctx = p->ctx;
+        pthread_mutex_unlock(&p->mu);
+        if (ctx)
+            lws_cancel_service(ctx);
+        pthread_mutex_lock(&p->mu);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+struct pool *pool_new(int threads)
+{
+    struct pool *p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    if (threads < 1)
+        threads = 1;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
+    p->threads = calloc((size_t)threads, sizeof *p->threads);
+    if (!p->threads) {
+        free(p);
+        return NULL;
+    }
+    for (int i = 0; i < threads; i++) {
+        if (pthread_create(&p->threads[i], NULL, worker, p) != 0)
+            break;
+        p->nthreads++;
+    }
+    if (!p->nthreads) {
+        free(p->threads);
+        free(p);
+        return NULL;
+    }
+    return p;
+}
+
+void pool_set_context(struct pool *p, struct lws_context *ctx)
+{
+    pthread_mutex_lock(&p->mu);
+    p->ctx = ctx;
+    pthread_mutex_unlock(&p->mu);
+}
+
+int pool_submit(struct pool *p, pool_fn work, pool_fn done, void *arg)
+{
+    struct job *j = malloc(sizeof *j);
+    if (!j)
+        return -1;
+    j->work = work;
+    j->done = done;
+    j->arg = arg;
+    pthread_mutex_lock(&p->mu);
+    q_push(&p->todo, j);
+    pthread_cond_signal(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    return 0;
+}
+
+void pool_drain(struct pool *p)
+{
+    pthread_mutex_lock(&p->mu);
+    struct job *list = p->finished.head;
+    p->finished.head = p->finished.tail = NULL;
+    pthread_mutex_unlock(&p->mu);
+    while (list) {
+        struct job *next = list->next;
+        list->done(list->arg);
+        free(list);
+        list = next;
+    }
+}
+
+void pool_free(struct pool *p)
+{
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->mu);
+    p->stop = 1;
+    p->ctx = NULL;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    for (int i = 0; i < p->nthreads; i++)
+        pthread_join(p->threads[i], NULL);
+    pool_drain(p);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->cv);
+    free(p->threads);
+    free(p);
+}

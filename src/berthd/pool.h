@@ -1,0 +1,24 @@
+/* pool.h - a small worker-thread pool for work that may block (argon2id,
+ * later Docker/API calls), so the event loop never does.
+ *
+ * work() runs on a worker thread and must touch only its own arg; done()
+ * runs back on the loop thread, from pool_drain(), which http.c calls when
+ * lws_cancel_service() wakes the loop. */
+#ifndef BERTHD_POOL_H
+#define BERTHD_POOL_H
+
+struct lws_context;
+struct pool;
+
+typedef void (*pool_fn)(void *arg);
+
+struct pool *pool_new(int threads);
+void pool_set_context(struct pool *p, struct lws_context *ctx);
+int pool_submit(struct pool *p, pool_fn work, pool_fn done, void *arg);
+/* Runs done() of every finished job; loop thread only. */
+void pool_drain(struct pool *p);
+/* Stops the threads after the queued work is finished, runs the last
+ * completions, and frees the pool. */
+void pool_free(struct pool *p);
+
+#endif

@@ -1,0 +1,36 @@
+/* router.h - the route table's shape and path matching.
+ *
+ * Every API route is one row in routes.c: method, pattern with {params},
+ * who may call it and the scope it needs. The same table drives dispatch,
+ * `berthd routes` (which the role x route test matrix reads) and docs. */
+#ifndef BERTHD_ROUTER_H
+#define BERTHD_ROUTER_H
+
+#include <stdint.h>
+
+#include "http.h"
+
+enum route_auth {
+    AUTH_PUBLIC,   /* no token needed */
+    AUTH_USER,     /* any valid token; scope (if any) checked on the token */
+    AUTH_ORG,      /* {org} must be an organization the caller belongs to */
+};
+
+struct route {
+    enum http_method method;
+    const char *pattern;
+    enum route_auth auth;
+    uint32_t scope;          /* 0: none beyond the auth kind */
+    const char *action;      /* audit action name */
+    void (*fn)(struct req *r);
+};
+
+extern const struct route routes[];
+extern const int routes_count;
+
+/* Finds the route for method + path. Returns the route, or NULL and sets
+ * *path_matched when the path exists under another method (405). */
+const struct route *router_match(enum http_method m, const char *path,
+                                 char params[][128], int *nparams, int *path_matched);
+
+#endif

@@ -1,0 +1,43 @@
+/* routes.c - every endpoint berthd serves, in one table. Dispatch, the
+ * `berthd routes` listing, the access test matrix and docs/api.md all
+ * follow this table. */
+#include "access.h"
+#include "api.h"
+#include "router.h"
+
+#define V1 "/api/v1"
+
+const struct route routes[] = {
+    /* service */
+    {HM_GET, "/healthz", AUTH_PUBLIC, 0, NULL, api_healthz},
+    {HM_GET, "/metrics", AUTH_PUBLIC, 0, NULL, api_metrics},
+
+    /* sessions and the caller */
+    {HM_POST, V1 "/auth/login", AUTH_PUBLIC, 0, "auth.login", api_login},
+    {HM_POST, V1 "/auth/logout", AUTH_USER, 0, "auth.logout", api_logout},
+    {HM_POST, V1 "/auth/accept-invite", AUTH_PUBLIC, 0, "auth.accept_invite", api_accept_invite},
+    {HM_GET, V1 "/me", AUTH_USER, 0, "me.get", api_me},
+
+    /* organizations */
+    {HM_GET, V1 "/orgs", AUTH_USER, 0, "org.list", api_orgs_list},
+    {HM_POST, V1 "/orgs", AUTH_USER, SC_ORG_WRITE, "org.create", api_orgs_create},
+    {HM_GET, V1 "/orgs/{org}", AUTH_ORG, 0, "org.get", api_org_get},
+
+    /* members */
+    {HM_GET, V1 "/orgs/{org}/members", AUTH_ORG, 0, "member.list", api_members_list},
+    {HM_POST, V1 "/orgs/{org}/members", AUTH_ORG, SC_USER_WRITE, "member.add", api_member_add},
+    {HM_PATCH, V1 "/orgs/{org}/members/{user}", AUTH_ORG, SC_USER_WRITE, "member.update",
+     api_member_update},
+    {HM_DELETE, V1 "/orgs/{org}/members/{user}", AUTH_ORG, SC_USER_WRITE, "member.remove",
+     api_member_remove},
+
+    /* API tokens (the caller's own) */
+    {HM_GET, V1 "/tokens", AUTH_USER, 0, "token.list", api_tokens_list},
+    {HM_POST, V1 "/tokens", AUTH_USER, SC_TOKEN_WRITE, "token.create", api_token_create},
+    {HM_DELETE, V1 "/tokens/{id}", AUTH_USER, SC_TOKEN_WRITE, "token.revoke", api_token_revoke},
+
+    /* audit */
+    {HM_GET, V1 "/orgs/{org}/audit", AUTH_ORG, SC_AUDIT_READ, "audit.list", api_audit_list},
+};
+
+const int routes_count = (int)(sizeof routes / sizeof routes[0]);

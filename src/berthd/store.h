@@ -1,0 +1,142 @@
+/* store.h - berthd's persistent state behind one interface.
+ *
+ * The default implementation is SQLite (WAL) in the data directory. The
+ * interface speaks in records and JSON lists, never in SQL handles, so a
+ * PostgreSQL implementation can sit behind the same calls; the SQL itself
+ * is written to be accepted by both (no SQLite-only syntax, '?' params that
+ * a PG backend rewrites to $n).
+ *
+ * Every call returns STORE_OK or a negative STORE_* code. Calls are made
+ * from the event-loop thread only; each is a short indexed statement.
+ * Lists are returned as new JSON arrays the caller owns.
+ */
+#ifndef BERTHD_STORE_H
+#define BERTHD_STORE_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+enum {
+    STORE_OK = 0,
+    STORE_ERR = -1,
+    STORE_NOTFOUND = -2,
+    STORE_CONFLICT = -3,
+};
+
+struct store;
+
+/* url: "" or "sqlite:PATH" -> SQLite (default PATH data_dir/berth.db). */
+int store_open(const char *data_dir, const char *url, struct store **out,
+               char *err, size_t errlen);
+void store_free(struct store *st);
+/* Applies pending versioned migrations; returns the schema version or <0. */
+int store_migrate(struct store *st);
+int store_begin(struct store *st);
+int store_commit(struct store *st);
+void store_rollback(struct store *st);
+const char *store_errmsg(struct store *st);
+
+struct user {
+    int64_t id;
+    char email[256];
+    char pwhash[128];   /* empty for invited users */
+    char status[16];    /* "active" | "invited" */
+    int64_t created_at;
+};
+
+int store_user_create(struct store *st, const char *email, const char *pwhash,
+                      const char *status, int64_t now, int64_t *id);
+int store_user_get(struct store *st, int64_t id, struct user *u);
+int store_user_by_email(struct store *st, const char *email, struct user *u);
+int store_user_set_password(struct store *st, int64_t id, const char *pwhash);
+
+struct org {
+    int64_t id;
+    char name[64];
+    int64_t created_at;
+};
+
+int store_org_create(struct store *st, const char *name, int64_t now, int64_t *id);
+/* ref is the org's id or name. */
+int store_org_find(struct store *st, const char *ref, struct org *o);
+/* Items: {id, name, role, created_at}. */
+int store_orgs_of_user(struct store *st, int64_t user_id, json_t **items);
+
+/* Membership role as text ("admin", ...). */
+int store_member_role(struct store *st, int64_t org_id, int64_t user_id, char role[16]);
+int store_member_add(struct store *st, int64_t org_id, int64_t user_id,
+                     const char *role, int64_t now);
+int store_member_set_role(struct store *st, int64_t org_id, int64_t user_id, const char *role);
+int store_member_remove(struct store *st, int64_t org_id, int64_t user_id);
+int store_member_count_role(struct store *st, int64_t org_id, const char *role, int64_t *n);
+/* Items: {user_id, email, role, status, joined_at}. */
+int store_members_list(struct store *st, int64_t org_id, json_t **items);
+/* Scopes text of every role the user holds, for "union of my scopes". */
+int store_user_roles(struct store *st, int64_t user_id, char roles[][16], int max, int *n);
+
+struct token {
+    int64_t id;
+    int64_t user_id;
+    char kind[16];       /* "session" | "api" */
+    char name[128];
+    char scopes[512];    /* space-separated */
+    int64_t org_id;      /* 0: none */
+    int64_t created_at;
+    int64_t expires_at;
+    int64_t revoked_at;  /* 0: live */
+};
+
+int store_token_create(struct store *st, const struct token *t, const char *hash,
+                       const char *prefix, int64_t *id);
+/* Token and its user by the token's keyed hash. */
+int store_token_by_hash(struct store *st, const char *hash, struct token *t, struct user *u);
+/* Revokes the user's token; NOTFOUND if not theirs or already revoked. */
+int store_token_revoke(struct store *st, int64_t id, int64_t user_id, int64_t now);
+/* The user's live API tokens: {id, name, prefix, scopes[], org, created_at, expires_at}. */
+int store_tokens_list(struct store *st, int64_t user_id, json_t **items);
+
+struct invite {
+    int64_t id;
+    int64_t org_id;
+    int64_t user_id;
+    char role[16];
+    int64_t expires_at;
+    int64_t used_at;
+};
+
+int store_invite_create(struct store *st, int64_t org_id, int64_t user_id, const char *role,
+                        const char *hash, int64_t created_by, int64_t now,
+                        int64_t expires_at);
+int store_invite_by_hash(struct store *st, const char *hash, struct invite *inv);
+int store_invite_use(struct store *st, int64_t id, int64_t now);
+
+struct audit_entry {
+    int64_t org_id;       /* 0: not tied to an organization */
+    int64_t at;
+    int64_t actor_id;     /* 0: anonymous */
+    const char *actor_email;
+    int64_t token_id;
+    const char *action;
+    const char *target;
+    const char *outcome;  /* "success" | "denied" | "failure" */
+    int status;           /* HTTP status answered */
+    const char *ip;
+    const char *detail;   /* JSON text or NULL; never a secret */
+};
+
+int store_audit_append(struct store *st, const struct audit_entry *e);
+
+struct audit_filter {
+    int64_t org_id;
+    const char *actor;    /* email or id as text, NULL: any */
+    const char *action;   /* exact, or prefix ending in '*' */
+    int64_t since, until; /* 0: unbounded */
+    int64_t before_id;    /* cursor: entries with id < this; 0: newest */
+    int limit;
+};
+
+/* Newest first. *next_cursor is 0 when there is nothing older. */
+int store_audit_list(struct store *st, const struct audit_filter *f, json_t **items,
+                     int64_t *next_cursor);
+
+#endif
