@@ -1,0 +1,158 @@
+"""Integration-test harness: starts a real berthd on a free loopback port
+in a temporary data directory and talks to it over real HTTP.
+
+Used by every tests/integration/test_*.py. Binaries come from the
+environment (BERTHD, BERTH) that ctest sets, or ../../build by default.
+Standard library only: run with Debian's /usr/bin/python3.
+"""
+import http.client
+import json
+import os
+import socket
+import subprocess
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.environ.get("BERTH_BUILD", os.path.join(ROOT, "build"))
+BERTHD = os.environ.get("BERTHD", os.path.join(BUILD, "berthd"))
+BERTH = os.environ.get("BERTH", os.path.join(BUILD, "berth"))
+
+ADMIN_EMAIL = "admin@example.com"
+ADMIN_PASSWORD = "admin-password-1"
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers
+        self.body = body
+        try:
+            self.json = json.loads(body) if body else None
+        except ValueError:
+            self.json = None
+
+    def __repr__(self):
+        return "<%d %s>" % (self.status, self.body[:300])
+
+
+class Berthd:
+    """One berthd process with its own data directory."""
+
+    def __init__(self, env=None, org="default", tls=None):
+        self.tmp = tempfile.TemporaryDirectory(prefix="berth-it-")
+        self.data = os.path.join(self.tmp.name, "data")
+        self.port = free_port()
+        self.env = dict(os.environ)
+        self.env.update(env or {})
+        self.org = org
+        self.tls = tls  # (cert, key) or None
+        self.proc = None
+        self.log_path = os.path.join(self.tmp.name, "berthd.log")
+        init_env = dict(self.env, BERTH_ADMIN_PASSWORD=ADMIN_PASSWORD)
+        subprocess.run([BERTHD, "init", "--data", self.data, "--admin-email", ADMIN_EMAIL,
+                        "--org", org], env=init_env, check=True, capture_output=True)
+
+    @property
+    def url(self):
+        return "%s://127.0.0.1:%d" % ("https" if self.tls else "http", self.port)
+
+    def start(self):
+        args = [BERTHD, "serve", "--data", self.data, "--listen", "127.0.0.1:%d" % self.port]
+        if self.tls:
+            args += ["--tls-cert", self.tls[0], "--tls-key", self.tls[1]]
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(args, env=self.env, stdout=self.log, stderr=self.log)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("berthd exited: " + self.log_text())
+            try:
+                if self.request("GET", "/healthz").status == 200:
+                    return self
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("berthd did not come up: " + self.log_text())
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc:
+            self.log.close()
+        self.proc = None
+
+    def close(self):
+        self.stop()
+        self.tmp.cleanup()
+
+    def log_text(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def connection(self):
+        if self.tls:
+            import ssl
+            ctx = ssl.create_default_context(cafile=self.tls[0])
+            ctx.check_hostname = False
+            return http.client.HTTPSConnection("127.0.0.1", self.port, timeout=30, context=ctx)
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+
+    def request(self, method, path, token=None, body=None, raw=None, headers=None):
+        """body: a JSON-able value; raw: bytes sent as they are."""
+        h = dict(headers or {})
+        data = raw
+        if body is not None:
+            data = json.dumps(body).encode()
+            h.setdefault("Content-Type", "application/json")
+        if token:
+            h["Authorization"] = "Bearer " + token
+        if data is None and method in ("POST", "PUT", "PATCH"):
+            data = b""
+        conn = self.connection()
+        try:
+            conn.request(method, path, body=data, headers=h)
+            resp = conn.getresponse()
+            out = resp.read().decode("utf-8", "replace")
+            return Response(resp.status, {k.lower(): v for k, v in resp.getheaders()}, out)
+        finally:
+            conn.close()
+
+    def login(self, email=ADMIN_EMAIL, password=ADMIN_PASSWORD):
+        r = self.request("POST", "/api/v1/auth/login", body={"email": email, "password": password})
+        if r.status != 200:
+            raise AssertionError("login failed: %r" % r)
+        return r.json["token"]
+
+    def add_user(self, admin_token, org, email, role, password="user-password-1"):
+        """Invites email into org with role, accepts, logs in; returns a session token."""
+        r = self.request("POST", "/api/v1/orgs/%s/members" % org, token=admin_token,
+                         body={"email": email, "role": role})
+        if r.status != 201:
+            raise AssertionError("add member failed: %r" % r)
+        if "invite_token" in r.json:
+            a = self.request("POST", "/api/v1/auth/accept-invite",
+                             body={"token": r.json["invite_token"], "password": password})
+            if a.status != 200:
+                raise AssertionError("accept invite failed: %r" % a)
+        return self.login(email, password)
+
+    def routes(self):
+        out = subprocess.run([BERTHD, "routes"], check=True, capture_output=True)
+        return json.loads(out.stdout)
