@@ -1,0 +1,40 @@
+# The README's two commands: `make up` and `make test`. Both install any
+# missing Debian packages first (scripts/deps.sh).
+BUILD ?= build
+ASAN_BUILD ?= build-asan
+JOBS ?= $(shell nproc)
+
+.PHONY: all deps build up down test test-asan bench clean
+
+all: build
+
+deps:
+	@./scripts/deps.sh
+
+build: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build $(BUILD) -j$(JOBS)
+
+# Start berthd on the embedded default (SQLite in ./var) and print how to log in.
+up: build
+	@./scripts/up.sh
+
+down:
+	@./scripts/down.sh
+
+# The whole suite: cmocka unit tests and integration tests against real processes.
+test: build
+	@ctest --test-dir $(BUILD) --output-on-failure --timeout 600
+
+# The same suite built with AddressSanitizer + UndefinedBehaviorSanitizer.
+test-asan: deps
+	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DBERTH_SANITIZE=ON >/dev/null
+	@cmake --build $(ASAN_BUILD) -j$(JOBS)
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ctest --test-dir $(ASAN_BUILD) --output-on-failure --timeout 900
+
+bench: build
+	@bench/api.sh
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)
