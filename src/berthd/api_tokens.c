@@ -62,9 +62,9 @@ void api_token_create(struct req *r)
         http_reply_error(r, 422, "invalid_field", "field 'name' must be 1-100 characters");
         return;
     }
-    if (ttl < 60 || ttl > TOKEN_TTL_MAX) {
+    if (ttl < 1 || ttl > TOKEN_TTL_MAX) {
         http_reply_error(r, 422, "invalid_field",
-                         "field 'expires_in' must be between 60 and %d seconds", TOKEN_TTL_MAX);
+                         "field 'expires_in' must be between 1 and %d seconds", TOKEN_TTL_MAX);
         return;
     }
     uint32_t want = 0;

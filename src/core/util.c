@@ -19,12 +19,37 @@ uint64_t util_mono_us(void)
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
+static void put2(char *p, int v)
+{
+    p[0] = (char)('0' + v / 10);
+    p[1] = (char)('0' + v % 10);
+}
+
+/* Hand-formatted: strftime was a visible share of an API answer's cost. */
 void util_iso8601(int64_t t, char *out, size_t outlen)
 {
     time_t tt = (time_t)t;
     struct tm tm;
-    gmtime_r(&tt, &tm);
-    strftime(out, outlen, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    if (outlen < 21 || !gmtime_r(&tt, &tm) || tm.tm_year + 1900 > 9999 || tm.tm_year < -1900) {
+        if (outlen)
+            out[0] = '\0';
+        return;
+    }
+    int y = tm.tm_year + 1900;
+    put2(out, y / 100);
+    put2(out + 2, y % 100);
+    out[4] = '-';
+    put2(out + 5, tm.tm_mon + 1);
+    out[7] = '-';
+    put2(out + 8, tm.tm_mday);
+    out[10] = 'T';
+    put2(out + 11, tm.tm_hour);
+    out[13] = ':';
+    put2(out + 14, tm.tm_min);
+    out[16] = ':';
+    put2(out + 17, tm.tm_sec);
+    out[19] = 'Z';
+    out[20] = '\0';
 }
 
 int util_parse_time(const char *s, int64_t *out)
