@@ -1,0 +1,137 @@
+/* args.c - the CLI's option table and command-line splitting.
+ *
+ * Every option has one meaning and one arity across all commands, so argv
+ * can be split into options and positionals before the command is known;
+ * each command then says which options it accepts (args_check). There is
+ * deliberately no option that carries a password or a token: secrets in
+ * argv show up in `ps` and shell history. */
+#include "cli.h"
+
+#include <string.h>
+
+struct opt_spec {
+    const char *name;
+    int takes_value;
+    const char *meta;
+    const char *help;
+};
+
+static const struct opt_spec specs[OPT_COUNT] = {
+    [OPT_HELP] = {"help", 0, NULL, "show help for the command"},
+    [OPT_JSON] = {"json", 0, NULL, "print one JSON document {\"ok\":...} on stdout"},
+    [OPT_URL] = {"url", 1, "URL", "berthd base URL (overrides BERTH_URL and the config)"},
+    [OPT_CACERT] = {"cacert", 1, "FILE", "CA certificate(s) to verify an https berthd"},
+    [OPT_VERBOSE] = {"verbose", 0, NULL, "log each request (method, URL, status) on stderr"},
+    [OPT_YES] = {"yes", 0, NULL, "do not ask for confirmation"},
+    [OPT_DRY_RUN] = {"dry-run", 0, NULL, "print the request that would be sent; send nothing"},
+    [OPT_ORG] = {"org", 1, "ORG", "organization (overrides the current one)"},
+    [OPT_EMAIL] = {"email", 1, "EMAIL", "account email"},
+    [OPT_ROLE] = {"role", 1, "ROLE", "admin, manager, developer or viewer"},
+    [OPT_NAME] = {"name", 1, "NAME", "a name for the token"},
+    [OPT_SCOPE] = {"scope", 1, "SCOPE", "a scope to grant (repeat for several)"},
+    [OPT_EXPIRES_IN] = {"expires-in", 1, "SECONDS", "lifetime in seconds (60..31622400)"},
+    [OPT_ACTOR] = {"actor", 1, "EMAIL|ID", "only entries by this actor"},
+    [OPT_ACTION] = {"action", 1, "ACTION", "only this action (a trailing * matches a prefix)"},
+    [OPT_SINCE] = {"since", 1, "TIME", "from TIME (RFC 3339, epoch seconds, or 30m/12h/7d ago)"},
+    [OPT_UNTIL] = {"until", 1, "TIME", "up to TIME (same forms as --since)"},
+    [OPT_LIMIT] = {"limit", 1, "N", "entries per page (1-500, default 50)"},
+    [OPT_CURSOR] = {"cursor", 1, "CURSOR", "continue from a previous page's next_cursor"},
+    [OPT_ALL] = {"all", 0, NULL, "follow every page"},
+};
+
+const char *args_opt_name(enum cli_opt o) { return specs[o].name; }
+
+static int find_opt(const char *name, size_t len)
+{
+    for (int i = 0; i < OPT_COUNT; i++)
+        if (strlen(specs[i].name) == len && strncmp(specs[i].name, name, len) == 0)
+            return i;
+    return -1;
+}
+
+static int refuse_secret(struct cli *c, const char *name, size_t len)
+{
+    static const char *const secrets[] = {"password", "token", "invite-token", "secret", NULL};
+    for (int i = 0; secrets[i]; i++)
+        if (strlen(secrets[i]) == len && strncmp(secrets[i], name, len) == 0)
+            return cli_usage(c, "--%s: berth never takes secrets as arguments (they would "
+                             "show in ps and shell history); use stdin or the environment "
+                             "(BERTH_PASSWORD, BERTH_TOKEN, BERTH_INVITE_TOKEN)", secrets[i]);
+    return cli_usage(c, "unknown option --%.*s (see berth --help)", (int)len, name);
+}
+
+static int take_option(struct cli *c, int argc, char **argv, int *i)
+{
+    const char *arg = argv[*i] + 2;
+    const char *eq = strchr(arg, '=');
+    size_t len = eq ? (size_t)(eq - arg) : strlen(arg);
+    int o = find_opt(arg, len);
+    if (o < 0)
+        return refuse_secret(c, arg, len);
+    const char *v = NULL;
+    if (specs[o].takes_value) {
+        if (eq)
+            v = eq + 1;
+        else if (*i + 1 < argc)
+            v = argv[++*i];
+        else
+            return cli_usage(c, "--%s needs a value (%s)", specs[o].name, specs[o].meta);
+    } else if (eq) {
+        return cli_usage(c, "--%s takes no value", specs[o].name);
+    }
+    if (o == OPT_SCOPE) {
+        if (c->a.nscopes >= CLI_MULTI_MAX)
+            return cli_usage(c, "too many --scope options");
+        c->a.scopes[c->a.nscopes++] = v;
+    }
+    c->a.val[o] = v;
+    c->a.set[o]++;
+    return 0;
+}
+
+int args_parse(struct cli *c, int argc, char **argv)
+{
+    int only_pos = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!only_pos && strcmp(a, "--") == 0) {
+            only_pos = 1;
+        } else if (!only_pos && strncmp(a, "--", 2) == 0) {
+            if (take_option(c, argc, argv, &i) < 0)
+                return -1;
+        } else if (!only_pos && (strcmp(a, "-h") == 0 || strcmp(a, "-v") == 0)) {
+            c->a.set[a[1] == 'h' ? OPT_HELP : OPT_VERBOSE]++;
+        } else if (!only_pos && a[0] == '-' && a[1]) {
+            return cli_usage(c, "unknown option %s (options are spelled --name)", a);
+        } else {
+            if (c->a.npos >= CLI_POS_MAX)
+                return cli_usage(c, "too many arguments");
+            c->a.pos[c->a.npos++] = a;
+        }
+    }
+    return 0;
+}
+
+int args_check(struct cli *c, unsigned mask, const char *cmdname)
+{
+    mask |= OPTS_COMMON;
+    for (int o = 0; o < OPT_COUNT; o++) {
+        if (c->a.set[o] && !(mask & OPTB(o)))
+            return cli_usage(c, "'%s' does not take --%s", cmdname, specs[o].name);
+        if (c->a.set[o] > 1 && o != OPT_SCOPE && specs[o].takes_value)
+            return cli_usage(c, "--%s given more than once", specs[o].name);
+    }
+    return 0;
+}
+
+void args_help(FILE *f, unsigned mask)
+{
+    for (int o = 0; o < OPT_COUNT; o++) {
+        if (!(mask & OPTB(o)))
+            continue;
+        char lhs[48];
+        snprintf(lhs, sizeof lhs, "--%s%s%s", specs[o].name, specs[o].meta ? " " : "",
+                 specs[o].meta ? specs[o].meta : "");
+        fprintf(f, "  %-24s %s\n", lhs, specs[o].help);
+    }
+}

@@ -1,0 +1,193 @@
+/* cli.h - what the berth CLI's modules share: the invocation context, the
+ * error contract (exit codes + code/message), and each module's entry
+ * points.
+ *
+ * Ownership: main() owns the one `struct cli`; cli_release() frees what
+ * it holds (config strings, the pending error). Commands borrow it. */
+#ifndef BERTH_CLI_H
+#define BERTH_CLI_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#define CLI_VERSION "0.1.0"
+#define CLI_DEFAULT_URL "http://127.0.0.1:8080"
+
+/* Exit codes: the contract scripts rely on (docs/cli.md). */
+enum cli_exit {
+    CLI_EXIT_OK = 0,
+    CLI_EXIT_OTHER = 1,
+    CLI_EXIT_USAGE = 2,
+    CLI_EXIT_AUTH = 3,     /* 401 / 403, or not logged in */
+    CLI_EXIT_NOTFOUND = 4, /* 404 */
+    CLI_EXIT_CONFLICT = 5, /* 409 */
+};
+
+/* ---- args.c: the option table and the parsed command line ---- */
+
+enum cli_opt {
+    OPT_HELP, OPT_JSON, OPT_URL, OPT_CACERT, OPT_VERBOSE, OPT_YES, OPT_DRY_RUN, OPT_ORG,
+    OPT_EMAIL, OPT_ROLE, OPT_NAME, OPT_SCOPE, OPT_EXPIRES_IN, OPT_ACTOR, OPT_ACTION,
+    OPT_SINCE, OPT_UNTIL, OPT_LIMIT, OPT_CURSOR, OPT_ALL,
+    OPT_COUNT
+};
+
+#define OPTB(o) (1u << (o))
+/* Every command takes these. */
+#define OPTS_COMMON (OPTB(OPT_HELP) | OPTB(OPT_JSON) | OPTB(OPT_URL) | OPTB(OPT_CACERT) | \
+                     OPTB(OPT_VERBOSE))
+/* Every command that changes something takes these too. */
+#define OPTS_MUTATE (OPTB(OPT_YES) | OPTB(OPT_DRY_RUN))
+
+#define CLI_POS_MAX 8
+#define CLI_MULTI_MAX 32
+
+struct cli_args {
+    const char *val[OPT_COUNT]; /* last value of each option given */
+    int set[OPT_COUNT];         /* how many times each was given */
+    const char *scopes[CLI_MULTI_MAX];
+    int nscopes;
+    const char *pos[CLI_POS_MAX];
+    int npos;
+};
+
+struct cli;
+/* Splits argv into options and positionals. 0, or -1 with c->err set. */
+int args_parse(struct cli *c, int argc, char **argv);
+/* -1 (usage error) when an option was given that mask does not allow. */
+int args_check(struct cli *c, unsigned mask, const char *cmdname);
+const char *args_opt_name(enum cli_opt o);
+/* Help lines for every option in mask (without the common ones). */
+void args_help(FILE *f, unsigned mask);
+
+/* ---- the invocation ---- */
+
+struct cli_err {
+    int exit;          /* enum cli_exit */
+    char code[64];     /* machine code: "usage", "unreachable", or the API's */
+    char message[512]; /* for a person; never holds a secret */
+};
+
+struct cli_config {
+    char *url;
+    char *token;
+    char *org;
+    char path[4096];
+};
+
+struct cli_cmd;
+
+struct cli {
+    struct cli_args a;
+    const struct cli_cmd *cmd;
+    const char **args;      /* the command's positional arguments */
+    int nargs;
+    int json;
+    int verbose;
+    int dry_run;
+    int yes;
+    struct cli_config cfg;  /* the config file as loaded */
+    const char *url;        /* effective: --url > BERTH_URL > config > default */
+    const char *token;      /* effective: BERTH_TOKEN > config */
+    const char *org;        /* effective: --org > BERTH_ORG > config */
+    const char *cacert;     /* --cacert > BERTH_CACERT */
+    struct cli_err err;
+    int failed;
+};
+
+/* Records an error (first one wins) and returns -1. */
+int cli_fail(struct cli *c, int exit, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+int cli_usage(struct cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Requires a token (exit 3 when there is none) / an organization (exit 2). */
+int cli_need_token(struct cli *c);
+int cli_need_org(struct cli *c);
+
+/* ---- commands (main.c's table) ---- */
+
+typedef int (*cli_run_fn)(struct cli *c);
+
+struct cli_cmd {
+    const char *group;   /* "org", or NULL for a top-level command */
+    const char *name;    /* "list", or the top-level command's name */
+    const char *args;    /* positional synopsis, e.g. "EMAIL" */
+    int min_pos, max_pos;
+    unsigned opts;       /* allowed options beyond OPTS_COMMON */
+    const char *summary;
+    const char *help;    /* extra paragraphs for --help, or NULL */
+    cli_run_fn run;
+};
+
+int cmd_login(struct cli *c);
+int cmd_logout(struct cli *c);
+int cmd_whoami(struct cli *c);
+int cmd_accept_invite(struct cli *c);
+int cmd_org_list(struct cli *c);
+int cmd_org_create(struct cli *c);
+int cmd_org_use(struct cli *c);
+int cmd_member_list(struct cli *c);
+int cmd_member_add(struct cli *c);
+int cmd_member_set_role(struct cli *c);
+int cmd_member_remove(struct cli *c);
+int cmd_token_create(struct cli *c);
+int cmd_token_list(struct cli *c);
+int cmd_token_revoke(struct cli *c);
+int cmd_audit_list(struct cli *c);
+
+/* ---- config.c: ~/.config/berth/config.json ---- */
+
+/* Finds the path (BERTH_CONFIG > $XDG_CONFIG_HOME > ~/.config) and loads
+ * the file if it exists. 0, or -1 with c->err set. */
+int config_load(struct cli *c);
+/* Writes c->cfg back (dir 0700, file 0600, atomic). 0 or -1. */
+int config_save(struct cli *c);
+/* Replaces one field (NULL clears it). */
+void config_set(char **field, const char *value);
+void config_release(struct cli_config *cfg);
+/* Fills c->url/token/org/cacert from flags, env and the file. */
+void config_resolve(struct cli *c);
+
+/* ---- client.c: HTTP to berthd over libcurl ---- */
+
+/* Sends one request. body (may be NULL) is borrowed. On 2xx returns 0 and
+ * *out gets the parsed body (or NULL when empty; caller decrefs). On any
+ * failure returns -1 with c->err set from the status and the API's error
+ * body. auth: send the bearer token. */
+int client_request(struct cli *c, const char *method, const char *path, json_t *body,
+                   int auth, json_t **out);
+/* For commands that change something: under --dry-run prints what would be
+ * sent (secrets in redact[] masked) and returns 1; otherwise as above. */
+int client_mutate(struct cli *c, const char *method, const char *path, json_t *body, int auth,
+                  const char *const *redact, json_t **out);
+/* "/orgs/<escaped>" etc.: appends one escaped path segment. */
+int client_path(char *out, size_t n, const char *fmt, const char *segment);
+void client_global_init(void);
+void client_global_release(void);
+
+/* ---- output.c: the one JSON document, tables, errors ---- */
+
+typedef void (*out_human_fn)(struct cli *c, json_t *data);
+/* Prints success: {"ok":true,"data":data} under --json, else human(data).
+ * Steals data. */
+void out_ok(struct cli *c, json_t *data, out_human_fn human);
+/* Prints c->err (stdout JSON under --json, else stderr) and returns its
+ * exit code. */
+int out_error(struct cli *c);
+/* A table held as a JSON array of rows (arrays of strings). */
+json_t *out_table_new(const char *const *headers);
+void out_table_row(json_t *t, ...); /* NULL-terminated const char * cells */
+void out_table_print(json_t *t);    /* prints and frees */
+/* Field as text for a table cell ("-" when absent/null). */
+const char *out_str(json_t *obj, const char *key, char *tmp, size_t n);
+
+/* ---- prompt.c: secrets and confirmations from the terminal/stdin ---- */
+
+/* Reads one line into out: from env var `env` when set, else prompts on a
+ * tty (echo off when secret), else reads a line of stdin. 0 or -1. */
+int prompt_line(const char *env, const char *label, int secret, char *out, size_t n);
+/* Asks "Really <what>? [y/N]"; honours --yes; refuses (exit 2) when stdin
+ * is not a terminal. 0 when confirmed, -1 otherwise (c->err set). */
+int prompt_confirm(struct cli *c, const char *what);
+
+#endif

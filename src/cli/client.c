@@ -1,0 +1,271 @@
+/* client.c - the CLI's only way to talk to berthd: one libcurl request at
+ * a time, JSON in and out, errors turned into the CLI's exit codes.
+ *
+ * Safety: the response body goes into a capped buf (no server can make the
+ * CLI allocate without bound); redirects are not followed (the bearer
+ * token would go along); only http/https; the Authorization header is
+ * built in a local buffer, wiped after use, and never printed (--verbose
+ * logs method, URL and status only, never headers). */
+#include "cli.h"
+#include "buf.h"
+#include "crypto.h"
+#include "util.h"
+
+#include <curl/curl.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define RESPONSE_MAX (8 * 1024 * 1024)
+#define CONNECT_TIMEOUT_S 10L
+#define TOTAL_TIMEOUT_S 60L
+
+struct response {
+    long status;
+    struct buf body;
+    int too_big;
+};
+
+void client_global_init(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
+void client_global_release(void) { curl_global_cleanup(); }
+
+static size_t on_body(char *p, size_t size, size_t n, void *arg)
+{
+    struct response *r = arg;
+    if (buf_append(&r->body, p, size * n) < 0) {
+        r->too_big = 1;
+        return 0; /* makes curl stop with CURLE_WRITE_ERROR */
+    }
+    return size * n;
+}
+
+int client_path(char *out, size_t n, const char *fmt, const char *segment)
+{
+    char *esc = curl_easy_escape(NULL, segment, 0);
+    if (!esc)
+        return -1;
+    int w = snprintf(out, n, fmt, esc);
+    curl_free(esc);
+    return (w < 0 || (size_t)w >= n) ? -1 : 0;
+}
+
+static int check_url(struct cli *c)
+{
+    if (strncmp(c->url, "http://", 7) != 0 && strncmp(c->url, "https://", 8) != 0)
+        return cli_usage(c, "the berthd URL must start with http:// or https:// (got '%s')",
+                         c->url);
+    return 0;
+}
+
+static int build_url(struct cli *c, const char *path, char *out, size_t n)
+{
+    size_t ul = strlen(c->url);
+    while (ul && c->url[ul - 1] == '/')
+        ul--;
+    int w = snprintf(out, n, "%.*s/api/v1%s", (int)ul, c->url, path);
+    if (w < 0 || (size_t)w >= n)
+        return cli_usage(c, "the URL is too long");
+    return 0;
+}
+
+/* Headers: JSON in/out and, when asked, the bearer token. */
+static struct curl_slist *headers_new(struct cli *c, int auth, int has_body)
+{
+    struct curl_slist *h = curl_slist_append(NULL, "Accept: application/json");
+    if (has_body)
+        h = curl_slist_append(h, "Content-Type: application/json");
+    h = curl_slist_append(h, "Expect:");
+    if (auth && c->token) {
+        char line[CRYPTO_TOKEN_MAX + 64];
+        snprintf(line, sizeof line, "Authorization: Bearer %s", c->token);
+        h = curl_slist_append(h, line);
+        crypto_wipe(line, sizeof line);
+    }
+    return h;
+}
+
+static void headers_free(struct curl_slist *h)
+{
+    for (struct curl_slist *p = h; p; p = p->next)
+        crypto_wipe(p->data, strlen(p->data));
+    curl_slist_free_all(h);
+}
+
+static void setup(struct cli *c, CURL *e, const char *method, const char *url, const char *body,
+                  struct curl_slist *h, struct response *r)
+{
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, CONNECT_TIMEOUT_S);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT, TOTAL_TIMEOUT_S);
+    curl_easy_setopt(e, CURLOPT_USERAGENT, "berth-cli/" CLI_VERSION);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
+    if (c->cacert)
+        curl_easy_setopt(e, CURLOPT_CAINFO, c->cacert);
+    if (body) {
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+    } else if (strcmp(method, "POST") == 0 || strcmp(method, "PATCH") == 0) {
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, "");
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, 0L);
+    }
+}
+
+static int exit_for_status(long status)
+{
+    switch (status) {
+    case 400: case 422: return CLI_EXIT_USAGE;
+    case 401: case 403: return CLI_EXIT_AUTH;
+    case 404: return CLI_EXIT_NOTFOUND;
+    case 409: return CLI_EXIT_CONFLICT;
+    default: return CLI_EXIT_OTHER;
+    }
+}
+
+/* Turns a non-2xx answer into c->err, keeping the API's code/message. */
+static int api_error(struct cli *c, const char *url, struct response *r)
+{
+    json_t *root = r->body.data ? json_loadb(r->body.data, r->body.len, 0, NULL) : NULL;
+    json_t *e = json_object_get(root, "error");
+    const char *code = json_string_value(json_object_get(e, "code"));
+    const char *msg = json_string_value(json_object_get(e, "message"));
+    int x = exit_for_status(r->status);
+    if (code && msg)
+        cli_fail(c, x, code, "%s", msg);
+    else
+        cli_fail(c, x, "http_error", "berthd answered HTTP %ld to %s", r->status, url);
+    json_decref(root);
+    return -1;
+}
+
+static int transport_error(struct cli *c, CURLcode cc, const char *errbuf, struct response *r)
+{
+    if (r->too_big)
+        return cli_fail(c, CLI_EXIT_OTHER, "response_too_large",
+                        "the answer from %s is larger than %d MiB", c->url,
+                        RESPONSE_MAX / (1024 * 1024));
+    const char *why = errbuf[0] ? errbuf : curl_easy_strerror(cc);
+    if (cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CACERT_BADFILE ||
+        cc == CURLE_SSL_CONNECT_ERROR)
+        return cli_fail(c, CLI_EXIT_OTHER, "tls", "TLS with berthd at %s failed: %s (a private "
+                        "CA? pass --cacert FILE or set BERTH_CACERT)", c->url, why);
+    return cli_fail(c, CLI_EXIT_OTHER, "unreachable", "cannot reach berthd at %s: %s", c->url,
+                    why);
+}
+
+static int parse_body(struct cli *c, const char *url, struct response *r, json_t **out)
+{
+    *out = NULL;
+    if (!r->body.len)
+        return 0;
+    json_error_t jerr;
+    *out = json_loadb(r->body.data, r->body.len, 0, &jerr);
+    if (!*out)
+        return cli_fail(c, CLI_EXIT_OTHER, "bad_response", "%s did not answer JSON (%s); is "
+                        "this a berthd URL?", url, jerr.text);
+    return 0;
+}
+
+static int perform(struct cli *c, const char *method, const char *url, const char *body,
+                   int auth, json_t **out)
+{
+    CURL *e = curl_easy_init();
+    struct curl_slist *h = headers_new(c, auth, body != NULL);
+    struct response r = {0};
+    char errbuf[CURL_ERROR_SIZE] = "";
+    int rc = -1;
+    buf_init(&r.body, RESPONSE_MAX);
+    if (!e || !h) {
+        cli_fail(c, CLI_EXIT_OTHER, "internal", "cannot set up the HTTP client");
+        goto done;
+    }
+    setup(c, e, method, url, body, h, &r);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
+    uint64_t t0 = util_mono_us();
+    CURLcode cc = curl_easy_perform(e);
+    if (cc != CURLE_OK) {
+        transport_error(c, cc, errbuf, &r);
+        goto done;
+    }
+    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &r.status);
+    if (c->verbose)
+        fprintf(stderr, "berth: %s %s -> %ld (%zu bytes, %llu ms)\n", method, url, r.status,
+                r.body.len, (unsigned long long)((util_mono_us() - t0) / 1000));
+    if (r.status < 200 || r.status > 299)
+        api_error(c, url, &r);
+    else
+        rc = parse_body(c, url, &r, out);
+done:
+    headers_free(h);
+    if (e)
+        curl_easy_cleanup(e);
+    if (r.body.data)
+        crypto_wipe(r.body.data, r.body.len); /* may hold a token just issued */
+    buf_release(&r.body);
+    return rc;
+}
+
+int client_request(struct cli *c, const char *method, const char *path, json_t *body,
+                   int auth, json_t **out)
+{
+    char url[4096];
+    char *s = NULL;
+    int rc = -1;
+    json_t *ignored = NULL;
+    if (check_url(c) < 0 || build_url(c, path, url, sizeof url) < 0)
+        return -1;
+    if (auth && cli_need_token(c) < 0)
+        return -1;
+    if (body && !(s = json_dumps(body, JSON_COMPACT))) {
+        cli_fail(c, CLI_EXIT_OTHER, "internal", "out of memory");
+        goto done;
+    }
+    rc = perform(c, method, url, s, auth, out ? out : &ignored);
+done:
+    json_decref(ignored);
+    if (s) {
+        crypto_wipe(s, strlen(s)); /* may hold a password */
+        free(s);
+    }
+    return rc;
+}
+
+static json_t *redacted(json_t *body, const char *const *redact)
+{
+    json_t *copy = body ? json_deep_copy(body) : json_null();
+    for (int i = 0; redact && redact[i]; i++)
+        if (json_object_get(copy, redact[i]))
+            json_object_set_new(copy, redact[i], json_string("(hidden)"));
+    return copy;
+}
+
+static void human_dry_run(struct cli *c, json_t *d)
+{
+    json_t *rq = json_object_get(d, "request");
+    printf("dry run: would send %s %s\n", json_string_value(json_object_get(rq, "method")),
+           json_string_value(json_object_get(rq, "url")));
+    json_t *b = json_object_get(rq, "body");
+    if (b && !json_is_null(b)) {
+        char *s = json_dumps(b, JSON_INDENT(2) | JSON_SORT_KEYS);
+        printf("%s\n", s ? s : "");
+        free(s);
+    }
+}
+
+int client_mutate(struct cli *c, const char *method, const char *path, json_t *body, int auth,
+                  const char *const *redact, json_t **out)
+{
+    if (!c->dry_run)
+        return client_request(c, method, path, body, auth, out);
+    char url[4096];
+    if (check_url(c) < 0 || build_url(c, path, url, sizeof url) < 0)
+        return -1;
+    out_ok(c, json_pack("{s:b, s:{s:s, s:s, s:o}}", "dry_run", 1, "request", "method", method,
+                        "url", url, "body", redacted(body, redact)),
+           human_dry_run);
+    return 1;
+}
