@@ -379,7 +379,14 @@ static int on_request(struct lws *wsi, struct pss *pss, const char *path)
     }
     int has_body_method = r->method == HM_POST || r->method == HM_PUT || r->method == HM_PATCH;
     if (has_body_method && r->content_length < 0) {
-        http_reply_error(r, 411, "length_required", "a Content-Length header is required");
+        if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0) {
+            http_reply_error(r, 411, "length_required", "send the body with a Content-Length "
+                             "(chunked request bodies are not accepted)");
+            r->close_after = 1;
+            return pump(wsi, pss);
+        }
+        /* No Content-Length and no Transfer-Encoding: an empty body (RFC
+         * 9112 6.3). lws would wait for one, so answer and close. */
         r->close_after = 1;
         return pump(wsi, pss);
     }
