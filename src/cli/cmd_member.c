@@ -27,8 +27,14 @@ static int members_path(struct cli *c, const char *user, char *out, size_t n)
     return 0;
 }
 
+/* The role: --role, or (set-role) a second positional argument. */
 static int need_role(struct cli *c)
 {
+    if (c->nargs > 1) {
+        if (c->a.val[OPT_ROLE] && strcmp(c->a.val[OPT_ROLE], c->args[1]) != 0)
+            return cli_usage(c, "give the role once: as ROLE or as --role");
+        c->a.val[OPT_ROLE] = c->args[1];
+    }
     const char *r = c->a.val[OPT_ROLE];
     if (!r)
         return cli_usage(c, "--role is required (admin, manager, developer or viewer)");

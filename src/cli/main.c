@@ -37,8 +37,11 @@ static const struct cli_cmd cmds[] = {
      "When the address has no account yet, berthd answers with a one-time invite token;\n"
      "it is printed once: hand it to the person, who runs `berth accept-invite`.\n",
      cmd_member_add},
-    {"member", "set-role", "USER", 1, 1, ORGO | OPTB(OPT_ROLE) | MUT,
-     "change a member's role (USER: email or user id)", NULL, cmd_member_set_role},
+    {"member", "set-role", "USER [ROLE]", 1, 2, ORGO | OPTB(OPT_ROLE) | MUT,
+     "change a member's role (USER: email or user id)",
+     "The role is the second argument or --role: admin, manager, developer, viewer.\n"
+     "berthd refuses (exit 5) to demote an organization's last admin.\n",
+     cmd_member_set_role},
     {"member", "remove", "USER", 1, 1, ORGO | MUT,
      "remove a member (USER: email or user id); asks first", NULL, cmd_member_remove},
     {"token", "create", "", 0, 0,

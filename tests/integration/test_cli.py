@@ -272,6 +272,13 @@ class TestOrgsAndMembers(CliCase):
         data = self.ok("member", "set-role", "dana@example.com", "--role", "manager",
                        "--org", "cli-team")
         self.assertEqual(data["role"], "manager")
+        data = self.ok("member", "set-role", "dana@example.com", "developer",
+                       "--org", "cli-team")
+        self.assertEqual(data["role"], "developer")
+        self.fails(2, "member", "set-role", "dana@example.com", "viewer", "--role", "admin",
+                   "--org", "cli-team")
+        err = self.fails(5, "member", "set-role", ADMIN_EMAIL, "viewer", "--org", "cli-team")
+        self.assertEqual(err["code"], "last_admin")
         self.fails(4, "member", "set-role", "nobody@example.com", "--role", "viewer",
                    "--org", "cli-team")
         # Destructive without --yes and without a terminal: refused, nothing done.
