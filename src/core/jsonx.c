@@ -73,7 +73,9 @@ json_t *jx_parse_object(const char *data, size_t len, char *err, size_t errlen)
         snprintf(err, errlen, "request body is empty; a JSON object is expected");
         return NULL;
     }
-    json_t *v = json_loadb(data, len, JSON_REJECT_DUPLICATES, &je);
+    /* JSON_DECODE_ANY: a scalar is valid JSON, refused below as "not an
+     * object" rather than as malformed. */
+    json_t *v = json_loadb(data, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
     if (!v) {
         snprintf(err, errlen, "malformed JSON at line %d column %d: %s", je.line,
                  je.column, je.text);

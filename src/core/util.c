@@ -81,7 +81,9 @@ int util_strlcpy(char *dst, const char *src, size_t n)
 
 int util_parse_i64(const char *s, int64_t *out)
 {
-    if (!s || !*s)
+    /* strtoll would skip leading blanks and take a '+': the whole string
+     * must be the number. */
+    if (!s || !((*s >= '0' && *s <= '9') || *s == '-'))
         return -1;
     char *end;
     errno = 0;
@@ -135,7 +137,10 @@ int util_read_file(const char *path, size_t max, char **out, size_t *len)
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return -1;
-    size_t cap = 4096, n = 0;
+    /* Reads up to max + 1 bytes: one byte past the cap tells a file of
+     * exactly max bytes from a longer one. */
+    size_t limit = max < SIZE_MAX / 2 ? max + 1 : SIZE_MAX / 2;
+    size_t cap = limit < 4096 ? limit : 4096, n = 0;
     char *b = malloc(cap + 1);
     if (!b) {
         close(fd);
@@ -143,11 +148,11 @@ int util_read_file(const char *path, size_t max, char **out, size_t *len)
     }
     for (;;) {
         if (n == cap) {
-            if (cap >= max) {
+            if (cap >= limit) {
                 errno = EFBIG;
                 goto fail;
             }
-            cap = cap * 2 > max ? max : cap * 2;
+            cap = cap * 2 > limit ? limit : cap * 2;
             char *nb = realloc(b, cap + 1);
             if (!nb)
                 goto fail;
@@ -162,6 +167,10 @@ int util_read_file(const char *path, size_t max, char **out, size_t *len)
         if (r == 0)
             break;
         n += (size_t)r;
+    }
+    if (n > max) {
+        errno = EFBIG;
+        goto fail;
     }
     close(fd);
     b[n] = '\0';

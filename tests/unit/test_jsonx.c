@@ -1,0 +1,324 @@
+/* test_jsonx.c - src/core/jsonx.c: typed getters and body parsing. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "jsonx.h"
+
+static json_t *obj(const char *text)
+{
+    char err[256];
+    json_t *o = jx_parse_object(text, strlen(text), err, sizeof err);
+    if (!o)
+        fail_msg("parse of %s failed: %s", text, err);
+    return o;
+}
+
+static const char *sample =
+    "{\"s\":\"str\",\"i\":42,\"neg\":-5,\"f\":1.5,\"b\":true,\"bf\":false,"
+    "\"a\":[1,2],\"o\":{\"k\":1},\"n\":null}";
+
+static void string_ok(void **state)
+{
+    (void)state;
+    json_t *o = obj(sample);
+    const char *s = NULL;
+    assert_int_equal(jx_string(o, "s", &s), JX_OK);
+    assert_string_equal(s, "str");
+    json_decref(o);
+}
+
+static void int_ok(void **state)
+{
+    (void)state;
+    json_t *o = obj(sample);
+    int64_t v = 0;
+    assert_int_equal(jx_int(o, "i", &v), JX_OK);
+    assert_int_equal(v, 42);
+    assert_int_equal(jx_int(o, "neg", &v), JX_OK);
+    assert_int_equal(v, -5);
+    json_decref(o);
+}
+
+static void bool_ok(void **state)
+{
+    (void)state;
+    json_t *o = obj(sample);
+    int v = -1;
+    assert_int_equal(jx_bool(o, "b", &v), JX_OK);
+    assert_int_equal(v, 1);
+    assert_int_equal(jx_bool(o, "bf", &v), JX_OK);
+    assert_int_equal(v, 0);
+    json_decref(o);
+}
+
+static void array_and_object_ok(void **state)
+{
+    (void)state;
+    json_t *o = obj(sample);
+    json_t *a = NULL, *oo = NULL;
+    assert_int_equal(jx_array(o, "a", &a), JX_OK);
+    assert_int_equal(json_array_size(a), 2);
+    assert_int_equal(jx_object(o, "o", &oo), JX_OK);
+    assert_non_null(json_object_get(oo, "k"));
+    json_decref(o);
+}
+
+static void missing_fields(void **state)
+{
+    (void)state;
+    json_t *o = obj(sample);
+    const char *s = "untouched";
+    int64_t i = 7;
+    int b = 7;
+    json_t *a = NULL;
+    assert_int_equal(jx_string(o, "absent", &s), JX_MISSING);
+    assert_int_equal(jx_int(o, "absent", &i), JX_MISSING);
+    assert_int_equal(jx_bool(o, "absent", &b), JX_MISSING);
+    assert_int_equal(jx_array(o, "absent", &a), JX_MISSING);
+    assert_int_equal(jx_object(o, "absent", &a), JX_MISSING);
+    assert_string_equal(s, "untouched");
+    assert_int_equal(i, 7);
+    assert_int_equal(b, 7);
+    assert_null(a);
+    json_decref(o);
+}
+
+static void null_counts_as_missing(void **state)
+{
+    (void)state;
+    json_t *o = obj(sample);
+    const char *s = "untouched";
+    int64_t i = 7;
+    assert_int_equal(jx_string(o, "n", &s), JX_MISSING);
+    assert_int_equal(jx_int(o, "n", &i), JX_MISSING);
+    assert_string_equal(s, "untouched");
+    json_decref(o);
+}
+
+static void wrong_types(void **state)
+{
+    (void)state;
+    json_t *o = obj(sample);
+    const char *s = "untouched";
+    int64_t i = 7;
+    int b = 7;
+    json_t *a = NULL;
+    assert_int_equal(jx_string(o, "i", &s), JX_WRONG_TYPE);
+    assert_int_equal(jx_string(o, "a", &s), JX_WRONG_TYPE);
+    assert_int_equal(jx_int(o, "s", &i), JX_WRONG_TYPE);
+    assert_int_equal(jx_int(o, "f", &i), JX_WRONG_TYPE);  /* 1.5 is not an integer */
+    assert_int_equal(jx_int(o, "b", &i), JX_WRONG_TYPE);
+    assert_int_equal(jx_bool(o, "i", &b), JX_WRONG_TYPE); /* 42 is not a boolean */
+    assert_int_equal(jx_bool(o, "s", &b), JX_WRONG_TYPE);
+    assert_int_equal(jx_array(o, "o", &a), JX_WRONG_TYPE);
+    assert_int_equal(jx_object(o, "a", &a), JX_WRONG_TYPE);
+    assert_string_equal(s, "untouched");
+    assert_int_equal(i, 7);
+    assert_int_equal(b, 7);
+    assert_null(a);
+    json_decref(o);
+}
+
+static json_t *parse_fail(const char *text, size_t len, char *err, size_t errlen)
+{
+    err[0] = '\0';
+    json_t *o = jx_parse_object(text, len, err, errlen);
+    assert_null(o);
+    assert_true(err[0] != '\0');
+    return o;
+}
+
+static void parse_rejects_empty(void **state)
+{
+    (void)state;
+    char err[256];
+    parse_fail("", 0, err, sizeof err);
+    assert_non_null(strstr(err, "empty"));
+}
+
+static void parse_rejects_malformed_with_position(void **state)
+{
+    (void)state;
+    char err[256];
+    const char *t = "{\"a\": 1,\n \"b\": }";
+    parse_fail(t, strlen(t), err, sizeof err);
+    assert_non_null(strstr(err, "malformed JSON"));
+    assert_non_null(strstr(err, "line 2"));
+}
+
+static void parse_rejects_duplicate_keys(void **state)
+{
+    (void)state;
+    char err[256];
+    const char *t = "{\"role\":\"viewer\",\"role\":\"admin\"}";
+    parse_fail(t, strlen(t), err, sizeof err);
+    assert_non_null(strstr(err, "role"));
+}
+
+static void parse_rejects_non_objects(void **state)
+{
+    (void)state;
+    const char *bad[] = {"[]", "[1,2]", "\"s\"", "42", "true", "null"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char err[256];
+        parse_fail(bad[i], strlen(bad[i]), err, sizeof err);
+        if (!strstr(err, "object"))
+            fail_msg("'%s': reason does not say an object is wanted: %s", bad[i], err);
+    }
+}
+
+static void parse_rejects_trailing_garbage(void **state)
+{
+    (void)state;
+    char err[256];
+    const char *t = "{\"a\":1} {\"b\":2}";
+    parse_fail(t, strlen(t), err, sizeof err);
+}
+
+static void parse_uses_given_length(void **state)
+{
+    (void)state;
+    char err[256];
+    const char *t = "{\"a\":1}GARBAGE";
+    json_t *o = jx_parse_object(t, 7, err, sizeof err);
+    assert_non_null(o);
+    json_decref(o);
+}
+
+static void parse_truncated_body(void **state)
+{
+    (void)state;
+    char err[256];
+    const char *t = "{\"a\":1}";
+    parse_fail(t, 4, err, sizeof err);
+}
+
+static void parse_small_err_buffer(void **state)
+{
+    (void)state;
+    char err[8];
+    memset(err, 'Z', sizeof err);
+    assert_null(jx_parse_object("[", 1, err, sizeof err));
+    assert_int_equal(err[7], '\0');
+}
+
+static void dump_compact(void **state)
+{
+    (void)state;
+    json_t *v = json_pack("{s:i, s:[s]}", "a", 1, "b", "x");
+    size_t len = 0;
+    char *s = jx_dump(v, &len);
+    assert_string_equal(s, "{\"a\":1,\"b\":[\"x\"]}");
+    assert_int_equal(len, strlen(s));
+    free(s);
+    json_decref(v);
+    json_t *str = json_string("bare");
+    s = jx_dump(str, NULL);
+    assert_string_equal(s, "\"bare\"");
+    free(s);
+    json_decref(str);
+}
+
+/* jx_dump is berth's own serialiser: whatever it writes must parse back
+ * (with jansson) to an equal value. */
+static void dump_round_trip_tricky(void **state)
+{
+    (void)state;
+    const char nul_str[] = "a\0b";
+    json_t *v = json_pack("{s:s, s:s, s:s, s:s, s:s#, s:[i, I, b, n, f], s:{s:{s:[]}}}",
+                          "quote", "say \"hi\" \\ /", "ctrl", "\x01\x02\b\f\n\r\t\x1f\x7f",
+                          "utf8", "h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x9a\xa2", "key\"with\\",
+                          "k", "nul", nul_str, (int)(sizeof nul_str - 1), "nums", -1,
+                          (json_int_t)INT64_MAX, 1, 0.5, "deep", "a", "b");
+    assert_non_null(v);
+    size_t len = 0;
+    char *s = jx_dump(v, &len);
+    assert_non_null(s);
+    assert_int_equal(len, strlen(s));
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)s[i] < 0x20)
+            fail_msg("raw control byte %#x at %zu in %s", s[i], i, s);
+    json_error_t je;
+    json_t *back = json_loadb(s, len, JSON_ALLOW_NUL, &je);
+    if (!back)
+        fail_msg("dump does not parse: %s (%s)", je.text, s);
+    if (!json_equal(v, back))
+        fail_msg("round trip changed the value: %s", s);
+    json_decref(back);
+    json_decref(v);
+    free(s);
+}
+
+static void dump_empty_containers(void **state)
+{
+    (void)state;
+    json_t *v = json_pack("{s:{}, s:[], s:s}", "o", "a", "s", "");
+    char *s = jx_dump(v, NULL);
+    assert_string_equal(s, "{\"o\":{},\"a\":[],\"s\":\"\"}");
+    free(s);
+    json_decref(v);
+    json_t *e = json_object();
+    s = jx_dump(e, NULL);
+    assert_string_equal(s, "{}");
+    free(s);
+    json_decref(e);
+}
+
+static void dump_keeps_key_order(void **state)
+{
+    (void)state;
+    json_t *v = json_object();
+    json_object_set_new(v, "zeta", json_integer(1));
+    json_object_set_new(v, "alpha", json_integer(2));
+    char *s = jx_dump(v, NULL);
+    assert_string_equal(s, "{\"zeta\":1,\"alpha\":2}");
+    free(s);
+    json_decref(v);
+}
+
+static void dump_refuses_runaway_depth(void **state)
+{
+    (void)state;
+    json_t *root = json_array(), *cur = root;
+    for (int i = 0; i < 200; i++) {
+        json_t *n = json_array();
+        json_array_append_new(cur, n);
+        cur = n;
+    }
+    char *s = jx_dump(root, NULL);
+    assert_null(s); /* refused rather than recursing without bound */
+    json_decref(root);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(string_ok),
+        cmocka_unit_test(int_ok),
+        cmocka_unit_test(bool_ok),
+        cmocka_unit_test(array_and_object_ok),
+        cmocka_unit_test(missing_fields),
+        cmocka_unit_test(null_counts_as_missing),
+        cmocka_unit_test(wrong_types),
+        cmocka_unit_test(parse_rejects_empty),
+        cmocka_unit_test(parse_rejects_malformed_with_position),
+        cmocka_unit_test(parse_rejects_duplicate_keys),
+        cmocka_unit_test(parse_rejects_non_objects),
+        cmocka_unit_test(parse_rejects_trailing_garbage),
+        cmocka_unit_test(parse_uses_given_length),
+        cmocka_unit_test(parse_truncated_body),
+        cmocka_unit_test(parse_small_err_buffer),
+        cmocka_unit_test(dump_compact),
+        cmocka_unit_test(dump_round_trip_tricky),
+        cmocka_unit_test(dump_empty_containers),
+        cmocka_unit_test(dump_keeps_key_order),
+        cmocka_unit_test(dump_refuses_runaway_depth),
+    };
+    return cmocka_run_group_tests_name("jsonx", tests, NULL, NULL);
+}

@@ -1,0 +1,695 @@
+/* test_store.c - src/berthd/store.c against a real SQLite file in a
+ * temporary directory: migrations, identity records, audit queries. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "store.h"
+
+struct fx {
+    char dir[64];
+    struct store *st;
+};
+
+static int fx_setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof *f);
+    strcpy(f->dir, "/tmp/berth-store-XXXXXX");
+    if (!mkdtemp(f->dir))
+        return -1;
+    char err[256];
+    if (store_open(f->dir, "", &f->st, err, sizeof err) != STORE_OK) {
+        fprintf(stderr, "store_open: %s\n", err);
+        return -1;
+    }
+    if (store_migrate(f->st) < 1)
+        return -1;
+    *state = f;
+    return 0;
+}
+
+static int fx_teardown(void **state)
+{
+    struct fx *f = *state;
+    store_free(f->st);
+    char cmd[160];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
+    if (system(cmd) != 0)
+        return -1;
+    free(f);
+    return 0;
+}
+
+/* The store holds its file with an exclusive lock (berthd owns its
+ * database), so an independent look closes the store, reads the file with
+ * a connection of its own, and opens the store again. */
+static void reopen_store(struct fx *f)
+{
+    char err[256];
+    if (store_open(f->dir, "", &f->st, err, sizeof err) != STORE_OK)
+        fail_msg("store_open: %s", err);
+}
+
+static sqlite3 *raw_open(struct fx *f)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/berth.db", f->dir);
+    store_free(f->st);
+    f->st = NULL;
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    return db;
+}
+
+/* Runs a one-value query on the file, independently of the store. */
+static int64_t count(struct fx *f, const char *sql)
+{
+    sqlite3 *db = raw_open(f);
+    sqlite3_stmt *s;
+    if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK)
+        fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+    int64_t n = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    reopen_store(f);
+    return n;
+}
+
+static int64_t user(struct fx *f, const char *email)
+{
+    int64_t id = 0;
+    assert_int_equal(store_user_create(f->st, email, "$argon2id$fake", "active", 1000, &id),
+                     STORE_OK);
+    assert_true(id > 0);
+    return id;
+}
+
+static int64_t org(struct fx *f, const char *name)
+{
+    int64_t id = 0;
+    assert_int_equal(store_org_create(f->st, name, 1000, &id), STORE_OK);
+    assert_true(id > 0);
+    return id;
+}
+
+/* ---- opening and migrations ---- */
+
+static void migrate_idempotent(void **state)
+{
+    struct fx *f = *state;
+    int v = store_migrate(f->st);
+    assert_true(v >= 1);
+    assert_int_equal(store_migrate(f->st), v);
+    assert_int_equal(count(f, "SELECT COUNT(*) FROM schema_migrations"), v);
+    /* data survives a re-run */
+    user(f, "a@example.com");
+    assert_int_equal(store_migrate(f->st), v);
+    assert_int_equal(count(f, "SELECT COUNT(*) FROM users"), 1);
+}
+
+static void migrate_after_reopen(void **state)
+{
+    struct fx *f = *state;
+    user(f, "a@example.com");
+    store_free(f->st);
+    char err[256];
+    assert_int_equal(store_open(f->dir, "", &f->st, err, sizeof err), STORE_OK);
+    int v = store_migrate(f->st);
+    assert_true(v >= 1);
+    assert_int_equal(count(f, "SELECT COUNT(*) FROM schema_migrations"), v);
+    struct user u;
+    assert_int_equal(store_user_by_email(f->st, "a@example.com", &u), STORE_OK);
+}
+
+static void wal_mode_and_file_mode(void **state)
+{
+    struct fx *f = *state;
+    sqlite3 *db = raw_open(f);
+    sqlite3_stmt *s;
+    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &s, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(s, 0), "wal");
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    reopen_store(f);
+}
+
+/* Migrations are recorded: a database that has version 1 applied is not
+ * migrated again (the tables would already exist and v1 would fail). */
+static void migrate_records_versions(void **state)
+{
+    struct fx *f = *state;
+    int v = store_migrate(f->st);
+    int64_t first_applied = count(f, "SELECT MIN(applied_at) FROM schema_migrations");
+    assert_true(first_applied > 0);
+    assert_int_equal(count(f, "SELECT MIN(version) FROM schema_migrations"), 1);
+    assert_int_equal(count(f, "SELECT MAX(version) FROM schema_migrations"), v);
+}
+
+static void open_url_forms(void **state)
+{
+    struct fx *f = *state;
+    char err[256], url[160];
+    struct store *st = NULL;
+    snprintf(url, sizeof url, "sqlite:%s/other.db", f->dir);
+    assert_int_equal(store_open(f->dir, url, &st, err, sizeof err), STORE_OK);
+    assert_true(store_migrate(st) >= 1);
+    store_free(st);
+    char p[160];
+    snprintf(p, sizeof p, "%s/other.db", f->dir);
+    assert_int_equal(access(p, F_OK), 0);
+    err[0] = '\0';
+    assert_int_equal(store_open(f->dir, "mysql://x", &st, err, sizeof err), STORE_ERR);
+    assert_true(err[0] != '\0');
+    err[0] = '\0';
+    assert_int_equal(store_open(f->dir, "postgres://localhost/berth", &st, err, sizeof err),
+                     STORE_ERR);
+    assert_non_null(strstr(err, "PostgreSQL"));
+    assert_int_equal(store_open("/nonexistent/dir", "", &st, err, sizeof err), STORE_ERR);
+}
+
+/* ---- users ---- */
+
+static void user_create_get(void **state)
+{
+    struct fx *f = *state;
+    int64_t id = user(f, "alice@example.com");
+    struct user u;
+    memset(&u, 0, sizeof u);
+    assert_int_equal(store_user_get(f->st, id, &u), STORE_OK);
+    assert_int_equal(u.id, id);
+    assert_string_equal(u.email, "alice@example.com");
+    assert_string_equal(u.status, "active");
+    assert_string_equal(u.pwhash, "$argon2id$fake");
+    assert_int_equal(u.created_at, 1000);
+    struct user v;
+    assert_int_equal(store_user_by_email(f->st, "alice@example.com", &v), STORE_OK);
+    assert_int_equal(v.id, id);
+}
+
+static void user_missing(void **state)
+{
+    struct fx *f = *state;
+    struct user u;
+    assert_int_equal(store_user_get(f->st, 424242, &u), STORE_NOTFOUND);
+    assert_int_equal(store_user_by_email(f->st, "nobody@example.com", &u), STORE_NOTFOUND);
+}
+
+static void user_duplicate_email(void **state)
+{
+    struct fx *f = *state;
+    user(f, "alice@example.com");
+    int64_t id = 0;
+    assert_int_equal(store_user_create(f->st, "alice@example.com", NULL, "invited", 1, &id),
+                     STORE_CONFLICT);
+    assert_int_equal(count(f, "SELECT COUNT(*) FROM users"), 1);
+}
+
+static void invited_user_then_password(void **state)
+{
+    struct fx *f = *state;
+    int64_t id = 0;
+    assert_int_equal(store_user_create(f->st, "inv@example.com", NULL, "invited", 5, &id),
+                     STORE_OK);
+    struct user u;
+    assert_int_equal(store_user_get(f->st, id, &u), STORE_OK);
+    assert_string_equal(u.status, "invited");
+    assert_string_equal(u.pwhash, "");
+    assert_int_equal(store_user_set_password(f->st, id, "$argon2id$new"), STORE_OK);
+    assert_int_equal(store_user_get(f->st, id, &u), STORE_OK);
+    assert_string_equal(u.status, "active");
+    assert_string_equal(u.pwhash, "$argon2id$new");
+}
+
+/* ---- organizations and members ---- */
+
+static void org_create_find(void **state)
+{
+    struct fx *f = *state;
+    int64_t id = org(f, "acme");
+    struct org o;
+    assert_int_equal(store_org_find(f->st, "acme", &o), STORE_OK);
+    assert_int_equal(o.id, id);
+    assert_string_equal(o.name, "acme");
+    char ref[32];
+    snprintf(ref, sizeof ref, "%lld", (long long)id);
+    memset(&o, 0, sizeof o);
+    assert_int_equal(store_org_find(f->st, ref, &o), STORE_OK);
+    assert_string_equal(o.name, "acme");
+    assert_int_equal(store_org_find(f->st, "nope", &o), STORE_NOTFOUND);
+    assert_int_equal(store_org_find(f->st, "999", &o), STORE_NOTFOUND);
+}
+
+static void org_duplicate(void **state)
+{
+    struct fx *f = *state;
+    org(f, "acme");
+    int64_t id;
+    assert_int_equal(store_org_create(f->st, "acme", 1, &id), STORE_CONFLICT);
+}
+
+static void member_crud(void **state)
+{
+    struct fx *f = *state;
+    int64_t o = org(f, "acme"), a = user(f, "a@example.com"), b = user(f, "b@example.com");
+    assert_int_equal(store_member_add(f->st, o, a, "admin", 1), STORE_OK);
+    assert_int_equal(store_member_add(f->st, o, b, "viewer", 2), STORE_OK);
+    char role[16];
+    assert_int_equal(store_member_role(f->st, o, b, role), STORE_OK);
+    assert_string_equal(role, "viewer");
+    assert_int_equal(store_member_set_role(f->st, o, b, "developer"), STORE_OK);
+    assert_int_equal(store_member_role(f->st, o, b, role), STORE_OK);
+    assert_string_equal(role, "developer");
+    int64_t n = -1;
+    assert_int_equal(store_member_count_role(f->st, o, "admin", &n), STORE_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(store_member_remove(f->st, o, b), STORE_OK);
+    assert_int_equal(store_member_role(f->st, o, b, role), STORE_NOTFOUND);
+    assert_int_equal(store_member_remove(f->st, o, b), STORE_NOTFOUND);
+    assert_int_equal(store_member_set_role(f->st, o, b, "admin"), STORE_NOTFOUND);
+}
+
+static void member_conflicts(void **state)
+{
+    struct fx *f = *state;
+    int64_t o = org(f, "acme"), a = user(f, "a@example.com");
+    assert_int_equal(store_member_add(f->st, o, a, "admin", 1), STORE_OK);
+    assert_int_equal(store_member_add(f->st, o, a, "viewer", 1), STORE_CONFLICT);
+    /* foreign keys hold: no membership of a missing org or user */
+    assert_int_equal(store_member_add(f->st, 999, a, "viewer", 1), STORE_CONFLICT);
+    assert_int_equal(store_member_add(f->st, o, 999, "viewer", 1), STORE_CONFLICT);
+    assert_int_equal(count(f, "SELECT COUNT(*) FROM memberships"), 1);
+}
+
+static void members_list_and_orgs_of_user(void **state)
+{
+    struct fx *f = *state;
+    int64_t o1 = org(f, "acme"), o2 = org(f, "beta");
+    int64_t z = user(f, "zed@example.com"), a = user(f, "amy@example.com");
+    store_member_add(f->st, o1, z, "admin", 1);
+    store_member_add(f->st, o1, a, "viewer", 1);
+    store_member_add(f->st, o2, a, "manager", 1);
+    json_t *items = NULL;
+    assert_int_equal(store_members_list(f->st, o1, &items), STORE_OK);
+    assert_int_equal(json_array_size(items), 2);
+    json_t *first = json_array_get(items, 0);
+    assert_string_equal(json_string_value(json_object_get(first, "email")), "amy@example.com");
+    assert_string_equal(json_string_value(json_object_get(first, "role")), "viewer");
+    assert_int_equal(json_integer_value(json_object_get(first, "user_id")), a);
+    assert_non_null(json_object_get(first, "joined_at"));
+    assert_null(json_object_get(first, "password_hash"));
+    json_decref(items);
+
+    assert_int_equal(store_orgs_of_user(f->st, a, &items), STORE_OK);
+    assert_int_equal(json_array_size(items), 2);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(items, 0), "name")),
+                        "acme");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(items, 1), "role")),
+                        "manager");
+    json_decref(items);
+
+    char roles[8][16];
+    int n = 0;
+    assert_int_equal(store_user_roles(f->st, a, roles, 8, &n), STORE_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(store_user_roles(f->st, a, roles, 1, &n), STORE_OK);
+    assert_int_equal(n, 1); /* capped at max */
+
+    assert_int_equal(store_members_list(f->st, 999, &items), STORE_OK);
+    assert_int_equal(json_array_size(items), 0);
+    json_decref(items);
+}
+
+static void transaction_rollback(void **state)
+{
+    struct fx *f = *state;
+    assert_int_equal(store_begin(f->st), STORE_OK);
+    user(f, "temp@example.com");
+    org(f, "temp");
+    store_rollback(f->st);
+    struct user u;
+    assert_int_equal(store_user_by_email(f->st, "temp@example.com", &u), STORE_NOTFOUND);
+    assert_int_equal(count(f, "SELECT COUNT(*) FROM orgs"), 0);
+    assert_int_equal(store_begin(f->st), STORE_OK);
+    user(f, "kept@example.com");
+    assert_int_equal(store_commit(f->st), STORE_OK);
+    assert_int_equal(count(f, "SELECT COUNT(*) FROM users"), 1);
+}
+
+/* ---- tokens ---- */
+
+static int64_t token(struct fx *f, int64_t uid, const char *kind, const char *hash,
+                     int64_t org_id)
+{
+    struct token t;
+    memset(&t, 0, sizeof t);
+    t.user_id = uid;
+    strcpy(t.kind, kind);
+    strcpy(t.name, "ci");
+    strcpy(t.scopes, "app:read deploy:write");
+    t.org_id = org_id;
+    t.created_at = 1000;
+    t.expires_at = 5000;
+    int64_t id = 0;
+    assert_int_equal(store_token_create(f->st, &t, hash, "bta_abcdefg", &id), STORE_OK);
+    return id;
+}
+
+static void token_create_and_lookup(void **state)
+{
+    struct fx *f = *state;
+    int64_t u = user(f, "a@example.com"), o = org(f, "acme");
+    int64_t id = token(f, u, "api", "hash-1", o);
+    struct token t;
+    struct user tu;
+    assert_int_equal(store_token_by_hash(f->st, "hash-1", &t, &tu), STORE_OK);
+    assert_int_equal(t.id, id);
+    assert_int_equal(t.user_id, u);
+    assert_string_equal(t.kind, "api");
+    assert_string_equal(t.scopes, "app:read deploy:write");
+    assert_int_equal(t.org_id, o);
+    assert_int_equal(t.expires_at, 5000);
+    assert_int_equal(t.revoked_at, 0);
+    assert_string_equal(tu.email, "a@example.com");
+    assert_string_equal(tu.status, "active");
+    assert_int_equal(store_token_by_hash(f->st, "hash-2", &t, &tu), STORE_NOTFOUND);
+}
+
+static void token_unbound_org_is_zero(void **state)
+{
+    struct fx *f = *state;
+    int64_t u = user(f, "a@example.com");
+    token(f, u, "session", "h", 0);
+    struct token t;
+    struct user tu;
+    assert_int_equal(store_token_by_hash(f->st, "h", &t, &tu), STORE_OK);
+    assert_int_equal(t.org_id, 0);
+    assert_int_equal(count(f, "SELECT COUNT(*) FROM tokens WHERE org_id IS NULL"), 1);
+}
+
+static void token_hash_unique(void **state)
+{
+    struct fx *f = *state;
+    int64_t u = user(f, "a@example.com");
+    token(f, u, "api", "same", 0);
+    struct token t;
+    memset(&t, 0, sizeof t);
+    t.user_id = u;
+    strcpy(t.kind, "api");
+    assert_int_equal(store_token_create(f->st, &t, "same", "p", NULL), STORE_CONFLICT);
+}
+
+static void token_revoke_rules(void **state)
+{
+    struct fx *f = *state;
+    int64_t a = user(f, "a@example.com"), b = user(f, "b@example.com");
+    int64_t id = token(f, a, "api", "h1", 0);
+    assert_int_equal(store_token_revoke(f->st, id, b, 2000), STORE_NOTFOUND); /* not b's */
+    assert_int_equal(store_token_revoke(f->st, 999, a, 2000), STORE_NOTFOUND);
+    assert_int_equal(store_token_revoke(f->st, id, a, 2000), STORE_OK);
+    assert_int_equal(store_token_revoke(f->st, id, a, 2001), STORE_NOTFOUND); /* once */
+    struct token t;
+    struct user tu;
+    assert_int_equal(store_token_by_hash(f->st, "h1", &t, &tu), STORE_OK);
+    assert_int_equal(t.revoked_at, 2000);
+}
+
+static void tokens_list_live_api_only(void **state)
+{
+    struct fx *f = *state;
+    int64_t a = user(f, "a@example.com"), b = user(f, "b@example.com");
+    int64_t o = org(f, "acme");
+    int64_t t1 = token(f, a, "api", "h1", 0);
+    int64_t t2 = token(f, a, "api", "h2", o);
+    token(f, a, "session", "h3", 0);
+    token(f, b, "api", "h4", 0);
+    assert_int_equal(store_token_revoke(f->st, t1, a, 2000), STORE_OK);
+    json_t *items = NULL;
+    assert_int_equal(store_tokens_list(f->st, a, &items), STORE_OK);
+    assert_int_equal(json_array_size(items), 1);
+    json_t *it = json_array_get(items, 0);
+    assert_int_equal(json_integer_value(json_object_get(it, "id")), t2);
+    assert_int_equal(json_integer_value(json_object_get(it, "org")), o);
+    assert_string_equal(json_string_value(json_object_get(it, "prefix")), "bta_abcdefg");
+    json_t *sc = json_object_get(it, "scopes");
+    assert_int_equal(json_array_size(sc), 2);
+    assert_string_equal(json_string_value(json_array_get(sc, 0)), "app:read");
+    assert_null(json_object_get(it, "hash"));
+    assert_string_equal(json_string_value(json_object_get(it, "expires_at")),
+                        "1970-01-01T01:23:20Z");
+    json_decref(items);
+}
+
+/* ---- invitations ---- */
+
+static void invite_lifecycle(void **state)
+{
+    struct fx *f = *state;
+    int64_t o = org(f, "acme"), a = user(f, "a@example.com"), id = 0;
+    assert_int_equal(store_user_create(f->st, "new@example.com", NULL, "invited", 1, &id),
+                     STORE_OK);
+    assert_int_equal(store_invite_create(f->st, o, id, "developer", "ih", a, 100, 900),
+                     STORE_OK);
+    struct invite inv;
+    assert_int_equal(store_invite_by_hash(f->st, "ih", &inv), STORE_OK);
+    assert_int_equal(inv.org_id, o);
+    assert_int_equal(inv.user_id, id);
+    assert_string_equal(inv.role, "developer");
+    assert_int_equal(inv.expires_at, 900);
+    assert_int_equal(inv.used_at, 0);
+    assert_int_equal(store_invite_use(f->st, inv.id, 200), STORE_OK);
+    assert_int_equal(store_invite_use(f->st, inv.id, 201), STORE_NOTFOUND);
+    assert_int_equal(store_invite_by_hash(f->st, "ih", &inv), STORE_OK);
+    assert_int_equal(inv.used_at, 200);
+    assert_int_equal(store_invite_by_hash(f->st, "other", &inv), STORE_NOTFOUND);
+    assert_int_equal(store_invite_create(f->st, o, id, "viewer", "ih", a, 1, 2),
+                     STORE_CONFLICT);
+}
+
+/* ---- audit ---- */
+
+static void audit_add(struct fx *f, int64_t org_id, int64_t at, int64_t actor,
+                      const char *email, const char *action, const char *outcome)
+{
+    struct audit_entry e = {
+        .org_id = org_id, .at = at, .actor_id = actor, .actor_email = email,
+        .token_id = 0, .action = action, .target = "user:1", .outcome = outcome,
+        .status = 200, .ip = "127.0.0.1", .detail = "{\"role\":\"viewer\"}",
+    };
+    assert_int_equal(store_audit_append(f->st, &e), STORE_OK);
+}
+
+/* org 1: 6 entries at t=100..600; org 2: 2 entries. */
+static void audit_seed(struct fx *f)
+{
+    int64_t o1 = org(f, "acme"), o2 = org(f, "beta");
+    int64_t a = user(f, "a@example.com"), b = user(f, "b@example.com");
+    audit_add(f, o1, 100, a, "a@example.com", "member.add", "success");
+    audit_add(f, o1, 200, a, "a@example.com", "member.update", "success");
+    audit_add(f, o1, 300, b, "b@example.com", "member.add", "denied");
+    audit_add(f, o1, 400, b, "b@example.com", "token.create", "success");
+    audit_add(f, o1, 500, a, "a@example.com", "member.remove", "success");
+    audit_add(f, o1, 600, 0, NULL, "org.get", "denied");
+    audit_add(f, o2, 150, b, "b@example.com", "member.add", "success");
+    audit_add(f, o2, 250, b, "b@example.com", "token.create", "success");
+}
+
+static json_t *audit_q(struct fx *f, struct audit_filter *flt, int64_t *next)
+{
+    json_t *items = NULL;
+    int64_t nc = -1;
+    assert_int_equal(store_audit_list(f->st, flt, &items, &nc), STORE_OK);
+    if (next)
+        *next = nc;
+    return items;
+}
+
+static int64_t at_of(json_t *items, size_t i)
+{
+    json_t *t = json_object_get(json_array_get(items, i), "at");
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    strptime(json_string_value(t), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return (int64_t)timegm(&tm);
+}
+
+static void audit_org_isolation_newest_first(void **state)
+{
+    struct fx *f = *state;
+    audit_seed(f);
+    struct audit_filter flt = {.org_id = 1, .limit = 50};
+    int64_t next = -1;
+    json_t *items = audit_q(f, &flt, &next);
+    assert_int_equal(json_array_size(items), 6);
+    assert_int_equal(next, 0);
+    for (size_t i = 1; i < 6; i++)
+        assert_true(at_of(items, i - 1) > at_of(items, i));
+    json_t *e = json_array_get(items, 5);
+    assert_string_equal(json_string_value(json_object_get(e, "action")), "member.add");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(e, "actor"), "email")),
+                        "a@example.com");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(e, "detail"), "role")), "viewer");
+    assert_true(json_is_null(json_object_get(json_array_get(items, 0), "actor")));
+    json_decref(items);
+    flt.org_id = 2;
+    items = audit_q(f, &flt, NULL);
+    assert_int_equal(json_array_size(items), 2);
+    json_decref(items);
+    flt.org_id = 3;
+    items = audit_q(f, &flt, NULL);
+    assert_int_equal(json_array_size(items), 0);
+    json_decref(items);
+}
+
+static void audit_filter_actor(void **state)
+{
+    struct fx *f = *state;
+    audit_seed(f);
+    struct audit_filter flt = {.org_id = 1, .limit = 50, .actor = "b@example.com"};
+    json_t *items = audit_q(f, &flt, NULL);
+    assert_int_equal(json_array_size(items), 2);
+    json_decref(items);
+    flt.actor = "1"; /* by user id */
+    items = audit_q(f, &flt, NULL);
+    assert_int_equal(json_array_size(items), 3);
+    json_decref(items);
+    flt.actor = "nobody@example.com";
+    items = audit_q(f, &flt, NULL);
+    assert_int_equal(json_array_size(items), 0);
+    json_decref(items);
+}
+
+static void audit_filter_action(void **state)
+{
+    struct fx *f = *state;
+    audit_seed(f);
+    struct audit_filter flt = {.org_id = 1, .limit = 50, .action = "member.add"};
+    json_t *items = audit_q(f, &flt, NULL);
+    assert_int_equal(json_array_size(items), 2);
+    json_decref(items);
+    flt.action = "member.*";
+    items = audit_q(f, &flt, NULL);
+    assert_int_equal(json_array_size(items), 4);
+    json_decref(items);
+    flt.action = "member"; /* exact, not a prefix */
+    items = audit_q(f, &flt, NULL);
+    assert_int_equal(json_array_size(items), 0);
+    json_decref(items);
+    flt.action = "member.add";
+    flt.actor = "b@example.com";
+    items = audit_q(f, &flt, NULL);
+    assert_int_equal(json_array_size(items), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(items, 0), "outcome")),
+                        "denied");
+    json_decref(items);
+}
+
+static void audit_filter_time(void **state)
+{
+    struct fx *f = *state;
+    audit_seed(f);
+    struct audit_filter flt = {.org_id = 1, .limit = 50, .since = 200, .until = 400};
+    json_t *items = audit_q(f, &flt, NULL);
+    assert_int_equal(json_array_size(items), 3); /* inclusive both ends */
+    json_decref(items);
+    flt.until = 0;
+    items = audit_q(f, &flt, NULL);
+    assert_int_equal(json_array_size(items), 5);
+    json_decref(items);
+    flt.since = 0;
+    flt.until = 150;
+    items = audit_q(f, &flt, NULL);
+    assert_int_equal(json_array_size(items), 1);
+    json_decref(items);
+}
+
+static void audit_cursor_pagination(void **state)
+{
+    struct fx *f = *state;
+    audit_seed(f);
+    struct audit_filter flt = {.org_id = 1, .limit = 4};
+    int64_t seen[16], n = 0, next = 0;
+    int pages = 0;
+    do {
+        flt.before_id = next;
+        json_t *items = audit_q(f, &flt, &next);
+        pages++;
+        assert_true(json_array_size(items) <= 4);
+        for (size_t i = 0; i < json_array_size(items); i++) {
+            int64_t id = json_integer_value(json_object_get(json_array_get(items, i), "id"));
+            for (int64_t k = 0; k < n; k++)
+                assert_true(seen[k] != id);
+            if (n)
+                assert_true(id < seen[n - 1]);
+            seen[n++] = id;
+        }
+        if (next)
+            assert_int_equal(next, seen[n - 1]);
+        json_decref(items);
+    } while (next && pages < 10);
+    assert_int_equal(pages, 2);
+    assert_int_equal(n, 6);
+}
+
+static void audit_cursor_exact_page(void **state)
+{
+    struct fx *f = *state;
+    audit_seed(f);
+    struct audit_filter flt = {.org_id = 1, .limit = 3};
+    int64_t next = 0;
+    json_t *items = audit_q(f, &flt, &next);
+    assert_int_equal(json_array_size(items), 3);
+    assert_true(next > 0);
+    json_decref(items);
+    flt.before_id = next;
+    items = audit_q(f, &flt, &next);
+    assert_int_equal(json_array_size(items), 3);
+    assert_int_equal(next, 0); /* six entries, two full pages, no third */
+    json_decref(items);
+}
+
+static void audit_cursor_with_filter(void **state)
+{
+    struct fx *f = *state;
+    audit_seed(f);
+    struct audit_filter flt = {.org_id = 1, .limit = 1, .action = "member.*"};
+    int total = 0;
+    int64_t next = 0;
+    do {
+        flt.before_id = next;
+        json_t *items = audit_q(f, &flt, &next);
+        total += (int)json_array_size(items);
+        json_decref(items);
+    } while (next && total < 20);
+    assert_int_equal(total, 4);
+}
+
+#define TF(f) cmocka_unit_test_setup_teardown(f, fx_setup, fx_teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        TF(migrate_idempotent), TF(migrate_after_reopen), TF(wal_mode_and_file_mode), TF(migrate_records_versions),
+        TF(open_url_forms), TF(user_create_get), TF(user_missing), TF(user_duplicate_email),
+        TF(invited_user_then_password), TF(org_create_find), TF(org_duplicate),
+        TF(member_crud), TF(member_conflicts), TF(members_list_and_orgs_of_user),
+        TF(transaction_rollback), TF(token_create_and_lookup), TF(token_unbound_org_is_zero),
+        TF(token_hash_unique), TF(token_revoke_rules), TF(tokens_list_live_api_only),
+        TF(invite_lifecycle), TF(audit_org_isolation_newest_first), TF(audit_filter_actor),
+        TF(audit_filter_action), TF(audit_filter_time), TF(audit_cursor_pagination),
+        TF(audit_cursor_exact_page), TF(audit_cursor_with_filter),
+    };
+    return cmocka_run_group_tests_name("store", tests, NULL, NULL);
+}
