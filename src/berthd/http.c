@@ -450,6 +450,7 @@ static int cb_http(struct lws *wsi, enum lws_callback_reasons reason, void *user
 
 static const struct lws_protocols protocols[] = {
     {"http", cb_http, sizeof(struct pss), 0, 0, NULL, 0},
+        dispatch(r);
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
