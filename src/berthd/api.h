@@ -31,6 +31,39 @@ void api_token_revoke(struct req *r);
 /* api_audit.c */
 void api_audit_list(struct req *r);
 
+/* api_servers.c: servers, their runner registration, install downloads */
+void api_servers_list(struct req *r);
+void api_server_create(struct req *r);
+void api_server_get(struct req *r);
+void api_server_update(struct req *r);
+void api_server_decommission(struct req *r);
+void api_server_delete(struct req *r);
+void api_server_regtoken(struct req *r);
+void api_server_metrics(struct req *r);
+void api_server_jobs(struct req *r);
+void api_install_script(struct req *r);
+void api_runner_download(struct req *r);
+
+/* api_scripts.c: saved scripts and running them */
+void api_scripts_list(struct req *r);
+void api_script_create(struct req *r);
+void api_script_get(struct req *r);
+void api_script_update(struct req *r);
+void api_script_delete(struct req *r);
+void api_script_run(struct req *r);
+
+/* api_jobs.c: jobs and their output */
+void api_job_get(struct req *r);
+void api_job_logs(struct req *r);
+
+/* Server/script names: 1-100 of [A-Za-z0-9._-], starting alphanumeric. */
+int api_name_valid(const char *s);
+/* The caller's org's server by id or name; answers 404 and returns -1. */
+int api_server_of(struct req *r, const char *ref, struct server *sv);
+/* Answers 409 for a decommissioned server and returns -1. */
+int api_server_refuse_decommissioned(struct req *r, const struct server *sv);
+json_t *api_job_json(const struct job *j);
+
 /* Shared: answers 500 for a store failure, 404 for NOTFOUND with what. */
 void api_store_error(struct req *r, int rc, const char *what);
 /* Issues a bearer secret of kind for user; fills token (shown once). */

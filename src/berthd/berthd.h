@@ -18,6 +18,7 @@ struct store;
 struct pool;
 struct ratelimit;
 struct metrics;
+struct hub;
 
 struct srv {
     struct config cfg;
@@ -27,6 +28,7 @@ struct srv {
     struct ratelimit *rl_account;
     struct ratelimit *rl_address;
     struct metrics *metrics;
+    struct hub *hub;                       /* runner links (hub.c) */
     uint8_t token_key[CRYPTO_KEY_BYTES];   /* keyed hash of bearer secrets */
     uint8_t secret_key[CRYPTO_KEY_BYTES];  /* sealing of secrets at rest */
     char dummy_pwhash[CRYPTO_PWHASH_MAX];  /* verified against when no user */

@@ -388,6 +388,7 @@ static int on_request(struct lws *wsi, struct pss *pss, const char *path)
         /* No Content-Length and no Transfer-Encoding: an empty body (RFC
          * 9112 6.3). lws would wait for one, so answer and close. */
         r->close_after = 1;
+        dispatch(r);
         return pump(wsi, pss);
     }
     /* Wait for the body when there is one (lws also sends an empty body

@@ -57,6 +57,14 @@ struct req {
     size_t resp_len, resp_off;
     char extra_hdrs[256];       /* "name: value\r\n" lines */
     int replied, hdr_sent, close_after, pending;
+
+    /* streamed answer (http_stream_*): body of unknown length */
+    int streaming, stream_ended, stream_last_sent;
+    struct buf stream;          /* queued body bytes, capped */
+    /* Set by whoever feeds the stream: called once if the client goes
+     * away mid-stream, just before the req is freed. */
+    void (*stream_gone)(struct req *r);
+    void *stream_arg;
 };
 
 const char *http_method_name(enum http_method m);
@@ -94,6 +102,16 @@ void http_defer(struct req *r);
 /* Returns 1 if the caller should stop (client gone; req freed). */
 int http_gone(struct req *r);
 void http_complete(struct req *r);
+
+/* Streamed answers (log follow): status 200, no content length, so the
+ * HTTP/1.1 connection closes after the end. Data is queued in a capped
+ * buffer and written when the socket is writable. http_stream_write
+ * returns -1 when the client is gone or the buffer is full (the caller
+ * then ends the stream). After http_stream_end the req is freed by
+ * http.c once the queue is written; the caller must forget it. */
+int http_stream_begin(struct req *r, const char *ctype);
+int http_stream_write(struct req *r, const void *data, size_t len);
+void http_stream_end(struct req *r);
 
 /* Creates the lws context for srv->cfg and runs the loop until stopped. */
 int http_run(struct srv *s);

@@ -13,6 +13,7 @@
 #include "berthd.h"
 #include "crypto.h"
 #include "http.h"
+#include "hub.h"
 #include "log.h"
 #include "metrics.h"
 #include "pool.h"
@@ -221,13 +222,15 @@ static int cmd_serve(struct config *c)
     s.metrics = metrics_new();
     s.rl_account = ratelimit_new(c->login_max_account, c->login_window, 16384);
     s.rl_address = ratelimit_new(c->login_max_address, c->login_window, 16384);
-    if (!s.pool || !s.metrics || !s.rl_account || !s.rl_address) {
+    s.hub = hub_new(&s);
+    if (!s.pool || !s.metrics || !s.rl_account || !s.rl_address || !s.hub) {
         log_error("berthd", "out of memory");
         goto done;
     }
     rc = http_run(&s) < 0 ? 1 : 0;
 done:
     pool_free(s.pool);
+    hub_free(s.hub);
     metrics_free(s.metrics);
     ratelimit_free(s.rl_account);
     ratelimit_free(s.rl_address);

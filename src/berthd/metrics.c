@@ -111,7 +111,14 @@ int metrics_render(struct metrics *m, struct buf *o)
                             "method=\"%s\"} %llu\n", s->route, meth,
                          (unsigned long long)s->count);
     }
-    for (int i = 0; i < m->ng; i++)
-        rc |= buf_printf(o, "# TYPE %s gauge\n%s %g\n", m->g[i].name, m->g[i].name, m->g[i].v);
+    for (int i = 0; i < m->ng; i++) {
+        /* A gauge name may carry labels (berth_jobs{status="RUNNING"}): the
+         * TYPE line names the family once. */
+        const char *name = m->g[i].name, *prev = i ? m->g[i - 1].name : "";
+        int base = (int)strcspn(name, "{");
+        if (i == 0 || (int)strcspn(prev, "{") != base || strncmp(prev, name, (size_t)base))
+            rc |= buf_printf(o, "# TYPE %.*s gauge\n", base, name);
+        rc |= buf_printf(o, "%s %g\n", name, m->g[i].v);
+    }
     return rc ? -1 : 0;
 }

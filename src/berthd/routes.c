@@ -38,6 +38,43 @@ const struct route routes[] = {
 
     /* audit */
     {HM_GET, V1 "/orgs/{org}/audit", AUTH_ORG, SC_AUDIT_READ, "audit.list", api_audit_list},
+
+    /* servers and the runner link (api_servers.c, hub.c) */
+    {HM_GET, "/install.sh", AUTH_PUBLIC, 0, NULL, api_install_script},
+    {HM_GET, "/download/berth-runner", AUTH_PUBLIC, 0, NULL, api_runner_download},
+    {HM_GET, V1 "/orgs/{org}/servers", AUTH_ORG, SC_SERVER_READ, "server.list", api_servers_list},
+    {HM_POST, V1 "/orgs/{org}/servers", AUTH_ORG, SC_SERVER_WRITE, "server.create",
+     api_server_create},
+    {HM_GET, V1 "/orgs/{org}/servers/{id}", AUTH_ORG, SC_SERVER_READ, "server.get",
+     api_server_get},
+    {HM_PATCH, V1 "/orgs/{org}/servers/{id}", AUTH_ORG, SC_SERVER_WRITE, "server.update",
+     api_server_update},
+    {HM_DELETE, V1 "/orgs/{org}/servers/{id}", AUTH_ORG, SC_SERVER_WRITE, "server.delete",
+     api_server_delete},
+    {HM_POST, V1 "/orgs/{org}/servers/{id}/decommission", AUTH_ORG, SC_SERVER_WRITE,
+     "server.decommission", api_server_decommission},
+    {HM_POST, V1 "/orgs/{org}/servers/{id}/registration-token", AUTH_ORG, SC_SERVER_WRITE,
+     "server.registration_token", api_server_regtoken},
+    {HM_GET, V1 "/orgs/{org}/servers/{id}/metrics", AUTH_ORG, SC_SERVER_READ, "server.metrics",
+     api_server_metrics},
+    {HM_GET, V1 "/orgs/{org}/servers/{id}/jobs", AUTH_ORG, SC_SERVER_READ, "job.list",
+     api_server_jobs},
+
+    /* scripts and jobs (api_scripts.c, api_jobs.c) */
+    {HM_GET, V1 "/orgs/{org}/scripts", AUTH_ORG, SC_SERVER_READ, "script.list", api_scripts_list},
+    {HM_POST, V1 "/orgs/{org}/scripts", AUTH_ORG, SC_SCRIPT_RUN, "script.create",
+     api_script_create},
+    {HM_GET, V1 "/orgs/{org}/scripts/{id}", AUTH_ORG, SC_SERVER_READ, "script.get",
+     api_script_get},
+    {HM_PUT, V1 "/orgs/{org}/scripts/{id}", AUTH_ORG, SC_SCRIPT_RUN, "script.update",
+     api_script_update},
+    {HM_DELETE, V1 "/orgs/{org}/scripts/{id}", AUTH_ORG, SC_SCRIPT_RUN, "script.delete",
+     api_script_delete},
+    {HM_POST, V1 "/orgs/{org}/scripts/{id}/runs", AUTH_ORG, SC_SCRIPT_RUN, "script.run",
+     api_script_run},
+    {HM_GET, V1 "/orgs/{org}/jobs/{id}", AUTH_ORG, SC_SERVER_READ, "job.get", api_job_get},
+    {HM_GET, V1 "/orgs/{org}/jobs/{id}/logs", AUTH_ORG, SC_SERVER_READ, "job.logs",
+     api_job_logs},
 };
 
 const int routes_count = (int)(sizeof routes / sizeof routes[0]);

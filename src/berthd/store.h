@@ -139,4 +139,134 @@ struct audit_filter {
 int store_audit_list(struct store *st, const struct audit_filter *f, json_t **items,
                      int64_t *next_cursor);
 
+
+/* ---- servers, registration tokens (migration 2) ----
+ * Statuses: "PROVISIONING", "ACTIVE", "UNREACHABLE", "DECOMMISSIONED". */
+
+struct server {
+    int64_t id;
+    int64_t org_id;
+    char name[128];
+    char status[16];
+    char status_reason[256];
+    int64_t status_changed_at;
+    int64_t created_at;
+    int64_t last_seen_at;       /* 0: never */
+    int64_t decommissioned_at;  /* 0: in service */
+    int registered;             /* holds a credential */
+    int precheck_ok;            /* the last stored precheck passed */
+};
+
+int store_server_create(struct store *st, int64_t org_id, const char *name, int64_t now,
+                        int64_t *id);
+/* ref is the server's id or name within org_id. */
+int store_server_find(struct store *st, int64_t org_id, const char *ref, struct server *sv);
+int store_server_get(struct store *st, int64_t id, struct server *sv);
+int store_server_by_credential(struct store *st, const char *hash, struct server *sv);
+/* Items: {id, name, status, status_reason, status_changed_at, created_at,
+ * last_seen_at, decommissioned_at}. */
+int store_servers_list(struct store *st, int64_t org_id, json_t **items);
+/* The stored JSON documents (NULL when never reported); caller decrefs. */
+int store_server_docs(struct store *st, int64_t id, json_t **metrics, json_t **fingerprint,
+                      json_t **precheck);
+int store_server_rename(struct store *st, int64_t id, const char *name);
+int store_server_set_status(struct store *st, int64_t id, const char *status,
+                            const char *reason, int64_t now);
+int store_server_set_credential(struct store *st, int64_t id, const char *hash);
+int store_server_decommission(struct store *st, int64_t id, int64_t now);
+/* Removes the server with its tokens, jobs and their logs (in one
+ * transaction the caller opens). */
+int store_server_delete(struct store *st, int64_t id);
+int store_server_set_snapshot(struct store *st, int64_t id, int64_t last_seen,
+                              const char *metrics_json);
+int store_server_set_fingerprint(struct store *st, int64_t id, const char *json);
+int store_server_set_precheck(struct store *st, int64_t id, const char *json);
+/* Calls fn for every server in a status (ids, org, precheck); for boot. */
+int store_servers_each(struct store *st, const char *status,
+                       void (*fn)(void *arg, const struct server *sv), void *arg);
+
+struct regtoken {
+    int64_t id;
+    int64_t server_id;
+    int64_t expires_at;
+    int64_t used_at;    /* 0: unused */
+};
+
+int store_regtoken_create(struct store *st, int64_t server_id, const char *hash, int64_t now,
+                          int64_t expires_at);
+int store_regtoken_by_hash(struct store *st, const char *hash, struct regtoken *t);
+/* NOTFOUND if already used. */
+int store_regtoken_use(struct store *st, int64_t id, int64_t now);
+
+/* ---- scripts ---- */
+
+struct script {
+    int64_t id;
+    int64_t org_id;
+    char name[128];
+    char *body;         /* malloc'ed; store_script_release frees it */
+    int64_t created_at;
+    int64_t updated_at;
+};
+
+void store_script_release(struct script *s);
+int store_script_create(struct store *st, int64_t org_id, const char *name, const char *body,
+                        int64_t now, int64_t *id);
+/* ref is the script's id or name within org_id. */
+int store_script_find(struct store *st, int64_t org_id, const char *ref, struct script *s);
+/* Items: {id, name, size, created_at, updated_at}. */
+int store_scripts_list(struct store *st, int64_t org_id, json_t **items);
+/* name or body may be NULL (unchanged). */
+int store_script_update(struct store *st, int64_t id, const char *name, const char *body,
+                        int64_t now);
+int store_script_delete(struct store *st, int64_t id);
+
+/* ---- jobs and their output ---- */
+
+enum { JOB_PENDING = 0, JOB_RUNNING, JOB_SUCCEEDED, JOB_FAILED, JOB_NSTATUS };
+extern const char *const store_job_status_names[JOB_NSTATUS];
+
+struct job {
+    int64_t id;
+    int64_t org_id;
+    int64_t server_id;
+    char kind[16];
+    char *spec_json;    /* malloc'ed; store_job_release frees it */
+    char status[16];
+    int has_exit;
+    int exit_code;
+    char error[512];
+    int64_t created_at, started_at, finished_at;
+    int64_t created_by;
+};
+
+void store_job_release(struct job *j);
+int store_job_create(struct store *st, const struct job *j, int64_t *id);
+/* org_id 0: any organization (the hub's own lookups). */
+int store_job_get(struct store *st, int64_t org_id, int64_t id, struct job *j);
+/* PENDING -> RUNNING for the server's job; NOTFOUND if not PENDING. */
+int store_job_start(struct store *st, int64_t id, int64_t now);
+/* PENDING|RUNNING -> status; NOTFOUND if it already finished. */
+int store_job_finish(struct store *st, int64_t id, const char *status, int exit_code,
+                     const char *error, int64_t now);
+/* The server's PENDING jobs, oldest first, via fn. */
+int store_jobs_pending(struct store *st, int64_t server_id,
+                       void (*fn)(void *arg, const struct job *j), void *arg);
+int store_jobs_count(struct store *st, int64_t counts[JOB_NSTATUS]);
+/* Items for a server (newest first, at most limit): {id, kind, status, ...}. */
+int store_jobs_list(struct store *st, int64_t org_id, int64_t server_id, int limit,
+                    json_t **items);
+
+/* Stores a chunk unless (job, seq) is there; *inserted says which. */
+int store_job_log_add(struct store *st, int64_t job_id, int64_t seq, const char *stream,
+                      int64_t ts_ms, const char *data, size_t len, int *inserted);
+/* Largest N such that every seq 1..N is stored (0 if none). */
+int store_job_log_prefix(struct store *st, int64_t job_id, int64_t *prefix);
+/* Chunks with after < seq <= upto (upto 0: no bound), in order, at most
+ * limit, via fn. *last gets the last seq delivered (or after). */
+int store_job_logs(struct store *st, int64_t job_id, int64_t after, int64_t upto, int limit,
+                   void (*fn)(void *arg, int64_t seq, const char *stream, int64_t ts_ms,
+                              const char *data, size_t len),
+                   void *arg, int64_t *last);
+
 #endif

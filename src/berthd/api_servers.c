@@ -1,0 +1,484 @@
+/* api_servers.c - servers of an organization: add (with a one-time
+ * registration token and the install command), read (stored state plus the
+ * hub's live view), rename, decommission, delete, metrics history, and the
+ * runner's install script and binary downloads.
+ *
+ * A decommissioned server is kept for audit and refuses every operation
+ * with 409 (reads still answer); DELETE removes it only once
+ * decommissioned. */
+#include "access.h"
+#include "api.h"
+#include "hub.h"
+#include "pool.h"
+#include "util.h"
+
+#include <libwebsockets.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define REG_TTL_DEFAULT (15 * 60)
+#define REG_TTL_MAX (7 * 24 * 3600)
+#define HISTORY_DEFAULT 3600
+
+/* Server and script names: 1-100 of [A-Za-z0-9._-], starting alphanumeric. */
+int api_name_valid(const char *s)
+{
+    size_t l = strlen(s);
+    if (l < 1 || l > 100)
+        return 0;
+    for (size_t i = 0; i < l; i++) {
+        char c = s[i];
+        int alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+        if (!alnum && (i == 0 || (c != '.' && c != '_' && c != '-')))
+            return 0;
+    }
+    return 1;
+}
+
+int api_server_of(struct req *r, const char *ref, struct server *sv)
+{
+    int rc = store_server_find(r->srv->store, r->who.org_id, ref, sv);
+    if (rc == STORE_NOTFOUND) {
+        http_reply_error(r, 404, "not_found", "server not found: %s", ref);
+        return -1;
+    }
+    if (rc != STORE_OK) {
+        api_store_error(r, rc, "server");
+        return -1;
+    }
+    return 0;
+}
+
+int api_server_refuse_decommissioned(struct req *r, const struct server *sv)
+{
+    if (!sv->decommissioned_at)
+        return 0;
+    http_reply_error(r, 409, "decommissioned",
+                     "server '%s' is decommissioned; it takes no operations (delete it, then "
+                     "add the host again to reuse it)", sv->name);
+    return -1;
+}
+
+/* The base URL runners and the install script use: public_url, else the
+ * request's Host (only host-name characters, so it is safe in a shell). */
+static void base_url(struct req *r, char *out, size_t n)
+{
+    const struct config *c = &r->srv->cfg;
+    if (c->public_url[0]) {
+        util_strlcpy(out, c->public_url, n);
+        size_t l = strlen(out);
+        while (l && out[l - 1] == '/')
+            out[--l] = '\0';
+        return;
+    }
+    char host[300] = "";
+    int ok = r->wsi && lws_hdr_copy(r->wsi, host, 256, WSI_TOKEN_HOST) > 0;
+    for (char *p = host; ok && *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '.' || *p == '-' || *p == ':' || *p == '[' || *p == ']'))
+            ok = 0;
+    if (!ok)
+        snprintf(host, sizeof host, "%.256s:%d", c->listen_host, c->port);
+    snprintf(out, n, "%s://%s", c->tls_cert[0] ? "https" : "http", host);
+}
+
+static json_t *server_json(struct req *r, const struct server *sv, int full)
+{
+    struct hub_live_info li;
+    hub_server_info(r->srv->hub, sv->id, &li);
+    int64_t last_seen = li.last_seen > sv->last_seen_at ? li.last_seen : sv->last_seen_at;
+    json_t *o = json_pack("{s:I, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:b, s:b}", "id",
+                          (json_int_t)sv->id, "name", sv->name, "status", sv->status,
+                          "status_reason", sv->status_reason, "status_changed_at",
+                          api_time(sv->status_changed_at), "created_at",
+                          api_time(sv->created_at), "last_seen_at", api_time(last_seen),
+                          "decommissioned_at", api_time(sv->decommissioned_at), "registered",
+                          sv->registered, "connected", li.connected);
+    if (!full) {
+        json_decref(li.metrics);
+        return o;
+    }
+    json_t *metrics = NULL, *fp = NULL, *pc = NULL;
+    store_server_docs(r->srv->store, sv->id, &metrics, &fp, &pc);
+    if (li.metrics) {
+        json_decref(metrics);
+        metrics = li.metrics;
+    }
+    json_object_set_new(o, "metrics", metrics ? metrics : json_null());
+    json_object_set_new(o, "fingerprint", fp ? fp : json_null());
+    json_object_set_new(o, "precheck", pc ? pc : json_null());
+    return o;
+}
+
+void api_servers_list(struct req *r)
+{
+    json_t *items;
+    int rc = store_servers_list(r->srv->store, r->who.org_id, &items);
+    if (rc != STORE_OK) {
+        api_store_error(r, rc, "server");
+        return;
+    }
+    size_t i;
+    json_t *it;
+    json_array_foreach(items, i, it) {
+        struct hub_live_info li;
+        hub_server_info(r->srv->hub, (int64_t)json_integer_value(json_object_get(it, "id")),
+                        &li);
+        json_object_set_new(it, "connected", json_boolean(li.connected));
+        if (li.last_seen)
+            json_object_set_new(it, "last_seen_at", api_time(li.last_seen));
+        json_decref(li.metrics);
+    }
+    http_reply_json(r, 200, json_pack("{s:o}", "items", items));
+}
+
+/* New one-time registration token for sv; fills tok and *exp. */
+static int issue_regtoken(struct req *r, int64_t server_id, int64_t ttl,
+                          char tok[CRYPTO_TOKEN_MAX], int64_t *exp)
+{
+    char hash[CRYPTO_HASH_HEX];
+    int64_t now = util_now();
+    crypto_token_new("brg", tok);
+    crypto_token_hash(r->srv->token_key, tok, hash);
+    *exp = now + ttl;
+    return store_regtoken_create(r->srv->store, server_id, hash, now, *exp);
+}
+
+static json_t *install_json(struct req *r, const char *tok, int64_t exp)
+{
+    char base[600], cmd[900];
+    base_url(r, base, sizeof base);
+    snprintf(cmd, sizeof cmd, "curl -sSL %s/install.sh | sh -s -- --token %s", base, tok);
+    return json_pack("{s:s, s:o, s:s}", "registration_token", tok, "registration_expires_at",
+                     api_time(exp), "install_command", cmd);
+}
+
+static int read_ttl(struct req *r, json_t *b, int64_t *ttl)
+{
+    *ttl = REG_TTL_DEFAULT;
+    if (req_int(r, b, "expires_in", 0, ttl) < 0)
+        return -1;
+    if (*ttl < 60 || *ttl > REG_TTL_MAX) {
+        http_reply_error(r, 422, "invalid_field",
+                         "field 'expires_in' must be between 60 and %d seconds", REG_TTL_MAX);
+        return -1;
+    }
+    return 0;
+}
+
+void api_server_create(struct req *r)
+{
+    static const char *const fields[] = {"name", "expires_in", NULL};
+    struct store *st = r->srv->store;
+    json_t *b = req_json(r);
+    const char *name;
+    int64_t ttl;
+    if (!b || req_only_fields(r, b, fields) < 0 || req_str(r, b, "name", 1, &name) < 0 ||
+        read_ttl(r, b, &ttl) < 0)
+        return;
+    snprintf(r->audit_target, sizeof r->audit_target, "server:%.100s", name);
+    if (!api_name_valid(name)) {
+        http_reply_error(r, 422, "invalid_field", "field 'name' must be 1-100 characters of "
+                         "A-Z, a-z, 0-9, '.', '_' and '-', starting with a letter or digit");
+        return;
+    }
+    int64_t id = 0, exp = 0;
+    char tok[CRYPTO_TOKEN_MAX];
+    if (store_begin(st) != STORE_OK) {
+        api_store_error(r, STORE_ERR, "server");
+        return;
+    }
+    int rc = store_server_create(st, r->who.org_id, name, util_now(), &id);
+    if (rc == STORE_OK)
+        rc = issue_regtoken(r, id, ttl, tok, &exp);
+    if (rc != STORE_OK || store_commit(st) != STORE_OK) {
+        store_rollback(st);
+        if (rc == STORE_CONFLICT)
+            http_reply_error(r, 409, "conflict", "server '%s' already exists", name);
+        else
+            api_store_error(r, STORE_ERR, "server");
+        return;
+    }
+    snprintf(r->audit_target, sizeof r->audit_target, "server:%lld", (long long)id);
+    r->audit_detail = json_pack("{s:s}", "name", name);
+    struct server sv;
+    if (store_server_get(st, id, &sv) != STORE_OK) {
+        api_store_error(r, STORE_ERR, "server");
+        return;
+    }
+    json_t *o = server_json(r, &sv, 0);
+    json_object_update(o, install_json(r, tok, exp));
+    crypto_wipe(tok, sizeof tok);
+    http_reply_json(r, 201, o);
+}
+
+void api_server_get(struct req *r)
+{
+    struct server sv;
+    if (api_server_of(r, r->params[1], &sv) < 0)
+        return;
+    http_reply_json(r, 200, server_json(r, &sv, 1));
+}
+
+void api_server_update(struct req *r)
+{
+    static const char *const fields[] = {"name", NULL};
+    struct server sv;
+    snprintf(r->audit_target, sizeof r->audit_target, "server:%.100s", r->params[1]);
+    json_t *b = req_json(r);
+    const char *name = NULL;
+    if (!b || req_only_fields(r, b, fields) < 0 || req_str(r, b, "name", 0, &name) < 0 ||
+        api_server_of(r, r->params[1], &sv) < 0 || api_server_refuse_decommissioned(r, &sv) < 0)
+        return;
+    snprintf(r->audit_target, sizeof r->audit_target, "server:%lld", (long long)sv.id);
+    if (name) {
+        if (!api_name_valid(name)) {
+            http_reply_error(r, 422, "invalid_field", "field 'name' must be 1-100 characters "
+                             "of A-Z, a-z, 0-9, '.', '_' and '-', starting with a letter or "
+                             "digit");
+            return;
+        }
+        int rc = store_server_rename(r->srv->store, sv.id, name);
+        if (rc == STORE_CONFLICT) {
+            http_reply_error(r, 409, "conflict", "server '%s' already exists", name);
+            return;
+        }
+        if (rc != STORE_OK) {
+            api_store_error(r, rc, "server");
+            return;
+        }
+        r->audit_detail = json_pack("{s:s, s:s}", "from", sv.name, "to", name);
+        util_strlcpy(sv.name, name, sizeof sv.name);
+    }
+    http_reply_json(r, 200, server_json(r, &sv, 1));
+}
+
+void api_server_decommission(struct req *r)
+{
+    struct server sv;
+    snprintf(r->audit_target, sizeof r->audit_target, "server:%.100s", r->params[1]);
+    if (api_server_of(r, r->params[1], &sv) < 0)
+        return;
+    snprintf(r->audit_target, sizeof r->audit_target, "server:%lld", (long long)sv.id);
+    if (api_server_refuse_decommissioned(r, &sv) < 0)
+        return;
+    int rc = store_server_decommission(r->srv->store, sv.id, util_now());
+    if (rc != STORE_OK || store_server_get(r->srv->store, sv.id, &sv) != STORE_OK) {
+        api_store_error(r, rc == STORE_OK ? STORE_ERR : rc, "server");
+        return;
+    }
+    hub_server_drop(r->srv->hub, sv.id);
+    http_reply_json(r, 200, server_json(r, &sv, 1));
+}
+
+void api_server_delete(struct req *r)
+{
+    struct server sv;
+    struct store *st = r->srv->store;
+    snprintf(r->audit_target, sizeof r->audit_target, "server:%.100s", r->params[1]);
+    if (api_server_of(r, r->params[1], &sv) < 0)
+        return;
+    snprintf(r->audit_target, sizeof r->audit_target, "server:%lld", (long long)sv.id);
+    if (!sv.decommissioned_at) {
+        http_reply_error(r, 409, "not_decommissioned",
+                         "server '%s' is %s; decommission it before deleting it", sv.name,
+                         sv.status);
+        return;
+    }
+    if (store_begin(st) != STORE_OK) {
+        api_store_error(r, STORE_ERR, "server");
+        return;
+    }
+    int rc = store_server_delete(st, sv.id);
+    if (rc != STORE_OK || store_commit(st) != STORE_OK) {
+        store_rollback(st);
+        api_store_error(r, rc == STORE_OK ? STORE_ERR : rc, "server");
+        return;
+    }
+    r->audit_detail = json_pack("{s:s}", "name", sv.name);
+    hub_server_drop(r->srv->hub, sv.id);
+    hub_jobs_recount(r->srv->hub);
+    http_reply_empty(r, 204);
+}
+
+void api_server_regtoken(struct req *r)
+{
+    static const char *const fields[] = {"expires_in", NULL};
+    struct server sv;
+    snprintf(r->audit_target, sizeof r->audit_target, "server:%.100s", r->params[1]);
+    json_t *b = r->body.len ? req_json(r) : NULL;
+    int64_t ttl = REG_TTL_DEFAULT;
+    if (r->body.len && (!b || req_only_fields(r, b, fields) < 0 || read_ttl(r, b, &ttl) < 0))
+        return;
+    if (api_server_of(r, r->params[1], &sv) < 0)
+        return;
+    snprintf(r->audit_target, sizeof r->audit_target, "server:%lld", (long long)sv.id);
+    if (api_server_refuse_decommissioned(r, &sv) < 0)
+        return;
+    char tok[CRYPTO_TOKEN_MAX];
+    int64_t exp;
+    int rc = issue_regtoken(r, sv.id, ttl, tok, &exp);
+    if (rc != STORE_OK) {
+        api_store_error(r, rc, "registration token");
+        return;
+    }
+    json_t *o = install_json(r, tok, exp);
+    crypto_wipe(tok, sizeof tok);
+    json_object_set_new(o, "server_id", json_integer(sv.id));
+    http_reply_json(r, 201, o);
+}
+
+void api_server_metrics(struct req *r)
+{
+    struct server sv;
+    if (api_server_of(r, r->params[1], &sv) < 0)
+        return;
+    char arg[64];
+    int64_t since = util_now() - HISTORY_DEFAULT;
+    if (req_query(r, "since", arg, sizeof arg) && util_parse_time(arg, &since) < 0) {
+        http_reply_error(r, 400, "invalid_query",
+                         "'since' must be epoch seconds or YYYY-MM-DDTHH:MM:SSZ");
+        return;
+    }
+    struct hub_live_info li;
+    hub_server_info(r->srv->hub, sv.id, &li);
+    http_reply_json(r, 200, json_pack("{s:I, s:o, s:o, s:o}", "server_id", (json_int_t)sv.id,
+                                      "since", api_time(since), "latest",
+                                      li.metrics ? li.metrics : json_null(), "points",
+                                      hub_server_history(r->srv->hub, sv.id, since)));
+}
+
+void api_server_jobs(struct req *r)
+{
+    struct server sv;
+    if (api_server_of(r, r->params[1], &sv) < 0)
+        return;
+    json_t *items;
+    int rc = store_jobs_list(r->srv->store, r->who.org_id, sv.id, 100, &items);
+    if (rc != STORE_OK) {
+        api_store_error(r, rc, "job");
+        return;
+    }
+    http_reply_json(r, 200, json_pack("{s:o}", "items", items));
+}
+
+/* ---- install script and runner binary ---- */
+
+/* A file next to the berthd executable (or in ../scripts/ of a build
+ * tree), unless the environment names it. */
+static int beside_exe(const char *env, const char *const *names, char *out, size_t n)
+{
+    const char *e = getenv(env);
+    if (e && *e)
+        return util_strlcpy(out, e, n);
+    char exe[1024];
+    ssize_t l = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (l <= 0)
+        return -1;
+    exe[l] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (!slash)
+        return -1;
+    *slash = '\0';
+    for (int i = 0; names[i]; i++) {
+        snprintf(out, n, "%s/%s", exe, names[i]);
+        if (access(out, R_OK) == 0)
+            return 0;
+    }
+    return -1;
+}
+
+void api_install_script(struct req *r)
+{
+    static const char *const names[] = {"install.sh", "../scripts/install.sh",
+                                         "../share/berth/install.sh", NULL};
+    char path[1200], base[600];
+    char *text = NULL;
+    size_t len = 0;
+    if (beside_exe("BERTH_INSTALL_SCRIPT", names, path, sizeof path) < 0 ||
+        util_read_file(path, 256 * 1024, &text, &len) < 0) {
+        http_reply_error(r, 404, "not_found", "the install script is not installed with berthd "
+                         "(set BERTH_INSTALL_SCRIPT)");
+        return;
+    }
+    /* @BERTH_URL@ in the script becomes this control plane's base URL. */
+    base_url(r, base, sizeof base);
+    struct buf out;
+    buf_init(&out, 512 * 1024);
+    const char *p = text, *hit;
+    int bad = 0;
+    while (!bad && (hit = strstr(p, "@BERTH_URL@"))) {
+        bad |= buf_append(&out, p, (size_t)(hit - p)) | buf_append(&out, base, strlen(base));
+        p = hit + 11;
+    }
+    bad |= buf_append(&out, p, strlen(p));
+    free(text);
+    if (bad) {
+        buf_release(&out);
+        http_reply_error(r, 500, "internal", "install script too large");
+        return;
+    }
+    char *data = buf_steal(&out, &len);
+    http_reply_raw(r, 200, "text/x-shellscript; charset=utf-8", data, len);
+}
+
+/* The binary is read on a worker thread: it may be several MiB. */
+struct dl_job {
+    struct req *r;
+    char path[1200];
+    char *data;
+    size_t len;
+    int err;
+};
+
+static void dl_work(void *arg)
+{
+    struct dl_job *j = arg;
+    j->err = util_read_file(j->path, 256u * 1024 * 1024, &j->data, &j->len);
+}
+
+static void dl_done(void *arg)
+{
+    struct dl_job *j = arg;
+    struct req *r = j->r;
+    if (http_gone(r)) {
+        free(j->data);
+        free(j);
+        return;
+    }
+    if (j->err < 0) {
+        free(j->data);
+        http_reply_error(r, 404, "not_found", "the runner binary is not installed with berthd "
+                         "(set BERTH_RUNNER_BINARY)");
+    } else {
+        http_add_header(r, "content-disposition", "attachment; filename=\"berth-runner\"");
+        http_reply_raw(r, 200, "application/octet-stream", j->data, j->len);
+    }
+    free(j);
+    http_complete(r);
+}
+
+void api_runner_download(struct req *r)
+{
+    static const char *const names[] = {"berth-runner", NULL};
+    struct dl_job *j = calloc(1, sizeof *j);
+    if (!j) {
+        http_reply_error(r, 500, "internal", "out of memory");
+        return;
+    }
+    j->r = r;
+    if (beside_exe("BERTH_RUNNER_BINARY", names, j->path, sizeof j->path) < 0) {
+        free(j);
+        http_reply_error(r, 404, "not_found", "the runner binary is not installed with berthd "
+                         "(set BERTH_RUNNER_BINARY)");
+        return;
+    }
+    http_defer(r);
+    if (pool_submit(r->srv->pool, dl_work, dl_done, j) < 0) {
+        r->pending = 0;
+        free(j);
+        http_reply_error(r, 503, "busy", "try again");
+    }
+}

@@ -1,0 +1,1300 @@
+/* hub.c - the runner link: `berth-runner.v1` WebSocket connections at
+ * /runner/v1 (docs/protocol.md), server liveness, job dispatch and job
+ * output intake.
+ *
+ * Owns: every struct hub_node (one per server seen since start, in a hash
+ * map by server id, freed when the server is dropped or at hub_free), the
+ * outgoing message queue and job states of each connection (freed when the
+ * connection closes), and the log followers list (each follower's req is
+ * owned by http.c; the hub only holds it until the stream ends or
+ * http.c calls stream_gone).
+ *
+ * Liveness lives here in memory: every received frame stamps the node; a
+ * 1 s lws_sul sweep drops a link silent for 3 heartbeats (UNREACHABLE), a
+ * socket close marks UNREACHABLE at once (only for the server's current
+ * link), and a hello on a credential brings ACTIVE back (or PROVISIONING
+ * while the last precheck fails). Transitions go to the store with an
+ * audit entry; metrics snapshots go to the store at most every 60 s per
+ * server, never per heartbeat.
+ */
+#include "hub.h"
+#include "api.h"
+#include "audit.h"
+#include "http.h"
+#include "hub_series.h"
+#include "jsonx.h"
+#include "log.h"
+#include "metrics.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define OUT_MAX (8u * 1024 * 1024)   /* queued to one runner before we drop it */
+#define FLUSH_BUDGET 1000            /* snapshot writes per sweep */
+#define FOLLOW_PAGE 1000
+
+enum { ST_PROVISIONING = 0, ST_ACTIVE, ST_UNREACHABLE, ST_DECOMMISSIONED };
+static const char *const st_names[] = {"PROVISIONING", "ACTIVE", "UNREACHABLE",
+                                       "DECOMMISSIONED"};
+
+/* Connection phases. */
+enum { P_NEW = 0, P_REG, P_REG_SENT, P_CRED, P_LIVE };
+
+struct hub_msg {
+    struct hub_msg *next;
+    size_t len;
+    unsigned char buf[]; /* LWS_PRE + payload */
+};
+
+/* A job whose output flows on a link: what is stored so far. */
+struct hub_jobst {
+    struct hub_jobst *next;
+    int64_t job_id;
+    int64_t acked;        /* every seq <= acked is stored */
+    int64_t max_seen;     /* highest seq stored (> acked means a gap) */
+    int done_pending;     /* job.done waits for the missing chunks */
+    int64_t done_last_seq;
+    int done_failed, done_exit;
+    char *done_error;
+};
+
+struct snapshot {
+    double cpu_pct, load1, load5, load15;
+    int64_t mem_total, mem_used, disk_total, disk_used;
+    int64_t rx_v4, tx_v4, rx_v6, tx_v6;
+    int64_t at;           /* unix seconds */
+    int64_t at_ms;        /* monotonic */
+};
+
+struct hub_node {
+    struct hub_node *next;
+    int64_t server_id, org_id;
+    struct hub_conn *conn;
+    int status;
+    int precheck_ok;
+    int dirty, have_metrics;
+    int64_t last_ms;      /* last frame received (monotonic ms) */
+    int64_t last_seen;    /* unix seconds */
+    int64_t last_flush;   /* unix seconds */
+    uint64_t fp_hash, pc_hash;
+    struct snapshot m;
+    struct hub_series *series;
+};
+
+struct follower {
+    struct follower *next;
+    struct req *r;
+    int64_t job_id;
+    int64_t sent;
+    int ndjson;
+};
+
+struct hub {
+    struct srv *srv;
+    struct lws_context *ctx;
+    struct hub_node **buckets;
+    size_t nbuckets, nnodes;
+    lws_sorted_usec_list_t sul;
+    int heartbeat_s;
+    int connected;
+    int64_t jobs[JOB_NSTATUS];
+    struct follower *followers;
+    int started;
+};
+
+static struct hub *the_hub; /* lws callbacks reach the hub through this */
+
+static int64_t now_ms(void) { return (int64_t)(util_mono_us() / 1000); }
+
+/* ---- the node map ---- */
+
+static size_t slot(const struct hub *h, int64_t id)
+{
+    uint64_t x = (uint64_t)id * 0x9E3779B97F4A7C15ull;
+    return (size_t)(x >> 20) & (h->nbuckets - 1);
+}
+
+static struct hub_node *node_find(struct hub *h, int64_t id)
+{
+    for (struct hub_node *n = h->buckets[slot(h, id)]; n; n = n->next)
+        if (n->server_id == id)
+            return n;
+    return NULL;
+}
+
+static void map_grow(struct hub *h)
+{
+    size_t nb = h->nbuckets * 2;
+    struct hub_node **b = calloc(nb, sizeof *b);
+    if (!b)
+        return; /* keep the longer chains */
+    struct hub_node **old = h->buckets;
+    size_t ob = h->nbuckets;
+    h->buckets = b;
+    h->nbuckets = nb;
+    for (size_t i = 0; i < ob; i++)
+        for (struct hub_node *n = old[i], *next; n; n = next) {
+            next = n->next;
+            size_t k = slot(h, n->server_id);
+            n->next = b[k];
+            b[k] = n;
+        }
+    free(old);
+}
+
+static struct hub_node *node_add(struct hub *h, const struct server *sv)
+{
+    struct hub_node *n = calloc(1, sizeof *n);
+    if (!n)
+        return NULL;
+    n->server_id = sv->id;
+    n->org_id = sv->org_id;
+    n->precheck_ok = sv->precheck_ok;
+    n->status = ST_PROVISIONING;
+    for (int i = 0; i < 4; i++)
+        if (strcmp(sv->status, st_names[i]) == 0)
+            n->status = i;
+    n->last_ms = now_ms();
+    n->last_seen = sv->last_seen_at;
+    n->last_flush = util_now(); /* the first snapshot after a full minute */
+    if (h->nnodes + 1 > h->nbuckets)
+        map_grow(h);
+    size_t k = slot(h, n->server_id);
+    n->next = h->buckets[k];
+    h->buckets[k] = n;
+    h->nnodes++;
+    return n;
+}
+
+static void node_unlink(struct hub *h, struct hub_node *n)
+{
+    for (struct hub_node **pp = &h->buckets[slot(h, n->server_id)]; *pp; pp = &(*pp)->next)
+        if (*pp == n) {
+            *pp = n->next;
+            h->nnodes--;
+            return;
+        }
+}
+
+static void gauges(struct hub *h)
+{
+    struct metrics *m = h->srv->metrics;
+    if (!m)
+        return;
+    metrics_gauge_set(m, "berth_runners_connected", h->connected);
+    char name[64];
+    for (int i = 0; i < JOB_NSTATUS; i++) {
+        snprintf(name, sizeof name, "berth_jobs{status=\"%s\"}", store_job_status_names[i]);
+        metrics_gauge_set(m, name, (double)h->jobs[i]);
+    }
+}
+
+static int job_status_index(const char *s)
+{
+    for (int i = 0; i < JOB_NSTATUS; i++)
+        if (strcmp(s, store_job_status_names[i]) == 0)
+            return i;
+    return -1;
+}
+
+static void jobs_move(struct hub *h, int from, int to)
+{
+    if (from >= 0 && h->jobs[from] > 0)
+        h->jobs[from]--;
+    if (to >= 0)
+        h->jobs[to]++;
+    gauges(h);
+}
+
+/* ---- status transitions ---- */
+
+static void set_status(struct hub *h, struct hub_node *n, int to, const char *reason)
+{
+    if (n->status == to && to != ST_PROVISIONING)
+        return;
+    int from = n->status;
+    int rc = store_server_set_status(h->srv->store, n->server_id, st_names[to], reason,
+                                     util_now());
+    if (rc == STORE_NOTFOUND) { /* decommissioned or gone meanwhile */
+        n->status = ST_DECOMMISSIONED;
+        return;
+    }
+    if (rc != STORE_OK) {
+        log_error("hub", "server %lld: cannot record %s", (long long)n->server_id,
+                  st_names[to]);
+        return;
+    }
+    n->status = to;
+    if (from == to)
+        return; /* only the reason changed */
+    char target[64];
+    snprintf(target, sizeof target, "server:%lld", (long long)n->server_id);
+    json_t *d = json_pack("{s:s, s:s, s:s?}", "from", st_names[from], "to", st_names[to],
+                          "reason", reason);
+    char *detail = d ? jx_dump(d, NULL) : NULL;
+    json_decref(d);
+    audit_event(h->srv, n->org_id, 0, NULL, "server.status", target, "success", detail);
+    free(detail);
+    log_info("hub", "server %lld: %s -> %s (%s)", (long long)n->server_id, st_names[from],
+             st_names[to], reason ? reason : "");
+}
+
+/* ---- sending ---- */
+
+static void conn_close(struct hub_conn *c, int code)
+{
+    if (!c->close_code)
+        c->close_code = code;
+    if (c->wsi)
+        lws_callback_on_writable(c->wsi);
+}
+
+/* Queues msg (consumed) for c. */
+static int conn_send(struct hub_conn *c, json_t *msg)
+{
+    size_t len = 0;
+    char *s = msg ? jx_dump(msg, &len) : NULL;
+    json_decref(msg);
+    if (!s)
+        return -1;
+    if (c->out_bytes + len > OUT_MAX) {
+        free(s);
+        log_warn("hub", "server %lld: runner is not reading; dropping the link",
+                 (long long)c->server_id);
+        conn_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION);
+        return -1;
+    }
+    struct hub_msg *m = malloc(sizeof *m + LWS_PRE + len);
+    if (!m) {
+        free(s);
+        return -1;
+    }
+    m->next = NULL;
+    m->len = len;
+    memcpy(m->buf + LWS_PRE, s, len);
+    free(s);
+    if (c->out_tail)
+        c->out_tail->next = m;
+    else
+        c->out_head = m;
+    c->out_tail = m;
+    c->out_bytes += len;
+    if (c->wsi)
+        lws_callback_on_writable(c->wsi);
+    return 0;
+}
+
+/* Ids travel as decimal strings (docs/protocol.md); integers are taken too. */
+static json_t *id_json(int64_t id)
+{
+    char b[24];
+    snprintf(b, sizeof b, "%lld", (long long)id);
+    return json_string(b);
+}
+
+static int id_of(json_t *msg, const char *field, int64_t *out)
+{
+    json_t *v = json_object_get(msg, field);
+    if (json_is_integer(v)) {
+        *out = (int64_t)json_integer_value(v);
+        return *out > 0 ? 0 : -1;
+    }
+    if (json_is_string(v) && util_parse_i64(json_string_value(v), out) == 0 && *out > 0)
+        return 0;
+    return -1;
+}
+
+static void send_job(struct hub_conn *c, const struct job *j)
+{
+    json_t *spec = json_loads(j->spec_json, 0, NULL);
+    if (!spec)
+        spec = json_object();
+    conn_send(c, json_pack("{s:s, s:o, s:s, s:o}", "type", "job", "job", id_json(j->id), "kind",
+                           j->kind, "spec", spec));
+}
+
+static void send_job_cb(void *arg, const struct job *j) { send_job(arg, j); }
+
+/* ---- job states on a link ---- */
+
+static void jobst_free(struct hub_jobst *js)
+{
+    free(js->done_error);
+    free(js);
+}
+
+static void jobst_remove(struct hub_conn *c, struct hub_jobst *js)
+{
+    for (struct hub_jobst **pp = &c->jobs; *pp; pp = &(*pp)->next)
+        if (*pp == js) {
+            *pp = js->next;
+            jobst_free(js);
+            return;
+        }
+}
+
+/* The link's state for job id, loaded from the store on first use. Refuses
+ * (NULL) a job that is not this server's. *final says it already ended. */
+static struct hub_jobst *jobst_get(struct hub *h, struct hub_conn *c, int64_t id, int *final)
+{
+    *final = 0;
+    for (struct hub_jobst *js = c->jobs; js; js = js->next)
+        if (js->job_id == id)
+            return js;
+    struct job j;
+    if (store_job_get(h->srv->store, 0, id, &j) != STORE_OK)
+        return NULL;
+    int mine = j.server_id == c->server_id;
+    int idx = job_status_index(j.status);
+    store_job_release(&j);
+    if (!mine)
+        return NULL;
+    struct hub_jobst *js = calloc(1, sizeof *js);
+    if (!js)
+        return NULL;
+    js->job_id = id;
+    if (store_job_log_prefix(h->srv->store, id, &js->acked) != STORE_OK) {
+        free(js);
+        return NULL;
+    }
+    js->max_seen = js->acked;
+    *final = idx == JOB_SUCCEEDED || idx == JOB_FAILED;
+    js->next = c->jobs;
+    c->jobs = js;
+    return js;
+}
+
+/* ---- log followers ---- */
+
+int hub_format_chunk(struct buf *b, int ndjson, int64_t seq, const char *stream,
+                     int64_t ts_ms, const char *data, size_t len)
+{
+    if (!ndjson)
+        return buf_append(b, data, len);
+    json_t *o = json_pack("{s:I, s:s, s:I, s:s%}", "seq", (json_int_t)seq, "stream", stream,
+                          "ts", (json_int_t)ts_ms, "data", data, len);
+    size_t n = 0;
+    char *s = o ? jx_dump(o, &n) : NULL;
+    json_decref(o);
+    int rc = s ? buf_append(b, s, n) : -1;
+    free(s);
+    return rc == 0 ? buf_append(b, "\n", 1) : -1;
+}
+
+struct fwrite_ctx {
+    struct follower *f;
+    int failed;
+};
+
+static void follow_chunk(void *arg, int64_t seq, const char *stream, int64_t ts_ms,
+                         const char *data, size_t len)
+{
+    struct fwrite_ctx *x = arg;
+    if (x->failed)
+        return;
+    struct buf b;
+    buf_init(&b, 256 * 1024); /* NDJSON escaping can grow a 16 KiB chunk */
+    if (hub_format_chunk(&b, x->f->ndjson, seq, stream, ts_ms, data, len) < 0 ||
+        http_stream_write(x->f->r, b.data, b.len) < 0)
+        x->failed = 1;
+    buf_release(&b);
+    x->f->sent = seq;
+}
+
+static void follower_unlink(struct hub *h, struct follower *f)
+{
+    for (struct follower **pp = &h->followers; *pp; pp = &(*pp)->next)
+        if (*pp == f) {
+            *pp = f->next;
+            return;
+        }
+}
+
+static void follower_gone(struct req *r)
+{
+    struct follower *f = r->stream_arg;
+    if (the_hub && f) {
+        follower_unlink(the_hub, f);
+        free(f);
+    }
+    r->stream_arg = NULL;
+}
+
+static void follower_end(struct hub *h, struct follower *f)
+{
+    follower_unlink(h, f);
+    f->r->stream_arg = NULL;
+    http_stream_end(f->r);
+    free(f);
+}
+
+/* Job's stored prefix grew to acked (and maybe it ended): feed followers. */
+static void followers_advance(struct hub *h, int64_t job_id, int64_t acked, int ended)
+{
+    for (struct follower *f = h->followers, *next; f; f = next) {
+        next = f->next;
+        if (f->job_id != job_id)
+            continue;
+        struct fwrite_ctx x = {f, 0};
+        while (!x.failed && f->sent < acked) {
+            int64_t before = f->sent, last;
+            if (store_job_logs(h->srv->store, job_id, f->sent, acked, FOLLOW_PAGE, follow_chunk,
+                               &x, &last) != STORE_OK || f->sent == before)
+                break;
+        }
+        if (x.failed || ended)
+            follower_end(h, f);
+    }
+}
+
+int hub_follow(struct hub *h, struct req *r, int64_t job_id, int64_t sent, int ndjson)
+{
+    struct follower *f = calloc(1, sizeof *f);
+    if (!f)
+        return -1;
+    f->r = r;
+    f->job_id = job_id;
+    f->sent = sent;
+    f->ndjson = ndjson;
+    f->next = h->followers;
+    h->followers = f;
+    r->stream_arg = f;
+    r->stream_gone = follower_gone;
+    return 0;
+}
+
+/* ---- job output intake ---- */
+
+static void finish_job(struct hub *h, struct hub_conn *c, struct hub_jobst *js)
+{
+    struct job j;
+    int from = -1;
+    if (store_job_get(h->srv->store, 0, js->job_id, &j) == STORE_OK) {
+        from = job_status_index(j.status);
+        store_job_release(&j);
+    }
+    int to = js->done_failed ? JOB_FAILED : JOB_SUCCEEDED;
+    int rc = store_job_finish(h->srv->store, js->job_id, store_job_status_names[to],
+                              js->done_exit, js->done_error, util_now());
+    if (rc == STORE_OK)
+        jobs_move(h, from, to);
+    else if (rc != STORE_NOTFOUND) /* NOTFOUND: stored before (a replay) */
+        return;                    /* no ack.done: the runner resends */
+    conn_send(c, json_pack("{s:s, s:o}", "type", "ack.done", "job", id_json(js->job_id)));
+    followers_advance(h, js->job_id, js->acked, 1);
+    jobst_remove(c, js);
+}
+
+static int on_job_accepted(struct hub *h, struct hub_conn *c, json_t *msg)
+{
+    int64_t id;
+    int final;
+    if (id_of(msg, "job", &id) < 0)
+        return -1;
+    if (!jobst_get(h, c, id, &final))
+        return 0; /* not this server's job: ignored */
+    if (store_job_start(h->srv->store, id, util_now()) == STORE_OK)
+        jobs_move(h, JOB_PENDING, JOB_RUNNING);
+    return 0;
+}
+
+static int on_job_log(struct hub *h, struct hub_conn *c, json_t *msg)
+{
+    int64_t id, seq, ts = 0;
+    const char *stream = NULL, *data = NULL;
+    json_t *dv = json_object_get(msg, "data");
+    if (id_of(msg, "job", &id) < 0 || jx_int(msg, "seq", &seq) != JX_OK || seq < 1 ||
+        jx_string(msg, "stream", &stream) != JX_OK || !json_is_string(dv))
+        return -1;
+    jx_int(msg, "ts", &ts);
+    data = json_string_value(dv);
+    size_t len = json_string_length(dv);
+    if (strcmp(stream, "stdout") && strcmp(stream, "stderr") && strcmp(stream, "system"))
+        stream = "system";
+    int final;
+    struct hub_jobst *js = jobst_get(h, c, id, &final);
+    if (!js)
+        return 0;
+    if (seq > js->acked) {
+        int inserted = 0;
+        if (store_job_log_add(h->srv->store, id, seq, stream, ts, data, len, &inserted) !=
+            STORE_OK)
+            return 0; /* not stored, not acked: the runner replays it */
+        if (seq > js->max_seen)
+            js->max_seen = seq;
+        int64_t before = js->acked;
+        if (seq == js->acked + 1) {
+            js->acked = seq;
+            if (js->max_seen > js->acked) /* a gap was filled: where does it end now? */
+                store_job_log_prefix(h->srv->store, id, &js->acked);
+        }
+        if (js->acked > before)
+            followers_advance(h, id, js->acked, 0);
+    }
+    conn_send(c, json_pack("{s:s, s:o, s:I}", "type", "ack", "job", id_json(id), "seq",
+                           (json_int_t)js->acked));
+    if (js->done_pending && js->acked >= js->done_last_seq)
+        finish_job(h, c, js);
+    return 0;
+}
+
+static int on_job_done(struct hub *h, struct hub_conn *c, json_t *msg)
+{
+    int64_t id, last_seq = 0, exit_code = 0;
+    const char *status = NULL, *error = NULL;
+    if (id_of(msg, "job", &id) < 0 || jx_int(msg, "last_seq", &last_seq) == JX_WRONG_TYPE ||
+        jx_string(msg, "status", &status) != JX_OK)
+        return -1;
+    jx_int(msg, "exit_code", &exit_code);
+    jx_string(msg, "error", &error);
+    int final;
+    struct hub_jobst *js = jobst_get(h, c, id, &final);
+    if (!js)
+        return 0;
+    free(js->done_error);
+    js->done_error = error ? strndup(error, 4000) : NULL;
+    js->done_pending = 1;
+    js->done_last_seq = last_seq;
+    js->done_failed = strcmp(status, "SUCCEEDED") != 0;
+    js->done_exit = (int)exit_code;
+    if (js->acked >= last_seq)
+        finish_job(h, c, js);
+    return 0;
+}
+
+/* ---- server reports ---- */
+
+static uint64_t fnv1a(const char *s, size_t n)
+{
+    uint64_t x = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++)
+        x = (x ^ (unsigned char)s[i]) * 1099511628211ull;
+    return x ? x : 1;
+}
+
+static double num(json_t *o, const char *k)
+{
+    json_t *v = json_object_get(o, k);
+    return json_is_number(v) ? json_number_value(v) : -1;
+}
+
+static int64_t inum(json_t *o, const char *k)
+{
+    json_t *v = json_object_get(o, k);
+    return json_is_number(v) ? (int64_t)json_number_value(v) : -1;
+}
+
+static double pct(int64_t used, int64_t total)
+{
+    return total > 0 && used >= 0 ? 100.0 * (double)used / (double)total : -1;
+}
+
+static int on_heartbeat(struct hub *h, struct hub_node *n, json_t *msg)
+{
+    json_t *m = json_object_get(msg, "metrics");
+    if (!json_is_object(m))
+        return 0; /* a bare beat still counts for liveness */
+    json_t *net = json_object_get(m, "net");
+    struct snapshot s = {
+        .cpu_pct = num(m, "cpu_pct"), .load1 = num(m, "load1"), .load5 = num(m, "load5"),
+        .load15 = num(m, "load15"), .mem_total = inum(m, "mem_total"),
+        .mem_used = inum(m, "mem_used"), .disk_total = inum(m, "disk_total"),
+        .disk_used = inum(m, "disk_used"), .rx_v4 = inum(net, "rx_v4"),
+        .tx_v4 = inum(net, "tx_v4"), .rx_v6 = inum(net, "rx_v6"), .tx_v6 = inum(net, "tx_v6"),
+        .at = util_now(), .at_ms = now_ms(),
+    };
+    struct hub_point p = {
+        .t = s.at, .cpu_pct = s.cpu_pct, .mem_pct = pct(s.mem_used, s.mem_total),
+        .disk_pct = pct(s.disk_used, s.disk_total), .load1 = s.load1, .rx_bps = -1,
+        .tx_bps = -1,
+    };
+    if (n->have_metrics && s.at_ms > n->m.at_ms) {
+        double dt = (double)(s.at_ms - n->m.at_ms) / 1000.0;
+        int64_t rx = (s.rx_v4 > 0 ? s.rx_v4 : 0) + (s.rx_v6 > 0 ? s.rx_v6 : 0);
+        int64_t tx = (s.tx_v4 > 0 ? s.tx_v4 : 0) + (s.tx_v6 > 0 ? s.tx_v6 : 0);
+        int64_t prx = (n->m.rx_v4 > 0 ? n->m.rx_v4 : 0) + (n->m.rx_v6 > 0 ? n->m.rx_v6 : 0);
+        int64_t ptx = (n->m.tx_v4 > 0 ? n->m.tx_v4 : 0) + (n->m.tx_v6 > 0 ? n->m.tx_v6 : 0);
+        if (rx >= prx && tx >= ptx) { /* counters reset on reboot: skip that one */
+            p.rx_bps = (double)(rx - prx) / dt;
+            p.tx_bps = (double)(tx - ptx) / dt;
+        }
+    }
+    n->m = s;
+    n->have_metrics = 1;
+    n->dirty = 1;
+    if (!n->series)
+        n->series = hub_series_new();
+    hub_series_add(n->series, &p);
+    (void)h;
+    return 0;
+}
+
+/* Stores a report document when it changed; returns 1 if it did. */
+static int store_doc(struct hub *h, struct hub_node *n, json_t *msg, uint64_t *hash,
+                     int (*save)(struct store *, int64_t, const char *))
+{
+    json_t *copy = json_deep_copy(msg);
+    if (!copy)
+        return 0;
+    json_object_del(copy, "type");
+    size_t len = 0;
+    char *s = jx_dump(copy, &len);
+    json_decref(copy);
+    if (!s)
+        return 0;
+    uint64_t x = fnv1a(s, len);
+    int changed = x != *hash;
+    if (changed && save(h->srv->store, n->server_id, s) == STORE_OK)
+        *hash = x;
+    free(s);
+    return changed;
+}
+
+/* "precheck failed: docker: cannot connect; git: missing" */
+static void precheck_reason(json_t *msg, char *out, size_t n)
+{
+    size_t used = (size_t)snprintf(out, n, "precheck failed");
+    json_t *checks = json_object_get(msg, "checks"), *c;
+    size_t i;
+    int first = 1;
+    json_array_foreach(checks, i, c) {
+        if (json_is_true(json_object_get(c, "ok")) || used >= n)
+            continue;
+        const char *name = json_string_value(json_object_get(c, "name"));
+        const char *detail = json_string_value(json_object_get(c, "detail"));
+        used += (size_t)snprintf(out + used, n - used, "%s %s%s%s", first ? ":" : ";",
+                                 name ? name : "?", detail ? ": " : "", detail ? detail : "");
+        first = 0;
+    }
+}
+
+static void apply_precheck_status(struct hub *h, struct hub_node *n, json_t *precheck)
+{
+    if (n->precheck_ok) {
+        set_status(h, n, ST_ACTIVE, "connected; precheck passed");
+        return;
+    }
+    char reason[256];
+    if (precheck)
+        precheck_reason(precheck, reason, sizeof reason);
+    else
+        util_strlcpy(reason, "connected; waiting for the runner's precheck", sizeof reason);
+    set_status(h, n, ST_PROVISIONING, reason);
+}
+
+static int on_precheck(struct hub *h, struct hub_node *n, json_t *msg)
+{
+    json_t *ok = json_object_get(msg, "ok");
+    if (!json_is_boolean(ok))
+        return -1;
+    int changed = store_doc(h, n, msg, &n->pc_hash, store_server_set_precheck);
+    int was = n->precheck_ok;
+    n->precheck_ok = json_is_true(ok);
+    if (changed || was != n->precheck_ok || n->status != (n->precheck_ok ? ST_ACTIVE
+                                                                          : ST_PROVISIONING))
+        apply_precheck_status(h, n, msg);
+    return 0;
+}
+
+/* ---- the handshake ---- */
+
+static void node_attach(struct hub *h, struct hub_node *n, struct hub_conn *c)
+{
+    if (n->conn && n->conn != c) { /* a newer link replaces the old one */
+        struct hub_conn *old = n->conn;
+        old->node = NULL;
+        h->connected--;
+        if (old->wsi)
+            lws_set_timeout(old->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+    }
+    if (n->conn != c)
+        h->connected++;
+    n->conn = c;
+    c->node = n;
+    n->last_ms = now_ms();
+    n->last_seen = util_now();
+    n->dirty = 1;
+    gauges(h);
+}
+
+/* Answers hello's job list and goes live. */
+static int welcome(struct hub *h, struct hub_conn *c, json_t *hello_jobs)
+{
+    struct server sv;
+    if (store_server_get(h->srv->store, c->server_id, &sv) != STORE_OK || sv.decommissioned_at)
+        return -1;
+    struct hub_node *n = node_find(h, c->server_id);
+    if (!n && !(n = node_add(h, &sv)))
+        return -1;
+    n->precheck_ok = sv.precheck_ok;
+    json_t *jobs = json_array();
+    size_t i;
+    json_t *item;
+    json_array_foreach(hello_jobs, i, item) {
+        int64_t id, last_seq = 0;
+        if (id_of(item, "job", &id) < 0)
+            continue;
+        jx_int(item, "last_seq", &last_seq);
+        int final = 0;
+        struct hub_jobst *js = jobst_get(h, c, id, &final);
+        if (!js) { /* unknown here (or not this server's): let the runner forget it */
+            json_array_append_new(jobs, json_pack("{s:O, s:I, s:b}", "job",
+                                                  json_object_get(item, "job"), "acked_seq",
+                                                  (json_int_t)last_seq, "done_acked", 1));
+            continue;
+        }
+        json_array_append_new(jobs, json_pack("{s:o, s:I, s:b}", "job", id_json(id),
+                                              "acked_seq", (json_int_t)js->acked, "done_acked",
+                                              final));
+        if (final)
+            jobst_remove(c, js);
+    }
+    c->phase = P_LIVE;
+    node_attach(h, n, c);
+    lws_set_timeout(c->wsi, NO_PENDING_TIMEOUT, 0);
+    conn_send(c, json_pack("{s:s, s:o, s:i, s:o}", "type", "welcome", "server_id",
+                           id_json(c->server_id), "heartbeat_s", h->heartbeat_s, "jobs", jobs));
+    json_t *metrics = NULL, *fp = NULL, *pc = NULL;
+    store_server_docs(h->srv->store, c->server_id, &metrics, &fp, &pc);
+    apply_precheck_status(h, n, pc);
+    json_decref(metrics);
+    json_decref(fp);
+    json_decref(pc);
+    store_jobs_pending(h->srv->store, c->server_id, send_job_cb, c);
+    log_info("hub", "server %lld: runner connected", (long long)c->server_id);
+    return 0;
+}
+
+static int on_hello(struct hub *h, struct hub_conn *c, json_t *msg)
+{
+    json_t *jobs = json_object_get(msg, "jobs");
+    if (c->phase == P_CRED)
+        return welcome(h, c, json_is_array(jobs) ? jobs : NULL);
+    if (c->phase != P_REG)
+        return 0; /* a repeated hello is ignored */
+    char cred[CRYPTO_TOKEN_MAX], hash[CRYPTO_HASH_HEX];
+    crypto_token_new("brc", cred);
+    crypto_token_hash(h->srv->token_key, cred, hash);
+    int rc = store_server_set_credential(h->srv->store, c->server_id, hash);
+    if (rc == STORE_OK) {
+        conn_send(c, json_pack("{s:s, s:o, s:s}", "type", "register", "server_id",
+                               id_json(c->server_id), "credential", cred));
+        c->phase = P_REG_SENT;
+    }
+    crypto_wipe(cred, sizeof cred);
+    return rc == STORE_OK ? 0 : -1;
+}
+
+static int on_registered(struct hub *h, struct hub_conn *c, json_t *msg)
+{
+    if (c->phase != P_REG_SENT)
+        return 0;
+    if (store_regtoken_use(h->srv->store, c->regtoken_id, util_now()) != STORE_OK)
+        log_warn("hub", "server %lld: registration token was used twice",
+                 (long long)c->server_id);
+    char target[64];
+    snprintf(target, sizeof target, "server:%lld", (long long)c->server_id);
+    audit_event(h->srv, c->org_id, 0, NULL, "server.register", target, "success", NULL);
+    c->phase = P_CRED;
+    return welcome(h, c, NULL);
+}
+
+/* One complete text message. Returns -1 to close the link as malformed. */
+static int on_message(struct hub *h, struct hub_conn *c, const char *data, size_t len)
+{
+    json_error_t e;
+    json_t *msg = json_loadb(data, len, JSON_REJECT_DUPLICATES, &e);
+    const char *type = NULL;
+    if (!msg || jx_string(msg, "type", &type) != JX_OK) {
+        json_decref(msg);
+        return -1;
+    }
+    if (c->node) {
+        c->node->last_ms = now_ms();
+        c->node->last_seen = util_now();
+    }
+    int rc = 0;
+    if (strcmp(type, "hello") == 0)
+        rc = on_hello(h, c, msg);
+    else if (strcmp(type, "registered") == 0)
+        rc = on_registered(h, c, msg);
+    else if (c->phase != P_LIVE || !c->node)
+        rc = 0; /* nothing else before the welcome */
+    else if (strcmp(type, "heartbeat") == 0)
+        rc = on_heartbeat(h, c->node, msg);
+    else if (strcmp(type, "fingerprint") == 0)
+        store_doc(h, c->node, msg, &c->node->fp_hash, store_server_set_fingerprint);
+    else if (strcmp(type, "precheck") == 0)
+        rc = on_precheck(h, c->node, msg);
+    else if (strcmp(type, "job.accepted") == 0)
+        rc = on_job_accepted(h, c, msg);
+    else if (strcmp(type, "job.log") == 0)
+        rc = on_job_log(h, c, msg);
+    else if (strcmp(type, "job.done") == 0)
+        rc = on_job_done(h, c, msg);
+    /* unknown types are ignored (forward compatible) */
+    json_decref(msg);
+    return rc;
+}
+
+/* ---- authentication of the upgrade ---- */
+
+struct auth {
+    int64_t server_id, org_id, regtoken_id;
+};
+
+static int header(struct lws *wsi, enum lws_token_indexes t, char *out, int n)
+{
+    int l = lws_hdr_total_length(wsi, t);
+    if (l <= 0 || l >= n || lws_hdr_copy(wsi, out, n, t) < 0)
+        return -1;
+    return 0;
+}
+
+/* 0 with *a filled, or -1 with *why (never naming the secret). */
+static int authenticate(struct hub *h, struct lws *wsi, struct auth *a, const char **why)
+{
+    char authz[256], hash[CRYPTO_HASH_HEX];
+    memset(a, 0, sizeof *a);
+    *why = "missing credential (Authorization: Bearer brg_... or brc_...)";
+    if (header(wsi, WSI_TOKEN_HTTP_AUTHORIZATION, authz, sizeof authz) < 0 ||
+        strncasecmp(authz, "Bearer ", 7) != 0)
+        return -1;
+    const char *tok = authz + 7;
+    while (*tok == ' ')
+        tok++;
+    int rc = -1;
+    int64_t now = util_now();
+    struct server sv;
+    crypto_token_hash(h->srv->token_key, tok, hash);
+    if (strncmp(tok, "brg_", 4) == 0) {
+        struct regtoken t;
+        *why = "invalid registration token";
+        if (store_regtoken_by_hash(h->srv->store, hash, &t) != STORE_OK)
+            goto done;
+        *why = "registration token already used";
+        if (t.used_at)
+            goto done;
+        *why = "registration token expired";
+        if (t.expires_at <= now)
+            goto done;
+        *why = "invalid registration token";
+        if (store_server_get(h->srv->store, t.server_id, &sv) != STORE_OK)
+            goto done;
+        a->regtoken_id = t.id;
+    } else if (strncmp(tok, "brc_", 4) == 0) {
+        *why = "invalid credential";
+        if (store_server_by_credential(h->srv->store, hash, &sv) != STORE_OK)
+            goto done;
+    } else {
+        *why = "invalid credential";
+        goto done;
+    }
+    *why = "server is decommissioned";
+    if (sv.decommissioned_at)
+        goto done;
+    a->server_id = sv.id;
+    a->org_id = sv.org_id;
+    rc = 0;
+done:
+    crypto_wipe(authz, sizeof authz);
+    return rc;
+}
+
+static int is_runner_path(struct lws *wsi)
+{
+    char uri[64];
+    return header(wsi, WSI_TOKEN_GET_URI, uri, sizeof uri) == 0 && strcmp(uri, HUB_PATH) == 0;
+}
+
+static int refuse(struct lws *wsi, unsigned status, const char *code, const char *msg)
+{
+    unsigned char b[LWS_PRE + 1024], *start = b + LWS_PRE, *p = start, *end = b + sizeof b;
+    char body[320];
+    json_t *o = json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", msg);
+    char *s = o ? jx_dump(o, NULL) : NULL;
+    json_decref(o);
+    int n = snprintf(body, sizeof body, "%s", s ? s : "{}");
+    free(s);
+    if (lws_add_http_common_headers(wsi, status, "application/json", (lws_filepos_t)n, &p,
+                                    end - n) ||
+        lws_finalize_http_header(wsi, &p, end - n))
+        return -1;
+    memcpy(p, body, (size_t)n);
+    p += n;
+    if (lws_write(wsi, start, (size_t)(p - start), LWS_WRITE_HTTP) != (int)(p - start))
+        return -1;
+    return 1;
+}
+
+int hub_confirm_upgrade(struct srv *s, struct lws *wsi, const char *upgrade)
+{
+    struct hub *h = s ? s->hub : NULL;
+    if (!h || !is_runner_path(wsi))
+        return 0; /* not ours */
+    char proto[128], ip[64];
+    if (!upgrade || strcasecmp(upgrade, "websocket") != 0 ||
+        header(wsi, WSI_TOKEN_PROTOCOL, proto, sizeof proto) < 0 ||
+        !strstr(proto, HUB_SUBPROTOCOL))
+        return refuse(wsi, 400, "bad_request",
+                      "want a WebSocket upgrade with subprotocol " HUB_SUBPROTOCOL);
+    struct auth a;
+    const char *why;
+    if (authenticate(h, wsi, &a, &why) < 0) {
+        lws_get_peer_simple(wsi, ip, sizeof ip);
+        log_info("hub", "runner refused from %s: %s", ip, why);
+        return refuse(wsi, 401, "unauthorized", why);
+    }
+    return 0;
+}
+
+/* ---- the lws protocol callback ---- */
+
+static void conn_release(struct hub *h, struct hub_conn *c)
+{
+    struct hub_node *n = c->node;
+    if (n && n->conn == c) {
+        n->conn = NULL;
+        h->connected--;
+        gauges(h);
+        if (n->status != ST_DECOMMISSIONED)
+            set_status(h, n, ST_UNREACHABLE, "connection closed");
+        log_info("hub", "server %lld: runner disconnected", (long long)n->server_id);
+    }
+    c->node = NULL;
+    c->wsi = NULL;
+    buf_release(&c->rx);
+    while (c->out_head) {
+        struct hub_msg *m = c->out_head;
+        c->out_head = m->next;
+        free(m);
+    }
+    c->out_tail = NULL;
+    c->out_bytes = 0;
+    while (c->jobs) {
+        struct hub_jobst *js = c->jobs;
+        c->jobs = js->next;
+        jobst_free(js);
+    }
+}
+
+static int on_receive(struct hub *h, struct lws *wsi, struct hub_conn *c, const char *in,
+                      size_t len)
+{
+    if (lws_frame_is_binary(wsi)) {
+        lws_close_reason(wsi, LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE, NULL, 0);
+        return -1;
+    }
+    int final = lws_is_final_fragment(wsi) && !lws_remaining_packet_payload(wsi);
+    if (!c->rx.len && final) /* the common case: one piece, no copy */
+        goto whole;
+    if (!c->rx.max)
+        buf_init(&c->rx, HUB_FRAME_MAX);
+    if (buf_append(&c->rx, in, len) < 0) {
+        lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, NULL, 0);
+        return -1;
+    }
+    if (!final)
+        return 0;
+    in = c->rx.data;
+    len = c->rx.len;
+whole:;
+    int rc = on_message(h, c, in, len);
+    buf_release(&c->rx); /* keep idle links small */
+    c->rx.max = 0;
+    if (rc < 0) {
+        lws_close_reason(wsi, LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE,
+                         (unsigned char *)"malformed message", 17);
+        return -1;
+    }
+    return 0;
+}
+
+static int on_writeable(struct lws *wsi, struct hub_conn *c)
+{
+    if (c->close_code) {
+        lws_close_reason(wsi, (enum lws_close_status)c->close_code, NULL, 0);
+        return -1;
+    }
+    struct hub_msg *m = c->out_head;
+    if (!m)
+        return 0;
+    if (lws_write(wsi, m->buf + LWS_PRE, m->len, LWS_WRITE_TEXT) < (int)m->len)
+        return -1;
+    c->out_head = m->next;
+    if (!c->out_head)
+        c->out_tail = NULL;
+    c->out_bytes -= m->len;
+    free(m);
+    if (c->out_head)
+        lws_callback_on_writable(wsi);
+    return 0;
+}
+
+int hub_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                 size_t len)
+{
+    struct hub *h = the_hub;
+    struct hub_conn *c = user;
+    switch (reason) {
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
+        struct auth a;
+        const char *why;
+        if (!h || !is_runner_path(wsi) || authenticate(h, wsi, &a, &why) < 0)
+            return -1;
+        c->server_id = a.server_id;
+        c->org_id = a.org_id;
+        c->regtoken_id = a.regtoken_id;
+        c->phase = a.regtoken_id ? P_REG : P_CRED;
+        return 0;
+    }
+    case LWS_CALLBACK_ESTABLISHED:
+        c->wsi = wsi;
+        /* hello must come within 3 beats */
+        lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, 3 * (h ? h->heartbeat_s : 5));
+        return 0;
+    case LWS_CALLBACK_RECEIVE:
+        return h ? on_receive(h, wsi, c, in, len) : -1;
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+        return on_writeable(wsi, c);
+    case LWS_CALLBACK_CLOSED:
+        if (h)
+            conn_release(h, c);
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+/* ---- the sweep ---- */
+
+static void sweep(lws_sorted_usec_list_t *sul)
+{
+    struct hub *h = lws_container_of(sul, struct hub, sul);
+    int64_t ms = now_ms(), now = util_now();
+    int budget = FLUSH_BUDGET, in_tx = 0;
+    for (size_t i = 0; i < h->nbuckets; i++)
+        for (struct hub_node *n = h->buckets[i]; n; n = n->next) {
+            char reason[96];
+            switch (hub_live_decide(ms, n->last_ms, h->heartbeat_s, n->conn != NULL,
+                                    n->status == ST_ACTIVE)) {
+            case HUB_LIVE_SILENT: {
+                struct hub_conn *c = n->conn;
+                snprintf(reason, sizeof reason, "no heartbeat for %lld s",
+                         (long long)((ms - n->last_ms) / 1000));
+                n->conn = NULL;
+                c->node = NULL;
+                h->connected--;
+                gauges(h);
+                if (c->wsi)
+                    lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+                set_status(h, n, ST_UNREACHABLE, reason);
+                break;
+            }
+            case HUB_LIVE_ABSENT:
+                set_status(h, n, ST_UNREACHABLE, "runner did not reconnect after a restart");
+                break;
+            default:
+                break;
+            }
+            if (budget > 0 && hub_flush_due(now, n->last_flush, n->dirty)) {
+                if (!in_tx)
+                    in_tx = store_begin(h->srv->store) == STORE_OK;
+                char *mj = NULL;
+                if (n->have_metrics) {
+                    json_t *m = NULL;
+                    struct hub_live_info li;
+                    hub_server_info(h, n->server_id, &li);
+                    m = li.metrics;
+                    mj = m ? jx_dump(m, NULL) : NULL;
+                    json_decref(m);
+                }
+                store_server_set_snapshot(h->srv->store, n->server_id, n->last_seen, mj);
+                free(mj);
+                n->dirty = 0;
+                n->last_flush = now;
+                budget--;
+            }
+        }
+    if (in_tx && store_commit(h->srv->store) != STORE_OK)
+        store_rollback(h->srv->store);
+    lws_sul_schedule(h->ctx, 0, &h->sul, sweep, LWS_US_PER_SEC);
+}
+
+/* ---- life cycle ---- */
+
+struct hub *hub_new(struct srv *s)
+{
+    struct hub *h = calloc(1, sizeof *h);
+    if (!h)
+        return NULL;
+    h->srv = s;
+    h->nbuckets = 1024;
+    h->buckets = calloc(h->nbuckets, sizeof *h->buckets);
+    if (!h->buckets) {
+        free(h);
+        return NULL;
+    }
+    /* BERTH_HEARTBEAT_S: the beat runners are told to keep (tests use 1). */
+    h->heartbeat_s = 5;
+    const char *hb = getenv("BERTH_HEARTBEAT_S");
+    int64_t v;
+    if (hb && util_parse_i64(hb, &v) == 0 && v >= 1 && v <= 300)
+        h->heartbeat_s = (int)v;
+    the_hub = h;
+    return h;
+}
+
+static void node_free(struct hub_node *n)
+{
+    if (n->conn)
+        n->conn->node = NULL;
+    hub_series_free(n->series);
+    free(n);
+}
+
+void hub_free(struct hub *h)
+{
+    if (!h)
+        return;
+    for (size_t i = 0; i < h->nbuckets; i++)
+        for (struct hub_node *n = h->buckets[i], *next; n; n = next) {
+            next = n->next;
+            node_free(n);
+        }
+    free(h->buckets);
+    while (h->followers) {
+        struct follower *f = h->followers;
+        h->followers = f->next;
+        free(f);
+    }
+    if (the_hub == h)
+        the_hub = NULL;
+    free(h);
+}
+
+static void boot_node(void *arg, const struct server *sv)
+{
+    struct hub *h = arg;
+    if (!node_find(h, sv->id))
+        node_add(h, sv); /* grace: 3 beats from now to reconnect */
+}
+
+int hub_start(struct hub *h, struct lws_context *ctx)
+{
+    h->ctx = ctx;
+    if (store_servers_each(h->srv->store, "ACTIVE", boot_node, h) != STORE_OK ||
+        store_jobs_count(h->srv->store, h->jobs) != STORE_OK) {
+        log_error("hub", "cannot load servers and jobs from the store");
+        return -1;
+    }
+    gauges(h);
+    lws_sul_schedule(ctx, 0, &h->sul, sweep, LWS_US_PER_SEC);
+    h->started = 1;
+    log_info("hub", "runner link at %s (heartbeat %d s, %zu servers expected back)", HUB_PATH,
+             h->heartbeat_s, h->nnodes);
+    return 0;
+}
+
+void hub_stop(struct hub *h)
+{
+    if (!h->started)
+        return;
+    lws_sul_cancel(&h->sul);
+    /* Flush the last snapshots so a restart shows recent last_seen. */
+    if (store_begin(h->srv->store) == STORE_OK) {
+        for (size_t i = 0; i < h->nbuckets; i++)
+            for (struct hub_node *n = h->buckets[i]; n; n = n->next)
+                if (n->dirty)
+                    store_server_set_snapshot(h->srv->store, n->server_id, n->last_seen, NULL);
+        if (store_commit(h->srv->store) != STORE_OK)
+            store_rollback(h->srv->store);
+    }
+    h->started = 0;
+}
+
+/* ---- for the API ---- */
+
+static json_t *metrics_json(const struct snapshot *m)
+{
+    return json_pack("{s:f, s:I, s:I, s:I, s:I, s:f, s:f, s:f, s:{s:I, s:I, s:I, s:I}, s:o}",
+                     "cpu_pct", m->cpu_pct, "mem_total", (json_int_t)m->mem_total, "mem_used",
+                     (json_int_t)m->mem_used, "disk_total", (json_int_t)m->disk_total,
+                     "disk_used", (json_int_t)m->disk_used, "load1", m->load1, "load5",
+                     m->load5, "load15", m->load15, "net", "rx_v4", (json_int_t)m->rx_v4,
+                     "tx_v4", (json_int_t)m->tx_v4, "rx_v6", (json_int_t)m->rx_v6, "tx_v6",
+                     (json_int_t)m->tx_v6, "at", api_time(m->at));
+}
+
+void hub_server_info(struct hub *h, int64_t server_id, struct hub_live_info *out)
+{
+    memset(out, 0, sizeof *out);
+    struct hub_node *n = node_find(h, server_id);
+    if (!n)
+        return;
+    out->known = 1;
+    out->connected = n->conn != NULL;
+    out->last_seen = n->last_seen;
+    if (n->have_metrics)
+        out->metrics = metrics_json(&n->m);
+}
+
+json_t *hub_server_history(struct hub *h, int64_t server_id, int64_t since)
+{
+    json_t *arr = json_array();
+    struct hub_node *n = node_find(h, server_id);
+    if (!n || !n->series)
+        return arr;
+    size_t max = HUB_SERIES_RAW + HUB_SERIES_MINUTES + HUB_SERIES_FIVES;
+    struct hub_point *pts = calloc(max, sizeof *pts);
+    if (!pts)
+        return arr;
+    size_t k = hub_series_query(n->series, since, pts, max);
+    for (size_t i = 0; i < k; i++) {
+        const struct hub_point *p = &pts[i];
+        json_array_append_new(
+            arr, json_pack("{s:o, s:i, s:f, s:f, s:f, s:f, s:o, s:o}", "t", api_time(p->t),
+                           "step", p->step, "cpu_pct", p->cpu_pct, "mem_pct", p->mem_pct,
+                           "disk_pct", p->disk_pct, "load1", p->load1, "rx_bps",
+                           p->rx_bps >= 0 ? json_real(p->rx_bps) : json_null(), "tx_bps",
+                           p->tx_bps >= 0 ? json_real(p->tx_bps) : json_null()));
+    }
+    free(pts);
+    return arr;
+}
+
+void hub_server_drop(struct hub *h, int64_t server_id)
+{
+    struct hub_node *n = node_find(h, server_id);
+    if (!n)
+        return;
+    if (n->conn) {
+        struct hub_conn *c = n->conn;
+        c->node = NULL;
+        n->conn = NULL;
+        h->connected--;
+        gauges(h);
+        conn_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION);
+    }
+    node_unlink(h, n);
+    node_free(n);
+}
+
+void hub_job_created(struct hub *h, const struct job *j)
+{
+    jobs_move(h, -1, JOB_PENDING);
+    struct hub_node *n = node_find(h, j->server_id);
+    if (n && n->conn && n->conn->phase == P_LIVE)
+        send_job(n->conn, j);
+}
+
+void hub_jobs_recount(struct hub *h)
+{
+    if (store_jobs_count(h->srv->store, h->jobs) == STORE_OK)
+        gauges(h);
+}
+
+int hub_runners_connected(struct hub *h) { return h->connected; }
