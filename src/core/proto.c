@@ -1,0 +1,678 @@
+/* proto.c - runner protocol v1 builders and parsers (see proto.h and
+ * docs/protocol.md). Owns nothing beyond the json_t it returns. */
+#include "proto.h"
+
+#include "jsonx.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const char *const type_names[] = {
+    [PROTO_UNKNOWN] = NULL,
+    [PROTO_HELLO] = "hello",
+    [PROTO_REGISTERED] = "registered",
+    [PROTO_HEARTBEAT] = "heartbeat",
+    [PROTO_FINGERPRINT] = "fingerprint",
+    [PROTO_PRECHECK] = "precheck",
+    [PROTO_JOB_ACCEPTED] = "job.accepted",
+    [PROTO_JOB_LOG] = "job.log",
+    [PROTO_JOB_DONE] = "job.done",
+    [PROTO_REGISTER] = "register",
+    [PROTO_WELCOME] = "welcome",
+    [PROTO_JOB] = "job",
+    [PROTO_ACK] = "ack",
+    [PROTO_ACK_DONE] = "ack.done",
+    [PROTO_JOB_CANCEL] = "job.cancel",
+};
+#define NTYPES (sizeof type_names / sizeof type_names[0])
+
+const char *proto_type_name(enum proto_type t)
+{
+    return (unsigned)t < NTYPES ? type_names[t] : NULL;
+}
+
+enum proto_type proto_type_of(const char *name)
+{
+    if (!name)
+        return PROTO_UNKNOWN;
+    for (size_t i = 1; i < NTYPES; i++)
+        if (strcmp(type_names[i], name) == 0)
+            return (enum proto_type)i;
+    return PROTO_UNKNOWN;
+}
+
+static void seterr(char *err, size_t errlen, const char *fmt, const char *field)
+{
+    if (err && errlen)
+        snprintf(err, errlen, fmt, field);
+}
+
+int proto_parse(const char *data, size_t len, json_t **out,
+                enum proto_type *type, char *err, size_t errlen)
+{
+    json_error_t je;
+    *out = NULL;
+    if (len > PROTO_FRAME_MAX) {
+        seterr(err, errlen, "%s", "frame larger than 1 MiB");
+        return -1;
+    }
+    json_t *v = json_loadb(data, len, JSON_REJECT_DUPLICATES, &je);
+    if (!v) {
+        if (err && errlen)
+            snprintf(err, errlen, "malformed JSON at column %d: %s", je.column, je.text);
+        return -1;
+    }
+    const char *t = NULL;
+    if (!json_is_object(v) || jx_string(v, "type", &t) != JX_OK) {
+        seterr(err, errlen, "%s", "frame is not an object with a string \"type\"");
+        json_decref(v);
+        return -1;
+    }
+    *type = proto_type_of(t);
+    *out = v;
+    return 0;
+}
+
+int proto_job_id_valid(const char *id)
+{
+    if (!id || !*id || id[0] == '.')
+        return 0;
+    size_t n = 0;
+    for (const char *p = id; *p; p++, n++) {
+        char c = *p;
+        if (n >= PROTO_JOB_ID_MAX)
+            return 0;
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.'))
+            return 0;
+    }
+    return 1;
+}
+
+char *proto_dump(const json_t *msg, size_t *len)
+{
+    return jx_dump(msg, len);
+}
+
+/* --- builders --- */
+
+static json_t *msg_new(enum proto_type t)
+{
+    return json_pack("{s:s}", "type", proto_type_name(t));
+}
+
+/* json_object_set_new that tolerates a NULL value (turns it into failure). */
+static int put(json_t *o, const char *key, json_t *v)
+{
+    if (!v)
+        return -1;
+    return json_object_set_new(o, key, v);
+}
+
+static json_t *str_or_null(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
+static json_t *job_states(const struct proto_job_state *jobs, size_t n, int welcome_form)
+{
+    json_t *arr = json_array();
+    if (!arr)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        json_t *it = NULL;
+        if (!proto_job_id_valid(jobs[i].job))
+            goto fail;
+        if (welcome_form)
+            it = json_pack("{s:s,s:I,s:b}", "job", jobs[i].job, "acked_seq",
+                           (json_int_t)jobs[i].seq, "done_acked", jobs[i].flag != 0);
+        else
+            it = json_pack("{s:s,s:I,s:b}", "job", jobs[i].job, "last_seq",
+                           (json_int_t)jobs[i].seq, "done", jobs[i].flag != 0);
+        if (!it || json_array_append_new(arr, it) < 0)
+            goto fail;
+    }
+    return arr;
+fail:
+    json_decref(arr);
+    return NULL;
+}
+
+json_t *proto_hello(const char *version, const char *hostname,
+                    const struct proto_job_state *jobs, size_t njobs)
+{
+    json_t *m = msg_new(PROTO_HELLO);
+    if (!m || put(m, "proto", json_integer(PROTO_VERSION)) ||
+        put(m, "version", json_string(version ? version : "")) ||
+        put(m, "hostname", json_string(hostname ? hostname : "")) ||
+        put(m, "jobs", job_states(jobs, njobs, 0))) {
+        json_decref(m);
+        return NULL;
+    }
+    return m;
+}
+
+json_t *proto_registered(const char *server_id)
+{
+    json_t *m = msg_new(PROTO_REGISTERED);
+    if (!m || !server_id || put(m, "server_id", json_string(server_id))) {
+        json_decref(m);
+        return NULL;
+    }
+    return m;
+}
+
+static json_t *i64_or_null(int64_t v)
+{
+    return v < 0 ? json_null() : json_integer((json_int_t)v);
+}
+
+json_t *proto_heartbeat(const struct proto_metrics *x)
+{
+    json_t *m = msg_new(PROTO_HEARTBEAT);
+    json_t *met = json_object(), *net = json_object();
+    if (!m || !met || !net)
+        goto fail;
+    if (put(net, "rx_v4", i64_or_null(x->net.rx_v4)) || put(net, "tx_v4", i64_or_null(x->net.tx_v4)) ||
+        put(net, "rx_v6", i64_or_null(x->net.rx_v6)) || put(net, "tx_v6", i64_or_null(x->net.tx_v6)))
+        goto fail;
+    if (put(met, "cpu_pct", x->cpu_pct < 0 ? json_null() : json_real(x->cpu_pct)) ||
+        put(met, "mem_total", json_integer(x->mem_total)) ||
+        put(met, "mem_used", json_integer(x->mem_used)) ||
+        put(met, "disk_total", json_integer(x->disk_total)) ||
+        put(met, "disk_used", json_integer(x->disk_used)) ||
+        put(met, "load1", json_real(x->load1)) || put(met, "load5", json_real(x->load5)) ||
+        put(met, "load15", json_real(x->load15)))
+        goto fail;
+    if (json_object_set_new(met, "net", net) < 0) {
+        net = NULL;
+        goto fail;
+    }
+    net = NULL;
+    if (json_object_set_new(m, "metrics", met) < 0) {
+        met = NULL;
+        goto fail;
+    }
+    return m;
+fail:
+    json_decref(net);
+    json_decref(met);
+    json_decref(m);
+    return NULL;
+}
+
+json_t *proto_fingerprint(const struct proto_fingerprint *f)
+{
+    json_t *m = msg_new(PROTO_FINGERPRINT);
+    json_t *ports = json_array();
+    if (!m || !ports)
+        goto fail;
+    for (size_t i = 0; i < f->nports; i++) {
+        json_t *p = json_pack("{s:s,s:s,s:i}", "proto", f->ports[i].proto ? f->ports[i].proto : "",
+                              "addr", f->ports[i].addr ? f->ports[i].addr : "", "port",
+                              f->ports[i].port);
+        if (!p || json_array_append_new(ports, p) < 0)
+            goto fail;
+    }
+    if (put(m, "os", str_or_null(f->os)) || put(m, "kernel", str_or_null(f->kernel)) ||
+        put(m, "docker", str_or_null(f->docker)) || put(m, "git", str_or_null(f->git)) ||
+        put(m, "curl", str_or_null(f->curl)) ||
+        put(m, "firewall", json_string(f->firewall ? f->firewall : "unavailable")))
+        goto fail;
+    if (json_object_set_new(m, "ports", ports) < 0) {
+        ports = NULL;
+        goto fail;
+    }
+    return m;
+fail:
+    json_decref(ports);
+    json_decref(m);
+    return NULL;
+}
+
+json_t *proto_precheck(const struct proto_check *checks, size_t n)
+{
+    json_t *m = msg_new(PROTO_PRECHECK);
+    json_t *arr = json_array();
+    int ok = 1;
+    if (!m || !arr)
+        goto fail;
+    for (size_t i = 0; i < n; i++) {
+        json_t *c = json_pack("{s:s,s:b,s:s}", "name", checks[i].name ? checks[i].name : "",
+                              "ok", checks[i].ok != 0, "detail",
+                              checks[i].detail ? checks[i].detail : "");
+        if (!c || json_array_append_new(arr, c) < 0)
+            goto fail;
+        if (!checks[i].ok)
+            ok = 0;
+    }
+    if (put(m, "ok", json_boolean(ok)))
+        goto fail;
+    if (json_object_set_new(m, "checks", arr) < 0) {
+        arr = NULL;
+        goto fail;
+    }
+    return m;
+fail:
+    json_decref(arr);
+    json_decref(m);
+    return NULL;
+}
+
+static json_t *job_only(enum proto_type t, const char *job)
+{
+    if (!proto_job_id_valid(job))
+        return NULL;
+    return json_pack("{s:s,s:s}", "type", proto_type_name(t), "job", job);
+}
+
+json_t *proto_job_accepted(const char *job) { return job_only(PROTO_JOB_ACCEPTED, job); }
+json_t *proto_ack_done(const char *job) { return job_only(PROTO_ACK_DONE, job); }
+json_t *proto_job_cancel(const char *job) { return job_only(PROTO_JOB_CANCEL, job); }
+
+static int stream_valid(const char *s)
+{
+    return s && (!strcmp(s, "stdout") || !strcmp(s, "stderr") || !strcmp(s, "system"));
+}
+
+json_t *proto_job_log(const char *job, int64_t seq, const char *stream,
+                      int64_t ts_ms, const char *data, size_t len)
+{
+    if (!proto_job_id_valid(job) || seq < 1 || !stream_valid(stream) || len > PROTO_CHUNK_MAX)
+        return NULL;
+    /* json_stringn validates UTF-8 and fails on invalid input. */
+    return json_pack("{s:s,s:s,s:I,s:s,s:I,s:s%}", "type", "job.log", "job", job, "seq",
+                     (json_int_t)seq, "stream", stream, "ts", (json_int_t)ts_ms, "data",
+                     data ? data : "", data ? len : 0);
+}
+
+static int status_valid(const char *s)
+{
+    return s && (!strcmp(s, "SUCCEEDED") || !strcmp(s, "FAILED"));
+}
+
+json_t *proto_job_done(const char *job, int64_t last_seq, const char *status,
+                       int exit_code, const char *error)
+{
+    if (!proto_job_id_valid(job) || last_seq < 0 || !status_valid(status))
+        return NULL;
+    return json_pack("{s:s,s:s,s:I,s:s,s:i,s:o}", "type", "job.done", "job", job, "last_seq",
+                     (json_int_t)last_seq, "status", status, "exit_code", exit_code, "error",
+                     str_or_null(error));
+}
+
+json_t *proto_register(const char *server_id, const char *credential)
+{
+    if (!server_id || !credential)
+        return NULL;
+    return json_pack("{s:s,s:s,s:s}", "type", "register", "server_id", server_id,
+                     "credential", credential);
+}
+
+json_t *proto_welcome(const char *server_id, int heartbeat_s,
+                      const struct proto_job_state *jobs, size_t njobs)
+{
+    if (!server_id || heartbeat_s < 1)
+        return NULL;
+    json_t *arr = job_states(jobs, njobs, 1);
+    if (!arr)
+        return NULL;
+    return json_pack("{s:s,s:s,s:i,s:o}", "type", "welcome", "server_id", server_id,
+                     "heartbeat_s", heartbeat_s, "jobs", arr);
+}
+
+json_t *proto_job(const char *job, const char *kind, json_t *spec)
+{
+    if (!proto_job_id_valid(job) || !kind || !json_is_object(spec))
+        return NULL;
+    return json_pack("{s:s,s:s,s:s,s:O}", "type", "job", "job", job, "kind", kind, "spec", spec);
+}
+
+json_t *proto_script_spec(const char *name, const char *body, int timeout_s)
+{
+    if (!name || !body || timeout_s < 0)
+        return NULL;
+    return json_pack("{s:s,s:s,s:i}", "name", name, "body", body, "timeout_s", timeout_s);
+}
+
+json_t *proto_ack(const char *job, int64_t seq)
+{
+    if (!proto_job_id_valid(job) || seq < 0)
+        return NULL;
+    return json_pack("{s:s,s:s,s:I}", "type", "ack", "job", job, "seq", (json_int_t)seq);
+}
+
+/* --- parsers --- */
+
+static int need_str(json_t *o, const char *k, const char **out, char *err, size_t errlen)
+{
+    int rc = jx_string(o, k, out);
+    if (rc == JX_OK)
+        return 0;
+    seterr(err, errlen, rc == JX_MISSING ? "field \"%s\" is missing" : "field \"%s\" must be a string", k);
+    return -1;
+}
+
+static int need_int(json_t *o, const char *k, int64_t min, int64_t *out, char *err, size_t errlen)
+{
+    int rc = jx_int(o, k, out);
+    if (rc != JX_OK) {
+        seterr(err, errlen, rc == JX_MISSING ? "field \"%s\" is missing" : "field \"%s\" must be an integer", k);
+        return -1;
+    }
+    if (*out < min) {
+        seterr(err, errlen, "field \"%s\" is out of range", k);
+        return -1;
+    }
+    return 0;
+}
+
+static int need_bool(json_t *o, const char *k, int *out, char *err, size_t errlen)
+{
+    int rc = jx_bool(o, k, out);
+    if (rc == JX_OK)
+        return 0;
+    seterr(err, errlen, rc == JX_MISSING ? "field \"%s\" is missing" : "field \"%s\" must be a boolean", k);
+    return -1;
+}
+
+static int need_job(json_t *o, const char **job, char *err, size_t errlen)
+{
+    if (need_str(o, "job", job, err, errlen))
+        return -1;
+    if (!proto_job_id_valid(*job)) {
+        seterr(err, errlen, "field \"%s\" is not a valid job id", "job");
+        return -1;
+    }
+    return 0;
+}
+
+static int need_array(json_t *o, const char *k, json_t **out, char *err, size_t errlen)
+{
+    int rc = jx_array(o, k, out);
+    if (rc == JX_OK)
+        return 0;
+    seterr(err, errlen, rc == JX_MISSING ? "field \"%s\" is missing" : "field \"%s\" must be an array", k);
+    return -1;
+}
+
+/* A number field that may be null/absent (-> dflt). */
+static int opt_num(json_t *o, const char *k, double dflt, double *out, char *err, size_t errlen)
+{
+    json_t *v = json_object_get(o, k);
+    if (!v || json_is_null(v)) {
+        *out = dflt;
+        return 0;
+    }
+    if (!json_is_number(v)) {
+        seterr(err, errlen, "field \"%s\" must be a number", k);
+        return -1;
+    }
+    *out = json_number_value(v);
+    return 0;
+}
+
+int proto_parse_hello(json_t *msg, struct proto_hello_msg *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    if (need_int(msg, "proto", 1, &out->proto, err, errlen) ||
+        need_str(msg, "version", &out->version, err, errlen) ||
+        need_str(msg, "hostname", &out->hostname, err, errlen))
+        return -1;
+    if (jx_array(msg, "jobs", &out->jobs) == JX_WRONG_TYPE) {
+        seterr(err, errlen, "field \"%s\" must be an array", "jobs");
+        return -1;
+    }
+    return 0;
+}
+
+int proto_parse_job_state(json_t *item, int welcome_form, struct proto_job_state *out,
+                          char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    if (!json_is_object(item)) {
+        seterr(err, errlen, "%s", "jobs entry must be an object");
+        return -1;
+    }
+    if (need_job(item, &out->job, err, errlen) ||
+        need_int(item, welcome_form ? "acked_seq" : "last_seq", 0, &out->seq, err, errlen) ||
+        need_bool(item, welcome_form ? "done_acked" : "done", &out->flag, err, errlen))
+        return -1;
+    return 0;
+}
+
+int proto_parse_registered(json_t *msg, const char **server_id, char *err, size_t errlen)
+{
+    return need_str(msg, "server_id", server_id, err, errlen);
+}
+
+int proto_parse_heartbeat(json_t *msg, struct proto_metrics *out, char *err, size_t errlen)
+{
+    json_t *m = NULL, *net = NULL;
+    double v[14];
+    static const char *const keys[] = {"cpu_pct", "mem_total", "mem_used", "disk_total",
+                                       "disk_used", "load1", "load5", "load15"};
+    static const char *const nkeys[] = {"rx_v4", "tx_v4", "rx_v6", "tx_v6"};
+    memset(out, 0, sizeof *out);
+    if (jx_object(msg, "metrics", &m) != JX_OK) {
+        seterr(err, errlen, "field \"%s\" must be an object", "metrics");
+        return -1;
+    }
+    for (int i = 0; i < 8; i++)
+        if (opt_num(m, keys[i], i == 0 ? -1 : 0, &v[i], err, errlen))
+            return -1;
+    if (jx_object(m, "net", &net) == JX_WRONG_TYPE) {
+        seterr(err, errlen, "field \"%s\" must be an object", "net");
+        return -1;
+    }
+    for (int i = 0; i < 4; i++) {
+        v[8 + i] = -1;
+        if (net && opt_num(net, nkeys[i], -1, &v[8 + i], err, errlen))
+            return -1;
+    }
+    out->cpu_pct = v[0];
+    out->mem_total = (int64_t)v[1];
+    out->mem_used = (int64_t)v[2];
+    out->disk_total = (int64_t)v[3];
+    out->disk_used = (int64_t)v[4];
+    out->load1 = v[5];
+    out->load5 = v[6];
+    out->load15 = v[7];
+    out->net.rx_v4 = (int64_t)v[8];
+    out->net.tx_v4 = (int64_t)v[9];
+    out->net.rx_v6 = (int64_t)v[10];
+    out->net.tx_v6 = (int64_t)v[11];
+    return 0;
+}
+
+int proto_parse_precheck(json_t *msg, int *ok, char *err, size_t errlen)
+{
+    json_t *checks;
+    if (need_bool(msg, "ok", ok, err, errlen) || need_array(msg, "checks", &checks, err, errlen))
+        return -1;
+    return 0;
+}
+
+int proto_parse_log(json_t *msg, struct proto_log_msg *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    if (need_job(msg, &out->job, err, errlen) || need_int(msg, "seq", 1, &out->seq, err, errlen) ||
+        need_str(msg, "stream", &out->stream, err, errlen) ||
+        need_int(msg, "ts", 0, &out->ts_ms, err, errlen) ||
+        need_str(msg, "data", &out->data, err, errlen))
+        return -1;
+    if (!stream_valid(out->stream)) {
+        seterr(err, errlen, "field \"%s\" must be stdout, stderr or system", "stream");
+        return -1;
+    }
+    out->len = json_string_length(json_object_get(msg, "data"));
+    if (out->len > PROTO_CHUNK_MAX) {
+        seterr(err, errlen, "field \"%s\" is longer than 16 KiB", "data");
+        return -1;
+    }
+    return 0;
+}
+
+int proto_parse_done(json_t *msg, struct proto_done_msg *out, char *err, size_t errlen)
+{
+    int64_t code;
+    memset(out, 0, sizeof *out);
+    if (need_job(msg, &out->job, err, errlen) ||
+        need_int(msg, "last_seq", 0, &out->last_seq, err, errlen) ||
+        need_str(msg, "status", &out->status, err, errlen) ||
+        need_int(msg, "exit_code", INT32_MIN, &code, err, errlen))
+        return -1;
+    if (!status_valid(out->status)) {
+        seterr(err, errlen, "field \"%s\" must be SUCCEEDED or FAILED", "status");
+        return -1;
+    }
+    if (code > INT32_MAX) {
+        seterr(err, errlen, "field \"%s\" is out of range", "exit_code");
+        return -1;
+    }
+    out->exit_code = (int)code;
+    if (jx_string(msg, "error", &out->error) == JX_WRONG_TYPE) {
+        seterr(err, errlen, "field \"%s\" must be a string or null", "error");
+        return -1;
+    }
+    return 0;
+}
+
+int proto_parse_register(json_t *msg, struct proto_register_msg *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    if (need_str(msg, "server_id", &out->server_id, err, errlen) ||
+        need_str(msg, "credential", &out->credential, err, errlen))
+        return -1;
+    if (!*out->credential) {
+        seterr(err, errlen, "field \"%s\" is empty", "credential");
+        return -1;
+    }
+    return 0;
+}
+
+int proto_parse_welcome(json_t *msg, struct proto_welcome_msg *out, char *err, size_t errlen)
+{
+    int64_t hb = PROTO_HEARTBEAT_S;
+    memset(out, 0, sizeof *out);
+    if (need_str(msg, "server_id", &out->server_id, err, errlen))
+        return -1;
+    int rc = jx_int(msg, "heartbeat_s", &hb);
+    if (rc == JX_WRONG_TYPE || (rc == JX_OK && (hb < 1 || hb > 3600))) {
+        seterr(err, errlen, "field \"%s\" must be an integer in 1..3600", "heartbeat_s");
+        return -1;
+    }
+    out->heartbeat_s = (int)hb;
+    rc = jx_array(msg, "jobs", &out->jobs);
+    if (rc == JX_WRONG_TYPE) {
+        seterr(err, errlen, "field \"%s\" must be an array", "jobs");
+        return -1;
+    }
+    return 0;
+}
+
+int proto_parse_job(json_t *msg, struct proto_job_msg *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    if (need_job(msg, &out->job, err, errlen) || need_str(msg, "kind", &out->kind, err, errlen))
+        return -1;
+    if (jx_object(msg, "spec", &out->spec) != JX_OK) {
+        seterr(err, errlen, "field \"%s\" must be an object", "spec");
+        return -1;
+    }
+    return 0;
+}
+
+int proto_parse_script_spec(json_t *spec, struct proto_script_spec *out, char *err, size_t errlen)
+{
+    int64_t t = 0;
+    memset(out, 0, sizeof *out);
+    if (need_str(spec, "body", &out->body, err, errlen))
+        return -1;
+    if (jx_string(spec, "name", &out->name) == JX_WRONG_TYPE) {
+        seterr(err, errlen, "field \"%s\" must be a string", "name");
+        return -1;
+    }
+    if (!out->name)
+        out->name = "script";
+    int rc = jx_int(spec, "timeout_s", &t);
+    if (rc == JX_WRONG_TYPE || (rc == JX_OK && (t < 0 || t > 7 * 24 * 3600))) {
+        seterr(err, errlen, "field \"%s\" must be an integer in 0..604800", "timeout_s");
+        return -1;
+    }
+    out->timeout_s = (int)t;
+    return 0;
+}
+
+int proto_parse_ack(json_t *msg, const char **job, int64_t *seq, char *err, size_t errlen)
+{
+    if (need_job(msg, job, err, errlen) || need_int(msg, "seq", 0, seq, err, errlen))
+        return -1;
+    return 0;
+}
+
+int proto_parse_job_ref(json_t *msg, const char **job, char *err, size_t errlen)
+{
+    return need_job(msg, job, err, errlen);
+}
+
+/* --- UTF-8 --- */
+
+/* Length of the valid sequence at p (1..4), 0 if invalid, -1 if it is a
+ * valid prefix cut short by the end of input. */
+static int utf8_seq(const unsigned char *p, size_t left)
+{
+    unsigned char c = p[0];
+    int n;
+    unsigned char lo = 0x80, hi = 0xBF;
+    if (c >= 0x01 && c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF)
+        n = 2;
+    else if (c >= 0xE0 && c <= 0xEF) {
+        n = 3;
+        if (c == 0xE0)
+            lo = 0xA0;
+        else if (c == 0xED)
+            hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        n = 4;
+        if (c == 0xF0)
+            lo = 0x90;
+        else if (c == 0xF4)
+            hi = 0x8F;
+    } else
+        return 0;
+    for (int i = 1; i < n; i++) {
+        if ((size_t)i >= left)
+            return -1;
+        unsigned char b = p[i];
+        if (i == 1 ? (b < lo || b > hi) : (b < 0x80 || b > 0xBF))
+            return 0;
+    }
+    return n;
+}
+
+size_t proto_utf8_sanitize(const char *in, size_t len, int final, char *out, size_t *outlen)
+{
+    const unsigned char *p = (const unsigned char *)in;
+    size_t i = 0, o = 0;
+    while (i < len) {
+        int n = utf8_seq(p + i, len - i);
+        if (n < 0) {
+            if (!final)
+                break;
+            n = 0;
+        }
+        if (n == 0) {
+            out[o++] = '?';
+            i++;
+            continue;
+        }
+        memmove(out + o, p + i, (size_t)n);
+        o += (size_t)n;
+        i += (size_t)n;
+    }
+    *outlen = o;
+    return i;
+}

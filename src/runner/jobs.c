@@ -1,0 +1,712 @@
+/* jobs.c - jobs berthd hands the runner (kind "script" for now).
+ *
+ * A script's body is written to state_dir/work/JOB.sh (mode 0700, never
+ * in argv) and run as `/bin/sh JOB.sh` via fork/exec in its own process
+ * group (setsid), stdin from /dev/null. Its stdout/stderr pipes are
+ * adopted onto the lws loop (LWS_ADOPT_RAW_FILE_DESC); every read becomes
+ * a job.log chunk (<= 16 KiB, UTF-8 sanitised, seq per job), appended to
+ * the spool and fsync'ed before it is sent. Exit is noticed by polling
+ * waitpid(pid, WNOHANG) on a 200 ms sul timer while jobs run (no SIGCHLD
+ * handler, no waitpid(-1)); the job is done once it exited and both pipes
+ * reached EOF (or 2 s after exit, if a daemonised grandchild keeps them
+ * open). Timeout and job.cancel send SIGTERM to the process group, then
+ * SIGKILL 5 s later.
+ *
+ * Owns: struct job list r->jobs (a job lives until ack.done and until its
+ * pipes are closed), the reaper timer, a ring of recently forgotten ids
+ * for dedup. */
+#include "runner.h"
+
+#include "log.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define C "jobs"
+#define REAP_INTERVAL_US (200 * 1000)
+#define PIPE_GRACE_US (2 * 1000 * 1000)
+#define KILL_GRACE_S 5
+#define QUEUE_HIGH (256u * 1024)
+#define TRIM_EVERY 32
+#define RECENT_MAX 64
+
+extern char **environ;
+
+struct job_pipe {
+    struct job *job;
+    int stream;                    /* 0 stdout, 1 stderr */
+    struct lws *wsi;               /* NULL once closed */
+    int paused;
+    size_t carry_len;              /* incomplete UTF-8 tail from last read */
+    char carry[4];
+};
+
+struct job {
+    struct job *next;
+    struct runner *r;
+    char id[PROTO_JOB_ID_MAX + 1];
+    pid_t pid;                     /* > 0 until reaped */
+    int running;                   /* process or pipes still active */
+    int wstatus;
+    uint64_t exited_us;            /* 0 while the process lives */
+    struct job_pipe pipes[2];
+    int64_t seq;                   /* last seq spooled */
+    int64_t acked;                 /* berthd holds every seq <= acked */
+    int64_t trimmed;               /* spool trimmed up to here */
+    int done;                      /* JOB.done written */
+    int spool_fd;
+    int timeout_s;
+    int cancelled, timed_out, kill_stage;
+    lws_sorted_usec_list_t sul_kill;
+};
+
+static lws_sorted_usec_list_t reap_sul;
+static struct runner *reap_runner;
+static int reaping;
+static char recent[RECENT_MAX][PROTO_JOB_ID_MAX + 1];
+static unsigned recent_next;
+
+static struct job *find(struct runner *r, const char *id)
+{
+    for (struct job *j = r->jobs; j; j = j->next)
+        if (strcmp(j->id, id) == 0)
+            return j;
+    return NULL;
+}
+
+static int recently_forgotten(const char *id)
+{
+    for (unsigned i = 0; i < RECENT_MAX; i++)
+        if (strcmp(recent[i], id) == 0)
+            return 1;
+    return 0;
+}
+
+static struct job *job_new(struct runner *r, const char *id)
+{
+    struct job *j = calloc(1, sizeof *j);
+    if (!j)
+        return NULL;
+    j->r = r;
+    util_strlcpy(j->id, id, sizeof j->id);
+    j->spool_fd = -1;
+    j->pipes[0].job = j->pipes[1].job = j;
+    j->pipes[1].stream = 1;
+    j->next = r->jobs;
+    r->jobs = j;
+    return j;
+}
+
+static void job_free(struct runner *r, struct job *j)
+{
+    for (struct job **pp = &r->jobs; *pp; pp = &(*pp)->next)
+        if (*pp == j) {
+            *pp = j->next;
+            break;
+        }
+    lws_sul_cancel(&j->sul_kill);
+    if (j->spool_fd >= 0)
+        close(j->spool_fd);
+    free(j);
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int work_path(const struct runner *r, const char *id, const char *ext, char *out, size_t n)
+{
+    int w = snprintf(out, n, "%s/work/%s.%s", r->state_dir, id, ext);
+    return w > 0 && (size_t)w < n ? 0 : -1;
+}
+
+/* Spools one chunk and sends it if the session is up. */
+static void emit(struct job *j, const char *stream, const char *data, size_t len)
+{
+    struct runner *r = j->r;
+    size_t flen;
+    json_t *m;
+    char *frame;
+    while (len) {
+        size_t n = len > PROTO_CHUNK_MAX ? PROTO_CHUNK_MAX : len;
+        m = proto_job_log(j->id, j->seq + 1, stream, now_ms(), data, n);
+        frame = m ? proto_dump(m, &flen) : NULL;
+        json_decref(m);
+        if (!frame) {
+            log_error(C, "job %s: cannot build a log chunk", j->id);
+            return;
+        }
+        j->seq++;
+        if (j->spool_fd < 0)
+            j->spool_fd = spool_open(r, j->id);
+        if (j->spool_fd < 0 || spool_append(j->spool_fd, frame, flen) < 0)
+            log_error(C, "job %s: chunk %lld not spooled; sending anyway", j->id, (long long)j->seq);
+        link_send_raw(r, frame, flen);
+        free(frame);
+        data += n;
+        len -= n;
+    }
+}
+
+static void emit_system(struct job *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void emit_system(struct job *j, const char *fmt, ...)
+{
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    size_t len = (size_t)n >= sizeof line ? sizeof line - 1 : (size_t)n;
+    size_t outlen;
+    proto_utf8_sanitize(line, len, 1, line, &outlen);
+    emit(j, "system", line, outlen);
+}
+
+static void send_accepted(struct runner *r, const char *id)
+{
+    json_t *m = proto_job_accepted(id);
+    link_send(r, m);
+    json_decref(m);
+}
+
+/* Writes and sends job.done. */
+static void finish_with(struct job *j, int exit_code, const char *error)
+{
+    struct runner *r = j->r;
+    size_t flen;
+    json_t *m = proto_job_done(j->id, j->seq, exit_code == 0 && !error ? "SUCCEEDED" : "FAILED",
+                               exit_code, error);
+    char *frame = m ? proto_dump(m, &flen) : NULL;
+    json_decref(m);
+    if (!frame) {
+        log_error(C, "job %s: cannot build job.done", j->id);
+        return;
+    }
+    if (spool_write_done(r, j->id, frame, flen) < 0)
+        log_error(C, "job %s: result not spooled; sending anyway", j->id);
+    j->done = 1;
+    j->running = 0;
+    if (j->spool_fd >= 0) {
+        close(j->spool_fd);
+        j->spool_fd = -1;
+    }
+    link_send_raw(r, frame, flen);
+    free(frame);
+    log_info(C, "job %s finished: %s", j->id, error ? error : "exit code 0");
+}
+
+static void finish(struct job *j)
+{
+    char why[96];
+    char p[PATH_MAX];
+    int st = j->wstatus, code;
+    const char *error = NULL;
+    lws_sul_cancel(&j->sul_kill);
+    if (WIFEXITED(st)) {
+        code = WEXITSTATUS(st);
+        if (code) {
+            snprintf(why, sizeof why, "exit code %d", code);
+            error = why;
+        }
+    } else if (WIFSIGNALED(st)) {
+        code = 128 + WTERMSIG(st);
+        snprintf(why, sizeof why, "killed by signal %d", WTERMSIG(st));
+        error = why;
+    } else {
+        code = -1;
+        error = "unknown exit status";
+    }
+    if (j->timed_out) {
+        snprintf(why, sizeof why, "timed out after %d s", j->timeout_s);
+        error = why;
+        emit_system(j, "timed out after %d s; process group killed", j->timeout_s);
+    } else if (j->cancelled) {
+        error = "cancelled";
+        emit_system(j, "cancelled");
+    }
+    if (work_path(j->r, j->id, "sh", p, sizeof p) == 0)
+        unlink(p);
+    finish_with(j, code, error);
+    fingerprint_poke(j->r);
+}
+
+static void maybe_finish(struct job *j)
+{
+    if (j->r->stop)
+        return;
+    if (j->running && j->pid == 0 && j->exited_us && !j->pipes[0].wsi && !j->pipes[1].wsi)
+        finish(j);
+}
+
+static void reap_tick(lws_sorted_usec_list_t *sul);
+
+static void reap_schedule(struct runner *r)
+{
+    if (!reaping) {
+        reaping = 1;
+        lws_sul_schedule(r->ctx, 0, &reap_sul, reap_tick, REAP_INTERVAL_US);
+    }
+}
+
+static void reap_tick(lws_sorted_usec_list_t *sul)
+{
+    struct runner *r = reap_runner;
+    int busy = 0;
+    uint64_t now = util_mono_us();
+    reaping = 0;
+    for (struct job *j = r->jobs, *next; j; j = next) {
+        next = j->next;
+        if (!j->running)
+            continue;
+        if (j->pid > 0) {
+            int st;
+            pid_t p = waitpid(j->pid, &st, WNOHANG);
+            if (p == j->pid || (p < 0 && errno == ECHILD)) {
+                j->wstatus = p == j->pid ? st : 0;
+                j->pid = 0;
+                j->exited_us = now;
+            }
+        }
+        if (j->pid == 0 && j->exited_us && now - j->exited_us > PIPE_GRACE_US) {
+            /* a background grandchild holds the pipes: stop listening */
+            for (int i = 0; i < 2; i++)
+                if (j->pipes[i].wsi)
+                    lws_set_timeout(j->pipes[i].wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+        }
+        maybe_finish(j);
+        if (j->running)
+            busy = 1;
+    }
+    if (busy)
+        reap_schedule(r);
+}
+
+/* --- kill / timeout --- */
+
+static void kill_tick(lws_sorted_usec_list_t *sul)
+{
+    struct job *j = lws_container_of(sul, struct job, sul_kill);
+    if (j->pid <= 0)
+        return;
+    if (j->kill_stage == 0) {
+        if (!j->cancelled)
+            j->timed_out = 1;
+        j->kill_stage = 1;
+        kill(-j->pid, SIGTERM);
+        lws_sul_schedule(j->r->ctx, 0, &j->sul_kill, kill_tick,
+                         (lws_usec_t)KILL_GRACE_S * LWS_USEC_PER_SEC);
+    } else {
+        kill(-j->pid, SIGKILL);
+    }
+}
+
+void jobs_on_cancel(struct runner *r, const char *id)
+{
+    struct job *j = find(r, id);
+    if (!j || !j->running || j->pid <= 0) {
+        log_info(C, "job.cancel for %s: not running", id);
+        return;
+    }
+    log_info(C, "cancelling job %s", id);
+    j->cancelled = 1;
+    j->kill_stage = 0;
+    kill_tick(&j->sul_kill);
+}
+
+/* --- pipes --- */
+
+static int pipe_read(struct job_pipe *p, int fd)
+{
+    char b[PROTO_CHUNK_MAX];
+    size_t outlen;
+    struct job *j = p->job;
+    memcpy(b, p->carry, p->carry_len);
+    ssize_t n = read(fd, b + p->carry_len, sizeof b - p->carry_len);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return 0;
+    if (n <= 0) {
+        if (p->carry_len) {
+            proto_utf8_sanitize(b, p->carry_len, 1, b, &outlen);
+            emit(j, p->stream ? "stderr" : "stdout", b, outlen);
+            p->carry_len = 0;
+        }
+        return -1;  /* EOF: lws closes the fd */
+    }
+    size_t total = p->carry_len + (size_t)n;
+    size_t used = proto_utf8_sanitize(b, total, 0, b, &outlen);
+    char tail[4];
+    p->carry_len = total - used;
+    if (p->carry_len)
+        memcpy(tail, b + used, p->carry_len);
+    emit(j, p->stream ? "stderr" : "stdout", b, outlen);
+    memcpy(p->carry, tail, p->carry_len);
+    if (link_ready(j->r) && link_queued_bytes(j->r) > QUEUE_HIGH) {
+        /* berthd is slower than the job: stop reading until drained */
+        for (int i = 0; i < 2; i++)
+            if (j->pipes[i].wsi && !j->pipes[i].paused) {
+                lws_rx_flow_control(j->pipes[i].wsi, 0);
+                j->pipes[i].paused = 1;
+            }
+    }
+    return 0;
+}
+
+void jobs_resume_output(struct runner *r)
+{
+    for (struct job *j = r->jobs; j; j = j->next)
+        for (int i = 0; i < 2; i++)
+            if (j->pipes[i].wsi && j->pipes[i].paused) {
+                lws_rx_flow_control(j->pipes[i].wsi, 1);
+                j->pipes[i].paused = 0;
+            }
+}
+
+static int pipe_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+                         void *in, size_t len)
+{
+    struct job_pipe *p = lws_get_opaque_user_data(wsi);
+    switch (reason) {
+    case LWS_CALLBACK_RAW_ADOPT_FILE:
+        if (p)
+            p->wsi = wsi;
+        break;
+    case LWS_CALLBACK_RAW_RX_FILE:
+        if (!p)
+            return -1;
+        return pipe_read(p, lws_get_socket_fd(wsi));
+    case LWS_CALLBACK_RAW_CLOSE_FILE:
+        if (p) {
+            p->wsi = NULL;
+            maybe_finish(p->job);
+        }
+        break;
+    default:
+        break;
+    }
+    return 0;
+}
+
+const struct lws_protocols jobs_pipe_protocol = {
+    .name = "berth-job-pipe",
+    .callback = pipe_callback,
+};
+
+/* --- start --- */
+
+static int write_script(struct runner *r, const char *id, const char *body, char *path, size_t n)
+{
+    if (work_path(r, id, "sh", path, n) < 0)
+        return -1;
+    unlink(path);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0700);
+    if (fd < 0)
+        return -1;
+    size_t left = strlen(body);
+    const char *b = body;
+    while (left) {
+        ssize_t w = write(fd, b, left);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            close(fd);
+            unlink(path);
+            return -1;
+        }
+        b += w;
+        left -= (size_t)w;
+    }
+    return close(fd);
+}
+
+static void child_exec(struct runner *r, const char *script, int out, int err)
+{
+    char work[PATH_MAX];
+    sigset_t none;
+    setsid();
+    int nul = open("/dev/null", O_RDONLY);
+    if (nul >= 0)
+        dup2(nul, 0);
+    dup2(out, 1);
+    dup2(err, 2);
+    close_range(3, ~0u, 0);
+    signal(SIGPIPE, SIG_DFL);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGHUP, SIG_DFL);
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    if (state_path(r, "work", work, sizeof work) == 0 && chdir(work) < 0)
+        _exit(126);
+    char *argv[] = {"sh", (char *)script, NULL};
+    execve("/bin/sh", argv, environ);
+    _exit(127);
+}
+
+static int adopt(struct runner *r, struct job_pipe *p, int fd)
+{
+    lws_adopt_desc_t a;
+    memset(&a, 0, sizeof a);
+    a.vh = r->vh;
+    a.type = LWS_ADOPT_RAW_FILE_DESC;
+    a.fd.filefd = fd;
+    a.vh_prot_name = jobs_pipe_protocol.name;
+    a.opaque = p;
+    return lws_adopt_descriptor_vhost_via_info(&a) ? 0 : -1;
+}
+
+static int start_script(struct runner *r, struct job *j, const struct proto_script_spec *s,
+                        char *err, size_t errlen)
+{
+    char script[PATH_MAX];
+    int out[2] = {-1, -1}, er[2] = {-1, -1};
+    if (write_script(r, j->id, s->body, script, sizeof script) < 0) {
+        snprintf(err, errlen, "cannot write the script file: %s", strerror(errno));
+        return -1;
+    }
+    if (pipe2(out, O_CLOEXEC) < 0 || pipe2(er, O_CLOEXEC) < 0) {
+        snprintf(err, errlen, "pipe: %s", strerror(errno));
+        goto fail;
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        snprintf(err, errlen, "fork: %s", strerror(errno));
+        goto fail;
+    }
+    if (pid == 0)
+        child_exec(r, script, out[1], er[1]);
+    close(out[1]);
+    close(er[1]);
+    fcntl(out[0], F_SETFL, O_NONBLOCK);
+    fcntl(er[0], F_SETFL, O_NONBLOCK);
+    j->pid = pid;
+    j->running = 1;
+    j->timeout_s = s->timeout_s;
+    /* lws closes the fd itself if adoption fails */
+    if (adopt(r, &j->pipes[0], out[0]) < 0 || adopt(r, &j->pipes[1], er[0]) < 0)
+        log_error(C, "job %s: cannot watch its output", j->id);
+    if (s->timeout_s > 0)
+        lws_sul_schedule(r->ctx, 0, &j->sul_kill, kill_tick,
+                         (lws_usec_t)s->timeout_s * LWS_USEC_PER_SEC);
+    reap_schedule(r);
+    return 0;
+fail:
+    for (int i = 0; i < 2; i++) {
+        if (out[i] >= 0)
+            close(out[i]);
+        if (er[i] >= 0)
+            close(er[i]);
+    }
+    unlink(script);
+    return -1;
+}
+
+void jobs_on_job(struct runner *r, json_t *msg)
+{
+    struct proto_job_msg jm;
+    struct proto_script_spec spec;
+    char err[256];
+    struct job *j;
+
+    if (proto_parse_job(msg, &jm, err, sizeof err) < 0) {
+        log_warn(C, "bad job message: %s", err);
+        return;
+    }
+    if (find(r, jm.job) || recently_forgotten(jm.job)) {
+        log_info(C, "job %s is already here: accepting it again, not rerunning", jm.job);
+        send_accepted(r, jm.job);
+        return;
+    }
+    j = job_new(r, jm.job);
+    if (!j)
+        return;
+    j->spool_fd = spool_open(r, j->id);  /* the spool now knows the job */
+    send_accepted(r, j->id);
+    if (strcmp(jm.kind, "script") != 0) {
+        snprintf(err, sizeof err, "unsupported job kind \"%.64s\"", jm.kind);
+        emit_system(j, "%s", err);
+        finish_with(j, -1, err);
+        return;
+    }
+    if (proto_parse_script_spec(jm.spec, &spec, err, sizeof err) < 0) {
+        emit_system(j, "bad script spec: %s", err);
+        finish_with(j, -1, "bad script spec");
+        return;
+    }
+    log_info(C, "job %s: running script \"%s\"", j->id, spec.name);
+    if (spec.timeout_s > 0)
+        emit_system(j, "running script %s (timeout %d s)", spec.name, spec.timeout_s);
+    else
+        emit_system(j, "running script %s", spec.name);
+    if (start_script(r, j, &spec, err, sizeof err) < 0) {
+        emit_system(j, "%s", err);
+        finish_with(j, -1, err);
+    }
+}
+
+/* --- acks, welcome --- */
+
+static void trim(struct runner *r, struct job *j)
+{
+    if (spool_trim(r, j->id, j->acked, &j->spool_fd) == 0)
+        j->trimmed = j->acked;
+}
+
+void jobs_on_ack(struct runner *r, const char *id, int64_t seq)
+{
+    struct job *j = find(r, id);
+    if (!j || seq <= j->acked)
+        return;
+    j->acked = seq > j->seq ? j->seq : seq;
+    if (j->acked - j->trimmed >= TRIM_EVERY || (j->done && j->acked == j->seq))
+        trim(r, j);
+}
+
+static void forget(struct runner *r, struct job *j)
+{
+    spool_forget(r, j->id);
+    util_strlcpy(recent[recent_next], j->id, sizeof recent[0]);
+    recent_next = (recent_next + 1) % RECENT_MAX;
+    job_free(r, j);
+}
+
+void jobs_on_ack_done(struct runner *r, const char *id)
+{
+    struct job *j = find(r, id);
+    if (!j || !j->done || j->running)
+        return;
+    forget(r, j);
+}
+
+size_t jobs_states(struct runner *r, struct proto_job_state **out)
+{
+    size_t n = 0, i = 0;
+    for (struct job *j = r->jobs; j; j = j->next)
+        n++;
+    *out = NULL;
+    if (!n || !(*out = calloc(n, sizeof **out)))
+        return 0;
+    for (struct job *j = r->jobs; j; j = j->next, i++) {
+        (*out)[i].job = j->id;
+        (*out)[i].seq = j->seq;
+        (*out)[i].flag = j->done;
+    }
+    return n;
+}
+
+static int replay_line(void *ctx, const char *frame, size_t len, int64_t seq)
+{
+    return link_send_raw(ctx, frame, len) < 0 ? -1 : 0;
+}
+
+void jobs_on_welcome(struct runner *r, json_t *welcome_jobs)
+{
+    size_t i;
+    json_t *item;
+    char err[160];
+    json_array_foreach(welcome_jobs, i, item) {
+        struct proto_job_state st;
+        struct job *j;
+        if (proto_parse_job_state(item, 1, &st, err, sizeof err) < 0) {
+            log_warn(C, "welcome: %s", err);
+            continue;
+        }
+        if (!(j = find(r, st.job)))
+            continue;
+        if (st.flag && j->done && !j->running) {
+            forget(r, j);
+            continue;
+        }
+        /* berthd's word is the truth for what to resend */
+        j->acked = st.seq > j->seq ? j->seq : st.seq;
+    }
+    for (struct job *j = r->jobs; j; j = j->next) {
+        if (j->seq > j->acked &&
+            spool_replay(r, j->id, j->acked, replay_line, r) < 0)
+            log_warn(C, "job %s: replay incomplete", j->id);
+        if (j->done) {
+            char *frame = NULL;
+            size_t len;
+            if (spool_read_done(r, j->id, &frame, &len) == 0)
+                link_send_raw(r, frame, len);
+            free(frame);
+        }
+        if (j->acked - j->trimmed >= TRIM_EVERY)
+            trim(r, j);
+    }
+}
+
+/* --- startup / shutdown --- */
+
+static int recover_one(void *ctx, const char *id)
+{
+    struct runner *r = ctx;
+    char *frame = NULL, p[PATH_MAX];
+    size_t len;
+    if (find(r, id))
+        return 0;
+    struct job *j = job_new(r, id);
+    if (!j)
+        return -1;
+    int64_t last = spool_last_seq(r, id);
+    j->seq = last > 0 ? last : 0;
+    if (spool_read_done(r, id, &frame, &len) == 0) {
+        j->done = 1;
+        free(frame);
+        return 0;
+    }
+    /* it was running when the runner stopped: its result is unknown */
+    log_warn(C, "job %s was running when the runner stopped: reporting it failed", id);
+    if (work_path(r, id, "sh", p, sizeof p) == 0)
+        unlink(p);
+    emit_system(j, "the runner restarted while this job was running; its outcome is unknown");
+    finish_with(j, -1, "runner restarted while the job was running");
+    return 0;
+}
+
+int jobs_init(struct runner *r)
+{
+    reap_runner = r;
+    return spool_list(r, recover_one, r);
+}
+
+void jobs_stop(struct runner *r)
+{
+    lws_sul_cancel(&reap_sul);
+    reaping = 0;
+    for (struct job *j = r->jobs; j; j = j->next) {
+        lws_sul_cancel(&j->sul_kill);
+        if (j->pid > 0) {
+            /* the runner owns its jobs: they stop with it, and the next
+             * start reports them failed (see recover_one) */
+            kill(-j->pid, SIGKILL);
+            waitpid(j->pid, NULL, 0);
+            j->pid = 0;
+        }
+    }
+}
+
+void jobs_release(struct runner *r)
+{
+    while (r->jobs) {
+        struct job *j = r->jobs;
+        r->jobs = j->next;
+        if (j->spool_fd >= 0)
+            close(j->spool_fd);
+        free(j);
+    }
+}

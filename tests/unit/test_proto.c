@@ -1,0 +1,328 @@
+/* test_proto.c - runner protocol v1 builders and parsers (src/core/proto.c):
+ * every message round-trips, and each parser names the field it refuses. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "proto.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Dumps msg and parses it back the way the other side would. */
+static json_t *roundtrip(json_t *msg, enum proto_type want)
+{
+    size_t len;
+    char err[128];
+    enum proto_type t;
+    json_t *back = NULL;
+    assert_non_null(msg);
+    char *text = proto_dump(msg, &len);
+    assert_non_null(text);
+    assert_int_equal(proto_parse(text, len, &back, &t, err, sizeof err), 0);
+    assert_int_equal(t, want);
+    free(text);
+    json_decref(msg);
+    return back;
+}
+
+static void type_names(void **state)
+{
+    for (int t = PROTO_HELLO; t <= PROTO_JOB_CANCEL; t++)
+        assert_int_equal(proto_type_of(proto_type_name((enum proto_type)t)), t);
+    assert_int_equal(proto_type_of("terminal.input"), PROTO_UNKNOWN);
+    assert_int_equal(proto_type_of(NULL), PROTO_UNKNOWN);
+    assert_null(proto_type_name(PROTO_UNKNOWN));
+}
+
+#define F1 "{\"type\":\"future.thing\",\"x\":1}"
+
+static void parse_frames(void **state)
+{
+    json_t *m = NULL;
+    enum proto_type t;
+    char err[128];
+    assert_int_equal(proto_parse(F1, strlen(F1), &m, &t, err, sizeof err), 0);
+    assert_int_equal(t, PROTO_UNKNOWN); /* ignored, not an error */
+    json_decref(m);
+    assert_int_equal(proto_parse("[1]", 3, &m, &t, err, sizeof err), -1);
+    assert_null(m);
+    assert_int_equal(proto_parse("{\"type\":1}", 10, &m, &t, err, sizeof err), -1);
+    assert_int_equal(proto_parse("{\"type\":\"ack\"", 13, &m, &t, err, sizeof err), -1);
+    assert_non_null(strstr(err, "malformed"));
+    assert_int_equal(proto_parse("{\"type\":\"a\",\"type\":\"b\"}", 23, &m, &t, err, sizeof err), -1);
+    assert_int_equal(proto_parse("{}", PROTO_FRAME_MAX + 1, &m, &t, err, sizeof err), -1);
+}
+
+static void job_ids(void **state)
+{
+    assert_true(proto_job_id_valid("42"));
+    assert_true(proto_job_id_valid("job_1.a-b"));
+    assert_false(proto_job_id_valid(""));
+    assert_false(proto_job_id_valid(NULL));
+    assert_false(proto_job_id_valid("../etc"));
+    assert_false(proto_job_id_valid("a/b"));
+    assert_false(proto_job_id_valid(".hidden"));
+    char longid[PROTO_JOB_ID_MAX + 2];
+    memset(longid, 'a', sizeof longid - 1);
+    longid[sizeof longid - 1] = '\0';
+    assert_false(proto_job_id_valid(longid));
+    longid[PROTO_JOB_ID_MAX] = '\0';
+    assert_true(proto_job_id_valid(longid));
+}
+
+static void hello_and_welcome(void **state)
+{
+    struct proto_job_state jobs[] = {{"7", 12, 1}, {"8", 0, 0}};
+    char err[128];
+    json_t *m = roundtrip(proto_hello("0.1.0", "host1", jobs, 2), PROTO_HELLO);
+    struct proto_hello_msg h;
+    assert_int_equal(proto_parse_hello(m, &h, err, sizeof err), 0);
+    assert_int_equal(h.proto, PROTO_VERSION);
+    assert_string_equal(h.hostname, "host1");
+    assert_int_equal(json_array_size(h.jobs), 2);
+    struct proto_job_state st;
+    assert_int_equal(proto_parse_job_state(json_array_get(h.jobs, 0), 0, &st, err, sizeof err), 0);
+    assert_string_equal(st.job, "7");
+    assert_int_equal(st.seq, 12);
+    assert_int_equal(st.flag, 1);
+    /* the hello form is not the welcome form */
+    assert_int_equal(proto_parse_job_state(json_array_get(h.jobs, 0), 1, &st, err, sizeof err), -1);
+    assert_non_null(strstr(err, "acked_seq"));
+    json_decref(m);
+
+    struct proto_job_state acks[] = {{"7", 10, 0}};
+    m = roundtrip(proto_welcome("5", 7, acks, 1), PROTO_WELCOME);
+    struct proto_welcome_msg w;
+    assert_int_equal(proto_parse_welcome(m, &w, err, sizeof err), 0);
+    assert_string_equal(w.server_id, "5");
+    assert_int_equal(w.heartbeat_s, 7);
+    assert_int_equal(proto_parse_job_state(json_array_get(w.jobs, 0), 1, &st, err, sizeof err), 0);
+    assert_int_equal(st.seq, 10);
+    assert_int_equal(st.flag, 0);
+    json_decref(m);
+
+    /* heartbeat_s absent -> default; out of range -> refused */
+    m = json_pack("{s:s,s:s}", "type", "welcome", "server_id", "5");
+    assert_int_equal(proto_parse_welcome(m, &w, err, sizeof err), 0);
+    assert_int_equal(w.heartbeat_s, PROTO_HEARTBEAT_S);
+    json_object_set_new(m, "heartbeat_s", json_integer(0));
+    assert_int_equal(proto_parse_welcome(m, &w, err, sizeof err), -1);
+    assert_non_null(strstr(err, "heartbeat_s"));
+    json_decref(m);
+    /* a bad job id in a list is refused by the builder */
+    struct proto_job_state bad[] = {{"../x", 1, 0}};
+    assert_null(proto_hello("v", "h", bad, 1));
+}
+
+static void register_registered(void **state)
+{
+    char err[128];
+    const char *sid;
+    json_t *m = roundtrip(proto_register("9", "brc_secret"), PROTO_REGISTER);
+    struct proto_register_msg r;
+    assert_int_equal(proto_parse_register(m, &r, err, sizeof err), 0);
+    assert_string_equal(r.server_id, "9");
+    assert_string_equal(r.credential, "brc_secret");
+    json_object_set_new(m, "credential", json_string(""));
+    assert_int_equal(proto_parse_register(m, &r, err, sizeof err), -1);
+    json_object_del(m, "credential");
+    assert_int_equal(proto_parse_register(m, &r, err, sizeof err), -1);
+    assert_string_equal(err, "field \"credential\" is missing");
+    json_decref(m);
+    m = roundtrip(proto_registered("9"), PROTO_REGISTERED);
+    assert_int_equal(proto_parse_registered(m, &sid, err, sizeof err), 0);
+    assert_string_equal(sid, "9");
+    json_decref(m);
+}
+
+static void heartbeat(void **state)
+{
+    struct proto_metrics in = {.cpu_pct = 12.5, .mem_total = 1 << 30, .mem_used = 1 << 20,
+                               .disk_total = 5000000000LL, .disk_used = 1000,
+                               .load1 = 0.5, .load5 = 0.25, .load15 = 0.125,
+                               .net = {1, 2, -1, -1}};
+    struct proto_metrics out;
+    char err[128];
+    json_t *m = roundtrip(proto_heartbeat(&in), PROTO_HEARTBEAT);
+    assert_int_equal(proto_parse_heartbeat(m, &out, err, sizeof err), 0);
+    assert_true(out.cpu_pct == 12.5);
+    assert_int_equal(out.mem_total, 1 << 30);
+    assert_int_equal(out.disk_total, 5000000000LL);
+    assert_true(out.load15 == 0.125);
+    assert_int_equal(out.net.rx_v4, 1);
+    assert_int_equal(out.net.tx_v4, 2);
+    assert_int_equal(out.net.rx_v6, -1); /* unknown travels as null */
+    assert_true(json_is_null(json_object_get(json_object_get(json_object_get(m, "metrics"), "net"), "rx_v6")));
+    json_decref(m);
+    m = json_pack("{s:s,s:{s:s}}", "type", "heartbeat", "metrics", "cpu_pct", "high");
+    assert_int_equal(proto_parse_heartbeat(m, &out, err, sizeof err), -1);
+    assert_non_null(strstr(err, "cpu_pct"));
+    json_decref(m);
+}
+
+static void fingerprint_precheck(void **state)
+{
+    struct proto_port ports[] = {{"tcp", "0.0.0.0", 22}, {"udp6", "::", 53}};
+    struct proto_fingerprint f = {.os = "Debian", .kernel = "Linux 6.1", .docker = NULL,
+                                  .git = "2.39.2", .curl = "7.88.1", .ports = ports,
+                                  .nports = 2, .firewall = NULL};
+    json_t *m = roundtrip(proto_fingerprint(&f), PROTO_FINGERPRINT);
+    assert_true(json_is_null(json_object_get(m, "docker")));
+    assert_string_equal(json_string_value(json_object_get(m, "firewall")), "unavailable");
+    json_t *p1 = json_array_get(json_object_get(m, "ports"), 1);
+    assert_string_equal(json_string_value(json_object_get(p1, "proto")), "udp6");
+    assert_int_equal(json_integer_value(json_object_get(p1, "port")), 53);
+    json_decref(m);
+
+    struct proto_check ok[] = {{"docker", 1, "20.10"}, {"disk", 1, "9 GiB"}};
+    struct proto_check bad[] = {{"docker", 1, "20.10"}, {"git", 0, "not found"}};
+    int v;
+    char err[128];
+    m = roundtrip(proto_precheck(ok, 2), PROTO_PRECHECK);
+    assert_int_equal(proto_parse_precheck(m, &v, err, sizeof err), 0);
+    assert_int_equal(v, 1);
+    json_decref(m);
+    m = roundtrip(proto_precheck(bad, 2), PROTO_PRECHECK);
+    assert_int_equal(proto_parse_precheck(m, &v, err, sizeof err), 0);
+    assert_int_equal(v, 0);
+    json_decref(m);
+}
+
+static void jobs_and_acks(void **state)
+{
+    char err[128];
+    json_t *spec = proto_script_spec("hi", "echo hi\n", 30);
+    json_t *m = roundtrip(proto_job("42", "script", spec), PROTO_JOB);
+    json_decref(spec);
+    struct proto_job_msg j;
+    struct proto_script_spec s;
+    assert_int_equal(proto_parse_job(m, &j, err, sizeof err), 0);
+    assert_string_equal(j.job, "42");
+    assert_string_equal(j.kind, "script");
+    assert_int_equal(proto_parse_script_spec(j.spec, &s, err, sizeof err), 0);
+    assert_string_equal(s.body, "echo hi\n");
+    assert_int_equal(s.timeout_s, 30);
+    json_object_del(j.spec, "name");
+    json_object_del(j.spec, "timeout_s");
+    assert_int_equal(proto_parse_script_spec(j.spec, &s, err, sizeof err), 0);
+    assert_string_equal(s.name, "script");
+    assert_int_equal(s.timeout_s, 0);
+    json_object_set_new(j.spec, "timeout_s", json_integer(-1));
+    assert_int_equal(proto_parse_script_spec(j.spec, &s, err, sizeof err), -1);
+    json_object_set_new(m, "job", json_string("../../x"));
+    assert_int_equal(proto_parse_job(m, &j, err, sizeof err), -1);
+    assert_string_equal(err, "field \"job\" is not a valid job id");
+    json_decref(m);
+
+    const char *job;
+    int64_t seq;
+    m = roundtrip(proto_ack("42", 17), PROTO_ACK);
+    assert_int_equal(proto_parse_ack(m, &job, &seq, err, sizeof err), 0);
+    assert_string_equal(job, "42");
+    assert_int_equal(seq, 17);
+    json_decref(m);
+    m = roundtrip(proto_ack_done("42"), PROTO_ACK_DONE);
+    assert_int_equal(proto_parse_job_ref(m, &job, err, sizeof err), 0);
+    json_decref(m);
+    m = roundtrip(proto_job_cancel("42"), PROTO_JOB_CANCEL);
+    assert_int_equal(proto_parse_job_ref(m, &job, err, sizeof err), 0);
+    json_decref(m);
+    m = roundtrip(proto_job_accepted("42"), PROTO_JOB_ACCEPTED);
+    assert_int_equal(proto_parse_job_ref(m, &job, err, sizeof err), 0);
+    json_decref(m);
+    assert_null(proto_ack("a b", 1));
+}
+
+static void log_and_done(void **state)
+{
+    char err[128];
+    struct proto_log_msg l;
+    json_t *m = roundtrip(proto_job_log("42", 3, "stderr", 1700000000000LL, "a\tb\n", 4), PROTO_JOB_LOG);
+    assert_int_equal(proto_parse_log(m, &l, err, sizeof err), 0);
+    assert_int_equal(l.seq, 3);
+    assert_string_equal(l.stream, "stderr");
+    assert_int_equal(l.ts_ms, 1700000000000LL);
+    assert_int_equal(l.len, 4);
+    assert_memory_equal(l.data, "a\tb\n", 4);
+    json_object_set_new(m, "stream", json_string("stdin"));
+    assert_int_equal(proto_parse_log(m, &l, err, sizeof err), -1);
+    assert_non_null(strstr(err, "stream"));
+    json_decref(m);
+    /* contract checks in the builder */
+    assert_null(proto_job_log("42", 0, "stdout", 0, "x", 1));
+    assert_null(proto_job_log("42", 1, "bogus", 0, "x", 1));
+    assert_null(proto_job_log("42", 1, "stdout", 0, "\xff", 1));   /* not UTF-8 */
+    char *big = malloc(PROTO_CHUNK_MAX + 1);
+    memset(big, 'x', PROTO_CHUNK_MAX + 1);
+    assert_null(proto_job_log("42", 1, "stdout", 0, big, PROTO_CHUNK_MAX + 1));
+    assert_non_null(m = proto_job_log("42", 1, "stdout", 0, big, PROTO_CHUNK_MAX));
+    json_decref(m);
+    free(big);
+
+    struct proto_done_msg d;
+    m = roundtrip(proto_job_done("42", 3, "FAILED", 2, "exit code 2"), PROTO_JOB_DONE);
+    assert_int_equal(proto_parse_done(m, &d, err, sizeof err), 0);
+    assert_int_equal(d.last_seq, 3);
+    assert_string_equal(d.status, "FAILED");
+    assert_int_equal(d.exit_code, 2);
+    assert_string_equal(d.error, "exit code 2");
+    json_decref(m);
+    m = roundtrip(proto_job_done("42", 0, "SUCCEEDED", 0, NULL), PROTO_JOB_DONE);
+    assert_int_equal(proto_parse_done(m, &d, err, sizeof err), 0);
+    assert_null(d.error);
+    json_object_set_new(m, "status", json_string("DONE"));
+    assert_int_equal(proto_parse_done(m, &d, err, sizeof err), -1);
+    json_decref(m);
+    assert_null(proto_job_done("42", 0, "MAYBE", 0, NULL));
+}
+
+static void utf8_sanitize(void **state)
+{
+    char out[64];
+    size_t n, used;
+    /* valid text passes through */
+    used = proto_utf8_sanitize("caf\xc3\xa9 \xe2\x82\xac", 9, 0, out, &n);
+    assert_int_equal(used, 9);
+    assert_int_equal(n, 9);
+    assert_memory_equal(out, "caf\xc3\xa9 \xe2\x82\xac", 9);
+    /* invalid bytes, overlongs, surrogates and NUL become '?' */
+    used = proto_utf8_sanitize("a\xff" "b\xc0\xaf" "\xed\xa0\x80" "\0", 9, 1, out, &n);
+    assert_int_equal(used, 9);
+    assert_int_equal(n, 9);
+    assert_memory_equal(out, "a?b?????" "?", 9);
+    /* an incomplete tail is held back unless final */
+    used = proto_utf8_sanitize("ab\xe2\x82", 4, 0, out, &n);
+    assert_int_equal(used, 2);
+    assert_int_equal(n, 2);
+    used = proto_utf8_sanitize("ab\xe2\x82", 4, 1, out, &n);
+    assert_int_equal(used, 4);
+    assert_memory_equal(out, "ab??", 4);
+    /* in place */
+    char buf[] = "x\xfey";
+    used = proto_utf8_sanitize(buf, 3, 1, buf, &n);
+    assert_string_equal(buf, "x?y");
+    /* the result is accepted by json_stringn (the job.log builder) */
+    json_t *m = proto_job_log("1", 1, "stdout", 0, out, 4);
+    assert_non_null(m);
+    json_decref(m);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(type_names),
+        cmocka_unit_test(parse_frames),
+        cmocka_unit_test(job_ids),
+        cmocka_unit_test(hello_and_welcome),
+        cmocka_unit_test(register_registered),
+        cmocka_unit_test(heartbeat),
+        cmocka_unit_test(fingerprint_precheck),
+        cmocka_unit_test(jobs_and_acks),
+        cmocka_unit_test(log_and_done),
+        cmocka_unit_test(utf8_sanitize),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
