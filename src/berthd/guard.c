@@ -4,7 +4,9 @@
  * hash hides timing of the comparison). On an organization route the
  * caller must belong to {org} (else 404: another org's objects do not
  * exist for them), a token bound to another org sees 404 too, and the
- * route's scope must be in (role scopes & token scopes) (else 403). */
+ * route's scope must be in (role scopes & token scopes) (else 403). On a
+ * user route the role scopes are those of every role the caller holds (or
+ * of their role in the token's organization, for a bound token). */
 #include "guard.h"
 #include "access.h"
 #include "router.h"
@@ -79,6 +81,34 @@ static int org_not_found(struct req *r)
     return -1;
 }
 
+/* What a user route's scope is checked against: the token's scopes,
+ * narrowed to what the caller's roles grant (in the token's organization
+ * when it is bound to one, else in any organization). A login session
+ * carries every scope, so without this a viewer's session could do what
+ * only an admin may (POST /orgs), while the viewer's API tokens could not. */
+static int user_scopes(struct req *r, uint32_t *out)
+{
+    struct store *st = r->srv->store;
+    uint32_t held = 0;
+    if (r->who.token_org_id) {
+        char role[16];
+        int rc = store_member_role(st, r->who.token_org_id, r->who.user_id, role);
+        if (rc == STORE_OK)
+            held = access_role_scopes(access_role_parse(role));
+        else if (rc != STORE_NOTFOUND)
+            return -1;
+    } else {
+        char roles[64][16];
+        int n = 0;
+        if (store_user_roles(st, r->who.user_id, roles, 64, &n) != STORE_OK)
+            return -1;
+        for (int i = 0; i < n; i++)
+            held |= access_role_scopes(access_role_parse(roles[i]));
+    }
+    *out = held & r->who.token_scopes;
+    return 0;
+}
+
 int guard_check(struct req *r)
 {
     const struct route *rt = r->route;
@@ -87,7 +117,14 @@ int guard_check(struct req *r)
     if (guard_authenticate(r) < 0)
         return -1;
     if (rt->auth == AUTH_USER) {
-        if (rt->scope && !(r->who.token_scopes & rt->scope))
+        if (!rt->scope)
+            return 0;
+        uint32_t have = 0;
+        if (user_scopes(r, &have) < 0) {
+            http_reply_error(r, 500, "internal", "store unavailable");
+            return -1;
+        }
+        if (!(have & rt->scope))
             return forbidden(r, rt->scope);
         return 0;
     }

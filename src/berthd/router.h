@@ -12,7 +12,7 @@
 
 enum route_auth {
     AUTH_PUBLIC,   /* no token needed */
-    AUTH_USER,     /* any valid token; scope (if any) checked on the token */
+    AUTH_USER,     /* any valid token; scope (if any): in the token and a held role */
     AUTH_ORG,      /* {org} must be an organization the caller belongs to */
 };
 
