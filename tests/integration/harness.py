@@ -106,16 +106,21 @@ class Berthd:
         except OSError:
             return ""
 
-    def connection(self):
+    def connection(self, source=None):
+        """source: a local address to connect from (e.g. "127.0.0.2")."""
+        src = (source, 0) if source else None
         if self.tls:
             import ssl
             ctx = ssl.create_default_context(cafile=self.tls[0])
             ctx.check_hostname = False
-            return http.client.HTTPSConnection("127.0.0.1", self.port, timeout=30, context=ctx)
-        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+            return http.client.HTTPSConnection("127.0.0.1", self.port, timeout=30, context=ctx,
+                                               source_address=src)
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=30,
+                                          source_address=src)
 
-    def request(self, method, path, token=None, body=None, raw=None, headers=None):
-        """body: a JSON-able value; raw: bytes sent as they are."""
+    def request(self, method, path, token=None, body=None, raw=None, headers=None, source=None):
+        """body: a JSON-able value; raw: bytes sent as they are; source: the
+        local address to send from."""
         h = dict(headers or {})
         data = raw
         if body is not None:
@@ -125,7 +130,7 @@ class Berthd:
             h["Authorization"] = "Bearer " + token
         if data is None and method in ("POST", "PUT", "PATCH"):
             data = b""
-        conn = self.connection()
+        conn = self.connection(source)
         try:
             conn.request(method, path, body=data, headers=h)
             resp = conn.getresponse()
@@ -152,6 +157,18 @@ class Berthd:
             if a.status != 200:
                 raise AssertionError("accept invite failed: %r" % a)
         return self.login(email, password)
+
+    def create_token(self, token, scopes, org=None, expires_in=None, name="test"):
+        """Creates an API token with the calling token; returns the answer's JSON."""
+        body = {"name": name, "scopes": list(scopes)}
+        if org is not None:
+            body["org"] = org
+        if expires_in is not None:
+            body["expires_in"] = expires_in
+        r = self.request("POST", "/api/v1/tokens", token=token, body=body)
+        if r.status != 201:
+            raise AssertionError("create token failed: %r" % r)
+        return r.json
 
     def routes(self):
         out = subprocess.run([BERTHD, "routes"], check=True, capture_output=True)
