@@ -13,6 +13,7 @@
 #include "http.h"
 #include "audit.h"
 #include "guard.h"
+#include "hub.h"
 #include "jsonx.h"
 #include "log.h"
 #include "metrics.h"
@@ -57,6 +58,7 @@ static void req_free(struct req *r)
     json_decref(r->json);
     json_decref(r->audit_detail);
     free(r->resp);
+    buf_release(&r->stream);
     free(r);
 }
 
@@ -108,6 +110,47 @@ void http_reply_error(struct req *r, int status, const char *code, const char *f
 }
 
 void http_reply_empty(struct req *r, int status) { http_reply_raw(r, status, NULL, NULL, 0); }
+
+/* ---- streamed answers (http.h) ----
+ * The header goes out without a content length (lws then adds
+ * "connection: close"), queued bytes follow on each WRITEABLE, and after
+ * the end one more WRITEABLE closes the connection, so lws has flushed
+ * whatever it buffered of the last write. */
+
+#define STREAM_MAX (16u * 1024 * 1024)
+
+int http_stream_begin(struct req *r, const char *ctype)
+{
+    if (r->replied || !r->wsi)
+        return -1;
+    r->replied = 1;
+    r->streaming = 1;
+    r->status = 200;
+    r->ctype = ctype;
+    buf_init(&r->stream, STREAM_MAX);
+    audit_request(r);
+    lws_set_timeout(r->wsi, NO_PENDING_TIMEOUT, 0); /* a follow may last long */
+    lws_callback_on_writable(r->wsi);
+    return 0;
+}
+
+int http_stream_write(struct req *r, const void *data, size_t len)
+{
+    if (!r->wsi || !r->streaming || r->stream_ended)
+        return -1;
+    if (buf_append(&r->stream, data, len) < 0)
+        return -1;
+    lws_callback_on_writable(r->wsi);
+    return 0;
+}
+
+void http_stream_end(struct req *r)
+{
+    r->stream_ended = 1;
+    r->stream_gone = NULL; /* the feeder lets go of it now */
+    if (r->wsi)
+        lws_callback_on_writable(r->wsi);
+}
 
 /* ---- request helpers ---- */
 
@@ -230,8 +273,9 @@ static int write_answer(struct lws *wsi, struct req *r)
     unsigned char *start = b + LWS_PRE, *p = start, *hend = start + HDR_ROOM;
 
     if (!r->hdr_sent) {
-        if (lws_add_http_common_headers(wsi, (unsigned)r->status, r->ctype,
-                                        (lws_filepos_t)r->resp_len, &p, hend) ||
+        lws_filepos_t clen = r->streaming ? LWS_ILLEGAL_HTTP_CONTENT_LEN
+                                          : (lws_filepos_t)r->resp_len;
+        if (lws_add_http_common_headers(wsi, (unsigned)r->status, r->ctype, clen, &p, hend) ||
             lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
                                         (const unsigned char *)"no-store", 8, &p, hend))
             return -1;
@@ -256,6 +300,24 @@ static int write_answer(struct lws *wsi, struct req *r)
         if (lws_finalize_http_header(wsi, &p, hend))
             return -1;
         r->hdr_sent = 1;
+    }
+    if (r->streaming) { /* queued stream bytes instead of resp */
+        size_t n = r->stream.len > CHUNK ? CHUNK : r->stream.len;
+        if (n) {
+            memcpy(p, r->stream.data, n);
+            memmove(r->stream.data, r->stream.data + n, r->stream.len - n);
+            r->stream.len -= n;
+        }
+        p += n;
+        int len = (int)(p - start);
+        if (len && lws_write(wsi, start, (size_t)len, LWS_WRITE_HTTP) != len)
+            return -1;
+        if (r->stream.len || (r->stream_ended && !r->stream_last_sent)) {
+            r->stream_last_sent = r->stream_ended && !r->stream.len;
+            lws_callback_on_writable(wsi);
+            return 0;
+        }
+        return r->stream_ended ? 1 : 0;
     }
     size_t n = r->resp_len - r->resp_off;
     if (n > CHUNK)
@@ -290,7 +352,7 @@ static int pump(struct lws *wsi, struct pss *pss)
     if (rc == 0)
         return 0;
     finish_metrics(r);
-    int close_after = r->close_after;
+    int close_after = r->close_after || r->streaming;
     pss->r = NULL;
     req_free(r);
     if (close_after)
@@ -430,6 +492,8 @@ static int cb_http(struct lws *wsi, enum lws_callback_reasons reason, void *user
     case LWS_CALLBACK_CLOSED_HTTP:
     case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
         if (pss && pss->r) {
+            if (pss->r->stream_gone) /* tell the stream's feeder first */
+                pss->r->stream_gone(pss->r);
             if (pss->r->pending)
                 pss->r->wsi = NULL;
             else
@@ -437,6 +501,11 @@ static int cb_http(struct lws *wsi, enum lws_callback_reasons reason, void *user
             pss->r = NULL;
         }
         return 0;
+
+    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+        /* The runner link (hub.c) authenticates its upgrade here, where a
+         * refusal can still be an HTTP 401. */
+        return hub_confirm_upgrade(the_srv, wsi, (const char *)in);
 
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
         if (the_srv && the_srv->pool)
@@ -451,7 +520,7 @@ static int cb_http(struct lws *wsi, enum lws_callback_reasons reason, void *user
 
 static const struct lws_protocols protocols[] = {
     {"http", cb_http, sizeof(struct pss), 0, 0, NULL, 0},
-        dispatch(r);
+    HUB_PROTOCOL, /* berth-runner.v1 WebSocket at /runner/v1 (hub.c) */
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
@@ -522,6 +591,11 @@ int http_run(struct srv *s)
         return -1;
     }
     pool_set_context(s->pool, s->ctx);
+    if (s->hub && hub_start(s->hub, s->ctx) < 0) {
+        lws_context_destroy(s->ctx);
+        s->ctx = NULL;
+        return -1;
+    }
     struct lws_vhost *vh = lws_get_vhost_by_name(s->ctx, "default");
     int port = vh ? lws_get_vhost_listen_port(vh) : s->cfg.port;
     s->cfg.port = port;
@@ -540,6 +614,8 @@ int http_run(struct srv *s)
             break;
 
     log_info("berthd", "stopping");
+    if (s->hub)
+        hub_stop(s->hub);
     pool_set_context(s->pool, NULL);
     lws_context_destroy(s->ctx);
     s->ctx = NULL;
