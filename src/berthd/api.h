@@ -70,6 +70,8 @@ void api_store_error(struct req *r, int rc, const char *what);
 int api_issue_token(struct req *r, int64_t user_id, const char *kind, const char *name,
                     uint32_t scopes, int64_t org_id, int64_t ttl, char token[CRYPTO_TOKEN_MAX],
                     int64_t *id, int64_t *expires_at);
+/* A scope mask as a JSON array of names. */
+json_t *api_scopes_json(uint32_t mask);
 /* A time as an ISO-8601 JSON string. */
 json_t *api_time(int64_t t);
 

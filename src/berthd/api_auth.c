@@ -21,6 +21,15 @@
 #define PASSWORD_MIN 8
 #define PASSWORD_MAX 1024
 
+json_t *api_scopes_json(uint32_t mask)
+{
+    json_t *a = json_array();
+    for (int i = 0; i < SC_COUNT; i++)
+        if (mask & (1u << i))
+            json_array_append_new(a, json_string(access_scope_name(1u << i)));
+    return a;
+}
+
 json_t *api_time(int64_t t)
 {
     if (!t)
@@ -328,11 +337,19 @@ void api_me(struct req *r)
         api_store_error(r, rc, "user");
         return;
     }
-    char scopes[512];
-    access_scopes_format(r->who.token_scopes, scopes, sizeof scopes);
-    json_t *sc = json_array();
-    for (char *save = NULL, *t = strtok_r(scopes, " ", &save); t; t = strtok_r(NULL, " ", &save))
-        json_array_append_new(sc, json_string(t));
+    /* Per organization: the role and what the caller may do there with
+     * this token (role scopes & token scopes). */
+    size_t i;
+    json_t *o;
+    json_array_foreach(orgs, i, o) {
+        enum role role = access_role_parse(json_string_value(json_object_get(o, "role")));
+        uint32_t eff = access_role_scopes(role) & r->who.token_scopes;
+        if (r->who.token_org_id &&
+            json_integer_value(json_object_get(o, "id")) != r->who.token_org_id)
+            eff = 0;
+        json_object_set_new(o, "scopes", api_scopes_json(eff));
+    }
+    json_t *sc = api_scopes_json(r->who.token_scopes);
     json_t *tok = json_pack("{s:I, s:s, s:o, s:o}", "id", (json_int_t)r->who.token_id, "kind",
                             r->who.token_kind, "scopes", sc, "org",
                             r->who.token_org_id ? json_integer(r->who.token_org_id) : json_null());

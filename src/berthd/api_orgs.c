@@ -76,11 +76,10 @@ void api_org_get(struct req *r)
         api_store_error(r, rc, "organization");
         return;
     }
-    char scopes[512];
-    access_scopes_format(r->who.scopes, scopes, sizeof scopes);
-    http_reply_json(r, 200, json_pack("{s:I, s:s, s:s, s:s, s:o}", "id", (json_int_t)o.id,
+    http_reply_json(r, 200, json_pack("{s:I, s:s, s:s, s:o, s:o}", "id", (json_int_t)o.id,
                                       "name", o.name, "role", access_role_name(r->who.role),
-                                      "scopes", scopes, "created_at", api_time(o.created_at)));
+                                      "scopes", api_scopes_json(r->who.scopes), "created_at",
+                                      api_time(o.created_at)));
 }
 
 void api_members_list(struct req *r)

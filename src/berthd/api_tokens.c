@@ -140,10 +140,7 @@ void api_token_create(struct req *r)
     r->audit_org = org_id;
     char prefix[16];
     snprintf(prefix, sizeof prefix, "%.11s", token);
-    json_t *sc = json_array();
-    for (i = 0; i < SC_COUNT; i++)
-        if (want & (1u << i))
-            json_array_append_new(sc, json_string(access_scope_name(1u << i)));
+    json_t *sc = api_scopes_json(want);
     r->audit_detail = json_pack("{s:O}", "scopes", sc);
     http_reply_json(r, 201, json_pack("{s:I, s:s, s:s, s:s, s:o, s:o, s:o, s:o}", "id",
                                       (json_int_t)id, "name", name, "token", token, "prefix",

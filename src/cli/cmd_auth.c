@@ -155,17 +155,18 @@ static void human_whoami(struct cli *c, json_t *d)
     printf("email:   %s (user %s)\n", json_string_value(json_object_get(u, "email")),
            out_str(u, "id", tmp, sizeof tmp));
     printf("berthd:  %s\n", c->url);
-    printf("token:   %s #%s, scopes:", out_str(t, "kind", tmp, sizeof tmp),
+    printf("token:   %s #%s\n", out_str(t, "kind", tmp, sizeof tmp),
            out_str(t, "id", tmp + 16, 16));
-    json_array_foreach(json_object_get(t, "scopes"), i, s)
-        printf(" %s", json_string_value(s));
-    printf("\norgs:   ");
+    printf("orgs:    (* current; scopes are what this token may do there)\n");
     json_array_foreach(json_object_get(d, "orgs"), i, o) {
         const char *n = json_string_value(json_object_get(o, "name"));
-        printf(" %s%s (%s)", c->org && strcmp(n, c->org) == 0 ? "*" : "", n,
+        size_t k;
+        printf("  %s%s (%s):", c->org && strcmp(n, c->org) == 0 ? "*" : "", n,
                json_string_value(json_object_get(o, "role")));
+        json_array_foreach(json_object_get(o, "scopes"), k, s)
+            printf(" %s", json_string_value(s));
+        printf("\n");
     }
-    printf("\n");
 }
 
 int cmd_whoami(struct cli *c)
