@@ -160,9 +160,9 @@ static int read_ttl(struct req *r, json_t *b, int64_t *ttl)
     *ttl = REG_TTL_DEFAULT;
     if (req_int(r, b, "expires_in", 0, ttl) < 0)
         return -1;
-    if (*ttl < 60 || *ttl > REG_TTL_MAX) {
+    if (*ttl < 1 || *ttl > REG_TTL_MAX) {
         http_reply_error(r, 422, "invalid_field",
-                         "field 'expires_in' must be between 60 and %d seconds", REG_TTL_MAX);
+                         "field 'expires_in' must be between 1 and %d seconds", REG_TTL_MAX);
         return -1;
     }
     return 0;
