@@ -94,10 +94,22 @@ class Berthd:
         if self.proc:
             self.log.close()
         self.proc = None
+        self.check_sanitizers()
+
+    def check_sanitizers(self):
+        """Under an ASan/UBSan build (make test-asan), berthd's reports go to
+        its log, which no request sees: fail the test that ran it."""
+        text = self.log_text()
+        for mark in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+            at = text.find(mark)
+            if at >= 0:
+                raise AssertionError("berthd sanitizer report:\n" + text[max(0, at - 200):at + 3000])
 
     def close(self):
-        self.stop()
-        self.tmp.cleanup()
+        try:
+            self.stop()
+        finally:
+            self.tmp.cleanup()
 
     def log_text(self):
         try:
