@@ -22,6 +22,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -241,8 +242,11 @@ static void finish(struct job *j)
     }
     if (work_path(j->r, j->id, "sh", p, sizeof p) == 0)
         unlink(p);
+    if (work_path(j->r, j->id, "pid", p, sizeof p) == 0)
+        unlink(p);
     finish_with(j, code, error);
     fingerprint_poke(j->r);
+    malloc_trim(0);  /* give a chatty job's buffers back: stay small when idle */
 }
 
 static void maybe_finish(struct job *j)
@@ -433,6 +437,39 @@ static int write_script(struct runner *r, const char *id, const char *body, char
     return close(fd);
 }
 
+/* work/JOB.pid lets the next start stop a job a crashed runner left. */
+static void write_pid(struct runner *r, const char *id, pid_t pid)
+{
+    char p[PATH_MAX], text[24];
+    int n = snprintf(text, sizeof text, "%ld\n", (long)pid);
+    if (work_path(r, id, "pid", p, sizeof p) == 0)
+        util_write_file_atomic(p, text, (size_t)n, 0600);
+}
+
+/* Kills the process group of a job left running by a runner that died,
+ * if its shell still runs our script (so a reused pid is left alone). */
+static void kill_orphan(struct runner *r, const char *id)
+{
+    char p[PATH_MAX], script[PATH_MAX], proc[64];
+    char *text = NULL, *cmd = NULL;
+    size_t len, clen;
+    int64_t pid;
+    if (work_path(r, id, "pid", p, sizeof p) < 0 || util_read_file(p, 64, &text, &len) < 0)
+        return;
+    text[strcspn(text, "\n")] = '\0';
+    if (util_parse_i64(text, &pid) == 0 && pid > 1 && work_path(r, id, "sh", script, sizeof script) == 0) {
+        snprintf(proc, sizeof proc, "/proc/%lld/cmdline", (long long)pid);
+        if (util_read_file(proc, 8192, &cmd, &clen) == 0 && clen > 3 &&
+            strcmp(cmd, "sh") == 0 && strcmp(cmd + 3, script) == 0) {
+            log_warn(C, "job %s: stopping its leftover processes (group %lld)", id, (long long)pid);
+            kill(-(pid_t)pid, SIGKILL);
+        }
+        free(cmd);
+    }
+    free(text);
+    unlink(p);
+}
+
 static void child_exec(struct runner *r, const char *script, int out, int err)
 {
     char work[PATH_MAX];
@@ -496,6 +533,7 @@ static int start_script(struct runner *r, struct job *j, const struct proto_scri
     j->pid = pid;
     j->running = 1;
     j->timeout_s = s->timeout_s;
+    write_pid(r, j->id, pid);
     /* lws closes the fd itself if adoption fails */
     if (adopt(r, &j->pipes[0], out[0]) < 0 || adopt(r, &j->pipes[1], er[0]) < 0)
         log_error(C, "job %s: cannot watch its output", j->id);
@@ -671,6 +709,7 @@ static int recover_one(void *ctx, const char *id)
     }
     /* it was running when the runner stopped: its result is unknown */
     log_warn(C, "job %s was running when the runner stopped: reporting it failed", id);
+    kill_orphan(r, id);
     if (work_path(r, id, "sh", p, sizeof p) == 0)
         unlink(p);
     emit_system(j, "the runner restarted while this job was running; its outcome is unknown");
