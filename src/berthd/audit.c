@@ -22,7 +22,9 @@ void audit_request(struct req *r)
     const struct route *rt = r->route;
     if (!rt || !rt->action)
         return;
-    int mutation = r->method != HM_GET;
+    /* The route's method, not the request's: HEAD runs a GET route and
+     * is a read (auditing it would let anyone flood the trail). */
+    int mutation = rt->method != HM_GET;
     int refused = r->guard_refused;
     if (!mutation && !refused)
         return;

@@ -418,7 +418,9 @@ class TestAudit(Base):
     def test_reads_are_not_recorded(self):
         before = len(self.all_entries()[0])
         for _ in range(3):
-            self.req("GET", "/orgs/%s/members" % ORG, token=self.admin)
+            self.assertEqual(self.req("GET", "/orgs/%s/members" % ORG, token=self.admin).status, 200)
+            # HEAD is a read too (it runs the GET route)
+            self.assertEqual(self.req("HEAD", "/orgs/%s/members" % ORG, token=self.admin).status, 200)
         self.assertEqual(len(self.all_entries()[0]), before)
 
     def test_filters(self):

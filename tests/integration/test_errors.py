@@ -206,6 +206,9 @@ class TestLookups(Base):
                             code="method_not_allowed")
             self.assertIn(method, err(r)["message"])
 
+    def test_414_long_path(self):
+        self.expect(414, "GET", "/orgs/" + "a" * 600, code="uri_too_long")
+
     def test_409(self):
         self.expect(409, "POST", "/orgs", body={"name": OTHER}, code="conflict")
         self.expect(409, "POST", "/orgs/%s/members" % ORG, body={"email": "viewer@example.com", "role": "admin"},
