@@ -183,7 +183,10 @@ void api_member_add(struct req *r)
 static int find_member(struct req *r, struct user *u, char role[16])
 {
     struct store *st = r->srv->store;
-    const char *ref = r->params[1];
+    char ref[sizeof r->params[1]];
+    util_strlcpy(ref, r->params[1], sizeof ref);
+    for (char *p = ref; *p; p++) /* emails are stored lower-cased */
+        *p = (char)tolower((unsigned char)*p);
     int64_t id;
     int rc = util_parse_i64(ref, &id) == 0 ? store_user_get(st, id, u)
                                            : store_user_by_email(st, ref, u);

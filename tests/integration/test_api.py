@@ -187,8 +187,8 @@ class TestMembers(Base):
         self.assertEqual(self.members()["dave@example.com"]["role"], "manager")
         # the new role applies to the existing session at once
         self.assertEqual(self.req("GET", "/orgs/%s/audit" % ORG, token=tok).status, 200)
-        # by email
-        r = self.req("PATCH", "/orgs/%s/members/dave@example.com" % ORG, token=self.admin,
+        # by email, in any case (emails are case-insensitive everywhere)
+        r = self.req("PATCH", "/orgs/%s/members/Dave@Example.COM" % ORG, token=self.admin,
                      body={"role": "viewer"})
         self.assertEqual(r.status, 200, r)
         self.assertEqual(self.req("GET", "/orgs/%s/audit" % ORG, token=tok).status, 403)
