@@ -65,6 +65,10 @@ struct job {
     int64_t acked;                 /* berthd holds every seq <= acked */
     int64_t trimmed;               /* spool trimmed up to here */
     int done;                      /* JOB.done written */
+    int replaying;                 /* spool replay in progress: output
+                                      goes to the spool only, the replay
+                                      sends it in order */
+    int64_t replay_off, replay_after;
     int spool_fd;
     int timeout_s;
     int cancelled, timed_out, kill_stage;
@@ -155,7 +159,8 @@ static void emit(struct job *j, const char *stream, const char *data, size_t len
             j->spool_fd = spool_open(r, j->id);
         if (j->spool_fd < 0 || spool_append(j->spool_fd, frame, flen) < 0)
             log_error(C, "job %s: chunk %lld not spooled; sending anyway", j->id, (long long)j->seq);
-        link_send_raw(r, frame, flen);
+        if (!j->replaying)
+            link_send_raw(r, frame, flen);
         free(frame);
         data += n;
         len -= n;
@@ -206,7 +211,8 @@ static void finish_with(struct job *j, int exit_code, const char *error)
         close(j->spool_fd);
         j->spool_fd = -1;
     }
-    link_send_raw(r, frame, flen);
+    if (!j->replaying)
+        link_send_raw(r, frame, flen);
     free(frame);
     log_info(C, "job %s finished: %s", j->id, error ? error : "exit code 0");
 }
@@ -370,8 +376,11 @@ static int pipe_read(struct job_pipe *p, int fd)
     return 0;
 }
 
-void jobs_resume_output(struct runner *r)
+static void pump(struct runner *r);
+
+void jobs_on_drain(struct runner *r)
 {
+    pump(r);
     for (struct job *j = r->jobs; j; j = j->next)
         for (int i = 0; i < 2; i++)
             if (j->pipes[i].wsi && j->pipes[i].paused) {
@@ -600,6 +609,8 @@ void jobs_on_job(struct runner *r, json_t *msg)
 
 static void trim(struct runner *r, struct job *j)
 {
+    if (j->replaying)
+        return;  /* the replay holds a byte offset into the file */
     if (spool_trim(r, j->id, j->acked, &j->spool_fd) == 0)
         j->trimmed = j->acked;
 }
@@ -651,6 +662,33 @@ static int replay_line(void *ctx, const char *frame, size_t len, int64_t seq)
     return link_send_raw(ctx, frame, len) < 0 ? -1 : 0;
 }
 
+/* Feeds spool replays into the send queue up to QUEUE_HIGH; called again
+ * when the queue drains, so a large spool never sits in memory at once. */
+static void pump(struct runner *r)
+{
+    for (struct job *j = r->jobs; j; j = j->next) {
+        while (j->replaying && link_ready(r)) {
+            size_t q = link_queued_bytes(r);
+            if (q >= QUEUE_HIGH)
+                return;
+            int rc = spool_replay_step(r, j->id, &j->replay_off, j->replay_after,
+                                       QUEUE_HIGH - q, replay_line, r);
+            if (rc == 0)
+                continue;
+            if (rc < 0)
+                log_warn(C, "job %s: replay incomplete (resent on the next connection)", j->id);
+            j->replaying = 0;
+            if (rc > 0 && j->done) {
+                char *frame = NULL;
+                size_t len;
+                if (spool_read_done(r, j->id, &frame, &len) == 0)
+                    link_send_raw(r, frame, len);
+                free(frame);
+            }
+        }
+    }
+}
+
 void jobs_on_welcome(struct runner *r, json_t *welcome_jobs)
 {
     size_t i;
@@ -673,19 +711,16 @@ void jobs_on_welcome(struct runner *r, json_t *welcome_jobs)
         j->acked = st.seq > j->seq ? j->seq : st.seq;
     }
     for (struct job *j = r->jobs; j; j = j->next) {
-        if (j->seq > j->acked &&
-            spool_replay(r, j->id, j->acked, replay_line, r) < 0)
-            log_warn(C, "job %s: replay incomplete", j->id);
-        if (j->done) {
-            char *frame = NULL;
-            size_t len;
-            if (spool_read_done(r, j->id, &frame, &len) == 0)
-                link_send_raw(r, frame, len);
-            free(frame);
-        }
+        j->replaying = 0;
         if (j->acked - j->trimmed >= TRIM_EVERY)
             trim(r, j);
+        if (j->seq > j->acked || j->done) {
+            j->replaying = 1;
+            j->replay_off = 0;
+            j->replay_after = j->acked;
+        }
     }
+    pump(r);
 }
 
 /* --- startup / shutdown --- */

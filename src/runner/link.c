@@ -434,7 +434,7 @@ static int on_writeable(struct link *l, struct lws *wsi)
     if (l->head)
         lws_callback_on_writable(wsi);
     if (was >= LINK_QUEUE_LOW && l->queued < LINK_QUEUE_LOW)
-        jobs_resume_output(l->r);
+        jobs_on_drain(l->r);
     return 0;
 }
 
@@ -448,7 +448,7 @@ static void on_closed(struct link *l)
     lws_sul_cancel(&l->sul_heartbeat);
     queue_clear(l);
     buf_release(&l->rx);
-    jobs_resume_output(l->r);  /* output goes to the spool meanwhile */
+    jobs_on_drain(l->r);  /* output goes to the spool meanwhile */
     schedule_retry(l);
 }
 

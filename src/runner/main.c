@@ -135,8 +135,10 @@ static int uninstall(int argc, char **argv)
     }
     snprintf(bin, sizeof bin, "%s/bin/berth-runner", prefix);
     int has_unit = stat(UNIT_PATH, &st) == 0;
-    printf("This removes:\n%s%s%s\n  %s\n  %s (state, credential, spool)\n", has_unit ? "  " : "",
-           has_unit ? UNIT_PATH : "", has_unit ? " (stopped and disabled first)" : "", bin, state);
+    printf("This removes:\n");
+    if (has_unit)
+        printf("  %s (stopped and disabled first)\n", UNIT_PATH);
+    printf("  %s\n  %s (state, credential, spool)\n", bin, state);
     if (!yes) {
         char answer[16] = "";
         if (!isatty(0)) {

@@ -106,7 +106,9 @@ void jobs_on_ack_done(struct runner *r, const char *job);
 size_t jobs_states(struct runner *r, struct proto_job_state **out);
 /* After welcome: replays unacknowledged spool entries. */
 void jobs_on_welcome(struct runner *r, json_t *welcome_jobs);
-void jobs_resume_output(struct runner *r);  /* send queue drained */
+/* The send queue drained (or the link went down): resume paused job
+ * output and continue replays. */
+void jobs_on_drain(struct runner *r);
 
 /* spool.c - files state_dir/spool/JOB.log (one job.log frame per line)
  * and JOB.done (the job.done frame). */
@@ -116,9 +118,13 @@ int spool_open(const struct runner *r, const char *job);
 /* Appends one frame + '\n' and fsyncs. */
 int spool_append(int fd, const char *frame, size_t len);
 int spool_write_done(const struct runner *r, const char *job, const char *frame, size_t len);
-/* Calls cb for every JOB.log line with seq > after_seq, in order. */
+/* Replays JOB.log from byte *offset: cb for every line with seq > after_seq,
+ * in order, until about budget bytes went to cb. Advances *offset past
+ * the lines it read. Returns 1 at the end of the file, 0 when the budget
+ * ran out first, -1 on error (or when cb returned < 0). */
 typedef int (*spool_line_cb)(void *ctx, const char *frame, size_t len, int64_t seq);
-int spool_replay(const struct runner *r, const char *job, int64_t after_seq, spool_line_cb cb, void *ctx);
+int spool_replay_step(const struct runner *r, const char *job, int64_t *offset,
+                      int64_t after_seq, size_t budget, spool_line_cb cb, void *ctx);
 /* Reads JOB.done (malloc'ed) or returns -1 if absent. */
 int spool_read_done(const struct runner *r, const char *job, char **frame, size_t *len);
 /* Last seq in JOB.log (0 if empty); -1 if the file cannot be read. */

@@ -19,7 +19,6 @@
 #include <unistd.h>
 
 #define C "spool"
-#define SPOOL_FILE_MAX (1024u * 1024u * 1024u)  /* refuse to read beyond */
 
 int spool_dir(const struct runner *r, char *out, size_t outlen)
 {
@@ -110,48 +109,69 @@ static int64_t line_seq(const char *line, size_t len)
     return seq;
 }
 
-/* Calls fn for each complete line. */
+/* Calls fn for each complete line, streaming (memory: one line). */
 static int each_line(const struct runner *r, const char *job,
                      int (*fn)(void *ctx, const char *line, size_t len, int64_t seq), void *ctx)
 {
     char p[PATH_MAX];
-    char *b = NULL;
-    size_t len;
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
     int rc = 0;
     if (job_path(r, job, "log", p, sizeof p) < 0)
         return -1;
-    if (util_read_file(p, SPOOL_FILE_MAX, &b, &len) < 0)
+    FILE *f = fopen(p, "re");
+    if (!f)
         return errno == ENOENT ? 0 : -1;
-    for (size_t i = 0; i < len;) {
-        char *nl = memchr(b + i, '\n', len - i);
-        if (!nl)
+    while ((n = getline(&line, &cap, f)) > 0) {
+        if (line[n - 1] != '\n')
             break;  /* torn last line from a crash */
-        size_t l = (size_t)(nl - (b + i));
-        int64_t seq = line_seq(b + i, l);
-        if (seq > 0 && (rc = fn(ctx, b + i, l, seq)) != 0)
+        int64_t seq = line_seq(line, (size_t)n - 1);
+        if (seq > 0 && (rc = fn(ctx, line, (size_t)n - 1, seq)) != 0)
             break;
-        i += l + 1;
     }
-    free(b);
+    free(line);
+    fclose(f);
     return rc < 0 ? -1 : 0;
 }
 
-struct replay_ctx {
-    int64_t after;
-    spool_line_cb cb;
-    void *ctx;
-};
-
-static int replay_one(void *ctx, const char *line, size_t len, int64_t seq)
+int spool_replay_step(const struct runner *r, const char *job, int64_t *offset,
+                      int64_t after_seq, size_t budget, spool_line_cb cb, void *ctx)
 {
-    struct replay_ctx *rc = ctx;
-    return seq > rc->after ? rc->cb(rc->ctx, line, len, seq) : 0;
-}
-
-int spool_replay(const struct runner *r, const char *job, int64_t after_seq, spool_line_cb cb, void *ctx)
-{
-    struct replay_ctx rc = {after_seq, cb, ctx};
-    return each_line(r, job, replay_one, &rc);
+    char p[PATH_MAX];
+    char *line = NULL;
+    size_t cap = 0, sent = 0;
+    ssize_t n;
+    int rc = 1;
+    if (job_path(r, job, "log", p, sizeof p) < 0)
+        return -1;
+    FILE *f = fopen(p, "re");
+    if (!f)
+        return errno == ENOENT ? 1 : -1;
+    if (fseeko(f, (off_t)*offset, SEEK_SET) < 0) {
+        fclose(f);
+        return -1;
+    }
+    while ((n = getline(&line, &cap, f)) > 0) {
+        if (line[n - 1] != '\n')
+            break;  /* torn last line from a crash */
+        int64_t seq = line_seq(line, (size_t)n - 1);
+        if (seq > after_seq) {
+            if (cb(ctx, line, (size_t)n - 1, seq) < 0) {
+                rc = -1;
+                break;
+            }
+            sent += (size_t)n;
+        }
+        *offset += n;
+        if (sent >= budget) {
+            rc = 0;
+            break;
+        }
+    }
+    free(line);
+    fclose(f);
+    return rc;
 }
 
 static int last_one(void *ctx, const char *line, size_t len, int64_t seq)
