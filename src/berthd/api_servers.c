@@ -209,7 +209,9 @@ void api_server_create(struct req *r)
         return;
     }
     json_t *o = server_json(r, &sv, 0);
-    json_object_update(o, install_json(r, tok, exp));
+    json_t *inst = install_json(r, tok, exp);
+    json_object_update(o, inst);
+    json_decref(inst);
     crypto_wipe(tok, sizeof tok);
     http_reply_json(r, 201, o);
 }

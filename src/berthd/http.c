@@ -22,7 +22,9 @@
 #include "util.h"
 
 #include <libwebsockets.h>
+#include <errno.h>
 #include <signal.h>
+#include <unistd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -579,6 +581,14 @@ int http_run(struct srv *s)
             log_error("berthd", "TLS needs both a certificate and a key");
             return -1;
         }
+        /* Say which file is wrong (and spare lws a failing init). */
+        const char *files[2] = {s->cfg.tls_cert, s->cfg.tls_key};
+        for (int i = 0; i < 2; i++)
+            if (access(files[i], R_OK) < 0) {
+                log_error("berthd", "cannot read TLS %s %s: %s", i ? "key" : "certificate",
+                          files[i], strerror(errno));
+                return -1;
+            }
         info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
         info.ssl_cert_filepath = s->cfg.tls_cert;
         info.ssl_private_key_filepath = s->cfg.tls_key;
