@@ -143,11 +143,14 @@ static int docker_version(char *out, size_t outlen, char *why, size_t whylen)
         snprintf(why, whylen, "socket: %s", strerror(errno));
         return -1;
     }
-    util_strlcpy(sa.sun_path, DOCKER_SOCK, sizeof sa.sun_path);
+    /* DOCKER_HOST=unix:///path (rootless Docker) wins over the default */
+    const char *dh = getenv("DOCKER_HOST");
+    const char *sock = dh && strncmp(dh, "unix://", 7) == 0 ? dh + 7 : DOCKER_SOCK;
+    util_strlcpy(sa.sun_path, sock, sizeof sa.sun_path);
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
-        snprintf(why, whylen, "cannot connect to %s: %s", DOCKER_SOCK, strerror(errno));
+        snprintf(why, whylen, "cannot connect to %s: %s", sock, strerror(errno));
         goto done;
     }
     if (send(fd, req, sizeof req - 1, MSG_NOSIGNAL) != (ssize_t)(sizeof req - 1)) {

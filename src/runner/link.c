@@ -97,8 +97,6 @@ int link_init(struct runner *r)
         return -1;
     }
     l->tls = strcmp(prot, "wss") == 0;
-    if (l->tls && l->port == 80 && !strstr(r->url + 6, ":80"))
-        l->port = 443;  /* lws_parse_uri defaults to 80 for unknown schemes */
     snprintf(l->path, sizeof l->path, "/%s", l->path_tail);
     if (strcmp(l->path, "/") == 0)
         util_strlcpy(l->path, PROTO_PATH, sizeof l->path);
