@@ -116,6 +116,11 @@ credential:
         log_error(C, "cannot read %s: %s", p, strerror(errno));
         goto done;
     }
+    struct stat cst;
+    if (r->credential && stat(p, &cst) == 0 && (cst.st_mode & 0077)) {
+        log_warn(C, "%s was readable by others; making it 0600", p);
+        chmod(p, 0600);
+    }
     rc = 0;
 done:
     json_decref(st);
