@@ -2,7 +2,14 @@
 # Stops the berthd that `make up` started.
 set -eu
 cd "$(dirname "$0")/.."
-PIDFILE="${BERTH_DATA:-./var}/berthd.pid"
+DATA=${BERTH_DATA:-./var}
+RUNNER_PID="$DATA/runner.pid"
+if [ -f "$RUNNER_PID" ] && kill -0 "$(cat "$RUNNER_PID")" 2>/dev/null; then
+  kill "$(cat "$RUNNER_PID")"
+  rm -f "$RUNNER_PID"
+  echo "local runner stopped"
+fi
+PIDFILE="$DATA/berthd.pid"
 if [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then
   kill "$(cat "$PIDFILE")"
   rm -f "$PIDFILE"

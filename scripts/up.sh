@@ -3,7 +3,8 @@
 # listening on 127.0.0.1:8080 (or $BERTH_LISTEN). On first run it creates
 # the data directory, the master key, the "default" organization and its
 # admin, whose password goes to var/admin-password (mode 0600) unless you
-# chose one with BERTH_ADMIN_PASSWORD. Safe to run again.
+# chose one with BERTH_ADMIN_PASSWORD, and registers a local berth-runner as
+# the server "local". Safe to run again.
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -46,11 +47,46 @@ else
   done
 fi
 
+# A local runner, so this machine is a deployment target from the start.
+RUNNER_DIR="$DATA/runner"
+RUNNER_PID="$DATA/runner.pid"
+WS_URL="ws://$LISTEN/runner/v1"
+if [ -f "$RUNNER_PID" ] && kill -0 "$(cat "$RUNNER_PID")" 2>/dev/null; then
+  :
+elif [ -f "$RUNNER_DIR/credential" ]; then
+  nohup "$BUILD/berth-runner" --state-dir "$RUNNER_DIR" >>"$DATA/runner.log" 2>&1 &
+  echo $! > "$RUNNER_PID"
+else
+  pw=${BERTH_ADMIN_PASSWORD:-}
+  [ -n "$pw" ] || [ ! -f "$DATA/admin-password" ] || pw=$(cat "$DATA/admin-password")
+  if [ -z "$pw" ]; then
+    echo "note: no admin password at hand (set BERTH_ADMIN_PASSWORD) - local runner not registered" >&2
+  else
+    # A short session for the registration, revoked right after.
+    json=$(printf '%s' "$pw" | /usr/bin/python3 -c '
+import json, sys
+print(json.dumps({"email": sys.argv[1], "password": sys.stdin.read()}))' "$EMAIL")
+    session=$(printf '%s' "$json" | curl -fsS -X POST "$URL/api/v1/auth/login" --data-binary @- |
+      /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+    reg=$(printf 'Authorization: Bearer %s\n' "$session" | curl -fsS -H @- -X POST \
+      "$URL/api/v1/orgs/default/servers" -d '{"name":"local"}' |
+      /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["registration_token"])')
+    printf 'Authorization: Bearer %s\n' "$session" | curl -fsS -H @- -X POST -o /dev/null \
+      "$URL/api/v1/auth/logout"
+    mkdir -p "$RUNNER_DIR"
+    BERTH_RUNNER_TOKEN="$reg" nohup "$BUILD/berth-runner" --url "$WS_URL" \
+      --state-dir "$RUNNER_DIR" >>"$DATA/runner.log" 2>&1 &
+    echo $! > "$RUNNER_PID"
+    unset reg session pw json
+  fi
+fi
+
 cat <<MSG
 
 berth is up.
   API:        $URL/api/v1   (health: $URL/healthz, metrics: $URL/metrics)
   data:       $DATA   (log: $LOG)
+  runner:     server "local" in organization "default" (log: $DATA/runner.log)
   admin:      $EMAIL
 MSG
 if [ -f "$DATA/admin-password" ]; then
