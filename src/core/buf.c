@@ -46,6 +46,13 @@ static int grow(struct buf *b, size_t need)
     return 0;
 }
 
+int buf_reserve(struct buf *b, size_t n)
+{
+    if (n > b->max)
+        n = b->max;
+    return grow(b, b->len + n);
+}
+
 int buf_append(struct buf *b, const void *data, size_t len)
 {
     if (len > b->max || grow(b, b->len + len) < 0)

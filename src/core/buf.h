@@ -16,6 +16,8 @@ struct buf {
 void buf_init(struct buf *b, size_t max);
 void buf_release(struct buf *b);
 void buf_clear(struct buf *b);
+/* Makes room for n more bytes up front (fewer reallocs); 0 or -1. */
+int buf_reserve(struct buf *b, size_t n);
 /* 0, or -1 when the maximum would be exceeded or memory ran out. */
 int buf_append(struct buf *b, const void *data, size_t len);
 int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

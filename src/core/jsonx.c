@@ -176,7 +176,7 @@ char *jx_dump(const json_t *v, size_t *len)
 {
     struct buf b;
     buf_init(&b, (size_t)64 * 1024 * 1024);
-    if (dump_value(&b, v, 0) < 0 || (!b.data && buf_append(&b, "", 0) < 0)) {
+    if (buf_reserve(&b, 4096) < 0 || dump_value(&b, v, 0) < 0 || (!b.data && buf_append(&b, "", 0) < 0)) {
         buf_release(&b);
         return NULL;
     }
