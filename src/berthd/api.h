@@ -55,6 +55,29 @@ void api_script_run(struct req *r);
 /* api_jobs.c: jobs and their output */
 void api_job_get(struct req *r);
 void api_job_logs(struct req *r);
+/* The job's log answer (whole or ?follow=1), as GET .../jobs/{id}/logs
+ * gives it; releases j. */
+void api_job_log_answer(struct req *r, struct job *j);
+
+/* api_apps.c: applications and their env (docs/deploy.md) */
+void api_apps_list(struct req *r);
+void api_app_create(struct req *r);
+void api_app_get(struct req *r);
+void api_app_update(struct req *r);
+void api_app_delete(struct req *r);
+void api_app_env_list(struct req *r);
+void api_app_env_set(struct req *r);
+void api_app_env_unset(struct req *r);
+
+/* api_deployments.c: deployments, their logs, cancel, rollback */
+void api_deployments_list(struct req *r);
+void api_deployment_create(struct req *r);
+void api_deployment_get(struct req *r);
+void api_deployment_logs(struct req *r);
+void api_deployment_cancel(struct req *r);
+void api_app_rollback(struct req *r);
+/* The caller's org's app by id or name; answers 404 and returns -1. */
+int api_app_of(struct req *r, const char *ref, struct app *a);
 
 /* Server/script names: 1-100 of [A-Za-z0-9._-], starting alphanumeric. */
 int api_name_valid(const char *s);

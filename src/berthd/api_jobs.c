@@ -101,6 +101,14 @@ void api_job_logs(struct req *r)
     struct job j;
     if (job_of(r, &j) < 0)
         return;
+    api_job_log_answer(r, &j);
+}
+
+/* Shared with deployment logs (api_deployments.c); releases j. */
+void api_job_log_answer(struct req *r, struct job *j_)
+{
+    struct job j = *j_;
+    j_->spec_json = NULL; /* ours now */
     int ndjson = wants_ndjson(r);
     const char *ctype = ndjson ? "application/x-ndjson" : "text/plain; charset=utf-8";
     char arg[16];

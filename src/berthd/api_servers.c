@@ -289,6 +289,12 @@ void api_server_delete(struct req *r)
                          sv.status);
         return;
     }
+    int64_t napps = 0; /* apps reference their server (docs/deploy.md) */
+    if (store_apps_on_server(st, sv.id, &napps) == STORE_OK && napps > 0) {
+        http_reply_error(r, 409, "has_apps", "server '%s' still has %lld application(s); "
+                         "delete them first", sv.name, (long long)napps);
+        return;
+    }
     if (store_begin(st) != STORE_OK) {
         api_store_error(r, STORE_ERR, "server");
         return;

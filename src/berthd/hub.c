@@ -20,6 +20,7 @@
 #include "hub.h"
 #include "api.h"
 #include "audit.h"
+#include "deploy.h"
 #include "http.h"
 #include "hub_series.h"
 #include "jsonx.h"
@@ -59,6 +60,7 @@ struct hub_jobst {
     int64_t done_last_seq;
     int done_failed, done_exit;
     char *done_error;
+    int is_deploy;        /* kind "deploy": the deploy_job_* hooks see it */
 };
 
 struct snapshot {
@@ -312,6 +314,10 @@ static void send_job(struct hub_conn *c, const struct job *j)
     json_t *spec = json_loads(j->spec_json, 0, NULL);
     if (!spec)
         spec = json_object();
+    /* deploy jobs: env is decrypted into the frame only, never stored;
+     * this runs for every (re)delivery (deploy.c). */
+    if (strcmp(j->kind, DEPLOY_JOB_KIND) == 0 && the_hub)
+        deploy_spec_add_env(the_hub->srv, spec);
     conn_send(c, json_pack("{s:s, s:o, s:s, s:o}", "type", "job", "job", id_json(j->id), "kind",
                            j->kind, "spec", spec));
 }
@@ -349,6 +355,7 @@ static struct hub_jobst *jobst_get(struct hub *h, struct hub_conn *c, int64_t id
         return NULL;
     int mine = j.server_id == c->server_id;
     int idx = job_status_index(j.status);
+    int is_deploy = strcmp(j.kind, DEPLOY_JOB_KIND) == 0;
     store_job_release(&j);
     if (!mine)
         return NULL;
@@ -356,6 +363,7 @@ static struct hub_jobst *jobst_get(struct hub *h, struct hub_conn *c, int64_t id
     if (!js)
         return NULL;
     js->job_id = id;
+    js->is_deploy = is_deploy;
     if (store_job_log_prefix(h->srv->store, id, &js->acked) != STORE_OK) {
         free(js);
         return NULL;
@@ -479,10 +487,13 @@ static void finish_job(struct hub *h, struct hub_conn *c, struct hub_jobst *js)
     int to = js->done_failed ? JOB_FAILED : JOB_SUCCEEDED;
     int rc = store_job_finish(h->srv->store, js->job_id, store_job_status_names[to],
                               js->done_exit, js->done_error, util_now());
-    if (rc == STORE_OK)
+    if (rc == STORE_OK) {
         jobs_move(h, from, to);
-    else if (rc != STORE_NOTFOUND) /* NOTFOUND: stored before (a replay) */
-        return;                    /* no ack.done: the runner resends */
+        if (js->is_deploy) /* the deployment's result; the next in its queue */
+            deploy_job_finished(h->srv, js->job_id, js->done_failed, js->done_error);
+    } else if (rc != STORE_NOTFOUND) { /* NOTFOUND: stored before (a replay) */
+        return;                        /* no ack.done: the runner resends */
+    }
     conn_send(c, json_pack("{s:s, s:o}", "type", "ack.done", "job", id_json(js->job_id)));
     followers_advance(h, js->job_id, js->acked, 1);
     jobst_remove(c, js);
@@ -494,10 +505,14 @@ static int on_job_accepted(struct hub *h, struct hub_conn *c, json_t *msg)
     int final;
     if (id_of(msg, "job", &id) < 0)
         return -1;
-    if (!jobst_get(h, c, id, &final))
+    struct hub_jobst *js = jobst_get(h, c, id, &final);
+    if (!js)
         return 0; /* not this server's job: ignored */
-    if (store_job_start(h->srv->store, id, util_now()) == STORE_OK)
+    if (store_job_start(h->srv->store, id, util_now()) == STORE_OK) {
         jobs_move(h, JOB_PENDING, JOB_RUNNING);
+        if (js->is_deploy)
+            deploy_job_started(h->srv, id);
+    }
     return 0;
 }
 
@@ -523,6 +538,8 @@ static int on_job_log(struct hub *h, struct hub_conn *c, json_t *msg)
         if (store_job_log_add(h->srv->store, id, seq, stream, ts, data, len, &inserted) !=
             STORE_OK)
             return 0; /* not stored, not acked: the runner replays it */
+        if (inserted && js->is_deploy && strcmp(stream, "system") == 0)
+            deploy_job_log(h->srv, id, ts, data, len); /* step reports */
         if (seq > js->max_seen)
             js->max_seen = seq;
         int64_t before = js->acked;
@@ -1194,6 +1211,7 @@ int hub_start(struct hub *h, struct lws_context *ctx)
     gauges(h);
     lws_sul_schedule(ctx, 0, &h->sul, sweep, LWS_US_PER_SEC);
     h->started = 1;
+    deploy_boot(h->srv); /* queued deployments whose app slot is free */
     log_info("hub", "runner link at %s (heartbeat %d s, %zu servers expected back)", HUB_PATH,
              h->heartbeat_s, h->nnodes);
     return 0;
@@ -1289,6 +1307,13 @@ void hub_job_created(struct hub *h, const struct job *j)
     struct hub_node *n = node_find(h, j->server_id);
     if (n && n->conn && n->conn->phase == P_LIVE)
         send_job(n->conn, j);
+}
+
+void hub_job_cancel(struct hub *h, int64_t server_id, int64_t job_id)
+{
+    struct hub_node *n = node_find(h, server_id);
+    if (n && n->conn && n->conn->phase == P_LIVE)
+        conn_send(n->conn, json_pack("{s:s, s:o}", "type", "job.cancel", "job", id_json(job_id)));
 }
 
 void hub_jobs_recount(struct hub *h)

@@ -75,6 +75,8 @@ json_t *hub_server_history(struct hub *h, int64_t server_id, int64_t since);
 void hub_server_drop(struct hub *h, int64_t server_id);
 /* A PENDING job was stored: send it now if the runner is connected. */
 void hub_job_created(struct hub *h, const struct job *j);
+/* Sends job.cancel for the job if its server's runner is connected. */
+void hub_job_cancel(struct hub *h, int64_t server_id, int64_t job_id);
 /* Jobs rows were removed (server deleted): recount the gauges. */
 void hub_jobs_recount(struct hub *h);
 int hub_runners_connected(struct hub *h);

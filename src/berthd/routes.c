@@ -75,6 +75,33 @@ const struct route routes[] = {
     {HM_GET, V1 "/orgs/{org}/jobs/{id}", AUTH_ORG, SC_SERVER_READ, "job.get", api_job_get},
     {HM_GET, V1 "/orgs/{org}/jobs/{id}/logs", AUTH_ORG, SC_SERVER_READ, "job.logs",
      api_job_logs},
+
+    /* applications, env, deployments (api_apps.c, api_deployments.c, deploy.c) */
+    {HM_GET, V1 "/orgs/{org}/apps", AUTH_ORG, SC_APP_READ, "app.list", api_apps_list},
+    {HM_POST, V1 "/orgs/{org}/apps", AUTH_ORG, SC_APP_WRITE, "app.create", api_app_create},
+    {HM_GET, V1 "/orgs/{org}/apps/{app}", AUTH_ORG, SC_APP_READ, "app.get", api_app_get},
+    {HM_PATCH, V1 "/orgs/{org}/apps/{app}", AUTH_ORG, SC_APP_WRITE, "app.update",
+     api_app_update},
+    {HM_DELETE, V1 "/orgs/{org}/apps/{app}", AUTH_ORG, SC_APP_WRITE, "app.delete",
+     api_app_delete},
+    {HM_GET, V1 "/orgs/{org}/apps/{app}/env", AUTH_ORG, SC_APP_READ, "env.list",
+     api_app_env_list},
+    {HM_PUT, V1 "/orgs/{org}/apps/{app}/env/{key}", AUTH_ORG, SC_ENV_WRITE, "env.set",
+     api_app_env_set},
+    {HM_DELETE, V1 "/orgs/{org}/apps/{app}/env/{key}", AUTH_ORG, SC_ENV_WRITE, "env.unset",
+     api_app_env_unset},
+    {HM_GET, V1 "/orgs/{org}/apps/{app}/deployments", AUTH_ORG, SC_DEPLOY_READ,
+     "deployment.list", api_deployments_list},
+    {HM_POST, V1 "/orgs/{org}/apps/{app}/deployments", AUTH_ORG, SC_DEPLOY_WRITE,
+     "deployment.create", api_deployment_create},
+    {HM_POST, V1 "/orgs/{org}/apps/{app}/rollback", AUTH_ORG, SC_DEPLOY_WRITE,
+     "deployment.rollback", api_app_rollback},
+    {HM_GET, V1 "/orgs/{org}/deployments/{id}", AUTH_ORG, SC_DEPLOY_READ, "deployment.get",
+     api_deployment_get},
+    {HM_GET, V1 "/orgs/{org}/deployments/{id}/logs", AUTH_ORG, SC_DEPLOY_READ,
+     "deployment.logs", api_deployment_logs},
+    {HM_POST, V1 "/orgs/{org}/deployments/{id}/cancel", AUTH_ORG, SC_DEPLOY_WRITE,
+     "deployment.cancel", api_deployment_cancel},
 };
 
 const int routes_count = (int)(sizeof routes / sizeof routes[0]);

@@ -269,4 +269,113 @@ int store_job_logs(struct store *st, int64_t job_id, int64_t after, int64_t upto
                               const char *data, size_t len),
                    void *arg, int64_t *last);
 
+
+/* ---- applications, their env, deployments (migration 3; docs/deploy.md) ---- */
+
+struct app {
+    int64_t id;
+    int64_t org_id;
+    char name[64];
+    int64_t server_id;
+    char repo_url[1040];
+    char branch[256];
+    char dockerfile[256];
+    char context[256];
+    int container_port;
+    char health_path[1040];
+    int public_port;            /* 0: none */
+    char *domains_json;         /* JSON array text, malloc'ed; store_app_release */
+    int auto_deploy;
+    char restart_policy[32];
+    int64_t memory;             /* bytes, 0: no limit */
+    double cpus;                /* 0: no limit */
+    int keep_images, drain_seconds;
+    int clone_timeout, build_timeout, health_timeout;
+    int64_t current_deployment_id;  /* 0: none */
+    int64_t created_at, updated_at;
+};
+
+void store_app_release(struct app *a);
+int store_app_create(struct store *st, const struct app *a, int64_t *id);
+/* ref is the app's id or name within org_id (org_id 0: id, any org). */
+int store_app_find(struct store *st, int64_t org_id, const char *ref, struct app *a);
+/* Every app of the org, by name, via fn (a is released after fn). */
+int store_apps_each(struct store *st, int64_t org_id,
+                    void (*fn)(void *arg, const struct app *a), void *arg);
+/* Writes every settable field of a (by a->id); CONFLICT on a taken name. */
+int store_app_update(struct store *st, const struct app *a);
+int store_app_set_current(struct store *st, int64_t app_id, int64_t deployment_id);
+/* Removes the app with its env, deployments and steps (in one transaction
+ * the caller opens). */
+int store_app_delete(struct store *st, int64_t id);
+/* Apps on a server (any org): count, for refusing a server delete. */
+int store_apps_on_server(struct store *st, int64_t server_id, int64_t *n);
+
+/* Env values are stored sealed (crypto_seal); the store never sees them clear. */
+int store_app_env_set(struct store *st, int64_t app_id, const char *name, const char *sealed,
+                      int64_t now);
+int store_app_env_unset(struct store *st, int64_t app_id, const char *name);
+/* Items: {name, updated_at}, by name; never values. */
+int store_app_env_list(struct store *st, int64_t app_id, json_t **items);
+int store_app_env_each(struct store *st, int64_t app_id,
+                       void (*fn)(void *arg, const char *name, const char *sealed), void *arg);
+
+enum { DEP_PENDING = 0, DEP_RUNNING, DEP_SUCCEEDED, DEP_FAILED, DEP_CANCELLED };
+
+struct deployment {
+    int64_t id;
+    int64_t org_id, app_id, server_id;
+    char kind[16];              /* "deploy" | "rollback" */
+    char commit[64];            /* requested ("" = branch head) */
+    char resolved_commit[64];
+    char status[16];            /* PENDING RUNNING SUCCEEDED FAILED CANCELLED */
+    char failed_step[16];
+    char reason[512];
+    int64_t rolled_back_to;     /* 0: none */
+    int64_t rollback_of;        /* kind rollback: the deployment whose image runs again */
+    char image[256];
+    int64_t job_id;             /* 0: not dispatched yet */
+    int cancel_requested;
+    int64_t created_by;
+    int64_t created_at, started_at, finished_at;
+};
+
+int store_deployment_create(struct store *st, const struct deployment *d, int64_t *id);
+/* org_id 0: any organization. */
+int store_deployment_get(struct store *st, int64_t org_id, int64_t id, struct deployment *d);
+int store_deployment_by_job(struct store *st, int64_t job_id, struct deployment *d);
+/* Newest first, at most limit, via fn. */
+int store_deployments_each(struct store *st, int64_t app_id, int limit,
+                           void (*fn)(void *arg, const struct deployment *d), void *arg);
+/* The app's deployment holding its run slot: RUNNING, or PENDING with a job. */
+int store_deployment_active(struct store *st, int64_t app_id, struct deployment *d);
+/* The app's oldest queued deployment (PENDING, no job yet). */
+int store_deployment_next(struct store *st, int64_t app_id, struct deployment *d);
+/* Newest SUCCEEDED deployment with an image, other than exclude_id and
+ * not running exclude_image ("" excludes none). */
+int store_deployment_last_success(struct store *st, int64_t app_id, int64_t exclude_id,
+                                  const char *exclude_image, struct deployment *d);
+/* Apps having queued deployments and none holding the slot, via fn. */
+int store_apps_with_queue(struct store *st, void (*fn)(void *arg, int64_t app_id), void *arg);
+/* PENDING without a job -> PENDING with job_id and image. NOTFOUND if taken. */
+int store_deployment_dispatch(struct store *st, int64_t id, int64_t job_id, const char *image);
+/* PENDING -> RUNNING. NOTFOUND if not PENDING. */
+int store_deployment_start(struct store *st, int64_t id, int64_t now);
+/* PENDING|RUNNING -> status. NOTFOUND if it already ended. */
+int store_deployment_finish(struct store *st, int64_t id, const char *status,
+                            const char *failed_step, const char *reason,
+                            int64_t rolled_back_to, int64_t now);
+int store_deployment_set_cancel(struct store *st, int64_t id);
+/* Fields reported by the runner ("" leaves them). */
+int store_deployment_set_result(struct store *st, int64_t id, const char *resolved_commit,
+                                const char *image);
+
+/* One pipeline step's progress (upsert). status "started": started_at;
+ * "ok"/"failed": finished_at (and started_at if never seen). Times in ms. */
+int store_deploy_step(struct store *st, int64_t deployment_id, const char *step, int ord,
+                      const char *status, const char *detail, int64_t at_ms);
+/* Items: {step, status, started_at, finished_at, duration_ms, detail} in
+ * pipeline order. */
+int store_deploy_steps(struct store *st, int64_t deployment_id, json_t **items);
+
 #endif

@@ -1,0 +1,378 @@
+/* deploy.c - deployments as jobs: the per-application queue, the `deploy`
+ * job spec, env added at send time, and the runner's step reports and
+ * result mapped back onto the deployment (docs/deploy.md, the "deploy
+ * jobs" section of docs/protocol.md).
+ *
+ * Owns nothing long-lived: every call reads what it needs from the store
+ * and frees it before returning. Env plaintext exists only inside
+ * deploy_spec_add_env, on its way into the frame sent to the runner; the
+ * stored job spec never holds it.
+ */
+#include "deploy.h"
+#include "hub.h"
+#include "jsonx.h"
+#include "log.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *const deploy_step_names[DEPLOY_NSTEPS] = {
+    "precheck", "clone", "build", "start", "health", "swap", "cleanup", "rollback",
+};
+
+int deploy_step_index(const char *name)
+{
+    for (int i = 0; name && i < DEPLOY_NSTEPS; i++)
+        if (strcmp(name, deploy_step_names[i]) == 0)
+            return i;
+    return -1;
+}
+
+void deploy_env_ad(int64_t app_id, const char *key, char *out, size_t n)
+{
+    snprintf(out, n, "app:%lld:env:%s", (long long)app_id, key);
+}
+
+void deploy_image_name(int64_t app_id, int64_t deployment_id, char *out, size_t n)
+{
+    snprintf(out, n, "berth-app-%lld:%lld", (long long)app_id, (long long)deployment_id);
+}
+
+void deploy_container_name(int64_t app_id, int64_t deployment_id, char *out, size_t n)
+{
+    snprintf(out, n, "berth-app-%lld-%lld", (long long)app_id, (long long)deployment_id);
+}
+
+static json_t *id_str(int64_t id)
+{
+    char b[24];
+    snprintf(b, sizeof b, "%lld", (long long)id);
+    return json_string(b);
+}
+
+static json_t *opt_int(int64_t v) { return v ? json_integer(v) : json_null(); }
+
+/* The stored spec: everything the runner needs except env. */
+static json_t *build_spec(struct srv *s, const struct app *a, const struct deployment *d,
+                          const char *image)
+{
+    char container[96], prev_container[96];
+    deploy_container_name(a->id, d->id, container, sizeof container);
+    json_t *domains = json_loads(a->domains_json ? a->domains_json : "[]", 0, NULL);
+    if (!json_is_array(domains)) {
+        json_decref(domains);
+        domains = json_array();
+    }
+    json_t *previous = json_null();
+    struct deployment cur;
+    if (a->current_deployment_id &&
+        store_deployment_get(s->store, 0, a->current_deployment_id, &cur) == STORE_OK &&
+        cur.image[0]) {
+        deploy_container_name(a->id, cur.id, prev_container, sizeof prev_container);
+        previous = json_pack("{s:o, s:s, s:s, s:s?}", "deployment", id_str(cur.id), "image",
+                             cur.image, "container", prev_container, "commit",
+                             cur.resolved_commit[0] ? cur.resolved_commit : NULL);
+    }
+    int rollback = strcmp(d->kind, "rollback") == 0;
+    return json_pack(
+        "{s:o, s:s, s:{s:o, s:s}, s:s, s:s, s:s?, s:s, s:s, s:s, s:s?,"
+        " s:{s:s, s:i, s:s, s:o, s:o},"
+        " s:{s:s, s:i, s:i, s:i}, s:o, s:o, s:i, s:i, s:{s:i, s:i, s:i}, s:o}",
+        "deployment", id_str(d->id), "kind", d->kind, "app", "id", id_str(a->id), "name",
+        a->name, "repo_url", a->repo_url, "branch", a->branch, "commit",
+        d->commit[0] ? d->commit : NULL, "dockerfile", a->dockerfile, "context", a->context,
+        "image", image, "rollback_image", rollback ? image : NULL,
+        "container", "name", container, "port", a->container_port, "restart_policy",
+        a->restart_policy, "memory", opt_int(a->memory), "cpus",
+        a->cpus > 0 ? json_real(a->cpus) : json_null(),
+        "health", "path", a->health_path, "tries", DEPLOY_HEALTH_TRIES, "backoff_ms",
+        DEPLOY_HEALTH_BACKOFF_MS, "timeout_s", a->health_timeout,
+        "public_port", opt_int(a->public_port), "domains", domains, "keep_images",
+        a->keep_images, "drain_seconds", a->drain_seconds, "timeouts", "clone_s",
+        a->clone_timeout, "build_s", a->build_timeout, "health_s", a->health_timeout,
+        "previous", previous);
+}
+
+static void finish(struct srv *s, const struct deployment *d, const char *status,
+                   const char *step, const char *reason, int64_t rolled_back_to)
+{
+    if (store_deployment_finish(s->store, d->id, status, step && *step ? step : NULL,
+                                reason && *reason ? reason : NULL, rolled_back_to,
+                                util_now()) == STORE_OK)
+        log_info("deploy", "deployment %lld (app %lld): %s%s%s", (long long)d->id,
+                 (long long)d->app_id, status, reason && *reason ? ": " : "",
+                 reason && *reason ? reason : "");
+}
+
+/* Creates d's job and marks d dispatched, in one transaction. */
+static int dispatch(struct srv *s, const struct app *a, const struct deployment *d)
+{
+    char image[256];
+    if (strcmp(d->kind, "rollback") == 0 && d->image[0])
+        util_strlcpy(image, d->image, sizeof image);
+    else
+        deploy_image_name(a->id, d->id, image, sizeof image);
+    json_t *spec = build_spec(s, a, d, image);
+    struct job j;
+    memset(&j, 0, sizeof j);
+    j.org_id = d->org_id;
+    j.server_id = a->server_id;
+    util_strlcpy(j.kind, DEPLOY_JOB_KIND, sizeof j.kind);
+    j.spec_json = spec ? jx_dump(spec, NULL) : NULL;
+    json_decref(spec);
+    j.created_at = util_now();
+    j.created_by = d->created_by;
+    int rc = STORE_ERR;
+    if (!j.spec_json || store_begin(s->store) != STORE_OK)
+        goto done;
+    rc = store_job_create(s->store, &j, &j.id);
+    if (rc == STORE_OK)
+        rc = store_deployment_dispatch(s->store, d->id, j.id, image);
+    if (rc == STORE_OK)
+        rc = store_commit(s->store);
+    if (rc != STORE_OK) {
+        store_rollback(s->store);
+        goto done;
+    }
+    util_strlcpy(j.status, "PENDING", sizeof j.status);
+    log_info("deploy", "deployment %lld (app %s): job %lld on server %lld", (long long)d->id,
+             a->name, (long long)j.id, (long long)j.server_id);
+    hub_job_created(s->hub, &j);
+done:
+    free(j.spec_json);
+    return rc == STORE_OK ? 0 : -1;
+}
+
+void deploy_pump(struct srv *s, int64_t app_id)
+{
+    struct deployment d;
+    if (store_deployment_active(s->store, app_id, &d) != STORE_NOTFOUND)
+        return; /* the slot is taken (or the store failed: try next time) */
+    char ref[24];
+    snprintf(ref, sizeof ref, "%lld", (long long)app_id);
+    /* Bounded: each pass ends one queued deployment or returns. */
+    for (int guard = 0; guard < 1000; guard++) {
+        if (store_deployment_next(s->store, app_id, &d) != STORE_OK)
+            return;
+        struct app a;
+        if (store_app_find(s->store, 0, ref, &a) != STORE_OK)
+            return;
+        struct server sv;
+        int rc = store_server_get(s->store, a.server_id, &sv);
+        if (rc == STORE_OK && !sv.decommissioned_at && sv.id == d.server_id) {
+            int ok = dispatch(s, &a, &d);
+            store_app_release(&a);
+            if (ok < 0)
+                log_error("deploy", "deployment %lld: cannot create its job; it stays queued",
+                          (long long)d.id);
+            return;
+        }
+        store_app_release(&a);
+        if (rc != STORE_OK && rc != STORE_NOTFOUND)
+            return;
+        finish(s, &d, "FAILED", NULL,
+               rc == STORE_OK && sv.id == d.server_id
+                   ? "the server was decommissioned before the deployment started"
+                   : "the application moved to another server before the deployment started",
+               0);
+    }
+}
+
+static void boot_one(void *arg, int64_t app_id) { deploy_pump(arg, app_id); }
+
+void deploy_boot(struct srv *s)
+{
+    if (store_apps_with_queue(s->store, boot_one, s) != STORE_OK)
+        log_error("deploy", "cannot read the deployment queues");
+}
+
+int deploy_cancel(struct srv *s, const struct deployment *d)
+{
+    if (!d->job_id) { /* still queued: nothing ran */
+        finish(s, d, "CANCELLED", NULL, "cancelled before it started", 0);
+        deploy_pump(s, d->app_id);
+        return 0;
+    }
+    struct job j;
+    int rc = store_job_get(s->store, 0, d->job_id, &j);
+    if (rc != STORE_OK)
+        return -1;
+    int pending = strcmp(j.status, "PENDING") == 0;
+    int64_t server_id = j.server_id;
+    store_job_release(&j);
+    /* Tell the runner either way: it may hold the job without having
+     * accepted it yet. */
+    hub_job_cancel(s->hub, server_id, d->job_id);
+    if (pending &&
+        store_job_finish(s->store, d->job_id, "FAILED", -1, "cancelled", util_now()) ==
+            STORE_OK) {
+        hub_jobs_recount(s->hub);
+        finish(s, d, "CANCELLED", NULL, "cancelled before the runner started it", 0);
+        deploy_pump(s, d->app_id);
+        return 0;
+    }
+    return store_deployment_set_cancel(s->store, d->id) == STORE_OK ? 1 : -1;
+}
+
+/* ---- hooks for the hub ---- */
+
+struct env_ctx {
+    struct srv *s;
+    int64_t app_id;
+    json_t *env;
+};
+
+static void env_add(void *arg, const char *name, const char *sealed)
+{
+    struct env_ctx *x = arg;
+    char ad[160];
+    size_t len = 0;
+    deploy_env_ad(x->app_id, name, ad, sizeof ad);
+    char *plain = crypto_open(x->s->secret_key, ad, sealed, &len);
+    if (!plain) {
+        log_error("deploy", "app %lld: env %s cannot be opened (another master key?); "
+                  "sent without it", (long long)x->app_id, name);
+        return;
+    }
+    json_object_set_new(x->env, name, json_stringn(plain, len));
+    crypto_wipe(plain, len);
+    free(plain);
+}
+
+void deploy_spec_add_env(struct srv *s, json_t *spec)
+{
+    int64_t app_id = 0;
+    json_t *app = json_object_get(spec, "app");
+    const char *id = json_string_value(json_object_get(app, "id"));
+    if (!id || util_parse_i64(id, &app_id) < 0)
+        return;
+    struct env_ctx x = {s, app_id, json_object()};
+    if (store_app_env_each(s->store, app_id, env_add, &x) != STORE_OK)
+        log_error("deploy", "app %lld: cannot read its env", (long long)app_id);
+    json_object_set_new(spec, "env", x.env);
+}
+
+void deploy_job_started(struct srv *s, int64_t job_id)
+{
+    struct deployment d;
+    if (store_deployment_by_job(s->store, job_id, &d) == STORE_OK)
+        store_deployment_start(s->store, d.id, util_now());
+}
+
+/* One report line: {"step","status","detail"?,"commit"?,"image"?}. */
+static void step_report(struct srv *s, const struct deployment *d, int64_t ts_ms,
+                        const char *line, size_t len)
+{
+    json_t *o = json_loadb(line, len, 0, NULL);
+    const char *step = NULL, *status = NULL, *detail = NULL, *commit = NULL, *image = NULL;
+    if (!json_is_object(o) || jx_string(o, "step", &step) != JX_OK ||
+        jx_string(o, "status", &status) != JX_OK)
+        goto done;
+    int idx = deploy_step_index(step);
+    if (idx < 0 || (strcmp(status, "started") && strcmp(status, "ok") && strcmp(status, "failed")))
+        goto done;
+    jx_string(o, "detail", &detail);
+    jx_string(o, "commit", &commit);
+    jx_string(o, "image", &image);
+    char dbuf[2048];
+    if (detail)
+        util_strlcpy(dbuf, detail, sizeof dbuf);
+    if (commit && (strlen(commit) < 4 || strlen(commit) > 63))
+        commit = NULL;
+    if (image && strlen(image) > 255)
+        image = NULL;
+    store_deploy_step(s->store, d->id, step, idx, status, detail ? dbuf : NULL,
+                      ts_ms > 0 ? ts_ms : (int64_t)(util_now() * 1000));
+    if (commit || image)
+        store_deployment_set_result(s->store, d->id, commit, image);
+done:
+    json_decref(o);
+}
+
+void deploy_job_log(struct srv *s, int64_t job_id, int64_t ts_ms, const char *data, size_t len)
+{
+    struct deployment d;
+    if (store_deployment_by_job(s->store, job_id, &d) != STORE_OK)
+        return;
+    /* Each line that is a JSON object is a step report; other system
+     * lines are plain notes. */
+    const char *p = data, *end = data + len;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *e = nl ? nl : end;
+        while (p < e && (*p == ' ' || *p == '\t' || *p == '\r'))
+            p++;
+        if (p < e && *p == '{')
+            step_report(s, &d, ts_ms, p, (size_t)(e - p));
+        p = nl ? nl + 1 : end;
+    }
+}
+
+void deploy_parse_error(const char *error, char *step, size_t stepn, char *reason,
+                        size_t reasonn, int64_t *rolled_back_to)
+{
+    static const char mark[] = "rolled back to deployment ";
+    *rolled_back_to = 0;
+    step[0] = '\0';
+    util_strlcpy(reason, error ? error : "", reasonn);
+    /* "...; rolled back to deployment N" (or the whole text). */
+    char *m = strstr(reason, mark);
+    if (m) {
+        int64_t n;
+        char num[24];
+        size_t k = strspn(m + sizeof mark - 1, "0123456789");
+        if (k > 0 && k < sizeof num) {
+            memcpy(num, m + sizeof mark - 1, k);
+            num[k] = '\0';
+            if (util_parse_i64(num, &n) == 0)
+                *rolled_back_to = n;
+        }
+        while (m > reason && (m[-1] == ' ' || m[-1] == ';'))
+            m--;
+        *m = '\0';
+    }
+    /* "step: reason" */
+    char *colon = strchr(reason, ':');
+    if (colon) {
+        size_t l = (size_t)(colon - reason);
+        char name[16];
+        if (l < sizeof name) {
+            memcpy(name, reason, l);
+            name[l] = '\0';
+            if (deploy_step_index(name) >= 0) {
+                util_strlcpy(step, name, stepn);
+                const char *rest = colon + 1;
+                while (*rest == ' ')
+                    rest++;
+                memmove(reason, rest, strlen(rest) + 1);
+            }
+        }
+    }
+}
+
+void deploy_job_finished(struct srv *s, int64_t job_id, int failed, const char *error)
+{
+    struct deployment d;
+    if (store_deployment_by_job(s->store, job_id, &d) != STORE_OK)
+        return;
+    if (strcmp(d.status, "PENDING") == 0 || strcmp(d.status, "RUNNING") == 0) {
+        if (!failed) {
+            finish(s, &d, "SUCCEEDED", NULL, NULL, 0);
+            if (store_app_set_current(s->store, d.app_id, d.id) != STORE_OK)
+                log_error("deploy", "app %lld: cannot record deployment %lld as current",
+                          (long long)d.app_id, (long long)d.id);
+        } else {
+            char step[16], reason[512];
+            int64_t back = 0;
+            deploy_parse_error(error ? error : "the runner reported a failure", step,
+                               sizeof step, reason, sizeof reason, &back);
+            if (d.cancel_requested)
+                finish(s, &d, "CANCELLED", step, reason[0] ? reason : "cancelled", back);
+            else
+                finish(s, &d, "FAILED", step, reason, back);
+        }
+    }
+    deploy_pump(s, d.app_id);
+}

@@ -1,0 +1,66 @@
+/* deploy.h - the control plane's side of the deploy pipeline
+ * (docs/deploy.md): the per-application queue, turning a deployment into a
+ * hub job of kind `deploy`, adding the decrypted env only when the job is
+ * sent, and reading the runner's step reports and result back into the
+ * deployment.
+ *
+ * Loop thread only. Every function here is a few short indexed store
+ * statements; nothing blocks. The hub calls the deploy_job_* hooks for
+ * jobs of kind "deploy"; the API calls deploy_pump/deploy_cancel.
+ */
+#ifndef BERTHD_DEPLOY_H
+#define BERTHD_DEPLOY_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "berthd.h"
+#include "store.h"
+
+#define DEPLOY_JOB_KIND "deploy"
+#define DEPLOY_HEALTH_TRIES 10
+#define DEPLOY_HEALTH_BACKOFF_MS 500
+
+/* Pipeline steps in order; index = display order. */
+#define DEPLOY_NSTEPS 8
+extern const char *const deploy_step_names[DEPLOY_NSTEPS];
+/* Index of a step name, or -1. */
+int deploy_step_index(const char *name);
+
+/* Associated data binding an env value to its app and key. */
+void deploy_env_ad(int64_t app_id, const char *key, char *out, size_t n);
+
+/* Docker names the control plane picks (stable across app renames). */
+void deploy_image_name(int64_t app_id, int64_t deployment_id, char *out, size_t n);
+void deploy_container_name(int64_t app_id, int64_t deployment_id, char *out, size_t n);
+
+/* Dispatches the app's oldest queued deployment unless one holds the app's
+ * run slot (RUNNING, or dispatched and not yet accepted). */
+void deploy_pump(struct srv *s, int64_t app_id);
+/* At start: pumps every app whose queue is waiting with a free slot. */
+void deploy_boot(struct srv *s);
+
+/* Cancels d. Returns 0 when it is CANCELLED now, 1 when the runner was
+ * asked to stop it (it ends CANCELLED when the runner reports), -1 on a
+ * store failure. The caller checks d is PENDING or RUNNING. */
+int deploy_cancel(struct srv *s, const struct deployment *d);
+
+/* ---- hooks for hub.c (jobs of kind "deploy") ---- */
+
+/* Adds "env" (decrypted values, a JSON object) to the spec being sent. */
+void deploy_spec_add_env(struct srv *s, json_t *spec);
+/* The runner accepted the job: the deployment is RUNNING. */
+void deploy_job_started(struct srv *s, int64_t job_id);
+/* A newly stored chunk on stream "system": step reports. */
+void deploy_job_log(struct srv *s, int64_t job_id, int64_t ts_ms, const char *data,
+                    size_t len);
+/* The job's result was stored: finish the deployment, start the next. */
+void deploy_job_finished(struct srv *s, int64_t job_id, int failed, const char *error);
+
+/* Parses a failed job's error "STEP: REASON; rolled back to deployment N"
+ * (each part optional). step gets "" when the prefix is not a step. */
+void deploy_parse_error(const char *error, char *step, size_t stepn, char *reason,
+                        size_t reasonn, int64_t *rolled_back_to);
+
+#endif
