@@ -1,0 +1,863 @@
+/* docker.c - Docker Engine API v1.41 over the unix socket, on the lws loop,
+ * and the `git` / `docker build` children of a deploy. See docker.h.
+ *
+ * A request is one lws HTTP/1.1 client connection to "+/var/run/docker.sock":
+ * headers from the connect info, the JSON body written on
+ * CLIENT_HTTP_WRITEABLE (lws_client_http_body_pending), the answer read
+ * into a capped buffer and parsed with jansson on COMPLETED_CLIENT_HTTP.
+ * Chunked answers are de-chunked by lws_http_client_read().
+ *
+ * Owns: struct docker (its list of requests), struct dreq (freed when its
+ * connection is gone and its callback has run). Request bodies and answers
+ * are wiped before they are freed: a create body carries env values, an
+ * inspect answer echoes them.
+ */
+#include "docker.h"
+
+#include "buf.h"
+#include "child.h"
+#include "crypto.h"
+#include "log.h"
+#include "util.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define C "docker"
+#define ANSWER_MAX (16u * 1024 * 1024)
+#define WRITE_CHUNK 4096
+#define DEFAULT_TIMEOUT_S 60
+
+struct dreq;
+
+struct docker {
+    struct lws_context *ctx;
+    struct lws_vhost *vh;
+    char address[PATH_MAX + 2];    /* "+/var/run/docker.sock" */
+    struct dreq *reqs;
+    struct dchild *children;
+};
+
+struct dreq {
+    struct dreq *next;
+    struct docker *d;
+    struct lws *wsi;
+    char method[8];
+    char *path;
+    char *bodybuf;                 /* LWS_PRE headroom + body */
+    size_t body_len, body_off;
+    int timeout_s;
+    struct buf answer;
+    int status;
+    int in_connect;                /* inside lws_client_connect_via_info */
+    int ended;                     /* the connection is gone */
+    int timed_out;
+    char err[256];
+    docker_cb cb;
+    void *arg;
+    lws_sorted_usec_list_t sul;    /* timeout, then deferred delivery */
+    lws_sorted_usec_list_t sul_hold; /* keeps lws' answer timeout at bay */
+};
+
+/* A git or build child: forwards its output and exit to the caller. */
+struct dchild {
+    struct dchild *next;
+    struct docker *d;
+    struct child *c;
+    docker_output_cb on_output;
+    docker_exit_cb on_exit;
+    void *arg;
+};
+
+/* --- requests --- */
+
+static void dreq_unlink(struct dreq *q)
+{
+    if (!q->d)
+        return;
+    for (struct dreq **pp = &q->d->reqs; *pp; pp = &(*pp)->next)
+        if (*pp == q) {
+            *pp = q->next;
+            break;
+        }
+    q->d = NULL;
+}
+
+static void dreq_free(struct dreq *q)
+{
+    lws_sul_cancel(&q->sul);
+    lws_sul_cancel(&q->sul_hold);
+    dreq_unlink(q);
+    if (q->bodybuf) {
+        crypto_wipe(q->bodybuf, LWS_PRE + q->body_len);
+        free(q->bodybuf);
+    }
+    if (q->answer.data)
+        crypto_wipe(q->answer.data, q->answer.len);
+    buf_release(&q->answer);
+    free(q->path);
+    free(q);
+}
+
+/* Calls back (unless forgotten: q->d == NULL) and frees. */
+static void dreq_deliver(struct dreq *q)
+{
+    json_t *body = NULL;
+    const char *err = NULL;
+    if (q->answer.len) {
+        json_error_t je;
+        body = json_loadb(q->answer.data, q->answer.len, JSON_DECODE_ANY, &je);
+    }
+    if (q->err[0]) {
+        err = q->err;
+    } else if (q->status < 200 || q->status > 299) {
+        json_t *m = json_is_object(body) ? json_object_get(body, "message") : NULL;
+        if (json_is_string(m))
+            snprintf(q->err, sizeof q->err, "%s", json_string_value(m));
+        else
+            snprintf(q->err, sizeof q->err, "Docker answered HTTP %d", q->status);
+        err = q->err;
+    }
+    if (err)
+        log_debug(C, "%s %s: %s", q->method, q->path, err);
+    if (q->d && q->cb)
+        q->cb(q->arg, q->status, body, err);
+    json_decref(body);
+    dreq_free(q);
+}
+
+static void deliver_tick(lws_sorted_usec_list_t *sul)
+{
+    dreq_deliver(lws_container_of(sul, struct dreq, sul));
+}
+
+static void timeout_tick(lws_sorted_usec_list_t *sul)
+{
+    struct dreq *q = lws_container_of(sul, struct dreq, sul);
+    q->timed_out = 1;
+    if (q->wsi)
+        lws_set_timeout(q->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+}
+
+/* lws waits for an answer only the context's timeout_secs (5 s by default)
+ * and re-arms that after the body; a stop or a remove may take longer. So
+ * while no answer came, push lws' timeout forward; our own sul is the
+ * request's real limit. */
+#define HOLD_US (2 * LWS_USEC_PER_SEC)
+static void hold_tick(lws_sorted_usec_list_t *sul)
+{
+    struct dreq *q = lws_container_of(sul, struct dreq, sul_hold);
+    if (!q->wsi || q->status)
+        return;
+    lws_set_timeout(q->wsi, PENDING_TIMEOUT_AWAITING_SERVER_RESPONSE, 5);
+    lws_sul_schedule(lws_get_context(q->wsi), 0, &q->sul_hold, hold_tick, HOLD_US);
+}
+
+/* The connection is over (answered, failed or closed). */
+static void dreq_end(struct dreq *q, struct lws *wsi, const char *why)
+{
+    if (wsi)
+        lws_set_opaque_user_data(wsi, NULL);
+    q->wsi = NULL;
+    q->ended = 1;
+    if (!q->err[0] && why)
+        snprintf(q->err, sizeof q->err, "%s%s", q->timed_out ? "timed out: " : "", why);
+    if (q->in_connect)
+        return;  /* docker_request delivers it after the connect call */
+    lws_sul_cancel(&q->sul);
+    dreq_deliver(q);
+}
+
+static int append_headers(struct dreq *q, struct lws *wsi, unsigned char **p, unsigned char *end)
+{
+    char n[24];
+    if (q->bodybuf) {
+        if (lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE,
+                                         (const unsigned char *)"application/json", 16, p, end))
+            return -1;
+    }
+    if (strcmp(q->method, "GET") && strcmp(q->method, "HEAD")) {
+        int w = snprintf(n, sizeof n, "%zu", q->body_len);
+        if (lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, (const unsigned char *)n, w,
+                                         p, end))
+            return -1;
+    }
+    if (q->bodybuf) {
+        lws_client_http_body_pending(wsi, 1);
+        lws_callback_on_writable(wsi);
+    }
+    return 0;
+}
+
+static int write_body(struct dreq *q, struct lws *wsi)
+{
+    size_t left = q->body_len - q->body_off;
+    size_t n = left > WRITE_CHUNK ? WRITE_CHUNK : left;
+    int last = n == left;
+    unsigned char *start = (unsigned char *)q->bodybuf + LWS_PRE + q->body_off;
+    if (!q->bodybuf || !left)
+        return 0;
+    if (lws_write(wsi, start, n, last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) != (int)n)
+        return -1;
+    q->body_off += n;
+    if (last) {
+        lws_client_http_body_pending(wsi, 0);
+        crypto_wipe(q->bodybuf, LWS_PRE + q->body_len);  /* env values: gone once sent */
+    } else {
+        lws_callback_on_writable(wsi);
+    }
+    return 0;
+}
+
+static int docker_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                           size_t len)
+{
+    struct dreq *q = lws_get_opaque_user_data(wsi);
+    char rb[LWS_PRE + 4096], *px;
+    int lenx;
+
+    switch (reason) {
+    case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
+        if (q)
+            dreq_end(q, wsi, in ? (const char *)in : "cannot connect to the Docker socket");
+        return 0;
+    case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER:
+        if (!q)
+            return -1;
+        return append_headers(q, wsi, (unsigned char **)in, (*(unsigned char **)in) + len);
+    case LWS_CALLBACK_CLIENT_HTTP_WRITEABLE:
+        if (!q)
+            return -1;
+        return write_body(q, wsi);
+    case LWS_CALLBACK_ESTABLISHED_CLIENT_HTTP:
+        if (q)
+            q->status = (int)lws_http_client_http_response(wsi);
+        return 0;
+    case LWS_CALLBACK_RECEIVE_CLIENT_HTTP_READ:
+        if (q && buf_append(&q->answer, in, len) < 0) {
+            snprintf(q->err, sizeof q->err, "answer larger than %u bytes", ANSWER_MAX);
+            return -1;
+        }
+        return 0;
+    case LWS_CALLBACK_RECEIVE_CLIENT_HTTP:
+        px = rb + LWS_PRE;
+        lenx = (int)sizeof rb - LWS_PRE;
+        if (lws_http_client_read(wsi, &px, &lenx) < 0)
+            return -1;
+        return 0;
+    case LWS_CALLBACK_COMPLETED_CLIENT_HTTP:
+        if (q)
+            dreq_end(q, wsi, NULL);
+        return -1;  /* one request per connection: close it */
+    case LWS_CALLBACK_CLOSED_CLIENT_HTTP:
+        if (q)
+            dreq_end(q, wsi, q->status ? "Docker closed the connection mid-answer"
+                                       : "Docker closed the connection");
+        return 0;
+    default:
+        break;
+    }
+    return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+const struct lws_protocols docker_protocol = {
+    .name = "berth-docker",
+    .callback = docker_callback,
+    .rx_buffer_size = 4096,
+};
+
+int docker_new(struct lws_context *ctx, struct lws_vhost *vh, const char *socket, struct docker **out)
+{
+    struct docker *d = calloc(1, sizeof *d);
+    if (!d)
+        return -1;
+    d->ctx = ctx;
+    d->vh = vh;
+    snprintf(d->address, sizeof d->address, "+%s", socket ? socket : DOCKER_DEFAULT_SOCKET);
+    *out = d;
+    return 0;
+}
+
+void docker_free(struct docker *d)
+{
+    if (!d)
+        return;
+    while (d->reqs) {
+        struct dreq *q = d->reqs;
+        dreq_unlink(q);  /* forgotten: no callback */
+        if (q->wsi) {
+            lws_sul_cancel(&q->sul);
+            lws_sul_cancel(&q->sul_hold);
+            lws_set_timeout(q->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+        } else if (!q->in_connect) {
+            dreq_free(q);
+        }
+    }
+    for (struct dchild *k = d->children, *next; k; k = next) {
+        next = k->next;
+        child_forget(k->c);
+        free(k);
+    }
+    free(d);
+}
+
+int docker_request(struct docker *d, const char *method, const char *path, const json_t *body,
+                   int timeout_s, docker_cb cb, void *arg)
+{
+    struct lws_client_connect_info i;
+    struct dreq *q = NULL;
+    char *text = NULL;
+    size_t tlen = 0;
+    int rc = -1;
+
+    if (strlen(method) >= sizeof q->method)
+        goto done;
+    q = calloc(1, sizeof *q);
+    if (!q)
+        goto done;
+    buf_init(&q->answer, ANSWER_MAX);
+    snprintf(q->method, sizeof q->method, "%s", method);
+    if (asprintf(&q->path, DOCKER_API "%s", path) < 0) {
+        q->path = NULL;
+        goto done;
+    }
+    if (body) {
+        text = json_dumps(body, JSON_COMPACT);
+        if (!text)
+            goto done;
+        tlen = strlen(text);
+        q->bodybuf = malloc(LWS_PRE + tlen);
+        if (!q->bodybuf)
+            goto done;
+        memcpy(q->bodybuf + LWS_PRE, text, tlen);
+        q->body_len = tlen;
+    }
+    q->timeout_s = timeout_s > 0 ? timeout_s : DEFAULT_TIMEOUT_S;
+    q->d = d;
+    q->cb = cb;
+    q->arg = arg;
+    q->next = d->reqs;
+    d->reqs = q;
+
+    memset(&i, 0, sizeof i);
+    i.context = d->ctx;
+    i.vhost = d->vh;
+    i.address = d->address;
+    i.port = 0;
+    i.path = q->path;
+    i.host = "docker";
+    i.origin = "docker";
+    i.method = q->method;
+    i.local_protocol_name = docker_protocol.name;
+    i.alpn = "http/1.1";
+    i.opaque_user_data = q;
+    i.pwsi = &q->wsi;
+    q->in_connect = 1;
+    struct lws *w = lws_client_connect_via_info(&i);
+    q->in_connect = 0;
+    if (!w || q->ended) {
+        /* failed at once: answer from the loop, never from inside this call */
+        q->wsi = NULL;
+        if (!q->err[0])
+            snprintf(q->err, sizeof q->err, "cannot connect to the Docker socket %s", d->address + 1);
+        lws_sul_schedule(d->ctx, 0, &q->sul, deliver_tick, 1);
+    } else {
+        lws_sul_schedule(d->ctx, 0, &q->sul, timeout_tick, (lws_usec_t)q->timeout_s * LWS_USEC_PER_SEC);
+        lws_sul_schedule(d->ctx, 0, &q->sul_hold, hold_tick, HOLD_US);
+    }
+    q = NULL;
+    rc = 0;
+done:
+    if (text) {
+        crypto_wipe(text, tlen);
+        free(text);
+    }
+    if (q)
+        dreq_free(q);
+    return rc;
+}
+
+/* --- operations --- */
+
+static int url_escape(const char *s, char *out, size_t outlen)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t o = 0;
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (isalnum(ch) || strchr("-_.~", ch)) {
+            if (o + 1 >= outlen)
+                return -1;
+            out[o++] = (char)ch;
+        } else {
+            if (o + 3 >= outlen)
+                return -1;
+            out[o++] = '%';
+            out[o++] = hex[ch >> 4];
+            out[o++] = hex[ch & 15];
+        }
+    }
+    out[o] = '\0';
+    return 0;
+}
+
+/* Ids and names in paths: [A-Za-z0-9_.:/-] only (image refs have ':' and '/'). */
+static int ref_ok(const char *s)
+{
+    if (!s || !*s || strlen(s) > 255)
+        return 0;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && !strchr("_.-:/@", *s))
+            return 0;
+    return 1;
+}
+
+int docker_ping(struct docker *d, docker_cb cb, void *arg)
+{
+    return docker_request(d, "GET", "/_ping", NULL, 10, cb, arg);
+}
+
+int docker_version(struct docker *d, docker_cb cb, void *arg)
+{
+    return docker_request(d, "GET", "/version", NULL, 10, cb, arg);
+}
+
+static json_t *create_body(const struct docker_container_spec *s)
+{
+    json_t *b = json_object(), *env = json_array(), *labels = json_object(), *hc = json_object();
+    char port[32];
+    if (!b || !env || !labels || !hc)
+        goto fail;
+    json_object_set_new(b, "Image", json_string(s->image));
+    for (size_t k = 0; k < s->env_count; k++)
+        if (json_array_append_new(env, json_string(s->env[k])) < 0)
+            goto fail;
+    json_object_set_new(b, "Env", env);
+    env = NULL;
+    if (s->app)
+        json_object_set_new(labels, "berth.app", json_string(s->app));
+    if (s->deployment)
+        json_object_set_new(labels, "berth.deployment", json_string(s->deployment));
+    if (s->color)
+        json_object_set_new(labels, "berth.color", json_string(s->color));
+    json_object_set_new(b, "Labels", labels);
+    labels = NULL;
+    if (s->memory_bytes > 0)
+        json_object_set_new(hc, "Memory", json_integer(s->memory_bytes));
+    if (s->cpus > 0)
+        json_object_set_new(hc, "NanoCpus", json_integer((json_int_t)(s->cpus * 1e9)));
+    json_object_set_new(hc, "RestartPolicy",
+                        json_pack("{s:s}", "Name", s->restart ? s->restart : "unless-stopped"));
+    json_object_set_new(hc, "NetworkMode", json_string(s->network ? s->network : "bridge"));
+    if (s->port > 0) {
+        snprintf(port, sizeof port, "%d/tcp", s->port);
+        json_object_set_new(b, "ExposedPorts", json_pack("{s:{}}", port));
+        if (s->publish_ip)
+            json_object_set_new(hc, "PortBindings",
+                                json_pack("{s:[{s:s,s:s}]}", port, "HostIp", s->publish_ip, "HostPort", ""));
+    }
+    json_object_set_new(b, "HostConfig", hc);
+    return b;
+fail:
+    json_decref(b);
+    json_decref(env);
+    json_decref(labels);
+    json_decref(hc);
+    return NULL;
+}
+
+/* Overwrites env strings in place before jansson frees them. */
+static void wipe_env(json_t *body)
+{
+    json_t *env = json_object_get(body, "Env"), *v;
+    size_t k;
+    json_array_foreach(env, k, v)
+        crypto_wipe((char *)json_string_value(v), json_string_length(v));
+}
+
+int docker_container_create(struct docker *d, const struct docker_container_spec *s, docker_cb cb, void *arg)
+{
+    char path[512], name[300];
+    int rc;
+    if (!s->image || !ref_ok(s->image))
+        return -1;
+    if (s->name) {
+        if (!ref_ok(s->name) || url_escape(s->name, name, sizeof name) < 0)
+            return -1;
+        snprintf(path, sizeof path, "/containers/create?name=%s", name);
+    } else {
+        snprintf(path, sizeof path, "/containers/create");
+    }
+    json_t *b = create_body(s);
+    if (!b)
+        return -1;
+    rc = docker_request(d, "POST", path, b, 120, cb, arg);
+    wipe_env(b);
+    json_decref(b);
+    return rc;
+}
+
+static int container_op(struct docker *d, const char *method, const char *id, const char *suffix,
+                        int timeout_s, docker_cb cb, void *arg)
+{
+    char path[512];
+    if (!ref_ok(id))
+        return -1;
+    snprintf(path, sizeof path, "/containers/%s%s", id, suffix);
+    return docker_request(d, method, path, NULL, timeout_s, cb, arg);
+}
+
+int docker_container_start(struct docker *d, const char *id, docker_cb cb, void *arg)
+{
+    return container_op(d, "POST", id, "/start", 120, cb, arg);
+}
+
+int docker_container_inspect(struct docker *d, const char *id, docker_cb cb, void *arg)
+{
+    return container_op(d, "GET", id, "/json", 30, cb, arg);
+}
+
+int docker_container_stop(struct docker *d, const char *id, int timeout_s, docker_cb cb, void *arg)
+{
+    char suffix[32];
+    if (timeout_s < 0)
+        timeout_s = 10;
+    snprintf(suffix, sizeof suffix, "/stop?t=%d", timeout_s);
+    return container_op(d, "POST", id, suffix, timeout_s + 30, cb, arg);
+}
+
+int docker_container_remove(struct docker *d, const char *id, int force, docker_cb cb, void *arg)
+{
+    return container_op(d, "DELETE", id, force ? "?force=1&v=1" : "?v=1", 60, cb, arg);
+}
+
+static int list_op(struct docker *d, const char *what, const char *label, int all, docker_cb cb, void *arg)
+{
+    char path[1024], enc[768];
+    json_t *f = label ? json_pack("{s:[s]}", "label", label) : NULL;
+    char *text = f ? json_dumps(f, JSON_COMPACT) : NULL;
+    int rc = -1;
+    if (label && (!text || url_escape(text, enc, sizeof enc) < 0))
+        goto done;
+    snprintf(path, sizeof path, "/%s/json?all=%d%s%s", what, all ? 1 : 0, label ? "&filters=" : "",
+             label ? enc : "");
+    rc = docker_request(d, "GET", path, NULL, 30, cb, arg);
+done:
+    free(text);
+    json_decref(f);
+    return rc;
+}
+
+int docker_container_list(struct docker *d, const char *label, int all, docker_cb cb, void *arg)
+{
+    return list_op(d, "containers", label, all, cb, arg);
+}
+
+int docker_image_list(struct docker *d, const char *label, docker_cb cb, void *arg)
+{
+    return list_op(d, "images", label, 0, cb, arg);
+}
+
+int docker_image_remove(struct docker *d, const char *id, int force, docker_cb cb, void *arg)
+{
+    char path[512], enc[300];
+    if (!ref_ok(id) || url_escape(id, enc, sizeof enc) < 0)
+        return -1;
+    snprintf(path, sizeof path, "/images/%s%s", enc, force ? "?force=1" : "");
+    return docker_request(d, "DELETE", path, NULL, 120, cb, arg);
+}
+
+/* --- inspect helpers --- */
+
+int docker_inspect_ip(json_t *inspect, const char *network, char *out, size_t outlen)
+{
+    json_t *nets = json_object_get(json_object_get(inspect, "NetworkSettings"), "Networks"), *n;
+    const char *key;
+    json_object_foreach(nets, key, n) {
+        const char *ip = json_string_value(json_object_get(n, "IPAddress"));
+        if ((!network || strcmp(network, key) == 0) && ip && *ip)
+            return util_strlcpy(out, ip, outlen);
+    }
+    return -1;
+}
+
+int docker_inspect_published(json_t *inspect, int port, char *ip, size_t iplen, int *host_port)
+{
+    char key[32];
+    int64_t p;
+    snprintf(key, sizeof key, "%d/tcp", port);
+    json_t *b = json_object_get(json_object_get(json_object_get(inspect, "NetworkSettings"), "Ports"), key);
+    json_t *first = json_array_get(b, 0);
+    const char *hip = json_string_value(json_object_get(first, "HostIp"));
+    const char *hport = json_string_value(json_object_get(first, "HostPort"));
+    if (!hip || !hport || util_parse_i64(hport, &p) < 0 || p <= 0 || p > 65535)
+        return -1;
+    *host_port = (int)p;
+    return util_strlcpy(ip, *hip ? hip : "127.0.0.1", iplen);
+}
+
+const char *docker_inspect_status(json_t *inspect)
+{
+    return json_string_value(json_object_get(json_object_get(inspect, "State"), "Status"));
+}
+
+static int by_created_desc(const void *a, const void *b)
+{
+    json_int_t x = json_integer_value(json_object_get(*(json_t *const *)a, "Created"));
+    json_int_t y = json_integer_value(json_object_get(*(json_t *const *)b, "Created"));
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+size_t docker_images_to_prune(json_t *list, size_t keep, const char **ids, size_t max)
+{
+    size_t n = json_array_size(list), out = 0;
+    json_t **v = n ? calloc(n, sizeof *v) : NULL;
+    if (!v)
+        return 0;
+    for (size_t k = 0; k < n; k++)
+        v[k] = json_array_get(list, k);
+    qsort(v, n, sizeof *v, by_created_desc);
+    for (size_t k = keep; k < n && out < max; k++) {
+        const char *id = json_string_value(json_object_get(v[k], "Id"));
+        if (id)
+            ids[out++] = id;
+    }
+    free(v);
+    return out;
+}
+
+/* --- children: git and docker build --- */
+
+static void dchild_output(void *arg, int stream, const char *data, size_t len)
+{
+    struct dchild *k = arg;
+    if (k->on_output)
+        k->on_output(k->arg, stream, data, len);
+}
+
+static void dchild_exit(void *arg, int status)
+{
+    struct dchild *k = arg;
+    for (struct dchild **pp = &k->d->children; *pp; pp = &(*pp)->next)
+        if (*pp == k) {
+            *pp = k->next;
+            break;
+        }
+    if (k->on_exit)
+        k->on_exit(k->arg, status);
+    free(k);
+}
+
+static int run_child(struct docker *d, char *const *argv, char *const *envp, const char *cwd, int timeout_s,
+                     docker_output_cb on_output, docker_exit_cb on_exit, void *arg, char *err, size_t errlen)
+{
+    struct child_spec s;
+    struct dchild *k = calloc(1, sizeof *k);
+    if (!k) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    k->d = d;
+    k->on_output = on_output;
+    k->on_exit = on_exit;
+    k->arg = arg;
+    memset(&s, 0, sizeof s);
+    s.argv = argv;
+    s.envp = envp;
+    s.cwd = cwd;
+    s.capture = 1;
+    s.out_fd = -1;
+    s.timeout_s = timeout_s;
+    if (child_start(d->ctx, d->vh, &s, dchild_output, dchild_exit, k, &k->c, err, errlen) < 0) {
+        free(k);
+        return -1;
+    }
+    k->next = d->children;
+    d->children = k;
+    return 0;
+}
+
+/* A small, explicit environment: nothing of the runner's leaks in. */
+static char **base_env(size_t extra)
+{
+    static const char *const keep[] = {"PATH", "HOME", "DOCKER_HOST", "DOCKER_CONFIG", "TMPDIR"};
+    size_t n = 0;
+    char **e = calloc(sizeof keep / sizeof keep[0] + extra + 2, sizeof *e);
+    if (!e)
+        return NULL;
+    for (size_t k = 0; k < sizeof keep / sizeof keep[0]; k++) {
+        const char *v = getenv(keep[k]);
+        if (!v && strcmp(keep[k], "PATH") == 0)
+            v = "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin";
+        if (v && !(e[n++] = child_env_pair(keep[k], v)))
+            goto fail;
+    }
+    if (!(e[n++] = child_env_pair("LC_ALL", "C")))
+        goto fail;
+    return e;
+fail:
+    child_env_free(e);
+    return NULL;
+}
+
+static int env_add(char **e, const char *name, const char *value)
+{
+    size_t n = 0;
+    while (e[n])
+        n++;
+    e[n] = child_env_pair(name, value);
+    return e[n] ? 0 : -1;
+}
+
+static int tag_part_ok(const char *s, int lower_only)
+{
+    if (!s || !*s || strlen(s) > 128)
+        return 0;
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (!(islower(ch) || isdigit(ch) || ch == '-' || ch == '_' || ch == '.' ||
+              (!lower_only && isupper(ch))))
+            return 0;
+    }
+    return 1;
+}
+
+int docker_build(struct docker *d, const struct docker_build_spec *s, docker_output_cb on_output,
+                 docker_exit_cb on_exit, void *arg, char *err, size_t errlen)
+{
+    char tag[300], lapp[300], ldep[200], mem[32], quota[32];
+    char *argv[24];
+    char **envp = NULL;
+    int n = 0, rc = -1;
+
+    if (!tag_part_ok(s->app, 1) || !tag_part_ok(s->deployment, 0) || !s->context_dir) {
+        snprintf(err, errlen, "build: bad app, deployment or context");
+        goto done;
+    }
+    snprintf(tag, sizeof tag, "berth/%s:%s", s->app, s->deployment);
+    snprintf(lapp, sizeof lapp, "berth.app=%s", s->app);
+    snprintf(ldep, sizeof ldep, "berth.deployment=%s", s->deployment);
+    argv[n++] = "docker";
+    argv[n++] = "build";
+    argv[n++] = "--force-rm";
+    argv[n++] = "-t";
+    argv[n++] = tag;
+    argv[n++] = "--label";
+    argv[n++] = lapp;
+    argv[n++] = "--label";
+    argv[n++] = ldep;
+    if (s->dockerfile) {
+        argv[n++] = "-f";
+        argv[n++] = (char *)s->dockerfile;
+    }
+    if (s->memory_bytes > 0) {
+        snprintf(mem, sizeof mem, "%lld", (long long)s->memory_bytes);
+        argv[n++] = "--memory";
+        argv[n++] = mem;
+    }
+    if (s->cpus > 0) {
+        snprintf(quota, sizeof quota, "%lld", (long long)(s->cpus * 100000));
+        argv[n++] = "--cpu-period";
+        argv[n++] = "100000";
+        argv[n++] = "--cpu-quota";
+        argv[n++] = quota;
+    }
+    argv[n++] = (char *)s->context_dir;
+    argv[n] = NULL;
+    envp = base_env(2);
+    if (!envp || env_add(envp, "DOCKER_BUILDKIT", "0") < 0) {
+        snprintf(err, errlen, "out of memory");
+        goto done;
+    }
+    log_info(C, "building %s from %s", tag, s->context_dir);
+    rc = run_child(d, argv, envp, s->context_dir, s->timeout_s > 0 ? s->timeout_s : 1800, on_output, on_exit,
+                   arg, err, errlen);
+done:
+    child_env_free(envp);
+    return rc;
+}
+
+int docker_askpass_helper(const char *helper_dir, char *out, size_t outlen)
+{
+    static const char script[] =
+        "#!/bin/sh\n"
+        "# berth-runner: answers git's credential prompts from the environment\n"
+        "# the runner gave this one git process. It holds no secret itself.\n"
+        "case \"$1\" in\n"
+        "Username*) printf '%s\\n' \"${BERTH_GIT_USERNAME-}\" ;;\n"
+        "*) printf '%s\\n' \"${BERTH_GIT_PASSWORD-}\" ;;\n"
+        "esac\n";
+    int w = snprintf(out, outlen, "%s/git-askpass", helper_dir);
+    if (w < 0 || (size_t)w >= outlen)
+        return -1;
+    if (util_write_file_atomic(out, script, sizeof script - 1, 0700) < 0)
+        return -1;
+    return chmod(out, 0700);
+}
+
+static int commit_ok(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n != 40 && n != 64)
+        return 0;
+    for (; *s; s++)
+        if (!isxdigit((unsigned char)*s) || isupper((unsigned char)*s))
+            return 0;
+    return 1;
+}
+
+int docker_git_clone(struct docker *d, const struct docker_clone_spec *s, docker_output_cb on_output,
+                     docker_exit_cb on_exit, void *arg, char *err, size_t errlen)
+{
+    static const char script[] =
+        "set -e\n"
+        "git init -q -- \"$1\"\n"
+        "cd -- \"$1\"\n"
+        "git -c credential.helper= fetch -q --no-tags --depth 1 -- \"$2\" \"$3\"\n"
+        "git -c advice.detachedHead=false checkout -q FETCH_HEAD\n"
+        "git rev-parse HEAD\n";
+    char helper[PATH_MAX];
+    char **envp = NULL;
+    int rc = -1;
+
+    if (!s->url || !*s->url || s->url[0] == '-' || !commit_ok(s->commit) || !s->dir || !s->helper_dir) {
+        snprintf(err, errlen, "clone: bad url, commit or directory");
+        goto done;
+    }
+    if (strstr(s->url, "://") && strchr(strstr(s->url, "://") + 3, '@') &&
+        strchr(strstr(s->url, "://") + 3, '@') < strchr(strstr(s->url, "://") + 3, '/')) {
+        snprintf(err, errlen, "clone: credentials belong in the secret, not in the URL");
+        goto done;
+    }
+    envp = base_env(8);
+    if (!envp || env_add(envp, "GIT_TERMINAL_PROMPT", "0") < 0 || env_add(envp, "GIT_CONFIG_NOSYSTEM", "1") < 0 ||
+        env_add(envp, "GIT_CONFIG_GLOBAL", "/dev/null") < 0) {
+        snprintf(err, errlen, "out of memory");
+        goto done;
+    }
+    if (s->password) {
+        if (docker_askpass_helper(s->helper_dir, helper, sizeof helper) < 0) {
+            snprintf(err, errlen, "clone: cannot write the askpass helper: %s", strerror(errno));
+            goto done;
+        }
+        if (env_add(envp, "GIT_ASKPASS", helper) < 0 ||
+            env_add(envp, "BERTH_GIT_USERNAME", s->username ? s->username : "x-access-token") < 0 ||
+            env_add(envp, "BERTH_GIT_PASSWORD", s->password) < 0) {
+            snprintf(err, errlen, "out of memory");
+            goto done;
+        }
+    }
+    char *argv[] = {"/bin/sh", "-c", (char *)script, "berth-clone", (char *)s->dir, (char *)s->url,
+                    (char *)s->commit, NULL};
+    log_info(C, "cloning %s at %s", s->url, s->commit);
+    rc = run_child(d, argv, envp, NULL, s->timeout_s > 0 ? s->timeout_s : 600, on_output, on_exit, arg, err,
+                   errlen);
+done:
+    child_env_free(envp);
+    return rc;
+}

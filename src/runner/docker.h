@@ -1,0 +1,128 @@
+/* docker.h - the runner's Docker Engine client (API v1.41 over the unix
+ * socket) plus the two children a deploy runs before it: `git` (an exact
+ * commit, shallow) and `docker build` (legacy builder).
+ *
+ * Every operation is non-blocking on the lws loop: API calls are lws HTTP
+ * client connections to "+<socket path>" (one connection per request),
+ * children are child.c processes. Each operation calls back exactly once,
+ * on the loop thread, unless docker_free() came first.
+ *
+ * Secrets: container env values travel only in the create request's body
+ * (wiped after it is written); git credentials only in the environment of
+ * the git child, read back by a 0700 GIT_ASKPASS helper that holds no
+ * secret itself. Neither ever reaches argv, a URL, a log line or a file we
+ * write. (Docker itself keeps a container's env in its own config store.)
+ */
+#ifndef BERTH_RUNNER_DOCKER_H
+#define BERTH_RUNNER_DOCKER_H
+
+#include <jansson.h>
+#include <libwebsockets.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define DOCKER_DEFAULT_SOCKET "/var/run/docker.sock"
+#define DOCKER_API "/v1.41"
+
+struct docker;
+struct child;
+
+/* status: HTTP status (0 if the request never got an answer).
+ * body: the parsed JSON answer (borrowed: valid during the call; NULL if
+ * the answer was empty or not JSON). err: NULL on 2xx, else a one-line
+ * reason (Docker's "message" when it sent one). */
+typedef void (*docker_cb)(void *arg, int status, json_t *body, const char *err);
+
+/* The HTTP client protocol; the vhost passed to docker_new must list it
+ * (and child_pipe_protocol for builds and clones). */
+extern const struct lws_protocols docker_protocol;
+
+/* socket: NULL for DOCKER_DEFAULT_SOCKET. 0 or -1 (out of memory). */
+int docker_new(struct lws_context *ctx, struct lws_vhost *vh, const char *socket, struct docker **out);
+/* Drops in-flight requests and children without calling back (children
+ * keep running until they exit; they are still reaped). */
+void docker_free(struct docker *d);
+
+/* Any API call: method, path below /v1.41 (e.g. "/containers/json"),
+ * optional JSON body (borrowed). timeout_s <= 0: 60 s. */
+int docker_request(struct docker *d, const char *method, const char *path, const json_t *body,
+                   int timeout_s, docker_cb cb, void *arg);
+
+int docker_ping(struct docker *d, docker_cb cb, void *arg);       /* GET /_ping */
+int docker_version(struct docker *d, docker_cb cb, void *arg);    /* GET /version */
+
+struct docker_container_spec {
+    const char *name;              /* optional container name */
+    const char *image;
+    const char *app, *deployment, *color;  /* labels berth.app / .deployment / .color */
+    const char *const *env;        /* "NAME=value", env_count of them; memory only */
+    size_t env_count;
+    int port;                      /* container TCP port (exposed), 0: none */
+    const char *publish_ip;        /* publish port on this host IP, random host port */
+    int64_t memory_bytes;          /* 0: no limit */
+    double cpus;                   /* 0: no limit */
+    const char *restart;           /* restart policy name, NULL: "unless-stopped" */
+    const char *network;           /* NULL: the default bridge */
+};
+
+/* Answer: {"Id": "...", "Warnings": [...]}. */
+int docker_container_create(struct docker *d, const struct docker_container_spec *s, docker_cb cb, void *arg);
+int docker_container_start(struct docker *d, const char *id, docker_cb cb, void *arg);
+int docker_container_inspect(struct docker *d, const char *id, docker_cb cb, void *arg);
+int docker_container_stop(struct docker *d, const char *id, int timeout_s, docker_cb cb, void *arg);
+int docker_container_remove(struct docker *d, const char *id, int force, docker_cb cb, void *arg);
+/* label: "key" or "key=value"; all: include stopped containers. */
+int docker_container_list(struct docker *d, const char *label, int all, docker_cb cb, void *arg);
+int docker_image_list(struct docker *d, const char *label, docker_cb cb, void *arg);
+int docker_image_remove(struct docker *d, const char *id, int force, docker_cb cb, void *arg);
+
+/* Inspect helpers (on a /containers/{id}/json answer). 0 or -1. */
+/* IP address on network (NULL: the first network that has one). */
+int docker_inspect_ip(json_t *inspect, const char *network, char *out, size_t outlen);
+/* Host address and port a container TCP port is published on. */
+int docker_inspect_published(json_t *inspect, int port, char *ip, size_t iplen, int *host_port);
+/* State.Status ("running", "exited", ...) or NULL. */
+const char *docker_inspect_status(json_t *inspect);
+
+/* Pruning: of the images in list (a /images/json answer, newest first
+ * after sorting by Created), the ones past the first keep; fills ids
+ * (borrowed from list) and returns their count. */
+size_t docker_images_to_prune(json_t *list, size_t keep, const char **ids, size_t max);
+
+/* --- children --- */
+
+/* stream 1 stdout, 2 stderr; status as child.h (exit code, 128+sig, -1). */
+typedef void (*docker_output_cb)(void *arg, int stream, const char *data, size_t len);
+typedef void (*docker_exit_cb)(void *arg, int status);
+
+struct docker_build_spec {
+    const char *context_dir;
+    const char *dockerfile;        /* relative to the context, NULL: Dockerfile */
+    const char *app, *deployment;  /* tag berth/<app>:<deployment>, labels */
+    int64_t memory_bytes;          /* --memory for RUN steps, 0: none */
+    double cpus;                   /* --cpu-quota (with 100 ms period), 0: none */
+    int timeout_s;                 /* 0: 30 min */
+};
+/* Runs `docker build` (DOCKER_BUILDKIT=0). Builds no secrets in. */
+int docker_build(struct docker *d, const struct docker_build_spec *s, docker_output_cb on_output,
+                 docker_exit_cb on_exit, void *arg, char *err, size_t errlen);
+
+struct docker_clone_spec {
+    const char *url;               /* no credentials in it */
+    const char *commit;            /* exact 40-hex commit */
+    const char *dir;               /* created; must not exist or be empty */
+    const char *helper_dir;        /* where the 0700 askpass helper is written */
+    const char *username;          /* optional HTTP credentials (memory only) */
+    const char *password;
+    int timeout_s;                 /* 0: 10 min */
+};
+/* git init DIR; git fetch --depth 1 URL COMMIT; git checkout FETCH_HEAD. */
+int docker_git_clone(struct docker *d, const struct docker_clone_spec *s, docker_output_cb on_output,
+                     docker_exit_cb on_exit, void *arg, char *err, size_t errlen);
+
+/* Writes (or rewrites) helper_dir/git-askpass, mode 0700, and puts its
+ * path in out. The script answers git's prompts from the environment
+ * variables BERTH_GIT_USERNAME / BERTH_GIT_PASSWORD. */
+int docker_askpass_helper(const char *helper_dir, char *out, size_t outlen);
+
+#endif

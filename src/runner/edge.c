@@ -1,0 +1,1138 @@
+/* edge.c - HAProxy 2.6 supervision, config generation and runtime API.
+ * See edge.h for the model (apps, ports, maps) and the swap sequence.
+ *
+ * Runtime API commands run one at a time, in order, each on its own
+ * non-blocking unix-socket connection adopted onto the lws loop (raw
+ * socket): write "cmd\n", read until HAProxy closes (the master socket
+ * gets "cmd;quit\n", as it would keep the connection otherwise). Swaps,
+ * reloads and starts are small state machines driven by those answers and
+ * by sul timers; nothing here waits.
+ *
+ * Owns: struct edge (apps, the command queue, the HAProxy child while it
+ * is ours), struct ecmd (freed after its callback), struct op (a swap /
+ * start / reload in progress, freed after its callback).
+ */
+#include "edge.h"
+
+#include "buf.h"
+#include "child.h"
+#include "log.h"
+#include "util.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define C "edge"
+#define APPS_MAX 64
+#define DOMAINS_MAX 32
+#define NAME_MAX_LEN 63
+#define ANSWER_MAX (4u * 1024 * 1024)
+#define CMD_TIMEOUT_US (10 * LWS_USEC_PER_SEC)
+#define POLL_US (50 * 1000)
+#define START_WAIT_US (10 * LWS_USEC_PER_SEC)
+#define STOP_GRACE_US (10 * LWS_USEC_PER_SEC)
+#define DEL_TRIES 40
+
+struct edge_app {
+    char name[NAME_MAX_LEN + 1];
+    int port;
+    char *domains[DOMAINS_MAX];
+    size_t ndomains;
+    char server[NAME_MAX_LEN + 1]; /* "" until the first swap */
+    char addr[80];
+};
+
+struct ecmd {
+    struct ecmd *next;
+    struct edge *e;
+    char *text;                    /* what is written, with "\n" */
+    int master;
+    struct lws *wsi;
+    int started;
+    int sent;
+    int failed;
+    struct buf answer;
+    edge_reply_cb cb;
+    void *arg;
+    lws_sorted_usec_list_t sul;
+};
+
+enum op_kind { OP_START, OP_RELOAD, OP_SWAP, OP_STOP, OP_APP };
+
+struct op {
+    struct edge *e;
+    enum op_kind kind;
+    int step;
+    int tries;
+    lws_usec_t started, deadline, drain_start;
+    char app[NAME_MAX_LEN + 1], server[NAME_MAX_LEN + 1], old[NAME_MAX_LEN + 1], addr[80];
+    int reloads_before, failed_before;
+    int drained;
+    int polls;
+    int drain_limit_ms;
+    int64_t drain_ms;
+    struct child *check;           /* `haproxy -c` running for this op */
+    char msg[512];
+    edge_done_cb done;
+    edge_swap_cb swap_done;
+    void *arg;
+    lws_sorted_usec_list_t sul;
+};
+
+struct edge {
+    struct lws_context *ctx;
+    struct lws_vhost *vh;
+    char dir[128];                 /* <= 80 chars: socket paths fit sun_path */
+    char haproxy[PATH_MAX];
+    char bind[64];
+    char cfg[PATH_MAX], admin[PATH_MAX], master[PATH_MAX], pidfile[PATH_MAX], logfile[PATH_MAX];
+    struct edge_app apps[APPS_MAX];
+    size_t napps;
+    struct ecmd *queue;            /* head runs */
+    struct child *proc;            /* HAProxy master, when we started it */
+    pid_t pid;                     /* master pid (ours or adopted), 0: none */
+    int stopping;
+    struct op *ops[8];             /* ops in progress (for edge_free) */
+};
+
+/* --- small helpers --- */
+
+static int name_ok(const char *s, const char *extra)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (!n || n > NAME_MAX_LEN)
+        return 0;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && !strchr(extra, *s))
+            return 0;
+    return 1;
+}
+
+static int addr_ok(const char *s)
+{
+    const char *colon = s ? strrchr(s, ':') : NULL;
+    int64_t port;
+    if (!colon || colon == s || strlen(s) >= 80 || util_parse_i64(colon + 1, &port) < 0 || port < 1 || port > 65535)
+        return 0;
+    for (const char *p = s; p < colon; p++)
+        if (!isxdigit((unsigned char)*p) && !strchr(".:[]", *p))
+            return 0;
+    return 1;
+}
+
+static struct edge_app *find_app(struct edge *e, const char *name)
+{
+    for (size_t k = 0; k < e->napps; k++)
+        if (strcmp(e->apps[k].name, name) == 0)
+            return &e->apps[k];
+    return NULL;
+}
+
+static int op_track(struct edge *e, struct op *o)
+{
+    for (size_t k = 0; k < sizeof e->ops / sizeof e->ops[0]; k++)
+        if (!e->ops[k]) {
+            e->ops[k] = o;
+            return 0;
+        }
+    return -1;
+}
+
+static void op_untrack(struct op *o)
+{
+    if (!o->e)
+        return;
+    for (size_t k = 0; k < sizeof o->e->ops / sizeof o->e->ops[0]; k++)
+        if (o->e->ops[k] == o)
+            o->e->ops[k] = NULL;
+}
+
+static struct op *op_new(struct edge *e, enum op_kind kind, edge_done_cb done, void *arg)
+{
+    struct op *o = calloc(1, sizeof *o);
+    if (!o)
+        return NULL;
+    o->e = e;
+    o->kind = kind;
+    o->done = done;
+    o->arg = arg;
+    o->started = lws_now_usecs();
+    if (op_track(e, o) < 0) {
+        free(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* Calls back (unless the edge was freed) and frees the op. */
+static void op_finish(struct op *o, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void op_finish(struct op *o, int rc, const char *fmt, ...)
+{
+    if (fmt) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(o->msg, sizeof o->msg, fmt, ap);
+        va_end(ap);
+    }
+    lws_sul_cancel(&o->sul);
+    if (o->e) {
+        op_untrack(o);
+        if (rc < 0)
+            log_warn(C, "%s", o->msg);
+        if (o->kind == OP_SWAP && o->swap_done) {
+            struct edge_swap_report rep = {
+                .drain_ms = o->drain_ms,
+                .total_ms = (int64_t)(lws_now_usecs() - o->started) / 1000,
+                .drained = o->drained,
+            };
+            o->swap_done(o->arg, rc, &rep, o->msg[0] ? o->msg : NULL);
+        } else if (o->done) {
+            o->done(o->arg, rc, o->msg[0] ? o->msg : NULL);
+        }
+    }
+    free(o);
+}
+
+static void finish_tick(lws_sorted_usec_list_t *sul)
+{
+    struct op *o = lws_container_of(sul, struct op, sul);
+    op_finish(o, o->tries < 0 ? -1 : 0, NULL);
+}
+
+/* Finishes from the loop, never inside the caller's call. */
+static void op_finish_later(struct op *o, const char *msg)
+{
+    if (msg)
+        util_strlcpy(o->msg, msg, sizeof o->msg);
+    lws_sul_schedule(o->e->ctx, 0, &o->sul, finish_tick, 1);
+}
+
+static int blank(const char *s)
+{
+    while (*s == '\n' || *s == ' ' || *s == '\r')
+        s++;
+    return !*s;
+}
+
+/* --- runtime API commands --- */
+
+static void cmd_run_next(struct edge *e);
+
+static void cmd_complete(struct ecmd *c)
+{
+    struct edge *e = c->e;
+    const char *text = c->answer.data ? c->answer.data : "";
+    lws_sul_cancel(&c->sul);
+    if (e && e->queue == c)
+        e->queue = c->next;
+    log_debug(C, "%s: %s -> %s%.120s", c->master ? "master" : "admin", c->text, c->failed ? "FAILED " : "", text);
+    if (c->cb)
+        c->cb(c->arg, c->failed ? -1 : 0, c->failed && !c->answer.len ? "no answer from HAProxy" : text);
+    buf_release(&c->answer);
+    free(c->text);
+    free(c);
+    if (e)
+        cmd_run_next(e);
+}
+
+static void cmd_timeout(lws_sorted_usec_list_t *sul)
+{
+    struct ecmd *c = lws_container_of(sul, struct ecmd, sul);
+    c->failed = 1;
+    if (c->wsi)
+        lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+    else
+        cmd_complete(c);
+}
+
+static void cmd_fail_later(struct ecmd *c, const char *why)
+{
+    buf_clear(&c->answer);
+    buf_printf(&c->answer, "%s", why);
+    c->failed = 1;
+    lws_sul_schedule(c->e->ctx, 0, &c->sul, cmd_timeout, 1);
+}
+
+static void cmd_start(struct ecmd *c)
+{
+    struct edge *e = c->e;
+    struct sockaddr_un sa;
+    const char *path = c->master ? e->master : e->admin;
+    lws_adopt_desc_t a;
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    char why[PATH_MAX + 64];
+
+    c->started = 1;
+    memset(&sa, 0, sizeof sa);
+    sa.sun_family = AF_UNIX;
+    if (fd < 0 || util_strlcpy(sa.sun_path, path, sizeof sa.sun_path) < 0 ||
+        connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+        snprintf(why, sizeof why, "cannot connect to %s: %s", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        cmd_fail_later(c, why);
+        return;
+    }
+    memset(&a, 0, sizeof a);
+    a.vh = e->vh;
+    a.type = LWS_ADOPT_SOCKET;
+    a.fd.sockfd = fd;
+    a.vh_prot_name = edge_protocol.name;
+    a.opaque = c;
+    lws_sul_schedule(e->ctx, 0, &c->sul, cmd_timeout, CMD_TIMEOUT_US);
+    if (!lws_adopt_descriptor_vhost_via_info(&a)) {
+        lws_sul_cancel(&c->sul);
+        cmd_fail_later(c, "cannot watch the HAProxy socket");
+    }
+}
+
+static void cmd_run_next(struct edge *e)
+{
+    if (e->queue && !e->queue->started)
+        cmd_start(e->queue);
+}
+
+/* Queues one command; master: on the master socket. */
+static int cmd_queue(struct edge *e, int master, const char *text, edge_reply_cb cb, void *arg)
+{
+    struct ecmd *c = calloc(1, sizeof *c), **pp;
+    if (!c)
+        return -1;
+    if (asprintf(&c->text, master ? "%s;quit\n" : "%s\n", text) < 0) {
+        free(c);
+        return -1;
+    }
+    c->e = e;
+    c->master = master;
+    c->cb = cb;
+    c->arg = arg;
+    buf_init(&c->answer, ANSWER_MAX);
+    for (pp = &e->queue; *pp; pp = &(*pp)->next)
+        ;
+    *pp = c;
+    if (e->queue == c)
+        cmd_start(c);
+    return 0;
+}
+
+static int edge_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+{
+    struct ecmd *c = lws_get_opaque_user_data(wsi);
+    unsigned char b[LWS_PRE + 1024];
+    size_t n;
+
+    switch (reason) {
+    case LWS_CALLBACK_RAW_ADOPT:
+        if (c) {
+            c->wsi = wsi;
+            lws_callback_on_writable(wsi);
+        }
+        break;
+    case LWS_CALLBACK_RAW_WRITEABLE:
+        if (!c || c->sent)
+            break;
+        n = strlen(c->text);
+        if (n > sizeof b - LWS_PRE)
+            return -1;
+        memcpy(b + LWS_PRE, c->text, n);
+        if (lws_write(wsi, b + LWS_PRE, n, LWS_WRITE_RAW) < (int)n)
+            return -1;
+        c->sent = 1;
+        break;
+    case LWS_CALLBACK_RAW_RX:
+        if (c && buf_append(&c->answer, in, len) < 0)
+            return -1;
+        break;
+    case LWS_CALLBACK_RAW_CLOSE:
+        if (c) {
+            lws_set_opaque_user_data(wsi, NULL);
+            c->wsi = NULL;
+            if (!c->sent)
+                c->failed = 1;
+            cmd_complete(c);
+        }
+        break;
+    default:
+        break;
+    }
+    return 0;
+}
+
+const struct lws_protocols edge_protocol = {
+    .name = "berth-edge",
+    .callback = edge_callback,
+    .rx_buffer_size = 4096,
+};
+
+int edge_command(struct edge *e, const char *cmd, edge_reply_cb cb, void *arg)
+{
+    if (!cmd || !*cmd || strpbrk(cmd, ";\n\r") || strlen(cmd) > 900)
+        return -1;
+    return cmd_queue(e, 0, cmd, cb, arg);
+}
+
+/* --- config --- */
+
+static int map_path(const struct edge *e, int port, char *out, size_t n)
+{
+    int w = snprintf(out, n, "%s/port-%d.map", e->dir, port);
+    return w > 0 && (size_t)w < n ? 0 : -1;
+}
+
+char *edge_render_config(const struct edge *e)
+{
+    struct buf b;
+    char map[PATH_MAX];
+    int ports[APPS_MAX];
+    size_t nports = 0;
+
+    buf_init(&b, 1 << 20);
+    buf_printf(&b,
+               "# Written by berth-runner (src/runner/edge.c) on every change; do not edit.\n"
+               "global\n"
+               "    master-worker\n"
+               "    stats socket %s mode 600 level admin\n"
+               "    stats timeout 30s\n"
+               "    maxconn 4096\n"
+               "    hard-stop-after 5m\n"
+               "\n"
+               "defaults\n"
+               "    mode http\n"
+               "    timeout connect 5s\n"
+               "    timeout client 60s\n"
+               "    timeout server 60s\n"
+               "    timeout http-request 10s\n"
+               "    timeout http-keep-alive 60s\n"
+               "    timeout queue 30s\n"
+               "    retries 3\n"
+               "    option redispatch\n",
+               e->admin);
+    for (size_t k = 0; k < e->napps; k++) {
+        int p = e->apps[k].port, seen = 0;
+        for (size_t j = 0; j < nports; j++)
+            seen |= ports[j] == p;
+        if (seen || p <= 0)
+            continue;
+        ports[nports++] = p;
+        map_path(e, p, map, sizeof map);
+        buf_printf(&b,
+                   "\nfrontend port_%d\n"
+                   "    bind %s:%d\n"
+                   "    http-request set-var(txn.host) req.hdr(host),field(1,:),lower\n"
+                   "    use_backend %%[var(txn.host),map(%s)] if { var(txn.host),map(%s) -m found }\n",
+                   p, e->bind, p, map, map);
+        for (size_t j = 0; j < e->napps; j++)
+            if (e->apps[j].port == p && e->apps[j].ndomains == 0) {
+                buf_printf(&b, "    default_backend app_%s\n", e->apps[j].name);
+                break;
+            }
+    }
+    for (size_t k = 0; k < e->napps; k++) {
+        const struct edge_app *a = &e->apps[k];
+        buf_printf(&b, "\nbackend app_%s\n    balance roundrobin\n", a->name);
+        if (a->server[0])
+            buf_printf(&b, "    server %s %s\n", a->server, a->addr);
+    }
+    return buf_steal(&b, NULL);
+}
+
+static int write_maps(struct edge *e)
+{
+    char path[PATH_MAX];
+    for (size_t k = 0; k < e->napps; k++) {
+        struct buf b;
+        int p = e->apps[k].port, rc;
+        buf_init(&b, 1 << 20);
+        for (size_t j = 0; j < e->napps; j++)
+            if (e->apps[j].port == p)
+                for (size_t d = 0; d < e->apps[j].ndomains; d++)
+                    buf_printf(&b, "%s app_%s\n", e->apps[j].domains[d], e->apps[j].name);
+        rc = map_path(e, p, path, sizeof path) == 0 ? util_write_file_atomic(path, b.data ? b.data : "", b.len, 0600)
+                                                    : -1;
+        buf_release(&b);
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Writes haproxy.cfg and the maps; *changed: the config differs from the
+ * file that was there. */
+static int write_config(struct edge *e, int *changed)
+{
+    char *cfg = edge_render_config(e), *old = NULL;
+    size_t oldlen = 0;
+    int rc = -1;
+    if (!cfg)
+        goto done;
+    if (changed)
+        *changed = util_read_file(e->cfg, 1 << 20, &old, &oldlen) < 0 || strcmp(old, cfg) != 0;
+    if (write_maps(e) < 0 || util_write_file_atomic(e->cfg, cfg, strlen(cfg), 0600) < 0) {
+        log_error(C, "cannot write %s: %s", e->cfg, strerror(errno));
+        goto done;
+    }
+    rc = 0;
+done:
+    free(cfg);
+    free(old);
+    return rc;
+}
+
+/* --- lifecycle --- */
+
+int edge_new(struct lws_context *ctx, struct lws_vhost *vh, const struct edge_options *o, struct edge **out)
+{
+    struct edge *e;
+    if (!o || !o->dir || strlen(o->dir) > 80)  /* sun_path is 108 bytes */
+        return -1;
+    e = calloc(1, sizeof *e);
+    if (!e)
+        return -1;
+    e->ctx = ctx;
+    e->vh = vh;
+    util_strlcpy(e->dir, o->dir, sizeof e->dir);
+    util_strlcpy(e->haproxy, o->haproxy ? o->haproxy : "haproxy", sizeof e->haproxy);
+    util_strlcpy(e->bind, o->bind_addr ? o->bind_addr : "", sizeof e->bind);
+    snprintf(e->cfg, sizeof e->cfg, "%s/haproxy.cfg", e->dir);
+    snprintf(e->admin, sizeof e->admin, "%s/admin.sock", e->dir);
+    snprintf(e->master, sizeof e->master, "%s/master.sock", e->dir);
+    snprintf(e->pidfile, sizeof e->pidfile, "%s/haproxy.pid", e->dir);
+    snprintf(e->logfile, sizeof e->logfile, "%s/haproxy.log", e->dir);
+    *out = e;
+    return 0;
+}
+
+void edge_free(struct edge *e)
+{
+    if (!e)
+        return;
+    for (size_t k = 0; k < sizeof e->ops / sizeof e->ops[0]; k++)
+        if (e->ops[k]) {
+            struct op *o = e->ops[k];
+            lws_sul_cancel(&o->sul);
+            o->e = NULL;
+            if (!o->check)
+                free(o);  /* its pending commands lose their callbacks below */
+            /* else check_exit frees it */
+        }
+    for (struct ecmd *c = e->queue, *next; c; c = next) {
+        next = c->next;
+        lws_sul_cancel(&c->sul);
+        if (c->wsi) {
+            lws_set_opaque_user_data(c->wsi, NULL);
+            lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+        }
+        buf_release(&c->answer);
+        free(c->text);
+        free(c);
+    }
+    child_forget(e->proc);
+    for (size_t k = 0; k < e->napps; k++)
+        for (size_t d = 0; d < e->apps[k].ndomains; d++)
+            free(e->apps[k].domains[d]);
+    free(e);
+}
+
+int edge_running(const struct edge *e)
+{
+    return e->pid > 0 && kill(e->pid, 0) == 0;
+}
+
+static void on_proc_exit(void *arg, int status)
+{
+    struct edge *e = arg;
+    e->proc = NULL;
+    if (!e->stopping)
+        log_error(C, "HAProxy master exited (status %d); see %s", status, e->logfile);
+    e->pid = 0;
+}
+
+/* pid from the pid file if that process is an haproxy */
+static pid_t adoptable_pid(struct edge *e)
+{
+    char *text = NULL, *cmd = NULL, proc[64];
+    size_t len;
+    int64_t pid = 0;
+    pid_t rc = 0;
+    if (util_read_file(e->pidfile, 64, &text, &len) < 0)
+        return 0;
+    text[strcspn(text, "\n")] = '\0';
+    if (util_parse_i64(text, &pid) == 0 && pid > 1) {
+        snprintf(proc, sizeof proc, "/proc/%lld/cmdline", (long long)pid);
+        if (util_read_file(proc, 8192, &cmd, &len) == 0 && strstr(cmd, "haproxy") && kill((pid_t)pid, 0) == 0)
+            rc = (pid_t)pid;
+    }
+    free(text);
+    free(cmd);
+    return rc;
+}
+
+static void start_poll(lws_sorted_usec_list_t *sul);
+
+static void start_answer(void *arg, int rc, const char *text)
+{
+    struct op *o = arg;
+    if (!o->e)
+        return;
+    if (rc == 0 && strstr(text, "Pid:")) {
+        op_finish(o, 0, "HAProxy is serving (master pid %ld)", (long)o->e->pid);
+        return;
+    }
+    if (!o->e->pid || lws_now_usecs() > o->deadline) {
+        op_finish(o, -1, "HAProxy did not come up; see %s", o->e->logfile);
+        return;
+    }
+    lws_sul_schedule(o->e->ctx, 0, &o->sul, start_poll, POLL_US * 2);
+}
+
+static void start_poll(lws_sorted_usec_list_t *sul)
+{
+    struct op *o = lws_container_of(sul, struct op, sul);
+    if (cmd_queue(o->e, 0, "show info", start_answer, o) < 0)
+        op_finish(o, -1, "out of memory");
+}
+
+static int spawn_haproxy(struct edge *e, char *err, size_t errlen)
+{
+    char master[PATH_MAX + 16];
+    struct child_spec s;
+    int fd = open(e->logfile, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    int rc;
+    snprintf(master, sizeof master, "%s,mode,600", e->master);
+    char *argv[] = {e->haproxy, "-W", "-S", master, "-f", e->cfg, "-p", e->pidfile, NULL};
+    memset(&s, 0, sizeof s);
+    s.argv = argv;
+    s.out_fd = fd;
+    s.new_session = 1;  /* survives the runner's own signals and restarts */
+    rc = child_start(e->ctx, e->vh, &s, NULL, on_proc_exit, e, &e->proc, err, errlen);
+    if (fd >= 0)
+        close(fd);
+    if (rc == 0)
+        e->pid = child_pid(e->proc);
+    return rc;
+}
+
+static void reload_start(struct op *o);
+
+int edge_start(struct edge *e, edge_done_cb cb, void *arg)
+{
+    char err[256];
+    int changed = 0;
+    struct op *o;
+    if (mkdir(e->dir, 0700) < 0 && errno != EEXIST)
+        return -1;
+    chmod(e->dir, 0700);
+    if (write_config(e, &changed) < 0)
+        return -1;
+    o = op_new(e, OP_START, cb, arg);
+    if (!o)
+        return -1;
+    o->deadline = lws_now_usecs() + START_WAIT_US;
+    e->stopping = 0;
+    if (e->pid <= 0 && (e->pid = adoptable_pid(e)) > 0) {
+        log_info(C, "adopting the running HAProxy (master pid %ld)", (long)e->pid);
+        if (changed) {
+            o->kind = OP_RELOAD;
+            reload_start(o);
+            return 0;
+        }
+    } else if (e->pid <= 0) {
+        unlink(e->admin);
+        unlink(e->master);
+        if (spawn_haproxy(e, err, sizeof err) < 0) {
+            op_untrack(o);
+            free(o);
+            log_error(C, "cannot start HAProxy: %s", err);
+            return -1;
+        }
+        log_info(C, "started HAProxy (master pid %ld)", (long)e->pid);
+    }
+    lws_sul_schedule(e->ctx, 0, &o->sul, start_poll, POLL_US);
+    return 0;
+}
+
+static void stop_tick(lws_sorted_usec_list_t *sul)
+{
+    struct op *o = lws_container_of(sul, struct op, sul);
+    struct edge *e = o->e;
+    if (e->pid <= 0 || kill(e->pid, 0) < 0) {
+        e->pid = 0;
+        unlink(e->pidfile);
+        op_finish(o, 0, "HAProxy stopped");
+        return;
+    }
+    if (!o->step && lws_now_usecs() > o->deadline) {
+        o->step = 1;
+        kill(e->pid, SIGTERM);
+    }
+    if (!e->proc) {
+        /* adopted: not our child, so no reaping; a zombie counts as gone */
+        char proc[64], *st = NULL;
+        size_t len;
+        snprintf(proc, sizeof proc, "/proc/%ld/stat", (long)e->pid);
+        if (util_read_file(proc, 4096, &st, &len) < 0 || (strrchr(st, ')') && strrchr(st, ')')[2] == 'Z')) {
+            free(st);
+            e->pid = 0;
+            unlink(e->pidfile);
+            op_finish(o, 0, "HAProxy stopped");
+            return;
+        }
+        free(st);
+    }
+    lws_sul_schedule(e->ctx, 0, &o->sul, stop_tick, POLL_US);
+}
+
+int edge_stop(struct edge *e, edge_done_cb cb, void *arg)
+{
+    struct op *o;
+    if (e->pid <= 0)
+        e->pid = adoptable_pid(e);
+    o = op_new(e, OP_STOP, cb, arg);
+    if (!o)
+        return -1;
+    e->stopping = 1;
+    o->deadline = lws_now_usecs() + STOP_GRACE_US;
+    if (e->pid > 0)
+        kill(e->pid, SIGUSR1);  /* soft stop: finish what is in flight */
+    lws_sul_schedule(e->ctx, 0, &o->sul, stop_tick, POLL_US);
+    return 0;
+}
+
+/* --- reload: haproxy -c, master "reload", wait for the new worker --- */
+
+static int parse_master_line(const char *text, int *reloads, int *failed)
+{
+    for (const char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+        long pid;
+        char type[16];
+        if (sscanf(l, "%ld %15s %d [failed: %d]", &pid, type, reloads, failed) == 4 && !strcmp(type, "master"))
+            return 0;
+    }
+    return -1;
+}
+
+static void reload_step(struct op *o);
+
+static void reload_answer(void *arg, int rc, const char *text)
+{
+    struct op *o = arg;
+    int reloads = 0, failed = 0;
+    if (!o->e)
+        return;
+    switch (o->step) {
+    case 1: /* show proc before */
+        if (rc < 0 || parse_master_line(text, &o->reloads_before, &o->failed_before) < 0) {
+            op_finish(o, -1, "reload: cannot read the master's state: %s", rc < 0 ? text : "unexpected answer");
+            return;
+        }
+        break;
+    case 2: /* reload sent; the answer is empty */
+        break;
+    case 3: /* show proc after */
+        if (rc == 0 && parse_master_line(text, &reloads, &failed) == 0 && reloads > o->reloads_before) {
+            if (failed > o->failed_before) {
+                op_finish(o, -1, "reload failed; HAProxy keeps the previous config (see %s)", o->e->logfile);
+                return;
+            }
+            o->step = 3;  /* next: show info (step 4) on the new worker */
+            break;
+        }
+        if (lws_now_usecs() > o->deadline) {
+            op_finish(o, -1, "reload did not complete in time");
+            return;
+        }
+        o->step = 2;  /* ask again */
+        break;
+    case 4: /* show info on the new worker */
+        if (rc == 0 && strstr(text, "Pid:")) {
+            op_finish(o, 0, "HAProxy reloaded");
+            return;
+        }
+        if (lws_now_usecs() > o->deadline) {
+            op_finish(o, -1, "the new HAProxy worker does not answer");
+            return;
+        }
+        o->step = 3;
+        break;
+    }
+    reload_step(o);
+}
+
+static void reload_tick(lws_sorted_usec_list_t *sul)
+{
+    struct op *o = lws_container_of(sul, struct op, sul);
+    int rc;
+    o->step++;
+    if (o->step == 2)
+        rc = cmd_queue(o->e, 1, "reload", reload_answer, o);
+    else if (o->step == 3)
+        rc = cmd_queue(o->e, 1, "show proc", reload_answer, o);
+    else
+        rc = cmd_queue(o->e, 0, "show info", reload_answer, o);
+    if (rc < 0)
+        op_finish(o, -1, "out of memory");
+}
+
+static void reload_step(struct op *o)
+{
+    lws_sul_schedule(o->e->ctx, 0, &o->sul, reload_tick, o->step >= 2 ? POLL_US * 2 : 1);
+}
+
+static void check_output(void *arg, int stream, const char *data, size_t len)
+{
+    struct op *o = arg;
+    size_t have = strlen(o->msg);
+    if (o->e && have + 1 < sizeof o->msg) {
+        size_t n = len < sizeof o->msg - have - 1 ? len : sizeof o->msg - have - 1;
+        memcpy(o->msg + have, data, n);
+        o->msg[have + n] = '\0';
+    }
+}
+
+static void check_exit(void *arg, int status)
+{
+    struct op *o = arg;
+    o->check = NULL;
+    if (!o->e) {
+        free(o);
+        return;
+    }
+    if (status != 0) {
+        char out[sizeof o->msg];
+        util_strlcpy(out, o->msg, sizeof out);
+        op_finish(o, -1, "haproxy -c refused the config: %s", out);
+        return;
+    }
+    o->msg[0] = '\0';
+    o->step = 0;
+    o->deadline = lws_now_usecs() + START_WAIT_US;
+    if (cmd_queue(o->e, 1, "show proc", reload_answer, o) < 0)
+        op_finish(o, -1, "out of memory");
+    else
+        o->step = 1;
+}
+
+static void reload_start(struct op *o)
+{
+    struct edge *e = o->e;
+    struct child_spec s;
+    char err[256];
+    char *argv[] = {e->haproxy, "-c", "-q", "-f", e->cfg, NULL};
+    memset(&s, 0, sizeof s);
+    s.argv = argv;
+    s.capture = 1;
+    s.out_fd = -1;
+    s.timeout_s = 30;
+    o->msg[0] = '\0';
+    if (child_start(e->ctx, e->vh, &s, check_output, check_exit, o, &o->check, err, sizeof err) < 0)
+        op_finish(o, -1, "cannot run haproxy -c: %s", err);
+}
+
+/* --- apps --- */
+
+static void app_map_answer(void *arg, int rc, const char *text)
+{
+    struct op *o = arg;
+    if (!o->e)
+        return;
+    if (rc < 0 || (text[0] && strcmp(text, "\n") && strcmp(text, "\n\n")))
+        o->tries++;  /* an entry that already existed or was gone: the file is the truth */
+    if (--o->step == 0) {
+        char m[96];
+        snprintf(m, sizeof m, "domains updated (%d map commands had nothing to do)", o->tries);
+        o->tries = 0;
+        op_finish_later(o, m);
+    }
+}
+
+int edge_app_set(struct edge *e, const char *app, int port, const char *const *domains, size_t ndomains,
+                 edge_done_cb cb, void *arg)
+{
+    struct edge_app *a, before;
+    char map[PATH_MAX], cmd[PATH_MAX + 512];
+    int reload;
+    struct op *o;
+
+    if (!name_ok(app, "-") || port < 1 || port > 65535 || ndomains > DOMAINS_MAX)
+        return -1;
+    for (size_t k = 0; k < ndomains; k++)
+        if (!domains[k] || !name_ok(domains[k], "-.") || strlen(domains[k]) > 253)
+            return -1;
+    for (size_t k = 0; k < e->napps; k++)  /* one default app per port */
+        if (ndomains == 0 && e->apps[k].port == port && e->apps[k].ndomains == 0 && strcmp(e->apps[k].name, app))
+            return -1;
+    a = find_app(e, app);
+    if (!a) {
+        if (e->napps == APPS_MAX)
+            return -1;
+        a = &e->apps[e->napps++];
+        memset(a, 0, sizeof *a);
+        util_strlcpy(a->name, app, sizeof a->name);
+        before = *a;
+        reload = 1;
+    } else {
+        before = *a;
+        reload = a->port != port || (a->ndomains == 0) != (ndomains == 0);
+    }
+    o = op_new(e, OP_APP, cb, arg);
+    if (!o)
+        return -1;
+    a->port = port;
+    a->ndomains = 0;
+    for (size_t k = 0; k < ndomains; k++)
+        a->domains[a->ndomains++] = strdup(domains[k]);
+    if (write_config(e, NULL) < 0) {
+        op_untrack(o);
+        free(o);
+        return -1;
+    }
+    if (!edge_running(e)) {
+        op_finish_later(o, "config written (HAProxy not running)");
+    } else if (reload) {
+        o->kind = OP_RELOAD;
+        reload_start(o);
+    } else {
+        /* same port, still domain-routed: map entries only, no reload */
+        map_path(e, port, map, sizeof map);
+        o->step = 1;  /* guard so nothing finishes while queueing */
+        for (size_t k = 0; k < before.ndomains; k++) {
+            int keep = 0;
+            for (size_t j = 0; j < a->ndomains; j++)
+                keep |= !strcmp(before.domains[k], a->domains[j]);
+            if (!keep) {
+                snprintf(cmd, sizeof cmd, "del map %s %s", map, before.domains[k]);
+                o->step += cmd_queue(e, 0, cmd, app_map_answer, o) == 0;
+            }
+        }
+        for (size_t j = 0; j < a->ndomains; j++) {
+            int had = 0;
+            for (size_t k = 0; k < before.ndomains; k++)
+                had |= !strcmp(before.domains[k], a->domains[j]);
+            if (!had) {
+                snprintf(cmd, sizeof cmd, "add map %s %s app_%s", map, a->domains[j], a->name);
+                o->step += cmd_queue(e, 0, cmd, app_map_answer, o) == 0;
+            }
+        }
+        app_map_answer(o, 0, "");  /* drop the guard */
+    }
+    for (size_t k = 0; k < before.ndomains; k++)
+        free(before.domains[k]);
+    return 0;
+}
+
+/* --- swap --- */
+
+enum {
+    SW_ADD = 1, SW_ENABLE, SW_DRAIN, SW_POLL, SW_MAINT, SW_SHUTDOWN, SW_DEL, SW_DONE,
+    SW_UNDO_MAINT, SW_UNDO_DEL
+};
+
+static void swap_next(struct op *o);
+
+/* scur + qcur of server srv in a `show stat <be> 4 -1` answer; -1 unknown */
+static int stat_sessions(const char *text, const char *srv)
+{
+    int scur_col = -1, qcur_col = -1, col = 0;
+    const char *l = text;
+    if (strncmp(l, "# ", 2))
+        return -1;
+    for (const char *p = l + 2; *p && *p != '\n'; col++) {
+        size_t n = strcspn(p, ",\n");
+        if (n == 4 && !strncmp(p, "scur", 4))
+            scur_col = col;
+        if (n == 4 && !strncmp(p, "qcur", 4))
+            qcur_col = col;
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+    if (scur_col < 0 || qcur_col < 0)
+        return -1;
+    for (l = strchr(l, '\n'); l; l = strchr(l, '\n')) {
+        const char *p = ++l, *name;
+        size_t n = strcspn(p, ",\n");
+        if (!*p)
+            break;
+        p += n + (p[n] == ',');
+        name = p;
+        n = strcspn(p, ",\n");
+        if (n != strlen(srv) || strncmp(name, srv, n))
+            continue;
+        long sum = 0;
+        col = 1;
+        while (*p && *p != '\n') {
+            n = strcspn(p, ",\n");
+            if (col == scur_col || col == qcur_col)
+                sum += strtol(p, NULL, 10);
+            p += n + (p[n] == ',');
+            col++;
+        }
+        return (int)sum;
+    }
+    return -1;
+}
+
+static void swap_answer(void *arg, int rc, const char *text)
+{
+    struct op *o = arg;
+    struct edge *e = o->e;
+    struct edge_app *a;
+    int n;
+    if (!e)
+        return;
+    switch (o->step) {
+    case SW_ADD:
+        if (rc < 0 || !strstr(text, "New server registered")) {
+            op_finish(o, -1, "add server %s: %.300s", o->server, text);
+            return;
+        }
+        break;
+    case SW_ENABLE:
+        if (rc < 0 || !blank(text)) {
+            util_strlcpy(o->msg, text, sizeof o->msg);
+            o->step = SW_UNDO_MAINT - 1;  /* take the new one out again; old keeps serving */
+        } else if (!o->old[0]) {
+            o->step = SW_DONE - 1;
+        }
+        break;
+    case SW_DRAIN:
+        o->drain_start = lws_now_usecs();
+        o->deadline = o->drain_start + (lws_usec_t)o->drain_limit_ms * 1000;
+        break;
+    case SW_POLL:
+        n = rc == 0 ? stat_sessions(text, o->old) : -1;
+        if (n == 0 || n < 0) {
+            o->drained = n == 0;
+            if (n < 0)
+                log_warn(C, "swap %s: cannot read %s's sessions; not waiting", o->app, o->old);
+        } else if (lws_now_usecs() < o->deadline) {
+            o->drain_ms = (int64_t)(lws_now_usecs() - o->drain_start) / 1000;
+            o->step = SW_POLL - 1;
+            swap_next(o);
+            return;
+        } else {
+            log_warn(C, "swap %s: %d sessions still on %s after the drain time", o->app, n, o->old);
+        }
+        o->drain_ms = (int64_t)(lws_now_usecs() - o->drain_start) / 1000;
+        break;
+    case SW_MAINT:
+    case SW_SHUTDOWN:
+        break;
+    case SW_DEL:
+        if (rc < 0 || !strstr(text, "Server deleted")) {
+            if (++o->tries < DEL_TRIES) {
+                o->step = SW_DEL - 1;  /* idle connections still attached: try again */
+                swap_next(o);
+                return;
+            }
+            log_warn(C, "swap %s: %s stays in maintenance: %.200s", o->app, o->old, text);
+        }
+        break;
+    case SW_UNDO_MAINT:
+        break;
+    case SW_UNDO_DEL: {
+        char why[sizeof o->msg];
+        util_strlcpy(why, o->msg, sizeof why);
+        op_finish(o, -1, "enable server %s failed (%.200s); the old server keeps serving", o->server, why);
+        return;
+    }
+    }
+    if (o->step == SW_DONE - 1 || o->step == SW_DEL) {
+        a = find_app(e, o->app);
+        if (a) {
+            util_strlcpy(a->server, o->server, sizeof a->server);
+            util_strlcpy(a->addr, o->addr, sizeof a->addr);
+        }
+        write_config(e, NULL);  /* a later reload or restart keeps the new server */
+        op_finish(o, 0, o->drained || !o->old[0] ? NULL : "drain time ran out; old sessions were cut");
+        return;
+    }
+    swap_next(o);
+}
+
+static void swap_tick(lws_sorted_usec_list_t *sul)
+{
+    struct op *o = lws_container_of(sul, struct op, sul);
+    char cmd[512];
+    char be[NAME_MAX_LEN + 8];
+    snprintf(be, sizeof be, "app_%s", o->app);
+    switch (o->step) {
+    case SW_ADD:
+        snprintf(cmd, sizeof cmd, "add server %s/%s %s", be, o->server, o->addr);
+        break;
+    case SW_ENABLE:
+        snprintf(cmd, sizeof cmd, "enable server %s/%s", be, o->server);
+        break;
+    case SW_DRAIN:
+        snprintf(cmd, sizeof cmd, "set server %s/%s state drain", be, o->old);
+        break;
+    case SW_POLL:
+        snprintf(cmd, sizeof cmd, "show stat %s 4 -1", be);
+        break;
+    case SW_MAINT:
+        snprintf(cmd, sizeof cmd, "set server %s/%s state maint", be, o->old);
+        break;
+    case SW_SHUTDOWN:
+        snprintf(cmd, sizeof cmd, "shutdown sessions server %s/%s", be, o->old);
+        break;
+    case SW_DEL:
+        snprintf(cmd, sizeof cmd, "del server %s/%s", be, o->old);
+        break;
+    case SW_UNDO_MAINT:
+        snprintf(cmd, sizeof cmd, "set server %s/%s state maint", be, o->server);
+        break;
+    case SW_UNDO_DEL:
+        snprintf(cmd, sizeof cmd, "del server %s/%s", be, o->server);
+        break;
+    default:
+        op_finish(o, -1, "swap: bad state");
+        return;
+    }
+    if (cmd_queue(o->e, 0, cmd, swap_answer, o) < 0)
+        op_finish(o, -1, "out of memory");
+}
+
+static void swap_next(struct op *o)
+{
+    lws_usec_t delay = 1;
+    o->step++;
+    if (o->step == SW_POLL && o->polls++)
+        delay = POLL_US;
+    else if (o->step == SW_DEL && o->tries)
+        delay = 2 * POLL_US;
+    lws_sul_schedule(o->e->ctx, 0, &o->sul, swap_tick, delay);
+}
+
+int edge_swap(struct edge *e, const char *app, const char *server, const char *addr, int drain_ms, edge_swap_cb cb,
+              void *arg)
+{
+    struct edge_app *a = app ? find_app(e, app) : NULL;
+    struct op *o;
+    if (!a || !name_ok(server, "-_.") || !addr_ok(addr) || !edge_running(e))
+        return -1;
+    if (!strcmp(a->server, server))
+        return -1;  /* a server name is used once: one per deployment */
+    o = op_new(e, OP_SWAP, NULL, arg);
+    if (!o)
+        return -1;
+    o->swap_done = cb;
+    util_strlcpy(o->app, app, sizeof o->app);
+    util_strlcpy(o->server, server, sizeof o->server);
+    util_strlcpy(o->addr, addr, sizeof o->addr);
+    util_strlcpy(o->old, a->server, sizeof o->old);
+    o->drain_limit_ms = drain_ms > 0 ? drain_ms : 0;
+    o->drained = !o->old[0];
+    log_info(C, "swap %s: %s -> %s (%s)", app, o->old[0] ? o->old : "(none)", server, addr);
+    swap_next(o);
+    return 0;
+}

@@ -1,0 +1,77 @@
+/* edge.h - the runner's edge proxy: one HAProxy 2.6 in master-worker mode
+ * per host, its generated config, and its runtime API.
+ *
+ * HAProxy runs as `haproxy -W -S DIR/master.sock -f DIR/haproxy.cfg -p
+ * DIR/haproxy.pid` in its own session (so it outlives a runner restart
+ * and is adopted again from the pid file). DIR (0700) also holds the
+ * admin-level stats socket DIR/admin.sock (mode 0600), one Host-header map
+ * per public port (DIR/port-N.map) and haproxy.log.
+ *
+ * Each app is a backend "app_<name>" (balance roundrobin) behind a
+ * frontend "port_<N>": the app with no domains is the port's default
+ * backend, apps with domains are chosen by the map. A swap uses runtime
+ * commands only (add server, enable server, drain, wait for the old
+ * server's sessions to reach 0, maint, shutdown sessions, del server)
+ * and never reloads; the config file is rewritten after it so a later
+ * reload or restart starts from the same state. A reload (master socket
+ * `reload`, after `haproxy -c`) happens only when a port, an app or a
+ * port's default app changes; domain changes are `add map` / `del map`.
+ *
+ * Every operation is non-blocking on the lws loop and calls back once.
+ */
+#ifndef BERTH_RUNNER_EDGE_H
+#define BERTH_RUNNER_EDGE_H
+
+#include <libwebsockets.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct edge;
+
+struct edge_options {
+    const char *dir;               /* state directory for the files above */
+    const char *haproxy;           /* NULL: "haproxy" from PATH */
+    const char *bind_addr;         /* NULL: all addresses */
+};
+
+typedef void (*edge_done_cb)(void *arg, int rc, const char *msg);
+/* text: the runtime API's answer (rc 0) or the reason it failed (rc < 0) */
+typedef void (*edge_reply_cb)(void *arg, int rc, const char *text);
+
+struct edge_swap_report {
+    int64_t drain_ms;              /* waiting for the old server's sessions */
+    int64_t total_ms;
+    int drained;                   /* 1: reached 0 sessions; 0: drain time ran out */
+};
+typedef void (*edge_swap_cb)(void *arg, int rc, const struct edge_swap_report *rep, const char *msg);
+
+/* Raw unix-socket client for the runtime API; the vhost must list it, and
+ * child_pipe_protocol for `haproxy -c`. */
+extern const struct lws_protocols edge_protocol;
+
+int edge_new(struct lws_context *ctx, struct lws_vhost *vh, const struct edge_options *o, struct edge **out);
+/* Frees the client state; HAProxy keeps running (and serving). */
+void edge_free(struct edge *e);
+
+/* Starts HAProxy (or adopts the one in DIR/haproxy.pid) and calls back once
+ * its admin socket answers. */
+int edge_start(struct edge *e, edge_done_cb cb, void *arg);
+/* Soft-stops HAProxy (SIGUSR1, SIGTERM 10 s later) and calls back once the
+ * master is gone. */
+int edge_stop(struct edge *e, edge_done_cb cb, void *arg);
+int edge_running(const struct edge *e);
+
+/* Declares or changes an app's public port and domains (app: a slug). */
+int edge_app_set(struct edge *e, const char *app, int port, const char *const *domains, size_t ndomains,
+                 edge_done_cb cb, void *arg);
+/* Routes app to server (a name, [A-Za-z0-9_.-]) at addr ("ip:port"),
+ * draining the current server for up to drain_ms. */
+int edge_swap(struct edge *e, const char *app, const char *server, const char *addr, int drain_ms, edge_swap_cb cb,
+              void *arg);
+/* One runtime API command (a single line, no ';'). */
+int edge_command(struct edge *e, const char *cmd, edge_reply_cb cb, void *arg);
+
+/* The config file for the current state (malloc'ed); for tests and docs. */
+char *edge_render_config(const struct edge *e);
+
+#endif
