@@ -13,6 +13,7 @@
 #include "util.h"
 
 #include <libwebsockets.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -439,12 +440,18 @@ struct dl_job {
     char *data;
     size_t len;
     int err;
+    char sha256[65]; /* hex, sent as X-Berth-SHA256 for install.sh to check */
 };
 
 static void dl_work(void *arg)
 {
     struct dl_job *j = arg;
     j->err = util_read_file(j->path, 256u * 1024 * 1024, &j->data, &j->len);
+    if (j->err == 0) {
+        unsigned char h[crypto_hash_sha256_BYTES];
+        crypto_hash_sha256(h, (const unsigned char *)j->data, j->len);
+        sodium_bin2hex(j->sha256, sizeof j->sha256, h, sizeof h);
+    }
 }
 
 static void dl_done(void *arg)
@@ -462,6 +469,7 @@ static void dl_done(void *arg)
                          "(set BERTH_RUNNER_BINARY)");
     } else {
         http_add_header(r, "content-disposition", "attachment; filename=\"berth-runner\"");
+        http_add_header(r, "x-berth-sha256", j->sha256);
         http_reply_raw(r, 200, "application/octet-stream", j->data, j->len);
     }
     free(j);

@@ -236,7 +236,12 @@ static int parse_args(struct runner *r, int argc, char **argv, char **token)
     env = getenv("BERTH_RUNNER_TOKEN");
     if (env && *env && !*token)
         *token = strdup(env);
-    unsetenv("BERTH_RUNNER_TOKEN");  /* children must never inherit it */
+    /* The string sits in the initial environment block, which
+     * /proc/PID/environ shows for the process' lifetime: wipe it there
+     * too, then drop the variable (children must never inherit it). */
+    if (env)
+        crypto_wipe(env, strlen(env));
+    unsetenv("BERTH_RUNNER_TOKEN");
     return 0;
 }
 
