@@ -5,7 +5,7 @@ ASAN_BUILD ?= build-asan
 JOBS ?= $(shell nproc)
 MAKEFLAGS += --no-print-directory
 
-.PHONY: all deps build up down test test-asan bench clean
+.PHONY: all deps build up down test test-asan bench clean runner-image
 
 all: build
 
@@ -33,6 +33,12 @@ test-asan: deps
 	@cmake --build $(ASAN_BUILD) -j$(JOBS)
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --test-dir $(ASAN_BUILD) --output-on-failure --timeout 900
+
+# Docker image berth-runner:VERSION (and :latest): the static runner on a
+# debootstrap'ed Debian base (cached as berth-debian-base:bookworm) with git,
+# curl, CA certificates and the docker CLI. No registry needed.
+runner-image: build
+	@./scripts/runner-image.sh --binary $(BUILD)/berth-runner
 
 bench: build
 	@bench/api.sh
