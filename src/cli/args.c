@@ -6,6 +6,7 @@
  * deliberately no option that carries a password or a token: secrets in
  * argv show up in `ps` and shell history. */
 #include "cli.h"
+#include "util.h"
 
 #include <string.h>
 
@@ -27,9 +28,10 @@ static const struct opt_spec specs[OPT_COUNT] = {
     [OPT_ORG] = {"org", 1, "ORG", "organization (overrides the current one)"},
     [OPT_EMAIL] = {"email", 1, "EMAIL", "account email"},
     [OPT_ROLE] = {"role", 1, "ROLE", "admin, manager, developer or viewer"},
-    [OPT_NAME] = {"name", 1, "NAME", "a name for the token"},
+    [OPT_NAME] = {"name", 1, "NAME", "a name (token create; script update: the new name)"},
     [OPT_SCOPE] = {"scope", 1, "SCOPE", "a scope to grant (repeat for several)"},
-    [OPT_EXPIRES_IN] = {"expires-in", 1, "SECONDS", "lifetime in seconds (60..31622400)"},
+    [OPT_EXPIRES_IN] = {"expires-in", 1, "SECONDS",
+                        "lifetime in seconds (tokens 60..31622400, registration 1..604800)"},
     [OPT_ACTOR] = {"actor", 1, "EMAIL|ID", "only entries by this actor"},
     [OPT_ACTION] = {"action", 1, "ACTION", "only this action (a trailing * matches a prefix)"},
     [OPT_SINCE] = {"since", 1, "TIME", "from TIME (RFC 3339, epoch seconds, or 30m/12h/7d ago)"},
@@ -37,6 +39,10 @@ static const struct opt_spec specs[OPT_COUNT] = {
     [OPT_LIMIT] = {"limit", 1, "N", "entries per page (1-500, default 50)"},
     [OPT_CURSOR] = {"cursor", 1, "CURSOR", "continue from a previous page's next_cursor"},
     [OPT_ALL] = {"all", 0, NULL, "follow every page"},
+    [OPT_FILE] = {"file", 1, "FILE", "read the script body from FILE (- is stdin)"},
+    [OPT_SERVER] = {"server", 1, "SERVER", "the server (id or name) to run on"},
+    [OPT_FOLLOW] = {"follow", 0, NULL, "stream the job's output live until it ends"},
+    [OPT_TIMEOUT] = {"timeout", 1, "SECONDS", "the job's time limit (1..86400, default 3600)"},
 };
 
 const char *args_opt_name(enum cli_opt o) { return specs[o].name; }
@@ -134,4 +140,22 @@ void args_help(FILE *f, unsigned mask)
                  specs[o].meta ? specs[o].meta : "");
         fprintf(f, "  %-24s %s\n", lhs, specs[o].help);
     }
+}
+
+const char *args_time(const char *v, char *out, size_t n)
+{
+    size_t l = strlen(v);
+    char num[24];
+    int64_t k;
+    static const char units[] = "smhd";
+    static const int64_t mult[] = {1, 60, 3600, 86400};
+    const char *u = l > 1 ? strchr(units, v[l - 1]) : NULL;
+    if (!u || l - 1 >= sizeof num)
+        return v;
+    memcpy(num, v, l - 1);
+    num[l - 1] = '\0';
+    if (util_parse_i64(num, &k) < 0 || k < 0)
+        return v;
+    snprintf(out, n, "%lld", (long long)(util_now() - k * mult[u - units]));
+    return out;
 }

@@ -9,6 +9,7 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #define CLI_VERSION "0.1.0"
@@ -29,7 +30,8 @@ enum cli_exit {
 enum cli_opt {
     OPT_HELP, OPT_JSON, OPT_URL, OPT_CACERT, OPT_VERBOSE, OPT_YES, OPT_DRY_RUN, OPT_ORG,
     OPT_EMAIL, OPT_ROLE, OPT_NAME, OPT_SCOPE, OPT_EXPIRES_IN, OPT_ACTOR, OPT_ACTION,
-    OPT_SINCE, OPT_UNTIL, OPT_LIMIT, OPT_CURSOR, OPT_ALL,
+    OPT_SINCE, OPT_UNTIL, OPT_LIMIT, OPT_CURSOR, OPT_ALL, OPT_FILE, OPT_SERVER, OPT_FOLLOW,
+    OPT_TIMEOUT,
     OPT_COUNT
 };
 
@@ -60,6 +62,10 @@ int args_check(struct cli *c, unsigned mask, const char *cmdname);
 const char *args_opt_name(enum cli_opt o);
 /* Help lines for every option in mask (without the common ones). */
 void args_help(FILE *f, unsigned mask);
+/* A time argument for berthd: "30m", "12h", "7d", "45s" become that long
+ * before now as epoch seconds (in out); anything else is returned as it is
+ * for berthd to parse (RFC 3339, epoch seconds). */
+const char *args_time(const char *v, char *out, size_t n);
 
 /* ---- the invocation ---- */
 
@@ -94,6 +100,7 @@ struct cli {
     const char *cacert;     /* --cacert > BERTH_CACERT */
     struct cli_err err;
     int failed;
+    int exit_code;          /* exit status on success (script run --follow, doctor) */
 };
 
 /* Records an error (first one wins) and returns -1. */
@@ -134,6 +141,35 @@ int cmd_token_create(struct cli *c);
 int cmd_token_list(struct cli *c);
 int cmd_token_revoke(struct cli *c);
 int cmd_audit_list(struct cli *c);
+int cmd_server_add(struct cli *c);
+int cmd_server_list(struct cli *c);
+int cmd_server_show(struct cli *c);
+int cmd_server_decommission(struct cli *c);
+int cmd_server_remove(struct cli *c);
+int cmd_server_token(struct cli *c);
+int cmd_server_metrics(struct cli *c);
+int cmd_script_list(struct cli *c);
+int cmd_script_show(struct cli *c);
+int cmd_script_create(struct cli *c);
+int cmd_script_update(struct cli *c);
+int cmd_script_delete(struct cli *c);
+int cmd_script_run(struct cli *c);
+int cmd_job_show(struct cli *c);
+int cmd_job_logs(struct cli *c);
+int cmd_status(struct cli *c);
+int cmd_doctor(struct cli *c);
+
+/* cmd_job.c: follows job `id`'s log until the job ends, printing stdout
+ * chunks on stdout and the rest on stderr (under --json it collects them
+ * instead); *job gets the finished job (with "stdout"/"stderr" strings
+ * added under --json). 0 or -1 with c->err set. */
+int job_follow(struct cli *c, int64_t id, json_t **job);
+/* The exit status a finished job maps to: 0 SUCCEEDED, else its exit code
+ * capped to 1..125 (1 when it has none). */
+int job_exit_status(json_t *job);
+/* "/orgs/<org>/<what>" plus an optional "/<ref>", each escaped; needs an
+ * organization. 0 or -1 with c->err set. */
+int cli_org_path(struct cli *c, const char *what, const char *ref, char *out, size_t n);
 
 /* ---- config.c: ~/.config/berth/config.json ---- */
 
@@ -162,6 +198,15 @@ int client_mutate(struct cli *c, const char *method, const char *path, json_t *b
                   const char *const *redact, json_t **out);
 /* "/orgs/<escaped>" etc.: appends one escaped path segment. */
 int client_path(char *out, size_t n, const char *fmt, const char *segment);
+/* Streams the body of GET path (under /api/v1) to fn as it arrives, with
+ * `Accept: accept`; no total timeout (a followed log lasts as long as its
+ * job). fn returns 0, or -1 to stop (c->err set by fn). 0 when the answer
+ * ended normally, -1 with c->err set otherwise. */
+typedef int (*client_data_fn)(void *arg, const char *p, size_t n);
+int client_stream(struct cli *c, const char *path, const char *accept, client_data_fn fn,
+                  void *arg);
+/* GET <url>/healthz (no token): 0 and the round trip in *ms, or -1. */
+int client_ping(struct cli *c, double *ms);
 void client_global_init(void);
 void client_global_release(void);
 

@@ -56,21 +56,30 @@ static int check_url(struct cli *c)
     return 0;
 }
 
-static int build_url(struct cli *c, const char *path, char *out, size_t n)
+/* base URL + prefix ("/api/v1" or "") + path */
+static int build_url_at(struct cli *c, const char *prefix, const char *path, char *out,
+                        size_t n)
 {
     size_t ul = strlen(c->url);
     while (ul && c->url[ul - 1] == '/')
         ul--;
-    int w = snprintf(out, n, "%.*s/api/v1%s", (int)ul, c->url, path);
+    int w = snprintf(out, n, "%.*s%s%s", (int)ul, c->url, prefix, path);
     if (w < 0 || (size_t)w >= n)
         return cli_usage(c, "the URL is too long");
     return 0;
 }
 
-/* Headers: JSON in/out and, when asked, the bearer token. */
-static struct curl_slist *headers_new(struct cli *c, int auth, int has_body)
+static int build_url(struct cli *c, const char *path, char *out, size_t n)
 {
-    struct curl_slist *h = curl_slist_append(NULL, "Accept: application/json");
+    return build_url_at(c, "/api/v1", path, out, n);
+}
+
+/* Headers: JSON in/out and, when asked, the bearer token. */
+static struct curl_slist *headers_new(struct cli *c, int auth, int has_body, const char *accept)
+{
+    char acc[128];
+    snprintf(acc, sizeof acc, "Accept: %s", accept);
+    struct curl_slist *h = curl_slist_append(NULL, acc);
     if (has_body)
         h = curl_slist_append(h, "Content-Type: application/json");
     h = curl_slist_append(h, "Expect:");
@@ -174,7 +183,7 @@ static int perform(struct cli *c, const char *method, const char *url, const cha
                    int auth, json_t **out)
 {
     CURL *e = curl_easy_init();
-    struct curl_slist *h = headers_new(c, auth, body != NULL);
+    struct curl_slist *h = headers_new(c, auth, body != NULL, "application/json");
     struct response r = {0};
     char errbuf[CURL_ERROR_SIZE] = "";
     int rc = -1;
@@ -268,4 +277,116 @@ int client_mutate(struct cli *c, const char *method, const char *path, json_t *b
                         "url", url, "body", redacted(body, redact)),
            human_dry_run);
     return 1;
+}
+
+/* ---- streamed answers (followed job logs) and the health probe ---- */
+
+struct stream {
+    struct cli *c;
+    CURL *e;
+    struct response r; /* an error answer's body */
+    client_data_fn fn;
+    void *arg;
+    int stopped;       /* fn returned -1 */
+};
+
+static size_t on_stream(char *p, size_t size, size_t n, void *arg)
+{
+    struct stream *s = arg;
+    long status = 0;
+    curl_easy_getinfo(s->e, CURLINFO_RESPONSE_CODE, &status);
+    if (status < 200 || status > 299)
+        return on_body(p, size, n, &s->r);
+    if (s->fn(s->arg, p, size * n) < 0) {
+        s->stopped = 1;
+        return 0;
+    }
+    return size * n;
+}
+
+int client_stream(struct cli *c, const char *path, const char *accept, client_data_fn fn,
+                  void *arg)
+{
+    char url[4096], errbuf[CURL_ERROR_SIZE] = "";
+    struct stream s = {.c = c, .fn = fn, .arg = arg};
+    struct curl_slist *h = NULL;
+    int rc = -1;
+    if (check_url(c) < 0 || build_url(c, path, url, sizeof url) < 0 || cli_need_token(c) < 0)
+        return -1;
+    buf_init(&s.r.body, 64 * 1024);
+    s.e = curl_easy_init();
+    h = headers_new(c, 1, 0, accept);
+    if (!s.e || !h) {
+        cli_fail(c, CLI_EXIT_OTHER, "internal", "cannot set up the HTTP client");
+        goto done;
+    }
+    setup(c, s.e, "GET", url, NULL, h, &s.r);
+    curl_easy_setopt(s.e, CURLOPT_WRITEFUNCTION, on_stream);
+    curl_easy_setopt(s.e, CURLOPT_WRITEDATA, &s);
+    curl_easy_setopt(s.e, CURLOPT_TIMEOUT, 0L);
+    curl_easy_setopt(s.e, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(s.e, CURLOPT_ERRORBUFFER, errbuf);
+    uint64_t t0 = util_mono_us();
+    CURLcode cc = curl_easy_perform(s.e);
+    if (s.stopped)
+        goto done; /* fn set c->err */
+    if (cc != CURLE_OK) {
+        transport_error(c, cc, errbuf, &s.r);
+        goto done;
+    }
+    curl_easy_getinfo(s.e, CURLINFO_RESPONSE_CODE, &s.r.status);
+    if (c->verbose)
+        fprintf(stderr, "berth: GET %s -> %ld (streamed, %llu ms)\n", url, s.r.status,
+                (unsigned long long)((util_mono_us() - t0) / 1000));
+    if (s.r.status < 200 || s.r.status > 299)
+        api_error(c, url, &s.r);
+    else
+        rc = 0;
+done:
+    headers_free(h);
+    if (s.e)
+        curl_easy_cleanup(s.e);
+    buf_release(&s.r.body);
+    return rc;
+}
+
+int client_ping(struct cli *c, double *ms)
+{
+    char url[4096], errbuf[CURL_ERROR_SIZE] = "";
+    struct response r = {0};
+    struct curl_slist *h = NULL;
+    CURL *e = NULL;
+    int rc = -1;
+    if (check_url(c) < 0 || build_url_at(c, "", "/healthz", url, sizeof url) < 0)
+        return -1;
+    buf_init(&r.body, 64 * 1024);
+    e = curl_easy_init();
+    h = headers_new(c, 0, 0, "application/json");
+    if (!e || !h) {
+        cli_fail(c, CLI_EXIT_OTHER, "internal", "cannot set up the HTTP client");
+        goto done;
+    }
+    setup(c, e, "GET", url, NULL, h, &r);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
+    uint64_t t0 = util_mono_us();
+    CURLcode cc = curl_easy_perform(e);
+    *ms = (double)(util_mono_us() - t0) / 1000.0;
+    if (cc != CURLE_OK) {
+        transport_error(c, cc, errbuf, &r);
+        goto done;
+    }
+    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &r.status);
+    if (c->verbose)
+        fprintf(stderr, "berth: GET %s -> %ld (%.1f ms)\n", url, r.status, *ms);
+    if (r.status != 200)
+        cli_fail(c, CLI_EXIT_OTHER, "unhealthy", "berthd at %s answered HTTP %ld to /healthz",
+                 c->url, r.status);
+    else
+        rc = 0;
+done:
+    headers_free(h);
+    if (e)
+        curl_easy_cleanup(e);
+    buf_release(&r.body);
+    return rc;
 }

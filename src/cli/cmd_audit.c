@@ -10,26 +10,6 @@
 
 #define AUDIT_PAGES_MAX 1000
 
-/* "30m", "12h", "7d", "45s": that long before now, as epoch seconds.
- * Anything else is passed on for berthd to parse. */
-static const char *relative_time(const char *v, char *out, size_t n)
-{
-    size_t l = strlen(v);
-    char num[24];
-    int64_t k;
-    static const char units[] = "smhd";
-    static const int64_t mult[] = {1, 60, 3600, 86400};
-    const char *u = l > 1 ? strchr(units, v[l - 1]) : NULL;
-    if (!u || l - 1 >= sizeof num)
-        return v;
-    memcpy(num, v, l - 1);
-    num[l - 1] = '\0';
-    if (util_parse_i64(num, &k) < 0 || k < 0)
-        return v;
-    snprintf(out, n, "%lld", (long long)(util_now() - k * mult[u - units]));
-    return out;
-}
-
 static int add_query(struct buf *b, const char *key, const char *val)
 {
     if (!val)
@@ -54,9 +34,9 @@ static int audit_path(struct cli *c, const char *cursor, struct buf *b)
     if (rc == 0)
         rc = add_query(b, "action", c->a.val[OPT_ACTION]);
     if (rc == 0)
-        rc = add_query(b, "since", s ? relative_time(s, since, sizeof since) : NULL);
+        rc = add_query(b, "since", s ? args_time(s, since, sizeof since) : NULL);
     if (rc == 0)
-        rc = add_query(b, "until", u ? relative_time(u, until, sizeof until) : NULL);
+        rc = add_query(b, "until", u ? args_time(u, until, sizeof until) : NULL);
     if (rc == 0)
         rc = add_query(b, "limit", c->a.val[OPT_LIMIT]);
     if (rc == 0)

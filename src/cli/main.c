@@ -64,6 +64,75 @@ static const struct cli_cmd cmds[] = {
      "Needs the audit:read scope (admins and managers). Without --all one page is shown\n"
      "and its next_cursor (if any) continues it.\n",
      cmd_audit_list},
+    {"server", "add", "NAME", 1, 1, ORGO | OPTB(OPT_EXPIRES_IN) | MUT,
+     "add a server: prints its one-time registration token and install command",
+     "NAME: 1-100 of A-Z a-z 0-9 . _ - (starting with a letter or digit). The registration\n"
+     "token (brg_...) is shown only here; it is valid 15 minutes unless --expires-in says\n"
+     "1..604800 seconds. Run the printed install command on the host (as root); the\n"
+     "runner registers, and the server turns ACTIVE once its precheck passes.\n",
+     cmd_server_add},
+    {"server", "list", "", 0, 0, ORGO, "list servers: status, reason, last seen", NULL,
+     cmd_server_list},
+    {"server", "show", "SERVER", 1, 1, ORGO,
+     "one server: status, reason, last seen, metrics, fingerprint, precheck",
+     "SERVER is an id or a name.\n", cmd_server_show},
+    {"server", "decommission", "SERVER", 1, 1, ORGO | MUT,
+     "decommission a server (closes its link, refuses its credential); asks first",
+     "A decommissioned server is kept for the audit trail and refuses every operation\n"
+     "(exit 5). To reuse the host, remove the record and add the server again.\n",
+     cmd_server_decommission},
+    {"server", "remove", "SERVER", 1, 1, ORGO | MUT,
+     "delete a decommissioned server with its jobs and logs; asks first",
+     "Only a decommissioned server can be removed: berthd answers 409 (exit 5) otherwise,\n"
+     "and while applications still use it.\n",
+     cmd_server_remove},
+    {"server", "token", "SERVER", 1, 1, ORGO | OPTB(OPT_EXPIRES_IN) | MUT,
+     "issue a new one-time registration token (reinstall a runner)",
+     "The token and install command are shown only here. The credential the runner gets\n"
+     "with it replaces the server's old one.\n",
+     cmd_server_token},
+    {"server", "metrics", "SERVER", 1, 1, ORGO | OPTB(OPT_SINCE),
+     "latest metrics and history (raw, 1-minute, 5-minute points)",
+     "--since: RFC 3339, epoch seconds or 30m/12h/7d ago (default: the last hour).\n",
+     cmd_server_metrics},
+    {"script", "list", "", 0, 0, ORGO, "list saved scripts (name, size)", NULL,
+     cmd_script_list},
+    {"script", "show", "SCRIPT", 1, 1, ORGO, "print a script (SCRIPT: id or name)", NULL,
+     cmd_script_show},
+    {"script", "create", "NAME", 1, 1, ORGO | OPTB(OPT_FILE) | MUT,
+     "save a shell script (body from --file F, or stdin)",
+     "The body (up to 256 KiB) comes from --file FILE (- is stdin) or, without --file,\n"
+     "from stdin when it is not a terminal.\n",
+     cmd_script_create},
+    {"script", "update", "SCRIPT", 1, 1, ORGO | OPTB(OPT_FILE) | OPTB(OPT_NAME) | MUT,
+     "change a script's body (--file F, - for stdin) and/or name (--name N)", NULL,
+     cmd_script_update},
+    {"script", "delete", "SCRIPT", 1, 1, ORGO | MUT, "delete a script; asks first", NULL,
+     cmd_script_delete},
+    {"script", "run", "SCRIPT", 1, 1,
+     ORGO | OPTB(OPT_SERVER) | OPTB(OPT_FOLLOW) | OPTB(OPT_TIMEOUT) | MUT,
+     "run a script on an ACTIVE server; prints the job id",
+     "--server is required (id or name); the server must be ACTIVE (exit 5 otherwise).\n"
+     "With --follow the job's output streams live (its stdout on stdout, its stderr and\n"
+     "system messages on stderr) until the job ends, and berth exits with the script's\n"
+     "status: 0 when the job SUCCEEDED, else the script's exit code capped to 1..125 (1\n"
+     "when it has none, e.g. a timeout). Under --json --follow nothing streams: the one\n"
+     "document is the finished job with its \"stdout\" and \"stderr\" text.\n",
+     cmd_script_run},
+    {"job", "show", "ID", 1, 1, ORGO, "a job: status, exit code, error, times", NULL,
+     cmd_job_show},
+    {"job", "logs", "ID", 1, 1, ORGO | OPTB(OPT_FOLLOW),
+     "a job's output (stdout on stdout, stderr on stderr); --follow until it ends",
+     "Under --json: {\"job\": ID, \"items\": [{seq, stream, ts, data}]}.\n", cmd_job_logs},
+    {NULL, "status", "", 0, 0, ORGO, "fleet summary: berthd reachability and server totals",
+     NULL, cmd_status},
+    {NULL, "doctor", "", 0, 0, ORGO,
+     "check berthd and every server; exit 1 when anything is not ready",
+     "Checks: berthd answers /healthz (round trip measured here) and the API; for every\n"
+     "server that is not decommissioned: status ACTIVE, runner connected, last precheck\n"
+     "passed (each check listed), heartbeat seen within 30 s. Exit 0 when all is ready,\n"
+     "1 otherwise (also under --json, where data.ready says the same).\n",
+     cmd_doctor},
     {NULL, "version", "", 0, 0, 0, "print the CLI's version", NULL, cmd_version},
 };
 
@@ -108,7 +177,7 @@ static void help_group(FILE *f, const char *group)
     fprintf(f, "usage: berth %s SUBCOMMAND [options]\n\nsubcommands:\n", group);
     for (int i = 0; i < NCMDS; i++)
         if (cmds[i].group && strcmp(cmds[i].group, group) == 0)
-            fprintf(f, "  %-10s %s\n", cmds[i].name, cmds[i].summary);
+            fprintf(f, "  %-13s %s\n", cmds[i].name, cmds[i].summary);
 }
 
 static void help_cmd(FILE *f, const struct cli_cmd *k)
@@ -239,6 +308,21 @@ int cli_need_org(struct cli *c)
     return cli_usage(c, "no organization: pass --org NAME or run `berth org use NAME`");
 }
 
+int cli_org_path(struct cli *c, const char *what, const char *ref, char *out, size_t n)
+{
+    char org[300], r[400] = "";
+    if (cli_need_org(c) < 0)
+        return -1;
+    if (client_path(org, sizeof org, "%s", c->org) < 0)
+        return cli_usage(c, "organization name too long");
+    if (ref && client_path(r, sizeof r, "/%s", ref) < 0)
+        return cli_usage(c, "'%.60s' is too long", ref);
+    int w = snprintf(out, n, "/orgs/%s/%s%s", org, what, r);
+    if (w < 0 || (size_t)w >= n)
+        return cli_usage(c, "the request path is too long");
+    return 0;
+}
+
 static int run(struct cli *c, int argc, char **argv)
 {
     for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
@@ -262,7 +346,7 @@ int main(int argc, char **argv)
     struct cli c;
     memset(&c, 0, sizeof c);
     client_global_init();
-    int rc = run(&c, argc, argv) < 0 || c.failed ? out_error(&c) : CLI_EXIT_OK;
+    int rc = run(&c, argc, argv) < 0 || c.failed ? out_error(&c) : c.exit_code;
     config_release(&c.cfg);
     client_global_release();
     fflush(stdout);
