@@ -123,18 +123,13 @@ static int server_ready(struct req *r, const struct app *a)
 static void create_and_answer(struct req *r, const struct app *a, struct deployment *d)
 {
     int64_t id;
-    d->org_id = r->who.org_id;
-    d->app_id = a->id;
-    d->server_id = a->server_id;
     d->created_by = r->who.user_id;
-    d->created_at = util_now();
-    int rc = store_deployment_create(r->srv->store, d, &id);
+    int rc = deploy_create(r->srv, a, d, &id);
     if (rc != STORE_OK) {
         api_store_error(r, rc, "deployment");
         return;
     }
     snprintf(r->audit_target, sizeof r->audit_target, "deployment:%lld", (long long)id);
-    deploy_pump(r->srv, a->id);
     struct deployment now;
     if (store_deployment_get(r->srv->store, 0, id, &now) != STORE_OK) {
         api_store_error(r, STORE_ERR, "deployment");

@@ -180,6 +180,19 @@ void deploy_pump(struct srv *s, int64_t app_id)
     }
 }
 
+int deploy_create(struct srv *s, const struct app *a, struct deployment *d, int64_t *id)
+{
+    d->org_id = a->org_id;
+    d->app_id = a->id;
+    d->server_id = a->server_id;
+    d->created_at = util_now();
+    int rc = store_deployment_create(s->store, d, id);
+    if (rc != STORE_OK)
+        return rc;
+    deploy_pump(s, a->id);
+    return STORE_OK;
+}
+
 static void boot_one(void *arg, int64_t app_id) { deploy_pump(arg, app_id); }
 
 void deploy_boot(struct srv *s)

@@ -38,6 +38,10 @@ void deploy_container_name(int64_t app_id, int64_t deployment_id, char *out, siz
 /* Dispatches the app's oldest queued deployment unless one holds the app's
  * run slot (RUNNING, or dispatched and not yet accepted). */
 void deploy_pump(struct srv *s, int64_t app_id);
+/* Stores d (PENDING) for app a (d->kind, commit, image, rollback_of and
+ * created_by set by the caller; 0 = by a webhook) and starts it if the
+ * app's run slot is free. STORE_OK or a store error. */
+int deploy_create(struct srv *s, const struct app *a, struct deployment *d, int64_t *id);
 /* At start: pumps every app whose queue is waiting with a free slot. */
 void deploy_boot(struct srv *s);
 

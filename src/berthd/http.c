@@ -179,6 +179,23 @@ const char *req_query(struct req *r, const char *name, char *buf, int len)
     return buf;
 }
 
+/* Custom (non-standard) request headers, e.g. X-Hub-Signature-256 for the
+ * git webhooks (hooks.c): lws keeps them by lower-cased name + ':'. */
+const char *req_header(struct req *r, const char *name, char *buf, int len)
+{
+    char key[80];
+    size_t n = strlen(name);
+    if (!r->wsi || len < 1 || n + 2 > sizeof key)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        key[i] = (char)((name[i] >= 'A' && name[i] <= 'Z') ? name[i] + 32 : name[i]);
+    key[n] = ':';
+    key[n + 1] = '\0';
+    if (lws_hdr_custom_copy(r->wsi, buf, len, key, (int)n + 1) < 0)
+        return NULL;
+    return buf;
+}
+
 static int field_err(struct req *r, int rc, const char *field, const char *want, int required)
 {
     if (rc == JX_WRONG_TYPE) {

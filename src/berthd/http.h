@@ -85,6 +85,10 @@ json_t *req_json(struct req *r);
  * returned, or NULL when absent. */
 const char *req_query(struct req *r, const char *name, char *buf, int len);
 
+/* A custom request header's value (name in any case, e.g.
+ * "X-Hub-Signature-256") copied into buf, or NULL when absent or longer
+ * than len - 1. */
+const char *req_header(struct req *r, const char *name, char *buf, int len);
 /* Typed body fields. On a wrong type these answer 400 naming the field and
  * return -1; a missing required field answers 422. Optional fields leave
  * *out untouched when absent and return 0; present ones return 1. */

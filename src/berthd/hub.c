@@ -27,6 +27,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "util.h"
+#include "repos.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -316,8 +317,16 @@ static void send_job(struct hub_conn *c, const struct job *j)
         spec = json_object();
     /* deploy jobs: env is decrypted into the frame only, never stored;
      * this runs for every (re)delivery (deploy.c). */
-    if (strcmp(j->kind, DEPLOY_JOB_KIND) == 0 && the_hub)
+    if (strcmp(j->kind, DEPLOY_JOB_KIND) == 0 && the_hub) {
         deploy_spec_add_env(the_hub->srv, spec);
+        /* git credentials, also only in the frame (gitauth.c). A GitHub
+         * App token still being minted holds the job back; gitauth sends
+         * it with hub_job_send once the token is there. */
+        if (gitauth_spec_add(the_hub->srv, j->id, spec) > 0) {
+            json_decref(spec);
+            return;
+        }
+    }
     conn_send(c, json_pack("{s:s, s:o, s:s, s:o}", "type", "job", "job", id_json(j->id), "kind",
                            j->kind, "spec", spec));
 }
@@ -1304,6 +1313,13 @@ void hub_server_drop(struct hub *h, int64_t server_id)
 void hub_job_created(struct hub *h, const struct job *j)
 {
     jobs_move(h, -1, JOB_PENDING);
+    struct hub_node *n = node_find(h, j->server_id);
+    if (n && n->conn && n->conn->phase == P_LIVE)
+        send_job(n->conn, j);
+}
+
+void hub_job_send(struct hub *h, const struct job *j)
+{
     struct hub_node *n = node_find(h, j->server_id);
     if (n && n->conn && n->conn->phase == P_LIVE)
         send_job(n->conn, j);

@@ -75,6 +75,9 @@ json_t *hub_server_history(struct hub *h, int64_t server_id, int64_t since);
 void hub_server_drop(struct hub *h, int64_t server_id);
 /* A PENDING job was stored: send it now if the runner is connected. */
 void hub_job_created(struct hub *h, const struct job *j);
+/* Sends a PENDING job (again) if the runner is connected, without
+ * counting it as new (gitauth.c, after a held job's token arrived). */
+void hub_job_send(struct hub *h, const struct job *j);
 /* Sends job.cancel for the job if its server's runner is connected. */
 void hub_job_cancel(struct hub *h, int64_t server_id, int64_t job_id);
 /* Jobs rows were removed (server deleted): recount the gauges. */

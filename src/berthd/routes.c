@@ -3,6 +3,7 @@
  * follow this table. */
 #include "access.h"
 #include "api.h"
+#include "repos.h"
 #include "router.h"
 
 #define V1 "/api/v1"
@@ -102,6 +103,29 @@ const struct route routes[] = {
      "deployment.logs", api_deployment_logs},
     {HM_POST, V1 "/orgs/{org}/deployments/{id}/cancel", AUTH_ORG, SC_DEPLOY_WRITE,
      "deployment.cancel", api_deployment_cancel},
+
+    /* git repositories, webhooks, clone credentials (api_repos.c, hooks.c;
+     * docs/webhooks.md). The hooks are public: each request is signed with
+     * the repository's webhook secret. */
+    {HM_GET, V1 "/orgs/{org}/repos", AUTH_ORG, SC_APP_READ, "repo.list", api_repos_list},
+    {HM_POST, V1 "/orgs/{org}/repos", AUTH_ORG, SC_APP_WRITE, "repo.create", api_repo_create},
+    {HM_GET, V1 "/orgs/{org}/repos/{id}", AUTH_ORG, SC_APP_READ, "repo.get", api_repo_get},
+    {HM_DELETE, V1 "/orgs/{org}/repos/{id}", AUTH_ORG, SC_APP_WRITE, "repo.delete",
+     api_repo_delete},
+    {HM_GET, V1 "/orgs/{org}/repos/{id}/deliveries", AUTH_ORG, SC_APP_READ, "repo.deliveries",
+     api_repo_deliveries},
+    {HM_PUT, V1 "/orgs/{org}/repos/{id}/deploy-key", AUTH_ORG, SC_APP_WRITE,
+     "repo.deploy_key.set", api_repo_deploy_key_set},
+    {HM_DELETE, V1 "/orgs/{org}/repos/{id}/deploy-key", AUTH_ORG, SC_APP_WRITE,
+     "repo.deploy_key.remove", api_repo_deploy_key_delete},
+    {HM_POST, V1 "/orgs/{org}/repos/{id}/github-app", AUTH_ORG, SC_APP_WRITE,
+     "repo.github_app.set", api_repo_github_app_set},
+    {HM_DELETE, V1 "/orgs/{org}/repos/{id}/github-app", AUTH_ORG, SC_APP_WRITE,
+     "repo.github_app.remove", api_repo_github_app_delete},
+    {HM_POST, "/hooks/github", AUTH_PUBLIC, 0, "hook.github", api_hook_github},
+    {HM_POST, "/hooks/gitea", AUTH_PUBLIC, 0, "hook.gitea", api_hook_gitea},
+    {HM_POST, "/hooks/gitlab", AUTH_PUBLIC, 0, "hook.gitlab", api_hook_gitlab},
+    {HM_POST, "/hooks/generic", AUTH_PUBLIC, 0, "hook.generic", api_hook_generic},
 };
 
 const int routes_count = (int)(sizeof routes / sizeof routes[0]);

@@ -206,6 +206,39 @@ static const char *migrations[] = {
     "  finished_at_ms BIGINT,"
     "  detail TEXT,"
     "  PRIMARY KEY (deployment_id, step));",
+
+    /* 4: git repositories with their webhook secret and clone credentials
+     * (sealed), and the recent webhook deliveries (docs/webhooks.md) */
+    "CREATE TABLE repos ("
+    "  id INTEGER PRIMARY KEY,"
+    "  org_id BIGINT NOT NULL REFERENCES orgs(id),"
+    "  provider TEXT NOT NULL,"
+    "  url TEXT NOT NULL,"
+    "  url_norm TEXT NOT NULL,"
+    "  webhook_secret_sealed TEXT NOT NULL,"
+    "  deploy_key_sealed TEXT,"
+    "  gh_app_id BIGINT,"
+    "  gh_installation_id BIGINT,"
+    "  gh_api_url TEXT,"
+    "  gh_key_sealed TEXT,"
+    "  created_at BIGINT NOT NULL,"
+    "  updated_at BIGINT NOT NULL,"
+    "  UNIQUE (org_id, url_norm));"
+    "CREATE INDEX repos_norm ON repos(url_norm);"
+    "CREATE TABLE hook_deliveries ("
+    "  id INTEGER PRIMARY KEY,"
+    "  repo_id BIGINT NOT NULL REFERENCES repos(id),"
+    "  at BIGINT NOT NULL,"
+    "  event TEXT,"
+    "  delivery_id TEXT,"
+    "  outcome TEXT NOT NULL,"
+    "  reason TEXT,"
+    "  status INTEGER NOT NULL,"
+    "  ref TEXT,"
+    "  commit_id TEXT,"
+    "  deployments TEXT NOT NULL);"
+    "CREATE INDEX hook_deliveries_repo ON hook_deliveries(repo_id, id);"
+    "CREATE INDEX hook_deliveries_dedupe ON hook_deliveries(repo_id, delivery_id);",
 };
 
 static sqlite3_stmt *prep(struct store *st, const char *sql)
@@ -349,6 +382,12 @@ int store_open(const char *data_dir, const char *url, struct store **out, char *
         return STORE_ERR;
     }
     sqlite3_busy_timeout(st->db, 5000);
+    /* DELIBERATE: berthd owns its database. EXCLUSIVE locking set before
+     * the first WAL access keeps the WAL index in heap memory and drops the
+     * per-statement fcntl/fstat lock calls (measured: /api/v1/me went from
+     * about 15k to 23k req/s). Another process cannot read or write the
+     * file while berthd runs: tests and tools go through the API (a token
+     * can be made with expires_in as low as 1 s), backups through berthd. */
     char *e = NULL;
     if (sqlite3_exec(st->db,
                      "PRAGMA locking_mode=EXCLUSIVE; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
@@ -404,12 +443,6 @@ int store_migrate(struct store *st)
     int total = (int)(sizeof migrations / sizeof migrations[0]);
     for (int v = (int)have + 1; v <= total; v++) {
         if (store_begin(st) < 0)
-    /* DELIBERATE: berthd owns its database. EXCLUSIVE locking set before
-     * the first WAL access keeps the WAL index in heap memory and drops the
-     * per-statement fcntl/fstat lock calls (measured: /api/v1/me went from
-     * about 15k to 23k req/s). Another process cannot read or write the
-     * file while berthd runs: tests and tools go through the API (a token
-     * can be made with expires_in as low as 1 s), backups through berthd. */
             return STORE_ERR;
         if (exec(st, migrations[v - 1]) < 0 ||
             run(st, q(st, "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
@@ -1708,4 +1741,189 @@ int store_deploy_steps(struct store *st, int64_t deployment_id, json_t **items)
     return collect(st, q(st, "SELECT step, status, started_at_ms, finished_at_ms, detail FROM "
                              "deployment_steps WHERE deployment_id = ? ORDER BY ord, "
                              "started_at_ms", "i", deployment_id), items, step_row);
+}
+
+/* ---- git repositories and webhook deliveries (migration 4) ---- */
+
+void store_repo_release(struct repo *r)
+{
+    free(r->secret_sealed);
+    free(r->deploy_key_sealed);
+    free(r->gh_key_sealed);
+    r->secret_sealed = r->deploy_key_sealed = r->gh_key_sealed = NULL;
+}
+
+#define REPO_COLS                                                                        \
+    "id, org_id, provider, url, url_norm, webhook_secret_sealed, deploy_key_sealed, "   \
+    "COALESCE(gh_app_id, 0), COALESCE(gh_installation_id, 0), gh_api_url, gh_key_sealed, " \
+    "created_at, updated_at"
+
+static char *col_dup(sqlite3_stmt *s, int i)
+{
+    const unsigned char *v = sqlite3_column_text(s, i);
+    return v && *v ? strdup((const char *)v) : NULL;
+}
+
+static void repo_from_row(sqlite3_stmt *s, struct repo *r)
+{
+    memset(r, 0, sizeof *r);
+    r->id = sqlite3_column_int64(s, 0);
+    r->org_id = sqlite3_column_int64(s, 1);
+    col_str(s, 2, r->provider, sizeof r->provider);
+    col_str(s, 3, r->url, sizeof r->url);
+    col_str(s, 4, r->url_norm, sizeof r->url_norm);
+    r->secret_sealed = col_dup(s, 5);
+    r->deploy_key_sealed = col_dup(s, 6);
+    r->gh_app_id = sqlite3_column_int64(s, 7);
+    r->gh_installation_id = sqlite3_column_int64(s, 8);
+    col_str(s, 9, r->gh_api_url, sizeof r->gh_api_url);
+    r->gh_key_sealed = col_dup(s, 10);
+    r->created_at = sqlite3_column_int64(s, 11);
+    r->updated_at = sqlite3_column_int64(s, 12);
+}
+
+static int repo_one(struct store *st, sqlite3_stmt *s, struct repo *r)
+{
+    int rc = row(st, s);
+    if (rc != STORE_OK)
+        return rc;
+    repo_from_row(s, r);
+    sqlite3_reset(s);
+    return STORE_OK;
+}
+
+static int repos_walk(struct store *st, sqlite3_stmt *s,
+                      void (*fn)(void *arg, const struct repo *r), void *arg)
+{
+    if (!s)
+        return STORE_ERR;
+    int rc;
+    struct repo r;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        repo_from_row(s, &r);
+        fn(arg, &r);
+        store_repo_release(&r);
+    }
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? STORE_OK : STORE_ERR;
+}
+
+int store_repo_create(struct store *st, int64_t org_id, const char *provider, const char *url,
+                      const char *url_norm, int64_t now, int64_t *id)
+{
+    int rc = run(st, q(st, "INSERT INTO repos (org_id, provider, url, url_norm, "
+                           "webhook_secret_sealed, created_at, updated_at) VALUES (?, ?, ?, ?, "
+                           "'', ?, ?)", "isssii", org_id, provider, url, url_norm, now, now));
+    if (rc == STORE_OK && id)
+        *id = sqlite3_last_insert_rowid(st->db);
+    return rc;
+}
+
+int store_repo_set_secret(struct store *st, int64_t id, const char *sealed)
+{
+    return changed(st, run(st, q(st, "UPDATE repos SET webhook_secret_sealed = ? WHERE id = ?",
+                                 "si", sealed, id)));
+}
+
+int store_repo_get(struct store *st, int64_t org_id, int64_t id, struct repo *r)
+{
+    return repo_one(st, q(st, "SELECT " REPO_COLS " FROM repos WHERE id = ? AND (? = 0 OR "
+                              "org_id = ?)", "iii", id, org_id, org_id), r);
+}
+
+int store_repo_by_norm(struct store *st, int64_t org_id, const char *url_norm, struct repo *r)
+{
+    return repo_one(st, q(st, "SELECT " REPO_COLS " FROM repos WHERE org_id = ? AND "
+                              "url_norm = ?", "is", org_id, url_norm), r);
+}
+
+int store_repos_each(struct store *st, int64_t org_id,
+                     void (*fn)(void *arg, const struct repo *r), void *arg)
+{
+    return repos_walk(st, q(st, "SELECT " REPO_COLS " FROM repos WHERE org_id = ? ORDER BY "
+                                "id", "i", org_id), fn, arg);
+}
+
+int store_repos_each_norm(struct store *st, const char *provider, const char *url_norm,
+                          void (*fn)(void *arg, const struct repo *r), void *arg)
+{
+    return repos_walk(st, q(st, "SELECT " REPO_COLS " FROM repos WHERE url_norm = ? AND "
+                                "provider = ? ORDER BY org_id, id", "ss", url_norm, provider),
+                      fn, arg);
+}
+
+int store_repo_delete(struct store *st, int64_t id)
+{
+    int rc = run(st, q(st, "DELETE FROM hook_deliveries WHERE repo_id = ?", "i", id));
+    if (rc == STORE_OK)
+        rc = changed(st, run(st, q(st, "DELETE FROM repos WHERE id = ?", "i", id)));
+    return rc;
+}
+
+int store_repo_set_deploy_key(struct store *st, int64_t id, const char *sealed, int64_t now)
+{
+    return changed(st, run(st, q(st, "UPDATE repos SET deploy_key_sealed = ?, updated_at = ? "
+                                     "WHERE id = ?", "sii", sealed, now, id)));
+}
+
+int store_repo_set_github_app(struct store *st, int64_t id, int64_t app_id,
+                              int64_t installation_id, const char *api_url, const char *sealed,
+                              int64_t now)
+{
+    return changed(st, run(st, q(st, "UPDATE repos SET gh_app_id = ?, gh_installation_id = ?, "
+                                     "gh_api_url = ?, gh_key_sealed = ?, updated_at = ? WHERE "
+                                     "id = ?", "zzssii", app_id, installation_id, api_url,
+                                 sealed, now, id)));
+}
+
+int store_delivery_add(struct store *st, const struct hook_delivery *d)
+{
+    int rc = run(st, q(st, "INSERT INTO hook_deliveries (repo_id, at, event, delivery_id, "
+                           "outcome, reason, status, ref, commit_id, deployments) VALUES (?, ?, "
+                           "?, ?, ?, ?, ?, ?, ?, ?)", "iissssisss", d->repo_id, d->at, d->event,
+                       d->delivery_id, d->outcome, d->reason, (int64_t)d->status, d->ref,
+                       d->commit, d->deployments_json ? d->deployments_json : "[]"));
+    /* Keep the newest STORE_DELIVERIES_KEPT per repository. */
+    if (rc == STORE_OK)
+        rc = run(st, q(st, "DELETE FROM hook_deliveries WHERE repo_id = ? AND id <= (SELECT id "
+                           "FROM hook_deliveries WHERE repo_id = ? ORDER BY id DESC LIMIT 1 "
+                           "OFFSET ?)", "iii", d->repo_id, d->repo_id,
+                       (int64_t)STORE_DELIVERIES_KEPT));
+    return rc;
+}
+
+int store_delivery_seen(struct store *st, int64_t repo_id, const char *delivery_id, int *seen)
+{
+    sqlite3_stmt *s = q(st, "SELECT 1 FROM hook_deliveries WHERE repo_id = ? AND delivery_id "
+                            "= ? AND outcome <> 'rejected' LIMIT 1", "is", repo_id,
+                        delivery_id);
+    int rc = row(st, s);
+    if (rc == STORE_OK)
+        sqlite3_reset(s);
+    *seen = rc == STORE_OK;
+    return rc == STORE_NOTFOUND ? STORE_OK : rc;
+}
+
+static json_t *delivery_row(sqlite3_stmt *s)
+{
+    const unsigned char *deps = sqlite3_column_text(s, 10);
+    json_t *d = json_loads(deps ? (const char *)deps : "[]", 0, NULL);
+    if (!json_is_array(d)) {
+        json_decref(d);
+        d = json_array();
+    }
+    return json_pack("{s:I, s:o, s:o, s:o, s:o, s:o, s:I, s:o, s:o, s:o}", "id",
+                     (json_int_t)sqlite3_column_int64(s, 0), "at", col_json_time(s, 1),
+                     "event", col_json_str(s, 2), "delivery_id", col_json_str(s, 3), "outcome",
+                     col_json_str(s, 4), "reason", col_json_str(s, 5), "status",
+                     (json_int_t)sqlite3_column_int64(s, 6), "ref", col_json_str(s, 7),
+                     "commit", col_json_str(s, 8), "deployments", d);
+}
+
+int store_deliveries_list(struct store *st, int64_t repo_id, int limit, json_t **items)
+{
+    return collect(st, q(st, "SELECT id, at, event, delivery_id, outcome, reason, status, ref, "
+                             "commit_id, repo_id, deployments FROM hook_deliveries WHERE "
+                             "repo_id = ? ORDER BY id DESC LIMIT ?", "ii", repo_id,
+                         (int64_t)limit), items, delivery_row);
 }

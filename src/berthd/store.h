@@ -378,4 +378,69 @@ int store_deploy_step(struct store *st, int64_t deployment_id, const char *step,
  * pipeline order. */
 int store_deploy_steps(struct store *st, int64_t deployment_id, json_t **items);
 
+/* ---- git repositories and webhook deliveries (migration 4; docs/webhooks.md) ----
+ * The webhook secret, deploy key and GitHub App key are stored sealed
+ * (crypto_seal, associated data "repo:<id>:<what>"); the store never sees
+ * them clear. url_norm is giturl_normalize(url). */
+
+struct repo {
+    int64_t id;
+    int64_t org_id;
+    char provider[16];          /* github | gitea | gitlab | generic */
+    char url[1040];
+    char url_norm[1040];
+    char *secret_sealed;        /* malloc'ed (store_repo_release), never NULL once set */
+    char *deploy_key_sealed;    /* malloc'ed or NULL */
+    int64_t gh_app_id;          /* 0: no GitHub App */
+    int64_t gh_installation_id;
+    char gh_api_url[512];
+    char *gh_key_sealed;        /* malloc'ed or NULL */
+    int64_t created_at, updated_at;
+};
+
+void store_repo_release(struct repo *r);
+/* Creates the row with an empty secret (set it with store_repo_set_secret
+ * in the same transaction); CONFLICT when the org has the repository. */
+int store_repo_create(struct store *st, int64_t org_id, const char *provider, const char *url,
+                      const char *url_norm, int64_t now, int64_t *id);
+int store_repo_set_secret(struct store *st, int64_t id, const char *sealed);
+/* org_id 0: any organization. */
+int store_repo_get(struct store *st, int64_t org_id, int64_t id, struct repo *r);
+int store_repo_by_norm(struct store *st, int64_t org_id, const char *url_norm, struct repo *r);
+int store_repos_each(struct store *st, int64_t org_id,
+                     void (*fn)(void *arg, const struct repo *r), void *arg);
+/* Every organization's repository of this provider with this normal URL. */
+int store_repos_each_norm(struct store *st, const char *provider, const char *url_norm,
+                          void (*fn)(void *arg, const struct repo *r), void *arg);
+/* Removes the repository and its deliveries (caller's transaction). */
+int store_repo_delete(struct store *st, int64_t id);
+/* sealed NULL removes it. */
+int store_repo_set_deploy_key(struct store *st, int64_t id, const char *sealed, int64_t now);
+/* app_id 0 (and NULLs) removes the GitHub App. */
+int store_repo_set_github_app(struct store *st, int64_t id, int64_t app_id,
+                              int64_t installation_id, const char *api_url, const char *sealed,
+                              int64_t now);
+
+#define STORE_DELIVERIES_KEPT 200
+
+struct hook_delivery {
+    int64_t repo_id;
+    int64_t at;
+    const char *event;           /* the provider's event name, or NULL */
+    const char *delivery_id;
+    const char *outcome;         /* accepted | ignored | rejected */
+    const char *reason;
+    int status;                  /* HTTP status answered */
+    const char *ref, *commit;    /* NULL when not a push */
+    const char *deployments_json;  /* JSON array of deployment ids */
+};
+
+/* Appends a delivery, keeping the newest STORE_DELIVERIES_KEPT of the repo. */
+int store_delivery_add(struct store *st, const struct hook_delivery *d);
+/* *seen: the repo already took (accepted or ignored) this delivery id. */
+int store_delivery_seen(struct store *st, int64_t repo_id, const char *delivery_id, int *seen);
+/* Newest first: {id, at, event, delivery_id, outcome, reason, status, ref,
+ * commit, deployments}. */
+int store_deliveries_list(struct store *st, int64_t repo_id, int limit, json_t **items);
+
 #endif

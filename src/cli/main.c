@@ -133,6 +133,20 @@ static const struct cli_cmd cmds[] = {
      "passed (each check listed), heartbeat seen within 30 s. Exit 0 when all is ready,\n"
      "1 otherwise (also under --json, where data.ready says the same).\n",
      cmd_doctor},
+    {"repo", "add", "PROVIDER URL", 2, 2, ORGO | MUT,
+     "register a git repository for push webhooks; prints the hook URL and secret once",
+     "PROVIDER: github, gitea, gitlab or generic. URL: the repository in any form git\n"
+     "takes (https://, ssh://, git@host:owner/repo). Add a webhook for push events on the\n"
+     "git host with the printed URL and secret (shown only here). Apps of the organization\n"
+     "with auto_deploy on the pushed branch deploy the pushed commit (docs/webhooks.md).\n",
+     cmd_repo_add},
+    {"repo", "list", "", 0, 0, ORGO, "list registered repositories (hook URL, credentials)",
+     NULL, cmd_repo_list},
+    {"repo", "remove", "ID", 1, 1, ORGO | MUT,
+     "remove a repository and its delivery history; asks first", NULL, cmd_repo_remove},
+    {"repo", "deliveries", "ID", 1, 1, ORGO | OPTB(OPT_LIMIT),
+     "recent webhook deliveries: event, outcome, deployments created, reason",
+     "Newest first; --limit 1-200 (default 50).\n", cmd_repo_deliveries},
     {NULL, "version", "", 0, 0, 0, "print the CLI's version", NULL, cmd_version},
 };
 

@@ -1,0 +1,451 @@
+/* gitauth.c - clone credentials for a deploy job, added to the frame only
+ * when the job is sent (like env, deploy.c): the app's registered
+ * repository's SSH deploy key, or a GitHub App installation token minted
+ * for that job (docs/webhooks.md, docs/protocol.md "deploy jobs").
+ *
+ * Minting: an RS256 JWT signed with the App's key (OpenSSL libcrypto),
+ * exchanged at POST {api_url}/app/installations/{id}/access_tokens with
+ * libcurl, on a worker thread (pool.c); the loop never waits. Until the
+ * token arrives the job is held back (gitauth_spec_add answers 1 and hub.c
+ * does not send it); the completion then sends it, or fails it with the
+ * reason when no token can be had. Tokens live only in this module's
+ * memory cache, keyed by job id, until they near expiry; they are never
+ * stored or logged.
+ */
+#include "deploy.h"
+#include "giturl.h"
+#include "hub.h"
+#include "log.h"
+#include "pool.h"
+#include "repos.h"
+#include "store.h"
+#include "util.h"
+
+#include <curl/curl.h>
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TOKEN_MAX 512
+#define RESP_MAX (64 * 1024)
+#define CACHE_MAX 1024
+#define TOKEN_MARGIN 300        /* seconds: a token this close to expiry is renewed */
+#define HTTP_TIMEOUT 20
+
+/* ---- the token cache (loop thread) ---- */
+
+struct tok {
+    int64_t job_id;
+    char token[TOKEN_MAX];
+    int64_t expires_at;         /* 0 while minting */
+    int minting;
+    struct tok *next;
+};
+
+static struct tok *cache;
+static int ncache;
+
+static void tok_free(struct tok *t)
+{
+    crypto_wipe(t->token, sizeof t->token);
+    free(t);
+}
+
+static void cache_prune(int64_t now)
+{
+    for (struct tok **pp = &cache; *pp;) {
+        struct tok *t = *pp;
+        if (!t->minting && t->expires_at <= now + TOKEN_MARGIN) {
+            *pp = t->next;
+            tok_free(t);
+            ncache--;
+        } else {
+            pp = &t->next;
+        }
+    }
+}
+
+static struct tok *cache_get(int64_t job_id)
+{
+    for (struct tok *t = cache; t; t = t->next)
+        if (t->job_id == job_id)
+            return t;
+    return NULL;
+}
+
+void gitauth_clear(void)
+{
+    while (cache) {
+        struct tok *t = cache;
+        cache = t->next;
+        tok_free(t);
+    }
+    ncache = 0;
+}
+
+/* ---- JWT (any thread) ---- */
+
+static char *b64url(const void *data, size_t len)
+{
+    size_t n = sodium_base64_ENCODED_LEN(len, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    char *out = malloc(n);
+    if (out)
+        sodium_bin2base64(out, n, data, len, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    return out;
+}
+
+static EVP_PKEY *read_key(const char *pem, size_t len)
+{
+    BIO *bio = BIO_new_mem_buf(pem, (int)len);
+    if (!bio)
+        return NULL;
+    EVP_PKEY *k = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
+    BIO_free(bio);
+    if (k && EVP_PKEY_base_id(k) != EVP_PKEY_RSA) {
+        EVP_PKEY_free(k);
+        k = NULL;
+    }
+    return k;
+}
+
+int gitauth_rsa_key_ok(const char *pem, size_t len)
+{
+    EVP_PKEY *k = read_key(pem, len);
+    EVP_PKEY_free(k);
+    return k != NULL;
+}
+
+int gitauth_jwt(const char *pem, size_t pem_len, int64_t app_id, int64_t now, char **out,
+                char *err, size_t errlen)
+{
+    static const char header[] = "{\"alg\":\"RS256\",\"typ\":\"JWT\"}";
+    int rc = -1;
+    char claims[160];
+    char *h64 = NULL, *c64 = NULL, *s64 = NULL, *input = NULL;
+    unsigned char *sig = NULL;
+    size_t siglen = 0;
+    EVP_MD_CTX *md = NULL;
+    EVP_PKEY *key = read_key(pem, pem_len);
+    *out = NULL;
+    if (!key) {
+        snprintf(err, errlen, "the GitHub App key is not a readable RSA private key");
+        goto done;
+    }
+    snprintf(claims, sizeof claims, "{\"iat\":%lld,\"exp\":%lld,\"iss\":\"%lld\"}",
+             (long long)(now - 60), (long long)(now + 540), (long long)app_id);
+    h64 = b64url(header, sizeof header - 1);
+    c64 = b64url(claims, strlen(claims));
+    if (!h64 || !c64 || !(input = malloc(strlen(h64) + strlen(c64) + 2)))
+        goto oom;
+    sprintf(input, "%s.%s", h64, c64);
+    md = EVP_MD_CTX_new();
+    if (!md || EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, key) != 1 ||
+        EVP_DigestSign(md, NULL, &siglen, (const unsigned char *)input, strlen(input)) != 1 ||
+        !(sig = malloc(siglen)) ||
+        EVP_DigestSign(md, sig, &siglen, (const unsigned char *)input, strlen(input)) != 1) {
+        snprintf(err, errlen, "signing the GitHub App JWT failed");
+        goto done;
+    }
+    if (!(s64 = b64url(sig, siglen)) || !(*out = malloc(strlen(input) + strlen(s64) + 2)))
+        goto oom;
+    sprintf(*out, "%s.%s", input, s64);
+    rc = 0;
+    goto done;
+oom:
+    snprintf(err, errlen, "out of memory");
+done:
+    EVP_MD_CTX_free(md);
+    EVP_PKEY_free(key);
+    free(h64);
+    free(c64);
+    free(s64);
+    free(input);
+    free(sig);
+    return rc;
+}
+
+/* ---- the exchange (worker thread) ---- */
+
+struct mint {
+    struct srv *srv;
+    int64_t job_id;
+    int64_t app_id, installation_id;
+    char api_url[512];
+    char *pem;                  /* plaintext key; wiped and freed by the worker */
+    size_t pem_len;
+    /* results */
+    int ok;
+    char token[TOKEN_MAX];
+    int64_t expires_at;
+    char error[1024];
+};
+
+struct body {
+    char *data;
+    size_t len;
+    int over;
+};
+
+static size_t on_data(char *p, size_t size, size_t n, void *arg)
+{
+    struct body *b = arg;
+    size_t k = size * n;
+    if (b->len + k > RESP_MAX) {
+        b->over = 1;
+        return 0;
+    }
+    char *d = realloc(b->data, b->len + k + 1);
+    if (!d)
+        return 0;
+    memcpy(d + b->len, p, k);
+    b->len += k;
+    d[b->len] = '\0';
+    b->data = d;
+    return k;
+}
+
+static void mint_work(void *arg)
+{
+    struct mint *m = arg;
+    char *jwt = NULL, url[700], auth[4096];
+    struct body b = {NULL, 0, 0};
+    struct curl_slist *hdrs = NULL;
+    json_t *o = NULL;
+    CURL *c = NULL;
+    int rc = gitauth_jwt(m->pem, m->pem_len, m->app_id, util_now(), &jwt, m->error,
+                         sizeof m->error);
+    crypto_wipe(m->pem, m->pem_len);
+    free(m->pem);
+    m->pem = NULL;
+    if (rc < 0)
+        goto done;
+    snprintf(url, sizeof url, "%s/app/installations/%lld/access_tokens", m->api_url,
+             (long long)m->installation_id);
+    if ((size_t)snprintf(auth, sizeof auth, "Authorization: Bearer %s", jwt) >= sizeof auth) {
+        snprintf(m->error, sizeof m->error, "the GitHub App JWT is too long");
+        goto done;
+    }
+    c = curl_easy_init();
+    if (!c) {
+        snprintf(m->error, sizeof m->error, "cannot start an HTTP client");
+        goto done;
+    }
+    hdrs = curl_slist_append(hdrs, auth);
+    hdrs = curl_slist_append(hdrs, "Accept: application/vnd.github+json");
+    hdrs = curl_slist_append(hdrs, "X-GitHub-Api-Version: 2022-11-28");
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_POST, 1L);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, 0L);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(c, CURLOPT_USERAGENT, "berthd");
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, (long)HTTP_TIMEOUT);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    CURLcode cc = curl_easy_perform(c);
+    long code = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+    if (cc != CURLE_OK) {
+        snprintf(m->error, sizeof m->error, "%s: %s", m->api_url,
+                 b.over ? "answer too large" : curl_easy_strerror(cc));
+        goto done;
+    }
+    o = b.data ? json_loads(b.data, 0, NULL) : NULL;
+    const char *tok = json_string_value(json_object_get(o, "token"));
+    if (code != 201 && code != 200) {
+        const char *msg = json_string_value(json_object_get(o, "message"));
+        snprintf(m->error, sizeof m->error, "%s answered %ld%s%.200s", m->api_url, code,
+                 msg ? ": " : "", msg ? msg : "");
+        goto done;
+    }
+    if (!tok || !*tok || strlen(tok) >= sizeof m->token) {
+        snprintf(m->error, sizeof m->error, "%s answered without a token", m->api_url);
+        goto done;
+    }
+    util_strlcpy(m->token, tok, sizeof m->token);
+    const char *exp = json_string_value(json_object_get(o, "expires_at"));
+    if (!exp || util_parse_time(exp, &m->expires_at) < 0)
+        m->expires_at = util_now() + 3600;
+    m->ok = 1;
+done:
+    if (o) {
+        json_t *t = json_object_get(o, "token");
+        if (json_is_string(t)) /* wipe jansson's copy too */
+            crypto_wipe((char *)json_string_value(t), strlen(json_string_value(t)));
+    }
+    json_decref(o);
+    if (b.data) {
+        crypto_wipe(b.data, b.len);
+        free(b.data);
+    }
+    curl_slist_free_all(hdrs);
+    if (c)
+        curl_easy_cleanup(c);
+    if (jwt) {
+        crypto_wipe(jwt, strlen(jwt));
+        free(jwt);
+    }
+    crypto_wipe(auth, sizeof auth);
+}
+
+/* Back on the loop: cache the token and send the held job, or fail it. */
+static void mint_done(void *arg)
+{
+    struct mint *m = arg;
+    struct srv *s = m->srv;
+    struct tok *t = cache_get(m->job_id);
+    struct job j;
+    int have_job = store_job_get(s->store, 0, m->job_id, &j) == STORE_OK;
+    int pending = have_job && strcmp(j.status, "PENDING") == 0;
+    if (m->ok && t) {
+        util_strlcpy(t->token, m->token, sizeof t->token);
+        t->expires_at = m->expires_at;
+        t->minting = 0;
+        if (pending && s->hub && !s->stopping)
+            hub_job_send(s->hub, &j);
+    } else {
+        if (t) {
+            t->minting = 0;
+            t->expires_at = 0; /* pruned next time */
+        }
+        char reason[1200];
+        snprintf(reason, sizeof reason, "clone: no GitHub App installation token: %s",
+                 m->ok ? "the request was forgotten" : m->error);
+        log_error("gitauth", "job %lld: %s", (long long)m->job_id, reason);
+        if (pending && store_job_finish(s->store, m->job_id, "FAILED", -1, reason,
+                                        util_now()) == STORE_OK) {
+            if (s->hub)
+                hub_jobs_recount(s->hub);
+            deploy_job_finished(s, m->job_id, 1, reason);
+        }
+    }
+    if (have_job)
+        store_job_release(&j);
+    crypto_wipe(m->token, sizeof m->token);
+    free(m);
+}
+
+/* ---- at send time (loop) ---- */
+
+static int ssh_url(const char *u)
+{
+    if (strncmp(u, "ssh://", 6) == 0 || strncmp(u, "git+ssh://", 10) == 0 ||
+        strncmp(u, "ssh+git://", 10) == 0)
+        return 1;
+    return !strstr(u, "://"); /* scp-like user@host:path */
+}
+
+static void add_ssh_key(struct srv *s, const struct repo *rp, json_t *spec)
+{
+    char ad[96];
+    size_t len = 0;
+    repos_secret_ad(rp->id, "deploy_key", ad, sizeof ad);
+    char *key = crypto_open(s->secret_key, ad, rp->deploy_key_sealed, &len);
+    if (!key) {
+        log_error("gitauth", "repo %lld: the deploy key cannot be opened (another master "
+                  "key?); sent without it", (long long)rp->id);
+        return;
+    }
+    json_object_set_new(spec, "git", json_pack("{s:s, s:s%}", "auth", "ssh_key", "ssh_key",
+                                               key, len));
+    crypto_wipe(key, len);
+    free(key);
+}
+
+static void add_token(json_t *spec, const char *token)
+{
+    json_object_set_new(spec, "git", json_pack("{s:s, s:s, s:s}", "auth", "token", "token",
+                                               token, "username", "x-access-token"));
+}
+
+/* Starts minting for job_id; 1 (held) or 0 (could not start: sent without). */
+static int start_mint(struct srv *s, const struct repo *rp, int64_t job_id)
+{
+    static int curl_ready;
+    char ad[96];
+    size_t len = 0;
+    if (!curl_ready) { /* once, on the loop, before any worker uses curl */
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+            return 0;
+        curl_ready = 1;
+    }
+    repos_secret_ad(rp->id, "github_app_key", ad, sizeof ad);
+    char *pem = crypto_open(s->secret_key, ad, rp->gh_key_sealed, &len);
+    if (!pem) {
+        log_error("gitauth", "repo %lld: the GitHub App key cannot be opened (another master "
+                  "key?); sent without a token", (long long)rp->id);
+        return 0;
+    }
+    struct mint *m = calloc(1, sizeof *m);
+    struct tok *t = calloc(1, sizeof *t);
+    if (!m || !t)
+        goto fail;
+    m->srv = s;
+    m->job_id = job_id;
+    m->app_id = rp->gh_app_id;
+    m->installation_id = rp->gh_installation_id;
+    util_strlcpy(m->api_url, rp->gh_api_url[0] ? rp->gh_api_url : REPOS_GITHUB_API,
+                 sizeof m->api_url);
+    m->pem = pem;
+    m->pem_len = len;
+    if (pool_submit(s->pool, mint_work, mint_done, m) < 0)
+        goto fail;
+    t->job_id = job_id;
+    t->minting = 1;
+    t->next = cache;
+    cache = t;
+    ncache++;
+    return 1;
+fail:
+    crypto_wipe(pem, len);
+    free(pem);
+    free(m);
+    free(t);
+    return 0;
+}
+
+int gitauth_spec_add(struct srv *s, int64_t job_id, json_t *spec)
+{
+    int64_t app_id = 0;
+    const char *id = json_string_value(json_object_get(json_object_get(spec, "app"), "id"));
+    char ref[24], norm[GITURL_MAX];
+    struct app a;
+    struct repo rp;
+    int rc = 0;
+    if (!id || util_parse_i64(id, &app_id) < 0)
+        return 0;
+    snprintf(ref, sizeof ref, "%lld", (long long)app_id);
+    if (store_app_find(s->store, 0, ref, &a) != STORE_OK)
+        return 0;
+    int found = giturl_normalize(a.repo_url, norm, sizeof norm) == 0 &&
+                store_repo_by_norm(s->store, a.org_id, norm, &rp) == STORE_OK;
+    int ssh = ssh_url(a.repo_url);
+    store_app_release(&a);
+    if (!found)
+        return 0;
+    int has_key = rp.deploy_key_sealed != NULL, has_app = rp.gh_app_id && rp.gh_key_sealed;
+    if (has_key && (ssh || !has_app)) {
+        add_ssh_key(s, &rp, spec);
+    } else if (has_app) {
+        int64_t now = util_now();
+        cache_prune(now);
+        struct tok *t = cache_get(job_id);
+        if (t && t->minting)
+            rc = 1;
+        else if (t)
+            add_token(spec, t->token);
+        else if (ncache < CACHE_MAX)
+            rc = start_mint(s, &rp, job_id);
+        else
+            log_error("gitauth", "job %lld: too many tokens in flight; sent without one",
+                      (long long)job_id);
+    }
+    store_repo_release(&rp);
+    return rc;
+}
