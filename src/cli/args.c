@@ -43,6 +43,22 @@ static const struct opt_spec specs[OPT_COUNT] = {
     [OPT_SERVER] = {"server", 1, "SERVER", "the server (id or name) to run on"},
     [OPT_FOLLOW] = {"follow", 0, NULL, "stream the job's output live until it ends"},
     [OPT_TIMEOUT] = {"timeout", 1, "SECONDS", "the job's time limit (1..86400, default 3600)"},
+    [OPT_REPO] = {"repo", 1, "URL", "git repository (https://, ssh://, git://, user@host:path)"},
+    [OPT_BRANCH] = {"branch", 1, "BRANCH", "git branch to deploy (default main)"},
+    [OPT_DOCKERFILE] = {"dockerfile", 1, "PATH",
+                        "Dockerfile in the repository (default ./Dockerfile)"},
+    [OPT_CONTEXT] = {"context", 1, "DIR", "build context in the repository (default .)"},
+    [OPT_PORT] = {"port", 1, "N", "the port the container listens on (1-65535)"},
+    [OPT_HEALTH_PATH] = {"health-path", 1, "PATH", "HTTP path of the health check (default /)"},
+    [OPT_PUBLIC_PORT] = {"public-port", 1, "N|none", "edge proxy port on the server (1-65535)"},
+    [OPT_DOMAIN] = {"domain", 1, "HOST", "a domain name (repeat for several; none clears)"},
+    [OPT_AUTO_DEPLOY] = {"auto-deploy", 0, NULL, "deploy on git pushes (webhooks)"},
+    [OPT_NO_AUTO_DEPLOY] = {"no-auto-deploy", 0, NULL, "turn auto-deploy off"},
+    [OPT_MEMORY] = {"memory", 1, "SIZE|none", "memory limit: 256m, 1g, bytes (6 MiB-1 TiB)"},
+    [OPT_CPUS] = {"cpus", 1, "N|none", "CPU limit, e.g. 0.5 (0.01-1024)"},
+    [OPT_KEEP_IMAGES] = {"keep-images", 1, "N", "images kept per app (1-100, default 5)"},
+    [OPT_DRAIN_SECONDS] = {"drain-seconds", 1, "N", "seconds the old container may drain (0-3600)"},
+    [OPT_REF] = {"ref", 1, "SHA", "the commit to deploy (4-64 hex digits; default: branch head)"},
 };
 
 const char *args_opt_name(enum cli_opt o) { return specs[o].name; }
@@ -90,6 +106,11 @@ static int take_option(struct cli *c, int argc, char **argv, int *i)
             return cli_usage(c, "too many --scope options");
         c->a.scopes[c->a.nscopes++] = v;
     }
+    if (o == OPT_DOMAIN) {
+        if (c->a.ndomains >= CLI_MULTI_MAX)
+            return cli_usage(c, "too many --domain options (at most %d)", CLI_MULTI_MAX);
+        c->a.domains[c->a.ndomains++] = v;
+    }
     c->a.val[o] = v;
     c->a.set[o]++;
     return 0;
@@ -118,19 +139,19 @@ int args_parse(struct cli *c, int argc, char **argv)
     return 0;
 }
 
-int args_check(struct cli *c, unsigned mask, const char *cmdname)
+int args_check(struct cli *c, cli_optmask mask, const char *cmdname)
 {
     mask |= OPTS_COMMON;
     for (int o = 0; o < OPT_COUNT; o++) {
         if (c->a.set[o] && !(mask & OPTB(o)))
             return cli_usage(c, "'%s' does not take --%s", cmdname, specs[o].name);
-        if (c->a.set[o] > 1 && o != OPT_SCOPE && specs[o].takes_value)
+        if (c->a.set[o] > 1 && o != OPT_SCOPE && o != OPT_DOMAIN && specs[o].takes_value)
             return cli_usage(c, "--%s given more than once", specs[o].name);
     }
     return 0;
 }
 
-void args_help(FILE *f, unsigned mask)
+void args_help(FILE *f, cli_optmask mask)
 {
     for (int o = 0; o < OPT_COUNT; o++) {
         if (!(mask & OPTB(o)))

@@ -32,15 +32,27 @@ enum cli_opt {
     OPT_EMAIL, OPT_ROLE, OPT_NAME, OPT_SCOPE, OPT_EXPIRES_IN, OPT_ACTOR, OPT_ACTION,
     OPT_SINCE, OPT_UNTIL, OPT_LIMIT, OPT_CURSOR, OPT_ALL, OPT_FILE, OPT_SERVER, OPT_FOLLOW,
     OPT_TIMEOUT,
+    /* applications and deployments (cmd_app.c, cmd_deploy.c) */
+    OPT_REPO, OPT_BRANCH, OPT_DOCKERFILE, OPT_CONTEXT, OPT_PORT, OPT_HEALTH_PATH,
+    OPT_PUBLIC_PORT, OPT_DOMAIN, OPT_AUTO_DEPLOY, OPT_NO_AUTO_DEPLOY, OPT_MEMORY, OPT_CPUS,
+    OPT_KEEP_IMAGES, OPT_DRAIN_SECONDS, OPT_REF,
     OPT_COUNT
 };
 
-#define OPTB(o) (1u << (o))
+/* Option masks are 64-bit: there are more than 32 options. */
+typedef unsigned long long cli_optmask;
+#define OPTB(o) ((cli_optmask)1 << (o))
 /* Every command takes these. */
 #define OPTS_COMMON (OPTB(OPT_HELP) | OPTB(OPT_JSON) | OPTB(OPT_URL) | OPTB(OPT_CACERT) | \
                      OPTB(OPT_VERBOSE))
 /* Every command that changes something takes these too. */
 #define OPTS_MUTATE (OPTB(OPT_YES) | OPTB(OPT_DRY_RUN))
+/* An application's settings (app create, app set). */
+#define OPTS_APP_FIELDS                                                                        \
+    (OPTB(OPT_SERVER) | OPTB(OPT_REPO) | OPTB(OPT_BRANCH) | OPTB(OPT_DOCKERFILE) |             \
+     OPTB(OPT_CONTEXT) | OPTB(OPT_PORT) | OPTB(OPT_HEALTH_PATH) | OPTB(OPT_PUBLIC_PORT) |      \
+     OPTB(OPT_DOMAIN) | OPTB(OPT_AUTO_DEPLOY) | OPTB(OPT_NO_AUTO_DEPLOY) | OPTB(OPT_MEMORY) |  \
+     OPTB(OPT_CPUS) | OPTB(OPT_KEEP_IMAGES) | OPTB(OPT_DRAIN_SECONDS))
 
 #define CLI_POS_MAX 8
 #define CLI_MULTI_MAX 32
@@ -50,6 +62,8 @@ struct cli_args {
     int set[OPT_COUNT];         /* how many times each was given */
     const char *scopes[CLI_MULTI_MAX];
     int nscopes;
+    const char *domains[CLI_MULTI_MAX]; /* every --domain, in order */
+    int ndomains;
     const char *pos[CLI_POS_MAX];
     int npos;
 };
@@ -58,10 +72,10 @@ struct cli;
 /* Splits argv into options and positionals. 0, or -1 with c->err set. */
 int args_parse(struct cli *c, int argc, char **argv);
 /* -1 (usage error) when an option was given that mask does not allow. */
-int args_check(struct cli *c, unsigned mask, const char *cmdname);
+int args_check(struct cli *c, cli_optmask mask, const char *cmdname);
 const char *args_opt_name(enum cli_opt o);
 /* Help lines for every option in mask (without the common ones). */
-void args_help(FILE *f, unsigned mask);
+void args_help(FILE *f, cli_optmask mask);
 /* A time argument for berthd: "30m", "12h", "7d", "45s" become that long
  * before now as epoch seconds (in out); anything else is returned as it is
  * for berthd to parse (RFC 3339, epoch seconds). */
@@ -120,7 +134,7 @@ struct cli_cmd {
     const char *name;    /* "list", or the top-level command's name */
     const char *args;    /* positional synopsis, e.g. "EMAIL" */
     int min_pos, max_pos;
-    unsigned opts;       /* allowed options beyond OPTS_COMMON */
+    cli_optmask opts;    /* allowed options beyond OPTS_COMMON */
     const char *summary;
     const char *help;    /* extra paragraphs for --help, or NULL */
     cli_run_fn run;
@@ -162,6 +176,20 @@ int cmd_job_show(struct cli *c);
 int cmd_job_logs(struct cli *c);
 int cmd_status(struct cli *c);
 int cmd_doctor(struct cli *c);
+int cmd_app_create(struct cli *c);
+int cmd_app_list(struct cli *c);
+int cmd_app_show(struct cli *c);
+int cmd_app_set(struct cli *c);
+int cmd_app_delete(struct cli *c);
+int cmd_env_set(struct cli *c);
+int cmd_env_unset(struct cli *c);
+int cmd_env_list(struct cli *c);
+int cmd_deploy(struct cli *c);
+int cmd_deployments(struct cli *c);
+int cmd_deployment_show(struct cli *c);
+int cmd_logs(struct cli *c);
+int cmd_cancel(struct cli *c);
+int cmd_rollback(struct cli *c);
 
 /* cmd_job.c: follows job `id`'s log until the job ends, printing stdout
  * chunks on stdout and the rest on stderr (under --json it collects them

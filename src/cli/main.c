@@ -133,6 +133,67 @@ static const struct cli_cmd cmds[] = {
      "passed (each check listed), heartbeat seen within 30 s. Exit 0 when all is ready,\n"
      "1 otherwise (also under --json, where data.ready says the same).\n",
      cmd_doctor},
+    {"app", "create", "NAME", 1, 1, ORGO | OPTS_APP_FIELDS | MUT,
+     "create an application (a git repository built and run on a server)",
+     "NAME: 1-63 of a-z 0-9 '-', starting with a letter. Required: --server (id or name),\n"
+     "--repo and --port (the port the container listens on). Defaults: --branch main,\n"
+     "--dockerfile ./Dockerfile, --context ., --health-path /, --keep-images 5,\n"
+     "--drain-seconds 30, no --public-port (no edge proxy), no --memory/--cpus limit.\n"
+     "--memory takes 256m, 1g or bytes. Repeat --domain for several host names. A repo URL\n"
+     "never carries a password: use a deploy key.\n",
+     cmd_app_create},
+    {"app", "list", "", 0, 0, ORGO, "list applications: server, branch, current deployment",
+     NULL, cmd_app_list},
+    {"app", "show", "APP", 1, 1, ORGO, "one application's settings and current deployment",
+     "APP is an id or a name.\n", cmd_app_show},
+    {"app", "set", "APP", 1, 1, ORGO | OPTS_APP_FIELDS | OPTB(OPT_NAME) | MUT,
+     "change an application: only the options given are sent",
+     "--name renames; --server moves the app (refused, exit 5, once it has deployments).\n"
+     "--domain replaces the whole list. 'none' clears --public-port, --memory, --cpus and\n"
+     "--domain; --no-auto-deploy turns auto-deploy off. Changes apply at the next deploy.\n",
+     cmd_app_set},
+    {"app", "delete", "APP", 1, 1, ORGO | MUT,
+     "delete an application with its env and deployment records; asks first",
+     "Refused (exit 5) while a deployment runs: cancel it first. The container on the\n"
+     "server is not removed.\n",
+     cmd_app_delete},
+    {"env", "set", "APP KEY", 2, 3, ORGO | MUT, "set an env value (from stdin, never argv)",
+     "KEY: [A-Z_][A-Z0-9_]*. The value comes from BERTH_ENV_VALUE (when not empty), else\n"
+     "the terminal (not echoed, one line), else all of stdin less one trailing newline (at\n"
+     "most 64 KiB). It is sealed in berthd and never shown again (env list prints names\n"
+     "only); it takes effect at the next deployment.\n",
+     cmd_env_set},
+    {"env", "unset", "APP KEY", 2, 2, ORGO | MUT, "remove an env value; asks first", NULL,
+     cmd_env_unset},
+    {"env", "list", "APP", 1, 1, ORGO, "list an application's env names (never values)", NULL,
+     cmd_env_list},
+    {NULL, "deploy", "APP", 1, 1, ORGO | OPTB(OPT_REF) | OPTB(OPT_FOLLOW) | MUT,
+     "deploy an application (the branch head, or --ref SHA)",
+     "The app's server must be ACTIVE (exit 5 otherwise; exit 4 for an unknown app). The\n"
+     "deployment queues behind the app's running one. With --follow its log streams live\n"
+     "(steps as \"==> step: status\", build output as it comes) until it ends: exit 0 when\n"
+     "it SUCCEEDED, 1 when it FAILED (the failed step, the reason and \"rolled back to\n"
+     "deployment N\" are printed) or was CANCELLED. Under --json --follow nothing streams:\n"
+     "the one document is the ended deployment with its \"log\" text.\n",
+     cmd_deploy},
+    {NULL, "deployments", "[APP]", 0, 1, ORGO,
+     "list deployments, newest first (every application's without APP)", NULL,
+     cmd_deployments},
+    {"deployment", "show", "ID", 1, 1, ORGO,
+     "a deployment: status, failed step and reason, steps with timings", NULL,
+     cmd_deployment_show},
+    {NULL, "logs", "DEPLOYMENT", 1, 1, ORGO | OPTB(OPT_FOLLOW),
+     "a deployment's log; --follow until the deployment ends",
+     "Under --json: {\"deployment\": ID, \"items\": [{seq, stream, ts, data}]}.\n", cmd_logs},
+    {NULL, "cancel", "DEPLOYMENT", 1, 1, ORGO | MUT, "cancel a deployment; asks first",
+     "A queued deployment ends CANCELLED at once; a running one is stopped by the runner at\n"
+     "the next safe point and rolled back. An ended deployment answers exit 5.\n",
+     cmd_cancel},
+    {NULL, "rollback", "APP", 1, 1, ORGO | OPTB(OPT_FOLLOW) | MUT,
+     "redeploy the previous successful image (no clone, no build)",
+     "Exit 5 when there is no earlier successful deployment to go back to. --follow as for\n"
+     "berth deploy.\n",
+     cmd_rollback},
     {"repo", "add", "PROVIDER URL", 2, 2, ORGO | MUT,
      "register a git repository for push webhooks; prints the hook URL and secret once",
      "PROVIDER: github, gitea, gitlab or generic. URL: the repository in any form git\n"
