@@ -22,6 +22,7 @@
 #include "util.h"
 
 #include <libwebsockets.h>
+#include <uv.h>
 #include <errno.h>
 #include <signal.h>
 #include <unistd.h>
@@ -551,22 +552,42 @@ static void lws_log_emit(int level, const char *line)
     log_msg(level == LLL_ERR ? LOG_ERROR : LOG_WARN, "lws", "%.*s", (int)l, line);
 }
 
-static void on_signal(int sig)
+/* The event loop is libuv's (epoll), with lws as a guest on it: lws' own
+ * poll() loop scans every socket each pass, which at 10,000 runner links
+ * cost 80-85% of berthd's CPU and 26-89 ms of job dispatch p99
+ * (bench/fleet.sh); on libuv the same run gives p99 6.3 ms. berthd is
+ * dynamically linked, so lws' dlopen'ed libuv plugin is fine here; the
+ * static runner keeps lws' built-in loop (docs/architecture.md). */
+static uv_loop_t loop;
+static uv_signal_t sig_int, sig_term;
+
+/* On the loop thread: stop taking work and let the loop wind down. */
+static void begin_stop(struct srv *s)
 {
-    (void)sig;
-    if (the_srv) {
-        the_srv->stopping = 1;
-        if (the_srv->ctx)
-            lws_cancel_service(the_srv->ctx);
-    }
+    if (s->stopping)
+        return;
+    s->stopping = 1;
+    log_info("berthd", "stopping");
+    uv_signal_stop(&sig_int);
+    uv_signal_stop(&sig_term);
+    uv_close((uv_handle_t *)&sig_int, NULL);
+    uv_close((uv_handle_t *)&sig_term, NULL);
+    if (s->hub)
+        hub_stop(s->hub);
+    pool_set_context(s->pool, NULL);
+    /* lws closes its handles now; uv_run() in http_run returns once they
+     * and ours are closed. No uv_stop(): the close callbacks must run
+     * before the final destroy unloads lws' libuv plugin. */
+    lws_context_destroy(s->ctx);
 }
 
-void http_stop(struct srv *s)
+static void on_uv_signal(uv_signal_t *h, int signum)
 {
-    s->stopping = 1;
-    if (s->ctx)
-        lws_cancel_service(s->ctx);
+    (void)signum;
+    begin_stop(h->data);
 }
+
+void http_stop(struct srv *s) { begin_stop(s); }
 
 int http_run(struct srv *s)
 {
@@ -590,7 +611,9 @@ int http_run(struct srv *s)
     info.alpn = "http/1.1";
     info.keepalive_timeout = 60;
     info.timeout_secs = 30;
-    info.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
+    info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 | LWS_SERVER_OPTION_LIBUV;
+    void *foreign_loops[1] = {&loop};
+    info.foreign_loops = foreign_loops;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
         info.fd_limit_per_thread = (unsigned)rl.rlim_cur;
     if (s->cfg.tls_cert[0] || s->cfg.tls_key[0]) {
@@ -611,16 +634,24 @@ int http_run(struct srv *s)
         info.ssl_private_key_filepath = s->cfg.tls_key;
     }
 
+    if (uv_loop_init(&loop) != 0) {
+        log_error("berthd", "cannot create the event loop");
+        return -1;
+    }
     s->ctx = lws_create_context(&info);
     if (!s->ctx) {
         log_error("berthd", "cannot listen on %s:%d (in use, or bad TLS files?)",
                   s->cfg.listen_host, s->cfg.port);
+        uv_loop_close(&loop);
         return -1;
     }
     pool_set_context(s->pool, s->ctx);
     if (s->hub && hub_start(s->hub, s->ctx) < 0) {
         lws_context_destroy(s->ctx);
+        uv_run(&loop, UV_RUN_DEFAULT);
+        lws_context_destroy(s->ctx);
         s->ctx = NULL;
+        uv_loop_close(&loop);
         return -1;
     }
     struct lws_vhost *vh = lws_get_vhost_by_name(s->ctx, "default");
@@ -630,21 +661,18 @@ int http_run(struct srv *s)
              s->cfg.listen_host, port);
 
     signal(SIGPIPE, SIG_IGN);
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    uv_signal_init(&loop, &sig_int);
+    uv_signal_init(&loop, &sig_term);
+    sig_int.data = sig_term.data = s;
+    uv_signal_start(&sig_int, on_uv_signal, SIGINT);
+    uv_signal_start(&sig_term, on_uv_signal, SIGTERM);
 
-    while (!s->stopping)
-        if (lws_service(s->ctx, 0) < 0)
-            break;
+    uv_run(&loop, UV_RUN_DEFAULT);
 
-    log_info("berthd", "stopping");
-    if (s->hub)
-        hub_stop(s->hub);
-    pool_set_context(s->pool, NULL);
+    /* Every handle is closed now: the second destroy frees the context
+     * (and unloads the plugin, so the loop must not run again). */
     lws_context_destroy(s->ctx);
     s->ctx = NULL;
+    uv_loop_close(&loop);
     return 0;
 }
