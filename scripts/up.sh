@@ -48,7 +48,7 @@ else
 fi
 
 # A local runner, so this machine is a deployment target from the start.
-RUNNER_DIR="$DATA/runner"
+RUNNER_DIR="$(cd "$DATA" && pwd)/runner"
 RUNNER_PID="$DATA/runner.pid"
 WS_URL="ws://$LISTEN/runner/v1"
 if [ -f "$RUNNER_PID" ] && kill -0 "$(cat "$RUNNER_PID")" 2>/dev/null; then
