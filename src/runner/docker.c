@@ -445,6 +445,8 @@ static json_t *create_body(const struct docker_container_spec *s)
         json_object_set_new(labels, "berth.deployment", json_string(s->deployment));
     if (s->color)
         json_object_set_new(labels, "berth.color", json_string(s->color));
+    if (s->owner)
+        json_object_set_new(labels, "berth.runner", json_string(s->owner));
     json_object_set_new(b, "Labels", labels);
     labels = NULL;
     if (s->memory_bytes > 0)

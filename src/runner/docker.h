@@ -63,6 +63,7 @@ struct docker_container_spec {
     double cpus;                   /* 0: no limit */
     const char *restart;           /* restart policy name, NULL: "unless-stopped" */
     const char *network;           /* NULL: the default bridge */
+    const char *owner;             /* label berth.runner (which runner made it), NULL: none */
 };
 
 /* Answer: {"Id": "...", "Warnings": [...]}. */

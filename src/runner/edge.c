@@ -488,6 +488,79 @@ done:
     return rc;
 }
 
+/* --- state from disk (a restarted runner) --- */
+
+static struct edge_app *load_app(struct edge *e, const char *name)
+{
+    struct edge_app *a = find_app(e, name);
+    if (a || !name_ok(name, "-") || e->napps == APPS_MAX)
+        return a;
+    a = &e->apps[e->napps++];
+    memset(a, 0, sizeof *a);
+    util_strlcpy(a->name, name, sizeof a->name);
+    return a;
+}
+
+int edge_load(struct edge *e)
+{
+    char *text = NULL, *line, *save = NULL, path[PATH_MAX];
+    char name[NAME_MAX_LEN + 1], srv[NAME_MAX_LEN + 1], addr[80], dom[256];
+    size_t len;
+    int port = 0, ports[APPS_MAX], nports = 0;
+    struct edge_app *cur = NULL;
+    if (e->napps)
+        return 0;
+    if (util_read_file(e->cfg, 1 << 20, &text, &len) < 0)
+        return errno == ENOENT ? 0 : -1;
+    for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        if (sscanf(line, "frontend port_%d", &port) == 1) {
+            cur = NULL;
+            if (nports < APPS_MAX)
+                ports[nports++] = port;
+        } else if (sscanf(line, " default_backend app_%63s", name) == 1 && port > 0) {
+            struct edge_app *a = load_app(e, name);
+            if (a)
+                a->port = port;
+        } else if (sscanf(line, "backend app_%63s", name) == 1) {
+            cur = load_app(e, name);
+            port = 0;
+        } else if (cur && sscanf(line, " server %63s %79s", srv, addr) == 2 && name_ok(srv, "-_.") &&
+                   addr_ok(addr)) {
+            util_strlcpy(cur->server, srv, sizeof cur->server);
+            util_strlcpy(cur->addr, addr, sizeof cur->addr);
+        }
+    }
+    free(text);
+    for (int k = 0; k < nports; k++) {
+        text = NULL;
+        save = NULL;
+        if (map_path(e, ports[k], path, sizeof path) < 0 || util_read_file(path, 1 << 20, &text, &len) < 0)
+            continue;
+        for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+            struct edge_app *a;
+            if (sscanf(line, "%255s app_%63s", dom, name) != 2 || !(a = load_app(e, name)))
+                continue;
+            a->port = ports[k];
+            if (a->ndomains < DOMAINS_MAX && name_ok(dom, "-.") && (a->domains[a->ndomains] = strdup(dom)))
+                a->ndomains++;
+        }
+        free(text);
+    }
+    log_info(C, "loaded %zu app(s) from %s", e->napps, e->cfg);
+    return 0;
+}
+
+const char *edge_app_server(const struct edge *e, const char *app, const char **addr)
+{
+    for (size_t k = 0; k < e->napps; k++)
+        if (strcmp(e->apps[k].name, app) == 0 && e->apps[k].server[0]) {
+            if (addr)
+                *addr = e->apps[k].addr;
+            return e->apps[k].server;
+        }
+    return NULL;
+}
+
 /* --- lifecycle --- */
 
 int edge_new(struct lws_context *ctx, struct lws_vhost *vh, const struct edge_options *o, struct edge **out)

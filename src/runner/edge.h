@@ -53,6 +53,14 @@ int edge_new(struct lws_context *ctx, struct lws_vhost *vh, const struct edge_op
 /* Frees the client state; HAProxy keeps running (and serving). */
 void edge_free(struct edge *e);
 
+/* Reads the apps, their ports, domains and live servers back from
+ * DIR/haproxy.cfg and the port maps (a restarted runner): 0, or -1 if the
+ * config exists but cannot be read. Does nothing once apps are known. */
+int edge_load(struct edge *e);
+/* The server an app's backend routes to now (and its "ip:port" in *addr),
+ * or NULL (no such app, or no server yet). */
+const char *edge_app_server(const struct edge *e, const char *app, const char **addr);
+
 /* Starts HAProxy (or adopts the one in DIR/haproxy.pid) and calls back once
  * its admin socket answers. */
 int edge_start(struct edge *e, edge_done_cb cb, void *arg);

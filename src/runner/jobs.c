@@ -73,6 +73,7 @@ struct job {
     int timeout_s;
     int cancelled, timed_out, kill_stage;
     lws_sorted_usec_list_t sul_kill;
+    struct deploy *deploy;         /* a running deploy job (deploy.c) */
 };
 
 static lws_sorted_usec_list_t reap_sul;
@@ -217,6 +218,27 @@ static void finish_with(struct job *j, int exit_code, const char *error)
     log_info(C, "job %s finished: %s", j->id, error ? error : "exit code 0");
 }
 
+void jobs_emit(struct job *j, const char *stream, const char *data, size_t len)
+{
+    emit(j, stream, data, len);
+}
+
+void jobs_finish(struct job *j, int exit_code, const char *error)
+{
+    finish_with(j, exit_code, error);
+    fingerprint_poke(j->r);
+}
+
+void jobs_set_deploy(struct job *j, struct deploy *d)
+{
+    j->deploy = d;
+}
+
+int jobs_work_path(const struct runner *r, const char *id, const char *ext, char *out, size_t n)
+{
+    return work_path(r, id, ext, out, n);
+}
+
 static void finish(struct job *j)
 {
     char why[96];
@@ -328,6 +350,11 @@ static void kill_tick(lws_sorted_usec_list_t *sul)
 void jobs_on_cancel(struct runner *r, const char *id)
 {
     struct job *j = find(r, id);
+    if (j && j->running && j->deploy) {
+        log_info(C, "cancelling deploy job %s", id);
+        deploy_cancel(j->deploy);
+        return;
+    }
     if (!j || !j->running || j->pid <= 0) {
         log_info(C, "job.cancel for %s: not running", id);
         return;
@@ -574,6 +601,8 @@ void jobs_on_job(struct runner *r, json_t *msg)
         return;
     }
     if (find(r, jm.job) || recently_forgotten(jm.job)) {
+        if (strcmp(jm.kind, "deploy") == 0)
+            deploy_scrub(jm.spec);
         log_info(C, "job %s is already here: accepting it again, not rerunning", jm.job);
         send_accepted(r, jm.job);
         return;
@@ -583,6 +612,16 @@ void jobs_on_job(struct runner *r, json_t *msg)
         return;
     j->spool_fd = spool_open(r, j->id);  /* the spool now knows the job */
     send_accepted(r, j->id);
+    if (strcmp(jm.kind, "deploy") == 0) {
+        j->running = 1;
+        if (deploy_start(r, j, j->id, jm.spec, err, sizeof err) < 0) {
+            char why[300];
+            snprintf(why, sizeof why, "bad deploy spec: %s", err);
+            emit_system(j, "%s", why);
+            finish_with(j, -1, why);
+        }
+        return;
+    }
     if (strcmp(jm.kind, "script") != 0) {
         snprintf(err, sizeof err, "unsupported job kind \"%.64s\"", jm.kind);
         emit_system(j, "%s", err);
@@ -742,6 +781,10 @@ static int recover_one(void *ctx, const char *id)
         free(frame);
         return 0;
     }
+    j->running = 1;
+    if (deploy_recover(r, j, id))
+        return 0;  /* deploy.c undoes it and reports it */
+    j->running = 0;
     /* it was running when the runner stopped: its result is unknown */
     log_warn(C, "job %s was running when the runner stopped: reporting it failed", id);
     kill_orphan(r, id);
@@ -760,6 +803,7 @@ int jobs_init(struct runner *r)
 
 void jobs_stop(struct runner *r)
 {
+    deploy_stop(r);
     lws_sul_cancel(&reap_sul);
     reaping = 0;
     for (struct job *j = r->jobs; j; j = j->next) {

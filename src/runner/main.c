@@ -6,6 +6,10 @@
  * wiped from argv so `ps` does not show it). */
 #include "runner.h"
 
+#include "child.h"
+#include "docker.h"
+#include "edge.h"
+
 #include "crypto.h"
 #include "log.h"
 #include "util.h"
@@ -47,6 +51,7 @@ static void usage(FILE *f)
             "  --ca-file FILE        trust only this CA for wss:// (default: system CAs)\n"
             "  --min-free-disk GIB   precheck threshold for free disk (default 1)\n"
             "  --log-level LEVEL     debug, info, warn, error (default info)\n"
+            "  --edge-bind ADDR      address the edge proxy's public ports bind (default: all)\n"
             "  --stdio               speak the protocol on stdin/stdout (not supported yet)\n"
             "  --version, --help\n"
             "exit codes: 0 stopped, 1 error, 2 usage, 3 registration token refused\n",
@@ -218,6 +223,11 @@ static int parse_args(struct runner *r, int argc, char **argv, char **token)
                 return -1;
             }
             r->min_free_disk = (int64_t)(g * 1073741824.0);
+        } else if (!strcmp(a, "--edge-bind")) {
+            if (util_strlcpy(r->edge_bind, v, sizeof r->edge_bind) < 0 || strpbrk(v, " \n")) {
+                fprintf(stderr, "berth-runner: --edge-bind takes an address, e.g. 127.0.0.1\n");
+                return -1;
+            }
         } else if (!strcmp(a, "--log-level")) {
             enum log_level l;
             if (log_parse_level(v, &l) < 0) {
@@ -247,12 +257,15 @@ static int parse_args(struct runner *r, int argc, char **argv, char **token)
 
 static int make_context(struct runner *r)
 {
-    static struct lws_protocols list[3];
+    static struct lws_protocols list[6];
     struct lws_context_creation_info info;
 
     list[0] = link_protocol;
     list[1] = jobs_pipe_protocol;
-    memset(&list[2], 0, sizeof list[2]);
+    list[2] = docker_protocol;     /* deploys: Engine API over the unix socket */
+    list[3] = edge_protocol;       /* deploys: HAProxy runtime API */
+    list[4] = child_pipe_protocol; /* deploys: git, docker build, curl */
+    memset(&list[5], 0, sizeof list[5]);
     memset(&info, 0, sizeof info);
     info.port = CONTEXT_PORT_NO_LISTEN;
     info.protocols = list;
@@ -341,7 +354,10 @@ int main(int argc, char **argv)
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
 
-    if (link_init(r) < 0 || make_context(r) < 0 || jobs_init(r) < 0)
+    if (link_init(r) < 0 || make_context(r) < 0 || deploy_init(r) < 0)
+        goto done;
+    deploy_adopt_edge(r);
+    if (jobs_init(r) < 0)
         goto done;
     metrics_init(r);
     fingerprint_start(r);

@@ -9,6 +9,8 @@
  *   fingerprint.c fingerprint + precheck, collected on a worker thread
  *   jobs.c        script jobs: fork/exec, pipes on the loop, reaping
  *   spool.c       on-disk spool of job.log / job.done frames
+ *   deploy.c      the deploy job kind (pipeline, rollback, crash recovery)
+ *   docker.c, edge.c, child.c  its building blocks (docker.h, edge.h, child.h)
  */
 #ifndef BERTH_RUNNER_H
 #define BERTH_RUNNER_H
@@ -29,6 +31,8 @@
 #define RUNNER_EXIT_REFUSED 3          /* registration token refused */
 
 struct job;
+struct deploy;
+struct edge;
 
 struct runner {
     struct lws_context *ctx;
@@ -53,6 +57,10 @@ struct runner {
 
     /* jobs (jobs.c) */
     struct job *jobs;
+
+    /* deploys (deploy.c): the edge proxy, created at start */
+    struct edge *edge;
+    char edge_bind[64];                /* --edge-bind, "" = all addresses */
 };
 
 /* state.c */
@@ -109,6 +117,25 @@ void jobs_on_welcome(struct runner *r, json_t *welcome_jobs);
 /* The send queue drained (or the link went down): resume paused job
  * output and continue replays. */
 void jobs_on_drain(struct runner *r);
+
+/* For deploy.c: a job's output and result (jobs.c owns the job). */
+void jobs_emit(struct job *j, const char *stream, const char *data, size_t len);
+void jobs_finish(struct job *j, int exit_code, const char *error);
+void jobs_set_deploy(struct job *j, struct deploy *d);
+int jobs_work_path(const struct runner *r, const char *id, const char *ext, char *out, size_t n);
+
+/* deploy.c */
+int deploy_init(struct runner *r);        /* after the context: the edge */
+void deploy_adopt_edge(struct runner *r); /* adopts a running HAProxy */
+void deploy_stop(struct runner *r);       /* abandons running deploys */
+/* Starts the pipeline for job j; wipes spec's env/git values either way.
+ * -1 with err: bad spec (the caller fails the job). */
+int deploy_start(struct runner *r, struct job *j, const char *id, json_t *spec, char *err, size_t errlen);
+void deploy_cancel(struct deploy *d);
+void deploy_scrub(json_t *spec);
+/* At start, for a job without a result: 1 if it was a deploy (undoing it
+ * now, it finishes the job), 0 if not. */
+int deploy_recover(struct runner *r, struct job *j, const char *id);
 
 /* spool.c - files state_dir/spool/JOB.log (one job.log frame per line)
  * and JOB.done (the job.done frame). */

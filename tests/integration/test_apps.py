@@ -7,9 +7,10 @@ one at a time per app in order, can be cancelled while queued; 409 when
 the server is not ACTIVE; rollback without an earlier success is 409; and
 a secret value never appears in any answer or in berthd's log.
 
-The real runner does not run `deploy` jobs yet: it accepts the job (the
-deployment becomes RUNNING) and answers FAILED "unsupported job kind",
-which must land on the deployment as its reason. The control plane's half
+The real runner runs `deploy` jobs (test_deploy.py does it end to end);
+here the app's repository (git.example.com) cannot be reached, so the job
+(the deployment becomes RUNNING) fails at the clone step, which must land
+on the deployment as its failed step and reason. The control plane's half
 of the deploy-job contract (docs/protocol.md, "deploy jobs") is checked
 by DeployContract, a minimal WebSocket peer that speaks the runner
 protocol: the spec it receives (env only on the wire, previous
@@ -391,7 +392,8 @@ class Deployments(Base):
         done = wait_for(lambda: self.ended(d["id"]), 15)
         self.assertTrue(done, self.dep(d["id"]))
         self.assertEqual(done["status"], "FAILED")
-        self.assertIn("job kind", done["reason"])
+        self.assertEqual(done["failed_step"], "clone", done)
+        self.assertIn("git", done["reason"])
         self.assertIsNotNone(done["started_at"])  # it was RUNNING: the runner accepted it
         self.assertIsNotNone(done["finished_at"])
         self.assertIsNone(done["rolled_back_to"])
@@ -404,10 +406,10 @@ class Deployments(Base):
         # its log, whole and followed (ended: answers at once)
         r = self.api("GET", "/deployments/%d/logs" % d["id"])
         self.assertEqual(r.status, 200, r)
-        self.assertIn("job kind", r.body)
+        self.assertIn('"step":"clone"', r.body)
         r = self.api("GET", "/deployments/%d/logs?follow=1" % d["id"])
         self.assertEqual(r.status, 200, r)
-        self.assertIn("job kind", r.body)
+        self.assertIn('"step":"clone"', r.body)
         # listed; not current (it failed); nothing to roll back to
         items = self.api("GET", "/apps/web/deployments").json["items"]
         self.assertEqual([x["id"] for x in items], [d["id"]])
