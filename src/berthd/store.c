@@ -536,6 +536,30 @@ int store_org_find(struct store *st, const char *ref, struct org *o)
     return rc;
 }
 
+int store_org_membership(struct store *st, const char *ref, int64_t user_id, struct org *o,
+                         char role[16])
+{
+    int64_t id;
+    sqlite3_stmt *s;
+    if (util_parse_i64(ref, &id) == 0)
+        s = q(st, "SELECT o.id, o.name, o.created_at, m.role FROM orgs o "
+                  "LEFT JOIN memberships m ON m.org_id = o.id AND m.user_id = ? "
+                  "WHERE o.id = ?", "ii", user_id, id);
+    else
+        s = q(st, "SELECT o.id, o.name, o.created_at, m.role FROM orgs o "
+                  "LEFT JOIN memberships m ON m.org_id = o.id AND m.user_id = ? "
+                  "WHERE o.name = ?", "is", user_id, ref);
+    int rc = row(st, s);
+    if (rc == STORE_OK) {
+        o->id = sqlite3_column_int64(s, 0);
+        col_str(s, 1, o->name, sizeof o->name);
+        o->created_at = sqlite3_column_int64(s, 2);
+        col_str(s, 3, role, 16);
+        sqlite3_reset(s);
+    }
+    return rc;
+}
+
 /* Collects rows of s into a JSON array with build(). */
 static int collect(struct store *st, sqlite3_stmt *s, json_t **items,
                    json_t *(*build)(sqlite3_stmt *s))

@@ -59,6 +59,10 @@ struct org {
 int store_org_create(struct store *st, const char *name, int64_t now, int64_t *id);
 /* ref is the org's id or name. */
 int store_org_find(struct store *st, const char *ref, struct org *o);
+/* The org (id or name) and the user's role in it in one probe: NOTFOUND
+ * when there is no such org; role is "" when the user is not a member. */
+int store_org_membership(struct store *st, const char *ref, int64_t user_id, struct org *o,
+                         char role[16]);
 /* Items: {id, name, role, created_at}. */
 int store_orgs_of_user(struct store *st, int64_t user_id, json_t **items);
 
