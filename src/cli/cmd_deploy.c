@@ -488,7 +488,8 @@ static int all_deployments(struct cli *c, json_t **out)
     }
     for (i = 0; i < n; i++)
         v[i] = json_incref(json_array_get(all, i));
-    qsort(v, n, sizeof *v, by_id_desc);
+    if (n) /* qsort's array may not be NULL, even for zero items */
+        qsort(v, n, sizeof *v, by_id_desc);
     json_array_clear(all);
     for (i = 0; i < n; i++)
         json_array_append_new(all, v[i]);
