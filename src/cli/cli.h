@@ -8,6 +8,8 @@
 #define BERTH_CLI_H
 
 #include <jansson.h>
+
+#include "buf.h"
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -237,6 +239,26 @@ int client_path(char *out, size_t n, const char *fmt, const char *segment);
 typedef int (*client_data_fn)(void *arg, const char *p, size_t n);
 int client_stream(struct cli *c, const char *path, const char *accept, client_data_fn fn,
                   void *arg);
+
+/* logstream.c: a job log read as NDJSON, deduplicated by seq; printed
+ * chunk by chunk, or collected for --json. */
+#define LOGSTREAM_COLLECT_MAX (8u * 1024 * 1024)
+typedef void (*logstream_print_fn)(void *arg, const char *stream, const char *data,
+                                   size_t len, int64_t ts);
+struct logstream {
+    struct cli *c;
+    struct buf line;           /* a partial NDJSON line */
+    int64_t last;              /* highest seq handled */
+    json_t *items;             /* --json: the chunks, else NULL */
+    size_t collected;          /* bytes of data in items */
+    size_t received;           /* bytes received by the current read */
+    logstream_print_fn print;
+    void *arg;
+};
+void logstream_init(struct logstream *ls, struct cli *c, logstream_print_fn print, void *arg);
+void logstream_release(struct logstream *ls);
+/* One GET of path (whole or ?follow=1); 0 or -1 (error set on c). */
+int logstream_read(struct logstream *ls, const char *path);
 /* GET <url>/healthz (no token): 0 and the round trip in *ms, or -1. */
 int client_ping(struct cli *c, double *ms);
 void client_global_init(void);

@@ -20,19 +20,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#define LINE_MAX_BYTES (1024 * 1024) /* one NDJSON line: a 16 KiB chunk, escaped */
-#define COLLECT_MAX (8u * 1024 * 1024)
 #define FOLLOW_RETRIES 30             /* consecutive follows that end early */
 #define BIG_FOLLOW (8u * 1024 * 1024) /* berthd cuts a follower off at 16 MiB queued */
 #define STEPS_MAX 16
 
 struct dlog {
-    struct cli *c;
-    struct buf line;  /* a partial NDJSON line */
-    int64_t last;     /* highest seq handled */
-    json_t *items;    /* --json: the chunks, else NULL */
-    size_t collected; /* bytes of data in items */
-    size_t received;  /* bytes received by the current request */
+    struct logstream ls;
     struct {
         char name[16];
         int64_t ts;
@@ -160,8 +153,9 @@ done:
     json_decref(o);
 }
 
-static void print_chunk(struct dlog *f, const char *stream, const char *p, size_t n, int64_t ts)
+static void print_chunk(void *arg, const char *stream, const char *p, size_t n, int64_t ts)
 {
+    struct dlog *f = arg;
     if (strcmp(stream, "system") != 0) {
         fwrite(p, 1, n, stdout);
         return;
@@ -177,88 +171,22 @@ static void print_chunk(struct dlog *f, const char *stream, const char *p, size_
     }
 }
 
-static int on_line(struct dlog *f, const char *p, size_t n)
-{
-    json_error_t jerr;
-    json_t *o = json_loadb(p, n, 0, &jerr);
-    json_t *seq = json_object_get(o, "seq"), *data = json_object_get(o, "data");
-    const char *stream = json_string_value(json_object_get(o, "stream"));
-    int rc = 0;
-    if (!json_is_integer(seq) || !json_is_string(data) || !stream) {
-        rc = cli_fail(f->c, CLI_EXIT_OTHER, "bad_response", "berthd sent a log line that is "
-                      "not {seq, stream, data}");
-        goto done;
-    }
-    if (json_integer_value(seq) <= f->last)
-        goto done; /* printed by an earlier read */
-    f->last = json_integer_value(seq);
-    if (f->items) {
-        f->collected += json_string_length(data);
-        if (f->collected > COLLECT_MAX) {
-            rc = cli_fail(f->c, CLI_EXIT_OTHER, "response_too_large", "the log is over %u MiB: "
-                          "read it without --json", COLLECT_MAX / (1024 * 1024));
-            goto done;
-        }
-        json_array_append(f->items, o);
-        goto done;
-    }
-    print_chunk(f, stream, json_string_value(data), json_string_length(data),
-                int_of(o, "ts"));
-    fflush(stdout);
-done:
-    json_decref(o);
-    return rc;
-}
-
-static int on_data(void *arg, const char *p, size_t n)
-{
-    struct dlog *f = arg;
-    f->received += n;
-    while (n) {
-        const char *nl = memchr(p, '\n', n);
-        size_t take = nl ? (size_t)(nl - p) : n;
-        if (buf_append(&f->line, p, take) < 0)
-            return cli_fail(f->c, CLI_EXIT_OTHER, "bad_response", "a log line from berthd is "
-                            "over %d bytes", LINE_MAX_BYTES);
-        if (!nl)
-            return 0;
-        if (f->line.len && on_line(f, f->line.data, f->line.len) < 0)
-            return -1;
-        buf_clear(&f->line);
-        p = nl + 1;
-        n -= take + 1;
-    }
-    return 0;
-}
-
 static int read_log(struct cli *c, int64_t id, int follow, struct dlog *f)
 {
     char path[600];
     if (dep_path(c, id, follow ? "/logs?follow=1" : "/logs", path, sizeof path) < 0)
         return -1;
-    buf_clear(&f->line);
-    f->received = 0;
-    int rc = client_stream(c, path, "application/x-ndjson", on_data, f);
-    if (rc == 0 && f->line.len) /* a last line without its newline */
-        rc = on_line(f, f->line.data, f->line.len);
-    return rc;
+    return logstream_read(&f->ls, path);
 }
 
 static void dlog_init(struct cli *c, struct dlog *f)
 {
     memset(f, 0, sizeof *f);
-    f->c = c;
-    buf_init(&f->line, LINE_MAX_BYTES);
-    f->items = c->json ? json_array() : NULL;
+    logstream_init(&f->ls, c, print_chunk, f);
 }
 
-static void dlog_release(struct dlog *f)
-{
-    json_decref(f->items);
-    buf_release(&f->line);
-}
+static void dlog_release(struct dlog *f) { logstream_release(&f->ls); }
 
-/* Follows deployment id until it ends; *dep gets the ended deployment. */
 static int follow_loop(struct cli *c, int64_t id, struct dlog *f, json_t **dep)
 {
     int early = 0, streamed = 0, tries = 0, said = 0;
@@ -294,7 +222,7 @@ static int follow_loop(struct cli *c, int64_t id, struct dlog *f, json_t **dep)
         if (read_log(c, id, 1, f) < 0)
             return -1;
         streamed = 1;
-        got = f->received;
+        got = f->ls.received;
     }
 }
 
@@ -304,7 +232,7 @@ static void add_log_text(json_t *dep, json_t *items)
     struct buf b;
     json_t *it;
     size_t i;
-    buf_init(&b, COLLECT_MAX + 1);
+    buf_init(&b, LOGSTREAM_COLLECT_MAX + 1);
     json_array_foreach(items, i, it) {
         json_t *d = json_object_get(it, "data");
         buf_append(&b, json_string_value(d), json_string_length(d));
@@ -350,8 +278,8 @@ static int started(struct cli *c, json_t *d, out_human_fn human)
     dlog_init(c, &f);
     int rc = follow_loop(c, id, &f, &dep);
     if (rc == 0) {
-        if (f.items)
-            add_log_text(dep, f.items);
+        if (f.ls.items)
+            add_log_text(dep, f.ls.items);
         c->exit_code = strcmp(status_of(dep), "SUCCEEDED") == 0 ? 0 : 1;
         out_ok(c, dep, human_followed);
         dep = NULL;
@@ -590,8 +518,8 @@ int cmd_logs(struct cli *c)
         rc = follow_loop(c, id, &f, &dep);
     else
         rc = read_log(c, id, 0, &f);
-    if (rc == 0 && f.items) {
-        json_t *doc = json_pack("{s:I, s:O}", "deployment", (json_int_t)id, "items", f.items);
+    if (rc == 0 && f.ls.items) {
+        json_t *doc = json_pack("{s:I, s:O}", "deployment", (json_int_t)id, "items", f.ls.items);
         if (dep)
             json_object_set(doc, "status", json_object_get(dep, "status"));
         out_ok(c, doc, NULL);

@@ -7,7 +7,7 @@
  * when the job ends; if it ends before (berthd restarted, or cut off a
  * follower that fell behind) the log is followed again and chunks already
  * printed are skipped by seq. Under --json nothing streams: the chunks are
- * collected (at most COLLECT_MAX bytes of data) into the one document. */
+ * collected (at most LOGSTREAM_COLLECT_MAX bytes of data) into the one document. */
 #include "cli.h"
 #include "buf.h"
 #include "util.h"
@@ -15,19 +15,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#define LINE_MAX_BYTES (1024 * 1024) /* one NDJSON line: a 16 KiB chunk, escaped */
-#define COLLECT_MAX (8u * 1024 * 1024)
 #define FOLLOW_RETRIES 30            /* consecutive follows that end early */
 #define BIG_FOLLOW (8u * 1024 * 1024) /* berthd cuts a follower off at 16 MiB queued */
 
-struct follow {
-    struct cli *c;
-    struct buf line;  /* a partial NDJSON line */
-    int64_t last;     /* highest seq handled */
-    json_t *items;    /* --json: the chunks, else NULL */
-    size_t collected; /* bytes of data in items */
-    size_t received;  /* bytes received by the current request */
-};
 
 static int job_id_arg(struct cli *c, int64_t *id)
 {
@@ -72,88 +62,31 @@ int job_exit_status(json_t *job)
     return json_integer_value(code) > 125 ? 125 : (int)json_integer_value(code);
 }
 
-/* One NDJSON line: print (or collect) the chunk unless already handled. */
-static int on_line(struct follow *f, const char *p, size_t n)
+/* A chunk as it comes: the job's stdout to ours, stderr and system lines
+ * (the runner's own messages) to stderr. */
+static void print_chunk(void *arg, const char *stream, const char *data, size_t len,
+                        int64_t ts)
 {
-    json_error_t jerr;
-    json_t *o = json_loadb(p, n, 0, &jerr);
-    json_t *seq = json_object_get(o, "seq"), *data = json_object_get(o, "data");
-    const char *stream = json_string_value(json_object_get(o, "stream"));
-    int rc = 0;
-    if (!json_is_integer(seq) || !json_is_string(data) || !stream) {
-        rc = cli_fail(f->c, CLI_EXIT_OTHER, "bad_response", "berthd sent a log line that is "
-                      "not {seq, stream, data}");
-        goto done;
-    }
-    if (json_integer_value(seq) <= f->last)
-        goto done; /* printed by an earlier follow */
-    f->last = json_integer_value(seq);
-    if (f->items) {
-        f->collected += json_string_length(data);
-        if (f->collected > COLLECT_MAX) {
-            rc = cli_fail(f->c, CLI_EXIT_OTHER, "response_too_large", "the log is over %u MiB: "
-                          "read it without --json", COLLECT_MAX / (1024 * 1024));
-            goto done;
-        }
-        json_array_append(f->items, o);
-        goto done;
-    }
+    (void)arg;
+    (void)ts;
     FILE *to = strcmp(stream, "stdout") == 0 ? stdout : stderr;
-    size_t len = json_string_length(data);
-    fwrite(json_string_value(data), 1, len, to);
-    /* a system line (the runner's own messages) ends its line */
-    if (strcmp(stream, "system") == 0 && len && json_string_value(data)[len - 1] != '\n')
+    fwrite(data, 1, len, to);
+    /* a system line ends its line */
+    if (strcmp(stream, "system") == 0 && len && data[len - 1] != '\n')
         fputc('\n', to);
     fflush(to);
-done:
-    json_decref(o);
-    return rc;
-}
-
-static int on_data(void *arg, const char *p, size_t n)
-{
-    struct follow *f = arg;
-    f->received += n;
-    while (n) {
-        const char *nl = memchr(p, '\n', n);
-        size_t take = nl ? (size_t)(nl - p) : n;
-        if (buf_append(&f->line, p, take) < 0)
-            return cli_fail(f->c, CLI_EXIT_OTHER, "bad_response", "a log line from berthd is "
-                            "over %d bytes", LINE_MAX_BYTES);
-        if (!nl)
-            return 0;
-        if (f->line.len && on_line(f, f->line.data, f->line.len) < 0)
-            return -1;
-        buf_clear(&f->line);
-        p = nl + 1;
-        n -= take + 1;
-    }
-    return 0;
 }
 
 /* Reads the log once (followed or whole) through f. */
-static int read_log(struct cli *c, int64_t id, int follow, struct follow *f)
+static int read_log(struct cli *c, int64_t id, int follow, struct logstream *f)
 {
     char path[600];
     if (job_path(c, id, follow ? "/logs?follow=1" : "/logs", path, sizeof path) < 0)
         return -1;
-    buf_clear(&f->line);
-    f->received = 0;
-    int rc = client_stream(c, path, "application/x-ndjson", on_data, f);
-    if (rc == 0 && f->line.len) /* a last line without its newline */
-        rc = on_line(f, f->line.data, f->line.len);
-    return rc;
+    return logstream_read(f, path);
 }
 
-static void follow_init(struct cli *c, struct follow *f)
-{
-    memset(f, 0, sizeof *f);
-    f->c = c;
-    buf_init(&f->line, LINE_MAX_BYTES);
-    f->items = c->json ? json_array() : NULL;
-}
-
-static int follow_loop(struct cli *c, int64_t id, struct follow *f, json_t **job)
+static int follow_loop(struct cli *c, int64_t id, struct logstream *f, json_t **job)
 {
     int early = 0;
     *job = NULL;
@@ -189,7 +122,7 @@ static void add_streams(json_t *job, json_t *items)
         struct buf b;
         json_t *it;
         size_t i;
-        buf_init(&b, COLLECT_MAX + 1);
+        buf_init(&b, LOGSTREAM_COLLECT_MAX + 1);
         json_array_foreach(items, i, it) {
             json_t *d = json_object_get(it, "data");
             if (strcmp(json_string_value(json_object_get(it, "stream")), names[k]) == 0)
@@ -202,8 +135,8 @@ static void add_streams(json_t *job, json_t *items)
 
 int job_follow(struct cli *c, int64_t id, json_t **job)
 {
-    struct follow f;
-    follow_init(c, &f);
+    struct logstream f;
+    logstream_init(&f, c, print_chunk, NULL);
     int rc = follow_loop(c, id, &f, job);
     if (rc == 0 && f.items)
         add_streams(*job, f.items);
@@ -211,8 +144,7 @@ int job_follow(struct cli *c, int64_t id, json_t **job)
         json_decref(*job);
         *job = NULL;
     }
-    json_decref(f.items);
-    buf_release(&f.line);
+    logstream_release(&f);
     return rc;
 }
 
@@ -240,12 +172,12 @@ int cmd_job_show(struct cli *c)
 int cmd_job_logs(struct cli *c)
 {
     int64_t id;
-    struct follow f;
+    struct logstream f;
     json_t *job = NULL;
     int rc;
     if (job_id_arg(c, &id) < 0)
         return -1;
-    follow_init(c, &f);
+    logstream_init(&f, c, print_chunk, NULL);
     if (c->a.set[OPT_FOLLOW])
         rc = follow_loop(c, id, &f, &job);
     else
@@ -254,7 +186,6 @@ int cmd_job_logs(struct cli *c)
         out_ok(c, json_pack("{s:I, s:O}", "job", (json_int_t)id, "items", f.items), NULL);
     }
     json_decref(job);
-    json_decref(f.items);
-    buf_release(&f.line);
+    logstream_release(&f);
     return rc;
 }
