@@ -418,6 +418,9 @@ int gitauth_spec_add(struct srv *s, int64_t job_id, json_t *spec)
     struct app a;
     struct repo rp;
     int rc = 0;
+    const char *kind = json_string_value(json_object_get(spec, "kind"));
+    if (kind && strcmp(kind, "rollback") == 0)
+        return 0; /* no clone: no credential (and no token to wait for) */
     if (!id || util_parse_i64(id, &app_id) < 0)
         return 0;
     snprintf(ref, sizeof ref, "%lld", (long long)app_id);

@@ -1042,14 +1042,23 @@ static void git_clone(struct deploy *d)
             fail(d, "cannot write the deploy key file");
             goto done;
         }
+        /* Host keys: the runner's own known_hosts (STATE/known_hosts, 0600),
+         * trust on first use: a host seen for the first time is recorded
+         * (accept-new), a changed key afterwards fails the clone ("Host key
+         * verification failed"). Pre-seed the file to pin a host from the
+         * start (docs/webhooks.md "Private repositories"). */
         char kh[PATH_MAX];
-        if (state_path(d->r, "work/known_hosts", kh, sizeof kh) < 0) {
+        if (state_path(d->r, "known_hosts", kh, sizeof kh) < 0) {
             fail(d, "path too long");
             goto done;
         }
+        if (strchr(d->keyfile, '\'') || strchr(kh, '\'')) { /* quoted below for ssh's sh -c */
+            fail(d, "the state directory's path has a quote in it");
+            goto done;
+        }
         snprintf(sshcmd, sizeof sshcmd,
-                 "ssh -i '%s' -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=accept-new "
-                 "-o UserKnownHostsFile='%s'",
+                 "ssh -i '%s' -o IdentitiesOnly=yes -o IdentityAgent=none -o BatchMode=yes "
+                 "-o StrictHostKeyChecking=accept-new -o UserKnownHostsFile='%s'",
                  d->keyfile, kh);
         if (env_push(envp, "GIT_SSH_COMMAND", sshcmd) < 0) {
             fail(d, "out of memory");
@@ -1228,15 +1237,42 @@ static int parse_spec(struct deploy *d, json_t *spec, char *err, size_t errlen)
             d->nenv++;
         }
     }
-    if (json_is_object(git)) {
-        const char *u = json_string_value(json_object_get(git, "username"));
-        const char *p = json_string_value(json_object_get(git, "token"));
-        const char *key = json_string_value(json_object_get(git, "ssh_key"));
-        if (!p)
-            p = json_string_value(json_object_get(git, "password"));
-        d->git_user = u ? strdup(u) : NULL;
-        d->git_pass = p ? strdup(p) : NULL;
-        d->git_key = key ? strdup(key) : NULL;
+    if (git && !json_is_null(git)) {
+        /* docs/protocol.md "The spec": {"auth": "token", "token", "username"}
+         * or {"auth": "ssh_key", "ssh_key"}; anything else is refused rather
+         * than cloned without the credential berthd meant to give */
+        const char *auth = json_string_value(json_object_get(git, "auth"));
+        if (!json_is_object(git) || !auth) {
+            snprintf(err, errlen, "clone: git credentials without an \"auth\" kind");
+            return -1;
+        }
+        if (!strcmp(auth, "token")) {
+            const char *u = json_string_value(json_object_get(git, "username"));
+            const char *p = json_string_value(json_object_get(git, "token"));
+            if (!p || !*p) {
+                snprintf(err, errlen, "clone: git auth \"token\" without a token");
+                return -1;
+            }
+            d->git_user = strdup(u && *u ? u : "x-access-token");
+            d->git_pass = strdup(p);
+            if (!d->git_user || !d->git_pass) {
+                snprintf(err, errlen, "out of memory");
+                return -1;
+            }
+        } else if (!strcmp(auth, "ssh_key")) {
+            const char *key = json_string_value(json_object_get(git, "ssh_key"));
+            if (!key || !*key) {
+                snprintf(err, errlen, "clone: git auth \"ssh_key\" without a key");
+                return -1;
+            }
+            if (!(d->git_key = strdup(key))) {
+                snprintf(err, errlen, "out of memory");
+                return -1;
+            }
+        } else {
+            snprintf(err, errlen, "clone: unsupported git auth \"%.32s\"", auth);
+            return -1;
+        }
     }
     snprintf(d->slug, sizeof d->slug, "a%s", d->app_id);
     snprintf(d->server, sizeof d->server, "d%s", d->deployment);
