@@ -3,6 +3,7 @@
  *   DIR/credential   the per-server credential (brc_...)  0600
  *   DIR/spool/       unacknowledged job output (spool.c)
  *   DIR/work/        job scripts and working directory (jobs.c)
+ * The directory is made absolute when prepared (state_prepare_dir).
  * Every file is written atomically (temp + fsync + rename). Owns
  * r->credential (malloc'ed, wiped on release by main.c). */
 #include "runner.h"
@@ -58,6 +59,19 @@ int state_prepare_dir(struct runner *r)
     }
     if (st.st_mode & 0077)
         chmod(r->state_dir, 0700);
+    /* From here on the state dir is absolute: script jobs run with work/
+     * as their working directory and name their script by its full path,
+     * which a relative --state-dir would make relative to work/ itself
+     * ("sh: cannot open ./var/runner/work/1.sh"). */
+    char abs[PATH_MAX];
+    if (!realpath(r->state_dir, abs)) {
+        log_error(C, "cannot resolve %s: %s", r->state_dir, strerror(errno));
+        return -1;
+    }
+    if (util_strlcpy(r->state_dir, abs, sizeof r->state_dir) < 0) {
+        log_error(C, "%s: path too long", abs);
+        return -1;
+    }
     if (state_path(r, "spool", p, sizeof p) < 0 || mkdir_0700(p) < 0)
         return -1;
     if (state_path(r, "work", p, sizeof p) < 0 || mkdir_0700(p) < 0)

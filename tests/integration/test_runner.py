@@ -60,14 +60,14 @@ class RunnerLink(unittest.TestCase):
         self.assertEqual(r.status, 201, r)
         return r.json
 
-    def runner(self, token=None, state=None):
+    def runner(self, token=None, state=None, cwd=None):
         env = dict(os.environ)
         if token:
             env["BERTH_RUNNER_TOKEN"] = token
         args = [RUNNER, "--url", "ws://127.0.0.1:%d/runner/v1" % self.b.port,
                 "--state-dir", state or self.state.name, "--min-free-disk", "0"]
         log = open(os.path.join(self.b.tmp.name, "runner-%d.log" % len(self.runners)), "ab")
-        p = subprocess.Popen(args, env=env, stdout=log, stderr=log)
+        p = subprocess.Popen(args, env=env, stdout=log, stderr=log, cwd=cwd)
         log.close()
         self.runners.append(p)
         return p
@@ -221,6 +221,31 @@ class RunnerLink(unittest.TestCase):
         m = self.b.request("GET", "/metrics").body
         self.assertIn('berth_jobs{status="FAILED"} 1', m)
         self.assertIn("berth_runners_connected 1", m)
+
+    def test_relative_state_dir(self):
+        """A relative --state-dir is resolved at start: a script job (run in
+        STATE/work, naming its script by path) still finds its script."""
+        s = self.add_server()
+        os.mkdir(os.path.join(self.state.name, "var"))
+        p = self.runner(s["registration_token"], state="./var/runner", cwd=self.state.name)
+        self.assertTrue(wait_for(lambda: self.status_is(s["id"], "ACTIVE"), 10), self.logs())
+        sc = self.api("POST", "/scripts", {"name": "pwd", "body": "pwd; echo ran"})
+        self.assertEqual(sc.status, 201, sc)
+        r = self.api("POST", "/scripts/pwd/runs", {"server": s["id"]})
+        self.assertEqual(r.status, 201, r)
+        job = r.json["id"]
+        j = wait_for(lambda: (lambda x: x if x["status"] in ("SUCCEEDED", "FAILED") else None)(
+            self.api("GET", "/jobs/%d" % job).json), 20)
+        text = self.api("GET", "/jobs/%d/logs" % job).body
+        self.assertEqual(j and j["status"], "SUCCEEDED", (j, text, self.logs()))
+        work = os.path.join(os.path.realpath(self.state.name), "var", "runner", "work")
+        self.assertIn(work + "\nran\n", text)
+        self.assertNotIn("cannot open", text)
+        # the runner says where its state is, absolute
+        with open(os.path.join(self.b.tmp.name, "runner-0.log"), "rb") as f:
+            self.assertIn(b"(state " + os.path.realpath(os.path.join(self.state.name, "var", "runner")).encode()
+                          + b")", f.read())
+        self.assertTrue(os.path.exists(os.path.join(self.state.name, "var", "runner", "credential")))
 
     def test_noop_job_dispatch_is_fast(self):
         s, p = self.register()
