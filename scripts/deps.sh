@@ -8,7 +8,7 @@ PKGS="build-essential cmake pkg-config git curl ca-certificates
 libwebsockets-dev libcap-dev libjansson-dev libsqlite3-dev libsodium-dev
 libcurl4-openssl-dev libssl-dev libcmocka-dev
 python3 wrk openssl sqlite3 valgrind libuv1-dev libwebsockets-evlib-uv
-haproxy busybox-static lighttpd debootstrap iproute2 procps"
+haproxy busybox-static lighttpd openssh-server debootstrap iproute2 procps"
 
 missing=""
 for p in $PKGS; do
@@ -24,8 +24,8 @@ if [ -n "$missing" ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
   # Debian starts the daemons it installs; berth runs its own instances.
-  for svc in haproxy lighttpd; do
-    case " $missing " in *" $svc "*)
+  for svc in haproxy lighttpd ssh; do
+    case " $missing " in *" $svc "*|*" open$svc-server "*)
       command -v service >/dev/null 2>&1 && $SUDO service "$svc" stop >/dev/null 2>&1 || true ;;
     esac
   done

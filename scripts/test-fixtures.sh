@@ -1,14 +1,15 @@
 #!/bin/sh
 # test-fixtures.sh - what the deploy tests need on this host, idempotent:
 #   Debian packages haproxy (the edge), busybox-static (the image base),
-#   lighttpd (serves git-http-backend: the real git server), wrk (load);
+#   lighttpd (serves git-http-backend: the real git server), wrk (load),
+#   openssh-server (an sshd on a loopback port: the git-over-SSH server);
 #   the docker image berth-fixture-base: FROM scratch + busybox + symlinks,
 #   built offline (no image can be pulled here).
 # Usage: scripts/test-fixtures.sh   (as root, or with apt-get allowed)
 set -eu
 
 need=""
-for p in haproxy busybox-static lighttpd wrk git; do
+for p in haproxy busybox-static lighttpd wrk git openssh-server; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || need="$need $p"
 done
 if [ -n "$need" ]; then
@@ -19,7 +20,7 @@ if [ -n "$need" ]; then
     apt-get install -y -qq --no-install-recommends $need >/dev/null
 fi
 # Debian starts the daemons it installs where it can; the tests run their own.
-for svc in haproxy lighttpd; do
+for svc in haproxy lighttpd ssh; do
     if command -v service >/dev/null 2>&1; then service "$svc" stop >/dev/null 2>&1 || true; fi
 done
 
