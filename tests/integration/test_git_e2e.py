@@ -400,9 +400,9 @@ class GitE2E(unittest.TestCase):
         cls.ssh_bare = os.path.join(cls.sgit.repos, "app.git")
         cls.work = {}
         for name, bare in (("http", cls.http_bare), ("ssh", cls.ssh_bare)):
+            # (stock server config: the runner's fetch of a commit that is no
+            # longer the branch head works through protocol v2 over both)
             td.git("init", "-q", "--bare", "-b", "main", bare)
-            # fetch by commit id at any depth (GitHub and Gitea allow it too)
-            td.git("config", "uploadpack.allowReachableSHA1InWant", "true", cwd=bare)
             w = os.path.join(cls.tmp, "work-" + name)
             shutil.copytree(td.FIXTURE_APP, w)
             td.git("init", "-q", "-b", "main", w)
@@ -541,10 +541,7 @@ class GitE2E(unittest.TestCase):
             h.update({"X-Gitea-Event": event, "X-Gitea-Delivery": delivery,
                       "X-GitHub-Event": event, "User-Agent": "Go-http-client/1.1",
                       "X-Gitea-Signature": sig or hmac_hex(secret, body)})
-        try:
-            r = self.b.request("POST", "/hooks/" + provider, raw=body, headers=h)
-        except (ConnectionError, http.client.HTTPException) as e:
-            return e
+        r = self.b.request("POST", "/hooks/" + provider, raw=body, headers=h)
         self.bodies.append(r.body)
         return r
 
@@ -702,14 +699,21 @@ class GitE2E(unittest.TestCase):
         self.assertEqual(r.status, 202, r)
         r = self.hook("github", self.github_push(v4, head), secret, delivery=delivery)
         self.assertEqual((r.status, r.json["outcome"]), (200, "duplicate"), r)
-        # an oversized body, correctly signed
+        # an oversized body, correctly signed: 413 (berthd answers from the
+        # headers and closes, so the answer is read off a raw socket)
         pad = self.github_push(v4, head)
         pad["padding"] = "x" * (1 << 20)
-        r = self.hook("github", pad, secret)
-        if isinstance(r, Exception):  # the server may close before reading it all
-            pass
-        else:
-            self.assertEqual(r.status, 413, r)
+        body = json.dumps(pad).encode()
+        with socket.create_connection(("127.0.0.1", self.b.port), 10) as sk:
+            sk.sendall(("POST /hooks/github HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                        "X-GitHub-Event: push\r\nX-GitHub-Delivery: %s\r\nX-Hub-Signature-256: sha256=%s\r\n"
+                        "Content-Length: %d\r\n\r\n" % (uuid.uuid4(), hmac_hex(secret, body), len(body))).encode())
+            try:
+                sk.sendall(body)
+            except OSError:
+                pass  # closed after the answer
+            answer = sk.recv(4096).decode("utf-8", "replace")
+        self.assertTrue(answer.startswith("HTTP/1.1 413 "), answer)
         time.sleep(1.5)
         self.assertEqual(len(self.deps("gh")), before)
         self.assertEqual(len(self.deps("ssh")), 0)
