@@ -680,6 +680,22 @@ class PrivateRepos(HookBase):
         job = p.expect("job")
         self.assertEqual(job["spec"]["git"], {"auth": "ssh_key", "ssh_key": self.key_pem})
         self.assertEqual(self.calls, [])
+        # two successful deployments, then a rollback: it clones nothing, so
+        # its job carries no credentials
+        for n in range(2):
+            p.send({"type": "job.accepted", "job": job["job"]})
+            p.step(job["job"], 1, "build", "ok", image=job["spec"]["image"])
+            p.done(job["job"], 1, True)
+            if n == 0:
+                r = self.api("POST", "/apps/sshapp/deployments", {})
+                self.assertEqual(r.status, 201, r)
+                job = p.expect("job")
+                self.assertEqual(job["spec"]["git"]["auth"], "ssh_key")
+        r = self.api("POST", "/apps/sshapp/rollback")
+        self.assertEqual(r.status, 201, r)
+        job = p.expect("job")
+        self.assertEqual(job["spec"]["kind"], "rollback")
+        self.assertNotIn("git", job["spec"])
         # a manual deployment of the same app gets it too (credentials follow the repo)
         marker = self.key_pem.splitlines()[3]
         self.assertNotIn(marker, self.b.log_text())
