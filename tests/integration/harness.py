@@ -29,6 +29,33 @@ def free_port():
     s.close()
     return port
 
+def docker_ok():
+    """True when the Docker engine answers."""
+    try:
+        return subprocess.run(["docker", "info"], capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def wait_for(fn, timeout, step=0.1):
+    """Polls fn until it returns something true or timeout passes; returns
+    its last value."""
+    deadline = time.time() + timeout
+    while True:
+        v = fn()
+        if v or time.time() > deadline:
+            return v
+        time.sleep(step)
+
+
+def git(*args, cwd=None):
+    """Runs git with a fixed identity; returns its stripped stdout."""
+    env = dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@example.com",
+               GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@example.com")
+    return subprocess.run(["git"] + list(args), cwd=cwd, env=env, check=True,
+                          capture_output=True, text=True).stdout.strip()
+
+
 
 class Response:
     def __init__(self, status, headers, body):

@@ -24,7 +24,7 @@ import threading
 import time
 import unittest
 
-from harness import Berthd, BERTHD
+from harness import Berthd, BERTHD, docker_ok, free_port, git, wait_for
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -42,37 +42,6 @@ RUN ["/bin/chmod", "755", "/www/cgi-bin/slow"]
 EXPOSE 8080
 CMD ["/bin/sh", "-c", "trap 'exit 0' TERM; httpd -f -p 8080 -h /www & wait"]
 """
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-def docker_ok():
-    try:
-        return subprocess.run(["docker", "info"], capture_output=True, timeout=30).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-
-
-def wait_for(fn, timeout, step=0.1):
-    deadline = time.time() + timeout
-    while True:
-        v = fn()
-        if v or time.time() > deadline:
-            return v
-        time.sleep(step)
-
-
-def git(*args, cwd=None):
-    env = dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@example.com",
-               GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@example.com")
-    return subprocess.run(["git"] + list(args), cwd=cwd, env=env, check=True,
-                          capture_output=True, text=True).stdout.strip()
 
 
 def docker(*args):
