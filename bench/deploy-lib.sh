@@ -139,7 +139,10 @@ app=$(api POST /apps "{\"name\":\"web\",\"server\":\"bench-1\",\"repo_url\":\"ht
 # deploy [COMMIT]: POST, then poll every POLL_MS (default 20) until the
 # deployment ends. Sets dep_id, dep_json (GET .../deployments/{id}), dep_ms
 # (POST sent -> the poll that saw it end, as the client sees it), dep_t0 and
-# dep_t1 (those two moments, ms since the epoch).
+# dep_t1 (those two moments, ms since the epoch). A deployment is SUCCEEDED
+# once the new container serves, while the runner still removes the old
+# one; this then polls on (not counted) until the cleanup step ended too,
+# so dep_json has its figures and the next deploy starts on a clean slate.
 POLL_MS=${POLL_MS:-20}
 poll_s=$(awk -v m="$POLL_MS" 'BEGIN {printf "%.3f", m / 1000}')
 # shellcheck disable=SC2034  # dep_* are read by the scripts sourcing this
@@ -159,6 +162,11 @@ deploy() {
   dep_t1=$(now_ms)
   dep_ms=$(( dep_t1 - dep_t0 ))
   [ "$st" = SUCCEEDED ] || { echo "deployment $dep_id: $st: $(jq -r .summary <<<"$dep_json")" >&2; exit 1; }
+  for _ in $(seq 1 $(( 60000 / POLL_MS ))); do
+    [ "$(jq -r '.steps[-1].status' <<<"$dep_json")" != started ] && break
+    sleep "$poll_s"
+    dep_json=$(api GET "/deployments/$dep_id")
+  done
 }
 
 # step_ms STEP: duration_ms of a step of dep_json (0 if absent)

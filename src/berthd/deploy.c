@@ -274,10 +274,12 @@ void deploy_job_started(struct srv *s, int64_t job_id)
         store_deployment_start(s->store, d.id, util_now());
 }
 
-/* One report line: {"step","status","detail"?,"commit"?,"image"?}. */
-static void step_report(struct srv *s, const struct deployment *d, int64_t ts_ms,
-                        const char *line, size_t len)
+/* One report line: {"step","status","detail"?,"commit"?,"image"?,
+ * "serving"?}. Returns 1 when it says the new container serves. */
+static int step_report(struct srv *s, const struct deployment *d, int64_t ts_ms,
+                       const char *line, size_t len)
 {
+    int serving = 0;
     json_t *o = json_loadb(line, len, 0, NULL);
     const char *step = NULL, *status = NULL, *detail = NULL, *commit = NULL, *image = NULL;
     if (!json_is_object(o) || jx_string(o, "step", &step) != JX_OK ||
@@ -300,8 +302,24 @@ static void step_report(struct srv *s, const struct deployment *d, int64_t ts_ms
                       ts_ms > 0 ? ts_ms : (int64_t)(util_now() * 1000));
     if (commit || image)
         store_deployment_set_result(s->store, d->id, commit, image);
+    serving = json_is_true(json_object_get(o, "serving"));
 done:
     json_decref(o);
+    return serving;
+}
+
+/* The new container serves: SUCCEEDED, the app's current deployment, and
+ * the app's next queued deployment may go (the runner holds its container
+ * back until this one's cleanup ends). */
+static void succeeded(struct srv *s, const struct deployment *d)
+{
+    if (strcmp(d->status, "PENDING") && strcmp(d->status, "RUNNING"))
+        return;
+    finish(s, d, "SUCCEEDED", NULL, NULL, 0);
+    if (store_app_set_current(s->store, d->app_id, d->id) != STORE_OK)
+        log_error("deploy", "app %lld: cannot record deployment %lld as current",
+                  (long long)d->app_id, (long long)d->id);
+    deploy_pump(s, d->app_id);
 }
 
 void deploy_job_log(struct srv *s, int64_t job_id, int64_t ts_ms, const char *data, size_t len)
@@ -312,15 +330,18 @@ void deploy_job_log(struct srv *s, int64_t job_id, int64_t ts_ms, const char *da
     /* Each line that is a JSON object is a step report; other system
      * lines are plain notes. */
     const char *p = data, *end = data + len;
+    int serving = 0;
     while (p < end) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         const char *e = nl ? nl : end;
         while (p < e && (*p == ' ' || *p == '\t' || *p == '\r'))
             p++;
         if (p < e && *p == '{')
-            step_report(s, &d, ts_ms, p, (size_t)(e - p));
+            serving |= step_report(s, &d, ts_ms, p, (size_t)(e - p));
         p = nl ? nl + 1 : end;
     }
+    if (serving)
+        succeeded(s, &d);
 }
 
 void deploy_parse_error(const char *error, char *step, size_t stepn, char *reason,
@@ -372,10 +393,8 @@ void deploy_job_finished(struct srv *s, int64_t job_id, int failed, const char *
         return;
     if (strcmp(d.status, "PENDING") == 0 || strcmp(d.status, "RUNNING") == 0) {
         if (!failed) {
-            finish(s, &d, "SUCCEEDED", NULL, NULL, 0);
-            if (store_app_set_current(s->store, d.app_id, d.id) != STORE_OK)
-                log_error("deploy", "app %lld: cannot record deployment %lld as current",
-                          (long long)d.app_id, (long long)d.id);
+            succeeded(s, &d);
+            return;
         } else {
             char step[16], reason[512];
             int64_t back = 0;
@@ -386,6 +405,11 @@ void deploy_job_finished(struct srv *s, int64_t job_id, int failed, const char *
             else
                 finish(s, &d, "FAILED", step, reason, back);
         }
+    } else if (failed && strcmp(d.status, "SUCCEEDED") == 0) {
+        /* a runner restarted during cleanup and found the new container
+         * gone; the deployment had served and stays SUCCEEDED */
+        log_warn("deploy", "deployment %lld: its job failed after it served: %s", (long long)d.id,
+                 error ? error : "no reason given");
     }
     deploy_pump(s, d.app_id);
 }

@@ -1,6 +1,7 @@
-/* child.c - fork/exec with pipes on the lws loop and a polling reaper.
- * See child.h. The list of live children and the reaper timer are module
- * state (lws runs one service thread here, LWS_MAX_SMP 1). */
+/* child.c - fork/exec with pipes on the lws loop; exits noticed through a
+ * pidfd on the loop, with a slow polling reaper behind it. See child.h.
+ * The list of live children and the reaper timer are module state (lws
+ * runs one service thread here, LWS_MAX_SMP 1). */
 #include "child.h"
 
 #include "crypto.h"
@@ -11,10 +12,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/pidfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+/* With a pidfd the exit wakes the loop at once and the timer is only the
+ * pipe-grace check and a safety net; without one (kernels before 5.3) it
+ * is how exits are noticed. */
 #define REAP_INTERVAL_US (100 * 1000)
+#define REAP_SLOW_US (500 * 1000)
 #define PIPE_GRACE_US (2 * 1000 * 1000)
 #define KILL_GRACE_US (5 * 1000 * 1000)
 
@@ -22,7 +28,7 @@ extern char **environ;
 
 struct child_pipe {
     struct child *c;
-    int stream;                    /* 1 stdout, 2 stderr */
+    int stream;                    /* 1 stdout, 2 stderr, 0 the pidfd */
     struct lws *wsi;               /* NULL once closed */
     int open;                      /* adopted and not yet closed */
 };
@@ -35,6 +41,7 @@ struct child {
     int status;
     lws_usec_t exited_at;          /* 0 while running */
     struct child_pipe pipes[2];
+    struct child_pipe pidw;        /* the pidfd, readable once the child exited */
     child_output_cb on_output;
     child_exit_cb on_exit;
     void *arg;
@@ -52,9 +59,13 @@ static void reap_tick(lws_sorted_usec_list_t *sul);
 
 static void reap_schedule(void)
 {
+    int slow = 1;
+    for (struct child *c = children; c; c = c->next)
+        if (c->pid > 0 && !c->pidw.open)
+            slow = 0;
     if (!reaping && reap_ctx) {
         reaping = 1;
-        lws_sul_schedule(reap_ctx, 0, &reap_sul, reap_tick, REAP_INTERVAL_US);
+        lws_sul_schedule(reap_ctx, 0, &reap_sul, reap_tick, slow ? REAP_SLOW_US : REAP_INTERVAL_US);
     }
 }
 
@@ -69,7 +80,7 @@ static void unlink_child(struct child *c)
 
 static void maybe_finish(struct child *c)
 {
-    if (c->pid > 0 || c->pipes[0].open || c->pipes[1].open)
+    if (c->pid > 0 || c->pipes[0].open || c->pipes[1].open || c->pidw.open)
         return;
     lws_sul_cancel(&c->sul_kill);
     unlink_child(c);
@@ -78,28 +89,34 @@ static void maybe_finish(struct child *c)
     free(c);
 }
 
+/* waitpid(WNOHANG) on one child; records its status once it exited. */
+static void try_reap(struct child *c, lws_usec_t now)
+{
+    int st;
+    if (c->pid <= 0)
+        return;
+    pid_t p = waitpid(c->pid, &st, WNOHANG);
+    if (p == c->pid || (p < 0 && errno == ECHILD)) {
+        if (p != c->pid)
+            c->status = -1;
+        else if (WIFEXITED(st))
+            c->status = WEXITSTATUS(st);
+        else if (WIFSIGNALED(st))
+            c->status = 128 + WTERMSIG(st);
+        else
+            c->status = -1;
+        c->pid = 0;
+        c->exited_at = now;
+    }
+}
+
 static void reap_tick(lws_sorted_usec_list_t *sul)
 {
     lws_usec_t now = lws_now_usecs();
     reaping = 0;
     for (struct child *c = children, *next; c; c = next) {
         next = c->next;
-        if (c->pid > 0) {
-            int st;
-            pid_t p = waitpid(c->pid, &st, WNOHANG);
-            if (p == c->pid || (p < 0 && errno == ECHILD)) {
-                if (p != c->pid)
-                    c->status = -1;
-                else if (WIFEXITED(st))
-                    c->status = WEXITSTATUS(st);
-                else if (WIFSIGNALED(st))
-                    c->status = 128 + WTERMSIG(st);
-                else
-                    c->status = -1;
-                c->pid = 0;
-                c->exited_at = now;
-            }
-        }
+        try_reap(c, now);
         if (c->pid == 0 && now - c->exited_at > PIPE_GRACE_US) {
             /* a daemonised grandchild holds the pipes: stop listening */
             for (int i = 0; i < 2; i++)
@@ -127,6 +144,10 @@ static int pipe_callback(struct lws *wsi, enum lws_callback_reasons reason, void
     case LWS_CALLBACK_RAW_RX_FILE:
         if (!p)
             return -1;
+        if (p->stream == 0) {  /* the pidfd: the child exited */
+            try_reap(p->c, lws_now_usecs());
+            return p->c->pid > 0 ? 0 : -1;  /* -1: lws closes the pidfd */
+        }
         n = read(lws_get_socket_fd(wsi), b, sizeof b);
         if (n < 0 && (errno == EAGAIN || errno == EINTR))
             return 0;
@@ -254,12 +275,16 @@ int child_start(struct lws_context *ctx, struct lws_vhost *vh, const struct chil
     c->on_output = on_output;
     c->on_exit = on_exit;
     c->arg = arg;
-    c->pipes[0].c = c->pipes[1].c = c;
+    c->pipes[0].c = c->pipes[1].c = c->pidw.c = c;
     c->pipes[0].stream = 1;
     c->pipes[1].stream = 2;
+    c->pidw.stream = 0;
     c->next = children;
     children = c;
     reap_ctx = ctx;
+    int pfd = pidfd_open(pid, 0);  /* our own child, not yet reaped: cannot be another process */
+    if (pfd >= 0)
+        adopt(vh, &c->pidw, pfd);  /* on failure the timer notices the exit */
     if (spec->capture) {
         close(po[1]);
         close(pe[1]);

@@ -2,9 +2,11 @@
  * haproxy), run without ever blocking the lws loop.
  *
  * fork/exec (no shell unless the argv names one), optional stdout/stderr
- * pipes adopted onto the loop (LWS_ADOPT_RAW_FILE_DESC), exit noticed by
- * polling waitpid(pid, WNOHANG) on a 100 ms sul timer while children live
- * (no SIGCHLD handler, no waitpid(-1), so other modules' children are left
+ * pipes adopted onto the loop (LWS_ADOPT_RAW_FILE_DESC), exit noticed at
+ * once through the child's pidfd (pidfd_open, Linux 5.3+) adopted the same
+ * way, then waitpid(pid, WNOHANG); a sul timer polls waitpid every 100 ms
+ * where there is no pidfd, every 500 ms as a safety net otherwise (no
+ * SIGCHLD handler, no waitpid(-1), so other modules' children are left
  * alone). A child's environment is built explicitly by the caller: secrets
  * go there (or in an inherited fd), never in argv.
  *

@@ -83,6 +83,7 @@ struct deploy {
     struct docker *dk;
     struct child *child;
     int cancelled, timed_out, swap_started, swapped, created;
+    int waiting;                   /* start() waits for this app's previous cleanup */
     char srcdir[PATH_MAX], keyfile[PATH_MAX], marker[PATH_MAX];
     char resolved[72];
     char new_id[80], new_addr[80], color[8], slug[48], server[48], prev_server[48], prev_addr[80];
@@ -210,6 +211,11 @@ static void report(struct deploy *d, enum phase p, const char *status, const cha
         json_object_set_new(o, extra_key, json_string(extra_val));
     if (strcmp(status, "ok") == 0 && p == P_BUILD)
         json_object_set_new(o, "image", json_string(d->image));
+    /* cleanup starts once the new container serves (swapped, or healthy
+     * when there is no edge): berthd marks the deployment SUCCEEDED here,
+     * the old container's removal is not on its path */
+    if (strcmp(status, "started") == 0 && p == P_CLEANUP && !d->recovering)
+        json_object_set_new(o, "serving", json_true());
     char *text = json_dumps(o, JSON_COMPACT);
     if (text) {
         size_t n = strlen(text);
@@ -305,6 +311,8 @@ static int deadline_of(struct deploy *d)
 
 /* --- the end --- */
 
+static void start_container(struct deploy *d);
+
 static void deploy_free(struct deploy *d)
 {
     for (struct deploy **pp = &deploys; *pp; pp = &(*pp)->next)
@@ -355,6 +363,13 @@ static void end(struct deploy *d, const char *error)
     lws_sul_cancel(&d->sul_deadline);
     lws_sul_cancel(&d->sul_retry);
     lws_sul_schedule(d->r->ctx, 0, &d->sul_free, free_tick, 1);
+    /* the app's next deployment may wait for this one's cleanup */
+    for (struct deploy *o = deploys; o; o = o->next)
+        if (o != d && o->waiting && strcmp(o->app_id, d->app_id) == 0) {
+            o->waiting = 0;
+            start_container(o);
+            break;
+        }
 }
 
 static void rollback(struct deploy *d);
@@ -542,10 +557,10 @@ static void prune_listed(void *arg, int status, json_t *body, const char *err)
         if (o && strcmp(o, owner(d->r)) == 0)
             json_array_append(mine, img);
     }
-    n = docker_images_to_prune(mine, (size_t)(d->keep_images > 0 ? d->keep_images : 5), ids, 128);
+    n = docker_images_to_prune(mine, (size_t)(d->keep_images > 0 ? d->keep_images : 5), d->image, ids, 128);
     d->prune_left = 0;
     for (i = 0; i < n; i++)
-        if (docker_image_remove(d->dk, ids[i], 0, prune_removed, d) == 0)  /* not forced: in use stays */
+        if (docker_image_remove(d->dk, ids[i], 0, prune_removed, d) == 0)  /* not forced: in use stays (409) */
             d->prune_left++;
     json_decref(mine);
     if (!d->prune_left)
@@ -859,14 +874,39 @@ static void image_checked(void *arg, int status, json_t *body, const char *err)
     create_container(d);
 }
 
-static void start(struct deploy *d)
+/* The app's previous deployment, already serving and still removing the
+ * old containers? Its cleanup removes every container of the app but its
+ * own, so a new one is created only after it ends (end() calls start()
+ * again). Clone and build ran meanwhile. */
+static struct deploy *cleaning(struct deploy *d)
+{
+    for (struct deploy *o = deploys; o; o = o->next)
+        if (o != d && o->phase == P_CLEANUP && strcmp(o->app_id, d->app_id) == 0)
+            return o;
+    return NULL;
+}
+
+static void start_container(struct deploy *d)
 {
     char path[400];
-    set_phase(d, P_START);
-    report(d, P_START, "started", NULL, NULL, NULL);
+    if (interrupted(d))
+        return;
     snprintf(path, sizeof path, "/images/%s/json", d->image);
     if (docker_request(d->dk, "GET", path, NULL, 30, image_checked, d) < 0)
         fail(d, "bad image name %s", d->image);
+}
+
+static void start(struct deploy *d)
+{
+    struct deploy *o = cleaning(d);
+    set_phase(d, P_START);
+    report(d, P_START, "started", NULL, NULL, NULL);
+    if (o) {
+        d->waiting = 1;
+        emit_text(d, "system", "waiting for deployment %s to finish its cleanup", o->deployment);
+        return;
+    }
+    start_container(d);
 }
 
 /* --- 3. build --- */
@@ -890,7 +930,7 @@ static void built(void *arg, int status)
 
 static void build(struct deploy *d)
 {
-    char app_l[80], dep_l[80], own_l[PATH_MAX + 16], dockerfile[PATH_MAX + 260], ctxdir[PATH_MAX + 260];
+    char app_l[80], own_l[PATH_MAX + 16], dockerfile[PATH_MAX + 260], ctxdir[PATH_MAX + 260];
     char mem[32], quota[32], err[256];
     char *argv[32];
     int n = 0;
@@ -898,7 +938,6 @@ static void build(struct deploy *d)
     set_phase(d, P_BUILD);
     report(d, P_BUILD, "started", NULL, NULL, "docker build -t %s", d->image);
     snprintf(app_l, sizeof app_l, "berth.app=%s", d->app_id);
-    snprintf(dep_l, sizeof dep_l, "berth.deployment=%s", d->deployment);
     snprintf(own_l, sizeof own_l, "berth.runner=%s", owner(d->r));
     snprintf(dockerfile, sizeof dockerfile, "%s/%s", d->srcdir, d->dockerfile);
     snprintf(ctxdir, sizeof ctxdir, "%s/%s", d->srcdir, d->context);
@@ -909,8 +948,6 @@ static void build(struct deploy *d)
     argv[n++] = d->image;
     argv[n++] = "--label";
     argv[n++] = app_l;
-    argv[n++] = "--label";
-    argv[n++] = dep_l;
     argv[n++] = "--label";
     argv[n++] = own_l;
     argv[n++] = "-f";
@@ -1348,7 +1385,10 @@ void deploy_cancel(struct deploy *d)
     }
     d->cancelled = 1;
     emit_text(d, "system", "cancel requested: stopping at the next safe point");
-    if (d->child)
+    if (d->waiting) {
+        d->waiting = 0;
+        interrupted(d);
+    } else if (d->child)
         child_kill(d->child, SIGTERM);
     else if (d->phase == P_HEALTH && !d->child) {
         lws_sul_cancel(&d->sul_retry);

@@ -615,7 +615,19 @@ static int by_created_desc(const void *a, const void *b)
     return x < y ? 1 : x > y ? -1 : 0;
 }
 
-size_t docker_images_to_prune(json_t *list, size_t keep, const char **ids, size_t max)
+static int tagged(json_t *img, const char *tag)
+{
+    json_t *t;
+    size_t i;
+    json_array_foreach(json_object_get(img, "RepoTags"), i, t) {
+        const char *s = json_string_value(t);
+        if (s && tag && strcmp(s, tag) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+size_t docker_images_to_prune(json_t *list, size_t keep, const char *in_use, const char **refs, size_t max)
 {
     size_t n = json_array_size(list), out = 0;
     json_t **v = n ? calloc(n, sizeof *v) : NULL;
@@ -625,9 +637,20 @@ size_t docker_images_to_prune(json_t *list, size_t keep, const char **ids, size_
         v[k] = json_array_get(list, k);
     qsort(v, n, sizeof *v, by_created_desc);
     for (size_t k = keep; k < n && out < max; k++) {
+        json_t *t;
+        size_t i, tags = 0;
+        if (tagged(v[k], in_use))
+            continue;
+        json_array_foreach(json_object_get(v[k], "RepoTags"), i, t) {
+            const char *s = json_string_value(t);
+            if (s && strcmp(s, "<none>:<none>") != 0 && out < max) {
+                refs[out++] = s;
+                tags++;
+            }
+        }
         const char *id = json_string_value(json_object_get(v[k], "Id"));
-        if (id)
-            ids[out++] = id;
+        if (!tags && id && out < max)
+            refs[out++] = id;
     }
     free(v);
     return out;
@@ -732,7 +755,7 @@ static int tag_part_ok(const char *s, int lower_only)
 int docker_build(struct docker *d, const struct docker_build_spec *s, docker_output_cb on_output,
                  docker_exit_cb on_exit, void *arg, char *err, size_t errlen)
 {
-    char tag[300], lapp[300], ldep[200], mem[32], quota[32];
+    char tag[300], lapp[300], mem[32], quota[32];
     char *argv[24];
     char **envp = NULL;
     int n = 0, rc = -1;
@@ -743,7 +766,6 @@ int docker_build(struct docker *d, const struct docker_build_spec *s, docker_out
     }
     snprintf(tag, sizeof tag, "berth/%s:%s", s->app, s->deployment);
     snprintf(lapp, sizeof lapp, "berth.app=%s", s->app);
-    snprintf(ldep, sizeof ldep, "berth.deployment=%s", s->deployment);
     argv[n++] = "docker";
     argv[n++] = "build";
     argv[n++] = "--force-rm";
@@ -751,8 +773,6 @@ int docker_build(struct docker *d, const struct docker_build_spec *s, docker_out
     argv[n++] = tag;
     argv[n++] = "--label";
     argv[n++] = lapp;
-    argv[n++] = "--label";
-    argv[n++] = ldep;
     if (s->dockerfile) {
         argv[n++] = "-f";
         argv[n++] = (char *)s->dockerfile;

@@ -85,10 +85,13 @@ int docker_inspect_published(json_t *inspect, int port, char *ip, size_t iplen, 
 /* State.Status ("running", "exited", ...) or NULL. */
 const char *docker_inspect_status(json_t *inspect);
 
-/* Pruning: of the images in list (a /images/json answer, newest first
- * after sorting by Created), the ones past the first keep; fills ids
- * (borrowed from list) and returns their count. */
-size_t docker_images_to_prune(json_t *list, size_t keep, const char **ids, size_t max);
+/* Pruning: of the images in list (a /images/json answer, sorted newest
+ * first by Created), the ones past the first keep, except the one tagged
+ * in_use (the serving deployment's image); fills refs with what to remove
+ * (borrowed from list): each of such an image's tags (one image can carry
+ * several deployments' tags when a build changed nothing), or its id when
+ * it has none. Returns their count. */
+size_t docker_images_to_prune(json_t *list, size_t keep, const char *in_use, const char **refs, size_t max);
 
 /* --- children --- */
 

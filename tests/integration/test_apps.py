@@ -768,6 +768,38 @@ class DeployContract(Base):
         d = self.dep(d5["id"])
         self.assertEqual((d["status"], d["failed_step"]), ("CANCELLED", "build"))
         self.assertEqual(self.api("GET", "/apps/web").json["current_deployment"]["id"], d4["id"])
+
+        # 6: SUCCEEDED as soon as the runner says the new container serves
+        # (cleanup started, "serving": true), before its cleanup ends; the
+        # app's next deployment is dispatched at that moment
+        d6 = self.api("POST", "/apps/web/deployments").json
+        job6 = p.expect("job")
+        d7 = self.api("POST", "/apps/web/deployments").json
+        self.assertIsNone(self.dep(d7["id"])["job_id"])  # queued behind d6
+        p.send({"type": "job.accepted", "job": job6["job"]})
+        seq = 0
+        for step in ("precheck", "clone", "build", "start", "health", "swap"):
+            p.step(job6["job"], seq + 1, step, "started")
+            p.step(job6["job"], seq + 2, step, "ok")
+            seq += 2
+        self.assertEqual(self.dep(d6["id"])["status"], "RUNNING")
+        p.step(job6["job"], seq + 1, "cleanup", "started", serving=True)
+        job7 = p.expect("job")
+        self.assertEqual(job7["spec"]["deployment"], str(d7["id"]))
+        d = self.dep(d6["id"])
+        self.assertEqual((d["status"], d["current"], d["steps"][-1]["status"]), ("SUCCEEDED", True, "started"))
+        self.assertEqual(self.api("GET", "/apps/web").json["current_deployment"]["id"], d6["id"])
+        self.assertIsNotNone(self.dep(d7["id"])["job_id"])
+        p.step(job6["job"], seq + 2, "cleanup", "ok", detail="removed 1 old container(s)")
+        p.done(job6["job"], seq + 2, True)
+        d = self.dep(d6["id"])
+        self.assertEqual((d["status"], d["steps"][-1]["step"], d["steps"][-1]["status"]),
+                         ("SUCCEEDED", "cleanup", "ok"))
+        p.send({"type": "job.accepted", "job": job7["job"]})
+        p.step(job7["job"], 1, "build", "failed", detail="exit 1")
+        p.done(job7["job"], 1, False, "build: docker build failed (exit 1); rolled back to deployment %d" % d6["id"])
+        self.assertEqual(self.dep(d7["id"])["status"], "FAILED")
+        self.assertEqual(self.api("GET", "/apps/web").json["current_deployment"]["id"], d6["id"])
         p.close()
 
         # at rest: env sealed, stored job specs without env
@@ -776,7 +808,7 @@ class DeployContract(Base):
         db = sqlite3.connect(os.path.join(self.b.data, "berth.db"))
         try:
             specs = [row[0] for row in db.execute("SELECT spec_json FROM jobs")]
-            self.assertEqual(len(specs), 5)
+            self.assertEqual(len(specs), 7)
             for text in specs:
                 self.assertNotIn(SECRET, text)
                 self.assertNotIn('"env"', text)

@@ -270,7 +270,15 @@ class Deploy(unittest.TestCase):
         return r.json["id"]
 
     def wait_end(self, did, timeout=120):
-        d = wait_for(lambda: (lambda x: x if x["status"] in ENDED else None)(self.dep(did)), timeout, 0.2)
+        """Waits for the end, and for a SUCCEEDED one (reported as soon as
+        it serves) until its cleanup ended too."""
+        def ended(x):
+            if x["status"] not in ENDED:
+                return None
+            if x["status"] == "SUCCEEDED" and x["steps"] and x["steps"][-1]["status"] == "started":
+                return None
+            return x
+        d = wait_for(lambda: ended(self.dep(did)), timeout, 0.2)
         self.assertTrue(d, "deployment %d did not end: %s\n%s" % (did, self.dep(did), self.logs(did)[-3000:]))
         return d
 
@@ -329,8 +337,13 @@ class Deploy(unittest.TestCase):
         self.assertEqual(ins["HostConfig"]["Memory"], 128 << 20)
         self.assertEqual(ins["HostConfig"]["NanoCpus"], 500000000)
         self.assertEqual(ins["HostConfig"]["PortBindings"]["8080/tcp"][0]["HostIp"], "127.0.0.1")
+        self.assertEqual(ins["Config"]["Labels"]["berth.deployment"], str(d["id"]))
+        # the image: its deployment by tag, no per-deployment label (that
+        # label would be an uncached build step on every deploy)
         img = json.loads(docker("image", "inspect", d["image"]).stdout)[0]
-        self.assertEqual(img["Config"]["Labels"]["berth.deployment"], str(d["id"]))
+        self.assertIn(d["image"], img["RepoTags"])
+        self.assertEqual(img["Config"]["Labels"]["berth.app"], str(self.app_id))
+        self.assertNotIn("berth.deployment", img["Config"]["Labels"])
         # the env var is inside the container, in the engine only
         env = docker("exec", ins["Id"], "env").stdout.splitlines()
         self.assertIn("APP_SECRET=" + SECRET, env)
@@ -446,6 +459,28 @@ class Deploy(unittest.TestCase):
         self.assertNotEqual(d["image"], before["image"])
         after = docker("images", "-q", "--filter", "label=berth.runner=" + self.state).stdout.split()
         self.assertLessEqual(set(after), set(builds))  # no image was built
+
+    def test_08b_no_change_redeploy_shares_the_image(self):
+        a, sha = self.deploy("v7")
+        did = self.start_deploy(sha)  # the same commit again: every build step cached
+        b = self.wait_end(did)
+        self.assertEqual(b["status"], "SUCCEEDED", (b, self.logs(did)[-2000:]))
+        self.assertNotEqual(a["image"], b["image"])  # a tag per deployment ...
+        ids = [json.loads(docker("image", "inspect", d["image"]).stdout)[0]["Id"] for d in (a, b)]
+        self.assertEqual(ids[0], ids[1])  # ... on one image
+        log = self.logs(did)
+        self.assertIn("Using cache", log)
+        self.assertEqual(self.public_get(), (200, "v7"))
+        # pruning counts images, not tags, and never takes the serving one
+        imgs = docker("images", "-q", "--filter", "label=berth.runner=" + self.state).stdout.split()
+        self.assertLessEqual(len(set(imgs)), 3)
+        self.assertIn(ids[1][len("sha256:"):][:12], imgs)
+        # a rollback now goes to the deployment before b (a: the same content)
+        r = self.api("POST", "/apps/web/rollback")
+        self.assertEqual(r.status, 201, r)
+        d = self.wait_end(r.json["id"])
+        self.assertEqual(d["status"], "SUCCEEDED", (d, self.logs(d["id"])[-2000:]))
+        self.assertEqual(self.public_get(), (200, "v7"))
 
     def test_09_runner_killed_mid_deploy(self):
         cur = self.current()["id"]

@@ -194,7 +194,7 @@ static void prune_step(void *arg, int status, json_t *body, const char *err)
         return;
     }
     if (cur.step++ == 0) {
-        size_t n = docker_images_to_prune(body, (size_t)num("keep", 3), ids, 64);
+        size_t n = docker_images_to_prune(body, (size_t)num("keep", 3), NULL, ids, 64);
         json_t *a = json_array();
         for (size_t k = 0; k < n; k++)
             json_array_append_new(a, json_string(ids[k]));
