@@ -97,5 +97,8 @@ int api_issue_token(struct req *r, int64_t user_id, const char *kind, const char
 json_t *api_scopes_json(uint32_t mask);
 /* A time as an ISO-8601 JSON string. */
 json_t *api_time(int64_t t);
+/* The same two, written by a streaming writer. */
+void api_scopes_write(struct jw *w, uint32_t mask);
+void api_time_write(struct jw *w, int64_t t);
 
 #endif

@@ -39,6 +39,26 @@ json_t *api_time(int64_t t)
     return json_string(b);
 }
 
+void api_scopes_write(struct jw *w, uint32_t mask)
+{
+    jw_arr(w);
+    for (int i = 0; i < SC_COUNT; i++)
+        if (mask & (1u << i))
+            jw_str(w, access_scope_name(1u << i));
+    jw_arr_end(w);
+}
+
+void api_time_write(struct jw *w, int64_t t)
+{
+    if (!t) {
+        jw_null(w);
+        return;
+    }
+    char b[32];
+    util_iso8601(t, b, sizeof b);
+    jw_str(w, b);
+}
+
 void api_store_error(struct req *r, int rc, const char *what)
 {
     if (rc == STORE_NOTFOUND)
@@ -325,37 +345,76 @@ void api_accept_invite(struct req *r)
 
 /* ---- the caller ---- */
 
+/* One of the caller's organizations in GET /me: the role and what the
+ * caller may do there with this token (role scopes & token scopes). */
+static int me_org(void *arg, const struct org *o, const char *role)
+{
+    struct req *r = arg;
+    struct jw *w = http_json(r);
+    uint32_t eff = access_role_scopes(access_role_parse(role)) & r->who.token_scopes;
+    if (r->who.token_org_id && o->id != r->who.token_org_id)
+        eff = 0;
+    char t[32];
+    util_iso8601(o->created_at, t, sizeof t);
+    jw_obj(w);
+    jw_key(w, "id");
+    jw_int(w, o->id);
+    jw_key(w, "name");
+    jw_str(w, o->name);
+    jw_key(w, "role");
+    jw_str(w, role);
+    jw_key(w, "created_at");
+    jw_str(w, t);
+    jw_key(w, "scopes");
+    api_scopes_write(w, eff);
+    jw_obj_end(w);
+    return 0;
+}
+
 void api_me(struct req *r)
 {
     struct store *st = r->srv->store;
     struct user u;
-    json_t *orgs = NULL;
     int rc = store_user_get(st, r->who.user_id, &u);
-    if (rc == STORE_OK)
-        rc = store_orgs_of_user(st, u.id, &orgs);
     if (rc != STORE_OK) {
         api_store_error(r, rc, "user");
         return;
     }
-    /* Per organization: the role and what the caller may do there with
-     * this token (role scopes & token scopes). */
-    size_t i;
-    json_t *o;
-    json_array_foreach(orgs, i, o) {
-        enum role role = access_role_parse(json_string_value(json_object_get(o, "role")));
-        uint32_t eff = access_role_scopes(role) & r->who.token_scopes;
-        if (r->who.token_org_id &&
-            json_integer_value(json_object_get(o, "id")) != r->who.token_org_id)
-            eff = 0;
-        json_object_set_new(o, "scopes", api_scopes_json(eff));
+    struct jw *w = http_json(r);
+    jw_obj(w);
+    jw_key(w, "user");
+    jw_obj(w);
+    jw_key(w, "id");
+    jw_int(w, u.id);
+    jw_key(w, "email");
+    jw_str(w, u.email);
+    jw_key(w, "created_at");
+    api_time_write(w, u.created_at);
+    jw_obj_end(w);
+    jw_key(w, "orgs");
+    jw_arr(w);
+    rc = store_orgs_of_user(st, u.id, me_org, r);
+    if (rc != STORE_OK) {
+        api_store_error(r, rc, "user");
+        return;
     }
-    json_t *sc = api_scopes_json(r->who.token_scopes);
-    json_t *tok = json_pack("{s:I, s:s, s:o, s:o}", "id", (json_int_t)r->who.token_id, "kind",
-                            r->who.token_kind, "scopes", sc, "org",
-                            r->who.token_org_id ? json_integer(r->who.token_org_id) : json_null());
-    http_reply_json(r, 200, json_pack("{s:{s:I, s:s, s:o}, s:o, s:o}", "user", "id",
-                                      (json_int_t)u.id, "email", u.email, "created_at",
-                                      api_time(u.created_at), "orgs", orgs, "token", tok));
+    jw_arr_end(w);
+    jw_key(w, "token");
+    jw_obj(w);
+    jw_key(w, "id");
+    jw_int(w, r->who.token_id);
+    jw_key(w, "kind");
+    jw_str(w, r->who.token_kind);
+    jw_key(w, "scopes");
+    api_scopes_write(w, r->who.token_scopes);
+    jw_key(w, "org");
+    if (r->who.token_org_id)
+        jw_int(w, r->who.token_org_id);
+    else
+        jw_null(w);
+    jw_obj_end(w);
+    jw_obj_end(w);
+    http_reply_jw(r, 200);
 }
 
 void api_healthz(struct req *r)

@@ -9,27 +9,45 @@
 
 #define INVITE_TTL (7 * 24 * 3600)
 
+struct orgs_walk {
+    struct jw *w;
+    int64_t only; /* a token bound to one organization sees only that one */
+};
+
+static int org_item(void *arg, const struct org *o, const char *role)
+{
+    struct orgs_walk *ow = arg;
+    if (ow->only && o->id != ow->only)
+        return 0;
+    jw_obj(ow->w);
+    jw_key(ow->w, "id");
+    jw_int(ow->w, o->id);
+    jw_key(ow->w, "name");
+    jw_str(ow->w, o->name);
+    jw_key(ow->w, "role");
+    jw_str(ow->w, role);
+    char t[32];
+    util_iso8601(o->created_at, t, sizeof t);
+    jw_key(ow->w, "created_at");
+    jw_str(ow->w, t);
+    jw_obj_end(ow->w);
+    return 0;
+}
+
 void api_orgs_list(struct req *r)
 {
-    json_t *items;
-    int rc = store_orgs_of_user(r->srv->store, r->who.user_id, &items);
+    struct orgs_walk ow = {http_json(r), r->who.token_org_id};
+    jw_obj(ow.w);
+    jw_key(ow.w, "items");
+    jw_arr(ow.w);
+    int rc = store_orgs_of_user(r->srv->store, r->who.user_id, org_item, &ow);
     if (rc != STORE_OK) {
         api_store_error(r, rc, "organization");
         return;
     }
-    /* A token bound to one organization sees only that one. */
-    if (r->who.token_org_id) {
-        size_t i;
-        json_t *o;
-        json_t *only = json_array();
-        json_array_foreach(items, i, o) {
-            if (json_integer_value(json_object_get(o, "id")) == r->who.token_org_id)
-                json_array_append(only, o);
-        }
-        json_decref(items);
-        items = only;
-    }
-    http_reply_json(r, 200, json_pack("{s:o}", "items", items));
+    jw_arr_end(ow.w);
+    jw_obj_end(ow.w);
+    http_reply_jw(r, 200);
 }
 
 void api_orgs_create(struct req *r)
@@ -84,13 +102,16 @@ void api_org_get(struct req *r)
 
 void api_members_list(struct req *r)
 {
-    json_t *items;
-    int rc = store_members_list(r->srv->store, r->who.org_id, &items);
+    struct jw *w = http_json(r);
+    jw_obj(w);
+    jw_key(w, "items");
+    int rc = store_members_write(r->srv->store, r->who.org_id, w);
     if (rc != STORE_OK) {
         api_store_error(r, rc, "member");
         return;
     }
-    http_reply_json(r, 200, json_pack("{s:o}", "items", items));
+    jw_obj_end(w);
+    http_reply_jw(r, 200);
 }
 
 static int read_role(struct req *r, json_t *b, int required, enum role *out)

@@ -61,6 +61,7 @@ static void req_free(struct req *r)
     json_decref(r->json);
     json_decref(r->audit_detail);
     free(r->resp);
+    buf_release(&r->out);
     buf_release(&r->stream);
     free(r);
 }
@@ -99,6 +100,30 @@ void http_reply_json(struct req *r, int status, json_t *body)
                                                         "\"message\":\"out of memory\"}}"), 53);
         return;
     }
+    http_reply_raw(r, status, "application/json", s, len);
+}
+
+#define OUT_MAX (64u * 1024 * 1024)
+
+struct jw *http_json(struct req *r)
+{
+    if (!r->jw.b) {
+        buf_init(&r->out, OUT_MAX);
+        jw_init(&r->jw, &r->out);
+    }
+    return &r->jw;
+}
+
+void http_reply_jw(struct req *r, int status)
+{
+    struct jw *w = http_json(r);
+    if (jw_failed(w) || w->depth != 0 || !r->out.data) {
+        buf_release(&r->out);
+        http_reply_error(r, 500, "internal", "the answer could not be written");
+        return;
+    }
+    size_t len;
+    char *s = buf_steal(&r->out, &len);
     http_reply_raw(r, status, "application/json", s, len);
 }
 

@@ -18,6 +18,7 @@
 #include "access.h"
 #include "berthd.h"
 #include "buf.h"
+#include "jsonx.h"
 
 enum http_method { HM_GET = 0, HM_POST, HM_PUT, HM_PATCH, HM_DELETE, HM_HEAD, HM_OPTIONS, HM_OTHER };
 
@@ -54,6 +55,8 @@ struct req {
     int status;
     const char *ctype;
     char *resp;                 /* malloc'ed body */
+    struct buf out;             /* http_json's answer being written */
+    struct jw jw;
     size_t resp_len, resp_off;
     char extra_hdrs[256];       /* "name: value\r\n" lines */
     int replied, hdr_sent, close_after, pending;
@@ -75,6 +78,13 @@ void http_reply_error(struct req *r, int status, const char *code, const char *f
     __attribute__((format(printf, 4, 5)));
 void http_reply_raw(struct req *r, int status, const char *ctype, char *body, size_t len);
 void http_reply_empty(struct req *r, int status);
+/* JSON answers written straight into the answer buffer (lists written
+ * from store rows, no json_t): http_json gives the writer (the same one
+ * on each call), http_reply_jw answers with what was written, or 500 if
+ * the writer failed. A handler that answers otherwise instead (an error)
+ * just drops what it wrote. */
+struct jw *http_json(struct req *r);
+void http_reply_jw(struct req *r, int status);
 /* Adds a response header line before the answer is sent. */
 void http_add_header(struct req *r, const char *name, const char *value);
 

@@ -6,6 +6,7 @@
  * SQL scripts; schema_migrations records which ran.
  */
 #include "store.h"
+#include "jsonx.h"
 #include "util.h"
 #include "log.h"
 
@@ -580,18 +581,32 @@ static int collect(struct store *st, sqlite3_stmt *s, json_t **items,
     return STORE_OK;
 }
 
-static json_t *org_row(sqlite3_stmt *s)
+int store_orgs_of_user(struct store *st, int64_t user_id,
+                       int (*fn)(void *arg, const struct org *o, const char *role), void *arg)
 {
-    return json_pack("{s:I, s:o, s:o, s:o}", "id", (json_int_t)sqlite3_column_int64(s, 0),
-                     "name", col_json_str(s, 1), "role", col_json_str(s, 2),
-                     "created_at", col_json_time(s, 3));
-}
-
-int store_orgs_of_user(struct store *st, int64_t user_id, json_t **items)
-{
-    return collect(st, q(st, "SELECT o.id, o.name, m.role, o.created_at FROM orgs o "
-                             "JOIN memberships m ON m.org_id = o.id WHERE m.user_id = ? "
-                             "ORDER BY o.id", "i", user_id), items, org_row);
+    sqlite3_stmt *s = q(st, "SELECT o.id, o.name, m.role, o.created_at FROM orgs o "
+                            "JOIN memberships m ON m.org_id = o.id WHERE m.user_id = ? "
+                            "ORDER BY o.id", "i", user_id);
+    if (!s)
+        return STORE_ERR;
+    int rc, stop = 0;
+    while (!stop && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        struct org o;
+        char role[16];
+        o.id = sqlite3_column_int64(s, 0);
+        col_str(s, 1, o.name, sizeof o.name);
+        col_str(s, 2, role, sizeof role);
+        o.created_at = sqlite3_column_int64(s, 3);
+        stop = fn(arg, &o, role);
+    }
+    sqlite3_reset(s);
+    if (stop)
+        return stop;
+    if (rc != SQLITE_DONE) {
+        log_error("store", "list failed: %s", sqlite3_errmsg(st->db));
+        return STORE_ERR;
+    }
+    return STORE_OK;
 }
 
 int store_member_role(struct store *st, int64_t org_id, int64_t user_id, char role[16])
@@ -644,20 +659,63 @@ int store_member_count_role(struct store *st, int64_t org_id, const char *role, 
     return rc;
 }
 
-static json_t *member_row(sqlite3_stmt *s)
+/* Writes the rows of s as a JSON array, each with put_row(). */
+static int write_rows(struct store *st, sqlite3_stmt *s, struct jw *w,
+                      void (*put_row)(sqlite3_stmt *s, struct jw *w))
 {
-    return json_pack("{s:I, s:o, s:o, s:o, s:o}", "user_id",
-                     (json_int_t)sqlite3_column_int64(s, 0), "email", col_json_str(s, 1),
-                     "role", col_json_str(s, 2), "status", col_json_str(s, 3), "joined_at",
-                     col_json_time(s, 4));
+    if (!s)
+        return STORE_ERR;
+    int rc;
+    jw_arr(w);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+        put_row(s, w);
+    jw_arr_end(w);
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE) {
+        log_error("store", "list failed: %s", sqlite3_errmsg(st->db));
+        return STORE_ERR;
+    }
+    return STORE_OK;
 }
 
-int store_members_list(struct store *st, int64_t org_id, json_t **items)
+/* "key":column i as text (null for NULL), as col_json_str gives it. */
+static void w_str(struct jw *w, const char *key, sqlite3_stmt *s, int i)
 {
-    return collect(st, q(st, "SELECT u.id, u.email, m.role, u.status, m.created_at "
-                             "FROM memberships m JOIN users u ON u.id = m.user_id "
-                             "WHERE m.org_id = ? ORDER BY u.email", "i", org_id),
-                   items, member_row);
+    jw_key(w, key);
+    jw_str(w, (const char *)sqlite3_column_text(s, i));
+}
+
+/* "key":column i as an ISO-8601 time (null for NULL), as col_json_time. */
+static void w_time(struct jw *w, const char *key, sqlite3_stmt *s, int i)
+{
+    jw_key(w, key);
+    if (sqlite3_column_type(s, i) == SQLITE_NULL) {
+        jw_null(w);
+        return;
+    }
+    char t[32];
+    util_iso8601(sqlite3_column_int64(s, i), t, sizeof t);
+    jw_str(w, t);
+}
+
+static void member_row(sqlite3_stmt *s, struct jw *w)
+{
+    jw_obj(w);
+    jw_key(w, "user_id");
+    jw_int(w, sqlite3_column_int64(s, 0));
+    w_str(w, "email", s, 1);
+    w_str(w, "role", s, 2);
+    w_str(w, "status", s, 3);
+    w_time(w, "joined_at", s, 4);
+    jw_obj_end(w);
+}
+
+int store_members_write(struct store *st, int64_t org_id, struct jw *w)
+{
+    return write_rows(st, q(st, "SELECT u.id, u.email, m.role, u.status, m.created_at "
+                                "FROM memberships m JOIN users u ON u.id = m.user_id "
+                                "WHERE m.org_id = ? ORDER BY u.email", "i", org_id),
+                      w, member_row);
 }
 
 int store_user_roles(struct store *st, int64_t user_id, char roles[][16], int max, int *n)

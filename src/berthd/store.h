@@ -16,6 +16,8 @@
 #include <jansson.h>
 #include <stdint.h>
 
+struct jw;
+
 enum {
     STORE_OK = 0,
     STORE_ERR = -1,
@@ -63,8 +65,11 @@ int store_org_find(struct store *st, const char *ref, struct org *o);
  * when there is no such org; role is "" when the user is not a member. */
 int store_org_membership(struct store *st, const char *ref, int64_t user_id, struct org *o,
                          char role[16]);
-/* Items: {id, name, role, created_at}. */
-int store_orgs_of_user(struct store *st, int64_t user_id, json_t **items);
+/* The user's organizations by id, each handed to fn with the user's role
+ * there; fn must not use the store, and a non-zero return from it stops
+ * the walk (and is returned). */
+int store_orgs_of_user(struct store *st, int64_t user_id,
+                       int (*fn)(void *arg, const struct org *o, const char *role), void *arg);
 
 /* Membership role as text ("admin", ...). */
 int store_member_role(struct store *st, int64_t org_id, int64_t user_id, char role[16]);
@@ -73,8 +78,9 @@ int store_member_add(struct store *st, int64_t org_id, int64_t user_id,
 int store_member_set_role(struct store *st, int64_t org_id, int64_t user_id, const char *role);
 int store_member_remove(struct store *st, int64_t org_id, int64_t user_id);
 int store_member_count_role(struct store *st, int64_t org_id, const char *role, int64_t *n);
-/* Items: {user_id, email, role, status, joined_at}. */
-int store_members_list(struct store *st, int64_t org_id, json_t **items);
+/* Writes the org's members as a JSON array of {user_id, email, role,
+ * status, joined_at}, ordered by email, straight from the rows. */
+int store_members_write(struct store *st, int64_t org_id, struct jw *w);
 /* Scopes text of every role the user holds, for "union of my scopes". */
 int store_user_roles(struct store *st, int64_t user_id, char roles[][16], int max, int *n);
 

@@ -93,18 +93,52 @@ json_t *jx_parse_object(const char *data, size_t len, char *err, size_t errlen)
  * instructions per output byte here (per-piece callbacks, UTF-8 checks,
  * and a pointer-keyed loop-check table per container), which was half of
  * an API request's CPU time; this walk writes the same compact JSON into
- * one buffer. Strings in json_t are valid UTF-8 already (jansson checks on
- * the way in), so only escaping is needed. */
-static int dump_string(struct buf *b, const char *s, size_t len)
+ * one buffer. */
+
+/* Length of the valid UTF-8 sequence (2-4 bytes) at s, or 0: no overlong
+ * forms, no surrogates, nothing past U+10FFFF. */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+    unsigned char c = s[0];
+    if (c < 0xc2 || c > 0xf4)
+        return 0;
+    if (c < 0xe0)
+        return n >= 2 && (s[1] & 0xc0) == 0x80 ? 2 : 0;
+    if (c < 0xf0) {
+        if (n < 3 || (s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80 ||
+            (c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] > 0x9f))
+            return 0;
+        return 3;
+    }
+    if (n < 4 || (s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80 || (s[3] & 0xc0) != 0x80 ||
+        (c == 0xf0 && s[1] < 0x90) || (c == 0xf4 && s[1] > 0x8f))
+        return 0;
+    return 4;
+}
+
+/* A JSON string: '"', '\\' and control characters (and DEL) escaped, valid
+ * UTF-8 as it is, any other byte as \ufffd (jansson's strings are valid
+ * UTF-8 already; SQLite's text is whatever was stored). */
+static int dump_string(struct buf *b, const char *str, size_t len)
 {
     static const char hex[] = "0123456789abcdef";
-    if (buf_append(b, "\"", 1) < 0)
+    const unsigned char *s = (const unsigned char *)str;
+    if (buf_reserve(b, len + 2) < 0 || buf_append(b, "\"", 1) < 0)
         return -1;
-    size_t run = 0;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7f)
+    size_t run = 0, i = 0;
+    while (i < len) {
+        unsigned char c = s[i];
+        if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+            i++;
             continue;
+        }
+        if (c >= 0x80) {
+            size_t n = utf8_seq(s + i, len - i);
+            if (n) {
+                i += n;
+                continue;
+            }
+        }
         if (buf_append(b, s + run, i - run) < 0)
             return -1;
         char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
@@ -115,15 +149,32 @@ static int dump_string(struct buf *b, const char *s, size_t len)
         case '\n': rc = buf_append(b, "\\n", 2); break;
         case '\r': rc = buf_append(b, "\\r", 2); break;
         case '\t': rc = buf_append(b, "\\t", 2); break;
-        default: rc = buf_append(b, esc, 6); break;
+        default: rc = c >= 0x80 ? buf_append(b, "\\ufffd", 6) : buf_append(b, esc, 6); break;
         }
         if (rc < 0)
             return -1;
-        run = i + 1;
+        run = ++i;
     }
     if (buf_append(b, s + run, len - run) < 0)
         return -1;
     return buf_append(b, "\"", 1);
+}
+
+/* Decimal digits of v into out (24 bytes), returns the length. */
+static size_t fmt_int(int64_t v, char out[24])
+{
+    char t[24];
+    size_t n = 0, k = 0;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do {
+        t[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        out[k++] = '-';
+    while (n)
+        out[k++] = t[--n];
+    return k;
 }
 
 static int dump_value(struct buf *b, const json_t *v, int depth)
@@ -161,8 +212,7 @@ static int dump_value(struct buf *b, const json_t *v, int depth)
     case JSON_STRING:
         return dump_string(b, json_string_value(v), json_string_length(v));
     case JSON_INTEGER:
-        n = snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-        return buf_append(b, num, (size_t)n);
+        return buf_append(b, num, fmt_int((int64_t)json_integer_value(v), num));
     case JSON_REAL:
         n = snprintf(num, sizeof num, "%.17g", json_real_value(v));
         return buf_append(b, num, (size_t)n);
@@ -181,4 +231,114 @@ char *jx_dump(const json_t *v, size_t *len)
         return NULL;
     }
     return buf_steal(&b, len);
+}
+
+/* ---- streaming writer ---- */
+
+void jw_init(struct jw *w, struct buf *b)
+{
+    w->b = b;
+    w->depth = 0;
+    w->failed = 0;
+    w->more[0] = 0;
+}
+
+int jw_failed(const struct jw *w) { return w->failed; }
+
+static void put(struct jw *w, const char *s, size_t n)
+{
+    if (!w->failed && buf_append(w->b, s, n) < 0)
+        w->failed = 1;
+}
+
+/* Before a value: the comma when one precedes it at this depth (a value
+ * after a key never takes one: jw_key placed it). */
+static void sep(struct jw *w)
+{
+    if (w->more[w->depth] == 1)
+        put(w, ",", 1);
+    w->more[w->depth] = 1;
+}
+
+static void open_(struct jw *w, const char *c)
+{
+    sep(w);
+    put(w, c, 1);
+    if (w->depth + 1 >= JW_MAX_DEPTH) {
+        w->failed = 1;
+        return;
+    }
+    w->more[++w->depth] = 0;
+}
+
+static void close_(struct jw *w, const char *c)
+{
+    if (w->depth == 0) {
+        w->failed = 1;
+        return;
+    }
+    w->depth--;
+    put(w, c, 1);
+}
+
+void jw_obj(struct jw *w) { open_(w, "{"); }
+void jw_obj_end(struct jw *w) { close_(w, "}"); }
+void jw_arr(struct jw *w) { open_(w, "["); }
+void jw_arr_end(struct jw *w) { close_(w, "]"); }
+
+void jw_key(struct jw *w, const char *k)
+{
+    sep(w);
+    if (!w->failed && dump_string(w->b, k, strlen(k)) < 0)
+        w->failed = 1;
+    put(w, ":", 1);
+    w->more[w->depth] = 2; /* the value that follows takes no comma */
+}
+
+void jw_strn(struct jw *w, const char *s, size_t n)
+{
+    sep(w);
+    if (!w->failed && dump_string(w->b, s, n) < 0)
+        w->failed = 1;
+}
+
+void jw_str(struct jw *w, const char *s)
+{
+    if (!s)
+        jw_null(w);
+    else
+        jw_strn(w, s, strlen(s));
+}
+
+void jw_int(struct jw *w, int64_t v)
+{
+    char num[24];
+    sep(w);
+    put(w, num, fmt_int(v, num));
+}
+
+void jw_bool(struct jw *w, int v)
+{
+    sep(w);
+    if (v)
+        put(w, "true", 4);
+    else
+        put(w, "false", 5);
+}
+
+void jw_null(struct jw *w)
+{
+    sep(w);
+    put(w, "null", 4);
+}
+
+void jw_json(struct jw *w, const json_t *v)
+{
+    if (!v) {
+        jw_null(w);
+        return;
+    }
+    sep(w);
+    if (!w->failed && dump_value(w->b, v, w->depth) < 0)
+        w->failed = 1;
 }

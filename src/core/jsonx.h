@@ -24,4 +24,38 @@ json_t *jx_parse_object(const char *data, size_t len, char *err, size_t errlen);
 /* Serialises compactly; malloc'ed. */
 char *jx_dump(const json_t *v, size_t *len);
 
+/* Streaming writer: compact JSON appended straight to a buf, without
+ * building json_t trees (list answers write rows from SQLite columns).
+ * Commas are placed by the writer; a failed append (the buf's cap, or
+ * memory) is sticky and reported by jw_failed, so callers check once at
+ * the end. Strings are escaped as jx_dump escapes them; bytes that are
+ * not valid UTF-8 are written as \ufffd so the output is always valid
+ * JSON. Nesting deeper than JW_MAX_DEPTH fails. */
+#define JW_MAX_DEPTH 32
+
+struct buf;
+struct jw {
+    struct buf *b;
+    int depth;
+    int failed;
+    unsigned char more[JW_MAX_DEPTH]; /* a value was written at this depth */
+};
+
+void jw_init(struct jw *w, struct buf *b);
+void jw_obj(struct jw *w);     /* { */
+void jw_obj_end(struct jw *w); /* } */
+void jw_arr(struct jw *w);     /* [ */
+void jw_arr_end(struct jw *w); /* ] */
+/* An object member's key; the value follows with any value call. */
+void jw_key(struct jw *w, const char *k);
+void jw_str(struct jw *w, const char *s); /* NULL writes null */
+void jw_strn(struct jw *w, const char *s, size_t n);
+void jw_int(struct jw *w, int64_t v);
+void jw_bool(struct jw *w, int v);
+void jw_null(struct jw *w);
+/* A json_t value, as jx_dump writes it (NULL writes null). */
+void jw_json(struct jw *w, const json_t *v);
+/* 1 when any write failed. */
+int jw_failed(const struct jw *w);
+
 #endif

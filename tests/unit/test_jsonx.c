@@ -8,6 +8,7 @@
 
 #include <cmocka.h>
 
+#include "buf.h"
 #include "jsonx.h"
 
 static json_t *obj(const char *text)
@@ -296,6 +297,201 @@ static void dump_refuses_runaway_depth(void **state)
     json_decref(root);
 }
 
+/* ---- the streaming writer ---- */
+
+/* A writer over a fresh buf (cap max); jwt_text returns what it wrote
+ * (malloc'ed), or NULL when the writer failed. */
+struct jwt {
+    struct buf b;
+    struct jw w;
+};
+
+static struct jw *jwt_start(struct jwt *t, size_t max)
+{
+    buf_init(&t->b, max);
+    jw_init(&t->w, &t->b);
+    return &t->w;
+}
+
+static char *jwt_text(struct jwt *t)
+{
+    if (jw_failed(&t->w)) {
+        buf_release(&t->b);
+        return NULL;
+    }
+    if (!t->b.data)
+        return strdup("");
+    return buf_steal(&t->b, NULL);
+}
+
+static void jw_commas_and_nesting(void **state)
+{
+    (void)state;
+    struct jwt t;
+    struct jw *w = jwt_start(&t, 4096);
+    jw_obj(w);
+    jw_key(w, "items");
+    jw_arr(w);
+    for (int i = 0; i < 3; i++) {
+        jw_obj(w);
+        jw_key(w, "id");
+        jw_int(w, i);
+        jw_key(w, "name");
+        jw_str(w, i == 1 ? NULL : "x");
+        jw_key(w, "ok");
+        jw_bool(w, i == 2);
+        jw_key(w, "e");
+        jw_arr(w);
+        jw_arr_end(w);
+        jw_obj_end(w);
+    }
+    jw_arr_end(w);
+    jw_key(w, "n");
+    jw_null(w);
+    jw_key(w, "o");
+    jw_obj(w);
+    jw_obj_end(w);
+    jw_obj_end(w);
+    char *s = jwt_text(&t);
+    assert_non_null(s);
+    assert_string_equal(s, "{\"items\":[{\"id\":0,\"name\":\"x\",\"ok\":false,\"e\":[]},"
+                           "{\"id\":1,\"name\":null,\"ok\":false,\"e\":[]},"
+                           "{\"id\":2,\"name\":\"x\",\"ok\":true,\"e\":[]}],"
+                           "\"n\":null,\"o\":{}}");
+    free(s);
+}
+
+static void jw_integers(void **state)
+{
+    (void)state;
+    struct jwt t;
+    struct jw *w = jwt_start(&t, 4096);
+    jw_arr(w);
+    jw_int(w, 0);
+    jw_int(w, -1);
+    jw_int(w, 1234567890123);
+    jw_int(w, INT64_MAX);
+    jw_int(w, INT64_MIN);
+    jw_arr_end(w);
+    char *s = jwt_text(&t);
+    assert_string_equal(s, "[0,-1,1234567890123,9223372036854775807,-9223372036854775808]");
+    free(s);
+}
+
+/* Every escape: the result parses back (jansson) to the same string. */
+static void jw_escapes_round_trip(void **state)
+{
+    (void)state;
+    const char tricky[] = "say \"hi\" \\ / \x01\x02\b\f\n\r\t\x1f\x7f h\xc3\xa9llo "
+                          "\xe2\x82\xac \xf0\x9f\x9a\xa2 \xf4\x8f\xbf\xbf end";
+    struct jwt t;
+    struct jw *w = jwt_start(&t, 4096);
+    jw_obj(w);
+    jw_key(w, "k\"\\");
+    jw_str(w, tricky);
+    jw_key(w, "nul");
+    jw_strn(w, "a\0b", 3);
+    jw_obj_end(w);
+    char *s = jwt_text(&t);
+    assert_non_null(s);
+    for (size_t i = 0; s[i]; i++)
+        if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] == 0x7f)
+            fail_msg("raw control byte %#x at %zu in %s", s[i], i, s);
+    assert_non_null(strstr(s, "\\\"hi\\\" \\\\ / \\u0001\\u0002\\u0008\\u000c\\n\\r\\t"
+                              "\\u001f\\u007f h\xc3\xa9llo"));
+    json_error_t je;
+    json_t *back = json_loads(s, JSON_ALLOW_NUL, &je);
+    if (!back)
+        fail_msg("writer output does not parse: %s (%s)", je.text, s);
+    assert_string_equal(json_string_value(json_object_get(back, "k\"\\")), tricky);
+    json_t *nul = json_object_get(back, "nul");
+    assert_int_equal(json_string_length(nul), 3);
+    assert_memory_equal(json_string_value(nul), "a\0b", 3);
+    json_decref(back);
+    free(s);
+}
+
+/* Bytes that are not UTF-8 (lone continuation, truncated sequences,
+ * overlong forms, surrogates, past U+10FFFF) become U+FFFD, so the answer
+ * stays valid JSON whatever the store holds. */
+static void jw_invalid_utf8_replaced(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in, *out;
+    } cases[] = {
+        {"a\x80z", "\"a\\ufffdz\""},
+        {"a\xc3", "\"a\\ufffd\""},
+        {"\xe2\x82z", "\"\\ufffd\\ufffdz\""},
+        {"\xc0\xaf", "\"\\ufffd\\ufffd\""},
+        {"\xe0\x80\xaf", "\"\\ufffd\\ufffd\\ufffd\""},
+        {"\xed\xa0\x80", "\"\\ufffd\\ufffd\\ufffd\""},
+        {"\xf4\x90\x80\x80", "\"\\ufffd\\ufffd\\ufffd\\ufffd\""},
+        {"\xff", "\"\\ufffd\""},
+        {"\xc3\xa9\xff\xc3\xa9", "\"\xc3\xa9\\ufffd\xc3\xa9\""},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct jwt t;
+        jw_str(jwt_start(&t, 4096), cases[i].in);
+        char *s = jwt_text(&t);
+        assert_non_null(s);
+        if (strcmp(s, cases[i].out) != 0)
+            fail_msg("case %zu: got %s, want %s", i, s, cases[i].out);
+        json_error_t je;
+        json_t *back = json_loads(s, JSON_DECODE_ANY, &je);
+        if (!back)
+            fail_msg("case %zu does not parse: %s", i, je.text);
+        json_decref(back);
+        free(s);
+    }
+}
+
+/* jw_json embeds a json_t exactly as jx_dump writes it. */
+static void jw_json_matches_dump(void **state)
+{
+    (void)state;
+    json_t *v = json_pack("{s:[i, s, b, n], s:{s:s}}", "a", 1, "x\n", 1, "o", "k", "v");
+    char *d = jx_dump(v, NULL);
+    struct jwt t;
+    struct jw *w = jwt_start(&t, 4096);
+    jw_arr(w);
+    jw_json(w, v);
+    jw_json(w, NULL);
+    jw_arr_end(w);
+    char *s = jwt_text(&t);
+    char want[256];
+    snprintf(want, sizeof want, "[%s,null]", d);
+    assert_string_equal(s, want);
+    free(s);
+    free(d);
+    json_decref(v);
+}
+
+/* A full buf, too deep a nesting or an unbalanced end fail, and the
+ * failure sticks. */
+static void jw_failures_stick(void **state)
+{
+    (void)state;
+    struct jwt t;
+    struct jw *w = jwt_start(&t, 16);
+    jw_arr(w);
+    jw_str(w, "more than sixteen bytes of text");
+    jw_arr_end(w);
+    char *s = jwt_text(&t);
+    assert_null(s);
+    w = jwt_start(&t, 4096);
+    for (int i = 0; i < JW_MAX_DEPTH + 1; i++)
+        jw_arr(w);
+    s = jwt_text(&t);
+    assert_null(s);
+    w = jwt_start(&t, 4096);
+    jw_arr(w);
+    jw_arr_end(w);
+    jw_arr_end(w);
+    s = jwt_text(&t);
+    assert_null(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -319,6 +515,12 @@ int main(void)
         cmocka_unit_test(dump_empty_containers),
         cmocka_unit_test(dump_keeps_key_order),
         cmocka_unit_test(dump_refuses_runaway_depth),
+        cmocka_unit_test(jw_commas_and_nesting),
+        cmocka_unit_test(jw_integers),
+        cmocka_unit_test(jw_escapes_round_trip),
+        cmocka_unit_test(jw_invalid_utf8_replaced),
+        cmocka_unit_test(jw_json_matches_dump),
+        cmocka_unit_test(jw_failures_stick),
     };
     return cmocka_run_group_tests_name("jsonx", tests, NULL, NULL);
 }

@@ -14,6 +14,8 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
+#include "buf.h"
+#include "jsonx.h"
 #include "store.h"
 
 struct fx {
@@ -292,6 +294,41 @@ static void member_conflicts(void **state)
     assert_int_equal(count(f, "SELECT COUNT(*) FROM memberships"), 1);
 }
 
+/* The member list as store_members_write writes it, parsed back. */
+static json_t *members(struct fx *f, int64_t org_id)
+{
+    struct buf b;
+    struct jw w;
+    buf_init(&b, 1 << 20);
+    jw_init(&w, &b);
+    assert_int_equal(store_members_write(f->st, org_id, &w), STORE_OK);
+    assert_false(jw_failed(&w));
+    json_error_t je;
+    json_t *v = json_loadb(b.data, b.len, 0, &je);
+    if (!v || !json_is_array(v))
+        fail_msg("member list is not a JSON array: %s", b.data);
+    buf_release(&b);
+    return v;
+}
+
+struct orgs_seen {
+    int n, stop_after;
+    int64_t id[4];
+    char name[4][64], role[4][16];
+};
+
+static int org_seen(void *arg, const struct org *o, const char *role)
+{
+    struct orgs_seen *s = arg;
+    if (s->n < 4) {
+        s->id[s->n] = o->id;
+        snprintf(s->name[s->n], sizeof s->name[0], "%s", o->name);
+        snprintf(s->role[s->n], sizeof s->role[0], "%s", role);
+    }
+    s->n++;
+    return s->stop_after && s->n >= s->stop_after ? STORE_CONFLICT : 0;
+}
+
 static void members_list_and_orgs_of_user(void **state)
 {
     struct fx *f = *state;
@@ -300,24 +337,33 @@ static void members_list_and_orgs_of_user(void **state)
     store_member_add(f->st, o1, z, "admin", 1);
     store_member_add(f->st, o1, a, "viewer", 1);
     store_member_add(f->st, o2, a, "manager", 1);
-    json_t *items = NULL;
-    assert_int_equal(store_members_list(f->st, o1, &items), STORE_OK);
+    json_t *items = members(f, o1);
     assert_int_equal(json_array_size(items), 2);
     json_t *first = json_array_get(items, 0);
     assert_string_equal(json_string_value(json_object_get(first, "email")), "amy@example.com");
     assert_string_equal(json_string_value(json_object_get(first, "role")), "viewer");
     assert_int_equal(json_integer_value(json_object_get(first, "user_id")), a);
-    assert_non_null(json_object_get(first, "joined_at"));
+    assert_string_equal(json_string_value(json_object_get(first, "status")), "active");
+    assert_string_equal(json_string_value(json_object_get(first, "joined_at")),
+                        "1970-01-01T00:00:01Z");
     assert_null(json_object_get(first, "password_hash"));
     json_decref(items);
 
-    assert_int_equal(store_orgs_of_user(f->st, a, &items), STORE_OK);
-    assert_int_equal(json_array_size(items), 2);
-    assert_string_equal(json_string_value(json_object_get(json_array_get(items, 0), "name")),
-                        "acme");
-    assert_string_equal(json_string_value(json_object_get(json_array_get(items, 1), "role")),
-                        "manager");
-    json_decref(items);
+    struct orgs_seen seen = {0};
+    assert_int_equal(store_orgs_of_user(f->st, a, org_seen, &seen), STORE_OK);
+    assert_int_equal(seen.n, 2);
+    assert_string_equal(seen.name[0], "acme");
+    assert_string_equal(seen.role[0], "viewer");
+    assert_int_equal(seen.id[1], o2);
+    assert_string_equal(seen.role[1], "manager");
+    /* the callback's non-zero answer stops the walk and is returned */
+    memset(&seen, 0, sizeof seen);
+    seen.stop_after = 1;
+    assert_int_equal(store_orgs_of_user(f->st, a, org_seen, &seen), STORE_CONFLICT);
+    assert_int_equal(seen.n, 1);
+    memset(&seen, 0, sizeof seen);
+    assert_int_equal(store_orgs_of_user(f->st, 999, org_seen, &seen), STORE_OK);
+    assert_int_equal(seen.n, 0);
 
     char roles[8][16];
     int n = 0;
@@ -326,7 +372,7 @@ static void members_list_and_orgs_of_user(void **state)
     assert_int_equal(store_user_roles(f->st, a, roles, 1, &n), STORE_OK);
     assert_int_equal(n, 1); /* capped at max */
 
-    assert_int_equal(store_members_list(f->st, 999, &items), STORE_OK);
+    items = members(f, 999);
     assert_int_equal(json_array_size(items), 0);
     json_decref(items);
 }
