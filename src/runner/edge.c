@@ -42,6 +42,8 @@
 #define START_WAIT_US (10 * LWS_USEC_PER_SEC)
 #define STOP_GRACE_US (10 * LWS_USEC_PER_SEC)
 #define DEL_TRIES 40
+#define WATCH_US (2 * LWS_USEC_PER_SEC)
+#define RESTART_MAX_S 30
 
 struct edge_app {
     char name[NAME_MAX_LEN + 1];
@@ -103,6 +105,8 @@ struct edge {
     pid_t pid;                     /* master pid (ours or adopted), 0: none */
     int stopping;
     struct op *ops[8];             /* ops in progress (for edge_free) */
+    lws_sorted_usec_list_t sul_watch;  /* supervision, once started until stopped */
+    int watching, restart_s, restarting;
 };
 
 /* --- small helpers --- */
@@ -589,6 +593,7 @@ void edge_free(struct edge *e)
 {
     if (!e)
         return;
+    lws_sul_cancel(&e->sul_watch);
     for (size_t k = 0; k < sizeof e->ops / sizeof e->ops[0]; k++)
         if (e->ops[k]) {
             struct op *o = e->ops[k];
@@ -621,13 +626,18 @@ int edge_running(const struct edge *e)
     return e->pid > 0 && kill(e->pid, 0) == 0;
 }
 
+static void watch_arm(struct edge *e, lws_usec_t delay);
+
 static void on_proc_exit(void *arg, int status)
 {
     struct edge *e = arg;
     e->proc = NULL;
-    if (!e->stopping)
-        log_error(C, "HAProxy master exited (status %d); see %s", status, e->logfile);
     e->pid = 0;
+    if (!e->stopping) {
+        log_error(C, "HAProxy master exited (status %d); see %s; restarting in %d s", status, e->logfile,
+                  e->restart_s > 0 ? e->restart_s : 1);
+        watch_arm(e, (lws_usec_t)(e->restart_s > 0 ? e->restart_s : 1) * LWS_USEC_PER_SEC);
+    }
 }
 
 /* pid from the pid file if that process is an haproxy */
@@ -697,6 +707,68 @@ static int spawn_haproxy(struct edge *e, char *err, size_t errlen)
 
 static void reload_start(struct op *o);
 
+/* --- supervision: HAProxy gone (ours exited, an adopted one vanished)
+ * -> started again from the config on disk, which names each app's
+ * serving server (rewritten when a swap completes); 1 s, then doubling
+ * up to 30 s while restarts fail. --- */
+
+static int adopted_alive(struct edge *e)
+{
+    char proc[64], *st = NULL;
+    size_t len;
+    int alive;
+    if (kill(e->pid, 0) < 0)
+        return 0;
+    snprintf(proc, sizeof proc, "/proc/%ld/stat", (long)e->pid);
+    alive = util_read_file(proc, 4096, &st, &len) == 0 && !(strrchr(st, ')') && strrchr(st, ')')[2] == 'Z');
+    free(st);
+    return alive;
+}
+
+static void restarted(void *arg, int rc, const char *msg)
+{
+    struct edge *e = arg;
+    e->restarting = 0;
+    if (rc == 0) {
+        log_info(C, "HAProxy restarted: %s", msg ? msg : "serving");
+        e->restart_s = 0;
+        watch_arm(e, WATCH_US);
+        return;
+    }
+    e->restart_s = e->restart_s > 0 ? e->restart_s * 2 : 2;
+    if (e->restart_s > RESTART_MAX_S)
+        e->restart_s = RESTART_MAX_S;
+    log_error(C, "HAProxy restart failed (%s); next try in %d s", msg ? msg : "no reason", e->restart_s);
+    watch_arm(e, (lws_usec_t)e->restart_s * LWS_USEC_PER_SEC);
+}
+
+static void watch_tick(lws_sorted_usec_list_t *sul)
+{
+    struct edge *e = lws_container_of(sul, struct edge, sul_watch);
+    e->watching = 0;
+    if (e->stopping || e->restarting)
+        return;
+    if (e->pid > 0 && !e->proc && !adopted_alive(e)) {
+        log_error(C, "the adopted HAProxy (master pid %ld) is gone; restarting", (long)e->pid);
+        e->pid = 0;
+    }
+    if (e->pid <= 0) {
+        e->restarting = 1;
+        if (edge_start(e, restarted, e) < 0)
+            restarted(e, -1, "cannot start");
+        return;
+    }
+    watch_arm(e, WATCH_US);
+}
+
+static void watch_arm(struct edge *e, lws_usec_t delay)
+{
+    if (e->stopping)
+        return;
+    lws_sul_schedule(e->ctx, 0, &e->sul_watch, watch_tick, delay);
+    e->watching = 1;
+}
+
 int edge_start(struct edge *e, edge_done_cb cb, void *arg)
 {
     char err[256];
@@ -712,6 +784,8 @@ int edge_start(struct edge *e, edge_done_cb cb, void *arg)
         return -1;
     o->deadline = lws_now_usecs() + START_WAIT_US;
     e->stopping = 0;
+    if (!e->restarting)
+        watch_arm(e, WATCH_US);
     if (e->pid <= 0 && (e->pid = adoptable_pid(e)) > 0) {
         log_info(C, "adopting the running HAProxy (master pid %ld)", (long)e->pid);
         if (changed) {
@@ -774,6 +848,8 @@ int edge_stop(struct edge *e, edge_done_cb cb, void *arg)
     if (!o)
         return -1;
     e->stopping = 1;
+    lws_sul_cancel(&e->sul_watch);
+    e->watching = 0;
     o->deadline = lws_now_usecs() + STOP_GRACE_US;
     if (e->pid > 0)
         kill(e->pid, SIGUSR1);  /* soft stop: finish what is in flight */

@@ -482,6 +482,26 @@ class Deploy(unittest.TestCase):
         self.assertEqual(d["status"], "SUCCEEDED", (d, self.logs(d["id"])[-2000:]))
         self.assertEqual(self.public_get(), (200, "v7"))
 
+    def test_08c_edge_comes_back_after_haproxy_dies(self):
+        served = self.public_get()
+        pidfile = os.path.join(self.state, "edge", "haproxy.pid")
+        with open(pidfile) as f:
+            old = int(f.read().strip())
+        os.kill(old, signal.SIGKILL)  # the master; its workers follow it
+
+        def back():
+            try:
+                with open(pidfile) as f:
+                    pid = int(f.read().strip())
+                return pid != old and self.public_get() == served
+            except (OSError, ValueError):
+                return False
+        t0 = time.time()
+        self.assertTrue(wait_for(back, 20, 0.1), "the edge did not come back")
+        print("\n  edge back %.1f s after its HAProxy was killed" % (time.time() - t0), end="")
+        with open(self.runner_log, "rb") as f:
+            self.assertIn(b"HAProxy restarted", f.read())
+
     def test_09_runner_killed_mid_deploy(self):
         cur = self.current()["id"]
         served = self.public_get()[1]
