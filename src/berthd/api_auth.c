@@ -139,7 +139,7 @@ static void login_done(void *arg)
     int64_t now = util_now();
     if (!j->ok) {
         ratelimit_hit(s->rl_account, j->email, now);
-        ratelimit_hit(s->rl_address, r->ip, now);
+        ratelimit_hit(s->rl_address, req_ip(r), now);
         http_reply_error(r, 401, "invalid_credentials", "invalid email or password");
         http_complete(r);
         pw_job_free(j);
@@ -198,7 +198,7 @@ void api_login(struct req *r)
     int retry = 0;
     int64_t now = util_now();
     if (ratelimit_blocked(s->rl_account, j->email, now, &retry) ||
-        ratelimit_blocked(s->rl_address, r->ip, now, &retry)) {
+        ratelimit_blocked(s->rl_address, req_ip(r), now, &retry)) {
         char ra[16];
         snprintf(ra, sizeof ra, "%d", retry);
         http_add_header(r, "retry-after", ra);

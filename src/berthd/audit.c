@@ -39,7 +39,7 @@ void audit_request(struct req *r)
         .target = r->audit_target[0] ? r->audit_target : NULL,
         .outcome = outcome_of(r->status),
         .status = r->status,
-        .ip = r->ip,
+        .ip = req_ip(r),
         .detail = detail,
     };
     if (store_audit_append(r->srv->store, &e) != STORE_OK)

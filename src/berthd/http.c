@@ -9,6 +9,9 @@
  *
  * Responses are HTTP/1.1 (ALPN offers only http/1.1), so an answer's header
  * and body leave in one write when they fit, in 32 KiB writes otherwise.
+ * Answers that fit one write are written at the end of the loop pass that
+ * produced them (answer(), on_flush()), all of the pass's answers back to
+ * back.
  */
 #include "http.h"
 #include "audit.h"
@@ -41,6 +44,8 @@ struct pss {
 
 static struct srv *the_srv;
 
+static void unqueue(struct req *r);
+
 const char *http_method_name(enum http_method m)
 {
     static const char *n[] = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "OTHER"};
@@ -51,6 +56,7 @@ static void req_free(struct req *r)
 {
     if (!r)
         return;
+    unqueue(r);
     if (r->authz) {
         crypto_wipe(r->authz, strlen(r->authz));
         free(r->authz);
@@ -109,6 +115,7 @@ struct jw *http_json(struct req *r)
 {
     if (!r->jw.b) {
         buf_init(&r->out, OUT_MAX);
+        buf_reserve(&r->out, 2000); /* most answers fit: no regrowth */
         jw_init(&r->jw, &r->out);
     }
     return &r->jw;
@@ -181,6 +188,18 @@ void http_stream_end(struct req *r)
 }
 
 /* ---- request helpers ---- */
+
+/* Looked up on first use (a getpeername per request otherwise): only
+ * audit rows, rate limits and the access log need it. */
+const char *req_ip(struct req *r)
+{
+    if (!r->ip[0] && r->wsi) {
+        lws_get_peer_simple(r->wsi, r->ip, sizeof r->ip);
+        if (strncmp(r->ip, "::ffff:", 7) == 0) /* v4-mapped: show the v4 address */
+            memmove(r->ip, r->ip + 7, strlen(r->ip + 7) + 1);
+    }
+    return r->ip;
+}
 
 json_t *req_json(struct req *r)
 {
@@ -277,7 +296,11 @@ int req_only_fields(struct req *r, json_t *o, const char *const *allowed)
 
 /* ---- async ---- */
 
-void http_defer(struct req *r) { r->pending = 1; }
+void http_defer(struct req *r)
+{
+    req_ip(r); /* while the client is there: the completion may outlive it */
+    r->pending = 1;
+}
 
 int http_gone(struct req *r)
 {
@@ -307,7 +330,7 @@ static void finish_metrics(struct req *r)
     metrics_http(r->srv->metrics, r->route ? r->route->pattern : NULL, r->method, r->status, us);
     if (r->srv->cfg.access_log)
         log_info("http", "%s %s %d %.2fms %s", http_method_name(r->method), r->path, r->status,
-                 (double)us / 1000.0, r->ip);
+                 (double)us / 1000.0, req_ip(r));
 }
 
 /* Writes (part of) the answer. Returns 1 when all is written, 0 when more
@@ -388,6 +411,7 @@ static int pump(struct lws *wsi, struct pss *pss)
     struct req *r = pss->r;
     if (!r || !r->replied || r->pending)
         return 0;
+    unqueue(r); /* written now, not at the end of the pass */
     int rc = write_answer(wsi, r);
     if (rc < 0) {
         pss->r = NULL;
@@ -403,6 +427,75 @@ static int pump(struct lws *wsi, struct pss *pss)
     if (close_after)
         return -1;
     return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+/* Answers written at the end of the loop pass. One pass serves every
+ * connection that was readable; writing all their answers back to back
+ * (instead of one between each request's handling) means the client is
+ * woken once for the lot rather than once per answer, which on loopback
+ * was a large part of each send's cost. Only whole answers in one write
+ * on a connection that stays open are queued; the rest go out at once. */
+static struct req *flush_head, *flush_tail;
+static uv_check_t flush_check;
+static uv_idle_t flush_soon; /* keeps the poll from blocking while answers wait */
+static int flush_on;
+
+static void unqueue(struct req *r)
+{
+    if (!r->queued)
+        return;
+    if (r->flush_prev)
+        r->flush_prev->flush_next = r->flush_next;
+    else
+        flush_head = r->flush_next;
+    if (r->flush_next)
+        r->flush_next->flush_prev = r->flush_prev;
+    else
+        flush_tail = r->flush_prev;
+    r->flush_next = r->flush_prev = NULL;
+    r->queued = 0;
+}
+
+static void on_flush(uv_check_t *h)
+{
+    (void)h;
+    if (flush_on)
+        uv_idle_stop(&flush_soon);
+    while (flush_head) {
+        struct req *r = flush_head;
+        struct lws *wsi = r->wsi;
+        struct pss *pss = lws_wsi_user(wsi);
+        unqueue(r);
+        if (pump(wsi, pss) < 0) /* outside lws' callbacks: close at its next pass */
+            lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+    }
+}
+
+static void on_flush_soon(uv_idle_t *h) { (void)h; }
+
+/* After dispatch: queue the answer for the end of the pass when it can
+ * wait, else write it now. */
+static int answer(struct lws *wsi, struct pss *pss)
+{
+    struct req *r = pss->r;
+    if (r && r->replied && !r->pending && !r->streaming && !r->close_after &&
+        r->resp_len <= CHUNK && r->wsi == wsi && flush_on) {
+        /* Queued outside the I/O phase (lws serves pipelined requests from
+         * its idle callback), the check would wait for the next poll:
+         * make that poll not block. */
+        if (!flush_head)
+            uv_idle_start(&flush_soon, on_flush_soon);
+        r->queued = 1;
+        r->flush_next = NULL;
+        r->flush_prev = flush_tail;
+        if (flush_tail)
+            flush_tail->flush_next = r;
+        else
+            flush_head = r;
+        flush_tail = r;
+        return 0;
+    }
+    return pump(wsi, pss);
 }
 
 static void dispatch(struct req *r)
@@ -453,9 +546,6 @@ static int on_request(struct lws *wsi, struct pss *pss, const char *path)
     r->content_length = -1;
     buf_init(&r->body, s->cfg.body_max);
     pss->r = r;
-    lws_get_peer_simple(wsi, r->ip, sizeof r->ip);
-    if (strncmp(r->ip, "::ffff:", 7) == 0) /* v4-mapped: show the v4 address */
-        memmove(r->ip, r->ip + 7, strlen(r->ip + 7) + 1);
 
     int alen = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
     if (alen > 0 && alen < 4096) {
@@ -503,7 +593,7 @@ static int on_request(struct lws *wsi, struct pss *pss, const char *path)
     if (r->content_length > 0 || (r->method == HM_POST && r->content_length == 0))
         return 0;
     dispatch(r);
-    return pump(wsi, pss);
+    return answer(wsi, pss);
 }
 
 static int cb_http(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
@@ -529,7 +619,7 @@ static int cb_http(struct lws *wsi, enum lws_callback_reasons reason, void *user
             return -1;
         if (!pss->r->replied)
             dispatch(pss->r);
-        return pump(wsi, pss);
+        return answer(wsi, pss);
 
     case LWS_CALLBACK_HTTP_WRITEABLE:
         return pump(wsi, pss);
@@ -597,6 +687,12 @@ static void begin_stop(struct srv *s)
     uv_signal_stop(&sig_term);
     uv_close((uv_handle_t *)&sig_int, NULL);
     uv_close((uv_handle_t *)&sig_term, NULL);
+    on_flush(&flush_check);
+    flush_on = 0;
+    uv_check_stop(&flush_check);
+    uv_close((uv_handle_t *)&flush_check, NULL);
+    uv_idle_stop(&flush_soon);
+    uv_close((uv_handle_t *)&flush_soon, NULL);
     if (s->hub)
         hub_stop(s->hub);
     pool_set_context(s->pool, NULL);
@@ -691,6 +787,10 @@ int http_run(struct srv *s)
     sig_int.data = sig_term.data = s;
     uv_signal_start(&sig_int, on_uv_signal, SIGINT);
     uv_signal_start(&sig_term, on_uv_signal, SIGTERM);
+    uv_check_init(&loop, &flush_check);
+    uv_check_start(&flush_check, on_flush);
+    uv_idle_init(&loop, &flush_soon);
+    flush_on = 1;
 
     uv_run(&loop, UV_RUN_DEFAULT);
 

@@ -32,7 +32,7 @@ struct req {
     struct lws *wsi;            /* NULL once the client is gone */
     enum http_method method;
     char path[512];
-    char ip[64];
+    char ip[64];                /* use req_ip(): filled on first use */
     char *authz;                /* Authorization header, malloc'ed, may be NULL */
     struct buf body;
     int64_t content_length;     /* -1 when absent */
@@ -60,6 +60,8 @@ struct req {
     size_t resp_len, resp_off;
     char extra_hdrs[256];       /* "name: value\r\n" lines */
     int replied, hdr_sent, close_after, pending;
+    struct req *flush_next, *flush_prev; /* queued to be written (http.c) */
+    int queued;
 
     /* streamed answer (http_stream_*): body of unknown length */
     int streaming, stream_ended, stream_last_sent;
@@ -91,6 +93,8 @@ void http_add_header(struct req *r, const char *name, const char *value);
 /* The body as a JSON object, parsed once; on failure answers 400 and
  * returns NULL (the handler then just returns). */
 json_t *req_json(struct req *r);
+/* The client's address as text ("" if unknown). */
+const char *req_ip(struct req *r);
 /* Query argument's value by name (urldecoded by lws) copied into buf and
  * returned, or NULL when absent. */
 const char *req_query(struct req *r, const char *name, char *buf, int len);

@@ -119,16 +119,44 @@ static size_t utf8_seq(const unsigned char *s, size_t n)
 /* A JSON string: '"', '\\' and control characters (and DEL) escaped, valid
  * UTF-8 as it is, any other byte as \ufffd (jansson's strings are valid
  * UTF-8 already; SQLite's text is whatever was stored). */
+static int is_plain(unsigned char c) { return c >= 0x20 && c < 0x7f && c != '"' && c != '\\'; }
+
+/* The common case, a string with nothing to escape: written as "s" (then
+ * ':' when colon) with one reservation. 1 when done, 0 when the string
+ * needs escaping, -1 when it does not fit. */
+static int quote_plain(struct buf *b, const char *s, size_t len, int colon)
+{
+    for (size_t i = 0; i < len; i++)
+        if (!is_plain((unsigned char)s[i]))
+            return 0;
+    size_t n = len + 2 + (colon ? 1 : 0);
+    if (n > b->max - b->len || buf_reserve(b, n) < 0)
+        return -1;
+    char *p = b->data + b->len;
+    *p++ = '"';
+    memcpy(p, s, len);
+    p += len;
+    *p++ = '"';
+    if (colon)
+        *p++ = ':';
+    *p = '\0';
+    b->len += n;
+    return 1;
+}
+
 static int dump_string(struct buf *b, const char *str, size_t len)
 {
     static const char hex[] = "0123456789abcdef";
     const unsigned char *s = (const unsigned char *)str;
-    if (buf_reserve(b, len + 2) < 0 || buf_append(b, "\"", 1) < 0)
+    int rc0 = quote_plain(b, str, len, 0);
+    if (rc0)
+        return rc0 < 0 ? -1 : 0;
+    if (buf_append(b, "\"", 1) < 0)
         return -1;
     size_t run = 0, i = 0;
     while (i < len) {
         unsigned char c = s[i];
-        if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+        if (is_plain(c)) {
             i++;
             continue;
         }
@@ -289,9 +317,12 @@ void jw_arr_end(struct jw *w) { close_(w, "]"); }
 void jw_key(struct jw *w, const char *k)
 {
     sep(w);
-    if (!w->failed && dump_string(w->b, k, strlen(k)) < 0)
-        w->failed = 1;
-    put(w, ":", 1);
+    if (!w->failed) {
+        size_t n = strlen(k);
+        int rc = quote_plain(w->b, k, n, 1);
+        if (rc < 0 || (rc == 0 && (dump_string(w->b, k, n) < 0 || buf_append(w->b, ":", 1) < 0)))
+            w->failed = 1;
+    }
     w->more[w->depth] = 2; /* the value that follows takes no comma */
 }
 
