@@ -119,16 +119,26 @@ static size_t utf8_seq(const unsigned char *s, size_t n)
 /* A JSON string: '"', '\\' and control characters (and DEL) escaped, valid
  * UTF-8 as it is, any other byte as \ufffd (jansson's strings are valid
  * UTF-8 already; SQLite's text is whatever was stored). */
-static int is_plain(unsigned char c) { return c >= 0x20 && c < 0x7f && c != '"' && c != '\\'; }
+static int is_plain(unsigned char c)
+{
+    return (unsigned char)(c - 0x20) < 0x5f && c != '"' && c != '\\';
+}
+
+static int all_plain(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (!is_plain((unsigned char)s[i]))
+            return 0;
+    return 1;
+}
 
 /* The common case, a string with nothing to escape: written as "s" (then
  * ':' when colon) with one reservation. 1 when done, 0 when the string
  * needs escaping, -1 when it does not fit. */
 static int quote_plain(struct buf *b, const char *s, size_t len, int colon)
 {
-    for (size_t i = 0; i < len; i++)
-        if (!is_plain((unsigned char)s[i]))
-            return 0;
+    if (!all_plain(s, len))
+        return 0;
     size_t n = len + 2 + (colon ? 1 : 0);
     if (n > b->max - b->len || buf_reserve(b, n) < 0)
         return -1;
@@ -273,25 +283,62 @@ void jw_init(struct jw *w, struct buf *b)
 
 int jw_failed(const struct jw *w) { return w->failed; }
 
-static void put(struct jw *w, const char *s, size_t n)
+/* Room for n more bytes (and the buf's NUL) at the end of the buf, or
+ * NULL once the writer failed; done() then takes what was written. */
+static char *room(struct jw *w, size_t n)
 {
-    if (!w->failed && buf_append(w->b, s, n) < 0)
-        w->failed = 1;
+    struct buf *b = w->b;
+    if (w->failed)
+        return NULL;
+    if (!b->data || b->cap - b->len <= n) {
+        if (n > b->max - b->len || buf_reserve(b, n) < 0) {
+            w->failed = 1;
+            return NULL;
+        }
+    }
+    return b->data + b->len;
+}
+
+static void done(struct jw *w, char *end)
+{
+    w->b->len = (size_t)(end - w->b->data);
+    *end = '\0';
 }
 
 /* Before a value: the comma when one precedes it at this depth (a value
- * after a key never takes one: jw_key placed it). */
-static void sep(struct jw *w)
+ * after a key never takes one: jw_key placed it). p has room for it. */
+static char *sep_at(struct jw *w, char *p)
 {
     if (w->more[w->depth] == 1)
-        put(w, ",", 1);
+        *p++ = ',';
     w->more[w->depth] = 1;
+    return p;
+}
+
+static void sep(struct jw *w)
+{
+    char *p = room(w, 1);
+    if (p)
+        done(w, sep_at(w, p));
+}
+
+static void put(struct jw *w, const char *s, size_t n)
+{
+    char *p = room(w, n);
+    if (p) {
+        memcpy(p, s, n);
+        done(w, p + n);
+    }
 }
 
 static void open_(struct jw *w, const char *c)
 {
-    sep(w);
-    put(w, c, 1);
+    char *p = room(w, 2);
+    if (!p)
+        return;
+    p = sep_at(w, p);
+    *p++ = *c;
+    done(w, p);
     if (w->depth + 1 >= JW_MAX_DEPTH) {
         w->failed = 1;
         return;
@@ -316,21 +363,43 @@ void jw_arr_end(struct jw *w) { close_(w, "]"); }
 
 void jw_key(struct jw *w, const char *k)
 {
-    sep(w);
-    if (!w->failed) {
-        size_t n = strlen(k);
-        int rc = quote_plain(w->b, k, n, 1);
-        if (rc < 0 || (rc == 0 && (dump_string(w->b, k, n) < 0 || buf_append(w->b, ":", 1) < 0)))
+    size_t n = strlen(k);
+    if (!all_plain(k, n)) {
+        sep(w);
+        if (!w->failed && (dump_string(w->b, k, n) < 0 || buf_append(w->b, ":", 1) < 0))
             w->failed = 1;
+    } else {
+        char *p = room(w, n + 4);
+        if (!p)
+            return;
+        p = sep_at(w, p);
+        *p++ = '"';
+        memcpy(p, k, n);
+        p += n;
+        *p++ = '"';
+        *p++ = ':';
+        done(w, p);
     }
     w->more[w->depth] = 2; /* the value that follows takes no comma */
 }
 
 void jw_strn(struct jw *w, const char *s, size_t n)
 {
-    sep(w);
-    if (!w->failed && dump_string(w->b, s, n) < 0)
-        w->failed = 1;
+    if (!all_plain(s, n)) {
+        sep(w);
+        if (!w->failed && dump_string(w->b, s, n) < 0)
+            w->failed = 1;
+        return;
+    }
+    char *p = room(w, n + 3);
+    if (!p)
+        return;
+    p = sep_at(w, p);
+    *p++ = '"';
+    memcpy(p, s, n);
+    p += n;
+    *p++ = '"';
+    done(w, p);
 }
 
 void jw_str(struct jw *w, const char *s)
@@ -343,9 +412,11 @@ void jw_str(struct jw *w, const char *s)
 
 void jw_int(struct jw *w, int64_t v)
 {
-    char num[24];
-    sep(w);
-    put(w, num, fmt_int(v, num));
+    char *p = room(w, 25);
+    if (!p)
+        return;
+    p = sep_at(w, p);
+    done(w, p + fmt_int(v, p));
 }
 
 void jw_bool(struct jw *w, int v)
