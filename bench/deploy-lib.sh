@@ -5,8 +5,8 @@
 # tests/integration/test_deploy.py) holding the fixture app (busybox httpd
 # FROM berth-fixture-base, made by scripts/test-fixtures.sh), and the app
 # with a public port on the HAProxy edge. Everything started is stopped and
-# removed on exit: processes by pid, containers and images by the runner's
-# berth.runner label, the temp dir.
+# removed on exit: processes by pid, containers by the runner's
+# berth.runner label, images by the app's repository name, the temp dir.
 # shellcheck shell=bash
 
 BUILD=${BUILD:-build-dbench}
@@ -45,7 +45,8 @@ cleanup() {
   ids=$(docker ps -aq --filter "label=berth.runner=$state" 2>/dev/null || true)
   # shellcheck disable=SC2086
   if [ -n "$ids" ]; then docker rm -f $ids >/dev/null 2>&1 || true; fi
-  imgs=$(docker images -q --filter "label=berth.runner=$state" 2>/dev/null | sort -u || true)
+  imgs=
+  if [ -n "${repo:-}" ]; then imgs=$(docker images -q --filter "reference=$repo" 2>/dev/null | sort -u || true); fi
   # shellcheck disable=SC2086
   if [ -n "$imgs" ]; then docker rmi -f $imgs >/dev/null 2>&1 || true; fi
   for p in $gpid $bpid; do kill "$p" 2>/dev/null || true; done
@@ -162,6 +163,7 @@ deploy() {
   dep_t1=$(now_ms)
   dep_ms=$(( dep_t1 - dep_t0 ))
   [ "$st" = SUCCEEDED ] || { echo "deployment $dep_id: $st: $(jq -r .summary <<<"$dep_json")" >&2; exit 1; }
+  repo=$(jq -r '.image | sub(":[^:/]*$"; "")' <<<"$dep_json")  # the app's image repository, for the cleanup
   for _ in $(seq 1 $(( 60000 / POLL_MS ))); do
     [ "$(jq -r '.steps[-1].status' <<<"$dep_json")" != started ] && break
     sleep "$poll_s"

@@ -35,14 +35,31 @@ void deploy_env_ad(int64_t app_id, const char *key, char *out, size_t n)
     snprintf(out, n, "app:%lld:env:%s", (long long)app_id, key);
 }
 
-void deploy_image_name(int64_t app_id, int64_t deployment_id, char *out, size_t n)
+/* HMAC of a fixed text under the master key: names the installation
+ * without telling anything of the key. */
+static void install_id(const struct srv *s, char out[9])
 {
-    snprintf(out, n, "berth-app-%lld:%lld", (long long)app_id, (long long)deployment_id);
+    static const char what[] = "berth docker names";
+    char hex[65];
+    crypto_hmac_sha256_hex(s->secret_key, sizeof s->secret_key, what, sizeof what - 1, hex);
+    memcpy(out, hex, 8);
+    out[8] = '\0';
 }
 
-void deploy_container_name(int64_t app_id, int64_t deployment_id, char *out, size_t n)
+void deploy_image_name(const struct srv *s, int64_t app_id, int64_t deployment_id, char *out,
+                       size_t n)
 {
-    snprintf(out, n, "berth-app-%lld-%lld", (long long)app_id, (long long)deployment_id);
+    char iid[9];
+    install_id(s, iid);
+    snprintf(out, n, "berth-%s-%lld:%lld", iid, (long long)app_id, (long long)deployment_id);
+}
+
+void deploy_container_name(const struct srv *s, int64_t app_id, int64_t deployment_id, char *out,
+                           size_t n)
+{
+    char iid[9];
+    install_id(s, iid);
+    snprintf(out, n, "berth-%s-%lld-%lld", iid, (long long)app_id, (long long)deployment_id);
 }
 
 static json_t *id_str(int64_t id)
@@ -59,7 +76,7 @@ static json_t *build_spec(struct srv *s, const struct app *a, const struct deplo
                           const char *image)
 {
     char container[96], prev_container[96];
-    deploy_container_name(a->id, d->id, container, sizeof container);
+    deploy_container_name(s, a->id, d->id, container, sizeof container);
     json_t *domains = json_loads(a->domains_json ? a->domains_json : "[]", 0, NULL);
     if (!json_is_array(domains)) {
         json_decref(domains);
@@ -70,7 +87,7 @@ static json_t *build_spec(struct srv *s, const struct app *a, const struct deplo
     if (a->current_deployment_id &&
         store_deployment_get(s->store, 0, a->current_deployment_id, &cur) == STORE_OK &&
         cur.image[0]) {
-        deploy_container_name(a->id, cur.id, prev_container, sizeof prev_container);
+        deploy_container_name(s, a->id, cur.id, prev_container, sizeof prev_container);
         previous = json_pack("{s:o, s:s, s:s, s:s?}", "deployment", id_str(cur.id), "image",
                              cur.image, "container", prev_container, "commit",
                              cur.resolved_commit[0] ? cur.resolved_commit : NULL);
@@ -113,7 +130,7 @@ static int dispatch(struct srv *s, const struct app *a, const struct deployment 
     if (strcmp(d->kind, "rollback") == 0 && d->image[0])
         util_strlcpy(image, d->image, sizeof image);
     else
-        deploy_image_name(a->id, d->id, image, sizeof image);
+        deploy_image_name(s, a->id, d->id, image, sizeof image);
     json_t *spec = build_spec(s, a, d, image);
     struct job j;
     memset(&j, 0, sizeof j);

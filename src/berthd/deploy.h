@@ -31,9 +31,15 @@ int deploy_step_index(const char *name);
 /* Associated data binding an env value to its app and key. */
 void deploy_env_ad(int64_t app_id, const char *key, char *out, size_t n);
 
-/* Docker names the control plane picks (stable across app renames). */
-void deploy_image_name(int64_t app_id, int64_t deployment_id, char *out, size_t n);
-void deploy_container_name(int64_t app_id, int64_t deployment_id, char *out, size_t n);
+/* Docker names the control plane picks: berth-INSTALL-APP:DEPLOYMENT and
+ * berth-INSTALL-APP-DEPLOYMENT. INSTALL (8 hex) comes from the master key,
+ * so it is stable for a data directory and two berthds sharing one Docker
+ * engine never pick the same name; app ids keep names stable across
+ * renames. */
+void deploy_image_name(const struct srv *s, int64_t app_id, int64_t deployment_id, char *out,
+                       size_t n);
+void deploy_container_name(const struct srv *s, int64_t app_id, int64_t deployment_id, char *out,
+                           size_t n);
 
 /* Dispatches the app's oldest queued deployment unless one holds the app's
  * run slot (RUNNING, or dispatched and not yet accepted). */

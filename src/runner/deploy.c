@@ -544,25 +544,19 @@ static void prune_listed(void *arg, int status, json_t *body, const char *err)
 {
     struct deploy *d = arg;
     const char *ids[128];
-    json_t *mine = json_array(), *img;
     size_t i, n = 0;
     if (err || !json_is_array(body)) {
         emit_text(d, "system", "cannot list images: %s", err ? err : "bad answer");
-        json_decref(mine);
         cleanup_finish(d);
         return;
     }
-    json_array_foreach(body, i, img) {
-        const char *o = json_string_value(json_object_get(json_object_get(img, "Labels"), "berth.runner"));
-        if (o && strcmp(o, owner(d->r)) == 0)
-            json_array_append(mine, img);
-    }
-    n = docker_images_to_prune(mine, (size_t)(d->keep_images > 0 ? d->keep_images : 5), d->image, ids, 128);
+    /* the app's repository holds only its deployments' images: the name
+     * is berthd's (installation + app), so nothing else is listed here */
+    n = docker_images_to_prune(body, (size_t)(d->keep_images > 0 ? d->keep_images : 5), d->image, ids, 128);
     d->prune_left = 0;
     for (i = 0; i < n; i++)
         if (docker_image_remove(d->dk, ids[i], 0, prune_removed, d) == 0)  /* not forced: in use stays (409) */
             d->prune_left++;
-    json_decref(mine);
     if (!d->prune_left)
         cleanup_finish(d);
 }
@@ -601,9 +595,13 @@ static void cleanup_next(struct deploy *d)
         cleanup_next(d);
         return;
     }
-    char label[80];
-    snprintf(label, sizeof label, "berth.app=%s", d->app_id);
-    if (docker_image_list(d->dk, label, prune_listed, d) < 0)
+    /* the image's repository: the name up to the tag */
+    char repo[sizeof d->image];
+    util_strlcpy(repo, d->image, sizeof repo);
+    char *colon = strrchr(repo, ':');
+    if (colon && !strchr(colon, '/'))
+        *colon = '\0';
+    if (docker_image_list_repo(d->dk, repo, prune_listed, d) < 0)
         cleanup_finish(d);
 }
 
@@ -930,15 +928,13 @@ static void built(void *arg, int status)
 
 static void build(struct deploy *d)
 {
-    char app_l[80], own_l[PATH_MAX + 16], dockerfile[PATH_MAX + 260], ctxdir[PATH_MAX + 260];
+    char dockerfile[PATH_MAX + 260], ctxdir[PATH_MAX + 260];
     char mem[32], quota[32], err[256];
     char *argv[32];
     int n = 0;
     char **envp = NULL;
     set_phase(d, P_BUILD);
     report(d, P_BUILD, "started", NULL, NULL, "docker build -t %s", d->image);
-    snprintf(app_l, sizeof app_l, "berth.app=%s", d->app_id);
-    snprintf(own_l, sizeof own_l, "berth.runner=%s", owner(d->r));
     snprintf(dockerfile, sizeof dockerfile, "%s/%s", d->srcdir, d->dockerfile);
     snprintf(ctxdir, sizeof ctxdir, "%s/%s", d->srcdir, d->context);
     argv[n++] = "docker";
@@ -946,10 +942,10 @@ static void build(struct deploy *d)
     argv[n++] = "--force-rm";
     argv[n++] = "-t";
     argv[n++] = d->image;
-    argv[n++] = "--label";
-    argv[n++] = app_l;
-    argv[n++] = "--label";
-    argv[n++] = own_l;
+    /* no --label: the legacy builder makes each a last LABEL step (a
+     * container + commit, ~1 s here) that reruns whenever a layer before
+     * it changed; the image is found by its name (berthd's, per
+     * installation and app), containers carry the labels */
     argv[n++] = "-f";
     argv[n++] = dockerfile;
     if (d->memory > 0) {

@@ -538,10 +538,11 @@ int docker_container_remove(struct docker *d, const char *id, int force, docker_
     return container_op(d, "DELETE", id, force ? "?force=1&v=1" : "?v=1", 60, cb, arg);
 }
 
-static int list_op(struct docker *d, const char *what, const char *label, int all, docker_cb cb, void *arg)
+static int list_op(struct docker *d, const char *what, const char *key, const char *label, int all, docker_cb cb,
+                   void *arg)
 {
     char path[1024], enc[768];
-    json_t *f = label ? json_pack("{s:[s]}", "label", label) : NULL;
+    json_t *f = label ? json_pack("{s:[s]}", key, label) : NULL;
     char *text = f ? json_dumps(f, JSON_COMPACT) : NULL;
     int rc = -1;
     if (label && (!text || url_escape(text, enc, sizeof enc) < 0))
@@ -557,12 +558,17 @@ done:
 
 int docker_container_list(struct docker *d, const char *label, int all, docker_cb cb, void *arg)
 {
-    return list_op(d, "containers", label, all, cb, arg);
+    return list_op(d, "containers", "label", label, all, cb, arg);
 }
 
 int docker_image_list(struct docker *d, const char *label, docker_cb cb, void *arg)
 {
-    return list_op(d, "images", label, 0, cb, arg);
+    return list_op(d, "images", "label", label, 0, cb, arg);
+}
+
+int docker_image_list_repo(struct docker *d, const char *repo, docker_cb cb, void *arg)
+{
+    return list_op(d, "images", "reference", repo, 0, cb, arg);
 }
 
 int docker_image_remove(struct docker *d, const char *id, int force, docker_cb cb, void *arg)

@@ -75,6 +75,8 @@ int docker_container_remove(struct docker *d, const char *id, int force, docker_
 /* label: "key" or "key=value"; all: include stopped containers. */
 int docker_container_list(struct docker *d, const char *label, int all, docker_cb cb, void *arg);
 int docker_image_list(struct docker *d, const char *label, docker_cb cb, void *arg);
+/* Every tag of repository repo (filter "reference"). */
+int docker_image_list_repo(struct docker *d, const char *repo, docker_cb cb, void *arg);
 int docker_image_remove(struct docker *d, const char *id, int force, docker_cb cb, void *arg);
 
 /* Inspect helpers (on a /containers/{id}/json answer). 0 or -1. */

@@ -387,8 +387,9 @@ class Deployments(Base):
         self.assertEqual(d["kind"], "deploy")
         self.assertEqual(d["commit"], "0123abcd")
         self.assertIsNotNone(d["job_id"])  # the app's slot was free: dispatched at once
-        self.assertEqual(d["image"], "berth-app-%d:%d" % (self.api("GET", "/apps/web").json["id"],
-                                                          d["id"]))
+        # berth-INSTALL-APP:DEPLOYMENT, INSTALL from this berthd's master key
+        self.assertRegex(d["image"], r"^berth-[0-9a-f]{8}-%d:%d$" % (self.api("GET", "/apps/web").json["id"],
+                                                                      d["id"]))
         done = wait_for(lambda: self.ended(d["id"]), 15)
         self.assertTrue(done, self.dep(d["id"]))
         self.assertEqual(done["status"], "FAILED")
@@ -652,10 +653,11 @@ class DeployContract(Base):
         self.assertEqual((spec["repo_url"], spec["branch"], spec["commit"]),
                          (app["repo_url"], "main", None))
         self.assertEqual((spec["dockerfile"], spec["context"]), ("./Dockerfile", "."))
-        self.assertEqual(spec["image"], "berth-app-%d:%d" % (app["id"], d1["id"]))
+        self.assertRegex(spec["image"], r"^berth-[0-9a-f]{8}-%d:%d$" % (app["id"], d1["id"]))
+        pre = spec["image"].split("-")[1]  # the installation's part of the names
         self.assertIsNone(spec["rollback_image"])
         self.assertEqual(spec["container"], {
-            "name": "berth-app-%d-%d" % (app["id"], d1["id"]), "port": 8080,
+            "name": "berth-%s-%d-%d" % (pre, app["id"], d1["id"]), "port": 8080,
             "restart_policy": "unless-stopped", "memory": 256 * 1024 * 1024, "cpus": 0.5})
         self.assertEqual(spec["health"], {"path": "/", "tries": 10, "backoff_ms": 500,
                                           "timeout_s": 120})
@@ -679,7 +681,7 @@ class DeployContract(Base):
         self.assertIsNone(steps[1]["finished_at"])
         p.step(job["job"], 5, "clone", "ok", commit="0123456789abcdef")
         p.step(job["job"], 6, "build", "started")
-        p.step(job["job"], 7, "build", "ok", image="berth-app-%d:%d" % (app["id"], d1["id"]))
+        p.step(job["job"], 7, "build", "ok", image="berth-%s-%d:%d" % (pre, app["id"], d1["id"]))
         p.done(job["job"], 7, True)
         d = self.dep(d1["id"])
         self.assertEqual(d["status"], "SUCCEEDED", d)
@@ -696,7 +698,7 @@ class DeployContract(Base):
         self.assertEqual(spec["commit"], "feedbeef")
         self.assertEqual(spec["previous"], {
             "deployment": str(d1["id"]), "image": d["image"],
-            "container": "berth-app-%d-%d" % (app["id"], d1["id"]),
+            "container": "berth-%s-%d-%d" % (pre, app["id"], d1["id"]),
             "commit": "0123456789abcdef"})
         p.send({"type": "job.accepted", "job": job["job"]})
         p.step(job["job"], 1, "health", "started")

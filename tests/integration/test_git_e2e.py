@@ -475,9 +475,13 @@ class GitE2E(unittest.TestCase):
             pass
         label = "label=berth.runner=" + cls.state
         ids = td.docker("ps", "-aq", "--filter", label).stdout.split()
+        # images carry no labels: the repositories of this runner's containers' images
+        repos = {i.rsplit(":", 1)[0] for i in
+                 td.docker("ps", "-a", "--filter", label, "--format", "{{.Image}}").stdout.split()
+                 if i.startswith("berth-")}
         if ids:
             td.docker("rm", "-f", *ids)
-        imgs = td.docker("images", "-q", "--filter", label).stdout.split()
+        imgs = [i for r in sorted(repos) for i in td.docker("images", "-q", "--filter", "reference=" + r).stdout.split()]
         if imgs:
             td.docker("rmi", "-f", *sorted(set(imgs)))
 
