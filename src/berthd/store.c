@@ -18,6 +18,39 @@
 
 #define STMT_CACHE 256 /* every SQL literal below, with room to grow */
 
+/* Recent answers to the two lookups every API request makes (the bearer
+ * token, and on organization routes the caller's membership). An entry
+ * holds only while nothing has been written through this connection since
+ * it was filled: sqlite3_total_changes64 counts every row inserted,
+ * updated or deleted, and epoch counts transaction boundaries (a rollback
+ * undoes rows without counting them). berthd is the database's only
+ * writer (EXCLUSIVE locking, one connection), so a revoked token, a
+ * disabled user or a changed role is never served from here. Entries are
+ * neither filled nor used inside a transaction. */
+#define LOOKUP_CACHE 64
+
+struct stamp {
+    sqlite3_int64 changes;
+    uint64_t epoch;
+    int used;
+};
+
+struct token_slot {
+    struct stamp at;
+    char hash[80];
+    struct token t;
+    int64_t user_id;
+    char email[256], status[16];
+};
+
+struct member_slot {
+    struct stamp at;
+    char ref[128];
+    int64_t user_id;
+    struct org o;
+    char role[16];
+};
+
 struct store {
     sqlite3 *db;
     struct {
@@ -25,7 +58,36 @@ struct store {
         sqlite3_stmt *stmt;
     } cache[STMT_CACHE];
     int ncache;
+    uint64_t epoch;
+    struct token_slot tokens[LOOKUP_CACHE];
+    struct member_slot members[LOOKUP_CACHE];
 };
+
+static int stamp_valid(struct store *st, const struct stamp *a)
+{
+    return a->used && a->changes == sqlite3_total_changes64(st->db) && a->epoch == st->epoch &&
+           sqlite3_get_autocommit(st->db);
+}
+
+/* 0 when entries may not be filled now (inside a transaction). */
+static int stamp_set(struct store *st, struct stamp *a)
+{
+    if (!sqlite3_get_autocommit(st->db))
+        return 0;
+    a->changes = sqlite3_total_changes64(st->db);
+    a->epoch = st->epoch;
+    a->used = 1;
+    return 1;
+}
+
+/* FNV-1a over a string, for the slot index. */
+static unsigned slot_of(const char *s, int64_t k)
+{
+    uint32_t h = 2166136261u ^ (uint32_t)k;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 16777619u;
+    return h % LOOKUP_CACHE;
+}
 
 /* Versioned migrations: append only, never edit a shipped one. */
 static const char *migrations[] = {
@@ -426,9 +488,23 @@ static int exec(struct store *st, const char *sql)
     return STORE_OK;
 }
 
-int store_begin(struct store *st) { return exec(st, "BEGIN IMMEDIATE"); }
-int store_commit(struct store *st) { return exec(st, "COMMIT"); }
-void store_rollback(struct store *st) { exec(st, "ROLLBACK"); }
+int store_begin(struct store *st)
+{
+    st->epoch++;
+    return exec(st, "BEGIN IMMEDIATE");
+}
+
+int store_commit(struct store *st)
+{
+    st->epoch++;
+    return exec(st, "COMMIT");
+}
+
+void store_rollback(struct store *st)
+{
+    st->epoch++;
+    exec(st, "ROLLBACK");
+}
 
 int store_migrate(struct store *st)
 {
@@ -540,6 +616,15 @@ int store_org_find(struct store *st, const char *ref, struct org *o)
 int store_org_membership(struct store *st, const char *ref, int64_t user_id, struct org *o,
                          char role[16])
 {
+    struct member_slot *ms = NULL;
+    if (strlen(ref) < sizeof ms->ref) {
+        ms = &st->members[slot_of(ref, user_id)];
+        if (stamp_valid(st, &ms->at) && ms->user_id == user_id && strcmp(ms->ref, ref) == 0) {
+            *o = ms->o;
+            memcpy(role, ms->role, 16);
+            return STORE_OK;
+        }
+    }
     int64_t id;
     sqlite3_stmt *s;
     if (util_parse_i64(ref, &id) == 0)
@@ -557,6 +642,12 @@ int store_org_membership(struct store *st, const char *ref, int64_t user_id, str
         o->created_at = sqlite3_column_int64(s, 2);
         col_str(s, 3, role, 16);
         sqlite3_reset(s);
+        if (ms && stamp_set(st, &ms->at)) {
+            snprintf(ms->ref, sizeof ms->ref, "%s", ref);
+            ms->user_id = user_id;
+            ms->o = *o;
+            memcpy(ms->role, role, 16);
+        }
     }
     return rc;
 }
@@ -747,6 +838,18 @@ int store_token_create(struct store *st, const struct token *t, const char *hash
 
 int store_token_by_hash(struct store *st, const char *hash, struct token *t, struct user *u)
 {
+    struct token_slot *ts = NULL;
+    if (strlen(hash) < sizeof ts->hash) {
+        ts = &st->tokens[slot_of(hash, 0)];
+        if (stamp_valid(st, &ts->at) && strcmp(ts->hash, hash) == 0) {
+            *t = ts->t;
+            memset(u, 0, sizeof *u);
+            u->id = ts->user_id;
+            memcpy(u->email, ts->email, sizeof u->email);
+            memcpy(u->status, ts->status, sizeof u->status);
+            return STORE_OK;
+        }
+    }
     sqlite3_stmt *s = q(st, "SELECT t.id, t.user_id, t.kind, t.name, t.scopes, "
                             "COALESCE(t.org_id, 0), t.created_at, t.expires_at, "
                             "COALESCE(t.revoked_at, 0), u.email, u.status "
@@ -769,6 +872,13 @@ int store_token_by_hash(struct store *st, const char *hash, struct token *t, str
     col_str(s, 9, u->email, sizeof u->email);
     col_str(s, 10, u->status, sizeof u->status);
     sqlite3_reset(s);
+    if (ts && stamp_set(st, &ts->at)) {
+        snprintf(ts->hash, sizeof ts->hash, "%s", hash);
+        ts->t = *t;
+        ts->user_id = u->id;
+        memcpy(ts->email, u->email, sizeof ts->email);
+        memcpy(ts->status, u->status, sizeof ts->status);
+    }
     return STORE_OK;
 }
 

@@ -471,6 +471,70 @@ static void token_revoke_rules(void **state)
     assert_int_equal(t.revoked_at, 2000);
 }
 
+/* Token and membership lookups are cached between writes: every write
+ * through the store, and every transaction boundary, shows up in the next
+ * lookup; nothing read inside a transaction outlives its rollback. */
+static void lookups_follow_writes(void **state)
+{
+    struct fx *f = *state;
+    int64_t a = user(f, "a@example.com"), o = org(f, "acme");
+    int64_t inv = 0;
+    assert_int_equal(store_user_create(f->st, "i@example.com", "", "invited", 1000, &inv),
+                     STORE_OK);
+    assert_int_equal(store_member_add(f->st, o, a, "viewer", 1), STORE_OK);
+    int64_t id = token(f, a, "api", "h1", 0);
+    token(f, inv, "session", "hi", 0);
+    struct token t;
+    struct user tu;
+    struct org og;
+    char role[16];
+    for (int i = 0; i < 2; i++) { /* the second from the cache */
+        assert_int_equal(store_token_by_hash(f->st, "h1", &t, &tu), STORE_OK);
+        assert_int_equal(t.id, id);
+        assert_int_equal(t.revoked_at, 0);
+        assert_string_equal(tu.email, "a@example.com");
+        assert_int_equal(store_org_membership(f->st, "acme", a, &og, role), STORE_OK);
+        assert_int_equal(og.id, o);
+        assert_string_equal(role, "viewer");
+    }
+    /* a role change, a removal, a revocation, an activation */
+    assert_int_equal(store_member_set_role(f->st, o, a, "admin"), STORE_OK);
+    assert_int_equal(store_org_membership(f->st, "acme", a, &og, role), STORE_OK);
+    assert_string_equal(role, "admin");
+    assert_int_equal(store_member_remove(f->st, o, a), STORE_OK);
+    assert_int_equal(store_org_membership(f->st, "acme", a, &og, role), STORE_OK);
+    assert_string_equal(role, "");
+    assert_int_equal(store_token_revoke(f->st, id, a, 2000), STORE_OK);
+    assert_int_equal(store_token_by_hash(f->st, "h1", &t, &tu), STORE_OK);
+    assert_int_equal(t.revoked_at, 2000);
+    assert_int_equal(store_token_by_hash(f->st, "hi", &t, &tu), STORE_OK);
+    assert_string_equal(tu.status, "invited");
+    assert_int_equal(store_user_set_password(f->st, inv, "$argon2id$x"), STORE_OK);
+    assert_int_equal(store_token_by_hash(f->st, "hi", &t, &tu), STORE_OK);
+    assert_string_equal(tu.status, "active");
+
+    /* read inside a transaction, then rolled back */
+    assert_int_equal(store_begin(f->st), STORE_OK);
+    token(f, a, "api", "h2", 0);
+    assert_int_equal(store_token_by_hash(f->st, "h2", &t, &tu), STORE_OK);
+    store_rollback(f->st);
+    assert_int_equal(store_token_by_hash(f->st, "h2", &t, &tu), STORE_NOTFOUND);
+    assert_int_equal(store_token_by_hash(f->st, "hi", &t, &tu), STORE_OK);
+    assert_int_equal(store_begin(f->st), STORE_OK);
+    assert_int_equal(store_member_add(f->st, o, inv, "viewer", 1), STORE_OK);
+    assert_int_equal(store_org_membership(f->st, "acme", inv, &og, role), STORE_OK);
+    assert_string_equal(role, "viewer");
+    store_rollback(f->st);
+    assert_int_equal(store_org_membership(f->st, "acme", inv, &og, role), STORE_OK);
+    assert_string_equal(role, "");
+    /* by id as well as by name, and an unknown org */
+    char ref[32];
+    snprintf(ref, sizeof ref, "%lld", (long long)o);
+    assert_int_equal(store_org_membership(f->st, ref, inv, &og, role), STORE_OK);
+    assert_string_equal(og.name, "acme");
+    assert_int_equal(store_org_membership(f->st, "nope", inv, &og, role), STORE_NOTFOUND);
+}
+
 static void tokens_list_live_api_only(void **state)
 {
     struct fx *f = *state;
@@ -732,7 +796,8 @@ int main(void)
         TF(invited_user_then_password), TF(org_create_find), TF(org_duplicate),
         TF(member_crud), TF(member_conflicts), TF(members_list_and_orgs_of_user),
         TF(transaction_rollback), TF(token_create_and_lookup), TF(token_unbound_org_is_zero),
-        TF(token_hash_unique), TF(token_revoke_rules), TF(tokens_list_live_api_only),
+        TF(token_hash_unique), TF(token_revoke_rules), TF(lookups_follow_writes),
+        TF(tokens_list_live_api_only),
         TF(invite_lifecycle), TF(audit_org_isolation_newest_first), TF(audit_filter_actor),
         TF(audit_filter_action), TF(audit_filter_time), TF(audit_cursor_pagination),
         TF(audit_cursor_exact_page), TF(audit_cursor_with_filter),
