@@ -453,6 +453,29 @@ class Deploy(unittest.TestCase):
         self.assertEqual(self.public_get(), (200, "v6"))
         self.assertEqual(self.current()["id"], b)
 
+    def test_07b_next_deploy_waits_for_the_cleanup(self):
+        # x ignores its stop signal (PID 1 has no handler for SIGUSR1), so
+        # removing it takes the 10 s stop timeout: y's cleanup is slow and z,
+        # dispatched the moment y serves, builds meanwhile and then waits
+        x, _ = self.deploy("v6b", dockerfile_extra="STOPSIGNAL SIGUSR1")
+        load = Load(self.public, keepalive=2, fresh=1).start()
+        try:
+            y = self.start_deploy(self.commit("v6c"))
+            z = self.start_deploy(self.commit("v6d"))
+            dy, dz = self.wait_end(y), self.wait_end(z)
+        finally:
+            load.finish()
+        self.assertEqual((dy["status"], dz["status"]), ("SUCCEEDED", "SUCCEEDED"), (dy, dz))
+        cleanup_y = [s for s in dy["steps"] if s["step"] == "cleanup"][0]
+        start_z = [s for s in dz["steps"] if s["step"] == "start"][0]
+        self.assertGreaterEqual(cleanup_y["duration_ms"], 9000, cleanup_y)
+        self.assertLess(dz["started_at"], cleanup_y["finished_at"])  # z ran during y's cleanup ...
+        self.assertGreaterEqual(start_z["finished_at"], cleanup_y["finished_at"])  # ... its container after
+        self.assertIn("waiting for deployment %d to finish its cleanup" % y, self.logs(z))
+        self.assertEqual(self.public_get(), (200, "v6d"))
+        self.assertEqual([c[1] for c in self.app_containers()], [str(z)])
+        self.assertEqual(load.failed, 0, load.errors[:10])
+
     def test_08_rollback_reuses_the_image(self):
         before = self.current()
         builds = self.images()
@@ -464,7 +487,7 @@ class Deploy(unittest.TestCase):
         steps = [s for s, _ in self.steps(d)]
         self.assertNotIn("clone", steps)
         self.assertNotIn("build", steps)
-        self.assertEqual(self.public_get(), (200, "v5"))  # the deployment before v6
+        self.assertEqual(self.public_get(), (200, "v6c"))  # the deployment before v6d
         self.assertNotEqual(d["image"], before["image"])
         after = self.images()
         self.assertLessEqual(set(after), set(builds))  # no image was built
