@@ -83,6 +83,8 @@ export GIT_COMMITTER_NAME=bench GIT_COMMITTER_EMAIL=bench@example.com
 work=$tmp/work
 cp -r tests/fixtures/app "$work"
 printf '%s\n' "$DOCKERFILE" > "$work/Dockerfile"
+# unique to this run: no build step can be cached from an earlier run
+printf '%s %s\n' "$(date +%s%N)" "$$" > "$work/www/run"
 git init -q -b main "$work"
 git init -q --bare -b main "$tmp/git/repos/app.git"
 git -C "$work" remote add origin "$tmp/git/repos/app.git"
