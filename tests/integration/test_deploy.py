@@ -528,11 +528,15 @@ class Deploy(unittest.TestCase):
                 return pid != old and self.public_get() == served
             except (OSError, ValueError):
                 return False
+        def logged():
+            with open(self.runner_log, "rb") as f:
+                return b"HAProxy restarted" in f.read()
         t0 = time.time()
         self.assertTrue(wait_for(back, 20, 0.1), "the edge did not come back")
         print("\n  edge back %.1f s after its HAProxy was killed" % (time.time() - t0), end="")
-        with open(self.runner_log, "rb") as f:
-            self.assertIn(b"HAProxy restarted", f.read())
+        # the runner says so once HAProxy answers on its master socket (it
+        # may serve a moment before)
+        self.assertTrue(wait_for(logged, 10, 0.1), "no 'HAProxy restarted' in the runner's log")
 
     def test_09_runner_killed_mid_deploy(self):
         cur = self.current()["id"]
