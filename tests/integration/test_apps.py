@@ -31,21 +31,13 @@ import threading
 import time
 import unittest
 
-from harness import Berthd, BERTHD
+from harness import Berthd, BERTHD, wait_for
 
 RUNNER = os.environ.get("BERTH_RUNNER",
                         os.path.join(os.path.dirname(BERTHD), "berth-runner"))
 HB = 1
 SECRET = "s3cr3t-value-7f3a9c1e-do-not-leak"
 
-
-def wait_for(fn, timeout, step=0.05):
-    deadline = time.time() + timeout
-    while True:
-        v = fn()
-        if v or time.time() > deadline:
-            return v
-        time.sleep(step)
 
 
 class Base(unittest.TestCase):

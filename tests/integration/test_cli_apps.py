@@ -22,7 +22,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import BERTH, BERTHD, Berthd  # noqa: E402
+from harness import BERTH, BERTHD, Berthd, wait_for  # noqa: E402
 from test_apps import Peer  # noqa: E402  (a runner-protocol peer)
 
 RUNNER = os.environ.get("BERTH_RUNNER", os.path.join(os.path.dirname(BERTHD), "berth-runner"))
@@ -33,14 +33,6 @@ SCRUB = ("BERTH_URL", "BERTH_TOKEN", "BERTH_ORG", "BERTH_CACERT", "BERTH_CONFIG"
          "BERTH_PASSWORD", "BERTH_EMAIL", "BERTH_INVITE_TOKEN", "BERTH_ENV_VALUE",
          "XDG_CONFIG_HOME")
 
-
-def wait_for(fn, timeout, step=0.1):
-    deadline = time.time() + timeout
-    while True:
-        v = fn()
-        if v or time.time() > deadline:
-            return v
-        time.sleep(step)
 
 
 class Result:

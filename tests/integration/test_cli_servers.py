@@ -16,7 +16,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import BERTHD, Berthd, free_port  # noqa: E402
+from harness import BERTHD, Berthd, free_port, wait_for  # noqa: E402
 from test_cli import CliCase  # noqa: E402  (helpers only; it has no tests)
 
 RUNNER = os.environ.get("BERTH_RUNNER", os.path.join(os.path.dirname(BERTHD), "berth-runner"))
@@ -27,14 +27,6 @@ NEW_COMMANDS = [["server", "add"], ["server", "list"], ["server", "show"],
                 ["script", "create"], ["script", "update"], ["script", "delete"],
                 ["script", "run"], ["job", "show"], ["job", "logs"], ["status"], ["doctor"]]
 
-
-def wait_for(fn, timeout, step=0.1):
-    deadline = time.time() + timeout
-    while True:
-        v = fn()
-        if v or time.time() > deadline:
-            return v
-        time.sleep(step)
 
 
 class ServersCase(CliCase):

@@ -16,21 +16,13 @@ import tempfile
 import time
 import unittest
 
-from harness import Berthd, BERTHD, ROOT
+from harness import Berthd, BERTHD, ROOT, wait_for
 
 RUNNER = os.environ.get("BERTH_RUNNER",
                         os.path.join(os.path.dirname(BERTHD), "berth-runner"))
 SCRIPT = os.path.join(ROOT, "scripts", "install.sh")
 HB = 1
 
-
-def wait_for(fn, timeout, step=0.1):
-    deadline = time.time() + timeout
-    while True:
-        v = fn()
-        if v or time.time() > deadline:
-            return v
-        time.sleep(step)
 
 
 def alive(pid):

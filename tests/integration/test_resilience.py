@@ -25,7 +25,7 @@ import tempfile
 import time
 import unittest
 
-from harness import Berthd, BERTHD
+from harness import Berthd, BERTHD, wait_for
 
 RUNNER = os.environ.get("BERTH_RUNNER",
                         os.path.join(os.path.dirname(BERTHD), "berth-runner"))
@@ -35,14 +35,6 @@ LINES = 2000
 STREAM = ('i=1; while [ $i -le %d ]; do echo "line $i"; '
           'if [ $((i %% 20)) -eq 0 ]; then sleep 0.09; fi; i=$((i + 1)); done; exit %d')
 
-
-def wait_for(fn, timeout, step=0.1):
-    deadline = time.time() + timeout
-    while True:
-        v = fn()
-        if v or time.time() > deadline:
-            return v
-        time.sleep(step)
 
 
 def sh(*args, check=True):

@@ -16,7 +16,7 @@ import time
 import unittest
 import uuid
 
-from harness import Berthd, BERTHD, ROOT
+from harness import Berthd, BERTHD, ROOT, docker_ok, wait_for
 
 RUNNER = os.environ.get("BERTH_RUNNER",
                         os.path.join(os.path.dirname(BERTHD), "berth-runner"))
@@ -26,24 +26,11 @@ HB = 1
 BUILD_LIMIT = 600
 
 
-def docker_ok():
-    if not shutil.which("docker"):
-        return False
-    return subprocess.run(["docker", "version"], capture_output=True).returncode == 0
-
 
 def image_exists(name):
     return subprocess.run(["docker", "image", "inspect", name],
                           capture_output=True).returncode == 0
 
-
-def wait_for(fn, timeout, step=0.2):
-    deadline = time.time() + timeout
-    while True:
-        v = fn()
-        if v or time.time() > deadline:
-            return v
-        time.sleep(step)
 
 
 @unittest.skipUnless(os.path.exists(RUNNER), "berth-runner is not built")
