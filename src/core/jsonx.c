@@ -361,37 +361,17 @@ void jw_obj_end(struct jw *w) { close_(w, "}"); }
 void jw_arr(struct jw *w) { open_(w, "["); }
 void jw_arr_end(struct jw *w) { close_(w, "]"); }
 
-void jw_key(struct jw *w, const char *k)
-{
-    size_t n = strlen(k);
-    if (!all_plain(k, n)) {
-        sep(w);
-        if (!w->failed && (dump_string(w->b, k, n) < 0 || buf_append(w->b, ":", 1) < 0))
-            w->failed = 1;
-    } else {
-        char *p = room(w, n + 4);
-        if (!p)
-            return;
-        p = sep_at(w, p);
-        *p++ = '"';
-        memcpy(p, k, n);
-        p += n;
-        *p++ = '"';
-        *p++ = ':';
-        done(w, p);
-    }
-    w->more[w->depth] = 2; /* the value that follows takes no comma */
-}
-
-void jw_strn(struct jw *w, const char *s, size_t n)
+/* A JSON string (and a ':' after a key): plain bytes straight into
+ * reserved room, anything to escape through dump_string. */
+static void put_str(struct jw *w, const char *s, size_t n, int colon)
 {
     if (!all_plain(s, n)) {
         sep(w);
-        if (!w->failed && dump_string(w->b, s, n) < 0)
+        if (!w->failed && (dump_string(w->b, s, n) < 0 || (colon && buf_append(w->b, ":", 1) < 0)))
             w->failed = 1;
         return;
     }
-    char *p = room(w, n + 3);
+    char *p = room(w, n + 3 + (colon ? 1 : 0));
     if (!p)
         return;
     p = sep_at(w, p);
@@ -399,8 +379,18 @@ void jw_strn(struct jw *w, const char *s, size_t n)
     memcpy(p, s, n);
     p += n;
     *p++ = '"';
+    if (colon)
+        *p++ = ':';
     done(w, p);
 }
+
+void jw_key(struct jw *w, const char *k)
+{
+    put_str(w, k, strlen(k), 1);
+    w->more[w->depth] = 2; /* the value that follows takes no comma */
+}
+
+void jw_strn(struct jw *w, const char *s, size_t n) { put_str(w, s, n, 0); }
 
 void jw_str(struct jw *w, const char *s)
 {
