@@ -106,7 +106,7 @@ struct edge {
     int stopping;
     struct op *ops[8];             /* ops in progress (for edge_free) */
     lws_sorted_usec_list_t sul_watch;  /* supervision, once started until stopped */
-    int watching, restart_s, restarting;
+    int restart_s, restarting;
 };
 
 /* --- small helpers --- */
@@ -745,7 +745,6 @@ static void restarted(void *arg, int rc, const char *msg)
 static void watch_tick(lws_sorted_usec_list_t *sul)
 {
     struct edge *e = lws_container_of(sul, struct edge, sul_watch);
-    e->watching = 0;
     if (e->stopping || e->restarting)
         return;
     if (e->pid > 0 && !e->proc && !adopted_alive(e)) {
@@ -766,7 +765,6 @@ static void watch_arm(struct edge *e, lws_usec_t delay)
     if (e->stopping)
         return;
     lws_sul_schedule(e->ctx, 0, &e->sul_watch, watch_tick, delay);
-    e->watching = 1;
 }
 
 int edge_start(struct edge *e, edge_done_cb cb, void *arg)
@@ -849,7 +847,6 @@ int edge_stop(struct edge *e, edge_done_cb cb, void *arg)
         return -1;
     e->stopping = 1;
     lws_sul_cancel(&e->sul_watch);
-    e->watching = 0;
     o->deadline = lws_now_usecs() + STOP_GRACE_US;
     if (e->pid > 0)
         kill(e->pid, SIGUSR1);  /* soft stop: finish what is in flight */
