@@ -25,7 +25,7 @@
 #include "util.h"
 
 #include <libwebsockets.h>
-#include <uv.h>
+#include <ev.h>
 #include <errno.h>
 #include <signal.h>
 #include <unistd.h>
@@ -436,8 +436,9 @@ static int pump(struct lws *wsi, struct pss *pss)
  * was a large part of each send's cost. Only whole answers in one write
  * on a connection that stays open are queued; the rest go out at once. */
 static struct req *flush_head, *flush_tail;
-static uv_check_t flush_check;
-static uv_idle_t flush_soon; /* keeps the poll from blocking while answers wait */
+static struct ev_loop *loop;
+static ev_check flush_check;
+static ev_idle flush_soon; /* keeps the poll from blocking while answers wait */
 static int flush_on;
 
 static void unqueue(struct req *r)
@@ -456,11 +457,11 @@ static void unqueue(struct req *r)
     r->queued = 0;
 }
 
-static void on_flush(uv_check_t *h)
+static void on_flush(struct ev_loop *l, ev_check *w, int revents)
 {
-    (void)h;
+    (void)l, (void)w, (void)revents;
     if (flush_on)
-        uv_idle_stop(&flush_soon);
+        ev_idle_stop(loop, &flush_soon);
     while (flush_head) {
         struct req *r = flush_head;
         struct lws *wsi = r->wsi;
@@ -471,7 +472,10 @@ static void on_flush(uv_check_t *h)
     }
 }
 
-static void on_flush_soon(uv_idle_t *h) { (void)h; }
+static void on_flush_soon(struct ev_loop *l, ev_idle *w, int revents)
+{
+    (void)l, (void)w, (void)revents;
+}
 
 /* After dispatch: queue the answer for the end of the pass when it can
  * wait, else write it now. */
@@ -484,7 +488,7 @@ static int answer(struct lws *wsi, struct pss *pss)
          * its idle callback), the check would wait for the next poll:
          * make that poll not block. */
         if (!flush_head)
-            uv_idle_start(&flush_soon, on_flush_soon);
+            ev_idle_start(loop, &flush_soon);
         r->queued = 1;
         r->flush_next = NULL;
         r->flush_prev = flush_tail;
@@ -667,14 +671,17 @@ static void lws_log_emit(int level, const char *line)
     log_msg(level == LLL_ERR ? LOG_ERROR : LOG_WARN, "lws", "%.*s", (int)l, line);
 }
 
-/* The event loop is libuv's (epoll), with lws as a guest on it: lws' own
+/* The event loop is libev's (epoll), with lws as a guest on it. lws' own
  * poll() loop scans every socket each pass, which at 10,000 runner links
  * cost 80-85% of berthd's CPU and 26-89 ms of job dispatch p99
- * (bench/fleet.sh); on libuv the same run gives p99 6.3 ms. berthd is
- * dynamically linked, so lws' dlopen'ed libuv plugin is fine here; the
- * static runner keeps lws' built-in loop (docs/architecture.md). */
-static uv_loop_t loop;
-static uv_signal_t sig_int, sig_term;
+ * (bench/fleet.sh). libev rather than libuv: lws asks for POLLOUT after
+ * every answer on a kept-alive connection and clears it on the next pass,
+ * libuv turns each such change into an epoll DEL + ADD (six epoll_ctl per
+ * request, a quarter of berthd's CPU on bench/api.sh), libev into one MOD,
+ * and none when the mask ends a pass unchanged. berthd is dynamically
+ * linked, so lws' dlopen'ed libev plugin is fine here; the static runner
+ * keeps lws' built-in loop (docs/architecture.md). */
+static ev_signal sig_int, sig_term;
 
 /* On the loop thread: stop taking work and let the loop wind down. */
 static void begin_stop(struct srv *s)
@@ -683,29 +690,24 @@ static void begin_stop(struct srv *s)
         return;
     s->stopping = 1;
     log_info("berthd", "stopping");
-    uv_signal_stop(&sig_int);
-    uv_signal_stop(&sig_term);
-    uv_close((uv_handle_t *)&sig_int, NULL);
-    uv_close((uv_handle_t *)&sig_term, NULL);
-    on_flush(&flush_check);
+    ev_signal_stop(loop, &sig_int);
+    ev_signal_stop(loop, &sig_term);
+    on_flush(loop, &flush_check, 0);
     flush_on = 0;
-    uv_check_stop(&flush_check);
-    uv_close((uv_handle_t *)&flush_check, NULL);
-    uv_idle_stop(&flush_soon);
-    uv_close((uv_handle_t *)&flush_soon, NULL);
+    ev_check_stop(loop, &flush_check);
+    ev_idle_stop(loop, &flush_soon);
     if (s->hub)
         hub_stop(s->hub);
     pool_set_context(s->pool, NULL);
-    /* lws closes its handles now; uv_run() in http_run returns once they
-     * and ours are closed. No uv_stop(): the close callbacks must run
-     * before the final destroy unloads lws' libuv plugin. */
+    /* lws stops its watchers and frees the context (s->ctx turns NULL);
+     * ev_run() in http_run returns once no watcher is left. */
     lws_context_destroy(s->ctx);
 }
 
-static void on_uv_signal(uv_signal_t *h, int signum)
+static void on_signal(struct ev_loop *l, ev_signal *w, int revents)
 {
-    (void)signum;
-    begin_stop(h->data);
+    (void)l, (void)revents;
+    begin_stop(w->data);
 }
 
 void http_stop(struct srv *s) { begin_stop(s); }
@@ -732,9 +734,10 @@ int http_run(struct srv *s)
     info.alpn = "http/1.1";
     info.keepalive_timeout = 60;
     info.timeout_secs = 30;
-    info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 | LWS_SERVER_OPTION_LIBUV;
-    void *foreign_loops[1] = {&loop};
+    info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 | LWS_SERVER_OPTION_LIBEV;
+    void *foreign_loops[1] = {NULL}; /* the loop, once made */
     info.foreign_loops = foreign_loops;
+    info.pcontext = &s->ctx; /* set to NULL once lws has freed it */
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
         info.fd_limit_per_thread = (unsigned)rl.rlim_cur;
     if (s->cfg.tls_cert[0] || s->cfg.tls_key[0]) {
@@ -755,24 +758,26 @@ int http_run(struct srv *s)
         info.ssl_private_key_filepath = s->cfg.tls_key;
     }
 
-    if (uv_loop_init(&loop) != 0) {
+    loop = ev_loop_new(EVBACKEND_EPOLL);
+    if (!loop) {
         log_error("berthd", "cannot create the event loop");
         return -1;
     }
+    foreign_loops[0] = loop;
     s->ctx = lws_create_context(&info);
     if (!s->ctx) {
         log_error("berthd", "cannot listen on %s:%d (in use, or bad TLS files?)",
                   s->cfg.listen_host, s->cfg.port);
-        uv_loop_close(&loop);
+        ev_loop_destroy(loop);
         return -1;
     }
     pool_set_context(s->pool, s->ctx);
     if (s->hub && hub_start(s->hub, s->ctx) < 0) {
         lws_context_destroy(s->ctx);
-        uv_run(&loop, UV_RUN_DEFAULT);
-        lws_context_destroy(s->ctx);
+        if (s->ctx)
+            lws_context_destroy(s->ctx);
         s->ctx = NULL;
-        uv_loop_close(&loop);
+        ev_loop_destroy(loop);
         return -1;
     }
     struct lws_vhost *vh = lws_get_vhost_by_name(s->ctx, "default");
@@ -782,22 +787,25 @@ int http_run(struct srv *s)
              s->cfg.listen_host, port);
 
     signal(SIGPIPE, SIG_IGN);
-    uv_signal_init(&loop, &sig_int);
-    uv_signal_init(&loop, &sig_term);
+    ev_signal_init(&sig_int, on_signal, SIGINT);
+    ev_signal_init(&sig_term, on_signal, SIGTERM);
     sig_int.data = sig_term.data = s;
-    uv_signal_start(&sig_int, on_uv_signal, SIGINT);
-    uv_signal_start(&sig_term, on_uv_signal, SIGTERM);
-    uv_check_init(&loop, &flush_check);
-    uv_check_start(&flush_check, on_flush);
-    uv_idle_init(&loop, &flush_soon);
+    ev_signal_start(loop, &sig_int);
+    ev_signal_start(loop, &sig_term);
+    /* Lowest priority: libev runs pending callbacks from the highest
+     * priority down, so the flush comes after every read of the pass. */
+    ev_check_init(&flush_check, on_flush);
+    ev_set_priority(&flush_check, EV_MINPRI);
+    ev_check_start(loop, &flush_check);
+    ev_idle_init(&flush_soon, on_flush_soon);
     flush_on = 1;
 
-    uv_run(&loop, UV_RUN_DEFAULT);
+    ev_run(loop, 0);
 
-    /* Every handle is closed now: the second destroy frees the context
-     * (and unloads the plugin, so the loop must not run again). */
-    lws_context_destroy(s->ctx);
+    if (s->ctx) /* not freed by the destroy in begin_stop */
+        lws_context_destroy(s->ctx);
     s->ctx = NULL;
-    uv_loop_close(&loop);
+    ev_loop_destroy(loop);
+    loop = NULL;
     return 0;
 }
