@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -57,6 +58,40 @@ static void iso8601_out_of_range_is_empty(void **state)
     char b[32];
     util_iso8601((int64_t)400000000000, b, sizeof b); /* year 14645 */
     assert_string_equal(b, "");
+}
+
+/* The hand-rolled calendar against glibc's gmtime_r: every day boundary
+ * (and a second either side) from year 0 to 9999, plus odd instants. */
+static void iso8601_matches_gmtime(void **state)
+{
+    (void)state;
+    char got[32], want[96];
+    int64_t first = -62167219200LL, last = 253402300799LL;
+    for (int64_t t = first; t <= last; t += 86400 * 7 + 1) {
+        int64_t probes[3] = {t, t - 1, t + 43199};
+        for (int i = 0; i < 3; i++) {
+            int64_t p = probes[i];
+            if (p < first || p > last)
+                continue;
+            time_t tt = (time_t)p;
+            struct tm tm;
+            assert_non_null(gmtime_r(&tt, &tm));
+            snprintf(want, sizeof want, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900,
+                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+            util_iso8601(p, got, sizeof got);
+            assert_string_equal(got, want);
+        }
+    }
+    util_iso8601(first, got, sizeof got);
+    assert_string_equal(got, "0000-01-01T00:00:00Z");
+    util_iso8601(last, got, sizeof got);
+    assert_string_equal(got, "9999-12-31T23:59:59Z");
+    util_iso8601(first - 1, got, sizeof got);
+    assert_string_equal(got, "");
+    util_iso8601(last + 1, got, sizeof got);
+    assert_string_equal(got, "");
+    util_iso8601(-1, got, sizeof got);
+    assert_string_equal(got, "1969-12-31T23:59:59Z");
 }
 
 static void parse_time_iso(void **state)
@@ -402,7 +437,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         T(iso8601_epoch), T(iso8601_known_instant), T(iso8601_leap_day_and_end_of_year),
-        T(iso8601_small_buffer_is_empty), T(iso8601_out_of_range_is_empty), T(parse_time_iso),
+        T(iso8601_small_buffer_is_empty), T(iso8601_out_of_range_is_empty), T(iso8601_matches_gmtime),
+        T(parse_time_iso),
         T(parse_time_without_z), T(parse_time_epoch_seconds), T(parse_time_round_trip),
         T(parse_time_rejects_garbage), T(parse_i64_accepts), T(parse_i64_rejects),
         T(strlcpy_fits_and_cuts), T(email_valid_accepts), T(email_valid_rejects),
