@@ -23,7 +23,8 @@ cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null || true; 
 trap cleanup EXIT
 
 port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-BERTH_ADMIN_PASSWORD=bench-password-1 "$BERTHD" init --data "$tmp/data" --admin-email bench@example.com >/dev/null
+BERTH_ADMIN_PASSWORD=bench-password-1 "$BERTHD" init --data "$tmp/data" --admin-email bench@example.com \
+  >/dev/null 2>"$tmp/init.log" || { cat "$tmp/init.log" >&2; exit 1; }
 "$BERTHD" serve --data "$tmp/data" --listen "127.0.0.1:$port" 2>"$tmp/berthd.log" &
 pid=$!
 for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break; sleep 0.05; done
