@@ -14,6 +14,8 @@
 #   - spurious UNREACHABLE transitions during the hold (audit log
 #     server.status entries since the hold began; must be 0)
 #   - berthd's RSS (ps)
+# and, from the hold's 10th second, runs wrk on GET /api/v1/me for
+# API_SECONDS (default 10; 0 skips): the API while the fleet is connected;
 # then has berth-fleet post RUNS (default 1000) runs of a script `true`
 # spread over the servers and prints the dispatch latency p50/p99/max (POST
 # -> the simulated runner receiving the `job` frame; same process,
@@ -21,7 +23,7 @@
 # Targets: N=10,000 connected, RSS <= 512 MiB, 0 spurious UNREACHABLE,
 # dispatch p99 < 10 ms.
 #
-# Env: BUILD (default build-bench), HOLD, RUNS, CONCURRENCY, KEEP=1 keeps
+# Env: BUILD (default build-bench), HOLD, RUNS, CONCURRENCY, API_SECONDS, KEEP=1 keeps
 # the temp dir (logs) for a look afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -124,7 +126,22 @@ echo "hold start: berth_runners_connected $(gauge berth_runners_connected), ACTI
 # second, so the last registrations (PROVISIONING -> ACTIVE) stay outside.
 hold_start=$(( $(date +%s) + 1 ))
 sleep "$(( hold_start - $(date +%s) ))"
-sleep "$HOLD"
+# The API while the fleet is held: wrk on GET /api/v1/me (as bench/api.sh)
+# from the hold's 10th second, API_SECONDS long (0: skip).
+api_s=${API_SECONDS:-10}
+if [ "$api_s" -gt 0 ] && command -v wrk >/dev/null && [ "$HOLD" -gt $(( api_s + 10 )) ]; then
+  sleep 10
+  printf 'wrk.headers["Authorization"] = "Bearer %s"\n' "$token" > "$tmp/auth.lua"
+  wrk -t1 -c32 -d"${api_s}s" --latency -s "$tmp/auth.lua" "$base/api/v1/me" > "$tmp/wrk.txt"
+  echo "API during the hold, $N runners connected: GET /api/v1/me" \
+       "$(awk '/^Requests\/sec:/ {print $2}' "$tmp/wrk.txt") req/s," \
+       "p99 $(awk '$1=="99%" {print $2}' "$tmp/wrk.txt")," \
+       "non-2xx $(awk '/Non-2xx/ {print $NF}' "$tmp/wrk.txt" | grep . || echo 0)" \
+       "(wrk -t1 -c32 -d${api_s}s; target without a fleet: 20,000 req/s, p99 < 5 ms)"
+  sleep $(( HOLD - api_s - 10 ))
+else
+  sleep "$HOLD"
+fi
 conn=$(gauge berth_runners_connected)
 act=$(active)
 read -r ntrans nunreach nactive < <(transitions "$hold_start")
