@@ -5,6 +5,7 @@
 #include "child.h"
 
 #include "crypto.h"
+#include "proto.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -39,6 +40,7 @@ struct child {
     pid_t pid;                     /* > 0 until reaped */
     int own_group;
     int status;
+    int termsig;                   /* the signal that ended it, else 0 */
     lws_usec_t exited_at;          /* 0 while running */
     struct child_pipe pipes[2];
     struct child_pipe pidw;        /* the pidfd, readable once the child exited */
@@ -101,9 +103,10 @@ static void try_reap(struct child *c, lws_usec_t now)
             c->status = -1;
         else if (WIFEXITED(st))
             c->status = WEXITSTATUS(st);
-        else if (WIFSIGNALED(st))
+        else if (WIFSIGNALED(st)) {
             c->status = 128 + WTERMSIG(st);
-        else
+            c->termsig = WTERMSIG(st);
+        } else
             c->status = -1;
         c->pid = 0;
         c->exited_at = now;
@@ -133,7 +136,7 @@ static int pipe_callback(struct lws *wsi, enum lws_callback_reasons reason, void
                          void *in, size_t len)
 {
     struct child_pipe *p = lws_get_opaque_user_data(wsi);
-    char b[4096];
+    char b[PROTO_CHUNK_MAX]; /* a job.log chunk at most */
     ssize_t n;
 
     switch (reason) {
@@ -324,6 +327,18 @@ void child_kill(struct child *c, int sig)
 pid_t child_pid(const struct child *c)
 {
     return c ? c->pid : 0;
+}
+
+int child_signal(const struct child *c)
+{
+    return c ? c->termsig : 0;
+}
+
+void child_pause(struct child *c, int paused)
+{
+    for (int i = 0; c && i < 2; i++)
+        if (c->pipes[i].wsi)
+            lws_rx_flow_control(c->pipes[i].wsi, !paused);
 }
 
 void child_forget(struct child *c)

@@ -47,6 +47,12 @@ int child_start(struct lws_context *ctx, struct lws_vhost *vh, const struct chil
 /* Signals the child's process group (or the child if it kept ours). */
 void child_kill(struct child *c, int sig);
 pid_t child_pid(const struct child *c);
+/* The signal that ended the child, 0 if it exited (read it in the exit
+ * callback: the child is freed when that returns). */
+int child_signal(const struct child *c);
+/* Stops (1) or resumes (0) reading its output: the pipes fill and the
+ * child blocks on write until resumed. */
+void child_pause(struct child *c, int paused);
 /* Stops calling back (the caller is going away); the child is still
  * reaped so no zombie stays, and its pipes are drained and dropped. */
 void child_forget(struct child *c);

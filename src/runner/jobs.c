@@ -1,22 +1,20 @@
 /* jobs.c - jobs berthd hands the runner (kind "script" for now).
  *
  * A script's body is written to state_dir/work/JOB.sh (mode 0700, never
- * in argv) and run as `/bin/sh JOB.sh` via fork/exec in its own process
- * group (setsid), stdin from /dev/null. Its stdout/stderr pipes are
- * adopted onto the lws loop (LWS_ADOPT_RAW_FILE_DESC); every read becomes
- * a job.log chunk (<= 16 KiB, UTF-8 sanitised, seq per job), appended to
- * the spool and fsync'ed before it is sent. Exit is noticed by polling
- * waitpid(pid, WNOHANG) on a 200 ms sul timer while jobs run (no SIGCHLD
- * handler, no waitpid(-1)); the job is done once it exited and both pipes
- * reached EOF (or 2 s after exit, if a daemonised grandchild keeps them
- * open). Timeout and job.cancel send SIGTERM to the process group, then
- * SIGKILL 5 s later.
+ * in argv) and run as `/bin/sh JOB.sh` by child.c in its own session
+ * (setsid), stdin from /dev/null, cwd state_dir/work. Every read of its
+ * stdout/stderr becomes a job.log chunk (<= 16 KiB, UTF-8 sanitised, seq
+ * per job), appended to the spool and fsync'ed before it is sent. child.c
+ * notices the exit through a pidfd at once; the job is done once the
+ * script exited and both pipes reached EOF (or 2 s after exit, if a
+ * daemonised grandchild keeps them open). Timeout and job.cancel send
+ * SIGTERM to the process group, then SIGKILL 5 s later.
  *
- * Owns: struct job list r->jobs (a job lives until ack.done and until its
- * pipes are closed), the reaper timer, a ring of recently forgotten ids
- * for dedup. */
+ * Owns: struct job list r->jobs (a job lives until ack.done), a ring of
+ * recently forgotten ids for dedup. */
 #include "runner.h"
 
+#include "child.h"
 #include "log.h"
 #include "util.h"
 
@@ -34,33 +32,24 @@
 #include <unistd.h>
 
 #define C "jobs"
-#define REAP_INTERVAL_US (200 * 1000)
-#define PIPE_GRACE_US (2 * 1000 * 1000)
 #define KILL_GRACE_S 5
 #define QUEUE_HIGH (256u * 1024)
 #define TRIM_EVERY 32
 #define RECENT_MAX 64
 
-extern char **environ;
-
-struct job_pipe {
-    struct job *job;
-    int stream;                    /* 0 stdout, 1 stderr */
-    struct lws *wsi;               /* NULL once closed */
-    int paused;
-    size_t carry_len;              /* incomplete UTF-8 tail from last read */
-    char carry[4];
+struct job_carry {
+    size_t len;                    /* incomplete UTF-8 tail from last read */
+    char b[4];
 };
 
 struct job {
     struct job *next;
     struct runner *r;
     char id[PROTO_JOB_ID_MAX + 1];
-    pid_t pid;                     /* > 0 until reaped */
+    struct child *child;           /* the script, until its exit callback */
+    int paused;                    /* its output is not read for now */
     int running;                   /* process or pipes still active */
-    int wstatus;
-    uint64_t exited_us;            /* 0 while the process lives */
-    struct job_pipe pipes[2];
+    struct job_carry carry[2];     /* stdout, stderr */
     int64_t seq;                   /* last seq spooled */
     int64_t acked;                 /* berthd holds every seq <= acked */
     int64_t trimmed;               /* spool trimmed up to here */
@@ -76,9 +65,6 @@ struct job {
     struct deploy *deploy;         /* a running deploy job (deploy.c) */
 };
 
-static lws_sorted_usec_list_t reap_sul;
-static struct runner *reap_runner;
-static int reaping;
 static char recent[RECENT_MAX][PROTO_JOB_ID_MAX + 1];
 static unsigned recent_next;
 
@@ -106,8 +92,6 @@ static struct job *job_new(struct runner *r, const char *id)
     j->r = r;
     util_strlcpy(j->id, id, sizeof j->id);
     j->spool_fd = -1;
-    j->pipes[0].job = j->pipes[1].job = j;
-    j->pipes[1].stream = 1;
     j->next = r->jobs;
     r->jobs = j;
     return j;
@@ -239,26 +223,27 @@ int jobs_work_path(const struct runner *r, const char *id, const char *ext, char
     return work_path(r, id, ext, out, n);
 }
 
-static void finish(struct job *j)
+static void flush_carry(struct job *j);
+
+/* The script exited and its pipes closed (child.c's exit callback). */
+static void script_exit(void *arg, int status)
 {
+    struct job *j = arg;
     char why[96];
     char p[PATH_MAX];
-    int st = j->wstatus, code;
+    int sig = child_signal(j->child);
     const char *error = NULL;
+    j->child = NULL; /* child.c frees it when this returns */
     lws_sul_cancel(&j->sul_kill);
-    if (WIFEXITED(st)) {
-        code = WEXITSTATUS(st);
-        if (code) {
-            snprintf(why, sizeof why, "exit code %d", code);
-            error = why;
-        }
-    } else if (WIFSIGNALED(st)) {
-        code = 128 + WTERMSIG(st);
-        snprintf(why, sizeof why, "killed by signal %d", WTERMSIG(st));
+    flush_carry(j);
+    if (sig) {
+        snprintf(why, sizeof why, "killed by signal %d", sig);
         error = why;
-    } else {
-        code = -1;
+    } else if (status < 0) {
         error = "unknown exit status";
+    } else if (status) {
+        snprintf(why, sizeof why, "exit code %d", status);
+        error = why;
     }
     if (j->timed_out) {
         snprintf(why, sizeof why, "timed out after %d s", j->timeout_s);
@@ -272,60 +257,9 @@ static void finish(struct job *j)
         unlink(p);
     if (work_path(j->r, j->id, "pid", p, sizeof p) == 0)
         unlink(p);
-    finish_with(j, code, error);
+    finish_with(j, status, error);
     fingerprint_poke(j->r);
     malloc_trim(0);  /* give a chatty job's buffers back: stay small when idle */
-}
-
-static void maybe_finish(struct job *j)
-{
-    if (j->r->stop)
-        return;
-    if (j->running && j->pid == 0 && j->exited_us && !j->pipes[0].wsi && !j->pipes[1].wsi)
-        finish(j);
-}
-
-static void reap_tick(lws_sorted_usec_list_t *sul);
-
-static void reap_schedule(struct runner *r)
-{
-    if (!reaping) {
-        reaping = 1;
-        lws_sul_schedule(r->ctx, 0, &reap_sul, reap_tick, REAP_INTERVAL_US);
-    }
-}
-
-static void reap_tick(lws_sorted_usec_list_t *sul)
-{
-    struct runner *r = reap_runner;
-    int busy = 0;
-    uint64_t now = util_mono_us();
-    reaping = 0;
-    for (struct job *j = r->jobs, *next; j; j = next) {
-        next = j->next;
-        if (!j->running)
-            continue;
-        if (j->pid > 0) {
-            int st;
-            pid_t p = waitpid(j->pid, &st, WNOHANG);
-            if (p == j->pid || (p < 0 && errno == ECHILD)) {
-                j->wstatus = p == j->pid ? st : 0;
-                j->pid = 0;
-                j->exited_us = now;
-            }
-        }
-        if (j->pid == 0 && j->exited_us && now - j->exited_us > PIPE_GRACE_US) {
-            /* a background grandchild holds the pipes: stop listening */
-            for (int i = 0; i < 2; i++)
-                if (j->pipes[i].wsi)
-                    lws_set_timeout(j->pipes[i].wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
-        }
-        maybe_finish(j);
-        if (j->running)
-            busy = 1;
-    }
-    if (busy)
-        reap_schedule(r);
 }
 
 /* --- kill / timeout --- */
@@ -333,17 +267,17 @@ static void reap_tick(lws_sorted_usec_list_t *sul)
 static void kill_tick(lws_sorted_usec_list_t *sul)
 {
     struct job *j = lws_container_of(sul, struct job, sul_kill);
-    if (j->pid <= 0)
+    if (child_pid(j->child) <= 0)
         return;
     if (j->kill_stage == 0) {
         if (!j->cancelled)
             j->timed_out = 1;
         j->kill_stage = 1;
-        kill(-j->pid, SIGTERM);
+        child_kill(j->child, SIGTERM);
         lws_sul_schedule(j->r->ctx, 0, &j->sul_kill, kill_tick,
                          (lws_usec_t)KILL_GRACE_S * LWS_USEC_PER_SEC);
     } else {
-        kill(-j->pid, SIGKILL);
+        child_kill(j->child, SIGKILL);
     }
 }
 
@@ -355,7 +289,7 @@ void jobs_on_cancel(struct runner *r, const char *id)
         deploy_cancel(j->deploy);
         return;
     }
-    if (!j || !j->running || j->pid <= 0) {
+    if (!j || !j->running || child_pid(j->child) <= 0) {
         log_info(C, "job.cancel for %s: not running", id);
         return;
     }
@@ -365,42 +299,54 @@ void jobs_on_cancel(struct runner *r, const char *id)
     kill_tick(&j->sul_kill);
 }
 
-/* --- pipes --- */
+/* --- output --- */
 
-static int pipe_read(struct job_pipe *p, int fd)
+/* One read of the script's output: whole UTF-8 characters go out as
+ * job.log chunks, an incomplete tail waits for the next read. */
+static void script_output(void *arg, int stream, const char *data, size_t len)
 {
-    char b[PROTO_CHUNK_MAX];
-    size_t outlen;
-    struct job *j = p->job;
-    memcpy(b, p->carry, p->carry_len);
-    ssize_t n = read(fd, b + p->carry_len, sizeof b - p->carry_len);
-    if (n < 0 && (errno == EAGAIN || errno == EINTR))
-        return 0;
-    if (n <= 0) {
-        if (p->carry_len) {
-            proto_utf8_sanitize(b, p->carry_len, 1, b, &outlen);
-            emit(j, p->stream ? "stderr" : "stdout", b, outlen);
-            p->carry_len = 0;
-        }
-        return -1;  /* EOF: lws closes the fd */
+    struct job *j = arg;
+    struct job_carry *c = &j->carry[stream == 2];
+    const char *name = stream == 2 ? "stderr" : "stdout";
+    while (len) {
+        char b[PROTO_CHUNK_MAX];
+        size_t n = sizeof b - c->len, outlen;
+        if (n > len)
+            n = len;
+        memcpy(b, c->b, c->len);
+        memcpy(b + c->len, data, n);
+        data += n;
+        len -= n;
+        size_t total = c->len + n;
+        size_t used = proto_utf8_sanitize(b, total, 0, b, &outlen);
+        char tail[4];
+        c->len = total - used;
+        if (c->len)
+            memcpy(tail, b + used, c->len);
+        emit(j, name, b, outlen);
+        memcpy(c->b, tail, c->len);
     }
-    size_t total = p->carry_len + (size_t)n;
-    size_t used = proto_utf8_sanitize(b, total, 0, b, &outlen);
-    char tail[4];
-    p->carry_len = total - used;
-    if (p->carry_len)
-        memcpy(tail, b + used, p->carry_len);
-    emit(j, p->stream ? "stderr" : "stdout", b, outlen);
-    memcpy(p->carry, tail, p->carry_len);
-    if (link_ready(j->r) && link_queued_bytes(j->r) > QUEUE_HIGH) {
+    if (!j->paused && link_ready(j->r) && link_queued_bytes(j->r) > QUEUE_HIGH) {
         /* berthd is slower than the job: stop reading until drained */
-        for (int i = 0; i < 2; i++)
-            if (j->pipes[i].wsi && !j->pipes[i].paused) {
-                lws_rx_flow_control(j->pipes[i].wsi, 0);
-                j->pipes[i].paused = 1;
-            }
+        child_pause(j->child, 1);
+        j->paused = 1;
     }
-    return 0;
+}
+
+/* At EOF: what is left of a character goes out sanitised. */
+static void flush_carry(struct job *j)
+{
+    for (int i = 0; i < 2; i++) {
+        struct job_carry *c = &j->carry[i];
+        char b[16];
+        size_t outlen;
+        if (!c->len)
+            continue;
+        memcpy(b, c->b, c->len);
+        proto_utf8_sanitize(b, c->len, 1, b, &outlen);
+        emit(j, i ? "stderr" : "stdout", b, outlen);
+        c->len = 0;
+    }
 }
 
 static void pump(struct runner *r);
@@ -409,42 +355,11 @@ void jobs_on_drain(struct runner *r)
 {
     pump(r);
     for (struct job *j = r->jobs; j; j = j->next)
-        for (int i = 0; i < 2; i++)
-            if (j->pipes[i].wsi && j->pipes[i].paused) {
-                lws_rx_flow_control(j->pipes[i].wsi, 1);
-                j->pipes[i].paused = 0;
-            }
-}
-
-static int pipe_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
-                         void *in, size_t len)
-{
-    struct job_pipe *p = lws_get_opaque_user_data(wsi);
-    switch (reason) {
-    case LWS_CALLBACK_RAW_ADOPT_FILE:
-        if (p)
-            p->wsi = wsi;
-        break;
-    case LWS_CALLBACK_RAW_RX_FILE:
-        if (!p)
-            return -1;
-        return pipe_read(p, lws_get_socket_fd(wsi));
-    case LWS_CALLBACK_RAW_CLOSE_FILE:
-        if (p) {
-            p->wsi = NULL;
-            maybe_finish(p->job);
+        if (j->paused) {
+            child_pause(j->child, 0);
+            j->paused = 0;
         }
-        break;
-    default:
-        break;
-    }
-    return 0;
 }
-
-const struct lws_protocols jobs_pipe_protocol = {
-    .name = "berth-job-pipe",
-    .callback = pipe_callback,
-};
 
 /* --- start --- */
 
@@ -495,8 +410,10 @@ static void kill_orphan(struct runner *r, const char *id)
     text[strcspn(text, "\n")] = '\0';
     if (util_parse_i64(text, &pid) == 0 && pid > 1 && work_path(r, id, "sh", script, sizeof script) == 0) {
         snprintf(proc, sizeof proc, "/proc/%lld/cmdline", (long long)pid);
-        if (util_read_file(proc, 8192, &cmd, &clen) == 0 && clen > 3 &&
-            strcmp(cmd, "sh") == 0 && strcmp(cmd + 3, script) == 0) {
+        size_t a0 = 0;
+        if (util_read_file(proc, 8192, &cmd, &clen) == 0 && (a0 = strnlen(cmd, clen) + 1) < clen &&
+            (strcmp(cmd, "/bin/sh") == 0 || strcmp(cmd, "sh") == 0) &&
+            strcmp(cmd + a0, script) == 0) {
             log_warn(C, "job %s: stopping its leftover processes (group %lld)", id, (long long)pid);
             kill(-(pid_t)pid, SIGKILL);
         }
@@ -506,87 +423,37 @@ static void kill_orphan(struct runner *r, const char *id)
     unlink(p);
 }
 
-static void child_exec(struct runner *r, const char *script, int out, int err)
-{
-    char work[PATH_MAX];
-    sigset_t none;
-    setsid();
-    int nul = open("/dev/null", O_RDONLY);
-    if (nul >= 0)
-        dup2(nul, 0);
-    dup2(out, 1);
-    dup2(err, 2);
-    close_range(3, ~0u, 0);
-    signal(SIGPIPE, SIG_DFL);
-    signal(SIGINT, SIG_DFL);
-    signal(SIGTERM, SIG_DFL);
-    signal(SIGHUP, SIG_DFL);
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-    if (state_path(r, "work", work, sizeof work) == 0 && chdir(work) < 0)
-        _exit(126);
-    char *argv[] = {"sh", (char *)script, NULL};
-    execve("/bin/sh", argv, environ);
-    _exit(127);
-}
-
-static int adopt(struct runner *r, struct job_pipe *p, int fd)
-{
-    lws_adopt_desc_t a;
-    memset(&a, 0, sizeof a);
-    a.vh = r->vh;
-    a.type = LWS_ADOPT_RAW_FILE_DESC;
-    a.fd.filefd = fd;
-    a.vh_prot_name = jobs_pipe_protocol.name;
-    a.opaque = p;
-    return lws_adopt_descriptor_vhost_via_info(&a) ? 0 : -1;
-}
-
 static int start_script(struct runner *r, struct job *j, const struct proto_script_spec *s,
                         char *err, size_t errlen)
 {
-    char script[PATH_MAX];
-    int out[2] = {-1, -1}, er[2] = {-1, -1};
+    char script[PATH_MAX], work[PATH_MAX];
     if (write_script(r, j->id, s->body, script, sizeof script) < 0) {
         snprintf(err, errlen, "cannot write the script file: %s", strerror(errno));
         return -1;
     }
-    if (pipe2(out, O_CLOEXEC) < 0 || pipe2(er, O_CLOEXEC) < 0) {
-        snprintf(err, errlen, "pipe: %s", strerror(errno));
-        goto fail;
+    if (state_path(r, "work", work, sizeof work) < 0) {
+        snprintf(err, errlen, "state directory path too long");
+        unlink(script);
+        return -1;
     }
-    pid_t pid = fork();
-    if (pid < 0) {
-        snprintf(err, errlen, "fork: %s", strerror(errno));
-        goto fail;
+    char *argv[] = {"/bin/sh", script, NULL};
+    struct child_spec cs = {
+        .argv = argv,
+        .cwd = work,
+        .capture = 1,
+        .new_session = 1,
+    };
+    if (child_start(r->ctx, r->vh, &cs, script_output, script_exit, j, &j->child, err, errlen) < 0) {
+        unlink(script);
+        return -1;
     }
-    if (pid == 0)
-        child_exec(r, script, out[1], er[1]);
-    close(out[1]);
-    close(er[1]);
-    fcntl(out[0], F_SETFL, O_NONBLOCK);
-    fcntl(er[0], F_SETFL, O_NONBLOCK);
-    j->pid = pid;
     j->running = 1;
     j->timeout_s = s->timeout_s;
-    write_pid(r, j->id, pid);
-    /* lws closes the fd itself if adoption fails */
-    if (adopt(r, &j->pipes[0], out[0]) < 0 || adopt(r, &j->pipes[1], er[0]) < 0)
-        log_error(C, "job %s: cannot watch its output", j->id);
+    write_pid(r, j->id, child_pid(j->child));
     if (s->timeout_s > 0)
         lws_sul_schedule(r->ctx, 0, &j->sul_kill, kill_tick,
                          (lws_usec_t)s->timeout_s * LWS_USEC_PER_SEC);
-    reap_schedule(r);
     return 0;
-fail:
-    for (int i = 0; i < 2; i++) {
-        if (out[i] >= 0)
-            close(out[i]);
-        if (er[i] >= 0)
-            close(er[i]);
-    }
-    unlink(script);
-    return -1;
 }
 
 void jobs_on_job(struct runner *r, json_t *msg)
@@ -797,23 +664,23 @@ static int recover_one(void *ctx, const char *id)
 
 int jobs_init(struct runner *r)
 {
-    reap_runner = r;
     return spool_list(r, recover_one, r);
 }
 
 void jobs_stop(struct runner *r)
 {
     deploy_stop(r);
-    lws_sul_cancel(&reap_sul);
-    reaping = 0;
     for (struct job *j = r->jobs; j; j = j->next) {
         lws_sul_cancel(&j->sul_kill);
-        if (j->pid > 0) {
+        if (j->child) {
             /* the runner owns its jobs: they stop with it, and the next
              * start reports them failed (see recover_one) */
-            kill(-j->pid, SIGKILL);
-            waitpid(j->pid, NULL, 0);
-            j->pid = 0;
+            pid_t pid = child_pid(j->child);
+            child_kill(j->child, SIGKILL);
+            if (pid > 0)
+                waitpid(pid, NULL, 0);
+            child_forget(j->child);
+            j->child = NULL;
         }
     }
 }

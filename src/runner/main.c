@@ -257,15 +257,14 @@ static int parse_args(struct runner *r, int argc, char **argv, char **token)
 
 static int make_context(struct runner *r)
 {
-    static struct lws_protocols list[6];
+    static struct lws_protocols list[5];
     struct lws_context_creation_info info;
 
     list[0] = link_protocol;
-    list[1] = jobs_pipe_protocol;
-    list[2] = docker_protocol;     /* deploys: Engine API over the unix socket */
-    list[3] = edge_protocol;       /* deploys: HAProxy runtime API */
-    list[4] = child_pipe_protocol; /* deploys: git, docker build, curl */
-    memset(&list[5], 0, sizeof list[5]);
+    list[1] = docker_protocol;     /* deploys: Engine API over the unix socket */
+    list[2] = edge_protocol;       /* deploys: HAProxy runtime API */
+    list[3] = child_pipe_protocol; /* scripts, and for deploys git, docker build, curl */
+    memset(&list[4], 0, sizeof list[4]);
     memset(&info, 0, sizeof info);
     info.port = CONTEXT_PORT_NO_LISTEN;
     info.protocols = list;

@@ -102,7 +102,6 @@ void fingerprint_release(struct runner *r);
 int fingerprint_run_capture(char *const argv[], int timeout_ms, size_t cap, char **out);
 
 /* jobs.c */
-extern const struct lws_protocols jobs_pipe_protocol;
 int jobs_init(struct runner *r);          /* loads the spool */
 void jobs_stop(struct runner *r);          /* kills children, stops timers */
 void jobs_release(struct runner *r);       /* frees (after the context) */

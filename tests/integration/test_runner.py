@@ -222,6 +222,54 @@ class RunnerLink(unittest.TestCase):
         self.assertIn('berth_jobs{status="FAILED"} 1', m)
         self.assertIn("berth_runners_connected 1", m)
 
+    def run_script(self, sid, name, body, **kw):
+        """Creates script NAME, runs it on server SID, waits for the end;
+        returns (job, stdout text, stderr text)."""
+        sc = self.api("POST", "/scripts", {"name": name, "body": body})
+        self.assertEqual(sc.status, 201, sc)
+        r = self.api("POST", "/scripts/%s/runs" % name, dict({"server": sid}, **kw))
+        self.assertEqual(r.status, 201, r)
+        job = r.json["id"]
+        j = wait_for(lambda: (lambda x: x if x["status"] in ("SUCCEEDED", "FAILED") else None)(
+            self.api("GET", "/jobs/%d" % job).json), 30)
+        self.assertTrue(j, self.logs())
+        whole = self.api("GET", "/jobs/%d/logs" % job, headers={"Accept": "application/x-ndjson"})
+        lines = [json.loads(l) for l in whole.body.splitlines() if l.strip()]
+        self.assertEqual([l["seq"] for l in lines], list(range(1, len(lines) + 1)))
+        out = "".join(l["data"] for l in lines if l["stream"] == "stdout")
+        err = "".join(l["data"] for l in lines if l["stream"] == "stderr")
+        return j, out, err
+
+    def test_script_timeout_signal_utf8_and_volume(self):
+        """What a script job reports: a timeout kills its whole process
+        group, a signal is named, a character split across two writes
+        arrives whole, and 2 MB of output arrive complete (chunked)."""
+        s, p = self.register()
+        marker = "sleep %d" % (300000 + os.getpid() % 100000)  # a command line of its own
+        # timeout: the background child in the same group goes too
+        j, out, _ = self.run_script(
+            s["id"], "slow", "%s & echo started; pgrep -f '%s' >/dev/null && echo seen; sleep 30"
+            % (marker, marker), timeout_s=1)
+        self.assertEqual(j["status"], "FAILED")
+        self.assertIn("timed out after 1 s", j["error"])
+        self.assertIn("started\nseen\n", out)
+        self.assertTrue(wait_for(lambda: subprocess.run(["pgrep", "-f", marker],
+                                                        capture_output=True).returncode == 1, 10),
+                        "the script's background child outlived the timeout")
+        # a signal is reported as such
+        j, _, _ = self.run_script(s["id"], "selfkill", "echo bye; kill -9 $$")
+        self.assertEqual(j["status"], "FAILED")
+        self.assertEqual(j["exit_code"], 137)
+        self.assertIn("killed by signal 9", j["error"])
+        # a multi-byte character cut between two reads
+        j, out, _ = self.run_script(s["id"], "euro", r"printf '\342\202'; sleep 0.3; printf '\254\n'")
+        self.assertEqual(j["status"], "SUCCEEDED", out)
+        self.assertEqual(out, "\u20ac\n")
+        # volume: every byte, in job.log chunks of at most 16 KiB
+        j, out, _ = self.run_script(s["id"], "bulk", "head -c 2000000 /dev/zero | tr '\\0' a; echo")
+        self.assertEqual(j["status"], "SUCCEEDED")
+        self.assertEqual(out, "a" * 2000000 + "\n")
+
     def test_relative_state_dir(self):
         """A relative --state-dir is resolved at start: a script job (run in
         STATE/work, naming its script by path) still finds its script."""
