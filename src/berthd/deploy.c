@@ -292,13 +292,25 @@ void deploy_job_started(struct srv *s, int64_t job_id)
 }
 
 /* One report line: {"step","status","detail"?,"commit"?,"image"?,
- * "serving"?}. Returns 1 when it says the new container serves. */
+ * "image_id"?, "serving"?}. Returns 1 when it says the new container serves. */
+/* "sha256:" and 64 lowercase hex digits, as Docker names an image. */
+static int image_id_ok(const char *v)
+{
+    if (strncmp(v, "sha256:", 7) != 0 || strlen(v) != 7 + 64)
+        return 0;
+    for (const char *p = v + 7; *p; p++)
+        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+            return 0;
+    return 1;
+}
+
 static int step_report(struct srv *s, const struct deployment *d, int64_t ts_ms,
                        const char *line, size_t len)
 {
     int serving = 0;
     json_t *o = json_loadb(line, len, 0, NULL);
     const char *step = NULL, *status = NULL, *detail = NULL, *commit = NULL, *image = NULL;
+    const char *image_id = NULL;
     if (!json_is_object(o) || jx_string(o, "step", &step) != JX_OK ||
         jx_string(o, "status", &status) != JX_OK)
         goto done;
@@ -308,6 +320,7 @@ static int step_report(struct srv *s, const struct deployment *d, int64_t ts_ms,
     jx_string(o, "detail", &detail);
     jx_string(o, "commit", &commit);
     jx_string(o, "image", &image);
+    jx_string(o, "image_id", &image_id);
     char dbuf[2048];
     if (detail)
         util_strlcpy(dbuf, detail, sizeof dbuf);
@@ -315,10 +328,12 @@ static int step_report(struct srv *s, const struct deployment *d, int64_t ts_ms,
         commit = NULL;
     if (image && strlen(image) > 255)
         image = NULL;
+    if (image_id && !image_id_ok(image_id))
+        image_id = NULL;
     store_deploy_step(s->store, d->id, step, idx, status, detail ? dbuf : NULL,
                       ts_ms > 0 ? ts_ms : (int64_t)(util_now() * 1000));
-    if (commit || image)
-        store_deployment_set_result(s->store, d->id, commit, image);
+    if (commit || image || image_id)
+        store_deployment_set_result(s->store, d->id, commit, image, image_id);
     serving = json_is_true(json_object_get(o, "serving"));
 done:
     json_decref(o);

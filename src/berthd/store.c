@@ -302,6 +302,10 @@ static const char *migrations[] = {
     "  deployments TEXT NOT NULL);"
     "CREATE INDEX hook_deliveries_repo ON hook_deliveries(repo_id, id);"
     "CREATE INDEX hook_deliveries_dedupe ON hook_deliveries(repo_id, delivery_id);",
+
+    /* 5: the image ID a deployment's container runs (rollback compares
+     * content, not tags) */
+    "ALTER TABLE deployments ADD COLUMN image_id TEXT;",
 };
 
 static sqlite3_stmt *prep(struct store *st, const char *sql)
@@ -1817,10 +1821,14 @@ int store_deployment_next(struct store *st, int64_t app_id, struct deployment *d
 int store_deployment_last_success(struct store *st, int64_t app_id, int64_t exclude_id,
                                   const char *exclude_image, struct deployment *d)
 {
+    /* exclude_id's content too: the same image ID under another tag (a
+     * redeploy of an unchanged commit) is no step back */
     return dep_one(st, q(st, "SELECT " DEP_COLS " FROM deployments WHERE app_id = ? AND "
                              "status = 'SUCCEEDED' AND image IS NOT NULL AND id <> ? AND "
-                             "image <> ? ORDER BY id DESC LIMIT 1", "iis", app_id, exclude_id,
-                         exclude_image ? exclude_image : ""), d);
+                             "image <> ? AND NOT EXISTS (SELECT 1 FROM deployments x WHERE "
+                             "x.id = ? AND x.image_id IS NOT NULL AND x.image_id = "
+                             "deployments.image_id) ORDER BY id DESC LIMIT 1", "iisi", app_id,
+                         exclude_id, exclude_image ? exclude_image : "", exclude_id), d);
 }
 
 int store_apps_with_queue(struct store *st, void (*fn)(void *arg, int64_t app_id), void *arg)
@@ -1876,7 +1884,7 @@ int store_deployment_set_cancel(struct store *st, int64_t id)
 }
 
 int store_deployment_set_result(struct store *st, int64_t id, const char *resolved_commit,
-                                const char *image)
+                                const char *image, const char *image_id)
 {
     int rc = STORE_OK;
     if (resolved_commit && *resolved_commit)
@@ -1884,6 +1892,8 @@ int store_deployment_set_result(struct store *st, int64_t id, const char *resolv
                        resolved_commit, id));
     if (rc == STORE_OK && image && *image)
         rc = run(st, q(st, "UPDATE deployments SET image = ? WHERE id = ?", "si", image, id));
+    if (rc == STORE_OK && image_id && *image_id)
+        rc = run(st, q(st, "UPDATE deployments SET image_id = ? WHERE id = ?", "si", image_id, id));
     return rc;
 }
 

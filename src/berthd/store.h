@@ -361,8 +361,8 @@ int store_deployments_each(struct store *st, int64_t app_id, int limit,
 int store_deployment_active(struct store *st, int64_t app_id, struct deployment *d);
 /* The app's oldest queued deployment (PENDING, no job yet). */
 int store_deployment_next(struct store *st, int64_t app_id, struct deployment *d);
-/* Newest SUCCEEDED deployment with an image, other than exclude_id and
- * not running exclude_image ("" excludes none). */
+/* Newest SUCCEEDED deployment with an image, other than exclude_id, not
+ * running exclude_image ("" excludes none) nor exclude_id's image ID. */
 int store_deployment_last_success(struct store *st, int64_t app_id, int64_t exclude_id,
                                   const char *exclude_image, struct deployment *d);
 /* Apps having queued deployments and none holding the slot, via fn. */
@@ -378,7 +378,7 @@ int store_deployment_finish(struct store *st, int64_t id, const char *status,
 int store_deployment_set_cancel(struct store *st, int64_t id);
 /* Fields reported by the runner ("" leaves them). */
 int store_deployment_set_result(struct store *st, int64_t id, const char *resolved_commit,
-                                const char *image);
+                                const char *image, const char *image_id);
 
 /* One pipeline step's progress (upsert). status "started": started_at;
  * "ok"/"failed": finished_at (and started_at if never seen). Times in ms. */

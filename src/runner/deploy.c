@@ -64,6 +64,7 @@ struct deploy {
     /* the spec (env and git credentials only in memory, wiped at the end) */
     char deployment[32], app_id[32], app_name[64], repo_url[1024], branch[256], commit[72];
     char dockerfile[256], context[256], image[256], rollback_image[256], cname[128], restart[32];
+    char image_id[80];             /* "sha256:...": what the new container runs */
     int port;
     int64_t memory;
     double cpus;
@@ -211,6 +212,8 @@ static void report(struct deploy *d, enum phase p, const char *status, const cha
         json_object_set_new(o, extra_key, json_string(extra_val));
     if (strcmp(status, "ok") == 0 && p == P_BUILD)
         json_object_set_new(o, "image", json_string(d->image));
+    if (strcmp(status, "ok") == 0 && p == P_START && d->image_id[0])
+        json_object_set_new(o, "image_id", json_string(d->image_id));
     /* cleanup starts once the new container serves (swapped, or healthy
      * when there is no edge): berthd marks the deployment SUCCEEDED here,
      * the old container's removal is not on its path */
@@ -791,6 +794,9 @@ static void started_inspected(void *arg, int status, json_t *body, const char *e
         return;
     }
     snprintf(d->new_addr, sizeof d->new_addr, "%s:%d", ip, hp);
+    const char *iid = json_string_value(json_object_get(body, "Image"));
+    if (iid && strlen(iid) < sizeof d->image_id)
+        memcpy(d->image_id, iid, strlen(iid) + 1);
     report(d, P_START, "ok", "image", d->image, "container %s (%s) at %s", d->cname, d->color, d->new_addr);
     if (interrupted(d))
         return;

@@ -507,12 +507,15 @@ class Deploy(unittest.TestCase):
         imgs = self.images()
         self.assertLessEqual(len(set(imgs)), 3)
         self.assertIn(ids[1][len("sha256:"):][:12], imgs)
-        # a rollback now goes to the deployment before b (a: the same content)
+        # a rollback skips a (another tag on the same content) and goes to
+        # the newest deployment that ran something else: test_08's
+        # rollback, which runs v6c's image
         r = self.api("POST", "/apps/web/rollback")
         self.assertEqual(r.status, 201, r)
         d = self.wait_end(r.json["id"])
         self.assertEqual(d["status"], "SUCCEEDED", (d, self.logs(d["id"])[-2000:]))
-        self.assertEqual(self.public_get(), (200, "v7"))
+        self.assertEqual(self.public_get(), (200, "v6c"))
+        self.assertNotIn(d["image"], (a["image"], b["image"]))
 
     def test_08c_edge_comes_back_after_haproxy_dies(self):
         served = self.public_get()
