@@ -49,13 +49,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-port=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-base="http://127.0.0.1:$port"
-pw=bench-password-1
-BERTH_ADMIN_PASSWORD=$pw "$BERTHD" init --data "$tmp/data" --admin-email bench@example.com >/dev/null 2>&1
-"$BERTHD" serve --data "$tmp/data" --listen "127.0.0.1:$port" 2>"$tmp/berthd.log" &
-bpid=$!
-for _ in $(seq 1 100); do curl -fsS "$base/healthz" >/dev/null 2>&1 && break; sleep 0.05; done
+. bench/lib.sh
+bench_berthd "$BERTHD"
 
 echo "== berth fleet: $N runners, heartbeat 5 s, hold ${HOLD} s, $RUNS runs"
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), " \
@@ -80,9 +75,7 @@ done
 grep -E '^setup: .* servers created' "$tmp/fleet.log" | tail -1
 grep '^CONNECTED' "$tmp/fleet.log"
 
-token=$(curl -fsS -X POST "$base/api/v1/auth/login" \
-  -d "{\"email\":\"bench@example.com\",\"password\":\"$pw\"}" |
-  $PY -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+token=$(bench_login)
 auth=(-H "Authorization: Bearer $token")
 
 gauge() { curl -fsS "$base/metrics" | awk -v k="$1" '$1==k {print $2}'; }

@@ -32,25 +32,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-port=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-base="http://127.0.0.1:$port"
-pw=bench-password-1
-BERTH_ADMIN_PASSWORD=$pw "$BERTHD" init --data "$tmp/data" --admin-email bench@example.com >/dev/null 2>&1
-"$BERTHD" serve --data "$tmp/data" --listen "127.0.0.1:$port" 2>"$tmp/berthd.log" &
-bpid=$!
-for _ in $(seq 1 100); do curl -fsS "$base/healthz" >/dev/null 2>&1 && break; sleep 0.05; done
-
-token=$(curl -fsS -X POST "$base/api/v1/auth/login" \
-  -d "{\"email\":\"bench@example.com\",\"password\":\"$pw\"}" |
-  $PY -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+. bench/lib.sh
+bench_berthd "$BERTHD"
+token=$(bench_login)
 auth=(-H "Authorization: Bearer $token")
-reg=$(curl -fsS -X POST "${auth[@]}" "$base/api/v1/orgs/default/servers" -d '{"name":"rss-1"}' |
-  $PY -c 'import json,sys; d=json.load(sys.stdin); print(d["id"], d["registration_token"])')
-read -r sid regtok <<<"$reg"
-
-BERTH_RUNNER_TOKEN=$regtok "$RUNNER" --url "ws://127.0.0.1:$port/runner/v1" \
-  --state-dir "$tmp/runner" 2>"$tmp/runner.log" &
-rpid=$!
+bench_runner "$RUNNER" rss-1 "$token"
 
 status() {
   curl -fsS "${auth[@]}" "$base/api/v1/orgs/default/servers/$sid" |

@@ -1,0 +1,45 @@
+# bench/lib.sh - sourced by the benchmarks (not run): a fresh berthd on a
+# free loopback port, its admin's session token, a real berth-runner
+# registered to it. The caller sets PY and tmp (a temp dir it removes) and
+# stops bpid/rpid on exit.
+# shellcheck shell=bash
+
+# bench_berthd BERTHD: init + serve with data in $tmp/data (log
+# $tmp/berthd.log) and wait until it answers; sets port, base, pw, bpid.
+bench_berthd() {
+  port=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  base="http://127.0.0.1:$port"
+  pw=bench-password-1
+  BERTH_ADMIN_PASSWORD=$pw "$1" init --data "$tmp/data" --admin-email bench@example.com \
+    >/dev/null 2>"$tmp/init.log" || { cat "$tmp/init.log" >&2; exit 1; }
+  "$1" serve --data "$tmp/data" --listen "127.0.0.1:$port" 2>"$tmp/berthd.log" &
+  bpid=$!
+  for _ in $(seq 1 100); do
+    curl -fsS "$base/healthz" >/dev/null 2>&1 && return 0
+    sleep 0.05
+  done
+  echo "berthd did not answer on $base:" >&2
+  tail -5 "$tmp/berthd.log" >&2
+  exit 1
+}
+
+# bench_login: the admin's session token, on stdout.
+bench_login() {
+  curl -fsS -X POST "$base/api/v1/auth/login" \
+    -d "{\"email\":\"bench@example.com\",\"password\":\"$pw\"}" |
+    $PY -c 'import json,sys; print(json.load(sys.stdin)["token"])'
+}
+
+# bench_runner RUNNER NAME TOKEN: adds server NAME through the API and
+# starts RUNNER with its one-time token (state $tmp/runner, log
+# $tmp/runner.log); sets sid, rpid.
+bench_runner() {
+  local reg regtok
+  reg=$(curl -fsS -X POST -H "Authorization: Bearer $3" "$base/api/v1/orgs/default/servers" \
+    -d "{\"name\":\"$2\"}" |
+    $PY -c 'import json,sys; d=json.load(sys.stdin); print(d["id"], d["registration_token"])')
+  read -r sid regtok <<<"$reg"
+  BERTH_RUNNER_TOKEN=$regtok "$1" --url "ws://127.0.0.1:$port/runner/v1" \
+    --state-dir "$tmp/runner" 2>"$tmp/runner.log" &
+  rpid=$!
+}
