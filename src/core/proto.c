@@ -653,6 +653,33 @@ static int utf8_seq(const unsigned char *p, size_t left)
     return n;
 }
 
+void proto_utf8_stream(struct proto_utf8_carry *c, const char *data, size_t len, int final,
+                       size_t max, proto_piece_cb fn, void *arg)
+{
+    char b[PROTO_CHUNK_MAX];
+    if (max > sizeof b)
+        max = sizeof b;
+    if (max <= sizeof c->b)
+        max = sizeof c->b + 1; /* room for new bytes beside a full carry */
+    while (len || (final && c->len)) {
+        size_t n = max - c->len, outlen;
+        if (n > len)
+            n = len;
+        memcpy(b, c->b, c->len);
+        memcpy(b + c->len, data, n);
+        data += n;
+        len -= n;
+        size_t total = c->len + n;
+        /* in place: the output never outruns the input, so the unconsumed
+         * tail at b + used is intact */
+        size_t used = proto_utf8_sanitize(b, total, final && !len, b, &outlen);
+        c->len = total - used;
+        memcpy(c->b, b + used, c->len);
+        if (outlen)
+            fn(arg, b, outlen);
+    }
+}
+
 size_t proto_utf8_sanitize(const char *in, size_t len, int final, char *out, size_t *outlen)
 {
     const unsigned char *p = (const unsigned char *)in;

@@ -196,4 +196,18 @@ int proto_parse_job_ref(json_t *msg, const char **job, char *err, size_t errlen)
  * bytes consumed; *outlen gets the bytes written. out may equal in. */
 size_t proto_utf8_sanitize(const char *in, size_t len, int final, char *out, size_t *outlen);
 
+/* A byte stream read in pieces cut anywhere (a child's pipe): the
+ * incomplete UTF-8 sequence at the end of one read, kept for the next. */
+struct proto_utf8_carry {
+    size_t len;
+    char b[4];
+};
+typedef void (*proto_piece_cb)(void *arg, const char *piece, size_t n);
+/* Sanitises data[0..len) after c's kept bytes into pieces of whole
+ * characters of at most max bytes (max <= PROTO_CHUNK_MAX) and calls fn
+ * with each non-empty one; a sequence cut at the end stays in c. final:
+ * the stream ended, what c keeps goes out too (sanitised). */
+void proto_utf8_stream(struct proto_utf8_carry *c, const char *data, size_t len, int final,
+                       size_t max, proto_piece_cb fn, void *arg);
+
 #endif

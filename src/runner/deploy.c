@@ -91,8 +91,7 @@ struct deploy {
     char fail_step[16], fail_reason[400];
     struct buf out;                /* a child's stdout (clone's commit, curl's status) */
     char last[LAST_MAX];           /* a child's last output line, for the reason */
-    char carry[2][4];
-    size_t carry_len[2];
+    struct proto_utf8_carry carry[2]; /* stdout, stderr of the running child */
     int tries, delay_ms, last_code;
     uint64_t step_t0;
     lws_sorted_usec_list_t sul_deadline, sul_retry, sul_free;
@@ -431,41 +430,41 @@ static void arm_deadline(struct deploy *d)
 
 /* --- children: output to the job log --- */
 
+struct child_stream {
+    struct deploy *d;
+    const char *name;
+};
+
+/* A piece of whole characters: to the job log, and its last non-empty
+ * line kept for the failure reason. */
+static void child_piece(void *arg, const char *b, size_t n)
+{
+    struct child_stream *cs = arg;
+    struct deploy *d = cs->d;
+    if (d->job)
+        jobs_emit(d->job, cs->name, b, n);
+    size_t e = n;
+    while (e && (b[e - 1] == '\n' || b[e - 1] == '\r'))
+        e--;
+    if (e) {
+        size_t s = e;
+        while (s && b[s - 1] != '\n')
+            s--;
+        size_t l = e - s < LAST_MAX - 1 ? e - s : LAST_MAX - 1;
+        memcpy(d->last, b + s, l);
+        d->last[l] = '\0';
+    }
+}
+
 static void child_out(void *arg, int stream, const char *data, size_t len)
 {
     struct deploy *d = arg;
-    int k = stream == 2 ? 1 : 0;
-    char b[8192 + 8];
-    size_t outlen;
+    struct child_stream cs = {d, stream == 2 ? "stderr" : "stdout"};
     if (stream == 1 && (d->phase == P_CLONE || d->phase == P_HEALTH) && d->out.len + len < 65536)
         buf_append(&d->out, data, len);
     if (d->phase == P_HEALTH)
         return;  /* curl's status code: not log material */
-    while (len) {
-        size_t n = len > 8192 ? 8192 : len;
-        memcpy(b, d->carry[k], d->carry_len[k]);
-        memcpy(b + d->carry_len[k], data, n);
-        size_t total = d->carry_len[k] + n;
-        size_t used = proto_utf8_sanitize(b, total, 0, b, &outlen);
-        d->carry_len[k] = total - used;
-        memcpy(d->carry[k], b + used, d->carry_len[k]);
-        if (outlen && d->job)
-            jobs_emit(d->job, k ? "stderr" : "stdout", b, outlen);
-        /* the last non-empty line, for the failure reason */
-        size_t e = outlen;
-        while (e && (b[e - 1] == '\n' || b[e - 1] == '\r'))
-            e--;
-        if (e) {
-            size_t s = e;
-            while (s && b[s - 1] != '\n')
-                s--;
-            size_t l = e - s < LAST_MAX - 1 ? e - s : LAST_MAX - 1;
-            memcpy(d->last, b + s, l);
-            d->last[l] = '\0';
-        }
-        data += n;
-        len -= n;
-    }
+    proto_utf8_stream(&d->carry[stream == 2], data, len, 0, 8192, child_piece, &cs);
 }
 
 static int spawn(struct deploy *d, char **argv, char **envp, int timeout_s, child_exit_cb on_exit,
@@ -476,7 +475,7 @@ static int spawn(struct deploy *d, char **argv, char **envp, int timeout_s, chil
     buf_release(&d->out);
     buf_init(&d->out, 1 << 16);
     d->last[0] = '\0';
-    d->carry_len[0] = d->carry_len[1] = 0;
+    d->carry[0].len = d->carry[1].len = 0;
     if (child_start(d->r->ctx, d->r->vh, &s, child_out, on_exit, d, &d->child, err, errlen) < 0)
         return -1;
     if (new_session && !d->recovering)

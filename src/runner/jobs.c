@@ -37,11 +37,6 @@
 #define TRIM_EVERY 32
 #define RECENT_MAX 64
 
-struct job_carry {
-    size_t len;                    /* incomplete UTF-8 tail from last read */
-    char b[4];
-};
-
 struct job {
     struct job *next;
     struct runner *r;
@@ -49,7 +44,7 @@ struct job {
     struct child *child;           /* the script, until its exit callback */
     int paused;                    /* its output is not read for now */
     int running;                   /* process or pipes still active */
-    struct job_carry carry[2];     /* stdout, stderr */
+    struct proto_utf8_carry carry[2]; /* stdout, stderr */
     int64_t seq;                   /* last seq spooled */
     int64_t acked;                 /* berthd holds every seq <= acked */
     int64_t trimmed;               /* spool trimmed up to here */
@@ -301,31 +296,24 @@ void jobs_on_cancel(struct runner *r, const char *id)
 
 /* --- output --- */
 
+struct job_stream {
+    struct job *j;
+    const char *name;
+};
+
+static void emit_piece(void *arg, const char *piece, size_t n)
+{
+    struct job_stream *js = arg;
+    emit(js->j, js->name, piece, n);
+}
+
 /* One read of the script's output: whole UTF-8 characters go out as
- * job.log chunks, an incomplete tail waits for the next read. */
+ * job.log chunks, a character cut at the end waits for the next read. */
 static void script_output(void *arg, int stream, const char *data, size_t len)
 {
     struct job *j = arg;
-    struct job_carry *c = &j->carry[stream == 2];
-    const char *name = stream == 2 ? "stderr" : "stdout";
-    while (len) {
-        char b[PROTO_CHUNK_MAX];
-        size_t n = sizeof b - c->len, outlen;
-        if (n > len)
-            n = len;
-        memcpy(b, c->b, c->len);
-        memcpy(b + c->len, data, n);
-        data += n;
-        len -= n;
-        size_t total = c->len + n;
-        size_t used = proto_utf8_sanitize(b, total, 0, b, &outlen);
-        char tail[4];
-        c->len = total - used;
-        if (c->len)
-            memcpy(tail, b + used, c->len);
-        emit(j, name, b, outlen);
-        memcpy(c->b, tail, c->len);
-    }
+    struct job_stream js = {j, stream == 2 ? "stderr" : "stdout"};
+    proto_utf8_stream(&j->carry[stream == 2], data, len, 0, PROTO_CHUNK_MAX, emit_piece, &js);
     if (!j->paused && link_ready(j->r) && link_queued_bytes(j->r) > QUEUE_HIGH) {
         /* berthd is slower than the job: stop reading until drained */
         child_pause(j->child, 1);
@@ -337,15 +325,8 @@ static void script_output(void *arg, int stream, const char *data, size_t len)
 static void flush_carry(struct job *j)
 {
     for (int i = 0; i < 2; i++) {
-        struct job_carry *c = &j->carry[i];
-        char b[16];
-        size_t outlen;
-        if (!c->len)
-            continue;
-        memcpy(b, c->b, c->len);
-        proto_utf8_sanitize(b, c->len, 1, b, &outlen);
-        emit(j, i ? "stderr" : "stdout", b, outlen);
-        c->len = 0;
+        struct job_stream js = {j, i ? "stderr" : "stdout"};
+        proto_utf8_stream(&j->carry[i], NULL, 0, 1, PROTO_CHUNK_MAX, emit_piece, &js);
     }
 }
 

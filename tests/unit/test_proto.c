@@ -279,6 +279,58 @@ static void log_and_done(void **state)
     assert_null(proto_job_done("42", 0, "MAYBE", 0, NULL));
 }
 
+struct pieces {
+    char text[256];
+    size_t len, n, longest;
+};
+
+static void collect(void *arg, const char *piece, size_t n)
+{
+    struct pieces *p = arg;
+    size_t used, outlen;
+    char check[64];
+    assert_true(n > 0 && n <= sizeof check && p->len + n < sizeof p->text);
+    used = proto_utf8_sanitize(piece, n, 0, check, &outlen); /* whole characters only */
+    assert_int_equal(used, n);
+    assert_memory_equal(check, piece, n);
+    memcpy(p->text + p->len, piece, n);
+    p->len += n;
+    p->n++;
+    if (n > p->longest)
+        p->longest = n;
+}
+
+/* A stream cut at every byte, in reads of every size, comes out whole and
+ * in pieces of whole characters no longer than asked. */
+static void utf8_stream_joins_cut_characters(void **state)
+{
+    (void)state;
+    static const char text[] = "caf\xc3\xa9 \xe2\x82\xac 1 \xf0\x9f\x98\x80!";
+    size_t len = sizeof text - 1;
+    for (size_t step = 1; step <= len; step++) {
+        struct proto_utf8_carry c = {0};
+        struct pieces p = {0};
+        for (size_t off = 0; off < len; off += step) {
+            size_t n = len - off < step ? len - off : step;
+            proto_utf8_stream(&c, text + off, n, 0, 6, collect, &p);
+        }
+        proto_utf8_stream(&c, NULL, 0, 1, 6, collect, &p);
+        assert_int_equal(p.len, len);
+        assert_memory_equal(p.text, text, len);
+        assert_true(p.longest <= 6);
+        assert_int_equal(c.len, 0);
+    }
+    /* a cut character at the end of the stream goes out replaced */
+    struct proto_utf8_carry c = {0};
+    struct pieces p = {0};
+    proto_utf8_stream(&c, "ab\xe2\x82", 4, 0, 64, collect, &p);
+    assert_int_equal(p.len, 2);
+    assert_int_equal(c.len, 2);
+    proto_utf8_stream(&c, NULL, 0, 1, 64, collect, &p);
+    assert_int_equal(p.len, 4);
+    assert_memory_equal(p.text, "ab??", 4);
+}
+
 static void utf8_sanitize(void **state)
 {
     char out[64];
@@ -323,6 +375,7 @@ int main(void)
         cmocka_unit_test(jobs_and_acks),
         cmocka_unit_test(log_and_done),
         cmocka_unit_test(utf8_sanitize),
+        cmocka_unit_test(utf8_stream_joins_cut_characters),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
