@@ -142,16 +142,7 @@ static void create_and_answer(struct req *r, const struct app *a, struct deploym
     http_reply_json(r, 201, dep_json(r, &now, a->current_deployment_id, 1));
 }
 
-static int commit_valid(const char *s)
-{
-    size_t l = strlen(s);
-    if (l < 4 || l > 64)
-        return 0;
-    for (size_t i = 0; i < l; i++)
-        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-            return 0;
-    return 1;
-}
+static int commit_valid(const char *s) { return util_lower_hex(s, 4, 64); }
 
 void api_deployment_create(struct req *r)
 {

@@ -296,12 +296,7 @@ void deploy_job_started(struct srv *s, int64_t job_id)
 /* "sha256:" and 64 lowercase hex digits, as Docker names an image. */
 static int image_id_ok(const char *v)
 {
-    if (strncmp(v, "sha256:", 7) != 0 || strlen(v) != 7 + 64)
-        return 0;
-    for (const char *p = v + 7; *p; p++)
-        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
-            return 0;
-    return 1;
+    return strncmp(v, "sha256:", 7) == 0 && util_lower_hex(v + 7, 64, 64);
 }
 
 static int step_report(struct srv *s, const struct deployment *d, int64_t ts_ms,

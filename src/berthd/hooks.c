@@ -223,13 +223,7 @@ static void delivery_id(struct hook *h)
 
 static int commit_ok(const char *s)
 {
-    size_t l = s ? strlen(s) : 0;
-    if (l != 40 && l != 64)
-        return 0;
-    for (size_t i = 0; i < l; i++)
-        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-            return 0;
-    return 1;
+    return s && (util_lower_hex(s, 40, 40) || util_lower_hex(s, 64, 64));
 }
 
 static int all_zero(const char *s)

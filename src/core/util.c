@@ -220,6 +220,15 @@ int util_email_valid(const char *s)
     return 1;
 }
 
+int util_lower_hex(const char *s, size_t min, size_t max)
+{
+    size_t n = 0;
+    for (; s[n]; n++)
+        if (!((s[n] >= '0' && s[n] <= '9') || (s[n] >= 'a' && s[n] <= 'f')))
+            return 0;
+    return n >= min && n <= max;
+}
+
 int util_slug_valid(const char *s)
 {
     size_t l = strlen(s);

@@ -29,5 +29,7 @@ int util_read_file(const char *path, size_t max, char **out, size_t *len);
 int util_email_valid(const char *s);
 /* Slug: 1..63 of [a-z0-9-], not starting or ending with '-'. */
 int util_slug_valid(const char *s);
+/* 1 if s is min..max lowercase hex digits (a commit id, an image digest). */
+int util_lower_hex(const char *s, size_t min, size_t max);
 
 #endif

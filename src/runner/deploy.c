@@ -140,17 +140,6 @@ static int id_ok(const char *s)
     return 1;
 }
 
-static int hex_ok(const char *s, size_t min, size_t max)
-{
-    size_t n = strlen(s);
-    if (n < min || n > max)
-        return 0;
-    for (; *s; s++)
-        if (!isxdigit((unsigned char)*s) || isupper((unsigned char)*s))
-            return 0;
-    return 1;
-}
-
 static int safe_rel(const char *s)
 {
     return *s && *s != '/' && *s != '-' && !strstr(s, "..") && !strpbrk(s, "\n\r");
@@ -1011,7 +1000,7 @@ static void cloned(void *arg, int status)
     }
     memcpy(d->resolved, s + b, e - b);
     d->resolved[e - b] = '\0';
-    if (!hex_ok(d->resolved, 40, 64)) {
+    if (!util_lower_hex(d->resolved, 40, 64)) {
         fail(d, "cannot read the commit id");
         return;
     }
@@ -1248,7 +1237,7 @@ static int parse_spec(struct deploy *d, json_t *spec, char *err, size_t errlen)
     if (!d->rollback_image[0]) {
         if (!d->repo_url[0] || d->repo_url[0] == '-' || strpbrk(d->repo_url, " \n\r") || d->branch[0] == '-' ||
             strstr(d->branch, "..") || strpbrk(d->branch, " \n\r~^:?*[\\") ||
-            (d->commit[0] && !hex_ok(d->commit, 4, 64)) || !safe_rel(d->dockerfile) || !safe_rel(d->context)) {
+            (d->commit[0] && !util_lower_hex(d->commit, 4, 64)) || !safe_rel(d->dockerfile) || !safe_rel(d->context)) {
             snprintf(err, errlen, "bad repository, branch, commit, dockerfile or context");
             return -1;
         }

@@ -94,6 +94,19 @@ static void iso8601_matches_gmtime(void **state)
     assert_string_equal(got, "1969-12-31T23:59:59Z");
 }
 
+static void lower_hex(void **state)
+{
+    (void)state;
+    assert_true(util_lower_hex("0123456789abcdef", 16, 16));
+    assert_true(util_lower_hex("abcd", 4, 64));
+    assert_false(util_lower_hex("abc", 4, 64));     /* too short */
+    assert_false(util_lower_hex("abcdE", 4, 64));   /* upper case */
+    assert_false(util_lower_hex("abcdg", 4, 64));   /* not hex */
+    assert_false(util_lower_hex("abcd ", 4, 64));
+    assert_false(util_lower_hex("aaaaaa", 2, 5));   /* too long */
+    assert_true(util_lower_hex("", 0, 4));
+}
+
 static void parse_time_iso(void **state)
 {
     (void)state;
@@ -437,7 +450,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         T(iso8601_epoch), T(iso8601_known_instant), T(iso8601_leap_day_and_end_of_year),
-        T(iso8601_small_buffer_is_empty), T(iso8601_out_of_range_is_empty), T(iso8601_matches_gmtime),
+        T(iso8601_small_buffer_is_empty), T(iso8601_out_of_range_is_empty), T(iso8601_matches_gmtime), T(lower_hex),
         T(parse_time_iso),
         T(parse_time_without_z), T(parse_time_epoch_seconds), T(parse_time_round_trip),
         T(parse_time_rejects_garbage), T(parse_i64_accepts), T(parse_i64_rejects),
