@@ -18,12 +18,8 @@ command -v wrk >/dev/null || { echo "wrk missing: run scripts/deps.sh" >&2; exit
 [ -x "$BERTHD" ] || { echo "build first: make build" >&2; exit 1; }
 
 PY=/usr/bin/python3
-tmp=$(mktemp -d /tmp/berth-api.XXXXXX)
-bpid=
-cleanup() { [ -n "$bpid" ] && kill "$bpid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$tmp"; }
-trap cleanup EXIT
-
 . bench/lib.sh
+bench_tmp api
 bench_berthd "$BERTHD"
 token=$(bench_login)
 # A list with a few rows to render.

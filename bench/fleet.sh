@@ -39,17 +39,8 @@ PY=/usr/bin/python3
   echo "build first: cmake -S . -B $BUILD && make -C $BUILD berthd berth-fleet" >&2; exit 1; }
 
 ulimit -n "$(ulimit -Hn)"
-tmp=$(mktemp -d /tmp/berth-fleet.XXXXXX)
-bpid= fpid=
-cleanup() {
-  [ -n "$fpid" ] && kill "$fpid" 2>/dev/null || true
-  [ -n "$bpid" ] && kill "$bpid" 2>/dev/null || true
-  wait 2>/dev/null || true
-  if [ "${KEEP:-0}" = 1 ]; then echo "kept $tmp"; else rm -rf "$tmp"; fi
-}
-trap cleanup EXIT
-
 . bench/lib.sh
+bench_tmp fleet
 bench_berthd "$BERTHD"
 
 echo "== berth fleet: $N runners, heartbeat 5 s, hold ${HOLD} s, $RUNS runs"

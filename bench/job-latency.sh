@@ -22,16 +22,8 @@ PY=/usr/bin/python3
 [ -x "$BERTHD" ] && [ -x "$RUNNER" ] || {
   echo "build first: make build (or cmake -S . -B $BUILD && make -C $BUILD berthd berth-runner)" >&2; exit 1; }
 
-tmp=$(mktemp -d /tmp/berth-joblat.XXXXXX)
-bpid= rpid=
-cleanup() {
-  for p in $rpid $bpid; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-
 . bench/lib.sh
+bench_tmp joblat
 bench_berthd "$BERTHD"
 token=$(bench_login)
 bench_runner "$RUNNER" lat-1 "$token"

@@ -1,8 +1,23 @@
-# bench/lib.sh - sourced by the benchmarks (not run): a fresh berthd on a
-# free loopback port, its admin's session token, a real berth-runner
-# registered to it. The caller sets PY and tmp (a temp dir it removes) and
-# stops bpid/rpid on exit.
+# bench/lib.sh - sourced by the benchmarks (not run): a temp dir cleaned up
+# on exit, a fresh berthd on a free loopback port, its admin's session
+# token, a real berth-runner registered to it. The caller sets PY.
 # shellcheck shell=bash
+
+# bench_tmp NAME: makes tmp (/tmp/berth-NAME.XXXXXX); on exit the
+# processes in bpid, rpid, fpid and npid are killed and tmp removed
+# (KEEP=1 keeps it, for the logs).
+bench_tmp() {
+  tmp=$(mktemp -d "/tmp/berth-$1.XXXXXX")
+  bpid= rpid= fpid= npid=
+  trap bench_cleanup EXIT
+}
+
+bench_cleanup() {
+  local p
+  for p in $npid $fpid $rpid $bpid; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  if [ "${KEEP:-0}" = 1 ]; then echo "kept $tmp"; else rm -rf "$tmp"; fi
+}
 
 # bench_berthd BERTHD: init + serve with data in $tmp/data (log
 # $tmp/berthd.log) and wait until it answers; sets port, base, pw, bpid.

@@ -23,16 +23,8 @@ PY=/usr/bin/python3
 [ -x "$BERTHD" ] && [ -x "$RUNNER" ] || {
   echo "build first: cmake -S . -B $BUILD && make -C $BUILD berthd berth-runner" >&2; exit 1; }
 
-tmp=$(mktemp -d /tmp/berth-rss.XXXXXX)
-bpid= rpid= npid=
-cleanup() {
-  for p in $npid $rpid $bpid; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-
 . bench/lib.sh
+bench_tmp rss
 bench_berthd "$BERTHD"
 token=$(bench_login)
 auth=(-H "Authorization: Bearer $token")
