@@ -666,8 +666,10 @@ void proto_utf8_stream(struct proto_utf8_carry *c, const char *data, size_t len,
         if (n > len)
             n = len;
         memcpy(b, c->b, c->len);
-        memcpy(b + c->len, data, n);
-        data += n;
+        if (n) { /* data may be NULL with final */
+            memcpy(b + c->len, data, n);
+            data += n;
+        }
         len -= n;
         size_t total = c->len + n;
         /* in place: the output never outruns the input, so the unconsumed
