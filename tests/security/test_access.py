@@ -149,6 +149,10 @@ class TestAddMemberOracle(Base):
         mine = self.req("GET", "/invites", token=self.erin).json["items"]
         self.assertEqual([(i["org"]["name"], i["role"]) for i in mine], [("probe", "viewer")])
         inv = mine[0]["id"]
+        # A token bound to one organization sees no invitations to others.
+        bound = self.d.create_token(self.erin, ["app:read"], org="home")["token"]
+        self.assertEqual(self.req("GET", "/invites", token=bound).json["items"], [])
+        self.assertEqual(self.req("DELETE", "/invites/%d" % inv, token=bound).status, 404)
         # Only her login session accepts, not an API token; not someone else.
         api = self.d.create_token(self.erin, ["app:read"])["token"]
         r = self.req("POST", "/invites/%d/accept" % inv, token=api)
