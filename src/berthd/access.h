@@ -51,6 +51,7 @@ struct principal {
     char token_kind[16];      /* "session" or "api" */
     uint32_t token_scopes;    /* the token's own scopes */
     int64_t token_org_id;     /* 0: any organization */
+    int64_t token_expires_at; /* a token it mints expires no later */
     /* Filled on organization routes: */
     int64_t org_id;
     enum role role;

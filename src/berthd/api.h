@@ -22,6 +22,10 @@ void api_members_list(struct req *r);
 void api_member_add(struct req *r);
 void api_member_update(struct req *r);
 void api_member_remove(struct req *r);
+/* The caller's own invitations (api_orgs.c) */
+void api_invites_list(struct req *r);
+void api_invite_accept(struct req *r);
+void api_invite_decline(struct req *r);
 
 /* api_tokens.c: API tokens */
 void api_tokens_list(struct req *r);
@@ -89,10 +93,11 @@ json_t *api_job_json(const struct job *j);
 
 /* Shared: answers 500 for a store failure, 404 for NOTFOUND with what. */
 void api_store_error(struct req *r, int rc, const char *what);
-/* Issues a bearer secret of kind for user; fills token (shown once). */
+/* Issues a bearer secret of kind for user, made at now, living until
+ * expires_at, minted by parent_id (0: none); fills token (shown once). */
 int api_issue_token(struct req *r, int64_t user_id, const char *kind, const char *name,
-                    uint32_t scopes, int64_t org_id, int64_t ttl, char token[CRYPTO_TOKEN_MAX],
-                    int64_t *id, int64_t *expires_at);
+                    uint32_t scopes, int64_t org_id, int64_t parent_id, int64_t now,
+                    int64_t expires_at, char token[CRYPTO_TOKEN_MAX], int64_t *id);
 /* A scope mask as a JSON array of names. */
 json_t *api_scopes_json(uint32_t mask);
 /* A time as an ISO-8601 JSON string. */

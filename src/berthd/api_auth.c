@@ -70,8 +70,8 @@ void api_store_error(struct req *r, int rc, const char *what)
 }
 
 int api_issue_token(struct req *r, int64_t user_id, const char *kind, const char *name,
-                    uint32_t scopes, int64_t org_id, int64_t ttl, char token[CRYPTO_TOKEN_MAX],
-                    int64_t *id, int64_t *expires_at)
+                    uint32_t scopes, int64_t org_id, int64_t parent_id, int64_t now,
+                    int64_t expires_at, char token[CRYPTO_TOKEN_MAX], int64_t *id)
 {
     struct token t;
     memset(&t, 0, sizeof t);
@@ -80,16 +80,14 @@ int api_issue_token(struct req *r, int64_t user_id, const char *kind, const char
     util_strlcpy(t.name, name, sizeof t.name);
     access_scopes_format(scopes, t.scopes, sizeof t.scopes);
     t.org_id = org_id;
-    t.created_at = util_now();
-    t.expires_at = t.created_at + ttl;
+    t.parent_id = parent_id;
+    t.created_at = now;
+    t.expires_at = expires_at;
     crypto_token_new(strcmp(kind, "session") == 0 ? "bts" : "bta", token);
     char hash[CRYPTO_HASH_HEX], prefix[16];
     crypto_token_hash(r->srv->token_key, token, hash);
     snprintf(prefix, sizeof prefix, "%.11s", token);
-    int rc = store_token_create(r->srv->store, &t, hash, prefix, id);
-    if (rc == STORE_OK && expires_at)
-        *expires_at = t.expires_at;
-    return rc;
+    return store_token_create(r->srv->store, &t, hash, prefix, id);
 }
 
 /* Lower-cases an email into out; -1 if it does not fit. */
@@ -109,8 +107,9 @@ struct pw_job {
     char hash[CRYPTO_PWHASH_MAX];
     char password[PASSWORD_MAX + 1];
     char email[256];
+    char ip[64];       /* login: the address whose attempt is reserved */
     int64_t user_id;   /* login: 0 when no such active account */
-    int64_t invite_id; /* accept-invite */
+    struct invite inv; /* accept-invite */
     int ok;
 };
 
@@ -127,29 +126,36 @@ static void login_work(void *arg)
     crypto_wipe(j->password, sizeof j->password);
 }
 
+/* Ends the attempts reserved for j (exactly once per login job). */
+static void login_settle(struct srv *s, struct pw_job *j, int failed)
+{
+    int64_t now = util_now();
+    ratelimit_settle(s->rl_account, j->email, failed, now);
+    ratelimit_settle(s->rl_address, j->ip, failed, now);
+    if (!failed && j->ok)
+        ratelimit_reset(s->rl_account, j->email);
+}
+
 static void login_done(void *arg)
 {
     struct pw_job *j = arg;
     struct req *r = j->r;
     struct srv *s = r->srv;
+    login_settle(s, j, !j->ok); /* a checked password counts, answered or not */
     if (http_gone(r)) {
         pw_job_free(j);
         return;
     }
-    int64_t now = util_now();
     if (!j->ok) {
-        ratelimit_hit(s->rl_account, j->email, now);
-        ratelimit_hit(s->rl_address, req_ip(r), now);
         http_reply_error(r, 401, "invalid_credentials", "invalid email or password");
         http_complete(r);
         pw_job_free(j);
         return;
     }
-    ratelimit_reset(s->rl_account, j->email);
     char token[CRYPTO_TOKEN_MAX];
-    int64_t id, exp;
-    int rc = api_issue_token(r, j->user_id, "session", "login", SC_ALL, 0, s->cfg.session_ttl,
-                             token, &id, &exp);
+    int64_t id, now = util_now(), exp = now + s->cfg.session_ttl;
+    int rc = api_issue_token(r, j->user_id, "session", "login", SC_ALL, 0, 0, now, exp, token,
+                             &id);
     if (rc != STORE_OK) {
         api_store_error(r, rc, "session");
     } else {
@@ -179,6 +185,26 @@ static int read_password(struct req *r, json_t *b, const char **pw)
     return 0;
 }
 
+/* Reserves one attempt for the account and one for the address before the
+ * password is checked, so attempts in flight count against the limits
+ * (docs/access.md). -1 when refused (429 answered, nothing reserved). */
+static int login_reserve(struct req *r, struct pw_job *j)
+{
+    struct srv *s = r->srv;
+    int64_t now = util_now();
+    int retry = 0;
+    if (ratelimit_reserve(s->rl_address, j->ip, now, &retry) == 0) {
+        if (ratelimit_reserve(s->rl_account, j->email, now, &retry) == 0)
+            return 0;
+        ratelimit_settle(s->rl_address, j->ip, 0, now);
+    }
+    char ra[16];
+    snprintf(ra, sizeof ra, "%d", retry);
+    http_add_header(r, "retry-after", ra);
+    http_reply_error(r, 429, "rate_limited", "too many failed logins; retry in %d s", retry);
+    return -1;
+}
+
 void api_login(struct req *r)
 {
     static const char *const fields[] = {"email", "password", NULL};
@@ -195,14 +221,8 @@ void api_login(struct req *r)
         return;
     }
     util_strlcpy(r->audit_actor, j->email, sizeof r->audit_actor);
-    int retry = 0;
-    int64_t now = util_now();
-    if (ratelimit_blocked(s->rl_account, j->email, now, &retry) ||
-        ratelimit_blocked(s->rl_address, req_ip(r), now, &retry)) {
-        char ra[16];
-        snprintf(ra, sizeof ra, "%d", retry);
-        http_add_header(r, "retry-after", ra);
-        http_reply_error(r, 429, "rate_limited", "too many failed logins; retry in %d s", retry);
+    util_strlcpy(j->ip, req_ip(r), sizeof j->ip);
+    if (login_reserve(r, j) < 0) {
         pw_job_free(j);
         return;
     }
@@ -215,6 +235,7 @@ void api_login(struct req *r)
         /* Same work whether or not the account exists. */
         util_strlcpy(j->hash, s->dummy_pwhash, sizeof j->hash);
     } else {
+        login_settle(s, j, 0);
         pw_job_free(j);
         api_store_error(r, rc, "user");
         return;
@@ -224,6 +245,7 @@ void api_login(struct req *r)
     http_defer(r);
     if (pool_submit(s->pool, login_work, login_done, j) < 0) {
         r->pending = 0;
+        login_settle(s, j, 0);
         pw_job_free(j);
         http_reply_error(r, 503, "unavailable", "server busy");
     }
@@ -240,7 +262,23 @@ void api_logout(struct req *r)
     http_reply_empty(r, 204);
 }
 
-/* ---- invitations ---- */
+/* ---- invitations ----
+ * An invite token sets the password of an account that never activated,
+ * once. Everything is checked again in one transaction after the hash is
+ * made (the account may have activated meanwhile, through another of its
+ * invitations): the invitation is used, the account goes from invited to
+ * active (else nothing happens), the membership is made, and the account's
+ * other invitations are voided. An active account accepts invitations
+ * while logged in (api_invite_accept). */
+
+/* The one answer for every invitation that cannot set a password, so an
+ * admin holding a token learns nothing about the account behind it. */
+static void invalid_invite(struct req *r)
+{
+    http_reply_error(r, 401, "invalid_invite",
+                     "the invitation is invalid or already used; if you already have an "
+                     "account, log in and accept it with `berth invite accept`");
+}
 
 static void invite_work(void *arg)
 {
@@ -249,11 +287,40 @@ static void invite_work(void *arg)
     crypto_wipe(j->password, sizeof j->password);
 }
 
+/* The transaction of an acceptance; answers and returns -1 on failure. */
+static int invite_apply(struct req *r, struct pw_job *j)
+{
+    struct store *st = r->srv->store;
+    const struct invite *inv = &j->inv;
+    int64_t now = util_now();
+    if (store_begin(st) != STORE_OK) {
+        api_store_error(r, STORE_ERR, "invite");
+        return -1;
+    }
+    int rc = store_invite_use(st, inv->id, now);
+    if (rc == STORE_OK)
+        rc = store_user_activate(st, inv->user_id, j->hash, now);
+    if (rc == STORE_OK)
+        rc = store_member_add(st, inv->org_id, inv->user_id, inv->role, now);
+    if (rc == STORE_OK)
+        rc = store_invites_void_others(st, inv->user_id, inv->id, now);
+    if (rc == STORE_OK)
+        rc = store_commit(st);
+    if (rc == STORE_OK)
+        return 0;
+    store_rollback(st);
+    if (rc == STORE_NOTFOUND)
+        invalid_invite(r);
+    else
+        api_store_error(r, STORE_ERR, "invite");
+    return -1;
+}
+
 static void invite_done(void *arg)
 {
     struct pw_job *j = arg;
     struct req *r = j->r;
-    struct store *st = r->srv->store;
+    struct user u;
     if (http_gone(r)) {
         pw_job_free(j);
         return;
@@ -262,25 +329,9 @@ static void invite_done(void *arg)
         http_reply_error(r, 500, "internal", "cannot hash the password");
         goto done;
     }
-    if (store_begin(st) != STORE_OK) {
-        api_store_error(r, STORE_ERR, "invite");
+    if (invite_apply(r, j) < 0)
         goto done;
-    }
-    int rc = store_invite_use(st, j->invite_id, util_now());
-    if (rc == STORE_NOTFOUND) {
-        store_rollback(st);
-        http_reply_error(r, 401, "invalid_invite", "the invitation was already used");
-        goto done;
-    }
-    if (rc == STORE_OK)
-        rc = store_user_set_password(st, j->user_id, j->hash);
-    if (rc != STORE_OK || store_commit(st) != STORE_OK) {
-        store_rollback(st);
-        api_store_error(r, STORE_ERR, "invite");
-        goto done;
-    }
-    struct user u;
-    if (store_user_get(st, j->user_id, &u) != STORE_OK) {
+    if (store_user_get(r->srv->store, j->inv.user_id, &u) != STORE_OK) {
         api_store_error(r, STORE_ERR, "user");
         goto done;
     }
@@ -311,9 +362,13 @@ void api_accept_invite(struct req *r)
     char hash[CRYPTO_HASH_HEX];
     crypto_token_hash(s->token_key, token, hash);
     struct invite inv;
+    struct user u;
     int rc = store_invite_by_hash(s->store, hash, &inv);
-    if (rc == STORE_NOTFOUND || (rc == STORE_OK && inv.used_at)) {
-        http_reply_error(r, 401, "invalid_invite", "the invitation is invalid or already used");
+    if (rc == STORE_OK)
+        rc = store_user_get(s->store, inv.user_id, &u);
+    if (rc == STORE_NOTFOUND || (rc == STORE_OK && (inv.used_at || inv.voided_at ||
+                                                    strcmp(u.status, "invited") != 0))) {
+        invalid_invite(r);
         return;
     }
     if (rc != STORE_OK) {
@@ -332,8 +387,7 @@ void api_accept_invite(struct req *r)
         return;
     }
     j->r = r;
-    j->user_id = inv.user_id;
-    j->invite_id = inv.id;
+    j->inv = inv;
     util_strlcpy(j->password, password, sizeof j->password);
     http_defer(r);
     if (pool_submit(s->pool, invite_work, invite_done, j) < 0) {

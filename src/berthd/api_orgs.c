@@ -1,4 +1,10 @@
-/* api_orgs.c - organizations and their members (roles, invitations). */
+/* api_orgs.c - organizations, their members (roles) and invitations.
+ *
+ * Adding a member is always an invitation, answered the same way whether
+ * or not the email has an account: an account that never activated
+ * accepts it with the invite token and a new password (api_auth.c); an
+ * active account accepts it while logged in as itself (api_invite_accept).
+ * The membership is made only then. */
 #include "access.h"
 #include "api.h"
 #include "util.h"
@@ -105,7 +111,7 @@ void api_members_list(struct req *r)
     struct jw *w = http_json(r);
     jw_obj(w);
     jw_key(w, "items");
-    int rc = store_members_write(r->srv->store, r->who.org_id, w);
+    int rc = store_members_write(r->srv->store, r->who.org_id, util_now(), w);
     if (rc != STORE_OK) {
         api_store_error(r, rc, "member");
         return;
@@ -129,12 +135,39 @@ static int read_role(struct req *r, json_t *b, int required, enum role *out)
     return 1;
 }
 
-static json_t *member_json(const struct user *u, const char *role)
+/* A member, or (inv set) a pending invitation: no user id, status invited. */
+static json_t *member_json(const struct user *u, const char *role, const struct invite *inv)
 {
-    return json_pack("{s:I, s:s, s:s, s:s}", "user_id", (json_int_t)u->id, "email", u->email,
-                     "role", role, "status", u->status);
+    return json_pack("{s:o, s:s, s:s, s:s}", "user_id",
+                     inv ? json_null() : json_integer(u->id), "email", u->email, "role", role,
+                     "status", inv ? "invited" : u->status);
 }
 
+/* The account for email, made (status invited) when there is none. */
+static int invitee(struct store *st, const char *email, int64_t now, struct user *u)
+{
+    int rc = store_user_by_email(st, email, u);
+    if (rc == STORE_NOTFOUND) {
+        rc = store_user_create(st, email, NULL, "invited", now, &u->id);
+        if (rc == STORE_OK)
+            rc = store_user_get(st, u->id, u);
+    }
+    return rc;
+}
+
+/* CONFLICT when the account is a member of org_id or invited to it. */
+static int already_there(struct store *st, int64_t org_id, int64_t user_id, int64_t now)
+{
+    char role[16];
+    struct invite inv;
+    int rc = store_member_role(st, org_id, user_id, role);
+    if (rc == STORE_NOTFOUND)
+        rc = store_invite_pending(st, org_id, user_id, now, &inv);
+    return rc == STORE_OK ? STORE_CONFLICT : rc == STORE_NOTFOUND ? STORE_OK : rc;
+}
+
+/* The audit target is the email as given: a user id would tell whether
+ * the account existed before. */
 void api_member_add(struct req *r)
 {
     static const char *const fields[] = {"email", "role", NULL};
@@ -155,53 +188,44 @@ void api_member_add(struct req *r)
     snprintf(r->audit_target, sizeof r->audit_target, "user:%.150s", email);
     r->audit_detail = json_pack("{s:s}", "role", access_role_name(role));
 
-    int64_t now = util_now();
+    int64_t now = util_now(), inv_id = 0;
     struct user u;
-    int rc = store_user_by_email(st, email, &u);
-    if (rc != STORE_OK && rc != STORE_NOTFOUND) {
-        api_store_error(r, rc, "user");
-        return;
-    }
-    char token[CRYPTO_TOKEN_MAX] = "";
+    char token[CRYPTO_TOKEN_MAX] = "", hash[CRYPTO_HASH_HEX];
+    crypto_token_new("bti", token);
+    crypto_token_hash(r->srv->token_key, token, hash);
     if (store_begin(st) != STORE_OK) {
         api_store_error(r, STORE_ERR, "member");
-        return;
+        goto done;
     }
-    if (rc == STORE_NOTFOUND) {
-        rc = store_user_create(st, email, NULL, "invited", now, &u.id);
-        if (rc == STORE_OK)
-            rc = store_user_get(st, u.id, &u);
-    }
+    int rc = invitee(st, email, now, &u);
     if (rc == STORE_OK)
-        rc = store_member_add(st, r->who.org_id, u.id, access_role_name(role), now);
-    if (rc == STORE_OK && strcmp(u.status, "invited") == 0) {
-        char hash[CRYPTO_HASH_HEX];
-        crypto_token_new("bti", token);
-        crypto_token_hash(r->srv->token_key, token, hash);
+        rc = already_there(st, r->who.org_id, u.id, now);
+    if (rc == STORE_OK) /* expired ones: a new invitation replaces them */
+        rc = store_invites_void_org_user(st, r->who.org_id, u.id, now);
+    if (rc == STORE_OK)
         rc = store_invite_create(st, r->who.org_id, u.id, access_role_name(role), hash,
-                                 r->who.user_id, now, now + INVITE_TTL);
-    }
+                                 r->who.user_id, now, now + INVITE_TTL, &inv_id);
     if (rc != STORE_OK || store_commit(st) != STORE_OK) {
         store_rollback(st);
-        crypto_wipe(token, sizeof token);
         if (rc == STORE_CONFLICT)
-            http_reply_error(r, 409, "conflict", "%s is already a member", email);
+            http_reply_error(r, 409, "conflict", "%s is already a member or invited (remove "
+                             "the invitation to send a new one)", email);
         else
             api_store_error(r, STORE_ERR, "member");
-        return;
+        goto done;
     }
-    snprintf(r->audit_target, sizeof r->audit_target, "user:%lld", (long long)u.id);
-    json_t *m = member_json(&u, access_role_name(role));
-    if (token[0]) {
-        json_object_set_new(m, "invite_token", json_string(token));
-        json_object_set_new(m, "invite_expires_at", api_time(now + INVITE_TTL));
-    }
-    crypto_wipe(token, sizeof token);
+    struct invite inv = {.id = inv_id};
+    json_t *m = member_json(&u, access_role_name(role), &inv);
+    json_object_set_new(m, "invite_token", json_string(token));
+    json_object_set_new(m, "invite_expires_at", api_time(now + INVITE_TTL));
     http_reply_json(r, 201, m);
+done:
+    crypto_wipe(token, sizeof token);
 }
 
-/* Resolves {user} (id or email) to a member of the caller's org. */
-static int find_member(struct req *r, struct user *u, char role[16])
+/* Resolves {user} (id or email) to a member of the caller's org, or to
+ * the account of a pending invitation to it (then inv->id is set). */
+static int find_member(struct req *r, struct user *u, char role[16], struct invite *inv)
 {
     struct store *st = r->srv->store;
     char ref[sizeof r->params[1]];
@@ -209,10 +233,16 @@ static int find_member(struct req *r, struct user *u, char role[16])
     for (char *p = ref; *p; p++) /* emails are stored lower-cased */
         *p = (char)tolower((unsigned char)*p);
     int64_t id;
+    memset(inv, 0, sizeof *inv);
     int rc = util_parse_i64(ref, &id) == 0 ? store_user_get(st, id, u)
                                            : store_user_by_email(st, ref, u);
     if (rc == STORE_OK)
         rc = store_member_role(st, r->who.org_id, u->id, role);
+    if (rc == STORE_NOTFOUND && u->id &&
+        store_invite_pending(st, r->who.org_id, u->id, util_now(), inv) == STORE_OK) {
+        util_strlcpy(role, inv->role, 16);
+        rc = STORE_OK;
+    }
     snprintf(r->audit_target, sizeof r->audit_target, "user:%s", ref);
     if (rc == STORE_NOTFOUND) {
         http_reply_error(r, 404, "not_found", "member not found: %s", ref);
@@ -222,7 +252,8 @@ static int find_member(struct req *r, struct user *u, char role[16])
         api_store_error(r, rc, "member");
         return -1;
     }
-    snprintf(r->audit_target, sizeof r->audit_target, "user:%lld", (long long)u->id);
+    if (!inv->id) /* an invitee stays known by the reference given */
+        snprintf(r->audit_target, sizeof r->audit_target, "user:%lld", (long long)u->id);
     return 0;
 }
 
@@ -248,31 +279,134 @@ void api_member_update(struct req *r)
     static const char *const fields[] = {"role", NULL};
     json_t *b = req_json(r);
     enum role role = ROLE_NONE;
-    struct user u;
+    struct user u = {0};
+    struct invite inv;
     char old[16];
     if (!b || req_only_fields(r, b, fields) < 0 || read_role(r, b, 1, &role) < 0 ||
-        find_member(r, &u, old) < 0)
+        find_member(r, &u, old, &inv) < 0)
         return;
     r->audit_detail = json_pack("{s:s, s:s}", "from", old, "to", access_role_name(role));
-    if (role != ROLE_ADMIN && !keeps_an_admin(r, old))
+    if (!inv.id && role != ROLE_ADMIN && !keeps_an_admin(r, old))
         return;
-    int rc = store_member_set_role(r->srv->store, r->who.org_id, u.id, access_role_name(role));
+    struct store *st = r->srv->store;
+    int rc = inv.id ? store_invite_set_role(st, inv.id, access_role_name(role))
+                    : store_member_set_role(st, r->who.org_id, u.id, access_role_name(role));
     if (rc != STORE_OK) {
         api_store_error(r, rc, "member");
         return;
     }
-    http_reply_json(r, 200, member_json(&u, access_role_name(role)));
+    http_reply_json(r, 200, member_json(&u, access_role_name(role), inv.id ? &inv : NULL));
 }
 
+/* Removes a member, or withdraws a pending invitation. */
 void api_member_remove(struct req *r)
 {
-    struct user u;
+    struct user u = {0};
+    struct invite inv;
     char old[16];
-    if (find_member(r, &u, old) < 0 || !keeps_an_admin(r, old))
+    if (find_member(r, &u, old, &inv) < 0 || (!inv.id && !keeps_an_admin(r, old)))
         return;
-    int rc = store_member_remove(r->srv->store, r->who.org_id, u.id);
+    struct store *st = r->srv->store;
+    int rc = inv.id ? store_invite_void(st, inv.id, util_now())
+                    : store_member_remove(st, r->who.org_id, u.id);
     if (rc != STORE_OK) {
         api_store_error(r, rc, "member");
+        return;
+    }
+    http_reply_empty(r, 204);
+}
+
+/* ---- the caller's invitations (any account; accepting needs a session;
+ * a token bound to one organization sees none) ---- */
+
+void api_invites_list(struct req *r)
+{
+    struct jw *w = http_json(r);
+    jw_obj(w);
+    jw_key(w, "items");
+    if (r->who.token_org_id) { /* bound to an org the account is in already */
+        jw_arr(w);
+        jw_arr_end(w);
+    } else {
+        int rc = store_invites_write(r->srv->store, r->who.user_id, util_now(), w);
+        if (rc != STORE_OK) {
+            api_store_error(r, rc, "invitation");
+            return;
+        }
+    }
+    jw_obj_end(w);
+    http_reply_jw(r, 200);
+}
+
+/* The caller's pending invitation {id}; answers 404 and returns -1. */
+static int my_invite(struct req *r, struct invite *inv)
+{
+    int64_t id;
+    snprintf(r->audit_target, sizeof r->audit_target, "invite:%.100s", r->params[0]);
+    int rc = util_parse_i64(r->params[0], &id) == 0 && !r->who.token_org_id
+                 ? store_invite_get(r->srv->store, id, r->who.user_id, util_now(), inv)
+                 : STORE_NOTFOUND;
+    if (rc == STORE_NOTFOUND) {
+        http_reply_error(r, 404, "not_found", "invitation not found: %s", r->params[0]);
+        return -1;
+    }
+    if (rc != STORE_OK) {
+        api_store_error(r, rc, "invitation");
+        return -1;
+    }
+    r->audit_org = inv->org_id;
+    return 0;
+}
+
+/* Joining an organization is the person's own decision: it takes their
+ * login session, not an API token (which a script or another tool holds). */
+void api_invite_accept(struct req *r)
+{
+    struct store *st = r->srv->store;
+    struct invite inv;
+    struct org o;
+    char id[32];
+    if (my_invite(r, &inv) < 0)
+        return;
+    if (strcmp(r->who.token_kind, "session") != 0) {
+        http_reply_error(r, 403, "forbidden", "accepting an invitation takes a login session "
+                         "(berth login), not an API token");
+        return;
+    }
+    int64_t now = util_now();
+    if (store_begin(st) != STORE_OK) {
+        api_store_error(r, STORE_ERR, "invitation");
+        return;
+    }
+    int rc = store_invite_use(st, inv.id, now);
+    if (rc == STORE_OK)
+        rc = store_member_add(st, inv.org_id, r->who.user_id, inv.role, now);
+    if (rc != STORE_OK || store_commit(st) != STORE_OK) {
+        store_rollback(st);
+        if (rc == STORE_CONFLICT)
+            http_reply_error(r, 409, "conflict", "you are already a member");
+        else
+            api_store_error(r, rc == STORE_NOTFOUND ? rc : STORE_ERR, "invitation");
+        return;
+    }
+    snprintf(id, sizeof id, "%lld", (long long)inv.org_id);
+    if (store_org_find(st, id, &o) != STORE_OK) {
+        api_store_error(r, STORE_ERR, "organization");
+        return;
+    }
+    r->audit_detail = json_pack("{s:s}", "role", inv.role);
+    http_reply_json(r, 200, json_pack("{s:{s:I, s:s}, s:s}", "org", "id", (json_int_t)o.id,
+                                      "name", o.name, "role", inv.role));
+}
+
+void api_invite_decline(struct req *r)
+{
+    struct invite inv;
+    if (my_invite(r, &inv) < 0)
+        return;
+    int rc = store_invite_void(r->srv->store, inv.id, util_now());
+    if (rc != STORE_OK) {
+        api_store_error(r, rc, "invitation");
         return;
     }
     http_reply_empty(r, 204);

@@ -1,6 +1,8 @@
 /* api_tokens.c - the caller's API tokens: created with a subset of the
  * caller's scopes (never more than the calling token holds), shown once,
- * stored as a keyed hash, revocable. */
+ * stored as a keyed hash, revocable. A token is the child of the session
+ * or token that minted it: it expires no later than its parent, and
+ * revoking the parent revokes it (store_token_revoke). */
 #include "access.h"
 #include "api.h"
 #include "util.h"
@@ -130,8 +132,11 @@ void api_token_create(struct req *r)
         return;
     }
     char token[CRYPTO_TOKEN_MAX];
-    int64_t id, exp;
-    rc = api_issue_token(r, r->who.user_id, "api", name, want, org_id, ttl, token, &id, &exp);
+    int64_t id, now = util_now(), exp = now + ttl;
+    if (r->who.token_expires_at && exp > r->who.token_expires_at)
+        exp = r->who.token_expires_at; /* never outlives its parent */
+    rc = api_issue_token(r, r->who.user_id, "api", name, want, org_id, r->who.token_id, now, exp,
+                         token, &id);
     if (rc != STORE_OK) {
         api_store_error(r, rc, "token");
         return;
@@ -146,7 +151,7 @@ void api_token_create(struct req *r)
                                       (json_int_t)id, "name", name, "token", token, "prefix",
                                       prefix, "scopes", sc, "org",
                                       org_id ? json_integer(org_id) : json_null(), "created_at",
-                                      api_time(exp - ttl), "expires_at", api_time(exp)));
+                                      api_time(now), "expires_at", api_time(exp)));
     crypto_wipe(token, sizeof token);
 }
 

@@ -63,6 +63,7 @@ int guard_authenticate(struct req *r)
     util_strlcpy(w->token_kind, t.kind, sizeof w->token_kind);
     w->token_scopes = scopes;
     w->token_org_id = t.org_id;
+    w->token_expires_at = t.expires_at;
     r->authed = 1;
     return 0;
 }

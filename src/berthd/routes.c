@@ -32,6 +32,11 @@ const struct route routes[] = {
     {HM_DELETE, V1 "/orgs/{org}/members/{user}", AUTH_ORG, SC_USER_WRITE, "member.remove",
      api_member_remove},
 
+    /* invitations (the caller's own; accepting takes a login session) */
+    {HM_GET, V1 "/invites", AUTH_USER, 0, "invite.list", api_invites_list},
+    {HM_POST, V1 "/invites/{id}/accept", AUTH_USER, 0, "invite.accept", api_invite_accept},
+    {HM_DELETE, V1 "/invites/{id}", AUTH_USER, 0, "invite.decline", api_invite_decline},
+
     /* API tokens (the caller's own) */
     {HM_GET, V1 "/tokens", AUTH_USER, 0, "token.list", api_tokens_list},
     {HM_POST, V1 "/tokens", AUTH_USER, SC_TOKEN_WRITE, "token.create", api_token_create},

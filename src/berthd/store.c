@@ -306,6 +306,22 @@ static const char *migrations[] = {
     /* 5: the image ID a deployment's container runs (rollback compares
      * content, not tags) */
     "ALTER TABLE deployments ADD COLUMN image_id TEXT;",
+
+    /* 6: access (docs/access.md). A token's parent: the session or token
+     * that minted it (revoking one revokes its descendants). Invitations
+     * can be voided, and a membership is made only when its invitation is
+     * accepted: the pending memberships of accounts that never activated
+     * become their pending invitations (keeping the role set since). */
+    "ALTER TABLE tokens ADD COLUMN parent_id BIGINT;"
+    "CREATE INDEX tokens_parent ON tokens(parent_id);"
+    "ALTER TABLE invites ADD COLUMN voided_at BIGINT;"
+    "CREATE INDEX invites_user ON invites(user_id);"
+    "CREATE INDEX invites_org ON invites(org_id, user_id);"
+    "UPDATE invites SET role = (SELECT m.role FROM memberships m WHERE m.org_id = "
+    "  invites.org_id AND m.user_id = invites.user_id) WHERE used_at IS NULL AND EXISTS "
+    "  (SELECT 1 FROM memberships m WHERE m.org_id = invites.org_id AND "
+    "  m.user_id = invites.user_id);"
+    "DELETE FROM memberships WHERE user_id IN (SELECT id FROM users WHERE status = 'invited');",
 };
 
 static sqlite3_stmt *prep(struct store *st, const char *sql)
@@ -538,6 +554,14 @@ int store_migrate(struct store *st)
     return total;
 }
 
+/* NOTFOUND when the statement just run changed no row. */
+static int changed(struct store *st, int rc)
+{
+    if (rc == STORE_OK && sqlite3_changes(st->db) == 0)
+        return STORE_NOTFOUND;
+    return rc;
+}
+
 /* ---- users ---- */
 
 static void user_from_row(sqlite3_stmt *s, struct user *u)
@@ -583,10 +607,18 @@ int store_user_by_email(struct store *st, const char *email, struct user *u)
     return rc;
 }
 
-int store_user_set_password(struct store *st, int64_t id, const char *pwhash)
+int store_user_set_password(struct store *st, int64_t id, const char *pwhash, int64_t now)
 {
-    return run(st, q(st, "UPDATE users SET password_hash = ?, status = 'active' WHERE id = ?",
-                     "si", pwhash, id));
+    int rc = changed(st, run(st, q(st, "UPDATE users SET password_hash = ?, status = 'active' "
+                                       "WHERE id = ?", "si", pwhash, id)));
+    return rc == STORE_OK ? store_tokens_revoke_user(st, id, now) : rc;
+}
+
+int store_user_activate(struct store *st, int64_t id, const char *pwhash, int64_t now)
+{
+    int rc = changed(st, run(st, q(st, "UPDATE users SET password_hash = ?, status = 'active' "
+                                       "WHERE id = ? AND status = 'invited'", "si", pwhash, id)));
+    return rc == STORE_OK ? store_tokens_revoke_user(st, id, now) : rc;
 }
 
 /* ---- organizations and members ---- */
@@ -723,13 +755,6 @@ int store_member_add(struct store *st, int64_t org_id, int64_t user_id, const ch
                          "VALUES (?, ?, ?, ?)", "iisi", org_id, user_id, role, now));
 }
 
-static int changed(struct store *st, int rc)
-{
-    if (rc == STORE_OK && sqlite3_changes(st->db) == 0)
-        return STORE_NOTFOUND;
-    return rc;
-}
-
 int store_member_set_role(struct store *st, int64_t org_id, int64_t user_id, const char *role)
 {
     return changed(st, run(st, q(st, "UPDATE memberships SET role = ? WHERE org_id = ? AND "
@@ -797,7 +822,10 @@ static void member_row(sqlite3_stmt *s, struct jw *w)
 {
     jw_obj(w);
     jw_key(w, "user_id");
-    jw_int(w, sqlite3_column_int64(s, 0));
+    if (sqlite3_column_type(s, 0) == SQLITE_NULL)
+        jw_null(w);
+    else
+        jw_int(w, sqlite3_column_int64(s, 0));
     w_str(w, "email", s, 1);
     w_str(w, "role", s, 2);
     w_str(w, "status", s, 3);
@@ -805,11 +833,20 @@ static void member_row(sqlite3_stmt *s, struct jw *w)
     jw_obj_end(w);
 }
 
-int store_members_write(struct store *st, int64_t org_id, struct jw *w)
+/* A pending invitation is listed with status "invited" and no user id
+ * whether or not its email has an account (that is the invitee's to tell). */
+int store_members_write(struct store *st, int64_t org_id, int64_t now, struct jw *w)
 {
     return write_rows(st, q(st, "SELECT u.id, u.email, m.role, u.status, m.created_at "
                                 "FROM memberships m JOIN users u ON u.id = m.user_id "
-                                "WHERE m.org_id = ? ORDER BY u.email", "i", org_id),
+                                "WHERE m.org_id = ? UNION ALL "
+                                "SELECT NULL, u.email, i.role, 'invited', NULL "
+                                "FROM invites i JOIN users u ON u.id = i.user_id "
+                                "WHERE i.org_id = ? AND i.used_at IS NULL AND "
+                                "i.voided_at IS NULL AND i.expires_at > ? AND NOT EXISTS "
+                                "(SELECT 1 FROM memberships m WHERE m.org_id = i.org_id AND "
+                                "m.user_id = i.user_id) ORDER BY 2",
+                            "iii", org_id, org_id, now),
                       w, member_row);
 }
 
@@ -832,9 +869,10 @@ int store_token_create(struct store *st, const struct token *t, const char *hash
                        const char *prefix, int64_t *id)
 {
     int rc = run(st, q(st, "INSERT INTO tokens (user_id, kind, name, hash, prefix, scopes, "
-                           "org_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                       "issssszii", t->user_id, t->kind, t->name, hash, prefix, t->scopes,
-                       t->org_id, t->created_at, t->expires_at));
+                           "org_id, created_at, expires_at, parent_id) "
+                           "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                       "isssssziiz", t->user_id, t->kind, t->name, hash, prefix, t->scopes,
+                       t->org_id, t->created_at, t->expires_at, t->parent_id));
     if (rc == STORE_OK && id)
         *id = sqlite3_last_insert_rowid(st->db);
     return rc;
@@ -886,11 +924,26 @@ int store_token_by_hash(struct store *st, const char *hash, struct token *t, str
     return STORE_OK;
 }
 
+/* One statement revokes the token and every live token minted from it,
+ * at any depth (tokens mint only tokens of their own user). A revoked
+ * token's descendants are revoked with it, so a root already revoked
+ * changes nothing and answers NOTFOUND. The write moves
+ * sqlite3_total_changes64, which empties the token lookup cache. */
 int store_token_revoke(struct store *st, int64_t id, int64_t user_id, int64_t now)
 {
-    return changed(st, run(st, q(st, "UPDATE tokens SET revoked_at = ? WHERE id = ? AND "
-                                     "user_id = ? AND revoked_at IS NULL",
+    return changed(st, run(st, q(st, "UPDATE tokens SET revoked_at = ? WHERE revoked_at IS NULL "
+                                     "AND id IN (WITH RECURSIVE tree(id) AS ("
+                                     "SELECT id FROM tokens WHERE id = ? AND user_id = ? "
+                                     "AND revoked_at IS NULL UNION "
+                                     "SELECT t.id FROM tokens t JOIN tree ON t.parent_id = tree.id"
+                                     ") SELECT id FROM tree)",
                                  "iii", now, id, user_id)));
+}
+
+int store_tokens_revoke_user(struct store *st, int64_t user_id, int64_t now)
+{
+    return run(st, q(st, "UPDATE tokens SET revoked_at = ? WHERE user_id = ? AND "
+                         "revoked_at IS NULL", "ii", now, user_id));
 }
 
 static json_t *token_row(sqlite3_stmt *s)
@@ -920,19 +973,26 @@ int store_tokens_list(struct store *st, int64_t user_id, json_t **items)
 
 /* ---- invitations ---- */
 
+/* A pending invitation: neither used nor voided, and not expired. */
+#define INVITE_PENDING "used_at IS NULL AND voided_at IS NULL AND expires_at > ?"
+#define INVITE_COLS                                                                 \
+    "SELECT id, org_id, user_id, role, expires_at, COALESCE(used_at, 0), "          \
+    "COALESCE(voided_at, 0) FROM invites "
+
 int store_invite_create(struct store *st, int64_t org_id, int64_t user_id, const char *role,
                         const char *hash, int64_t created_by, int64_t now,
-                        int64_t expires_at)
+                        int64_t expires_at, int64_t *id)
 {
-    return run(st, q(st, "INSERT INTO invites (org_id, user_id, role, hash, created_by, "
-                         "created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                     "iissiii", org_id, user_id, role, hash, created_by, now, expires_at));
+    int rc = run(st, q(st, "INSERT INTO invites (org_id, user_id, role, hash, created_by, "
+                           "created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                       "iissiii", org_id, user_id, role, hash, created_by, now, expires_at));
+    if (rc == STORE_OK && id)
+        *id = sqlite3_last_insert_rowid(st->db);
+    return rc;
 }
 
-int store_invite_by_hash(struct store *st, const char *hash, struct invite *inv)
+static int invite_row(struct store *st, sqlite3_stmt *s, struct invite *inv)
 {
-    sqlite3_stmt *s = q(st, "SELECT id, org_id, user_id, role, expires_at, "
-                            "COALESCE(used_at, 0) FROM invites WHERE hash = ?", "s", hash);
     int rc = row(st, s);
     if (rc != STORE_OK)
         return rc;
@@ -942,14 +1002,86 @@ int store_invite_by_hash(struct store *st, const char *hash, struct invite *inv)
     col_str(s, 3, inv->role, sizeof inv->role);
     inv->expires_at = sqlite3_column_int64(s, 4);
     inv->used_at = sqlite3_column_int64(s, 5);
+    inv->voided_at = sqlite3_column_int64(s, 6);
     sqlite3_reset(s);
     return STORE_OK;
+}
+
+int store_invite_by_hash(struct store *st, const char *hash, struct invite *inv)
+{
+    return invite_row(st, q(st, INVITE_COLS "WHERE hash = ?", "s", hash), inv);
+}
+
+int store_invite_get(struct store *st, int64_t id, int64_t user_id, int64_t now,
+                     struct invite *inv)
+{
+    return invite_row(st, q(st, INVITE_COLS "WHERE id = ? AND user_id = ? AND " INVITE_PENDING,
+                            "iii", id, user_id, now), inv);
+}
+
+int store_invite_pending(struct store *st, int64_t org_id, int64_t user_id, int64_t now,
+                         struct invite *inv)
+{
+    return invite_row(st, q(st, INVITE_COLS "WHERE org_id = ? AND user_id = ? AND " INVITE_PENDING
+                                " ORDER BY id DESC LIMIT 1", "iii", org_id, user_id, now), inv);
 }
 
 int store_invite_use(struct store *st, int64_t id, int64_t now)
 {
     return changed(st, run(st, q(st, "UPDATE invites SET used_at = ? WHERE id = ? AND "
-                                     "used_at IS NULL", "ii", now, id)));
+                                     INVITE_PENDING, "iii", now, id, now)));
+}
+
+int store_invite_void(struct store *st, int64_t id, int64_t now)
+{
+    return changed(st, run(st, q(st, "UPDATE invites SET voided_at = ? WHERE id = ? AND "
+                                     "used_at IS NULL AND voided_at IS NULL", "ii", now, id)));
+}
+
+int store_invites_void_org_user(struct store *st, int64_t org_id, int64_t user_id, int64_t now)
+{
+    return run(st, q(st, "UPDATE invites SET voided_at = ? WHERE org_id = ? AND user_id = ? AND "
+                         "used_at IS NULL AND voided_at IS NULL", "iii", now, org_id, user_id));
+}
+
+int store_invites_void_others(struct store *st, int64_t user_id, int64_t keep_id, int64_t now)
+{
+    return run(st, q(st, "UPDATE invites SET voided_at = ? WHERE user_id = ? AND id <> ? AND "
+                         "used_at IS NULL AND voided_at IS NULL", "iii", now, user_id, keep_id));
+}
+
+int store_invite_set_role(struct store *st, int64_t id, const char *role)
+{
+    return changed(st, run(st, q(st, "UPDATE invites SET role = ? WHERE id = ?", "si", role, id)));
+}
+
+static void invite_item(sqlite3_stmt *s, struct jw *w)
+{
+    jw_obj(w);
+    jw_key(w, "id");
+    jw_int(w, sqlite3_column_int64(s, 0));
+    jw_key(w, "org");
+    jw_obj(w);
+    jw_key(w, "id");
+    jw_int(w, sqlite3_column_int64(s, 1));
+    w_str(w, "name", s, 2);
+    jw_obj_end(w);
+    w_str(w, "role", s, 3);
+    w_str(w, "invited_by", s, 4);
+    w_time(w, "created_at", s, 5);
+    w_time(w, "expires_at", s, 6);
+    jw_obj_end(w);
+}
+
+int store_invites_write(struct store *st, int64_t user_id, int64_t now, struct jw *w)
+{
+    return write_rows(st, q(st, "SELECT i.id, o.id, o.name, i.role, u.email, i.created_at, "
+                                "i.expires_at FROM invites i JOIN orgs o ON o.id = i.org_id "
+                                "LEFT JOIN users u ON u.id = i.created_by "
+                                "WHERE i.user_id = ? AND i.used_at IS NULL AND "
+                                "i.voided_at IS NULL AND i.expires_at > ? ORDER BY i.id",
+                            "ii", user_id, now),
+                      w, invite_item);
 }
 
 /* ---- audit ---- */

@@ -50,7 +50,12 @@ int store_user_create(struct store *st, const char *email, const char *pwhash,
                       const char *status, int64_t now, int64_t *id);
 int store_user_get(struct store *st, int64_t id, struct user *u);
 int store_user_by_email(struct store *st, const char *email, struct user *u);
-int store_user_set_password(struct store *st, int64_t id, const char *pwhash);
+/* Sets the password (and status active) and revokes every token of the
+ * account: its sessions and all that were minted from them. */
+int store_user_set_password(struct store *st, int64_t id, const char *pwhash, int64_t now);
+/* The same, only for an account that never activated: NOTFOUND when the
+ * account is active already (an invitation never sets its password). */
+int store_user_activate(struct store *st, int64_t id, const char *pwhash, int64_t now);
 
 struct org {
     int64_t id;
@@ -78,9 +83,11 @@ int store_member_add(struct store *st, int64_t org_id, int64_t user_id,
 int store_member_set_role(struct store *st, int64_t org_id, int64_t user_id, const char *role);
 int store_member_remove(struct store *st, int64_t org_id, int64_t user_id);
 int store_member_count_role(struct store *st, int64_t org_id, const char *role, int64_t *n);
-/* Writes the org's members as a JSON array of {user_id, email, role,
- * status, joined_at}, ordered by email, straight from the rows. */
-int store_members_write(struct store *st, int64_t org_id, struct jw *w);
+/* Writes the org's members and pending invitations as a JSON array of
+ * {user_id, email, role, status, joined_at}, ordered by email, straight
+ * from the rows; an invitation has user_id and joined_at null and status
+ * "invited". */
+int store_members_write(struct store *st, int64_t org_id, int64_t now, struct jw *w);
 /* Scopes text of every role the user holds, for "union of my scopes". */
 int store_user_roles(struct store *st, int64_t user_id, char roles[][16], int max, int *n);
 
@@ -94,31 +101,58 @@ struct token {
     int64_t created_at;
     int64_t expires_at;
     int64_t revoked_at;  /* 0: live */
+    int64_t parent_id;   /* the session or token that minted it; 0: none
+                            (written by store_token_create, not read back) */
 };
 
 int store_token_create(struct store *st, const struct token *t, const char *hash,
                        const char *prefix, int64_t *id);
 /* Token and its user by the token's keyed hash. */
 int store_token_by_hash(struct store *st, const char *hash, struct token *t, struct user *u);
-/* Revokes the user's token; NOTFOUND if not theirs or already revoked. */
+/* Revokes the user's token and every token minted from it, at any depth;
+ * NOTFOUND if not theirs or already revoked. */
 int store_token_revoke(struct store *st, int64_t id, int64_t user_id, int64_t now);
+/* Revokes every live token of the user. */
+int store_tokens_revoke_user(struct store *st, int64_t user_id, int64_t now);
 /* The user's live API tokens: {id, name, prefix, scopes[], org, created_at, expires_at}. */
 int store_tokens_list(struct store *st, int64_t user_id, json_t **items);
 
+/* An invitation to join org_id with role. Pending: not used, not voided,
+ * not expired. The invite token (stored as a keyed hash) sets a password
+ * only while the account has never activated; an active account accepts
+ * its invitations while logged in (docs/access.md). */
 struct invite {
     int64_t id;
     int64_t org_id;
     int64_t user_id;
     char role[16];
     int64_t expires_at;
-    int64_t used_at;
+    int64_t used_at;    /* 0: not used */
+    int64_t voided_at;  /* 0: not voided */
 };
 
 int store_invite_create(struct store *st, int64_t org_id, int64_t user_id, const char *role,
                         const char *hash, int64_t created_by, int64_t now,
-                        int64_t expires_at);
+                        int64_t expires_at, int64_t *id);
 int store_invite_by_hash(struct store *st, const char *hash, struct invite *inv);
+/* The user's pending invitation by id; NOTFOUND if none. */
+int store_invite_get(struct store *st, int64_t id, int64_t user_id, int64_t now,
+                     struct invite *inv);
+/* The user's pending invitation to org_id; NOTFOUND if none. */
+int store_invite_pending(struct store *st, int64_t org_id, int64_t user_id, int64_t now,
+                         struct invite *inv);
+/* Marks a pending invitation used; NOTFOUND if it is not pending. */
 int store_invite_use(struct store *st, int64_t id, int64_t now);
+/* Voids an unused invitation; NOTFOUND if used or voided already. */
+int store_invite_void(struct store *st, int64_t id, int64_t now);
+/* Voids the user's unused invitations to org_id. */
+int store_invites_void_org_user(struct store *st, int64_t org_id, int64_t user_id, int64_t now);
+/* Voids the user's unused invitations other than keep_id. */
+int store_invites_void_others(struct store *st, int64_t user_id, int64_t keep_id, int64_t now);
+int store_invite_set_role(struct store *st, int64_t id, const char *role);
+/* The user's pending invitations as a JSON array of {id, org: {id, name},
+ * role, invited_by, created_at, expires_at}, oldest first. */
+int store_invites_write(struct store *st, int64_t user_id, int64_t now, struct jw *w);
 
 struct audit_entry {
     int64_t org_id;       /* 0: not tied to an organization */

@@ -1,9 +1,11 @@
-/* cmd_member.c - an organization's members: list, add (which may invite),
- * set-role and remove. The organization is --org or the current one. An
- * invite token from `member add` is printed once, because handing it to
- * the invitee is the admin's job; it is never written anywhere else. */
+/* cmd_member.c - an organization's members: list, add (an invitation),
+ * set-role and remove; and the caller's own invitations: list, accept,
+ * decline. The organization is --org or the current one. An invite token
+ * from `member add` is printed once, because handing it to the invitee is
+ * the admin's job; it is never written anywhere else. */
 #include "cli.h"
 
+#include <stdio.h>
 #include <string.h>
 
 static const char *const roles[] = {"admin", "manager", "developer", "viewer", NULL};
@@ -71,17 +73,15 @@ int cmd_member_list(struct cli *c)
 static void human_member_add(struct cli *c, json_t *d)
 {
     const char *email = json_string_value(json_object_get(d, "email"));
-    const char *tok = json_string_value(json_object_get(d, "invite_token"));
-    printf("Added %s to %s as %s.\n", email, c->org,
-           json_string_value(json_object_get(d, "role")));
-    if (!tok)
-        return;
-    printf("\n%s has no account yet. Invite token (shown once, valid until %s):\n\n  %s\n\n",
-           email, json_string_value(json_object_get(d, "invite_expires_at")), tok);
-    printf("Hand it over privately. They accept with:\n\n"
+    printf("Invited %s to %s as %s. Invite token (shown once, valid until %s):\n\n  %s\n\n",
+           email, c->org, json_string_value(json_object_get(d, "role")),
+           json_string_value(json_object_get(d, "invite_expires_at")),
+           json_string_value(json_object_get(d, "invite_token")));
+    printf("Hand it over privately. Someone new accepts with:\n\n"
            "  berth accept-invite --url %s\n\n"
            "which asks for the token and a new password (or reads BERTH_INVITE_TOKEN and\n"
-           "BERTH_PASSWORD).\n", c->url);
+           "BERTH_PASSWORD). Someone who already has an account logs in and runs:\n\n"
+           "  berth invite accept %s\n", c->url, c->org);
 }
 
 int cmd_member_add(struct cli *c)
@@ -95,9 +95,9 @@ int cmd_member_add(struct cli *c)
     rc = client_mutate(c, "POST", path, body, 1, NULL, &d);
     if (rc == 0) {
         json_object_set_new(d, "accept_command",
-                            json_object_get(d, "invite_token")
-                                ? json_sprintf("berth accept-invite --url %s", c->url)
-                                : json_null());
+                            json_sprintf("berth accept-invite --url %s", c->url));
+        json_object_set_new(d, "accept_command_existing",
+                            json_sprintf("berth invite accept %s", c->org));
         out_ok(c, d, human_member_add);
     }
 done:
@@ -144,5 +144,98 @@ int cmd_member_remove(struct cli *c)
     if (rc == 0)
         out_ok(c, json_pack("{s:s, s:s, s:b}", "user", c->args[0], "org", c->org, "removed", 1),
                human_member_remove);
+    return rc < 0 ? -1 : 0;
+}
+
+/* ---- the caller's invitations ---- */
+
+static void human_invite_list(struct cli *c, json_t *d)
+{
+    static const char *const h[] = {"ID", "ORG", "ROLE", "INVITED_BY", "EXPIRES", NULL};
+    json_t *t = out_table_new(h), *i;
+    size_t k;
+    char id[32], x[4];
+    (void)c;
+    json_array_foreach(json_object_get(d, "items"), k, i)
+        out_table_row(t, out_str(i, "id", id, sizeof id),
+                      out_str(json_object_get(i, "org"), "name", x, sizeof x),
+                      out_str(i, "role", x, sizeof x), out_str(i, "invited_by", x, sizeof x),
+                      out_str(i, "expires_at", x, sizeof x), NULL);
+    out_table_print(t);
+}
+
+int cmd_invite_list(struct cli *c)
+{
+    json_t *d = NULL;
+    if (client_request(c, "GET", "/invites", NULL, 1, &d) < 0)
+        return -1;
+    out_ok(c, d, human_invite_list);
+    return 0;
+}
+
+/* The id of the caller's pending invitation to ORG (its name or id). */
+static int invite_for(struct cli *c, const char *org, int64_t *id)
+{
+    json_t *d = NULL, *i;
+    size_t k;
+    int rc = -1;
+    if (client_request(c, "GET", "/invites", NULL, 1, &d) < 0)
+        return -1;
+    json_array_foreach(json_object_get(d, "items"), k, i) {
+        json_t *o = json_object_get(i, "org");
+        char oid[32];
+        snprintf(oid, sizeof oid, "%lld", (long long)json_integer_value(json_object_get(o, "id")));
+        const char *name = json_string_value(json_object_get(o, "name"));
+        if ((name && strcmp(name, org) == 0) || strcmp(oid, org) == 0) {
+            *id = json_integer_value(json_object_get(i, "id"));
+            rc = 0;
+        }
+    }
+    json_decref(d);
+    if (rc < 0)
+        return cli_fail(c, CLI_EXIT_NOTFOUND, "not_found",
+                        "no pending invitation to %s (berth invite list shows yours)", org);
+    return 0;
+}
+
+static void human_invite_accept(struct cli *c, json_t *d)
+{
+    (void)c;
+    printf("You joined %s as %s.\n",
+           json_string_value(json_object_get(json_object_get(d, "org"), "name")),
+           json_string_value(json_object_get(d, "role")));
+}
+
+int cmd_invite_accept(struct cli *c)
+{
+    char path[64];
+    int64_t id;
+    json_t *d = NULL;
+    if (cli_need_token(c) < 0 || invite_for(c, c->args[0], &id) < 0)
+        return -1;
+    snprintf(path, sizeof path, "/invites/%lld/accept", (long long)id);
+    int rc = client_mutate(c, "POST", path, NULL, 1, NULL, &d);
+    if (rc == 0)
+        out_ok(c, d, human_invite_accept);
+    return rc < 0 ? -1 : 0;
+}
+
+static void human_invite_decline(struct cli *c, json_t *d)
+{
+    (void)c;
+    printf("Declined the invitation to %s.\n", json_string_value(json_object_get(d, "org")));
+}
+
+int cmd_invite_decline(struct cli *c)
+{
+    char path[64];
+    int64_t id;
+    if (cli_need_token(c) < 0 || invite_for(c, c->args[0], &id) < 0)
+        return -1;
+    snprintf(path, sizeof path, "/invites/%lld", (long long)id);
+    int rc = client_mutate(c, "DELETE", path, NULL, 1, NULL, NULL);
+    if (rc == 0)
+        out_ok(c, json_pack("{s:s, s:b}", "org", c->args[0], "declined", 1),
+               human_invite_decline);
     return rc < 0 ? -1 : 0;
 }

@@ -33,10 +33,20 @@ static const struct cli_cmd cmds[] = {
     {"member", "list", "", 0, 0, ORGO, "list the organization's members", NULL,
      cmd_member_list},
     {"member", "add", "EMAIL", 1, 1, ORGO | OPTB(OPT_ROLE) | MUT,
-     "add a member (invites the address if it has no account)",
-     "When the address has no account yet, berthd answers with a one-time invite token;\n"
-     "it is printed once: hand it to the person, who runs `berth accept-invite`.\n",
+     "invite someone (with or without an account) to join as a member",
+     "berthd answers with a one-time invite token, the same whether or not the address\n"
+     "has an account; it is printed once: hand it to the person. Someone new runs\n"
+     "`berth accept-invite`; someone with an account logs in and runs\n"
+     "`berth invite accept ORG`. They are a member once they accept.\n",
      cmd_member_add},
+    {"invite", "list", "", 0, 0, 0, "list your pending invitations to organizations", NULL,
+     cmd_invite_list},
+    {"invite", "accept", "ORG", 1, 1, MUT, "join ORG (name or id) by accepting its invitation",
+     "For an account that exists already: log in first (an API token cannot accept).\n"
+     "A new account uses `berth accept-invite` with its invite token instead.\n",
+     cmd_invite_accept},
+    {"invite", "decline", "ORG", 1, 1, MUT, "decline your invitation to ORG (name or id)", NULL,
+     cmd_invite_decline},
     {"member", "set-role", "USER [ROLE]", 1, 2, ORGO | OPTB(OPT_ROLE) | MUT,
      "change a member's role (USER: email or user id)",
      "The role is the second argument or --role: admin, manager, developer, viewer.\n"
@@ -51,11 +61,14 @@ static const struct cli_cmd cmds[] = {
      "env:write script:run terminal:open token:write user:write org:write audit:read.\n"
      "A token never holds more than your role grants. --org binds it to one organization\n"
      "(without it the token works in every organization you belong to). Default lifetime\n"
-     "30 days. The secret is shown only here; berth token list shows its prefix.\n",
+     "30 days, never past the token that makes it (your login session): revoking that\n"
+     "token, or logging out, ends this one too. The secret is shown only here; berth\n"
+     "token list shows its prefix.\n",
      cmd_token_create},
     {"token", "list", "", 0, 0, 0, "list your API tokens (prefix only, never the secret)", NULL,
      cmd_token_list},
-    {"token", "revoke", "ID", 1, 1, MUT, "revoke an API token; asks first", NULL,
+    {"token", "revoke", "ID", 1, 1, MUT,
+     "revoke an API token and every token made with it; asks first", NULL,
      cmd_token_revoke},
     {"audit", "list", "", 0, 0,
      ORGO | OPTB(OPT_ACTOR) | OPTB(OPT_ACTION) | OPTB(OPT_SINCE) | OPTB(OPT_UNTIL) |

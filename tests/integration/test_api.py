@@ -221,10 +221,14 @@ class TestMembers(Base):
         self.assertEqual(self.req("POST", "/orgs", token=self.admin, body={"name": "alpha"}).status, 201)
         self.assertEqual(self.req("POST", "/orgs", token=self.admin, body={"name": "beta"}).status, 201)
         tok = self.d.add_user(self.admin, "alpha", "erin@example.com", "admin", password="erin-password")
-        # Already a user: joining beta needs no invitation.
+        # Already a user: joining beta is an invitation too, answered as for anyone
+        # (issue 12 item 8), which she accepts while logged in as herself.
         m = self.invite("erin@example.com", "viewer", org="beta")
-        self.assertNotIn("invite_token", m)
-        self.assertEqual(m["status"], "active")
+        self.assertIn("invite_token", m)
+        self.assertEqual(m["status"], "invited")
+        self.assertEqual(self.req("GET", "/orgs/beta", token=tok).status, 404)
+        inv = self.req("GET", "/invites", token=tok).json["items"][0]["id"]
+        self.assertEqual(self.req("POST", "/invites/%d/accept" % inv, token=tok).status, 200)
         roles = {o["name"]: o["role"] for o in self.req("GET", "/orgs", token=tok).json["items"]}
         self.assertEqual(roles, {"alpha": "admin", "beta": "viewer"})
         r = self.req("POST", "/orgs/alpha/members", token=tok, body={"email": "f@example.com", "role": "viewer"})

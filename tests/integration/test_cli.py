@@ -23,7 +23,8 @@ SCRUB = ("BERTH_URL", "BERTH_TOKEN", "BERTH_ORG", "BERTH_CACERT", "BERTH_CONFIG"
 COMMANDS = [["login"], ["logout"], ["whoami"], ["accept-invite"], ["org", "list"],
             ["org", "create"], ["org", "use"], ["member", "list"], ["member", "add"],
             ["member", "set-role"], ["member", "remove"], ["token", "create"],
-            ["token", "list"], ["token", "revoke"], ["audit", "list"], ["version"]]
+            ["token", "list"], ["token", "revoke"], ["audit", "list"], ["version"],
+            ["invite", "list"], ["invite", "accept"], ["invite", "decline"]]
 
 
 class Result:
@@ -183,7 +184,7 @@ class TestSession(CliCase):
 
 class TestUsage(CliCase):
     def test_help_on_every_command(self):
-        for cmd in [[]] + [["org"], ["member"], ["token"], ["audit"]] + COMMANDS:
+        for cmd in [[]] + [["org"], ["member"], ["token"], ["audit"], ["invite"]] + COMMANDS:
             r = self.berth(*cmd, "--help")
             self.assertEqual(r.rc, 0, (cmd, r))
             self.assertTrue(r.out.startswith("usage: berth"), (cmd, r))

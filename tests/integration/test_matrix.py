@@ -117,12 +117,13 @@ class RoleRouteMatrix(unittest.TestCase):
     # ---- fixtures: a valid request for each known route ----
 
     def _member_target(self, org):
-        """A fresh member of org (viewer), added by the admin; returns its id."""
+        """A fresh invitee of org (viewer), added by the admin; returns its email
+        (the answer carries no user id: it would tell whether the account existed)."""
         email = fresh("target") + "@example.com"
         r = self.d.request("POST", "/api/v1/orgs/%s/members" % org, token=self.admin,
                            body={"email": email, "role": "viewer"})
         self.assertEqual(r.status, 201, r)
-        return r.json["user_id"]
+        return email
 
     def _own_token_id(self, caller):
         """A token id the caller owns (or, for a caller without a live

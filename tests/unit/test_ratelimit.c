@@ -185,6 +185,71 @@ static void expired_entries_evicted_first(void **state)
     ratelimit_free(rl);
 }
 
+/* Attempts in flight count: with 3 allowed, 3 reservations are taken and
+ * the 4th is refused before any settles (retry in 1 s: they end soon). */
+static void reservations_count_in_flight(void **state)
+{
+    (void)state;
+    struct ratelimit *rl = ratelimit_new(3, 60, 100);
+    int ra = -1;
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(ratelimit_reserve(rl, "k", 1000, &ra), 0);
+    assert_int_equal(ratelimit_reserve(rl, "k", 1000, &ra), 1);
+    assert_int_equal(ra, 1);
+    assert_int_equal(blocked(rl, "k", 1000, NULL), 1);
+    /* one succeeds: its slot is free again */
+    ratelimit_settle(rl, "k", 0, 1001);
+    assert_int_equal(ratelimit_reserve(rl, "k", 1001, &ra), 0);
+    /* all three fail: blocked for the window */
+    for (int i = 0; i < 3; i++)
+        ratelimit_settle(rl, "k", 1, 1002);
+    assert_int_equal(ratelimit_reserve(rl, "k", 1002, &ra), 1);
+    assert_int_equal(ra, 58);
+    assert_int_equal(ratelimit_reserve(rl, "k", 1060, &ra), 0); /* next window */
+    ratelimit_settle(rl, "k", 0, 1060);
+    ratelimit_free(rl);
+}
+
+/* A reset (a successful login) clears failures, not attempts in flight. */
+static void reset_keeps_in_flight(void **state)
+{
+    (void)state;
+    struct ratelimit *rl = ratelimit_new(2, 60, 100);
+    int ra = -1;
+    ratelimit_hit(rl, "k", 1000);
+    assert_int_equal(ratelimit_reserve(rl, "k", 1000, &ra), 0);
+    assert_int_equal(ratelimit_reserve(rl, "k", 1000, &ra), 1);
+    ratelimit_reset(rl, "k");
+    assert_int_equal(ratelimit_reserve(rl, "k", 1000, &ra), 0);
+    assert_int_equal(ratelimit_reserve(rl, "k", 1000, &ra), 1);
+    ratelimit_settle(rl, "k", 0, 1000);
+    ratelimit_settle(rl, "k", 0, 1000);
+    assert_int_equal(blocked(rl, "k", 1000, NULL), 0);
+    ratelimit_free(rl);
+}
+
+/* An entry with attempts in flight is never evicted, however many keys
+ * pass; when a key finds no slot it is refused rather than let through. */
+static void in_flight_never_evicted(void **state)
+{
+    (void)state;
+    struct ratelimit *rl = ratelimit_new(1, 60, 16);
+    int ra = -1;
+    assert_int_equal(ratelimit_reserve(rl, "victim", 1000, &ra), 0);
+    char k[32];
+    int refused = 0;
+    for (int i = 0; i < 1000; i++) {
+        snprintf(k, sizeof k, "k-%d", i);
+        if (ratelimit_reserve(rl, k, 2000, &ra) != 0)
+            refused++;
+    }
+    assert_true(refused > 0); /* 15 slots left, all then held */
+    assert_int_equal(ratelimit_reserve(rl, "victim", 2000, &ra), 1);
+    ratelimit_settle(rl, "victim", 1, 2000);
+    assert_int_equal(blocked(rl, "victim", 2000, NULL), 1);
+    ratelimit_free(rl);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -200,6 +265,9 @@ int main(void)
         cmocka_unit_test(tiny_capacity_still_works),
         cmocka_unit_test(bounded_under_many_keys),
         cmocka_unit_test(expired_entries_evicted_first),
+        cmocka_unit_test(reservations_count_in_flight),
+        cmocka_unit_test(reset_keeps_in_flight),
+        cmocka_unit_test(in_flight_never_evicted),
     };
     return cmocka_run_group_tests_name("ratelimit", tests, NULL, NULL);
 }

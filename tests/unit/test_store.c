@@ -228,10 +228,27 @@ static void invited_user_then_password(void **state)
     assert_int_equal(store_user_get(f->st, id, &u), STORE_OK);
     assert_string_equal(u.status, "invited");
     assert_string_equal(u.pwhash, "");
-    assert_int_equal(store_user_set_password(f->st, id, "$argon2id$new"), STORE_OK);
+    assert_int_equal(store_user_set_password(f->st, id, "$argon2id$new", 10), STORE_OK);
     assert_int_equal(store_user_get(f->st, id, &u), STORE_OK);
     assert_string_equal(u.status, "active");
     assert_string_equal(u.pwhash, "$argon2id$new");
+    assert_int_equal(store_user_set_password(f->st, 424242, "$argon2id$x", 10), STORE_NOTFOUND);
+}
+
+/* An invitation sets the password of an account that never activated,
+ * never of an active one. */
+static void activate_only_invited(void **state)
+{
+    struct fx *f = *state;
+    int64_t id = 0;
+    assert_int_equal(store_user_create(f->st, "inv@example.com", NULL, "invited", 5, &id),
+                     STORE_OK);
+    assert_int_equal(store_user_activate(f->st, id, "$argon2id$first", 6), STORE_OK);
+    assert_int_equal(store_user_activate(f->st, id, "$argon2id$second", 7), STORE_NOTFOUND);
+    struct user u;
+    assert_int_equal(store_user_get(f->st, id, &u), STORE_OK);
+    assert_string_equal(u.status, "active");
+    assert_string_equal(u.pwhash, "$argon2id$first");
 }
 
 /* ---- organizations and members ---- */
@@ -301,7 +318,7 @@ static json_t *members(struct fx *f, int64_t org_id)
     struct jw w;
     buf_init(&b, 1 << 20);
     jw_init(&w, &b);
-    assert_int_equal(store_members_write(f->st, org_id, &w), STORE_OK);
+    assert_int_equal(store_members_write(f->st, org_id, 150, &w), STORE_OK);
     assert_false(jw_failed(&w));
     json_error_t je;
     json_t *v = json_loadb(b.data, b.len, 0, &je);
@@ -471,6 +488,62 @@ static void token_revoke_rules(void **state)
     assert_int_equal(t.revoked_at, 2000);
 }
 
+static int64_t child(struct fx *f, int64_t uid, const char *hash, int64_t parent)
+{
+    struct token t;
+    memset(&t, 0, sizeof t);
+    t.user_id = uid;
+    strcpy(t.kind, "api");
+    strcpy(t.name, "child");
+    strcpy(t.scopes, "app:read");
+    t.created_at = 1000;
+    t.expires_at = 5000;
+    t.parent_id = parent;
+    int64_t id = 0;
+    assert_int_equal(store_token_create(f->st, &t, hash, "bta_child", &id), STORE_OK);
+    return id;
+}
+
+static int64_t revoked_at(struct fx *f, const char *hash)
+{
+    struct token t;
+    struct user tu;
+    assert_int_equal(store_token_by_hash(f->st, hash, &t, &tu), STORE_OK);
+    return t.revoked_at;
+}
+
+/* Revoking a token revokes its descendants at any depth, and only them;
+ * the lookups cached before (children looked up twice, the second from the
+ * cache) see it at once. */
+static void token_revoke_cascades(void **state)
+{
+    struct fx *f = *state;
+    int64_t a = user(f, "a@example.com");
+    int64_t s = token(f, a, "session", "s", 0);
+    int64_t c1 = child(f, a, "c1", s);
+    child(f, a, "c2", c1);
+    child(f, a, "c3", c1);
+    int64_t other = child(f, a, "o1", token(f, a, "session", "s2", 0));
+    (void)other;
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(revoked_at(f, "c3"), 0);
+    assert_int_equal(store_token_revoke(f->st, c1, a, 3000), STORE_OK);
+    assert_int_equal(revoked_at(f, "c1"), 3000);
+    assert_int_equal(revoked_at(f, "c2"), 3000);
+    assert_int_equal(revoked_at(f, "c3"), 3000);
+    assert_int_equal(revoked_at(f, "s"), 0);
+    assert_int_equal(revoked_at(f, "o1"), 0);
+    assert_int_equal(store_token_revoke(f->st, c1, a, 3001), STORE_NOTFOUND);
+    assert_int_equal(store_token_revoke(f->st, s, a, 3002), STORE_OK);
+    assert_int_equal(revoked_at(f, "s"), 3002);
+    assert_int_equal(revoked_at(f, "c2"), 3000); /* kept its first revocation */
+    /* a password set revokes the rest, cached or not */
+    assert_int_equal(revoked_at(f, "o1"), 0);
+    assert_int_equal(store_user_set_password(f->st, a, "$argon2id$n", 4000), STORE_OK);
+    assert_int_equal(revoked_at(f, "o1"), 4000);
+    assert_int_equal(revoked_at(f, "s2"), 4000);
+}
+
 /* Token and membership lookups are cached between writes: every write
  * through the store, and every transaction boundary, shows up in the next
  * lookup; nothing read inside a transaction outlives its rollback. */
@@ -509,7 +582,7 @@ static void lookups_follow_writes(void **state)
     assert_int_equal(t.revoked_at, 2000);
     assert_int_equal(store_token_by_hash(f->st, "hi", &t, &tu), STORE_OK);
     assert_string_equal(tu.status, "invited");
-    assert_int_equal(store_user_set_password(f->st, inv, "$argon2id$x"), STORE_OK);
+    assert_int_equal(store_user_set_password(f->st, inv, "$argon2id$x", 2000), STORE_OK);
     assert_int_equal(store_token_by_hash(f->st, "hi", &t, &tu), STORE_OK);
     assert_string_equal(tu.status, "active");
 
@@ -569,7 +642,7 @@ static void invite_lifecycle(void **state)
     int64_t o = org(f, "acme"), a = user(f, "a@example.com"), id = 0;
     assert_int_equal(store_user_create(f->st, "new@example.com", NULL, "invited", 1, &id),
                      STORE_OK);
-    assert_int_equal(store_invite_create(f->st, o, id, "developer", "ih", a, 100, 900),
+    assert_int_equal(store_invite_create(f->st, o, id, "developer", "ih", a, 100, 900, NULL),
                      STORE_OK);
     struct invite inv;
     assert_int_equal(store_invite_by_hash(f->st, "ih", &inv), STORE_OK);
@@ -583,8 +656,68 @@ static void invite_lifecycle(void **state)
     assert_int_equal(store_invite_by_hash(f->st, "ih", &inv), STORE_OK);
     assert_int_equal(inv.used_at, 200);
     assert_int_equal(store_invite_by_hash(f->st, "other", &inv), STORE_NOTFOUND);
-    assert_int_equal(store_invite_create(f->st, o, id, "viewer", "ih", a, 1, 2),
+    assert_int_equal(store_invite_create(f->st, o, id, "viewer", "ih", a, 1, 2, NULL),
                      STORE_CONFLICT);
+}
+
+/* Pending means unused, not voided, not expired; voiding the others keeps
+ * one; the user's list and the org's member list show pending ones only. */
+static void invite_pending_and_void(void **state)
+{
+    struct fx *f = *state;
+    int64_t o1 = org(f, "acme"), o2 = org(f, "beta"), o3 = org(f, "gamma");
+    int64_t a = user(f, "a@example.com"), b = user(f, "b@example.com");
+    int64_t i1 = 0, i2 = 0, i3 = 0;
+    assert_int_equal(store_invite_create(f->st, o1, b, "viewer", "h1", a, 100, 900, &i1),
+                     STORE_OK);
+    assert_int_equal(store_invite_create(f->st, o2, b, "admin", "h2", a, 100, 900, &i2),
+                     STORE_OK);
+    assert_int_equal(store_invite_create(f->st, o3, b, "viewer", "h3", a, 100, 120, &i3),
+                     STORE_OK);
+    struct invite inv;
+    assert_int_equal(store_invite_get(f->st, i2, b, 150, &inv), STORE_OK);
+    assert_string_equal(inv.role, "admin");
+    assert_int_equal(store_invite_get(f->st, i2, a, 150, &inv), STORE_NOTFOUND); /* not a's */
+    assert_int_equal(store_invite_get(f->st, i3, b, 150, &inv), STORE_NOTFOUND); /* expired */
+    assert_int_equal(store_invite_use(f->st, i3, 150), STORE_NOTFOUND);
+    assert_int_equal(store_invite_pending(f->st, o1, b, 150, &inv), STORE_OK);
+    assert_int_equal(inv.id, i1);
+    assert_int_equal(store_invite_set_role(f->st, i1, "developer"), STORE_OK);
+
+    json_t *ms = members(f, o1);
+    assert_int_equal(json_array_size(ms), 1);
+    json_t *m = json_array_get(ms, 0);
+    assert_true(json_is_null(json_object_get(m, "user_id")));
+    assert_string_equal(json_string_value(json_object_get(m, "status")), "invited");
+    assert_string_equal(json_string_value(json_object_get(m, "role")), "developer");
+    json_decref(ms);
+
+    struct buf buf;
+    struct jw w;
+    buf_init(&buf, 1 << 16);
+    jw_init(&w, &buf);
+    assert_int_equal(store_invites_write(f->st, b, 150, &w), STORE_OK);
+    json_t *mine = json_loadb(buf.data, buf.len, 0, NULL);
+    buf_release(&buf);
+    assert_int_equal(json_array_size(mine), 2);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_object_get(json_array_get(mine, 1), "org"), "name")), "beta");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(mine, 0),
+                                                          "invited_by")), "a@example.com");
+    json_decref(mine);
+
+    assert_int_equal(store_invite_use(f->st, i1, 200), STORE_OK);
+    assert_int_equal(store_invites_void_others(f->st, b, i1, 200), STORE_OK);
+    assert_int_equal(store_invite_use(f->st, i2, 200), STORE_NOTFOUND); /* voided */
+    assert_int_equal(store_invite_by_hash(f->st, "h2", &inv), STORE_OK);
+    assert_int_equal(inv.voided_at, 200);
+    assert_int_equal(store_invite_by_hash(f->st, "h1", &inv), STORE_OK);
+    assert_int_equal(inv.voided_at, 0);
+    assert_int_equal(store_invite_void(f->st, i1, 201), STORE_NOTFOUND); /* used */
+    assert_int_equal(store_invite_pending(f->st, o2, b, 150, &inv), STORE_NOTFOUND);
+    ms = members(f, o2);
+    assert_int_equal(json_array_size(ms), 0);
+    json_decref(ms);
 }
 
 /* ---- audit ---- */
@@ -798,7 +931,8 @@ int main(void)
         TF(transaction_rollback), TF(token_create_and_lookup), TF(token_unbound_org_is_zero),
         TF(token_hash_unique), TF(token_revoke_rules), TF(lookups_follow_writes),
         TF(tokens_list_live_api_only),
-        TF(invite_lifecycle), TF(audit_org_isolation_newest_first), TF(audit_filter_actor),
+        TF(invite_lifecycle), TF(invite_pending_and_void), TF(token_revoke_cascades),
+        TF(activate_only_invited), TF(audit_org_isolation_newest_first), TF(audit_filter_actor),
         TF(audit_filter_action), TF(audit_filter_time), TF(audit_cursor_pagination),
         TF(audit_cursor_exact_page), TF(audit_cursor_with_filter),
     };
