@@ -133,10 +133,14 @@ void api_token_create(struct req *r)
     }
     char token[CRYPTO_TOKEN_MAX];
     int64_t id, now = util_now(), exp = now + ttl;
-    if (r->who.token_expires_at && exp > r->who.token_expires_at)
-        exp = r->who.token_expires_at; /* never outlives its parent */
-    rc = api_issue_token(r, r->who.user_id, "api", name, want, org_id, r->who.token_id, now, exp,
-                         token, &id);
+    /* A login session mints the account's own API tokens (roots: a CI
+     * token outlives the login it was made in, as people expect); an API
+     * token mints children that never outlive it (docs/access.md). */
+    int from_session = strcmp(r->who.token_kind, "session") == 0;
+    if (!from_session && r->who.token_expires_at && exp > r->who.token_expires_at)
+        exp = r->who.token_expires_at;
+    rc = api_issue_token(r, r->who.user_id, "api", name, want, org_id,
+                         from_session ? 0 : r->who.token_id, now, exp, token, &id);
     if (rc != STORE_OK) {
         api_store_error(r, rc, "token");
         return;
