@@ -9,6 +9,7 @@
 #include "api.h"
 #include "giturl.h"
 #include "jsonx.h"
+#include "outbound.h"
 #include "repos.h"
 #include "util.h"
 
@@ -330,20 +331,6 @@ void api_repo_deploy_key_delete(struct req *r)
     store_repo_release(&rp);
 }
 
-static int api_url_ok(const char *u)
-{
-    size_t l = strlen(u);
-    if (l < 9 || l > 500 || url_has_password(u))
-        return 0;
-    if (strncmp(u, "https://", 8) != 0 && strncmp(u, "http://", 7) != 0)
-        return 0;
-    for (const char *p = u; *p; p++)
-        if ((unsigned char)*p <= ' ' || *p == '?' || *p == '#')
-            return 0;
-    const char *host = u + (strncmp(u, "https://", 8) == 0 ? 8 : 7);
-    return *host && *host != '/';
-}
-
 void api_repo_github_app_set(struct req *r)
 {
     static const char *const fields[] = {"app_id", "installation_id", "private_key", "api_url",
@@ -352,6 +339,7 @@ void api_repo_github_app_set(struct req *r)
     int64_t app_id = 0, inst = 0;
     struct repo rp;
     char url[512];
+    char why[300] = "";
     snprintf(r->audit_target, sizeof r->audit_target, "repo:%.100s", r->params[1]);
     json_t *b = req_json(r);
     if (!b || req_only_fields(r, b, fields) < 0 || req_int(r, b, "app_id", 1, &app_id) < 0 ||
@@ -363,9 +351,11 @@ void api_repo_github_app_set(struct req *r)
                          app_id < 1 ? "app_id" : "installation_id");
         return;
     }
-    if (!api_url_ok(api_url)) {
-        http_reply_error(r, 422, "invalid_field", "field 'api_url' must be an http(s) URL "
-                         "without credentials (default %s)", REPOS_GITHUB_API);
+    if (strchr(api_url, '?') || strchr(api_url, '#') ||
+        outbound_url_check(r->srv->outbound, api_url, why, sizeof why) < 0) {
+        http_reply_error(r, 422, "invalid_field", "field 'api_url' must be an https URL "
+                         "berthd may reach, without credentials, query or fragment (default "
+                         "%s): %s", REPOS_GITHUB_API, why[0] ? why : "a query or fragment");
         return;
     }
     util_strlcpy(url, api_url, sizeof url);

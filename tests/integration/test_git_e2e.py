@@ -411,7 +411,10 @@ class GitE2E(unittest.TestCase):
         cls.sgit.publish()
 
         # berthd and a real runner
-        cls.b = Berthd(env={"BERTH_HEARTBEAT_S": "1"}).start()
+        # the fake token endpoint is plain HTTP on loopback: berthd's outbound
+        # client refuses both unless told (docs/webhooks.md)
+        cls.b = Berthd(env={"BERTH_HEARTBEAT_S": "1", "BERTH_OUTBOUND_HTTP": "1",
+                            "BERTH_OUTBOUND_ALLOW": "127.0.0.1/32"}).start()
         cls.cleanups.append(cls.b.close)
         cls.tok = cls.b.login()
         cls.org = "/api/v1/orgs/%s" % cls.b.org

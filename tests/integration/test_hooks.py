@@ -537,6 +537,9 @@ def b64d(s):
 
 
 class PrivateRepos(HookBase):
+    # the token endpoint is a plain-HTTP server on loopback: allowed explicitly
+    env = {"BERTH_OUTBOUND_HTTP": "1", "BERTH_OUTBOUND_ALLOW": "127.0.0.1/32"}
+
     def setUp(self):
         super().setUp()
         self.tmp = tempfile.TemporaryDirectory(prefix="berth-hooks-")
