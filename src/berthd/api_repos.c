@@ -36,9 +36,10 @@ static int provider_valid(const char *p)
     return 0;
 }
 
-/* Where the provider posts: public_url, else the request's Host (host-name
- * characters only), else the listen address. */
-static void hook_url(struct req *r, const char *provider, char *out, size_t n)
+/* Where the provider posts for this repository: <base>/hooks/<provider>/<id>,
+ * base being public_url, else the request's Host (host-name characters
+ * only), else the listen address. */
+static void hook_url(struct req *r, const struct repo *rp, char *out, size_t n)
 {
     const struct config *c = &r->srv->cfg;
     char base[600];
@@ -59,13 +60,13 @@ static void hook_url(struct req *r, const char *provider, char *out, size_t n)
             snprintf(host, sizeof host, "%.256s:%d", c->listen_host, c->port);
         snprintf(base, sizeof base, "%s://%s", c->tls_cert[0] ? "https" : "http", host);
     }
-    snprintf(out, n, "%s/hooks/%s", base, provider);
+    snprintf(out, n, "%s/hooks/%s/%lld", base, rp->provider, (long long)rp->id);
 }
 
 static json_t *repo_json(struct req *r, const struct repo *rp)
 {
     char url[700];
-    hook_url(r, rp->provider, url, sizeof url);
+    hook_url(r, rp, url, sizeof url);
     json_t *app = rp->gh_app_id
                       ? json_pack("{s:I, s:I, s:s}", "app_id", (json_int_t)rp->gh_app_id,
                                   "installation_id", (json_int_t)rp->gh_installation_id,

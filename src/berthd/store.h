@@ -453,4 +453,14 @@ int store_delivery_seen(struct store *st, int64_t repo_id, const char *delivery_
  * commit, deployments}. */
 int store_deliveries_list(struct store *st, int64_t repo_id, int limit, json_t **items);
 
+/* The webhook order rule's memory (migration 7; hooks.c): per repository
+ * and branch, the last commit taken (head, "" when none) and the commits
+ * pushes taken named as before or after. Kept until the repository is
+ * removed. store_hook_take records a push (its own transaction). */
+int store_hook_head(struct store *st, int64_t repo_id, const char *branch, char *head, size_t n);
+int store_hook_seen(struct store *st, int64_t repo_id, const char *branch, const char *commit,
+                    int *seen);
+int store_hook_take(struct store *st, int64_t repo_id, const char *branch, const char *before,
+                    const char *after, int64_t now);
+
 #endif

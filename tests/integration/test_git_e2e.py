@@ -548,7 +548,13 @@ class GitE2E(unittest.TestCase):
             h.update({"X-Gitea-Event": event, "X-Gitea-Delivery": delivery,
                       "X-GitHub-Event": event, "User-Agent": "Go-http-client/1.1",
                       "X-Gitea-Signature": sig or hmac_hex(secret, body)})
-        r = self.b.request("POST", "/hooks/" + provider, raw=body, headers=h)
+        # each repository's own hook URL; an unknown secret goes to the
+        # provider's repository of this scenario
+        by_secret = {self.http_repo["webhook_secret"]: self.http_repo["id"],
+                     self.ssh_repo["webhook_secret"]: self.ssh_repo["id"]}
+        to = by_secret.get(secret) or (self.http_repo if provider == "github"
+                                       else self.ssh_repo)["id"]
+        r = self.b.request("POST", "/hooks/%s/%d" % (provider, to), raw=body, headers=h)
         self.bodies.append(r.body)
         return r
 
@@ -712,9 +718,10 @@ class GitE2E(unittest.TestCase):
         pad["padding"] = "x" * (1 << 20)
         body = json.dumps(pad).encode()
         with socket.create_connection(("127.0.0.1", self.b.port), 10) as sk:
-            sk.sendall(("POST /hooks/github HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            sk.sendall(("POST /hooks/github/%d HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                         "X-GitHub-Event: push\r\nX-GitHub-Delivery: %s\r\nX-Hub-Signature-256: sha256=%s\r\n"
-                        "Content-Length: %d\r\n\r\n" % (uuid.uuid4(), hmac_hex(secret, body), len(body))).encode())
+                        "Content-Length: %d\r\n\r\n" % (self.http_repo["id"], uuid.uuid4(), hmac_hex(secret, body),
+                                                len(body))).encode())
             try:
                 sk.sendall(body)
             except OSError:
