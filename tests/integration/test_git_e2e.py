@@ -707,8 +707,10 @@ class GitE2E(unittest.TestCase):
         r = self.hook("gitea", self.gitea_push(v4, head), secret)
         self.assertEqual(r.status, 401, r)
         # a delivery replayed: the first (signed, on another branch) is taken, the replay is not
+        # (dev's next push: its own new commit, since dev already took v4 above)
         delivery = str(uuid.uuid4())
-        r = self.hook("github", self.github_push(v4, head, ref="refs/heads/dev"), secret, delivery=delivery)
+        r = self.hook("github", self.github_push("d" * 40, v4, ref="refs/heads/dev"), secret,
+                      delivery=delivery)
         self.assertEqual(r.status, 202, r)
         r = self.hook("github", self.github_push(v4, head), secret, delivery=delivery)
         self.assertEqual((r.status, r.json["outcome"]), (200, "duplicate"), r)
