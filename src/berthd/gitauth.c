@@ -272,8 +272,11 @@ static void mint_done(void *arg, int ran)
         snprintf(reason, sizeof reason, "clone: no GitHub App installation token: %s",
                  m->ok ? "the request was forgotten" : m->error);
         log_error("gitauth", "job %lld: %s", (long long)m->job_id, reason);
-        if (pending && store_job_finish(s->store, m->job_id, "FAILED", -1, reason,
-                                        util_now()) == STORE_OK) {
+        /* Stopping aborts the exchanges in flight: the job stays PENDING
+         * and is sent (and its token minted) again after the restart. */
+        if (pending && !s->stopping &&
+            store_job_finish(s->store, m->job_id, "FAILED", -1, reason, util_now()) ==
+                STORE_OK) {
             if (s->hub)
                 hub_jobs_recount(s->hub);
             deploy_job_finished(s, m->job_id, 1, reason);

@@ -107,17 +107,6 @@ static int allowed(const struct outbound *ob, int v6, const uint8_t *a)
     return 0;
 }
 
-/* The refused kind of an IPv4 address, or NULL when it may be reached. */
-static const char *v4_kind(const struct outbound *ob, const uint8_t *a)
-{
-    if (allowed(ob, 0, a))
-        return NULL;
-    for (size_t i = 0; i < sizeof v4_refused / sizeof v4_refused[0]; i++)
-        if (prefix_eq(a, v4_refused[i].a, v4_refused[i].bits))
-            return v4_refused[i].kind;
-    return NULL;
-}
-
 /* IPv6 forms that carry an IPv4 address: judged by that address. */
 static const uint8_t *v6_embedded_v4(const uint8_t *a)
 {
@@ -133,16 +122,21 @@ static const uint8_t *v6_embedded_v4(const uint8_t *a)
     return NULL;
 }
 
-static const char *v6_kind(const struct outbound *ob, const uint8_t *a)
+/* The refused kind of an address (v6: 16 bytes, else 4), or NULL when it
+ * may be reached. */
+static const char *addr_kind(const struct outbound *ob, int v6, const uint8_t *a)
 {
-    const uint8_t *v4 = v6_embedded_v4(a);
+    const uint8_t *v4 = v6 ? v6_embedded_v4(a) : NULL;
     if (v4)
-        return v4_kind(ob, v4);
-    if (allowed(ob, 1, a))
+        return addr_kind(ob, 0, v4);
+    if (allowed(ob, v6, a))
         return NULL;
-    for (size_t i = 0; i < sizeof v6_refused / sizeof v6_refused[0]; i++)
-        if (prefix_eq(a, v6_refused[i].a, v6_refused[i].bits))
-            return v6_refused[i].kind;
+    const struct range *t = v6 ? v6_refused : v4_refused;
+    size_t n = v6 ? sizeof v6_refused / sizeof v6_refused[0]
+                  : sizeof v4_refused / sizeof v4_refused[0];
+    for (size_t i = 0; i < n; i++)
+        if (prefix_eq(a, t[i].a, t[i].bits))
+            return t[i].kind;
     return NULL;
 }
 
@@ -161,11 +155,11 @@ int outbound_addr_check(const struct outbound *ob, const struct sockaddr *sa, ch
     if (sa->sa_family == AF_INET) {
         const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
         inet_ntop(AF_INET, &s4->sin_addr, text, sizeof text);
-        kind = v4_kind(ob, (const uint8_t *)&s4->sin_addr);
+        kind = addr_kind(ob, 0, (const uint8_t *)&s4->sin_addr);
     } else if (sa->sa_family == AF_INET6) {
         const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
         inet_ntop(AF_INET6, &s6->sin6_addr, text, sizeof text);
-        kind = v6_kind(ob, s6->sin6_addr.s6_addr);
+        kind = addr_kind(ob, 1, s6->sin6_addr.s6_addr);
     } else {
         snprintf(err, errlen, "only IPv4 and IPv6 connections are made");
         return -1;
@@ -285,7 +279,7 @@ int outbound_url_check(const struct outbound *ob, const char *url, char *err, si
         fam = 4;
         memcpy(a, (const uint8_t[4]){127, 0, 0, 1}, 4);
     }
-    const char *kind = fam == 4 ? v4_kind(ob, a) : fam == 6 ? v6_kind(ob, a) : NULL;
+    const char *kind = fam ? addr_kind(ob, fam == 6, a) : NULL;
     if (kind) {
         refuse(err, errlen, host, kind);
         goto done;
@@ -493,7 +487,8 @@ struct outbound *outbound_new(const struct config *cfg, struct pool *done_to)
     atomic_init(&ob->stopping, 0);
     if (allow_parse(ob, cfg->outbound_allow) < 0)
         goto fail;
-    ob->pool = pool_new_bounded(cfg->outbound_threads > 0 ? cfg->outbound_threads : 2,
+    int threads = cfg->outbound_threads;
+    ob->pool = pool_new_bounded(threads < 1 ? 2 : threads > 16 ? 16 : threads,
                                 OUTBOUND_QUEUE_MAX, done_to);
     if (!ob->pool)
         goto fail;

@@ -120,14 +120,19 @@ void pool_set_context(struct pool *p, struct lws_context *ctx)
     pthread_mutex_unlock(&p->mu);
 }
 
-int pool_submit(struct pool *p, pool_fn work, pool_fn done, void *arg)
+static struct job *job_new(pool_fn work, pool_fn done, void *arg)
 {
     struct job *j = malloc(sizeof *j);
+    if (j)
+        *j = (struct job){work, done, arg, NULL};
+    return j;
+}
+
+int pool_submit(struct pool *p, pool_fn work, pool_fn done, void *arg)
+{
+    struct job *j = job_new(work, done, arg);
     if (!j)
         return -1;
-    j->work = work;
-    j->done = done;
-    j->arg = arg;
     pthread_mutex_lock(&p->mu);
     if (p->max_queued && p->nqueued >= p->max_queued) {
         pthread_mutex_unlock(&p->mu);
@@ -143,12 +148,9 @@ int pool_submit(struct pool *p, pool_fn work, pool_fn done, void *arg)
 
 int pool_post(struct pool *p, pool_fn done, void *arg)
 {
-    struct job *j = malloc(sizeof *j);
+    struct job *j = job_new(NULL, done, arg);
     if (!j)
         return -1;
-    j->work = NULL;
-    j->done = done;
-    j->arg = arg;
     finish(p, j);
     return 0;
 }
