@@ -348,6 +348,33 @@ class OutboundHung(Signed):
             self.assertLess(took, 1.0, "a login took %.1f s while token requests hang" % took)
         self.assertEqual([d["status"] for d in self.deps("hung-0")], ["PENDING"])
 
+    def test_the_outbound_queue_is_bounded(self):
+        """2 threads + 32 queued: the requests beyond fail at once, saying so."""
+        s, p = self.connect()
+        url = "https://github.com/acme/private.git"
+        n = 40
+        for i in range(n):
+            self.app("q-%d" % i, repo_url=url)
+        rp = self.repo("github", url)
+        r = self.api("POST", "/repos/%d/github-app" % rp["id"], {
+            "app_id": 1, "installation_id": 2, "private_key": rsa_key(),
+            "api_url": "http://127.0.0.1:%d" % self.listener.port})
+        self.assertEqual(r.status, 200, r)
+        r = self.send("github", rp, github_push(name="private", after=sha(1), before=sha(0)))
+        self.assertEqual((r.status, len(r.json["deployments"])), (200, n), r)
+
+        def failed():
+            return [d for i in range(n) for d in self.deps("q-%d" % i) if d["status"] == "FAILED"]
+        self.assertTrue(wait_for(lambda: len(failed()) >= n - 34, 10), len(failed()))
+        time.sleep(0.5)
+        self.assertEqual(len(failed()), n - 34)  # the rest wait on the hung endpoint
+        for d in failed():
+            self.assertEqual(d["failed_step"], "clone")
+            self.assertIn("outbound queue is full", d["reason"])
+        t = time.monotonic()
+        self.b.login()
+        self.assertLess(time.monotonic() - t, 1.0)
+
 
 if __name__ == "__main__":
     unittest.main()
