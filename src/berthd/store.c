@@ -2062,14 +2062,6 @@ int store_repos_each(struct store *st, int64_t org_id,
                                 "id", "i", org_id), fn, arg);
 }
 
-int store_repos_each_norm(struct store *st, const char *provider, const char *url_norm,
-                          void (*fn)(void *arg, const struct repo *r), void *arg)
-{
-    return repos_walk(st, q(st, "SELECT " REPO_COLS " FROM repos WHERE url_norm = ? AND "
-                                "provider = ? ORDER BY org_id, id", "ss", url_norm, provider),
-                      fn, arg);
-}
-
 int store_repo_delete(struct store *st, int64_t id)
 {
     int rc = run(st, q(st, "DELETE FROM hook_deliveries WHERE repo_id = ?", "i", id));

@@ -419,9 +419,6 @@ int store_repo_get(struct store *st, int64_t org_id, int64_t id, struct repo *r)
 int store_repo_by_norm(struct store *st, int64_t org_id, const char *url_norm, struct repo *r);
 int store_repos_each(struct store *st, int64_t org_id,
                      void (*fn)(void *arg, const struct repo *r), void *arg);
-/* Every organization's repository of this provider with this normal URL. */
-int store_repos_each_norm(struct store *st, const char *provider, const char *url_norm,
-                          void (*fn)(void *arg, const struct repo *r), void *arg);
 /* Removes the repository and its deliveries (caller's transaction). */
 int store_repo_delete(struct store *st, int64_t id);
 /* sealed NULL removes it. */
