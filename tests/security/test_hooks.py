@@ -27,6 +27,7 @@ import unittest
 import urllib.parse
 import uuid
 
+import http.server
 import importlib.util
 
 import harness
@@ -347,6 +348,38 @@ class OutboundHung(Signed):
             took = time.monotonic() - t
             self.assertLess(took, 1.0, "a login took %.1f s while token requests hang" % took)
         self.assertEqual([d["status"] for d in self.deps("hung-0")], ["PENDING"])
+
+    def test_redirects_are_not_followed(self):
+        """A token endpoint answering 302 to another (allowed) address: the
+        redirect is the answer; the other address is never contacted."""
+        other = Listener()
+        self.addCleanup(other.close)
+
+        class Redirect(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_POST(self):
+                self.send_response(302)
+                self.send_header("Location", "http://127.0.0.1:%d/steal" % other.port)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        self.addCleanup(lambda: (srv.shutdown(), srv.server_close()))
+        s, p = self.connect()
+        url = "https://github.com/acme/private.git"
+        self.app("redirected", repo_url=url)
+        rp = self.repo("github", url)
+        r = self.api("POST", "/repos/%d/github-app" % rp["id"], {
+            "app_id": 1, "installation_id": 2, "private_key": rsa_key(),
+            "api_url": "http://127.0.0.1:%d" % srv.server_address[1]})
+        self.assertEqual(r.status, 200, r)
+        r = self.send("github", rp, github_push(name="private", after=sha(1), before=sha(0)))
+        self.assertEqual(r.status, 200, r)
+        self.assertTrue(wait_for(lambda: self.deps("redirected")[0]["status"] == "FAILED", 10))
+        self.assertIn("answered 302", self.deps("redirected")[0]["reason"])
+        self.assertEqual(other.conns, [])
 
     def test_the_outbound_queue_is_bounded(self):
         """2 threads + 32 queued: the requests beyond fail at once, saying so."""
