@@ -327,18 +327,23 @@ class OutboundHung(Signed):
         self.listener.close()
         super().tearDown()
 
-    def test_login_is_prompt_while_outbound_requests_hang(self):
-        s, p = self.connect()
+    def push_through(self, apps, port):
+        """Apps following one repository whose GitHub App's token endpoint
+        is 127.0.0.1:port, on a connected server; one signed push."""
+        self.connect()
         url = "https://github.com/acme/private.git"
-        for i in range(4):
-            self.app("hung-%d" % i, repo_url=url)
+        for name in apps:
+            self.app(name, repo_url=url)
         rp = self.repo("github", url)
         r = self.api("POST", "/repos/%d/github-app" % rp["id"], {
             "app_id": 1, "installation_id": 2, "private_key": rsa_key(),
-            "api_url": "http://127.0.0.1:%d" % self.listener.port})
+            "api_url": "http://127.0.0.1:%d" % port})
         self.assertEqual(r.status, 200, r)
         r = self.send("github", rp, github_push(name="private", after=sha(1), before=sha(0)))
-        self.assertEqual((r.status, len(r.json["deployments"])), (200, 4), r)
+        self.assertEqual((r.status, len(r.json["deployments"])), (200, len(apps)), r)
+
+    def test_login_is_prompt_while_outbound_requests_hang(self):
+        self.push_through(["hung-%d" % i for i in range(4)], self.listener.port)
         # the token requests are in flight (and hang)
         self.assertTrue(wait_for(lambda: len(self.listener.conns) >= 2, 10),
                         self.listener.conns)
@@ -367,34 +372,15 @@ class OutboundHung(Signed):
         srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
         threading.Thread(target=srv.serve_forever, daemon=True).start()
         self.addCleanup(lambda: (srv.shutdown(), srv.server_close()))
-        s, p = self.connect()
-        url = "https://github.com/acme/private.git"
-        self.app("redirected", repo_url=url)
-        rp = self.repo("github", url)
-        r = self.api("POST", "/repos/%d/github-app" % rp["id"], {
-            "app_id": 1, "installation_id": 2, "private_key": rsa_key(),
-            "api_url": "http://127.0.0.1:%d" % srv.server_address[1]})
-        self.assertEqual(r.status, 200, r)
-        r = self.send("github", rp, github_push(name="private", after=sha(1), before=sha(0)))
-        self.assertEqual(r.status, 200, r)
+        self.push_through(["redirected"], srv.server_address[1])
         self.assertTrue(wait_for(lambda: self.deps("redirected")[0]["status"] == "FAILED", 10))
         self.assertIn("answered 302", self.deps("redirected")[0]["reason"])
         self.assertEqual(other.conns, [])
 
     def test_the_outbound_queue_is_bounded(self):
         """2 threads + 32 queued: the requests beyond fail at once, saying so."""
-        s, p = self.connect()
-        url = "https://github.com/acme/private.git"
         n = 40
-        for i in range(n):
-            self.app("q-%d" % i, repo_url=url)
-        rp = self.repo("github", url)
-        r = self.api("POST", "/repos/%d/github-app" % rp["id"], {
-            "app_id": 1, "installation_id": 2, "private_key": rsa_key(),
-            "api_url": "http://127.0.0.1:%d" % self.listener.port})
-        self.assertEqual(r.status, 200, r)
-        r = self.send("github", rp, github_push(name="private", after=sha(1), before=sha(0)))
-        self.assertEqual((r.status, len(r.json["deployments"])), (200, n), r)
+        self.push_through(["q-%d" % i for i in range(n)], self.listener.port)
 
         def failed():
             return [d for i in range(n) for d in self.deps("q-%d" % i) if d["status"] == "FAILED"]
