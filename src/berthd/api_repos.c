@@ -9,6 +9,7 @@
 #include "api.h"
 #include "giturl.h"
 #include "jsonx.h"
+#include "outbound.h"
 #include "repos.h"
 #include "util.h"
 
@@ -35,9 +36,10 @@ static int provider_valid(const char *p)
     return 0;
 }
 
-/* Where the provider posts: public_url, else the request's Host (host-name
- * characters only), else the listen address. */
-static void hook_url(struct req *r, const char *provider, char *out, size_t n)
+/* Where the provider posts for this repository: <base>/hooks/<provider>/<id>,
+ * base being public_url, else the request's Host (host-name characters
+ * only), else the listen address. */
+static void hook_url(struct req *r, const struct repo *rp, char *out, size_t n)
 {
     const struct config *c = &r->srv->cfg;
     char base[600];
@@ -58,13 +60,13 @@ static void hook_url(struct req *r, const char *provider, char *out, size_t n)
             snprintf(host, sizeof host, "%.256s:%d", c->listen_host, c->port);
         snprintf(base, sizeof base, "%s://%s", c->tls_cert[0] ? "https" : "http", host);
     }
-    snprintf(out, n, "%s/hooks/%s", base, provider);
+    snprintf(out, n, "%s/hooks/%s/%lld", base, rp->provider, (long long)rp->id);
 }
 
 static json_t *repo_json(struct req *r, const struct repo *rp)
 {
     char url[700];
-    hook_url(r, rp->provider, url, sizeof url);
+    hook_url(r, rp, url, sizeof url);
     json_t *app = rp->gh_app_id
                       ? json_pack("{s:I, s:I, s:s}", "app_id", (json_int_t)rp->gh_app_id,
                                   "installation_id", (json_int_t)rp->gh_installation_id,
@@ -330,20 +332,6 @@ void api_repo_deploy_key_delete(struct req *r)
     store_repo_release(&rp);
 }
 
-static int api_url_ok(const char *u)
-{
-    size_t l = strlen(u);
-    if (l < 9 || l > 500 || url_has_password(u))
-        return 0;
-    if (strncmp(u, "https://", 8) != 0 && strncmp(u, "http://", 7) != 0)
-        return 0;
-    for (const char *p = u; *p; p++)
-        if ((unsigned char)*p <= ' ' || *p == '?' || *p == '#')
-            return 0;
-    const char *host = u + (strncmp(u, "https://", 8) == 0 ? 8 : 7);
-    return *host && *host != '/';
-}
-
 void api_repo_github_app_set(struct req *r)
 {
     static const char *const fields[] = {"app_id", "installation_id", "private_key", "api_url",
@@ -352,6 +340,7 @@ void api_repo_github_app_set(struct req *r)
     int64_t app_id = 0, inst = 0;
     struct repo rp;
     char url[512];
+    char why[300] = "";
     snprintf(r->audit_target, sizeof r->audit_target, "repo:%.100s", r->params[1]);
     json_t *b = req_json(r);
     if (!b || req_only_fields(r, b, fields) < 0 || req_int(r, b, "app_id", 1, &app_id) < 0 ||
@@ -363,9 +352,11 @@ void api_repo_github_app_set(struct req *r)
                          app_id < 1 ? "app_id" : "installation_id");
         return;
     }
-    if (!api_url_ok(api_url)) {
-        http_reply_error(r, 422, "invalid_field", "field 'api_url' must be an http(s) URL "
-                         "without credentials (default %s)", REPOS_GITHUB_API);
+    if (strchr(api_url, '?') || strchr(api_url, '#') ||
+        outbound_url_check(r->srv->outbound, api_url, why, sizeof why) < 0) {
+        http_reply_error(r, 422, "invalid_field", "field 'api_url' must be an https URL "
+                         "berthd may reach, without credentials, query or fragment (default "
+                         "%s): %s", REPOS_GITHUB_API, why[0] ? why : "a query or fragment");
         return;
     }
     util_strlcpy(url, api_url, sizeof url);

@@ -2,7 +2,8 @@
  *
  * One `struct srv` lives for the whole process and is owned by main.c.
  * Everything on it is touched only from the event-loop thread, except the
- * worker pool's queues (pool.c) which carry their own lock.
+ * worker pool's queues (pool.c) and the outbound client (outbound.c), which
+ * carry their own locks.
  */
 #ifndef BERTHD_H
 #define BERTHD_H
@@ -19,12 +20,14 @@ struct pool;
 struct ratelimit;
 struct metrics;
 struct hub;
+struct outbound;
 
 struct srv {
     struct config cfg;
     struct lws_context *ctx;
     struct store *store;
     struct pool *pool;
+    struct outbound *outbound;             /* berthd's own HTTP requests (outbound.c) */
     struct ratelimit *rl_account;
     struct ratelimit *rl_address;
     struct metrics *metrics;

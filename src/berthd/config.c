@@ -18,6 +18,7 @@ void config_defaults(struct config *c)
     c->login_max_account = 5;
     c->login_max_address = 20;
     c->login_window = 900;
+    c->outbound_threads = 2;
 }
 
 static void env_str(const char *name, char *dst, size_t n)
@@ -55,6 +56,9 @@ void config_from_env(struct config *c)
     env_int("BERTH_LOGIN_MAX_ADDRESS", &c->login_max_address);
     env_int("BERTH_LOGIN_WINDOW", &c->login_window);
     env_int("BERTH_ACCESS_LOG", &c->access_log);
+    env_str("BERTH_OUTBOUND_ALLOW", c->outbound_allow, sizeof c->outbound_allow);
+    env_int("BERTH_OUTBOUND_HTTP", &c->outbound_http);
+    env_int("BERTH_OUTBOUND_THREADS", &c->outbound_threads);
 }
 
 int config_parse_listen(struct config *c, const char *s)

@@ -19,6 +19,10 @@ struct config {
     int login_max_address;    /* failed logins per address per window */
     int login_window;         /* seconds */
     int access_log;           /* log every request at info level */
+    /* berthd's own outbound requests (outbound.c, docs/webhooks.md) */
+    char outbound_allow[512]; /* CIDRs allowed although private/loopback */
+    int outbound_http;        /* 1: plain http:// allowed too */
+    int outbound_threads;     /* threads for outbound requests */
 };
 
 void config_defaults(struct config *c);

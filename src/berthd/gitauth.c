@@ -4,8 +4,8 @@
  * for that job (docs/webhooks.md, docs/protocol.md "deploy jobs").
  *
  * Minting: an RS256 JWT signed with the App's key (OpenSSL libcrypto),
- * exchanged at POST {api_url}/app/installations/{id}/access_tokens with
- * libcurl, on a worker thread (pool.c); the loop never waits. Until the
+ * exchanged at POST {api_url}/app/installations/{id}/access_tokens through
+ * outbound.c (its own threads, its address policy); the loop never waits. Until the
  * token arrives the job is held back (gitauth_spec_add answers 1 and hub.c
  * does not send it); the completion then sends it, or fails it with the
  * reason when no token can be had. Tokens live only in this module's
@@ -16,12 +16,11 @@
 #include "giturl.h"
 #include "hub.h"
 #include "log.h"
-#include "pool.h"
+#include "outbound.h"
 #include "repos.h"
 #include "store.h"
 #include "util.h"
 
-#include <curl/curl.h>
 #include <openssl/bio.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -31,10 +30,8 @@
 #include <string.h>
 
 #define TOKEN_MAX 512
-#define RESP_MAX (64 * 1024)
 #define CACHE_MAX 1024
 #define TOKEN_MARGIN 300        /* seconds: a token this close to expiry is renewed */
-#define HTTP_TIMEOUT 20
 
 /* ---- the token cache (loop thread) ---- */
 
@@ -184,38 +181,12 @@ struct mint {
     char error[1024];
 };
 
-struct body {
-    char *data;
-    size_t len;
-    int over;
-};
-
-static size_t on_data(char *p, size_t size, size_t n, void *arg)
-{
-    struct body *b = arg;
-    size_t k = size * n;
-    if (b->len + k > RESP_MAX) {
-        b->over = 1;
-        return 0;
-    }
-    char *d = realloc(b->data, b->len + k + 1);
-    if (!d)
-        return 0;
-    memcpy(d + b->len, p, k);
-    b->len += k;
-    d[b->len] = '\0';
-    b->data = d;
-    return k;
-}
-
-static void mint_work(void *arg)
+static void mint_work(struct outbound *ob, void *arg)
 {
     struct mint *m = arg;
-    char *jwt = NULL, url[700], auth[4096];
-    struct body b = {NULL, 0, 0};
-    struct curl_slist *hdrs = NULL;
+    char *jwt = NULL, url[700], auth[4096], err[512];
+    struct outbound_resp rs = {0, NULL, 0};
     json_t *o = NULL;
-    CURL *c = NULL;
     int rc = gitauth_jwt(m->pem, m->pem_len, m->app_id, util_now(), &jwt, m->error,
                          sizeof m->error);
     crypto_wipe(m->pem, m->pem_len);
@@ -229,38 +200,18 @@ static void mint_work(void *arg)
         snprintf(m->error, sizeof m->error, "the GitHub App JWT is too long");
         goto done;
     }
-    c = curl_easy_init();
-    if (!c) {
-        snprintf(m->error, sizeof m->error, "cannot start an HTTP client");
+    const char *const hdrs[] = {auth, "Accept: application/vnd.github+json",
+                                "X-GitHub-Api-Version: 2022-11-28", NULL};
+    struct outbound_req rq = {"POST", url, hdrs, NULL, 0};
+    if (outbound_fetch(ob, &rq, &rs, err, sizeof err) < 0) {
+        snprintf(m->error, sizeof m->error, "%.500s: %.500s", m->api_url, err);
         goto done;
     }
-    hdrs = curl_slist_append(hdrs, auth);
-    hdrs = curl_slist_append(hdrs, "Accept: application/vnd.github+json");
-    hdrs = curl_slist_append(hdrs, "X-GitHub-Api-Version: 2022-11-28");
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_POST, 1L);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
-    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, 0L);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-    curl_easy_setopt(c, CURLOPT_USERAGENT, "berthd");
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, (long)HTTP_TIMEOUT);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-    CURLcode cc = curl_easy_perform(c);
-    long code = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-    if (cc != CURLE_OK) {
-        snprintf(m->error, sizeof m->error, "%s: %s", m->api_url,
-                 b.over ? "answer too large" : curl_easy_strerror(cc));
-        goto done;
-    }
-    o = b.data ? json_loads(b.data, 0, NULL) : NULL;
+    o = rs.body ? json_loads(rs.body, 0, NULL) : NULL;
     const char *tok = json_string_value(json_object_get(o, "token"));
-    if (code != 201 && code != 200) {
+    if (rs.status != 201 && rs.status != 200) {
         const char *msg = json_string_value(json_object_get(o, "message"));
-        snprintf(m->error, sizeof m->error, "%s answered %ld%s%.200s", m->api_url, code,
+        snprintf(m->error, sizeof m->error, "%s answered %ld%s%.200s", m->api_url, rs.status,
                  msg ? ": " : "", msg ? msg : "");
         goto done;
     }
@@ -280,13 +231,7 @@ done:
             crypto_wipe((char *)json_string_value(t), strlen(json_string_value(t)));
     }
     json_decref(o);
-    if (b.data) {
-        crypto_wipe(b.data, b.len);
-        free(b.data);
-    }
-    curl_slist_free_all(hdrs);
-    if (c)
-        curl_easy_cleanup(c);
+    outbound_resp_release(&rs);
     if (jwt) {
         crypto_wipe(jwt, strlen(jwt));
         free(jwt);
@@ -295,9 +240,18 @@ done:
 }
 
 /* Back on the loop: cache the token and send the held job, or fail it. */
-static void mint_done(void *arg)
+static void mint_done(void *arg, int ran)
 {
     struct mint *m = arg;
+    if (!ran) {
+        snprintf(m->error, sizeof m->error, "berthd's outbound queue is full or berthd is "
+                 "stopping; deploy again");
+        if (m->pem) {
+            crypto_wipe(m->pem, m->pem_len);
+            free(m->pem);
+            m->pem = NULL;
+        }
+    }
     struct srv *s = m->srv;
     struct tok *t = cache_get(m->job_id);
     struct job j;
@@ -318,8 +272,11 @@ static void mint_done(void *arg)
         snprintf(reason, sizeof reason, "clone: no GitHub App installation token: %s",
                  m->ok ? "the request was forgotten" : m->error);
         log_error("gitauth", "job %lld: %s", (long long)m->job_id, reason);
-        if (pending && store_job_finish(s->store, m->job_id, "FAILED", -1, reason,
-                                        util_now()) == STORE_OK) {
+        /* Stopping aborts the exchanges in flight: the job stays PENDING
+         * and is sent (and its token minted) again after the restart. */
+        if (pending && !s->stopping &&
+            store_job_finish(s->store, m->job_id, "FAILED", -1, reason, util_now()) ==
+                STORE_OK) {
             if (s->hub)
                 hub_jobs_recount(s->hub);
             deploy_job_finished(s, m->job_id, 1, reason);
@@ -367,14 +324,8 @@ static void add_token(json_t *spec, const char *token)
 /* Starts minting for job_id; 1 (held) or 0 (could not start: sent without). */
 static int start_mint(struct srv *s, const struct repo *rp, int64_t job_id)
 {
-    static int curl_ready;
     char ad[96];
     size_t len = 0;
-    if (!curl_ready) { /* once, on the loop, before any worker uses curl */
-        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-            return 0;
-        curl_ready = 1;
-    }
     repos_secret_ad(rp->id, "github_app_key", ad, sizeof ad);
     char *pem = crypto_open(s->secret_key, ad, rp->gh_key_sealed, &len);
     if (!pem) {
@@ -394,13 +345,16 @@ static int start_mint(struct srv *s, const struct repo *rp, int64_t job_id)
                  sizeof m->api_url);
     m->pem = pem;
     m->pem_len = len;
-    if (pool_submit(s->pool, mint_work, mint_done, m) < 0)
-        goto fail;
     t->job_id = job_id;
     t->minting = 1;
     t->next = cache;
     cache = t;
     ncache++;
+    if (outbound_submit(s->outbound, mint_work, mint_done, m) < 0) {
+        cache = t->next;
+        ncache--;
+        goto fail; /* out of memory: nothing will run */
+    }
     return 1;
 fail:
     crypto_wipe(pem, len);

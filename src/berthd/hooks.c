@@ -1,26 +1,32 @@
-/* hooks.c - git push webhooks (docs/webhooks.md): POST /hooks/github,
- * /hooks/gitea, /hooks/gitlab and /hooks/generic (GitHub's format).
+/* hooks.c - git push webhooks (docs/webhooks.md): POST
+ * /hooks/{github,gitea,gitlab,generic}/{id}, one URL per registered
+ * repository, and the retired shared URLs /hooks/{provider} (410).
  *
- * A request's life: the event header must be there (400) and the body
- * parse as JSON (400; over the body cap 413 in http.c); the payload's
- * repository URLs are normalised (giturl.c) and every organization's
- * repository registered under this provider with the same URL is a
- * candidate; the signature (or GitLab's token) is checked in constant time
- * against each candidate's secret. None verifies -> 401, recorded as a
- * rejected delivery and audited in the candidates' organizations, nothing
- * scheduled. For each repository that verifies: a delivery id it already
- * took -> "duplicate"; `ping` -> 200; a push to branch B at commit C ->
- * one deployment at C per app of that organization with auto_deploy,
- * branch B and the same repository URL; tags, deleted branches and other
- * events -> 202 with a reason. Every verified or rejected request leaves
- * one delivery row per candidate repository.
+ * A request's life: the event header must be there (400); the body is
+ * parsed by hooks_parse (hooks_parse.c: a pure function of the provider,
+ * the event and the body; not JSON or no repository URL -> 400; body cap 413
+ * in http.c); the repository is the one the URL names, of that provider,
+ * and the signature (or GitLab's token) is checked against its secret
+ * alone: one HMAC per request. An unknown id, another provider's
+ * repository and a bad signature answer the same 401 (recorded as a
+ * rejected delivery and audited when the repository exists). Verified:
+ * a delivery id it already took -> "duplicate"; a payload for another
+ * repository -> 202; `ping` -> 200; tags, deleted branches and other
+ * events -> 202; a push to branch B at commit C goes through the order
+ * rule (hooks_order, docs/webhooks.md "Replays and order"): C already the
+ * branch's last commit -> 200 duplicate; C or the push's `before` already
+ * seen and older -> 409 stale; else the push is taken and one deployment
+ * at C is created per app of the organization with auto_deploy, branch B
+ * and the repository's URL. Every request for an existing repository
+ * leaves one delivery row and one audit entry in its organization.
  *
- * Loop thread; a handful of indexed statements per request. Secrets are
+ * Loop thread; a handful of indexed statements per request. The secret is
  * opened only to verify and wiped at once. */
 #include "api.h"
 #include "audit.h"
 #include "deploy.h"
 #include "giturl.h"
+#include "hooks.h"
 #include "jsonx.h"
 #include "log.h"
 #include "repos.h"
@@ -29,35 +35,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define MAX_URLS 8
-#define MAX_CANDIDATES 32
-#define REASON_MAX 512
-
-enum hook_kind { HK_GITHUB, HK_GITEA, HK_GITLAB, HK_GENERIC };
-
-struct provider {
-    enum hook_kind kind;
-    const char *name;           /* repos.provider */
-    const char *event_header;
-    const char *delivery_header;
-    const char *sig_header;
-    const char *repo_obj;       /* payload object holding the URLs */
-    const char *url_fields[5];
-};
-
-static const struct provider github = {
-    HK_GITHUB, "github", "X-GitHub-Event", "X-GitHub-Delivery", "X-Hub-Signature-256",
-    "repository", {"clone_url", "ssh_url", "git_url", "html_url", "url"}};
-static const struct provider generic = {
-    HK_GENERIC, "generic", "X-GitHub-Event", "X-GitHub-Delivery", "X-Hub-Signature-256",
-    "repository", {"clone_url", "ssh_url", "git_url", "html_url", "url"}};
-static const struct provider gitea = {
-    HK_GITEA, "gitea", "X-Gitea-Event", "X-Gitea-Delivery", "X-Gitea-Signature",
-    "repository", {"clone_url", "ssh_url", "html_url", NULL, NULL}};
-static const struct provider gitlab = {
-    HK_GITLAB, "gitlab", "X-Gitlab-Event", "X-Gitlab-Event-UUID", "X-Gitlab-Token",
-    "project", {"git_http_url", "git_ssh_url", "web_url", NULL, NULL}};
 
 /* ---- verification ---- */
 
@@ -106,99 +83,43 @@ int hooks_token_ok(const char *secret, const char *given)
 
 /* ---- one request ---- */
 
-struct cand {
-    struct repo rp;
-    int verified, duplicate;
-    json_t *deps;               /* deployment ids created for it */
-    char reason[REASON_MAX];
-    const char *outcome;
-};
-
 struct hook {
     struct req *r;
-    const struct provider *p;
-    char event[64];
+    const struct hooks_provider_info *p;
+    struct hooks_push push;
+    struct repo rp;
+    int have_repo;
     char delivery[128];
     char sig[256];
     int has_sig;
-    struct cand c[MAX_CANDIDATES];
-    int n;
+    json_t *deps;               /* deployment ids created */
+    char reason[HOOKS_REASON_MAX];
 };
 
-static void add_cand(void *arg, const struct repo *rp)
-{
-    struct hook *h = arg;
-    for (int i = 0; i < h->n; i++)
-        if (h->c[i].rp.id == rp->id)
-            return;
-    if (h->n >= MAX_CANDIDATES)
-        return;
-    struct cand *c = &h->c[h->n++];
-    memset(c, 0, sizeof *c);
-    c->rp = *rp; /* take its malloc'ed fields */
-    c->rp.secret_sealed = rp->secret_sealed ? strdup(rp->secret_sealed) : NULL;
-    c->rp.deploy_key_sealed = NULL;
-    c->rp.gh_key_sealed = NULL;
-}
-
-/* The payload's repository URLs, normalised, into the candidates. */
-static int find_candidates(struct hook *h, json_t *body)
-{
-    json_t *o = json_object_get(body, h->p->repo_obj);
-    json_t *alt = h->p->kind == HK_GITLAB ? json_object_get(body, "repository") : NULL;
-    char seen[MAX_URLS][GITURL_MAX];
-    int ns = 0;
-    for (int pass = 0; pass < 2; pass++) {
-        json_t *src = pass ? alt : o;
-        if (!json_is_object(src))
-            continue;
-        static const char *const gl_alt[] = {"git_http_url", "git_ssh_url", "homepage", "url",
-                                             NULL};
-        for (int i = 0; i < 5; i++) {
-            const char *f = pass ? gl_alt[i] : h->p->url_fields[i];
-            if (!f)
-                break;
-            const char *u = json_string_value(json_object_get(src, f));
-            char norm[GITURL_MAX];
-            if (!u || strlen(u) > 1024 || giturl_normalize(u, norm, sizeof norm) < 0)
-                continue;
-            int dup = 0;
-            for (int k = 0; k < ns; k++)
-                dup |= strcmp(seen[k], norm) == 0;
-            if (dup || ns >= MAX_URLS)
-                continue;
-            util_strlcpy(seen[ns++], norm, GITURL_MAX);
-            if (store_repos_each_norm(h->r->srv->store, h->p->name, norm, add_cand, h) !=
-                STORE_OK)
-                return -1;
-        }
-    }
-    return ns;
-}
-
-static void verify(struct hook *h, struct cand *c)
+static int verify(struct hook *h)
 {
     char ad[96];
     size_t len = 0;
-    repos_secret_ad(c->rp.id, "webhook", ad, sizeof ad);
-    char *secret = c->rp.secret_sealed
-                       ? crypto_open(h->r->srv->secret_key, ad, c->rp.secret_sealed, &len)
+    repos_secret_ad(h->rp.id, "webhook", ad, sizeof ad);
+    char *secret = h->rp.secret_sealed
+                       ? crypto_open(h->r->srv->secret_key, ad, h->rp.secret_sealed, &len)
                        : NULL;
     if (!secret) {
         log_error("hooks", "repo %lld: its webhook secret does not open (another master key?)",
-                  (long long)c->rp.id);
-        return;
+                  (long long)h->rp.id);
+        return 0;
     }
     const struct buf *b = &h->r->body;
+    int ok;
     if (!h->has_sig)
-        c->verified = 0;
-    else if (h->p->kind == HK_GITLAB)
-        c->verified = hooks_token_ok(secret, h->sig);
+        ok = 0;
+    else if (h->p->kind == HOOKS_GITLAB)
+        ok = hooks_token_ok(secret, h->sig);
     else
-        c->verified = hooks_signature_ok(secret, b->data, b->len, h->sig,
-                                         h->p->kind != HK_GITEA);
+        ok = hooks_signature_ok(secret, b->data, b->len, h->sig, h->p->kind != HOOKS_GITEA);
     crypto_wipe(secret, len);
     free(secret);
+    return ok;
 }
 
 /* Delivery id: the provider's header when sane, else "body:" + a digest. */
@@ -221,272 +142,255 @@ static void delivery_id(struct hook *h)
     snprintf(h->delivery, sizeof h->delivery, "body:%.32s", hex);
 }
 
-static int commit_ok(const char *s)
-{
-    return s && (util_lower_hex(s, 40, 40) || util_lower_hex(s, 64, 64));
-}
-
-static int all_zero(const char *s)
-{
-    if (!s || !*s)
-        return 0;
-    for (; *s; s++)
-        if (*s != '0')
-            return 0;
-    return 1;
-}
-
-/* ---- deploying the apps of one verified repository ---- */
+/* ---- deploying the apps of the repository ---- */
 
 struct deploy_ctx {
     struct srv *s;
-    struct cand *c;
-    const char *branch, *commit;
+    struct hook *h;
     int matched;
-    size_t rlen;
 };
 
-static void note(struct cand *c, const char *fmt, const char *a, const char *b)
+static void note(struct hook *h, const char *fmt, const char *a)
 {
-    size_t l = strlen(c->reason);
-    if (l + 4 < sizeof c->reason)
-        snprintf(c->reason + l, sizeof c->reason - l, fmt, a, b);
+    size_t l = strlen(h->reason);
+    if (l + 4 < sizeof h->reason)
+        snprintf(h->reason + l, sizeof h->reason - l, fmt, l ? "; " : "", a);
 }
 
 static void deploy_app(void *arg, const struct app *a)
 {
     struct deploy_ctx *x = arg;
+    struct hook *h = x->h;
     char norm[GITURL_MAX];
-    if (!a->auto_deploy || strcmp(a->branch, x->branch) != 0 ||
+    if (!a->auto_deploy || strcmp(a->branch, h->push.branch) != 0 ||
         giturl_normalize(a->repo_url, norm, sizeof norm) < 0 ||
-        strcmp(norm, x->c->rp.url_norm) != 0)
+        strcmp(norm, h->rp.url_norm) != 0)
         return;
     x->matched++;
     struct server sv;
     if (store_server_get(x->s->store, a->server_id, &sv) != STORE_OK || sv.decommissioned_at ||
         strcmp(sv.status, "ACTIVE") != 0) {
-        note(x->c, "%sapp %s: its server is not ACTIVE, not deployed",
-             x->c->reason[0] ? "; " : "", a->name);
+        note(h, "%sapp %s: its server is not ACTIVE, not deployed", a->name);
         return;
     }
     struct deployment d;
     int64_t id = 0;
     memset(&d, 0, sizeof d);
     util_strlcpy(d.kind, "deploy", sizeof d.kind);
-    util_strlcpy(d.commit, x->commit, sizeof d.commit);
+    util_strlcpy(d.commit, h->push.after, sizeof d.commit);
     if (deploy_create(x->s, a, &d, &id) != STORE_OK) {
-        note(x->c, "%sapp %s: cannot store the deployment", x->c->reason[0] ? "; " : "",
-             a->name);
+        note(h, "%sapp %s: cannot store the deployment", a->name);
         return;
     }
-    json_array_append_new(x->c->deps, json_integer(id));
+    json_array_append_new(h->deps, json_integer(id));
     log_info("hooks", "repo %lld: push to %s at %.12s -> deployment %lld of app %s",
-             (long long)x->c->rp.id, x->branch, x->commit, (long long)id, a->name);
+             (long long)h->rp.id, h->push.branch, h->push.after, (long long)id, a->name);
+}
+
+/* ---- the order rule ---- */
+
+/* Applies the order rule to a verified push; the verdict with h->reason
+ * set when the push is not taken, or -1 (store). */
+static int order_check(struct hook *h)
+{
+    struct store *st = h->r->srv->store;
+    const struct hooks_push *p = &h->push;
+    char head[72] = "";
+    int after_seen = 0, before_seen = 0;
+    if (store_hook_head(st, h->rp.id, p->branch, head, sizeof head) != STORE_OK ||
+        store_hook_seen(st, h->rp.id, p->branch, p->after, &after_seen) != STORE_OK ||
+        (p->before[0] &&
+         store_hook_seen(st, h->rp.id, p->branch, p->before, &before_seen) != STORE_OK))
+        return -1;
+    int v = hooks_order(head, after_seen, before_seen, p->before, p->after);
+    if (v == HOOKS_ORDER_DUPLICATE)
+        snprintf(h->reason, sizeof h->reason, "commit %.12s is already the last push taken "
+                 "for branch %.200s", p->after, p->branch);
+    else if (v == HOOKS_ORDER_STALE && after_seen)
+        snprintf(h->reason, sizeof h->reason, "stale push: commit %.12s was already taken "
+                 "for branch %.200s, which is now at %.12s; a webhook never deploys an older "
+                 "commit", p->after, p->branch, head);
+    else if (v == HOOKS_ORDER_STALE)
+        snprintf(h->reason, sizeof h->reason, "stale push: it starts from %.12s, an older "
+                 "commit of branch %.200s, which is now at %.12s; a webhook never deploys an "
+                 "older commit", p->before, p->branch, head);
+    return v;
 }
 
 /* ---- the answer ---- */
 
-static void record(struct hook *h, struct cand *c, int status, const char *ref,
-                   const char *commit)
+static void record(struct hook *h, const char *outcome, int status)
 {
-    char *deps = c->deps ? jx_dump(c->deps, NULL) : NULL;
+    const struct hooks_push *p = &h->push;
+    char *deps = h->deps ? jx_dump(h->deps, NULL) : NULL;
+    int verified = strcmp(outcome, "rejected") != 0;
     struct hook_delivery d = {
-        .repo_id = c->rp.id, .at = util_now(), .event = h->event[0] ? h->event : NULL,
-        .delivery_id = h->delivery, .outcome = c->outcome,
-        .reason = c->reason[0] ? c->reason : NULL, .status = status, .ref = ref,
-        .commit = commit, .deployments_json = deps,
+        .repo_id = h->rp.id, .at = util_now(), .event = p->event[0] ? p->event : NULL,
+        .delivery_id = h->delivery, .outcome = outcome,
+        .reason = h->reason[0] ? h->reason : NULL, .status = status,
+        .ref = verified && p->ref[0] ? p->ref : NULL,
+        .commit = verified && p->after[0] ? p->after : NULL, .deployments_json = deps,
     };
     if (store_delivery_add(h->r->srv->store, &d) != STORE_OK)
-        log_error("hooks", "repo %lld: cannot record delivery %s", (long long)c->rp.id,
+        log_error("hooks", "repo %lld: cannot record delivery %s", (long long)h->rp.id,
                   h->delivery);
     free(deps);
 }
 
-/* Audit rows for the organizations beyond the request's own (audit.c
- * writes that one from the req). */
-static void audit_others(struct hook *h, int64_t first_org, int status, int verified_only)
+/* Records the delivery, sets the audit entry and answers. */
+static void answer(struct hook *h, int status, const char *outcome, const char *recorded)
 {
-    const char *outcome = status == 401 ? "denied" : "success";
-    for (int i = 0; i < h->n; i++) {
-        struct cand *c = &h->c[i];
-        if (c->rp.org_id == first_org || (verified_only && !c->verified))
-            continue;
-        int dup = 0;
-        for (int k = 0; k < i; k++)
-            dup |= h->c[k].rp.org_id == c->rp.org_id && (!verified_only || h->c[k].verified);
-        if (dup)
-            continue;
-        char target[64], detail[256];
-        snprintf(target, sizeof target, "repo:%lld", (long long)c->rp.id);
-        json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "provider", h->p->name, "event",
-                              h->event, "delivery", h->delivery, "outcome", c->outcome);
-        char *t = o ? jx_dump(o, NULL) : NULL;
-        util_strlcpy(detail, t ? t : "{}", sizeof detail);
-        free(t);
-        json_decref(o);
-        char action[32];
-        snprintf(action, sizeof action, "hook.%s", h->p->name);
-        audit_event(h->r->srv, c->rp.org_id, 0, NULL, action, target, outcome, detail);
+    struct req *r = h->r;
+    record(h, recorded, status);
+    r->audit_detail = json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:O?}", "event", h->push.event,
+                                "delivery", h->delivery, "outcome", outcome, "commit",
+                                h->push.after[0] ? h->push.after : NULL, "reason",
+                                h->reason[0] ? h->reason : NULL, "deployments", h->deps);
+    json_t *o = json_pack("{s:s, s:s, s:O}", "outcome", outcome, "delivery", h->delivery,
+                          "deployments", h->deps);
+    if (o && h->reason[0])
+        json_object_set_new(o, "reason", json_string(h->reason));
+    if (o && status >= 400)
+        json_object_set_new(o, "error", json_pack("{s:s, s:s}", "code", "stale_push",
+                                                  "message", h->reason));
+    if (!o) {
+        http_reply_error(r, 500, "internal", "out of memory");
+        return;
+    }
+    http_reply_json(r, status, o);
+}
+
+static int repo_named(const struct hooks_push *p, const char *norm)
+{
+    for (int i = 0; i < p->nurls; i++)
+        if (strcmp(p->urls[i], norm) == 0)
+            return 1;
+    return 0;
+}
+
+/* A verified request for h->rp. */
+static void run_verified(struct hook *h)
+{
+    struct req *r = h->r;
+    struct hooks_push *p = &h->push;
+    int seen = 0;
+    if (store_delivery_seen(r->srv->store, h->rp.id, h->delivery, &seen) == STORE_OK && seen) {
+        util_strlcpy(h->reason, "duplicate delivery (already received)", sizeof h->reason);
+        answer(h, 200, "duplicate", "ignored");
+        return;
+    }
+    if (!repo_named(p, h->rp.url_norm)) {
+        snprintf(h->reason, sizeof h->reason, "the payload is for %.200s, not for this "
+                 "hook's repository %.200s", p->urls[0], h->rp.url_norm);
+        answer(h, 202, "ignored", "ignored");
+        return;
+    }
+    if (p->what != HOOKS_DEPLOY) {
+        util_strlcpy(h->reason, p->why, sizeof h->reason);
+        answer(h, p->what == HOOKS_PING ? 200 : 202, "ignored", "ignored");
+        return;
+    }
+    int v = order_check(h);
+    if (v < 0) {
+        http_reply_error(r, 500, "internal", "store unavailable");
+        return;
+    }
+    if (v == HOOKS_ORDER_DUPLICATE) {
+        answer(h, 200, "duplicate", "ignored");
+        return;
+    }
+    if (v == HOOKS_ORDER_STALE) {
+        log_warn("hooks", "repo %lld: %s", (long long)h->rp.id, h->reason);
+        answer(h, 409, "stale", "stale");
+        return;
+    }
+    if (store_hook_take(r->srv->store, h->rp.id, p->branch, p->before, p->after,
+                        util_now()) != STORE_OK) {
+        http_reply_error(r, 500, "internal", "store unavailable");
+        return;
+    }
+    struct deploy_ctx x = {r->srv, h, 0};
+    if (store_apps_each(r->srv->store, h->rp.org_id, deploy_app, &x) != STORE_OK)
+        note(h, "%scannot read the applications%s", "");
+    if (!x.matched)
+        note(h, "%sno application with auto_deploy follows branch %s", p->branch);
+    if (json_array_size(h->deps)) {
+        h->reason[0] = '\0';
+        answer(h, 200, "accepted", "accepted");
+    } else {
+        answer(h, 202, "ignored", "ignored");
     }
 }
 
-static void reply(struct hook *h, int status, const char *outcome, const char *reason,
-                  json_t *deps)
-{
-    json_t *o = json_pack("{s:s, s:s, s:o}", "outcome", outcome, "delivery", h->delivery,
-                          "deployments", deps ? deps : json_array());
-    if (reason && *reason)
-        json_object_set_new(o, "reason", json_string(reason));
-    http_reply_json(h->r, status, o);
-}
-
-static void hook_run(struct req *r, const struct provider *p)
+static void hook_run(struct req *r, enum hooks_provider kind)
 {
     struct hook *h = calloc(1, sizeof *h);
+    char err[256], event[64];
+    int64_t id = 0;
     if (!h) {
         http_reply_error(r, 500, "internal", "out of memory");
         return;
     }
     h->r = r;
-    h->p = p;
+    h->p = hooks_provider(kind);
+    h->deps = json_array();
     util_strlcpy(r->audit_target, "hook", sizeof r->audit_target);
-    if (!req_header(r, p->event_header, h->event, sizeof h->event) || !h->event[0]) {
-        http_reply_error(r, 400, "missing_header", "the %s header is required", p->event_header);
+    if (!req_header(r, h->p->event_header, event, sizeof event) || !event[0]) {
+        http_reply_error(r, 400, "missing_header", "the %s header is required",
+                         h->p->event_header);
         goto done;
     }
-    json_t *body = req_json(r);
-    if (!body)
+    int rc = hooks_parse(kind, event, r->body.data, r->body.len, &h->push, err, sizeof err);
+    if (rc < 0) {
+        http_reply_error(r, 400, rc == HOOKS_EJSON ? "invalid_json" : "invalid_payload", "%s",
+                         err);
         goto done;
+    }
     delivery_id(h);
-    h->has_sig = req_header(r, p->sig_header, h->sig, sizeof h->sig) != NULL;
-    int urls = find_candidates(h, body);
-    if (urls < 0) {
-        http_reply_error(r, 500, "internal", "store unavailable");
-        goto done;
+    h->has_sig = req_header(r, h->p->sig_header, h->sig, sizeof h->sig) != NULL;
+    h->have_repo = util_parse_i64(r->params[0], &id) == 0 && id > 0 &&
+                   store_repo_get(r->srv->store, 0, id, &h->rp) == STORE_OK;
+    if (h->have_repo && strcmp(h->rp.provider, h->p->name) != 0) {
+        store_repo_release(&h->rp);
+        h->have_repo = 0;
     }
-    if (urls == 0) {
-        http_reply_error(r, 400, "invalid_payload", "the payload names no repository URL "
-                         "(%s.%s)", p->repo_obj, p->url_fields[0]);
-        goto done;
-    }
-    int nverified = 0;
-    for (int i = 0; i < h->n; i++) {
-        verify(h, &h->c[i]);
-        nverified += h->c[i].verified;
-    }
-
-    /* --- refused: nothing verifies (or nothing is registered) --- */
-    if (!nverified) {
-        for (int i = 0; i < h->n; i++) {
-            h->c[i].outcome = "rejected";
-            util_strlcpy(h->c[i].reason, h->has_sig ? "signature does not verify"
-                                                    : "no signature header", REASON_MAX);
-            record(h, &h->c[i], 401, NULL, NULL);
+    if (!h->have_repo || !verify(h)) {
+        /* One answer whether the id exists or the signature is wrong. */
+        if (h->have_repo) {
+            r->audit_org = h->rp.org_id;
+            snprintf(r->audit_target, sizeof r->audit_target, "repo:%lld", (long long)id);
+            util_strlcpy(h->reason, h->has_sig ? "signature does not verify"
+                                               : "no signature header", sizeof h->reason);
+            record(h, "rejected", 401);
         }
-        if (h->n) {
-            r->audit_org = h->c[0].rp.org_id;
-            snprintf(r->audit_target, sizeof r->audit_target, "repo:%lld",
-                     (long long)h->c[0].rp.id);
-            audit_others(h, h->c[0].rp.org_id, 401, 0);
-        }
-        r->audit_detail = json_pack("{s:s, s:s, s:s}", "event", h->event, "delivery",
+        r->audit_detail = json_pack("{s:s, s:s, s:s}", "event", event, "delivery",
                                     h->delivery, "reason", h->has_sig ? "bad signature"
                                                                       : "no signature");
         http_reply_error(r, 401, "unauthorized", "the webhook %s does not verify",
-                         p->kind == HK_GITLAB ? "token" : "signature");
+                         kind == HOOKS_GITLAB ? "token" : "signature");
         goto done;
     }
-
-    /* --- verified: what is it? --- */
-    const char *ref = json_string_value(json_object_get(body, "ref"));
-    const char *after = json_string_value(json_object_get(body, "after"));
-    int deleted = json_is_true(json_object_get(body, "deleted")) || all_zero(after);
-    int is_push = p->kind == HK_GITLAB ? strcmp(h->event, "Push Hook") == 0
-                                       : strcmp(h->event, "push") == 0;
-    int is_ping = p->kind != HK_GITLAB && strcmp(h->event, "ping") == 0;
-    char why[REASON_MAX] = "";
-    int status = 202;
-    const char *branch = NULL;
-    if (is_ping) {
-        status = 200;
-        snprintf(why, sizeof why, "ping: the webhook is set up");
-    } else if (!is_push) {
-        snprintf(why, sizeof why, "event '%.60s' is not handled (only pushes deploy)", h->event);
-    } else if (!ref || strncmp(ref, "refs/heads/", 11) != 0 || !ref[11]) {
-        snprintf(why, sizeof why, "'%.200s' is not a branch (tags do not deploy)",
-                 ref ? ref : "(no ref)");
-    } else if (deleted) {
-        snprintf(why, sizeof why, "branch %.200s was deleted", ref + 11);
-    } else if (!commit_ok(after)) {
-        snprintf(why, sizeof why, "the push names no commit ('after')");
-    } else {
-        branch = ref + 11;
-    }
-
-    json_t *all = json_array();
-    int ndup = 0, first = -1;
-    for (int i = 0; i < h->n; i++) {
-        struct cand *c = &h->c[i];
-        if (!c->verified)
-            continue;
-        if (first < 0)
-            first = i;
-        int seen = 0;
-        if (store_delivery_seen(r->srv->store, c->rp.id, h->delivery, &seen) == STORE_OK &&
-            seen) {
-            c->duplicate = 1;
-            ndup++;
-            c->outcome = "ignored";
-            util_strlcpy(c->reason, "duplicate delivery (already received)", REASON_MAX);
-            record(h, c, 200, ref, after);
-            continue;
-        }
-        c->deps = json_array();
-        if (!branch) {
-            c->outcome = "ignored";
-            util_strlcpy(c->reason, why, REASON_MAX);
-            record(h, c, status, ref, commit_ok(after) ? after : NULL);
-            continue;
-        }
-        struct deploy_ctx x = {r->srv, c, branch, after, 0, 0};
-        if (store_apps_each(r->srv->store, c->rp.org_id, deploy_app, &x) != STORE_OK)
-            note(c, "%scannot read the applications%s", c->reason[0] ? "; " : "", "");
-        if (!x.matched)
-            note(c, "no application with auto_deploy follows branch %s%s", branch, "");
-        c->outcome = json_array_size(c->deps) ? "accepted" : "ignored";
-        size_t k;
-        json_t *v;
-        json_array_foreach(c->deps, k, v) json_array_append(all, v);
-        record(h, c, json_array_size(c->deps) ? 200 : 202, ref, after);
-    }
-    r->audit_org = h->c[first].rp.org_id;
-    snprintf(r->audit_target, sizeof r->audit_target, "repo:%lld", (long long)h->c[first].rp.id);
-    if (ndup == nverified) {
-        r->audit_detail = json_pack("{s:s, s:s, s:s}", "event", h->event, "delivery",
-                                    h->delivery, "outcome", "duplicate");
-        reply(h, 200, "duplicate", "this delivery was already received", all);
-        goto done;
-    }
-    const char *outcome = json_array_size(all) ? "accepted" : "ignored";
-    if (branch) {
-        status = json_array_size(all) ? 200 : 202;
-        if (!json_array_size(all))
-            util_strlcpy(why, h->c[first].reason, sizeof why);
-    }
-    r->audit_detail = json_pack("{s:s, s:s, s:s, s:s?, s:O}", "event", h->event, "delivery",
-                                h->delivery, "outcome", outcome, "commit",
-                                branch ? after : NULL, "deployments", all);
-    audit_others(h, r->audit_org, status, 1);
-    reply(h, status, outcome, json_array_size(all) ? NULL : why, all);
+    r->audit_org = h->rp.org_id;
+    snprintf(r->audit_target, sizeof r->audit_target, "repo:%lld", (long long)h->rp.id);
+    run_verified(h);
 done:
-    for (int i = 0; i < h->n; i++) {
-        store_repo_release(&h->c[i].rp);
-        json_decref(h->c[i].deps);
-    }
+    if (h->have_repo)
+        store_repo_release(&h->rp);
+    json_decref(h->deps);
     free(h);
 }
 
-void api_hook_github(struct req *r) { hook_run(r, &github); }
-void api_hook_gitea(struct req *r) { hook_run(r, &gitea); }
-void api_hook_gitlab(struct req *r) { hook_run(r, &gitlab); }
-void api_hook_generic(struct req *r) { hook_run(r, &generic); }
+void api_hook_github(struct req *r) { hook_run(r, HOOKS_GITHUB); }
+void api_hook_gitea(struct req *r) { hook_run(r, HOOKS_GITEA); }
+void api_hook_gitlab(struct req *r) { hook_run(r, HOOKS_GITLAB); }
+void api_hook_generic(struct req *r) { hook_run(r, HOOKS_GENERIC); }
+
+/* The shared URLs /hooks/{provider} matched a payload against every
+ * organization's registrations, which let others crowd a repository out;
+ * each repository now has its own URL. */
+void api_hook_retired(struct req *r)
+{
+    http_reply_error(r, 410, "gone", "this shared hook URL is retired: each repository has its "
+                     "own hook URL, /hooks/<provider>/<repository id> (field hook_url, "
+                     "`berth repo list`); change the webhook's URL on the git host");
+}

@@ -16,6 +16,7 @@
 #include "hub.h"
 #include "log.h"
 #include "metrics.h"
+#include "outbound.h"
 #include "pool.h"
 #include "ratelimit.h"
 #include "router.h"
@@ -227,8 +228,14 @@ static int cmd_serve(struct config *c)
         log_error("berthd", "out of memory");
         goto done;
     }
+    s.outbound = outbound_new(c, s.pool);
+    if (!s.outbound) {
+        log_error("berthd", "cannot start the outbound client (see above)");
+        goto done;
+    }
     rc = http_run(&s) < 0 ? 1 : 0;
 done:
+    outbound_free(s.outbound); /* its completions go to s.pool's queue */
     pool_free(s.pool);
     hub_free(s.hub);
     metrics_free(s.metrics);

@@ -13,8 +13,15 @@ struct pool;
 typedef void (*pool_fn)(void *arg);
 
 struct pool *pool_new(int threads);
+/* A pool whose queue holds at most max_queued jobs not yet started
+ * (pool_submit then answers -1) and whose completions are queued on
+ * done_to (drained with it) when not NULL. Free it before done_to. */
+struct pool *pool_new_bounded(int threads, int max_queued, struct pool *done_to);
 void pool_set_context(struct pool *p, struct lws_context *ctx);
+/* 0, or -1 when out of memory or the queue is full. */
 int pool_submit(struct pool *p, pool_fn work, pool_fn done, void *arg);
+/* Queues done(arg) to run on the loop at the next drain; any thread. */
+int pool_post(struct pool *p, pool_fn done, void *arg);
 /* Runs done() of every finished job; loop thread only. */
 void pool_drain(struct pool *p);
 /* Stops the threads after the queued work is finished, runs the last

@@ -35,11 +35,14 @@ void api_repo_deploy_key_delete(struct req *r);
 void api_repo_github_app_set(struct req *r);
 void api_repo_github_app_delete(struct req *r);
 
-/* hooks.c: POST /hooks/{github,gitea,gitlab,generic} (public; signed). */
+/* hooks.c: POST /hooks/{github,gitea,gitlab,generic}/{id} (public;
+ * signed with repository id's secret); the old shared /hooks/{provider}
+ * answer 410. */
 void api_hook_github(struct req *r);
 void api_hook_gitea(struct req *r);
 void api_hook_gitlab(struct req *r);
 void api_hook_generic(struct req *r);
+void api_hook_retired(struct req *r);
 /* Checks a GitHub-style signature header ("sha256=" + hex HMAC-SHA256 of
  * body under secret; prefix optional when !prefixed, as Gitea sends it)
  * in constant time. 1 when it verifies. */

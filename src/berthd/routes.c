@@ -127,10 +127,16 @@ const struct route routes[] = {
      "repo.github_app.set", api_repo_github_app_set},
     {HM_DELETE, V1 "/orgs/{org}/repos/{id}/github-app", AUTH_ORG, SC_APP_WRITE,
      "repo.github_app.remove", api_repo_github_app_delete},
-    {HM_POST, "/hooks/github", AUTH_PUBLIC, 0, "hook.github", api_hook_github},
-    {HM_POST, "/hooks/gitea", AUTH_PUBLIC, 0, "hook.gitea", api_hook_gitea},
-    {HM_POST, "/hooks/gitlab", AUTH_PUBLIC, 0, "hook.gitlab", api_hook_gitlab},
-    {HM_POST, "/hooks/generic", AUTH_PUBLIC, 0, "hook.generic", api_hook_generic},
+    {HM_POST, "/hooks/github/{id}", AUTH_PUBLIC, 0, "hook.github", api_hook_github},
+    {HM_POST, "/hooks/gitea/{id}", AUTH_PUBLIC, 0, "hook.gitea", api_hook_gitea},
+    {HM_POST, "/hooks/gitlab/{id}", AUTH_PUBLIC, 0, "hook.gitlab", api_hook_gitlab},
+    {HM_POST, "/hooks/generic/{id}", AUTH_PUBLIC, 0, "hook.generic", api_hook_generic},
+    /* retired shared URLs (410): they matched every organization's
+     * registration of a URL (docs/webhooks.md) */
+    {HM_POST, "/hooks/github", AUTH_PUBLIC, 0, "hook.retired", api_hook_retired},
+    {HM_POST, "/hooks/gitea", AUTH_PUBLIC, 0, "hook.retired", api_hook_retired},
+    {HM_POST, "/hooks/gitlab", AUTH_PUBLIC, 0, "hook.retired", api_hook_retired},
+    {HM_POST, "/hooks/generic", AUTH_PUBLIC, 0, "hook.retired", api_hook_retired},
 };
 
 const int routes_count = (int)(sizeof routes / sizeof routes[0]);

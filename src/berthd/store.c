@@ -322,6 +322,22 @@ static const char *migrations[] = {
     "  (SELECT 1 FROM memberships m WHERE m.org_id = invites.org_id AND "
     "  m.user_id = invites.user_id);"
     "DELETE FROM memberships WHERE user_id IN (SELECT id FROM users WHERE status = 'invited');",
+
+    /* 7: the webhook order rule,
+     * per repository and branch, the last commit taken and every commit a
+     * push taken named as its before or after (docs/webhooks.md) */
+    "CREATE TABLE hook_branches ("
+    "  repo_id BIGINT NOT NULL REFERENCES repos(id),"
+    "  branch TEXT NOT NULL,"
+    "  head TEXT NOT NULL,"
+    "  updated_at BIGINT NOT NULL,"
+    "  PRIMARY KEY (repo_id, branch));"
+    "CREATE TABLE hook_commits ("
+    "  repo_id BIGINT NOT NULL REFERENCES repos(id),"
+    "  branch TEXT NOT NULL,"
+    "  commit_id TEXT NOT NULL,"
+    "  at BIGINT NOT NULL,"
+    "  PRIMARY KEY (repo_id, branch, commit_id));",
 };
 
 static sqlite3_stmt *prep(struct store *st, const char *sql)
@@ -2178,17 +2194,13 @@ int store_repos_each(struct store *st, int64_t org_id,
                                 "id", "i", org_id), fn, arg);
 }
 
-int store_repos_each_norm(struct store *st, const char *provider, const char *url_norm,
-                          void (*fn)(void *arg, const struct repo *r), void *arg)
-{
-    return repos_walk(st, q(st, "SELECT " REPO_COLS " FROM repos WHERE url_norm = ? AND "
-                                "provider = ? ORDER BY org_id, id", "ss", url_norm, provider),
-                      fn, arg);
-}
-
 int store_repo_delete(struct store *st, int64_t id)
 {
     int rc = run(st, q(st, "DELETE FROM hook_deliveries WHERE repo_id = ?", "i", id));
+    if (rc == STORE_OK)
+        rc = run(st, q(st, "DELETE FROM hook_commits WHERE repo_id = ?", "i", id));
+    if (rc == STORE_OK)
+        rc = run(st, q(st, "DELETE FROM hook_branches WHERE repo_id = ?", "i", id));
     if (rc == STORE_OK)
         rc = changed(st, run(st, q(st, "DELETE FROM repos WHERE id = ?", "i", id)));
     return rc;
@@ -2236,6 +2248,59 @@ int store_delivery_seen(struct store *st, int64_t repo_id, const char *delivery_
         sqlite3_reset(s);
     *seen = rc == STORE_OK;
     return rc == STORE_NOTFOUND ? STORE_OK : rc;
+}
+
+int store_hook_head(struct store *st, int64_t repo_id, const char *branch, char *head, size_t n)
+{
+    sqlite3_stmt *s = q(st, "SELECT head FROM hook_branches WHERE repo_id = ? AND branch = ?",
+                        "is", repo_id, branch);
+    int rc = row(st, s);
+    head[0] = '\0';
+    if (rc == STORE_OK) {
+        col_str(s, 0, head, n);
+        sqlite3_reset(s);
+    }
+    return rc == STORE_NOTFOUND ? STORE_OK : rc;
+}
+
+int store_hook_seen(struct store *st, int64_t repo_id, const char *branch, const char *commit,
+                    int *seen)
+{
+    sqlite3_stmt *s = q(st, "SELECT 1 FROM hook_commits WHERE repo_id = ? AND branch = ? AND "
+                            "commit_id = ?", "iss", repo_id, branch, commit);
+    int rc = row(st, s);
+    if (rc == STORE_OK)
+        sqlite3_reset(s);
+    *seen = rc == STORE_OK;
+    return rc == STORE_NOTFOUND ? STORE_OK : rc;
+}
+
+static int hook_commit_add(struct store *st, int64_t repo_id, const char *branch,
+                           const char *commit, int64_t now)
+{
+    return run(st, q(st, "INSERT INTO hook_commits (repo_id, branch, commit_id, at) VALUES "
+                         "(?, ?, ?, ?) ON CONFLICT (repo_id, branch, commit_id) DO NOTHING",
+                     "issi", repo_id, branch, commit, now));
+}
+
+int store_hook_take(struct store *st, int64_t repo_id, const char *branch, const char *before,
+                    const char *after, int64_t now)
+{
+    int rc = store_begin(st);
+    if (rc == STORE_OK && before && *before)
+        rc = hook_commit_add(st, repo_id, branch, before, now);
+    if (rc == STORE_OK)
+        rc = hook_commit_add(st, repo_id, branch, after, now);
+    if (rc == STORE_OK)
+        rc = run(st, q(st, "INSERT INTO hook_branches (repo_id, branch, head, updated_at) "
+                           "VALUES (?, ?, ?, ?) ON CONFLICT (repo_id, branch) DO UPDATE SET "
+                           "head = excluded.head, updated_at = excluded.updated_at", "issi",
+                       repo_id, branch, after, now));
+    if (rc == STORE_OK)
+        rc = store_commit(st);
+    if (rc != STORE_OK)
+        store_rollback(st);
+    return rc;
 }
 
 static json_t *delivery_row(sqlite3_stmt *s)

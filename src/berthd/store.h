@@ -453,9 +453,6 @@ int store_repo_get(struct store *st, int64_t org_id, int64_t id, struct repo *r)
 int store_repo_by_norm(struct store *st, int64_t org_id, const char *url_norm, struct repo *r);
 int store_repos_each(struct store *st, int64_t org_id,
                      void (*fn)(void *arg, const struct repo *r), void *arg);
-/* Every organization's repository of this provider with this normal URL. */
-int store_repos_each_norm(struct store *st, const char *provider, const char *url_norm,
-                          void (*fn)(void *arg, const struct repo *r), void *arg);
 /* Removes the repository and its deliveries (caller's transaction). */
 int store_repo_delete(struct store *st, int64_t id);
 /* sealed NULL removes it. */
@@ -486,5 +483,15 @@ int store_delivery_seen(struct store *st, int64_t repo_id, const char *delivery_
 /* Newest first: {id, at, event, delivery_id, outcome, reason, status, ref,
  * commit, deployments}. */
 int store_deliveries_list(struct store *st, int64_t repo_id, int limit, json_t **items);
+
+/* The webhook order rule's memory (migration 7; hooks.c): per repository
+ * and branch, the last commit taken (head, "" when none) and the commits
+ * pushes taken named as before or after. Kept until the repository is
+ * removed. store_hook_take records a push (its own transaction). */
+int store_hook_head(struct store *st, int64_t repo_id, const char *branch, char *head, size_t n);
+int store_hook_seen(struct store *st, int64_t repo_id, const char *branch, const char *commit,
+                    int *seen);
+int store_hook_take(struct store *st, int64_t repo_id, const char *branch, const char *before,
+                    const char *after, int64_t now);
 
 #endif

@@ -39,8 +39,9 @@ static void human_repo_add(struct cli *c, json_t *d)
            "  URL:          %s\n  Content type: application/json\n  Secret:       %s\n",
            json_string_value(json_object_get(d, "hook_url")),
            json_string_value(json_object_get(d, "webhook_secret")));
-    printf("\nThis is the only time the secret is shown. Apps with auto_deploy on the pushed\n"
-           "branch of this repository deploy on each push.\n");
+    printf("\nThe URL is this repository's own (it ends in its id); the secret is shown only\n"
+           "this once. Apps with auto_deploy on the pushed branch of this repository deploy\n"
+           "each new push once.\n");
 }
 
 int cmd_repo_add(struct cli *c)

@@ -211,7 +211,8 @@ static const struct cli_cmd cmds[] = {
      "register a git repository for push webhooks; prints the hook URL and secret once",
      "PROVIDER: github, gitea, gitlab or generic. URL: the repository in any form git\n"
      "takes (https://, ssh://, git@host:owner/repo). Add a webhook for push events on the\n"
-     "git host with the printed URL and secret (shown only here). Apps of the organization\n"
+     "git host with the printed URL (this repository's own, /hooks/PROVIDER/ID) and\n"
+     "secret (shown only here). Apps of the organization\n"
      "with auto_deploy on the pushed branch deploy the pushed commit (docs/webhooks.md).\n",
      cmd_repo_add},
     {"repo", "list", "", 0, 0, ORGO, "list registered repositories (hook URL, credentials)",

@@ -411,7 +411,10 @@ class GitE2E(unittest.TestCase):
         cls.sgit.publish()
 
         # berthd and a real runner
-        cls.b = Berthd(env={"BERTH_HEARTBEAT_S": "1"}).start()
+        # the fake token endpoint is plain HTTP on loopback: berthd's outbound
+        # client refuses both unless told (docs/webhooks.md)
+        cls.b = Berthd(env={"BERTH_HEARTBEAT_S": "1", "BERTH_OUTBOUND_HTTP": "1",
+                            "BERTH_OUTBOUND_ALLOW": "127.0.0.1/32"}).start()
         cls.cleanups.append(cls.b.close)
         cls.tok = cls.b.login()
         cls.org = "/api/v1/orgs/%s" % cls.b.org
@@ -545,7 +548,13 @@ class GitE2E(unittest.TestCase):
             h.update({"X-Gitea-Event": event, "X-Gitea-Delivery": delivery,
                       "X-GitHub-Event": event, "User-Agent": "Go-http-client/1.1",
                       "X-Gitea-Signature": sig or hmac_hex(secret, body)})
-        r = self.b.request("POST", "/hooks/" + provider, raw=body, headers=h)
+        # each repository's own hook URL; an unknown secret goes to the
+        # provider's repository of this scenario
+        by_secret = {self.http_repo["webhook_secret"]: self.http_repo["id"],
+                     self.ssh_repo["webhook_secret"]: self.ssh_repo["id"]}
+        to = by_secret.get(secret) or (self.http_repo if provider == "github"
+                                       else self.ssh_repo)["id"]
+        r = self.b.request("POST", "/hooks/%s/%d" % (provider, to), raw=body, headers=h)
         self.bodies.append(r.body)
         return r
 
@@ -698,8 +707,10 @@ class GitE2E(unittest.TestCase):
         r = self.hook("gitea", self.gitea_push(v4, head), secret)
         self.assertEqual(r.status, 401, r)
         # a delivery replayed: the first (signed, on another branch) is taken, the replay is not
+        # (dev's next push: its own new commit, since dev already took v4 above)
         delivery = str(uuid.uuid4())
-        r = self.hook("github", self.github_push(v4, head, ref="refs/heads/dev"), secret, delivery=delivery)
+        r = self.hook("github", self.github_push("d" * 40, v4, ref="refs/heads/dev"), secret,
+                      delivery=delivery)
         self.assertEqual(r.status, 202, r)
         r = self.hook("github", self.github_push(v4, head), secret, delivery=delivery)
         self.assertEqual((r.status, r.json["outcome"]), (200, "duplicate"), r)
@@ -709,9 +720,10 @@ class GitE2E(unittest.TestCase):
         pad["padding"] = "x" * (1 << 20)
         body = json.dumps(pad).encode()
         with socket.create_connection(("127.0.0.1", self.b.port), 10) as sk:
-            sk.sendall(("POST /hooks/github HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            sk.sendall(("POST /hooks/github/%d HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                         "X-GitHub-Event: push\r\nX-GitHub-Delivery: %s\r\nX-Hub-Signature-256: sha256=%s\r\n"
-                        "Content-Length: %d\r\n\r\n" % (uuid.uuid4(), hmac_hex(secret, body), len(body))).encode())
+                        "Content-Length: %d\r\n\r\n" % (self.http_repo["id"], uuid.uuid4(), hmac_hex(secret, body),
+                                                len(body))).encode())
             try:
                 sk.sendall(body)
             except OSError:

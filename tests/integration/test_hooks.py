@@ -76,11 +76,11 @@ def github_push(ref="refs/heads/main", after=None, before=None, deleted=False,
 
 
 def gitea_push(ref="refs/heads/main", after=None, owner="acme", name="web",
-               host="gitea.example.com:3000"):
+               host="gitea.example.com:3000", before=None):
     full = "%s/%s" % (owner, name)
     after = after or sha(7)
     return {
-        "ref": ref, "before": sha(6), "after": after,
+        "ref": ref, "before": before or sha(6), "after": after,
         "compare_url": "http://%s/%s/compare/%s...%s" % (host, full, sha(6), after),
         "commits": [{"id": after, "message": "Update\n", "url": "http://%s/%s/commit/%s" % (
             host, full, after), "author": {"name": "ada", "email": "ada@example.com",
@@ -101,10 +101,10 @@ def gitea_push(ref="refs/heads/main", after=None, owner="acme", name="web",
 
 
 def gitlab_push(ref="refs/heads/main", after=None, event="push", path="group/sub/web",
-                host="gitlab.example.com"):
+                host="gitlab.example.com", before=None):
     after = after or sha(9)
     return {
-        "object_kind": event, "event_name": event, "before": sha(8), "after": after,
+        "object_kind": event, "event_name": event, "before": before or sha(8), "after": after,
         "ref": ref, "ref_protected": True, "checkout_sha": None if after == ZERO else after,
         "user_id": 4, "user_name": "Ada", "user_username": "ada", "user_email": "",
         "project_id": 15,
@@ -136,6 +136,8 @@ class HookBase(Base):
     def setUp(self):
         super().setUp()
         self.peers = []
+        self.repo_of_secret = {}  # webhook secret -> repository id
+        self.last_repo = None
 
     def tearDown(self):
         for p in self.peers:
@@ -170,11 +172,17 @@ class HookBase(Base):
     def repo(self, provider="github", url=REPO, org=None):
         r = self.api("POST", "/repos", {"provider": provider, "url": url}, org=org)
         self.assertEqual(r.status, 201, r)
+        self.assertTrue(r.json["hook_url"].endswith("/hooks/%s/%d" % (provider, r.json["id"])))
+        self.repo_of_secret[r.json["webhook_secret"]] = r.json["id"]
+        self.last_repo = r.json["id"]
         return r.json
 
     def hook(self, provider, payload, secret=None, event=None, delivery=None, raw=None,
-             headers=None):
+             headers=None, to=None):
+        """Posts to /hooks/PROVIDER/ID: ID is `to`, else the repository the
+        secret belongs to, else the last one registered."""
         body = raw if raw is not None else json.dumps(payload).encode()
+        to = to or self.repo_of_secret.get(secret) or self.last_repo
         h = {"Content-Type": "application/json"}
         delivery = delivery or str(uuid.uuid4())
         if provider in ("github", "generic"):
@@ -192,7 +200,7 @@ class HookBase(Base):
             if secret is not None:
                 h["X-Gitlab-Token"] = secret
         h.update(headers or {})
-        r = self.b.request("POST", "/hooks/" + provider, raw=body, headers=h)
+        r = self.b.request("POST", "/hooks/%s/%s" % (provider, to), raw=body, headers=h)
         self.bodies.append(r.body)
         return r
 
@@ -212,7 +220,7 @@ class Repos(HookBase):
         rp = r.json
         secret = rp["webhook_secret"]
         self.assertTrue(secret.startswith("bwh_") and len(secret) > 40, rp)
-        self.assertTrue(rp["hook_url"].endswith("/hooks/github"), rp)
+        self.assertTrue(rp["hook_url"].endswith("/hooks/github/%d" % rp["id"]), rp)
         self.assertEqual(rp["url_normalized"], "github.com/acme/web")
         self.assertEqual((rp["deploy_key"], rp["github_app"]), (False, None))
         # never again
@@ -233,7 +241,7 @@ class Repos(HookBase):
             self.assertEqual(self.api("POST", "/repos", body).status, code, body)
         # other providers get their own hook URL
         gl = self.repo("gitlab", "https://gitlab.example.com/group/web.git")
-        self.assertTrue(gl["hook_url"].endswith("/hooks/gitlab"))
+        self.assertTrue(gl["hook_url"].endswith("/hooks/gitlab/%d" % gl["id"]))
         # another organization's ids are not there
         self.assertEqual(self.b.request("POST", "/api/v1/orgs", token=self.tok,
                                         body={"name": "elsewhere"}).status, 201)
@@ -378,7 +386,7 @@ class Hooks(HookBase):
         self.assertEqual(len(self.deps("staging")), 1)
 
         # a second push to main queues behind the first (one at a time per app)
-        r = self.hook("github", github_push(after=sha(46)), secret)
+        r = self.hook("github", github_push(after=sha(46), before=after), secret)
         self.assertEqual(r.status, 200, r)
         self.assertEqual([d["commit"] for d in self.deps("web")], [sha(46), after])
 
@@ -413,12 +421,18 @@ class Hooks(HookBase):
                          [("hook.github", "denied", 401)] * 2)
         self.assertEqual(audit[0]["target"], "repo:%d" % rp["id"])
         self.assertIsNone(audit[0]["actor"])
-        # an unregistered repository: 401 too (it does not tell which are registered)
-        r = self.hook("github", github_push(name="unknown"), rp["webhook_secret"])
+        # an id nobody registered: 401 too (it does not tell which are registered)
+        r = self.hook("github", github_push(), rp["webhook_secret"], to=rp["id"] + 1000)
+        self.assertEqual(r.status, 401, r)
+        r = self.hook("github", github_push(), rp["webhook_secret"], to="abc")
         self.assertEqual(r.status, 401, r)
         # a GitHub-registered repo is not reachable through another provider's hook
         r = self.hook("gitea", github_push(), rp["webhook_secret"])
         self.assertEqual(r.status, 401, r)
+        # signed with its secret but for another repository: nothing scheduled
+        r = self.hook("github", github_push(name="unknown"), rp["webhook_secret"])
+        self.assertEqual((r.status, r.json["outcome"]), (202, "ignored"), r)
+        self.assertIn("github.com/acme/unknown", r.json["reason"])
         # malformed requests
         r = self.hook("github", github_push(), rp["webhook_secret"], headers={
             "X-GitHub-Event": ""})
@@ -479,19 +493,21 @@ class Hooks(HookBase):
         r = self.hook("gitlab", gitlab_push(after=sha(9)), rgl["webhook_secret"])
         self.assertEqual(r.status, 200, r)
         self.assertEqual([d["commit"] for d in self.deps("gl")], [sha(9)])
-        r = self.hook("gitlab", gitlab_push(after=sha(10)), rgl["webhook_secret"] + "x")
+        r = self.hook("gitlab", gitlab_push(after=sha(10)), rgl["webhook_secret"] + "x",
+                      to=rgl["id"])
         self.assertEqual(r.status, 401, r)
-        r = self.hook("gitlab", gitlab_push(after=ZERO), rgl["webhook_secret"])
+        r = self.hook("gitlab", gitlab_push(after=ZERO, before=sha(9)), rgl["webhook_secret"])
         self.assertEqual(r.status, 202, r)
         r = self.hook("gitlab", gitlab_push(ref="refs/tags/v2", event="tag_push"),
                       rgl["webhook_secret"], event="Tag Push Hook")
         self.assertEqual(r.status, 202, r)
         # GitLab without a delivery UUID: the body's digest dedupes
-        body = json.dumps(gitlab_push(after=sha(11))).encode()
+        body = json.dumps(gitlab_push(after=sha(11), before=sha(9))).encode()
         hdr = {"X-Gitlab-Event": "Push Hook", "X-Gitlab-Token": rgl["webhook_secret"],
                "Content-Type": "application/json"}
-        r1 = self.b.request("POST", "/hooks/gitlab", raw=body, headers=hdr)
-        r2 = self.b.request("POST", "/hooks/gitlab", raw=body, headers=hdr)
+        path = "/hooks/gitlab/%d" % rgl["id"]
+        r1 = self.b.request("POST", path, raw=body, headers=hdr)
+        r2 = self.b.request("POST", path, raw=body, headers=hdr)
         self.assertEqual((r1.status, r2.status, r2.json["outcome"]), (200, 200, "duplicate"))
         self.assertTrue(r1.json["delivery"].startswith("body:"))
         self.assertEqual([d["commit"] for d in self.deps("gl")], [sha(11), sha(9)])
@@ -537,6 +553,9 @@ def b64d(s):
 
 
 class PrivateRepos(HookBase):
+    # the token endpoint is a plain-HTTP server on loopback: allowed explicitly
+    env = {"BERTH_OUTBOUND_HTTP": "1", "BERTH_OUTBOUND_ALLOW": "127.0.0.1/32"}
+
     def setUp(self):
         super().setUp()
         self.tmp = tempfile.TemporaryDirectory(prefix="berth-hooks-")
@@ -714,7 +733,7 @@ class CliRepos(CliCase):
         self.login()
         d = self.ok("repo", "add", "github", REPO)
         secret = d["webhook_secret"]
-        self.assertTrue(d["hook_url"].endswith("/hooks/github"))
+        self.assertTrue(d["hook_url"].endswith("/hooks/github/%d" % d["id"]))
         r = self.berth("repo", "add", "gitlab", "git@gitlab.example.com:g/web.git")
         self.assertEqual(r.rc, 0, r)
         self.assertIn("/hooks/gitlab", r.out)
@@ -729,7 +748,7 @@ class CliRepos(CliCase):
         self.assertNotIn(secret, table.out)
         # a delivery, signed as GitHub does, shows up in the list
         body = json.dumps(github_push()).encode()
-        r = self.d.request("POST", "/hooks/github", raw=body, headers={
+        r = self.d.request("POST", "/hooks/github/%d" % d["id"], raw=body, headers={
             "X-GitHub-Event": "push", "X-GitHub-Delivery": "d-1",
             "X-Hub-Signature-256": sign(secret, body), "Content-Type": "application/json"})
         self.assertEqual(r.status, 202, r)  # no app follows it

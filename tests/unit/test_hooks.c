@@ -1,10 +1,12 @@
 /* test_hooks.c - the webhook verifiers (src/berthd/hooks.c) on GitHub's
- * documented example, and the GitHub App JWT (src/berthd/gitauth.c)
- * verified with the key's public half. */
+ * documented example, the payload parser of each provider and the order
+ * rule (hooks.h), and the GitHub App JWT (src/berthd/gitauth.c) verified
+ * with the key's public half. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,6 +18,7 @@
 #include <sodium.h>
 
 #include "crypto.h"
+#include "hooks.h"
 #include "repos.h"
 
 /* docs.github.com, "Validating webhook deliveries" */
@@ -168,6 +171,106 @@ static void jwt_refuses_bad_keys(void **state)
     EVP_PKEY_free(k);
 }
 
+/* ---- the payload parser ---- */
+
+#define C1 "1111111111111111111111111111111111111111"
+#define C2 "2222222222222222222222222222222222222222"
+#define Z40 "0000000000000000000000000000000000000000"
+
+static struct hooks_push push;
+
+static int parse(enum hooks_provider p, const char *event, const char *body)
+{
+    char err[256];
+    return hooks_parse(p, event, body, strlen(body), &push, err, sizeof err);
+}
+
+static void parses_each_providers_push(void **state)
+{
+    (void)state;
+    assert_int_equal(parse(HOOKS_GITHUB, "push", "{\"ref\":\"refs/heads/main\",\"before\":\"" C1
+                           "\",\"after\":\"" C2 "\",\"repository\":{\"clone_url\":"
+                           "\"https://github.com/Acme/Web.git\",\"ssh_url\":"
+                           "\"git@github.com:acme/web.git\"}}"), 0);
+    assert_int_equal(push.what, HOOKS_DEPLOY);
+    assert_string_equal(push.branch, "main");
+    assert_string_equal(push.before, C1);
+    assert_string_equal(push.after, C2);
+    assert_int_equal(push.nurls, 1); /* both spellings are one repository */
+    assert_string_equal(push.urls[0], "github.com/acme/web");
+
+    assert_int_equal(parse(HOOKS_GITEA, "push", "{\"ref\":\"refs/heads/dev\",\"before\":\"" Z40
+                           "\",\"after\":\"" C2 "\",\"repository\":{\"html_url\":"
+                           "\"http://gitea.example.com:3000/acme/web\"}}"), 0);
+    assert_int_equal(push.what, HOOKS_DEPLOY);
+    assert_string_equal(push.branch, "dev");
+    assert_string_equal(push.before, ""); /* a new branch: no before */
+
+    assert_int_equal(parse(HOOKS_GITLAB, "Push Hook", "{\"ref\":\"refs/heads/main\",\"after\":\""
+                           C1 "\",\"project\":{\"git_ssh_url\":\"git@gitlab.example.com:g/"
+                           "sub/web.git\"}}"), 0);
+    assert_int_equal(push.what, HOOKS_DEPLOY);
+    assert_string_equal(push.urls[0], "gitlab.example.com/g/sub/web");
+    /* GitLab names its push "Push Hook", not "push" */
+    assert_int_equal(parse(HOOKS_GITLAB, "push", "{\"ref\":\"refs/heads/main\",\"after\":\"" C1
+                           "\",\"project\":{\"web_url\":\"https://gitlab.example.com/g/w\"}}"), 0);
+    assert_int_equal(push.what, HOOKS_IGNORE);
+}
+
+static void parser_refusals_and_ignores(void **state)
+{
+    (void)state;
+    static const char url[] = ",\"repository\":{\"clone_url\":\"https://github.com/a/b\"}}";
+    char body[512];
+    assert_int_equal(parse(HOOKS_GITHUB, "push", "{not json"), HOOKS_EJSON);
+    assert_int_equal(parse(HOOKS_GITHUB, "push", "[1]"), HOOKS_EJSON);
+    assert_int_equal(parse(HOOKS_GITHUB, "push", "{\"ref\":\"refs/heads/main\"}"),
+                     HOOKS_EPAYLOAD);
+    assert_int_equal(parse(HOOKS_GITHUB, "push", "{\"repository\":{\"clone_url\":\"/srv/x\"}}"),
+                     HOOKS_EPAYLOAD);
+    snprintf(body, sizeof body, "{\"ref\":\"refs/tags/v1\",\"after\":\"" C1 "\"%s", url);
+    assert_int_equal(parse(HOOKS_GITHUB, "push", body), 0);
+    assert_int_equal(push.what, HOOKS_IGNORE);
+    assert_non_null(strstr(push.why, "tag"));
+    snprintf(body, sizeof body, "{\"ref\":\"refs/heads/main\",\"after\":\"" Z40 "\"%s", url);
+    assert_int_equal(parse(HOOKS_GITHUB, "push", body), 0);
+    assert_non_null(strstr(push.why, "deleted"));
+    snprintf(body, sizeof body, "{\"ref\":\"refs/heads/main\",\"after\":\"ABC\"%s", url);
+    assert_int_equal(parse(HOOKS_GITHUB, "push", body), 0);
+    assert_int_equal(push.what, HOOKS_IGNORE);
+    snprintf(body, sizeof body, "{\"ref\":\"refs/heads/\",\"after\":\"" C1 "\"%s", url);
+    assert_int_equal(parse(HOOKS_GITHUB, "push", body), 0);
+    assert_int_equal(push.what, HOOKS_IGNORE);
+    snprintf(body, sizeof body, "{\"zen\":\"x\"%s", url);
+    assert_int_equal(parse(HOOKS_GITHUB, "ping", body), 0);
+    assert_int_equal(push.what, HOOKS_PING);
+    assert_int_equal(parse(HOOKS_GITLAB, "ping", "{\"project\":{\"web_url\":\"https://h/a/b\"}}"),
+                     0);
+    assert_int_equal(push.what, HOOKS_IGNORE); /* GitLab has no ping */
+}
+
+/* ---- the order rule ---- */
+
+static void order_rule(void **state)
+{
+    (void)state;
+    /* a first push, with or without a before */
+    assert_int_equal(hooks_order("", 0, 0, "", C1), HOOKS_ORDER_TAKE);
+    assert_int_equal(hooks_order("", 0, 0, C1, C2), HOOKS_ORDER_TAKE);
+    /* the next push continues the head */
+    assert_int_equal(hooks_order(C1, 0, 1, C1, C2), HOOKS_ORDER_TAKE);
+    /* the same push again */
+    assert_int_equal(hooks_order(C2, 1, 1, C1, C2), HOOKS_ORDER_DUPLICATE);
+    /* an older after */
+    assert_int_equal(hooks_order(C2, 1, 0, "", C1), HOOKS_ORDER_STALE);
+    /* a new after from an older before */
+    assert_int_equal(hooks_order(C2, 0, 1, C1, "3333333333333333333333333333333333333333"),
+                     HOOKS_ORDER_STALE);
+    /* after missed deliveries: neither seen */
+    assert_int_equal(hooks_order(C2, 0, 0, C1, "3333333333333333333333333333333333333333"),
+                     HOOKS_ORDER_TAKE);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -178,6 +281,9 @@ int main(void)
         cmocka_unit_test(gitlab_token_compare),
         cmocka_unit_test(jwt_is_rs256_and_verifies),
         cmocka_unit_test(jwt_refuses_bad_keys),
+        cmocka_unit_test(parses_each_providers_push),
+        cmocka_unit_test(parser_refusals_and_ignores),
+        cmocka_unit_test(order_rule),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
