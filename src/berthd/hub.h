@@ -35,6 +35,7 @@ struct hub_conn {
     struct hub_node *node;       /* set once welcomed; NULL when detached */
     int64_t server_id, org_id;
     int64_t regtoken_id;         /* registering with this token */
+    int64_t reg_claimed_at;      /* when this link spent it (0: not yet/confirmed) */
     int phase;                   /* enum in hub.c */
     struct buf rx;               /* fragments of one message (lazy, capped) */
     struct hub_msg *out_head, *out_tail;
