@@ -11,16 +11,30 @@ would.
 - one registration token on two links at once: exactly one gets welcome;
 - another server's job ids: ignored, that job is untouched;
 - ill-typed fields: refused.
+
+And a hostile repository as the runner sees it (item 14), end to end with
+the real berth-runner, a real git server and Docker: a Dockerfile or a
+build context (or a parent of it) committed as a symbolic link leaving the
+clone, towards the runner's own credential, fails the build with a clear
+reason, and the credential shows up nowhere.
 """
 import base64
 import json
 import os
+import shutil
+import signal
 import socket
 import struct
+import subprocess
+import tempfile
 import time
 import unittest
 
-from harness import Berthd, wait_for
+from harness import Berthd, BERTHD, docker_ok, git, wait_for
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+RUNNER = os.environ.get("BERTH_RUNNER", os.path.join(os.path.dirname(BERTHD), "berth-runner"))
 
 INT64_MAX = 2 ** 63 - 1
 
@@ -421,6 +435,149 @@ class Link(unittest.TestCase):
         self.assertEqual(self.job(jid)["status"], "PENDING")
         self.assertEqual(self.chunks(jid), [])
         self.assertTrue(self.alive())
+
+
+def docker(*args):
+    return subprocess.run(["docker"] + list(args), capture_output=True, text=True)
+
+
+@unittest.skipUnless(os.path.exists(RUNNER), "berth-runner is not built")
+@unittest.skipUnless(shutil.which("docker") and docker_ok(), "no Docker engine")
+class HostileRepository(unittest.TestCase):
+    """One berthd + runner + git server; each test pushes a repository
+    that points its build outside the clone."""
+
+    @classmethod
+    def setUpClass(cls):
+        from test_deploy import GitServer  # tests/integration (PYTHONPATH)
+        subprocess.run([os.path.join(ROOT, "scripts", "test-fixtures.sh")], check=True,
+                       stdout=subprocess.DEVNULL)
+        cls.tmp = tempfile.mkdtemp(prefix="berth-sec-repo-")
+        os.chmod(cls.tmp, 0o700)
+        cls.state = os.path.join(cls.tmp, "state")
+        cls.git = GitServer(os.path.join(cls.tmp, "git"))
+        cls.b = Berthd(env={"BERTH_HEARTBEAT_S": "1"}).start()
+        cls.tok = cls.b.login()
+        cls.org = "/api/v1/orgs/%s" % cls.b.org
+        r = cls.api("POST", "/servers", {"name": "web-1"})
+        assert r.status == 201, r
+        sid = r.json["id"]
+        env = dict(os.environ, BERTH_RUNNER_TOKEN=r.json["registration_token"])
+        cls.runner_log = os.path.join(cls.tmp, "runner.log")
+        with open(cls.runner_log, "ab") as log:
+            cls.runner = subprocess.Popen(
+                [RUNNER, "--url", "ws://127.0.0.1:%d/runner/v1" % cls.b.port, "--state-dir",
+                 cls.state, "--min-free-disk", "0", "--edge-bind", "127.0.0.1",
+                 "--heartbeat", "1"], env=env, stdout=log, stderr=log)
+        if not wait_for(lambda: cls.api("GET", "/servers/%d" % sid).json["status"] == "ACTIVE",
+                        20):
+            raise RuntimeError("runner not ACTIVE: " + cls.b.log_text()[-2000:])
+        with open(os.path.join(cls.state, "credential")) as f:
+            cls.cred = f.read().strip()
+        assert cls.cred.startswith("brc_")
+        cls.images = []
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.runner.poll() is None:
+            cls.runner.send_signal(signal.SIGTERM)
+            try:
+                cls.runner.wait(15)
+            except subprocess.TimeoutExpired:
+                cls.runner.kill()
+                cls.runner.wait()
+        for img in cls.images:
+            docker("rmi", "-f", img)
+        cls.git.close()
+        cls.b.close()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    @classmethod
+    def api(cls, method, path, body=None):
+        return cls.b.request(method, cls.org + path, token=cls.tok, body=body)
+
+    def repo(self, name, files, links):
+        """A repository on the git server with files {path: text} and
+        symbolic links {path: target}."""
+        work = os.path.join(self.tmp, "work-" + name)
+        os.makedirs(work)
+        for path, text in files.items():
+            os.makedirs(os.path.dirname(os.path.join(work, path)), exist_ok=True)
+            with open(os.path.join(work, path), "w") as f:
+                f.write(text)
+        for path, target in links.items():
+            os.makedirs(os.path.dirname(os.path.join(work, path)), exist_ok=True)
+            os.symlink(target, os.path.join(work, path))
+        git("init", "-q", "-b", "main", work)
+        git("add", "-A", cwd=work)
+        git("commit", "-q", "-m", "hostile", cwd=work)
+        bare = os.path.join(self.git.root, "repos", name + ".git")
+        git("clone", "-q", "--bare", work, bare)
+        return self.git.url(name + ".git")
+
+    def deploy(self, name, url, **app):
+        r = self.api("POST", "/apps", dict({"name": name, "server": "web-1", "repo_url": url,
+                                            "container_port": 8080}, **app))
+        self.assertEqual(r.status, 201, r)
+        r = self.api("POST", "/apps/%s/deployments" % name, {})
+        self.assertEqual(r.status, 201, r)
+        did = r.json["id"]
+        d = wait_for(lambda: (lambda x: x if x["status"] in ("SUCCEEDED", "FAILED") else None)(
+            self.api("GET", "/deployments/%d" % did).json), 120, 0.3)
+        self.assertTrue(d, self.api("GET", "/deployments/%d" % did).json)
+        if d.get("image"):
+            self.images.append(d["image"])
+        return d
+
+    def assert_nowhere(self, d):
+        """The credential is in no answer, no log, no image."""
+        did = d["id"]
+        texts = [json.dumps(d), self.api("GET", "/deployments/%d/logs" % did).body,
+                 self.b.log_text()]
+        if d.get("job"):
+            texts.append(self.api("GET", "/jobs/%d/logs" % d["job"]).body)
+        with open(self.runner_log, "rb") as f:
+            texts.append(f.read().decode("utf-8", "replace"))
+        for t in texts:
+            self.assertNotIn(self.cred, t)
+            self.assertNotIn(self.cred.upper(), t)
+        if d.get("image"):
+            self.assertNotEqual(docker("image", "inspect", d["image"]).returncode, 0,
+                                "an image was built")
+
+    def assert_refused(self, d, what):
+        self.assertEqual(d["status"], "FAILED", d)
+        self.assertEqual(d["failed_step"], "build", d)
+        self.assertIn(what, d["reason"])
+        self.assertIn("symbolic link leaving the repository", d["reason"])
+        self.assertNotIn(self.state, d["reason"])  # says which name, not where it points
+        self.assert_nowhere(d)
+
+    def test_dockerfile_is_a_link_to_the_credential(self):
+        url = self.repo("df-abs", {"www/index.html": "hi\n"},
+                        {"Dockerfile": os.path.join(self.state, "credential")})
+        self.assert_refused(self.deploy("df-abs", url), 'dockerfile "./Dockerfile"')
+
+    def test_dockerfile_relative_link_out(self):
+        # the clone sits at STATE/work/JOB.src: climb out to STATE/credential
+        url = self.repo("df-rel", {"www/index.html": "hi\n"},
+                        {"build/Dockerfile": "../../../credential"})
+        self.assert_refused(self.deploy("df-rel", url, dockerfile="build/Dockerfile"),
+                            'dockerfile "build/Dockerfile"')
+
+    def test_context_is_a_link_to_the_state_dir(self):
+        dockerfile = ("FROM berth-fixture-base\nCOPY credential /c\n"
+                      'RUN ["/bin/cat", "/c"]\n')
+        url = self.repo("ctx", {"Dockerfile": dockerfile}, {"ctx": self.state})
+        self.assert_refused(self.deploy("ctx", url, context="ctx"), 'context "ctx"')
+
+    def test_context_parent_is_a_link(self):
+        dockerfile = ("FROM berth-fixture-base\nCOPY credential /c\n"
+                      'RUN ["/bin/cat", "/c"]\n')
+        url = self.repo("ctxp", {"Dockerfile": dockerfile},
+                        {"up": os.path.dirname(self.state)})
+        self.assert_refused(self.deploy("ctxp", url, context="up/state"),
+                            'context "up/state"')
 
 
 if __name__ == "__main__":
