@@ -135,6 +135,16 @@ class RawRunner:
         self.send({"type": "hello", "proto": 1, "version": "raw", "hostname": "raw",
                    "jobs": list(jobs)})
 
+    def run_job(self, job, data):
+        """Plays a job to its end: accepted, one chunk, SUCCEEDED."""
+        self.send({"type": "job.accepted", "job": job})
+        self.send({"type": "job.log", "job": job, "seq": 1, "stream": "stdout", "ts": 1,
+                   "data": data})
+        self.expect("ack")
+        self.send({"type": "job.done", "job": job, "last_seq": 1, "status": "SUCCEEDED",
+                   "exit_code": 0, "error": None})
+        self.expect("ack.done")
+
     def close(self):
         try:
             self.sock.close()
@@ -256,13 +266,7 @@ class Link(unittest.TestCase):
         s, l = self.register()
         jid = self.job_for(s["id"])
         j = l.expect("job")["job"]
-        l.send({"type": "job.accepted", "job": j})
-        l.send({"type": "job.log", "job": j, "seq": 1, "stream": "stdout", "ts": 1,
-                "data": "the real output\n"})
-        l.expect("ack")
-        l.send({"type": "job.done", "job": j, "last_seq": 1, "status": "SUCCEEDED",
-                "exit_code": 0, "error": None})
-        l.expect("ack.done")
+        l.run_job(j, "the real output\n")
         self.assertEqual(self.job(jid)["status"], "SUCCEEDED")
         # now try to rewrite it: new chunks, a replaced seq 1, another result
         l.send({"type": "job.log", "job": j, "seq": 2, "stream": "stdout", "ts": 2,
@@ -393,13 +397,7 @@ class Link(unittest.TestCase):
         self.assertEqual(lb2.expect("welcome")["jobs"],
                          [{"job": ja, "acked_seq": 0, "done_acked": True}])
         # a runs it for real
-        la.send({"type": "job.accepted", "job": ja})
-        la.send({"type": "job.log", "job": ja, "seq": 1, "stream": "stdout", "ts": 1,
-                 "data": "from a\n"})
-        la.expect("ack")
-        la.send({"type": "job.done", "job": ja, "last_seq": 1, "status": "SUCCEEDED",
-                 "exit_code": 0, "error": None})
-        la.expect("ack.done")
+        la.run_job(ja, "from a\n")
         self.assertEqual(self.job(jid)["status"], "SUCCEEDED")
         self.assertEqual([c["data"] for c in self.chunks(jid)], ["from a\n"])
 
