@@ -44,7 +44,13 @@ static const char *const st_names[] = {"PROVISIONING", "ACTIVE", "UNREACHABLE",
                                        "DECOMMISSIONED"};
 
 /* Connection phases. */
-enum { P_NEW = 0, P_REG, P_REG_SENT, P_CRED, P_LIVE };
+enum {
+    P_NEW = HUB_P_NEW,
+    P_REG = HUB_P_REG,
+    P_REG_SENT = HUB_P_REG_SENT,
+    P_CRED = HUB_P_CRED,
+    P_LIVE = HUB_P_LIVE,
+};
 
 struct hub_msg {
     struct hub_msg *next;
@@ -876,10 +882,9 @@ static int on_registered(struct hub *h, struct hub_conn *c, json_t *msg, char *w
     return welcome(h, c, NULL, why, wn);
 }
 
-/* One complete text message. Returns -1 to close the link: with why (and
- * c->close_code when not the default 1003, malformed). */
-static int on_message(struct hub *h, struct hub_conn *c, const char *data, size_t len, char *why,
-                      size_t wn)
+/* One complete text message (see hub.h). */
+int hub_frame(struct hub *h, struct hub_conn *c, const char *data, size_t len, char *why,
+              size_t wn)
 {
     json_t *msg = NULL;
     enum proto_type type;
@@ -1027,7 +1032,7 @@ int hub_confirm_upgrade(struct srv *s, struct lws *wsi, const char *upgrade)
 
 /* ---- the lws protocol callback ---- */
 
-static void conn_release(struct hub *h, struct hub_conn *c)
+void hub_conn_release(struct hub *h, struct hub_conn *c)
 {
     struct hub_node *n = c->node;
     if (n && n->conn == c) {
@@ -1080,7 +1085,7 @@ static int on_receive(struct hub *h, struct lws *wsi, struct hub_conn *c, const 
     len = c->rx.len;
 whole:;
     char why[124] = "malformed message"; /* a close reason: at most 123 bytes */
-    int rc = on_message(h, c, in, len, why, sizeof why);
+    int rc = hub_frame(h, c, in, len, why, sizeof why);
     buf_release(&c->rx); /* keep idle links small */
     c->rx.max = 0;
     if (rc < 0) {
@@ -1145,7 +1150,7 @@ int hub_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, 
         return on_writeable(wsi, c);
     case LWS_CALLBACK_CLOSED:
         if (h)
-            conn_release(h, c);
+            hub_conn_release(h, c);
         return 0;
     default:
         return 0;
