@@ -1043,7 +1043,7 @@ void hub_conn_release(struct hub *h, struct hub_conn *c)
             set_status(h, n, ST_UNREACHABLE, "connection closed");
         log_info("hub", "server %lld: runner disconnected", (long long)n->server_id);
     }
-    if (c->phase == P_REG_SENT && c->reg_claimed_at) /* it never confirmed: a retry may */
+    if (c->reg_claimed_at) /* spent by this link, never confirmed: a retry may */
         store_regtoken_release(h->srv->store, c->regtoken_id, c->reg_claimed_at);
     c->reg_claimed_at = 0;
     c->node = NULL;
