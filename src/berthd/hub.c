@@ -26,6 +26,7 @@
 #include "jsonx.h"
 #include "log.h"
 #include "metrics.h"
+#include "proto.h"
 #include "util.h"
 #include "repos.h"
 
@@ -43,7 +44,13 @@ static const char *const st_names[] = {"PROVISIONING", "ACTIVE", "UNREACHABLE",
                                        "DECOMMISSIONED"};
 
 /* Connection phases. */
-enum { P_NEW = 0, P_REG, P_REG_SENT, P_CRED, P_LIVE };
+enum {
+    P_NEW = HUB_P_NEW,
+    P_REG = HUB_P_REG,
+    P_REG_SENT = HUB_P_REG_SENT,
+    P_CRED = HUB_P_CRED,
+    P_LIVE = HUB_P_LIVE,
+};
 
 struct hub_msg {
     struct hub_msg *next;
@@ -298,16 +305,11 @@ static json_t *id_json(int64_t id)
     return json_string(b);
 }
 
-static int id_of(json_t *msg, const char *field, int64_t *out)
+/* A frame's job id (checked by the proto_parse_* functions) as berthd's
+ * id; -1 for one berthd never made (then it is no job of this server). */
+static int job_id(const char *job, int64_t *out)
 {
-    json_t *v = json_object_get(msg, field);
-    if (json_is_integer(v)) {
-        *out = (int64_t)json_integer_value(v);
-        return *out > 0 ? 0 : -1;
-    }
-    if (json_is_string(v) && util_parse_i64(json_string_value(v), out) == 0 && *out > 0)
-        return 0;
-    return -1;
+    return util_parse_i64(job, out) == 0 && *out > 0 ? 0 : -1;
 }
 
 static void send_job(struct hub_conn *c, const struct job *j)
@@ -508,15 +510,42 @@ static void finish_job(struct hub *h, struct hub_conn *c, struct hub_jobst *js)
     jobst_remove(c, js);
 }
 
-static int on_job_accepted(struct hub *h, struct hub_conn *c, json_t *msg)
+/* The job ended before this frame came (a chunk or a result for it is
+ * refused): ack.done lets the runner forget it; nothing is stored. */
+static void job_closed(struct hub *h, struct hub_conn *c, struct hub_jobst *js)
 {
+    log_warn("hub", "server %lld: output for finished job %lld refused",
+             (long long)c->server_id, (long long)js->job_id);
+    conn_send(c, json_pack("{s:s, s:o}", "type", "ack.done", "job", id_json(js->job_id)));
+    jobst_remove(c, js);
+}
+
+/* A copy of UTF-8 text s cut to at most max bytes on a character boundary. */
+static char *utf8_ndup(const char *s, size_t max)
+{
+    size_t len = strlen(s), outlen = 0;
+    char *out = malloc((len < max ? len : max) + 1);
+    if (!out)
+        return NULL;
+    proto_utf8_sanitize(s, len < max ? len : max, len <= max, out, &outlen);
+    out[outlen] = '\0';
+    return out;
+}
+
+static int on_job_accepted(struct hub *h, struct hub_conn *c, json_t *msg, char *why, size_t n)
+{
+    const char *job;
     int64_t id;
     int final;
-    if (id_of(msg, "job", &id) < 0)
+    if (proto_parse_job_ref(msg, &job, why, n) < 0)
         return -1;
-    struct hub_jobst *js = jobst_get(h, c, id, &final);
+    struct hub_jobst *js = job_id(job, &id) < 0 ? NULL : jobst_get(h, c, id, &final);
     if (!js)
         return 0; /* not this server's job: ignored */
+    if (final) {
+        jobst_remove(c, js);
+        return 0;
+    }
     if (store_job_start(h->srv->store, id, util_now()) == STORE_OK) {
         jobs_move(h, JOB_PENDING, JOB_RUNNING);
         if (js->is_deploy)
@@ -525,35 +554,37 @@ static int on_job_accepted(struct hub *h, struct hub_conn *c, json_t *msg)
     return 0;
 }
 
-static int on_job_log(struct hub *h, struct hub_conn *c, json_t *msg)
+static int on_job_log(struct hub *h, struct hub_conn *c, json_t *msg, char *why, size_t n)
 {
-    int64_t id, seq, ts = 0;
-    const char *stream = NULL, *data = NULL;
-    json_t *dv = json_object_get(msg, "data");
-    if (id_of(msg, "job", &id) < 0 || jx_int(msg, "seq", &seq) != JX_OK || seq < 1 ||
-        jx_string(msg, "stream", &stream) != JX_OK || !json_is_string(dv))
-        return -1;
-    jx_int(msg, "ts", &ts);
-    data = json_string_value(dv);
-    size_t len = json_string_length(dv);
-    if (strcmp(stream, "stdout") && strcmp(stream, "stderr") && strcmp(stream, "system"))
-        stream = "system";
+    struct proto_log_msg l;
+    int64_t id;
     int final;
-    struct hub_jobst *js = jobst_get(h, c, id, &final);
+    if (proto_parse_log(msg, &l, why, n) < 0)
+        return -1;
+    struct hub_jobst *js = job_id(l.job, &id) < 0 ? NULL : jobst_get(h, c, id, &final);
     if (!js)
+        return 0; /* not this server's job: ignored */
+    if (final) {
+        job_closed(h, c, js);
         return 0;
-    if (seq > js->acked) {
+    }
+    if (l.seq > js->acked) {
         int inserted = 0;
-        if (store_job_log_add(h->srv->store, id, seq, stream, ts, data, len, &inserted) !=
-            STORE_OK)
+        int rc = store_job_log_add(h->srv->store, id, c->server_id, l.seq, l.stream, l.ts_ms,
+                                   l.data, l.len, &inserted);
+        if (rc == STORE_NOTFOUND) { /* it ended meanwhile */
+            job_closed(h, c, js);
+            return 0;
+        }
+        if (rc != STORE_OK)
             return 0; /* not stored, not acked: the runner replays it */
-        if (inserted && js->is_deploy && strcmp(stream, "system") == 0)
-            deploy_job_log(h->srv, id, ts, data, len); /* step reports */
-        if (seq > js->max_seen)
-            js->max_seen = seq;
+        if (inserted && js->is_deploy && strcmp(l.stream, "system") == 0)
+            deploy_job_log(h->srv, id, l.ts_ms, l.data, l.len); /* step reports */
+        if (l.seq > js->max_seen)
+            js->max_seen = l.seq;
         int64_t before = js->acked;
-        if (seq == js->acked + 1) {
-            js->acked = seq;
+        if (l.seq == js->acked + 1) {
+            js->acked = l.seq;
             if (js->max_seen > js->acked) /* a gap was filled: where does it end now? */
                 store_job_log_prefix(h->srv->store, id, &js->acked);
         }
@@ -567,26 +598,29 @@ static int on_job_log(struct hub *h, struct hub_conn *c, json_t *msg)
     return 0;
 }
 
-static int on_job_done(struct hub *h, struct hub_conn *c, json_t *msg)
+#define DONE_ERROR_MAX 4000 /* bytes of a result's error kept */
+
+static int on_job_done(struct hub *h, struct hub_conn *c, json_t *msg, char *why, size_t n)
 {
-    int64_t id, last_seq = 0, exit_code = 0;
-    const char *status = NULL, *error = NULL;
-    if (id_of(msg, "job", &id) < 0 || jx_int(msg, "last_seq", &last_seq) == JX_WRONG_TYPE ||
-        jx_string(msg, "status", &status) != JX_OK)
-        return -1;
-    jx_int(msg, "exit_code", &exit_code);
-    jx_string(msg, "error", &error);
+    struct proto_done_msg d;
+    int64_t id;
     int final;
-    struct hub_jobst *js = jobst_get(h, c, id, &final);
+    if (proto_parse_done(msg, &d, why, n) < 0)
+        return -1;
+    struct hub_jobst *js = job_id(d.job, &id) < 0 ? NULL : jobst_get(h, c, id, &final);
     if (!js)
+        return 0; /* not this server's job: ignored */
+    if (final) {
+        job_closed(h, c, js);
         return 0;
+    }
     free(js->done_error);
-    js->done_error = error ? strndup(error, 4000) : NULL;
+    js->done_error = d.error ? utf8_ndup(d.error, DONE_ERROR_MAX) : NULL;
     js->done_pending = 1;
-    js->done_last_seq = last_seq;
-    js->done_failed = strcmp(status, "SUCCEEDED") != 0;
-    js->done_exit = (int)exit_code;
-    if (js->acked >= last_seq)
+    js->done_last_seq = d.last_seq;
+    js->done_failed = strcmp(d.status, "SUCCEEDED") != 0;
+    js->done_exit = d.exit_code;
+    if (js->acked >= d.last_seq)
         finish_job(h, c, js);
     return 0;
 }
@@ -601,52 +635,37 @@ static uint64_t fnv1a(const char *s, size_t n)
     return x ? x : 1;
 }
 
-static double num(json_t *o, const char *k)
-{
-    json_t *v = json_object_get(o, k);
-    return json_is_number(v) ? json_number_value(v) : -1;
-}
-
-static int64_t inum(json_t *o, const char *k)
-{
-    json_t *v = json_object_get(o, k);
-    return json_is_number(v) ? (int64_t)json_number_value(v) : -1;
-}
-
 static double pct(int64_t used, int64_t total)
 {
     return total > 0 && used >= 0 ? 100.0 * (double)used / (double)total : -1;
 }
 
-static int on_heartbeat(struct hub *h, struct hub_node *n, json_t *msg)
+static int on_heartbeat(struct hub *h, struct hub_node *n, json_t *msg, char *why, size_t wn)
 {
-    json_t *m = json_object_get(msg, "metrics");
-    if (!json_is_object(m))
+    struct proto_metrics pm;
+    if (!json_object_get(msg, "metrics"))
         return 0; /* a bare beat still counts for liveness */
-    json_t *net = json_object_get(m, "net");
+    if (proto_parse_heartbeat(msg, &pm, why, wn) < 0)
+        return -1;
     struct snapshot s = {
-        .cpu_pct = num(m, "cpu_pct"), .load1 = num(m, "load1"), .load5 = num(m, "load5"),
-        .load15 = num(m, "load15"), .mem_total = inum(m, "mem_total"),
-        .mem_used = inum(m, "mem_used"), .disk_total = inum(m, "disk_total"),
-        .disk_used = inum(m, "disk_used"), .rx_v4 = inum(net, "rx_v4"),
-        .tx_v4 = inum(net, "tx_v4"), .rx_v6 = inum(net, "rx_v6"), .tx_v6 = inum(net, "tx_v6"),
-        .at = util_now(), .at_ms = now_ms(),
+        .cpu_pct = pm.cpu_pct, .load1 = pm.load1, .load5 = pm.load5, .load15 = pm.load15,
+        .mem_total = pm.mem_total, .mem_used = pm.mem_used, .disk_total = pm.disk_total,
+        .disk_used = pm.disk_used, .rx_v4 = pm.net.rx_v4, .tx_v4 = pm.net.tx_v4,
+        .rx_v6 = pm.net.rx_v6, .tx_v6 = pm.net.tx_v6, .at = util_now(), .at_ms = now_ms(),
     };
     struct hub_point p = {
         .t = s.at, .cpu_pct = s.cpu_pct, .mem_pct = pct(s.mem_used, s.mem_total),
         .disk_pct = pct(s.disk_used, s.disk_total), .load1 = s.load1, .rx_bps = -1,
         .tx_bps = -1,
     };
-    if (n->have_metrics && s.at_ms > n->m.at_ms) {
-        double dt = (double)(s.at_ms - n->m.at_ms) / 1000.0;
-        int64_t rx = (s.rx_v4 > 0 ? s.rx_v4 : 0) + (s.rx_v6 > 0 ? s.rx_v6 : 0);
-        int64_t tx = (s.tx_v4 > 0 ? s.tx_v4 : 0) + (s.tx_v6 > 0 ? s.tx_v6 : 0);
-        int64_t prx = (n->m.rx_v4 > 0 ? n->m.rx_v4 : 0) + (n->m.rx_v6 > 0 ? n->m.rx_v6 : 0);
-        int64_t ptx = (n->m.tx_v4 > 0 ? n->m.tx_v4 : 0) + (n->m.tx_v6 > 0 ? n->m.tx_v6 : 0);
-        if (rx >= prx && tx >= ptx) { /* counters reset on reboot: skip that one */
-            p.rx_bps = (double)(rx - prx) / dt;
-            p.tx_bps = (double)(tx - ptx) / dt;
-        }
+    if (n->have_metrics) {
+        int64_t dt = s.at_ms - n->m.at_ms;
+        p.rx_bps = hub_series_rate((int64_t[2]){n->m.rx_v4, n->m.rx_v6},
+                                   (int64_t[2]){s.rx_v4, s.rx_v6}, dt);
+        p.tx_bps = hub_series_rate((int64_t[2]){n->m.tx_v4, n->m.tx_v6},
+                                   (int64_t[2]){s.tx_v4, s.tx_v6}, dt);
+        if (p.rx_bps < 0 || p.tx_bps < 0) /* counters reset on reboot: skip that one */
+            p.rx_bps = p.tx_bps = -1;
     }
     n->m = s;
     n->have_metrics = 1;
@@ -658,9 +677,12 @@ static int on_heartbeat(struct hub *h, struct hub_node *n, json_t *msg)
     return 0;
 }
 
-/* Stores a report document when it changed; returns 1 if it did. */
+#define DOC_MAX (64 * 1024) /* a fingerprint or precheck document, as stored */
+
+/* Stores a report document when it changed; returns 1 if it did, -1 (with
+ * why) for one over DOC_MAX. */
 static int store_doc(struct hub *h, struct hub_node *n, json_t *msg, uint64_t *hash,
-                     int (*save)(struct store *, int64_t, const char *))
+                     int (*save)(struct store *, int64_t, const char *), char *why, size_t wn)
 {
     json_t *copy = json_deep_copy(msg);
     if (!copy)
@@ -671,6 +693,11 @@ static int store_doc(struct hub *h, struct hub_node *n, json_t *msg, uint64_t *h
     json_decref(copy);
     if (!s)
         return 0;
+    if (len > DOC_MAX) {
+        free(s);
+        snprintf(why, wn, "%s larger than 64 KiB", json_string_value(json_object_get(msg, "type")));
+        return -1;
+    }
     uint64_t x = fnv1a(s, len);
     int changed = x != *hash;
     if (changed && save(h->srv->store, n->server_id, s) == STORE_OK)
@@ -695,6 +722,10 @@ static void precheck_reason(json_t *msg, char *out, size_t n)
                                  name ? name : "?", detail ? ": " : "", detail ? detail : "");
         first = 0;
     }
+    /* snprintf may have cut a character: end on a boundary */
+    size_t len = 0;
+    proto_utf8_sanitize(out, strlen(out), 0, out, &len);
+    out[len] = '\0';
 }
 
 static void apply_precheck_status(struct hub *h, struct hub_node *n, json_t *precheck)
@@ -711,14 +742,16 @@ static void apply_precheck_status(struct hub *h, struct hub_node *n, json_t *pre
     set_status(h, n, ST_PROVISIONING, reason);
 }
 
-static int on_precheck(struct hub *h, struct hub_node *n, json_t *msg)
+static int on_precheck(struct hub *h, struct hub_node *n, json_t *msg, char *why, size_t wn)
 {
-    json_t *ok = json_object_get(msg, "ok");
-    if (!json_is_boolean(ok))
+    int ok;
+    if (proto_parse_precheck(msg, &ok, why, wn) < 0)
         return -1;
-    int changed = store_doc(h, n, msg, &n->pc_hash, store_server_set_precheck);
+    int changed = store_doc(h, n, msg, &n->pc_hash, store_server_set_precheck, why, wn);
+    if (changed < 0)
+        return -1;
     int was = n->precheck_ok;
-    n->precheck_ok = json_is_true(ok);
+    n->precheck_ok = ok;
     if (changed || was != n->precheck_ok || n->status != (n->precheck_ok ? ST_ACTIVE
                                                                           : ST_PROVISIONING))
         apply_precheck_status(h, n, msg);
@@ -747,11 +780,13 @@ static void node_attach(struct hub *h, struct hub_node *n, struct hub_conn *c)
 }
 
 /* Answers hello's job list and goes live. */
-static int welcome(struct hub *h, struct hub_conn *c, json_t *hello_jobs)
+static int welcome(struct hub *h, struct hub_conn *c, json_t *hello_jobs, char *why, size_t wn)
 {
     struct server sv;
+    util_strlcpy(why, "server is decommissioned", wn);
     if (store_server_get(h->srv->store, c->server_id, &sv) != STORE_OK || sv.decommissioned_at)
         return -1;
+    util_strlcpy(why, "out of memory", wn);
     struct hub_node *n = node_find(h, c->server_id);
     if (!n && !(n = node_add(h, &sv)))
         return -1;
@@ -760,16 +795,18 @@ static int welcome(struct hub *h, struct hub_conn *c, json_t *hello_jobs)
     size_t i;
     json_t *item;
     json_array_foreach(hello_jobs, i, item) {
-        int64_t id, last_seq = 0;
-        if (id_of(item, "job", &id) < 0)
-            continue;
-        jx_int(item, "last_seq", &last_seq);
+        struct proto_job_state st;
+        int64_t id;
+        if (proto_parse_job_state(item, 0, &st, why, wn) < 0) {
+            json_decref(jobs);
+            return -1;
+        }
         int final = 0;
-        struct hub_jobst *js = jobst_get(h, c, id, &final);
+        struct hub_jobst *js = job_id(st.job, &id) < 0 ? NULL : jobst_get(h, c, id, &final);
         if (!js) { /* unknown here (or not this server's): let the runner forget it */
-            json_array_append_new(jobs, json_pack("{s:O, s:I, s:b}", "job",
-                                                  json_object_get(item, "job"), "acked_seq",
-                                                  (json_int_t)last_seq, "done_acked", 1));
+            json_array_append_new(jobs, json_pack("{s:s, s:I, s:b}", "job", st.job,
+                                                  "acked_seq", (json_int_t)st.seq,
+                                                  "done_acked", 1));
             continue;
         }
         json_array_append_new(jobs, json_pack("{s:o, s:I, s:b}", "job", id_json(id),
@@ -780,7 +817,8 @@ static int welcome(struct hub *h, struct hub_conn *c, json_t *hello_jobs)
     }
     c->phase = P_LIVE;
     node_attach(h, n, c);
-    lws_set_timeout(c->wsi, NO_PENDING_TIMEOUT, 0);
+    if (c->wsi)
+        lws_set_timeout(c->wsi, NO_PENDING_TIMEOUT, 0);
     conn_send(c, json_pack("{s:s, s:o, s:i, s:o}", "type", "welcome", "server_id",
                            id_json(c->server_id), "heartbeat_s", h->heartbeat_s, "jobs", jobs));
     json_t *metrics = NULL, *fp = NULL, *pc = NULL;
@@ -794,74 +832,89 @@ static int welcome(struct hub *h, struct hub_conn *c, json_t *hello_jobs)
     return 0;
 }
 
-static int on_hello(struct hub *h, struct hub_conn *c, json_t *msg)
+static int on_hello(struct hub *h, struct hub_conn *c, json_t *msg, char *why, size_t wn)
 {
-    json_t *jobs = json_object_get(msg, "jobs");
+    struct proto_hello_msg hm;
+    if (proto_parse_hello(msg, &hm, why, wn) < 0)
+        return -1;
     if (c->phase == P_CRED)
-        return welcome(h, c, json_is_array(jobs) ? jobs : NULL);
+        return welcome(h, c, hm.jobs, why, wn);
     if (c->phase != P_REG)
         return 0; /* a repeated hello is ignored */
+    /* Spend the token before anything is answered: of two links presenting
+     * it at once, exactly one gets a credential. */
+    int64_t now = util_now();
+    int rc = store_regtoken_claim(h->srv->store, c->regtoken_id, now);
+    if (rc != STORE_OK) {
+        c->close_code = LWS_CLOSE_STATUS_POLICY_VIOLATION;
+        util_strlcpy(why, rc == STORE_NOTFOUND ? "registration token already used or expired"
+                                               : "cannot record the registration", wn);
+        return -1;
+    }
+    c->reg_claimed_at = now;
     char cred[CRYPTO_TOKEN_MAX], hash[CRYPTO_HASH_HEX];
     crypto_token_new("brc", cred);
     crypto_token_hash(h->srv->token_key, cred, hash);
-    int rc = store_server_set_credential(h->srv->store, c->server_id, hash);
+    rc = store_server_set_credential(h->srv->store, c->server_id, hash);
     if (rc == STORE_OK) {
         conn_send(c, json_pack("{s:s, s:o, s:s}", "type", "register", "server_id",
                                id_json(c->server_id), "credential", cred));
         c->phase = P_REG_SENT;
+    } else {
+        util_strlcpy(why, "cannot record the credential", wn);
     }
     crypto_wipe(cred, sizeof cred);
     return rc == STORE_OK ? 0 : -1;
 }
 
-static int on_registered(struct hub *h, struct hub_conn *c, json_t *msg)
+static int on_registered(struct hub *h, struct hub_conn *c, json_t *msg, char *why, size_t wn)
 {
+    const char *sid;
+    if (proto_parse_registered(msg, &sid, why, wn) < 0)
+        return -1;
     if (c->phase != P_REG_SENT)
         return 0;
-    if (store_regtoken_use(h->srv->store, c->regtoken_id, util_now()) != STORE_OK)
-        log_warn("hub", "server %lld: registration token was used twice",
-                 (long long)c->server_id);
     char target[64];
     snprintf(target, sizeof target, "server:%lld", (long long)c->server_id);
     audit_event(h->srv, c->org_id, 0, NULL, "server.register", target, "success", NULL);
     c->phase = P_CRED;
-    return welcome(h, c, NULL);
+    c->reg_claimed_at = 0; /* the token stays spent */
+    return welcome(h, c, NULL, why, wn);
 }
 
-/* One complete text message. Returns -1 to close the link as malformed. */
-static int on_message(struct hub *h, struct hub_conn *c, const char *data, size_t len)
+/* One complete text message (see hub.h). */
+int hub_frame(struct hub *h, struct hub_conn *c, const char *data, size_t len, char *why,
+              size_t wn)
 {
-    json_error_t e;
-    json_t *msg = json_loadb(data, len, JSON_REJECT_DUPLICATES, &e);
-    const char *type = NULL;
-    if (!msg || jx_string(msg, "type", &type) != JX_OK) {
-        json_decref(msg);
+    json_t *msg = NULL;
+    enum proto_type type;
+    if (proto_parse(data, len, &msg, &type, why, wn) < 0)
         return -1;
-    }
     if (c->node) {
         c->node->last_ms = now_ms();
         c->node->last_seen = util_now();
     }
     int rc = 0;
-    if (strcmp(type, "hello") == 0)
-        rc = on_hello(h, c, msg);
-    else if (strcmp(type, "registered") == 0)
-        rc = on_registered(h, c, msg);
+    if (type == PROTO_HELLO)
+        rc = on_hello(h, c, msg, why, wn);
+    else if (type == PROTO_REGISTERED)
+        rc = on_registered(h, c, msg, why, wn);
     else if (c->phase != P_LIVE || !c->node)
         rc = 0; /* nothing else before the welcome */
-    else if (strcmp(type, "heartbeat") == 0)
-        rc = on_heartbeat(h, c->node, msg);
-    else if (strcmp(type, "fingerprint") == 0)
-        store_doc(h, c->node, msg, &c->node->fp_hash, store_server_set_fingerprint);
-    else if (strcmp(type, "precheck") == 0)
-        rc = on_precheck(h, c->node, msg);
-    else if (strcmp(type, "job.accepted") == 0)
-        rc = on_job_accepted(h, c, msg);
-    else if (strcmp(type, "job.log") == 0)
-        rc = on_job_log(h, c, msg);
-    else if (strcmp(type, "job.done") == 0)
-        rc = on_job_done(h, c, msg);
-    /* unknown types are ignored (forward compatible) */
+    else if (type == PROTO_HEARTBEAT)
+        rc = on_heartbeat(h, c->node, msg, why, wn);
+    else if (type == PROTO_FINGERPRINT)
+        rc = store_doc(h, c->node, msg, &c->node->fp_hash, store_server_set_fingerprint, why,
+                       wn) < 0 ? -1 : 0;
+    else if (type == PROTO_PRECHECK)
+        rc = on_precheck(h, c->node, msg, why, wn);
+    else if (type == PROTO_JOB_ACCEPTED)
+        rc = on_job_accepted(h, c, msg, why, wn);
+    else if (type == PROTO_JOB_LOG)
+        rc = on_job_log(h, c, msg, why, wn);
+    else if (type == PROTO_JOB_DONE)
+        rc = on_job_done(h, c, msg, why, wn);
+    /* other types (unknown, or berthd's own) are ignored: forward compatible */
     json_decref(msg);
     return rc;
 }
@@ -979,7 +1032,7 @@ int hub_confirm_upgrade(struct srv *s, struct lws *wsi, const char *upgrade)
 
 /* ---- the lws protocol callback ---- */
 
-static void conn_release(struct hub *h, struct hub_conn *c)
+void hub_conn_release(struct hub *h, struct hub_conn *c)
 {
     struct hub_node *n = c->node;
     if (n && n->conn == c) {
@@ -990,6 +1043,9 @@ static void conn_release(struct hub *h, struct hub_conn *c)
             set_status(h, n, ST_UNREACHABLE, "connection closed");
         log_info("hub", "server %lld: runner disconnected", (long long)n->server_id);
     }
+    if (c->reg_claimed_at) /* spent by this link, never confirmed: a retry may */
+        store_regtoken_release(h->srv->store, c->regtoken_id, c->reg_claimed_at);
+    c->reg_claimed_at = 0;
     c->node = NULL;
     c->wsi = NULL;
     buf_release(&c->rx);
@@ -1028,12 +1084,18 @@ static int on_receive(struct hub *h, struct lws *wsi, struct hub_conn *c, const 
     in = c->rx.data;
     len = c->rx.len;
 whole:;
-    int rc = on_message(h, c, in, len);
+    char why[124] = "malformed message"; /* a close reason: at most 123 bytes */
+    int rc = hub_frame(h, c, in, len, why, sizeof why);
     buf_release(&c->rx); /* keep idle links small */
     c->rx.max = 0;
     if (rc < 0) {
-        lws_close_reason(wsi, LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE,
-                         (unsigned char *)"malformed message", 17);
+        size_t wl = 0; /* jansson's error text may quote a cut character */
+        proto_utf8_sanitize(why, strlen(why), 1, why, &wl);
+        why[wl] = '\0';
+        log_info("hub", "server %lld: link closed: %s", (long long)c->server_id, why);
+        lws_close_reason(wsi, c->close_code ? (enum lws_close_status)c->close_code
+                                            : LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE,
+                         (unsigned char *)why, strlen(why));
         return -1;
     }
     return 0;
@@ -1088,7 +1150,7 @@ int hub_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, 
         return on_writeable(wsi, c);
     case LWS_CALLBACK_CLOSED:
         if (h)
-            conn_release(h, c);
+            hub_conn_release(h, c);
         return 0;
     default:
         return 0;

@@ -29,13 +29,18 @@ struct hub_node;
 struct hub_msg;
 struct hub_jobst;
 
+/* A connection's phase: new, registering (token shown), credential sent,
+ * authenticated by credential (before hello), live (welcomed). */
+enum hub_phase { HUB_P_NEW = 0, HUB_P_REG, HUB_P_REG_SENT, HUB_P_CRED, HUB_P_LIVE };
+
 /* Per-connection state (lws per-session data: zeroed by lws). */
 struct hub_conn {
     struct lws *wsi;
     struct hub_node *node;       /* set once welcomed; NULL when detached */
     int64_t server_id, org_id;
     int64_t regtoken_id;         /* registering with this token */
-    int phase;                   /* enum in hub.c */
+    int64_t reg_claimed_at;      /* when this link spent it (0: not yet/confirmed) */
+    int phase;                   /* enum hub_phase */
     struct buf rx;               /* fragments of one message (lazy, capped) */
     struct hub_msg *out_head, *out_tail;
     size_t out_bytes;
@@ -45,6 +50,14 @@ struct hub_conn {
 
 int hub_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                  size_t len);
+/* One complete text frame from c's runner, as hub_callback hands it on
+ * (also what tests/fuzz/fuzz_hub_frame.c drives, with c->wsi NULL): 0, or
+ * -1 when the link is to be closed, with the close reason in why and the
+ * status in c->close_code (0: 1003, malformed). */
+int hub_frame(struct hub *h, struct hub_conn *c, const char *data, size_t len, char *why,
+              size_t wn);
+/* c's link is gone (LWS_CALLBACK_CLOSED): detach it, free its queue. */
+void hub_conn_release(struct hub *h, struct hub_conn *c);
 /* The protocols[] entry http.c serves. */
 #define HUB_PROTOCOL                                                                     \
     {HUB_SUBPROTOCOL, hub_callback, sizeof(struct hub_conn), HUB_RX_BUFFER, 0, NULL, 0}

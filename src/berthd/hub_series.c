@@ -168,6 +168,25 @@ size_t hub_series_query(const struct hub_series *s, int64_t since, struct hub_po
     return n;
 }
 
+/* a + b for two non-negative counters, stopping at INT64_MAX. */
+static int64_t sat_add(int64_t a, int64_t b)
+{
+    return a > INT64_MAX - b ? INT64_MAX : a + b;
+}
+
+static int64_t known(int64_t v) { return v > 0 ? v : 0; }
+
+double hub_series_rate(const int64_t prev[2], const int64_t cur[2], int64_t dt_ms)
+{
+    if (dt_ms <= 0)
+        return -1;
+    int64_t p = sat_add(known(prev[0]), known(prev[1]));
+    int64_t c = sat_add(known(cur[0]), known(cur[1]));
+    if (c < p) /* counters reset on reboot: no rate for that beat */
+        return -1;
+    return (double)(c - p) * 1000.0 / (double)dt_ms;
+}
+
 enum hub_live hub_live_decide(int64_t now_ms, int64_t last_ms, int heartbeat_s, int connected,
                               int active)
 {

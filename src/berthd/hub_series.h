@@ -39,6 +39,12 @@ void hub_series_add(struct hub_series *s, const struct hub_point *x);
 size_t hub_series_query(const struct hub_series *s, int64_t since, struct hub_point *out,
                         size_t max);
 
+/* Bytes/s between two readings, dt_ms apart, of a pair of byte counters
+ * ({v4, v6}, each as the runner sent it: negative means unknown and counts
+ * as 0). -1 when dt_ms <= 0 or the sum went backwards (a reboot). The
+ * sums saturate at INT64_MAX, so no input overflows. */
+double hub_series_rate(const int64_t prev[2], const int64_t cur[2], int64_t dt_ms);
+
 /* ---- liveness ---- */
 
 enum hub_live {

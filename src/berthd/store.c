@@ -1392,10 +1392,17 @@ int store_regtoken_by_hash(struct store *st, const char *hash, struct regtoken *
     return STORE_OK;
 }
 
-int store_regtoken_use(struct store *st, int64_t id, int64_t now)
+int store_regtoken_claim(struct store *st, int64_t id, int64_t now)
 {
     return changed(st, run(st, q(st, "UPDATE registration_tokens SET used_at = ? WHERE id = ? "
-                                     "AND used_at IS NULL", "ii", now, id)));
+                                     "AND used_at IS NULL AND expires_at > ?", "iii", now, id,
+                                 now)));
+}
+
+int store_regtoken_release(struct store *st, int64_t id, int64_t claimed_at)
+{
+    return changed(st, run(st, q(st, "UPDATE registration_tokens SET used_at = NULL WHERE "
+                                     "id = ? AND used_at = ?", "ii", id, claimed_at)));
 }
 
 /* ---- scripts ---- */
@@ -1600,18 +1607,39 @@ int store_jobs_list(struct store *st, int64_t org_id, int64_t server_id, int lim
                    items, job_row);
 }
 
-int store_job_log_add(struct store *st, int64_t job_id, int64_t seq, const char *stream,
-                      int64_t ts_ms, const char *data, size_t len, int *inserted)
+#define JOB_OPEN "SELECT 1 FROM jobs WHERE id = ? AND server_id = ? AND " \
+                 "status IN ('PENDING', 'RUNNING')"
+
+int store_job_log_add(struct store *st, int64_t job_id, int64_t server_id, int64_t seq,
+                      const char *stream, int64_t ts_ms, const char *data, size_t len,
+                      int *inserted)
 {
-    /* ON CONFLICT DO NOTHING: accepted by SQLite >= 3.24 and PostgreSQL. */
+    /* One statement: a chunk lands only while its job is open (a finished
+     * job's output is final). ON CONFLICT DO NOTHING: accepted by SQLite
+     * >= 3.24 and PostgreSQL. */
+    *inserted = 0;
     sqlite3_stmt *s = q(st, "INSERT INTO job_logs (job_id, seq, stream, ts, data) "
-                            "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                            "SELECT ?, ?, ?, ?, ? WHERE EXISTS (" JOB_OPEN ") "
+                            "ON CONFLICT DO NOTHING",
                         "iisi", job_id, seq, stream, ts_ms);
-    if (!s || sqlite3_bind_text(s, 5, data, (int)len, SQLITE_TRANSIENT) != SQLITE_OK)
+    if (!s || sqlite3_bind_text(s, 5, data, (int)len, SQLITE_TRANSIENT) != SQLITE_OK ||
+        sqlite3_bind_int64(s, 6, job_id) != SQLITE_OK ||
+        sqlite3_bind_int64(s, 7, server_id) != SQLITE_OK) {
+        if (s)
+            sqlite3_reset(s);
         return STORE_ERR;
+    }
     int rc = run(st, s);
+    if (rc != STORE_OK)
+        return rc;
+    *inserted = sqlite3_changes(st->db) > 0;
+    if (*inserted)
+        return STORE_OK;
+    /* a duplicate of a stored chunk, or a job that is not open */
+    s = q(st, JOB_OPEN, "ii", job_id, server_id);
+    rc = row(st, s);
     if (rc == STORE_OK)
-        *inserted = sqlite3_changes(st->db) > 0;
+        sqlite3_reset(s);
     return rc;
 }
 

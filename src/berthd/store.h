@@ -239,8 +239,13 @@ struct regtoken {
 int store_regtoken_create(struct store *st, int64_t server_id, const char *hash, int64_t now,
                           int64_t expires_at);
 int store_regtoken_by_hash(struct store *st, const char *hash, struct regtoken *t);
-/* NOTFOUND if already used. */
-int store_regtoken_use(struct store *st, int64_t id, int64_t now);
+/* Spends the token at `now` in one statement (used_at IS NULL and not
+ * expired), so of two links presenting it exactly one gets STORE_OK; the
+ * others NOTFOUND. */
+int store_regtoken_claim(struct store *st, int64_t id, int64_t now);
+/* Gives back a claim made at claimed_at (the runner left before it
+ * acknowledged its credential), so a retry can register. */
+int store_regtoken_release(struct store *st, int64_t id, int64_t claimed_at);
 
 /* ---- scripts ---- */
 
@@ -301,8 +306,11 @@ int store_jobs_count(struct store *st, int64_t counts[JOB_NSTATUS]);
 int store_jobs_list(struct store *st, int64_t org_id, int64_t server_id, int limit,
                     json_t **items);
 
-/* Stores a chunk unless (job, seq) is there; *inserted says which. */
-int store_job_log_add(struct store *st, int64_t job_id, int64_t seq, const char *stream,
+/* Stores a chunk unless (job, seq) is there; *inserted says which. Only
+ * for server_id's job while it is PENDING or RUNNING: NOTFOUND (nothing
+ * stored) once it finished, or for another server's job. */
+int store_job_log_add(struct store *st, int64_t job_id, int64_t server_id, int64_t seq,
+                      const char *stream,
                       int64_t ts_ms, const char *data, size_t len, int *inserted);
 /* Largest N such that every seq 1..N is stored (0 if none). */
 int store_job_log_prefix(struct store *st, int64_t job_id, int64_t *prefix);

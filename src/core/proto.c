@@ -353,18 +353,24 @@ static int need_str(json_t *o, const char *k, const char **out, char *err, size_
     return -1;
 }
 
-static int need_int(json_t *o, const char *k, int64_t min, int64_t *out, char *err, size_t errlen)
+static int need_int_in(json_t *o, const char *k, int64_t min, int64_t max, int64_t *out,
+                      char *err, size_t errlen)
 {
     int rc = jx_int(o, k, out);
     if (rc != JX_OK) {
         seterr(err, errlen, rc == JX_MISSING ? "field \"%s\" is missing" : "field \"%s\" must be an integer", k);
         return -1;
     }
-    if (*out < min) {
+    if (*out < min || *out > max) {
         seterr(err, errlen, "field \"%s\" is out of range", k);
         return -1;
     }
     return 0;
+}
+
+static int need_int(json_t *o, const char *k, int64_t min, int64_t *out, char *err, size_t errlen)
+{
+    return need_int_in(o, k, min, INT64_MAX, out, err, errlen);
 }
 
 static int need_bool(json_t *o, const char *k, int *out, char *err, size_t errlen)
@@ -412,6 +418,15 @@ static int opt_num(json_t *o, const char *k, double dflt, double *out, char *err
     return 0;
 }
 
+int64_t proto_count(double v)
+{
+    if (!(v >= 0)) /* negative or NaN */
+        return -1;
+    if (v >= 9223372036854775807.0) /* 2^63: the cast would be undefined */
+        return INT64_MAX;
+    return (int64_t)v;
+}
+
 int proto_parse_hello(json_t *msg, struct proto_hello_msg *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
@@ -435,7 +450,8 @@ int proto_parse_job_state(json_t *item, int welcome_form, struct proto_job_state
         return -1;
     }
     if (need_job(item, &out->job, err, errlen) ||
-        need_int(item, welcome_form ? "acked_seq" : "last_seq", 0, &out->seq, err, errlen) ||
+        need_int_in(item, welcome_form ? "acked_seq" : "last_seq", 0, PROTO_SEQ_MAX, &out->seq,
+                    err, errlen) ||
         need_bool(item, welcome_form ? "done_acked" : "done", &out->flag, err, errlen))
         return -1;
     return 0;
@@ -471,17 +487,17 @@ int proto_parse_heartbeat(json_t *msg, struct proto_metrics *out, char *err, siz
             return -1;
     }
     out->cpu_pct = v[0];
-    out->mem_total = (int64_t)v[1];
-    out->mem_used = (int64_t)v[2];
-    out->disk_total = (int64_t)v[3];
-    out->disk_used = (int64_t)v[4];
+    out->mem_total = proto_count(v[1]);
+    out->mem_used = proto_count(v[2]);
+    out->disk_total = proto_count(v[3]);
+    out->disk_used = proto_count(v[4]);
     out->load1 = v[5];
     out->load5 = v[6];
     out->load15 = v[7];
-    out->net.rx_v4 = (int64_t)v[8];
-    out->net.tx_v4 = (int64_t)v[9];
-    out->net.rx_v6 = (int64_t)v[10];
-    out->net.tx_v6 = (int64_t)v[11];
+    out->net.rx_v4 = proto_count(v[8]);
+    out->net.tx_v4 = proto_count(v[9]);
+    out->net.rx_v6 = proto_count(v[10]);
+    out->net.tx_v6 = proto_count(v[11]);
     return 0;
 }
 
@@ -496,9 +512,10 @@ int proto_parse_precheck(json_t *msg, int *ok, char *err, size_t errlen)
 int proto_parse_log(json_t *msg, struct proto_log_msg *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
-    if (need_job(msg, &out->job, err, errlen) || need_int(msg, "seq", 1, &out->seq, err, errlen) ||
+    if (need_job(msg, &out->job, err, errlen) ||
+        need_int_in(msg, "seq", 1, PROTO_SEQ_MAX, &out->seq, err, errlen) ||
         need_str(msg, "stream", &out->stream, err, errlen) ||
-        need_int(msg, "ts", 0, &out->ts_ms, err, errlen) ||
+        need_int_in(msg, "ts", 0, PROTO_TS_MAX, &out->ts_ms, err, errlen) ||
         need_str(msg, "data", &out->data, err, errlen))
         return -1;
     if (!stream_valid(out->stream)) {
@@ -518,16 +535,12 @@ int proto_parse_done(json_t *msg, struct proto_done_msg *out, char *err, size_t 
     int64_t code;
     memset(out, 0, sizeof *out);
     if (need_job(msg, &out->job, err, errlen) ||
-        need_int(msg, "last_seq", 0, &out->last_seq, err, errlen) ||
+        need_int_in(msg, "last_seq", 0, PROTO_SEQ_MAX, &out->last_seq, err, errlen) ||
         need_str(msg, "status", &out->status, err, errlen) ||
-        need_int(msg, "exit_code", INT32_MIN, &code, err, errlen))
+        need_int_in(msg, "exit_code", INT32_MIN, INT32_MAX, &code, err, errlen))
         return -1;
     if (!status_valid(out->status)) {
         seterr(err, errlen, "field \"%s\" must be SUCCEEDED or FAILED", "status");
-        return -1;
-    }
-    if (code > INT32_MAX) {
-        seterr(err, errlen, "field \"%s\" is out of range", "exit_code");
         return -1;
     }
     out->exit_code = (int)code;

@@ -21,6 +21,8 @@
 #define PROTO_FRAME_MAX (1024 * 1024)   /* larger frames are refused */
 #define PROTO_CHUNK_MAX (16 * 1024)     /* job.log data, bytes */
 #define PROTO_JOB_ID_MAX 64             /* job id length, without NUL */
+#define PROTO_SEQ_MAX (INT64_C(1) << 40) /* job.log seq, last_seq, acked_seq */
+#define PROTO_TS_MAX INT64_C(253402300799999) /* job.log ts: 9999-12-31, unix ms */
 #define PROTO_HEARTBEAT_S 5
 #define PROTO_CLOSE_MALFORMED 1003      /* WebSocket close status */
 
@@ -186,6 +188,11 @@ int proto_parse_script_spec(json_t *spec, struct proto_script_spec *out, char *e
 int proto_parse_ack(json_t *msg, const char **job, int64_t *seq, char *err, size_t errlen);
 /* job.accepted, ack.done, job.cancel: just the job id. */
 int proto_parse_job_ref(json_t *msg, const char **job, char *err, size_t errlen);
+
+/* A counter (bytes) read as a JSON number: -1 (unknown) for a negative
+ * value or NaN, INT64_MAX for anything at or past 2^63 (no undefined
+ * double -> int64 cast), else the value truncated. */
+int64_t proto_count(double v);
 
 /* --- UTF-8 --- */
 

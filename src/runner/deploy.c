@@ -26,6 +26,8 @@
  */
 #include "runner.h"
 
+#include "beneath.h"
+
 #include "buf.h"
 #include "child.h"
 #include "docker.h"
@@ -922,15 +924,23 @@ static void built(void *arg, int status)
 
 static void build(struct deploy *d)
 {
-    char dockerfile[PATH_MAX + 260], ctxdir[PATH_MAX + 260];
-    char mem[32], quota[32], err[256];
+    char dockerfile[PATH_MAX], ctxdir[PATH_MAX];
+    char mem[32], quota[32], err[PATH_MAX + 256];
     char *argv[32];
     int n = 0;
     char **envp = NULL;
     set_phase(d, P_BUILD);
     report(d, P_BUILD, "started", NULL, NULL, "docker build -t %s", d->image);
-    snprintf(dockerfile, sizeof dockerfile, "%s/%s", d->srcdir, d->dockerfile);
-    snprintf(ctxdir, sizeof ctxdir, "%s/%s", d->srcdir, d->context);
+    /* The repository names both: resolve them inside the clone (a link to
+     * the runner's credential must not become the Dockerfile or the
+     * context), and give docker the resolved paths, with no link left. */
+    if (beneath_resolve(d->srcdir, d->dockerfile, BENEATH_FILE, dockerfile, sizeof dockerfile,
+                        err, sizeof err) < 0 ||
+        beneath_resolve(d->srcdir, d->context, BENEATH_DIR, ctxdir, sizeof ctxdir, err,
+                        sizeof err) < 0) {
+        fail(d, "%s", err);
+        return;
+    }
     argv[n++] = "docker";
     argv[n++] = "build";
     argv[n++] = "--force-rm";

@@ -166,6 +166,41 @@ static void values_are_clamped(void **state)
     hub_series_free(s);
 }
 
+/* Runner-sent byte counters: saturating sums, no rate for a reset, for
+ * unknown counters or a zero interval (issue 12 item 4). */
+static void rates_from_hostile_counters(void **state)
+{
+    (void)state;
+    const int64_t big = INT64_MAX, near = INT64_MAX - 10;
+    /* ordinary: 5000 bytes in 5 s */
+    assert_true(hub_series_rate((int64_t[2]){1000, 0}, (int64_t[2]){5000, 1000}, 5000) == 1000);
+    /* two counters near 2^63 whose sum overflows int64: saturates, no UB */
+    double r = hub_series_rate((int64_t[2]){near, near}, (int64_t[2]){big, big}, 1000);
+    assert_true(r == 0);
+    r = hub_series_rate((int64_t[2]){0, 0}, (int64_t[2]){big, big}, 1);
+    assert_true(r > 9.2e21 && r < 9.3e21);
+    r = hub_series_rate((int64_t[2]){0, 0}, (int64_t[2]){big, 0}, 1000);
+    assert_true(r > 9.2e18 && r < 9.3e18);
+    /* negative (unknown) counts as 0 */
+    assert_true(hub_series_rate((int64_t[2]){-1, INT64_MIN}, (int64_t[2]){10, -5}, 1000) == 10);
+    /* decreasing (a reboot): unknown */
+    assert_true(hub_series_rate((int64_t[2]){big, 0}, (int64_t[2]){5, 0}, 1000) < 0);
+    assert_true(hub_series_rate((int64_t[2]){100, 100}, (int64_t[2]){0, 150}, 1000) < 0);
+    /* no interval */
+    assert_true(hub_series_rate((int64_t[2]){0, 0}, (int64_t[2]){5, 0}, 0) < 0);
+    assert_true(hub_series_rate((int64_t[2]){0, 0}, (int64_t[2]){5, 0}, INT64_MIN) < 0);
+    /* the largest rate still stores (as float) and comes back */
+    struct hub_series *s = hub_series_new();
+    struct hub_point p = sample(T0, 1);
+    p.rx_bps = 9.3e21;
+    p.tx_bps = hub_series_rate((int64_t[2]){0, 0}, (int64_t[2]){big, big}, 1);
+    hub_series_add(s, &p);
+    struct hub_point out[4];
+    assert_int_equal(hub_series_query(s, 0, out, 4), 1);
+    assert_true(out[0].rx_bps > 9e21 && out[0].tx_bps > 9e21);
+    hub_series_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -176,6 +211,7 @@ int main(void)
         cmocka_unit_test(long_history_uses_five_minute_points),
         cmocka_unit_test(time_going_backwards_is_ignored),
         cmocka_unit_test(values_are_clamped),
+        cmocka_unit_test(rates_from_hostile_counters),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -157,6 +157,27 @@ static void heartbeat(void **state)
     assert_int_equal(out.net.rx_v6, -1); /* unknown travels as null */
     assert_true(json_is_null(json_object_get(json_object_get(json_object_get(m, "metrics"), "net"), "rx_v6")));
     json_decref(m);
+    /* counters at and past 2^63, negative, huge: saturate, never a UB cast */
+    m = json_loads("{\"type\":\"heartbeat\",\"metrics\":{\"mem_total\":1e300,"
+                   "\"mem_used\":-1e300,\"disk_total\":9223372036854775807,"
+                   "\"disk_used\":9.223372036854775807e18,\"net\":{\"rx_v4\":"
+                   "9223372036854775807,\"tx_v4\":1.8e19,\"rx_v6\":-5,\"tx_v6\":0.5}}}",
+                   0, NULL);
+    assert_non_null(m);
+    assert_int_equal(proto_parse_heartbeat(m, &out, err, sizeof err), 0);
+    assert_true(out.mem_total == INT64_MAX);
+    assert_int_equal(out.mem_used, -1);
+    assert_true(out.disk_total == INT64_MAX);
+    assert_true(out.disk_used == INT64_MAX);
+    assert_true(out.net.rx_v4 == INT64_MAX);
+    assert_true(out.net.tx_v4 == INT64_MAX);
+    assert_int_equal(out.net.rx_v6, -1);
+    assert_int_equal(out.net.tx_v6, 0);
+    json_decref(m);
+    assert_true(proto_count(0.0 / 0.0) == -1); /* NaN */
+    assert_true(proto_count(-0.0) == 0);
+    assert_true(proto_count(9223372036854774784.0) == 9223372036854774784LL); /* < 2^63 */
+    assert_true(proto_count(1.0 / 0.0) == INT64_MAX);
     m = json_pack("{s:s,s:{s:s}}", "type", "heartbeat", "metrics", "cpu_pct", "high");
     assert_int_equal(proto_parse_heartbeat(m, &out, err, sizeof err), -1);
     assert_non_null(strstr(err, "cpu_pct"));
@@ -277,6 +298,38 @@ static void log_and_done(void **state)
     assert_int_equal(proto_parse_done(m, &d, err, sizeof err), -1);
     json_decref(m);
     assert_null(proto_job_done("42", 0, "MAYBE", 0, NULL));
+    /* caps on what a runner sends: seq, ts, last_seq, exit_code, chunk size */
+    m = roundtrip(proto_job_log("42", 1, "stdout", 1, "x", 1), PROTO_JOB_LOG);
+    json_object_set_new(m, "seq", json_integer(PROTO_SEQ_MAX + 1));
+    assert_int_equal(proto_parse_log(m, &l, err, sizeof err), -1);
+    assert_non_null(strstr(err, "seq"));
+    json_object_set_new(m, "seq", json_integer(PROTO_SEQ_MAX));
+    assert_int_equal(proto_parse_log(m, &l, err, sizeof err), 0);
+    json_object_set_new(m, "ts", json_integer(-1));
+    assert_int_equal(proto_parse_log(m, &l, err, sizeof err), -1);
+    json_object_set_new(m, "ts", json_integer(PROTO_TS_MAX + 1));
+    assert_int_equal(proto_parse_log(m, &l, err, sizeof err), -1);
+    assert_non_null(strstr(err, "ts"));
+    json_object_set_new(m, "ts", json_integer(1));
+    json_object_set_new(m, "job", json_integer(42)); /* ids are strings */
+    assert_int_equal(proto_parse_log(m, &l, err, sizeof err), -1);
+    big = calloc(1, PROTO_CHUNK_MAX + 2);
+    memset(big, 'y', PROTO_CHUNK_MAX + 1);
+    json_object_set_new(m, "job", json_string("42"));
+    json_object_set_new(m, "data", json_string(big));
+    assert_int_equal(proto_parse_log(m, &l, err, sizeof err), -1);
+    assert_non_null(strstr(err, "16 KiB"));
+    free(big);
+    json_decref(m);
+    m = roundtrip(proto_job_done("42", 1, "FAILED", 1, NULL), PROTO_JOB_DONE);
+    json_object_set_new(m, "last_seq", json_integer(INT64_MAX));
+    assert_int_equal(proto_parse_done(m, &d, err, sizeof err), -1);
+    json_object_set_new(m, "last_seq", json_integer(1));
+    json_object_set_new(m, "exit_code", json_integer((json_int_t)INT32_MAX + 1));
+    assert_int_equal(proto_parse_done(m, &d, err, sizeof err), -1);
+    json_object_set_new(m, "exit_code", json_integer(INT32_MIN));
+    assert_int_equal(proto_parse_done(m, &d, err, sizeof err), 0);
+    json_decref(m);
 }
 
 struct pieces {

@@ -919,6 +919,60 @@ static void audit_cursor_with_filter(void **state)
     assert_int_equal(total, 4);
 }
 
+/* A registration token is spent once, in one statement (two links
+ * presenting it at once: one wins); a claim given back can be made again;
+ * an expired one cannot be claimed (issue 12 item 16). */
+static void regtoken_claim_once(void **state)
+{
+    struct fx *f = *state;
+    int64_t org, sv;
+    struct regtoken t;
+    assert_int_equal(store_org_create(f->st, "acme", 1, &org), STORE_OK);
+    assert_int_equal(store_server_create(f->st, org, "web", 1, &sv), STORE_OK);
+    assert_int_equal(store_regtoken_create(f->st, sv, "h1", 100, 200), STORE_OK);
+    assert_int_equal(store_regtoken_by_hash(f->st, "h1", &t), STORE_OK);
+    assert_int_equal(store_regtoken_claim(f->st, t.id, 150), STORE_OK);
+    assert_int_equal(store_regtoken_claim(f->st, t.id, 150), STORE_NOTFOUND);
+    assert_int_equal(store_regtoken_release(f->st, t.id, 149), STORE_NOTFOUND); /* not its claim */
+    assert_int_equal(store_regtoken_release(f->st, t.id, 150), STORE_OK);
+    assert_int_equal(store_regtoken_claim(f->st, t.id, 160), STORE_OK);
+    assert_int_equal(store_regtoken_by_hash(f->st, "h1", &t), STORE_OK);
+    assert_int_equal(t.used_at, 160);
+    assert_int_equal(store_regtoken_create(f->st, sv, "h2", 100, 200), STORE_OK);
+    assert_int_equal(store_regtoken_by_hash(f->st, "h2", &t), STORE_OK);
+    assert_int_equal(store_regtoken_claim(f->st, t.id, 200), STORE_NOTFOUND); /* expired */
+}
+
+/* Output lands only for the sending server's open job: not for another
+ * server's, not once the job finished (issue 12 item 16). */
+static void job_log_only_while_open(void **state)
+{
+    struct fx *f = *state;
+    int64_t org, a, b, id;
+    int ins = -1;
+    assert_int_equal(store_org_create(f->st, "acme", 1, &org), STORE_OK);
+    assert_int_equal(store_server_create(f->st, org, "a", 1, &a), STORE_OK);
+    assert_int_equal(store_server_create(f->st, org, "b", 1, &b), STORE_OK);
+    struct job j = {.org_id = org, .server_id = a, .kind = "script", .status = "PENDING",
+                    .spec_json = "{}", .created_at = 1};
+    assert_int_equal(store_job_create(f->st, &j, &id), STORE_OK);
+    assert_int_equal(store_job_log_add(f->st, id, a, 1, "stdout", 1, "one", 3, &ins), STORE_OK);
+    assert_int_equal(ins, 1);
+    assert_int_equal(store_job_log_add(f->st, id, a, 1, "stdout", 1, "again", 5, &ins), STORE_OK);
+    assert_int_equal(ins, 0); /* a duplicate */
+    assert_int_equal(store_job_log_add(f->st, id, b, 2, "stdout", 1, "b's", 3, &ins),
+                     STORE_NOTFOUND);
+    assert_int_equal(ins, 0);
+    assert_int_equal(store_job_log_add(f->st, id + 1, a, 1, "stdout", 1, "no job", 6, &ins),
+                     STORE_NOTFOUND);
+    assert_int_equal(store_job_finish(f->st, id, "SUCCEEDED", 0, NULL, 2), STORE_OK);
+    assert_int_equal(store_job_log_add(f->st, id, a, 2, "stdout", 1, "late", 4, &ins),
+                     STORE_NOTFOUND);
+    int64_t prefix = -1;
+    assert_int_equal(store_job_log_prefix(f->st, id, &prefix), STORE_OK);
+    assert_int_equal(prefix, 1);
+}
+
 #define TF(f) cmocka_unit_test_setup_teardown(f, fx_setup, fx_teardown)
 
 int main(void)
@@ -933,6 +987,7 @@ int main(void)
         TF(tokens_list_live_api_only),
         TF(invite_lifecycle), TF(invite_pending_and_void), TF(token_revoke_cascades),
         TF(activate_only_invited), TF(audit_org_isolation_newest_first), TF(audit_filter_actor),
+        TF(regtoken_claim_once), TF(job_log_only_while_open),
         TF(audit_filter_action), TF(audit_filter_time), TF(audit_cursor_pagination),
         TF(audit_cursor_exact_page), TF(audit_cursor_with_filter),
     };
