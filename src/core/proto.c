@@ -470,6 +470,14 @@ int proto_parse_heartbeat(json_t *msg, struct proto_metrics *out, char *err, siz
         if (net && opt_num(net, nkeys[i], -1, &v[8 + i], err, errlen))
             return -1;
     }
+    /* byte counts become int64: a double outside its range has no value
+     * there (the cast would be undefined) */
+    for (int i = 1; i < 12; i++) {
+        if ((i < 5 || i >= 8) && !(v[i] >= -0x1p63 && v[i] < 0x1p63)) {
+            seterr(err, errlen, "field \"%s\" is out of range", i < 8 ? keys[i] : nkeys[i - 8]);
+            return -1;
+        }
+    }
     out->cpu_pct = v[0];
     out->mem_total = (int64_t)v[1];
     out->mem_used = (int64_t)v[2];

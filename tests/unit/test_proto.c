@@ -163,6 +163,28 @@ static void heartbeat(void **state)
     json_decref(m);
 }
 
+/* Found by tests/fuzz/fuzz_proto: byte counts past int64 (1e300, 2^63)
+ * were cast to int64_t, which is undefined; they are refused now. */
+static void heartbeat_counts_out_of_range(void **state)
+{
+    struct proto_metrics out;
+    char err[128];
+    json_t *m = json_pack("{s:s,s:{s:f}}", "type", "heartbeat", "metrics", "mem_total", 1e300);
+    assert_int_equal(proto_parse_heartbeat(m, &out, err, sizeof err), -1);
+    assert_non_null(strstr(err, "mem_total"));
+    json_decref(m);
+    m = json_pack("{s:s,s:{s:{s:f}}}", "type", "heartbeat", "metrics", "net", "tx_v6",
+                  9223372036854775808.0);
+    assert_int_equal(proto_parse_heartbeat(m, &out, err, sizeof err), -1);
+    assert_non_null(strstr(err, "tx_v6"));
+    json_decref(m);
+    m = json_pack("{s:s,s:{s:f,s:f}}", "type", "heartbeat", "metrics", "disk_used",
+                  -9223372036854775808.0, "load1", 1e300);
+    assert_int_equal(proto_parse_heartbeat(m, &out, err, sizeof err), 0);
+    assert_true(out.disk_used == INT64_MIN && out.load1 == 1e300);
+    json_decref(m);
+}
+
 static void fingerprint_precheck(void **state)
 {
     struct proto_port ports[] = {{"tcp", "0.0.0.0", 22}, {"udp6", "::", 53}};
@@ -371,6 +393,7 @@ int main(void)
         cmocka_unit_test(hello_and_welcome),
         cmocka_unit_test(register_registered),
         cmocka_unit_test(heartbeat),
+        cmocka_unit_test(heartbeat_counts_out_of_range),
         cmocka_unit_test(fingerprint_precheck),
         cmocka_unit_test(jobs_and_acks),
         cmocka_unit_test(log_and_done),
