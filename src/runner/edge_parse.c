@@ -1,6 +1,7 @@
 /* edge_parse.c - HAProxy runtime API answers (see edge_parse.h). */
 #include "edge_parse.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,16 +34,21 @@ int edge_parse_stat_sessions(const char *text, const char *srv)
         n = strcspn(p, ",\n");
         if (n != strlen(srv) || strncmp(name, srv, n))
             continue;
-        long sum = 0;
+        int sum = 0;
         col = 1;
         while (*p && *p != '\n') {
             n = strcspn(p, ",\n");
-            if (col == scur_col || col == qcur_col)
-                sum += strtol(p, NULL, 10);
+            if (col == scur_col || col == qcur_col) {
+                /* a count: digits only; huge ones saturate, never wrap */
+                if (n == 0 || strspn(p, "0123456789") < n)
+                    return -1;
+                long long v = strtoll(p, NULL, 10);
+                sum = v > INT_MAX - sum ? INT_MAX : sum + (int)v;
+            }
             p += n + (p[n] == ',');
             col++;
         }
-        return (int)sum;
+        return sum;
     }
     return -1;
 }

@@ -5,8 +5,9 @@
 #define BERTH_RUNNER_EDGE_PARSE_H
 
 /* Current plus queued sessions (scur + qcur) of server srv in a
- * `show stat <backend> 4 -1` answer (CSV with a "# " header line), or -1
- * when the answer has no such columns or no such server. */
+ * `show stat <backend> 4 -1` answer (CSV with a "# " header line), at
+ * most INT_MAX, or -1 when the answer has no such columns, no such server,
+ * or a count that is not a number. */
 int edge_parse_stat_sessions(const char *text, const char *srv);
 
 /* The master's line of a master-socket `show proc` answer

@@ -24,6 +24,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     int n = edge_parse_stat_sessions(text, srv);
     assert(n >= -1);
+    if (n >= 0)
+        assert(edge_parse_stat_sessions(text, srv) == n);
     int reloads = -7, failed = -7;
     if (edge_parse_master_line(text, &reloads, &failed) < 0)
         (void)0;
