@@ -115,7 +115,7 @@ int docker_answer_parse(const char *data, size_t len, int status, json_t **body,
     if (status >= 200 && status <= 299)
         return 0;
     json_t *m = json_is_object(*body) ? json_object_get(*body, "message") : NULL;
-    if (json_is_string(m))
+    if (json_is_string(m) && json_string_value(m)[0])
         snprintf(err, errlen, "%s", json_string_value(m));
     else
         snprintf(err, errlen, "Docker answered HTTP %d", status);
