@@ -2,10 +2,12 @@
 # missing Debian packages first (scripts/deps.sh).
 BUILD ?= build
 ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 20
 JOBS ?= $(shell nproc)
 MAKEFLAGS += --no-print-directory
 
-.PHONY: all deps build up down test test-asan bench clean runner-image
+.PHONY: all deps build up down test test-asan fuzz bench clean runner-image
 
 all: build
 
@@ -34,6 +36,15 @@ test-asan: deps
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --test-dir $(ASAN_BUILD) --output-on-failure --timeout 900
 
+# libFuzzer drivers (tests/fuzz/, clang + ASan + UBSan), each run for
+# FUZZ_SECONDS on its seed corpus; a crash fails with the reproducer's path.
+# Long runs: FUZZ_SECONDS=1800 FUZZ_RUNS=10000000 scripts/fuzz.sh build-fuzz NAME
+fuzz: deps
+	@cmake -S . -B $(FUZZ_BUILD) -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DBERTH_FUZZ=ON -DBERTH_TESTS=OFF >/dev/null
+	@cmake --build $(FUZZ_BUILD) -j$(JOBS) --target fuzzers
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) ./scripts/fuzz.sh $(FUZZ_BUILD)
+
 # Docker image berth-runner:VERSION (and :latest): the static runner on a
 # debootstrap'ed Debian base (cached as berth-debian-base:bookworm) with git,
 # curl, CA certificates and the docker CLI. No registry needed.
@@ -44,4 +55,4 @@ bench: build
 	@bench/api.sh
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

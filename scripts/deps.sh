@@ -8,7 +8,7 @@ PKGS="build-essential cmake pkg-config git curl ca-certificates
 libwebsockets-dev libcap-dev libjansson-dev libsqlite3-dev libsodium-dev
 libcurl4-openssl-dev libssl-dev libcmocka-dev
 python3 wrk openssl sqlite3 valgrind libev-dev libwebsockets-evlib-ev
-libuv1-dev libwebsockets-evlib-uv
+libuv1-dev libwebsockets-evlib-uv clang libclang-rt-14-dev
 haproxy busybox-static lighttpd openssh-server debootstrap iproute2 procps"
 
 missing=""

@@ -262,6 +262,10 @@ void logstream_init(struct logstream *ls, struct cli *c, logstream_print_fn prin
 void logstream_release(struct logstream *ls);
 /* One GET of path (whole or ?follow=1); 0 or -1 (error set on c). */
 int logstream_read(struct logstream *ls, const char *path);
+/* What logstream_read does with the answer, for any bytes (the fuzz
+ * driver): feed pieces as they arrive (arg: the logstream), then end. */
+int logstream_feed(void *arg, const char *p, size_t n);
+int logstream_end(struct logstream *ls);
 /* GET <url>/healthz (no token): 0 and the round trip in *ms, or -1. */
 int client_ping(struct cli *c, double *ms);
 void client_global_init(void);

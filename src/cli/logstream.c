@@ -62,7 +62,7 @@ done:
     return rc;
 }
 
-static int on_data(void *arg, const char *p, size_t n)
+int logstream_feed(void *arg, const char *p, size_t n)
 {
     struct logstream *ls = arg;
     ls->received += n;
@@ -87,8 +87,15 @@ int logstream_read(struct logstream *ls, const char *path)
 {
     buf_clear(&ls->line);
     ls->received = 0;
-    int rc = client_stream(ls->c, path, "application/x-ndjson", on_data, ls);
-    if (rc == 0 && ls->line.len) /* a last line without its newline */
+    int rc = client_stream(ls->c, path, "application/x-ndjson", logstream_feed, ls);
+    return rc == 0 ? logstream_end(ls) : rc;
+}
+
+int logstream_end(struct logstream *ls)
+{
+    int rc = 0;
+    if (ls->line.len) /* a last line without its newline */
         rc = on_line(ls, ls->line.data, ls->line.len);
+    buf_clear(&ls->line);
     return rc;
 }

@@ -215,10 +215,35 @@ static size_t fmt_int(int64_t v, char out[24])
     return k;
 }
 
+/* A real as jansson's json_dumps writes it: "%.17g", ".0" added when that
+ * reads as an integer (1.0, -0.0), no '+' or leading zeros in the
+ * exponent (1e22). Returns the length written into out (64 bytes). */
+static size_t fmt_real(double d, char out[64])
+{
+    int n = snprintf(out, 64, "%.17g", d);
+    size_t len = n > 0 && n < 60 ? (size_t)n : 0;
+    char *e = memchr(out, 'e', len);
+    if (!e && !memchr(out, '.', len)) {
+        memcpy(out + len, ".0", 3);
+        return len + 2;
+    }
+    if (e) {
+        char *digits = e + 1, *from = digits;
+        if (*from == '+')
+            from++;
+        else if (*from == '-')
+            digits = ++from;
+        while (*from == '0' && from[1])
+            from++;
+        memmove(digits, from, (size_t)(out + len - from) + 1);
+        len = strlen(out);
+    }
+    return len;
+}
+
 static int dump_value(struct buf *b, const json_t *v, int depth)
 {
     char num[64];
-    int n;
     if (depth > 64)
         return -1;
     switch (json_typeof(v)) {
@@ -252,8 +277,7 @@ static int dump_value(struct buf *b, const json_t *v, int depth)
     case JSON_INTEGER:
         return buf_append(b, num, fmt_int((int64_t)json_integer_value(v), num));
     case JSON_REAL:
-        n = snprintf(num, sizeof num, "%.17g", json_real_value(v));
-        return buf_append(b, num, (size_t)n);
+        return buf_append(b, num, fmt_real(json_real_value(v), num));
     case JSON_TRUE: return buf_append(b, "true", 4);
     case JSON_FALSE: return buf_append(b, "false", 5);
     default: return buf_append(b, "null", 4);

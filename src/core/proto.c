@@ -486,6 +486,8 @@ int proto_parse_heartbeat(json_t *msg, struct proto_metrics *out, char *err, siz
         if (net && opt_num(net, nkeys[i], -1, &v[8 + i], err, errlen))
             return -1;
     }
+    /* byte counts become int64 through proto_count: saturating, never an
+     * undefined cast (a huge /proc counter is legitimate, not an error) */
     out->cpu_pct = v[0];
     out->mem_total = proto_count(v[1]);
     out->mem_used = proto_count(v[2]);

@@ -104,23 +104,34 @@ static void dreq_free(struct dreq *q)
     free(q);
 }
 
+int docker_answer_parse(const char *data, size_t len, int status, json_t **body, char *err,
+                        size_t errlen)
+{
+    *body = NULL;
+    if (len) {
+        json_error_t je;
+        *body = json_loadb(data, len, JSON_DECODE_ANY, &je);
+    }
+    if (status >= 200 && status <= 299)
+        return 0;
+    json_t *m = json_is_object(*body) ? json_object_get(*body, "message") : NULL;
+    if (json_is_string(m) && json_string_value(m)[0])
+        snprintf(err, errlen, "%s", json_string_value(m));
+    else
+        snprintf(err, errlen, "Docker answered HTTP %d", status);
+    return -1;
+}
+
 /* Calls back (unless forgotten: q->d == NULL) and frees. */
 static void dreq_deliver(struct dreq *q)
 {
     json_t *body = NULL;
     const char *err = NULL;
-    if (q->answer.len) {
-        json_error_t je;
-        body = json_loadb(q->answer.data, q->answer.len, JSON_DECODE_ANY, &je);
-    }
     if (q->err[0]) {
+        docker_answer_parse(q->answer.data, q->answer.len, 200, &body, NULL, 0);
         err = q->err;
-    } else if (q->status < 200 || q->status > 299) {
-        json_t *m = json_is_object(body) ? json_object_get(body, "message") : NULL;
-        if (json_is_string(m))
-            snprintf(q->err, sizeof q->err, "%s", json_string_value(m));
-        else
-            snprintf(q->err, sizeof q->err, "Docker answered HTTP %d", q->status);
+    } else if (docker_answer_parse(q->answer.data, q->answer.len, q->status, &body, q->err,
+                                   sizeof q->err) < 0) {
         err = q->err;
     }
     if (err)

@@ -79,6 +79,13 @@ int docker_image_list(struct docker *d, const char *label, docker_cb cb, void *a
 int docker_image_list_repo(struct docker *d, const char *repo, docker_cb cb, void *arg);
 int docker_image_remove(struct docker *d, const char *id, int force, docker_cb cb, void *arg);
 
+/* An answer's body and status as docker_request's callback gets them:
+ * *body is the parsed JSON (any value; NULL when empty or not JSON; the
+ * caller decrefs). 0 on 2xx, else -1 with the reason in err (Docker's
+ * "message", or the status). */
+int docker_answer_parse(const char *data, size_t len, int status, json_t **body, char *err,
+                        size_t errlen);
+
 /* Inspect helpers (on a /containers/{id}/json answer). 0 or -1. */
 /* IP address on network (NULL: the first network that has one). */
 int docker_inspect_ip(json_t *inspect, const char *network, char *out, size_t outlen);

@@ -13,6 +13,7 @@
  * start / reload in progress, freed after its callback).
  */
 #include "edge.h"
+#include "edge_parse.h"
 
 #include "buf.h"
 #include "child.h"
@@ -856,17 +857,6 @@ int edge_stop(struct edge *e, edge_done_cb cb, void *arg)
 
 /* --- reload: haproxy -c, master "reload", wait for the new worker --- */
 
-static int parse_master_line(const char *text, int *reloads, int *failed)
-{
-    for (const char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
-        long pid;
-        char type[16];
-        if (sscanf(l, "%ld %15s %d [failed: %d]", &pid, type, reloads, failed) == 4 && !strcmp(type, "master"))
-            return 0;
-    }
-    return -1;
-}
-
 static void reload_step(struct op *o);
 
 static void reload_answer(void *arg, int rc, const char *text)
@@ -877,7 +867,7 @@ static void reload_answer(void *arg, int rc, const char *text)
         return;
     switch (o->step) {
     case 1: /* show proc before */
-        if (rc < 0 || parse_master_line(text, &o->reloads_before, &o->failed_before) < 0) {
+        if (rc < 0 || edge_parse_master_line(text, &o->reloads_before, &o->failed_before) < 0) {
             op_finish(o, -1, "reload: cannot read the master's state: %s", rc < 0 ? text : "unexpected answer");
             return;
         }
@@ -885,7 +875,7 @@ static void reload_answer(void *arg, int rc, const char *text)
     case 2: /* reload sent; the answer is empty */
         break;
     case 3: /* show proc after */
-        if (rc == 0 && parse_master_line(text, &reloads, &failed) == 0 && reloads > o->reloads_before) {
+        if (rc == 0 && edge_parse_master_line(text, &reloads, &failed) == 0 && reloads > o->reloads_before) {
             if (failed > o->failed_before) {
                 op_finish(o, -1, "reload failed; HAProxy keeps the previous config (see %s)", o->e->logfile);
                 return;
@@ -1085,49 +1075,6 @@ enum {
 
 static void swap_next(struct op *o);
 
-/* scur + qcur of server srv in a `show stat <be> 4 -1` answer; -1 unknown */
-static int stat_sessions(const char *text, const char *srv)
-{
-    int scur_col = -1, qcur_col = -1, col = 0;
-    const char *l = text;
-    if (strncmp(l, "# ", 2))
-        return -1;
-    for (const char *p = l + 2; *p && *p != '\n'; col++) {
-        size_t n = strcspn(p, ",\n");
-        if (n == 4 && !strncmp(p, "scur", 4))
-            scur_col = col;
-        if (n == 4 && !strncmp(p, "qcur", 4))
-            qcur_col = col;
-        p += n;
-        if (*p == ',')
-            p++;
-    }
-    if (scur_col < 0 || qcur_col < 0)
-        return -1;
-    for (l = strchr(l, '\n'); l; l = strchr(l, '\n')) {
-        const char *p = ++l, *name;
-        size_t n = strcspn(p, ",\n");
-        if (!*p)
-            break;
-        p += n + (p[n] == ',');
-        name = p;
-        n = strcspn(p, ",\n");
-        if (n != strlen(srv) || strncmp(name, srv, n))
-            continue;
-        long sum = 0;
-        col = 1;
-        while (*p && *p != '\n') {
-            n = strcspn(p, ",\n");
-            if (col == scur_col || col == qcur_col)
-                sum += strtol(p, NULL, 10);
-            p += n + (p[n] == ',');
-            col++;
-        }
-        return (int)sum;
-    }
-    return -1;
-}
-
 static void swap_answer(void *arg, int rc, const char *text)
 {
     struct op *o = arg;
@@ -1156,7 +1103,7 @@ static void swap_answer(void *arg, int rc, const char *text)
         o->deadline = o->drain_start + (lws_usec_t)o->drain_limit_ms * 1000;
         break;
     case SW_POLL:
-        n = rc == 0 ? stat_sessions(text, o->old) : -1;
+        n = rc == 0 ? edge_parse_stat_sessions(text, o->old) : -1;
         if (n == 0 || n < 0) {
             o->drained = n == 0;
             if (n < 0)

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #define PROCFS_MAX (1024 * 1024)
+#define KIB_MAX (INT64_MAX / 1024)
 
 static char *slurp(const char *path)
 {
@@ -89,8 +90,13 @@ int procfs_meminfo(const char *path, int64_t *total, int64_t *used)
         if (line_value(b, "MemFree", &fr) < 0 || line_value(b, "Buffers", &bu) < 0 ||
             line_value(b, "Cached", &ca) < 0)
             goto done;
+        if (fr < 0 || bu < 0 || ca < 0 || fr > KIB_MAX - bu || fr + bu > KIB_MAX - ca)
+            goto done;
         avail = fr + bu + ca;
     }
+    /* sizes in KiB; beyond what bytes in an int64 can hold is not /proc */
+    if (t < 0 || t > KIB_MAX || avail < 0 || avail > KIB_MAX)
+        goto done;
     *total = t * 1024;
     *used = (t - avail) * 1024;
     if (*used < 0)
@@ -248,7 +254,8 @@ int procfs_ports(const char *path, const char *proto, struct procfs_port *ports,
     for (line = strtok_r(NULL, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
         char la[40], ra[40], addr[46];
         unsigned lp, rp, st;
-        if (sscanf(line, " %*u: %39[0-9A-Fa-f]:%x %39[0-9A-Fa-f]:%x %x", la, &lp, ra, &rp, &st) != 5)
+        if (sscanf(line, " %*u: %39[0-9A-Fa-f]:%x %39[0-9A-Fa-f]:%x %x", la, &lp, ra, &rp, &st) != 5 ||
+            lp > 65535)
             continue;
         if (udp ? (st != 0x07 || rp != 0) : st != 0x0A)
             continue;

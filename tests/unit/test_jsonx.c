@@ -2,6 +2,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -254,6 +255,30 @@ static void dump_round_trip_tricky(void **state)
     json_decref(back);
     json_decref(v);
     free(s);
+}
+
+/* Found by tests/fuzz/fuzz_jsonx: a real with an integral value (1.0, -0.0,
+ * 1e22) was written as "1", "-0", "1e+22" and read back as an integer (or
+ * lost its sign); jansson's own dump writes "1.0", "-0.0", "1e+22". */
+static void dump_keeps_reals_real(void **state)
+{
+    (void)state;
+    const double vals[] = {1.0, -0.0, 0.0, 1e22, 123456789012.0, -3.0, 0.5, 1e-300};
+    for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++) {
+        json_t *v = json_pack("{s:f}", "r", vals[i]);
+        size_t len = 0;
+        char *s = jx_dump(v, &len);
+        json_t *back = json_loadb(s, len, 0, NULL);
+        json_t *r = json_object_get(back, "r");
+        if (!json_is_real(r) || !json_equal(v, back) || signbit(json_real_value(r)) != signbit(vals[i]))
+            fail_msg("%.17g dumped as %s", vals[i], s);
+        char *j = json_dumps(v, JSON_COMPACT);
+        assert_string_equal(s, j);
+        free(j);
+        json_decref(back);
+        json_decref(v);
+        free(s);
+    }
 }
 
 static void dump_empty_containers(void **state)
@@ -512,6 +537,7 @@ int main(void)
         cmocka_unit_test(parse_small_err_buffer),
         cmocka_unit_test(dump_compact),
         cmocka_unit_test(dump_round_trip_tricky),
+        cmocka_unit_test(dump_keeps_reals_real),
         cmocka_unit_test(dump_empty_containers),
         cmocka_unit_test(dump_keeps_key_order),
         cmocka_unit_test(dump_refuses_runaway_depth),

@@ -184,6 +184,30 @@ static void heartbeat(void **state)
     json_decref(m);
 }
 
+/* Found by tests/fuzz/fuzz_proto: byte counts past int64 (1e300, 2^63)
+ * were cast to int64_t, which is undefined; they are refused now. */
+static void heartbeat_counts_out_of_range(void **state)
+{
+    /* counts past int64 saturate, negatives are unknown (-1): no undefined
+     * double -> int64 cast, and no refusal (the runner would resend them) */
+    struct proto_metrics out;
+    char err[128];
+    json_t *m = json_pack("{s:s,s:{s:f}}", "type", "heartbeat", "metrics", "mem_total", 1e300);
+    assert_int_equal(proto_parse_heartbeat(m, &out, err, sizeof err), 0);
+    assert_true(out.mem_total == INT64_MAX);
+    json_decref(m);
+    m = json_pack("{s:s,s:{s:{s:f}}}", "type", "heartbeat", "metrics", "net", "tx_v6",
+                  9223372036854775808.0);
+    assert_int_equal(proto_parse_heartbeat(m, &out, err, sizeof err), 0);
+    assert_true(out.net.tx_v6 == INT64_MAX);
+    json_decref(m);
+    m = json_pack("{s:s,s:{s:f,s:f}}", "type", "heartbeat", "metrics", "disk_used",
+                  -9223372036854775808.0, "load1", 1e300);
+    assert_int_equal(proto_parse_heartbeat(m, &out, err, sizeof err), 0);
+    assert_true(out.disk_used == -1 && out.load1 == 1e300);
+    json_decref(m);
+}
+
 static void fingerprint_precheck(void **state)
 {
     struct proto_port ports[] = {{"tcp", "0.0.0.0", 22}, {"udp6", "::", 53}};
@@ -424,6 +448,7 @@ int main(void)
         cmocka_unit_test(hello_and_welcome),
         cmocka_unit_test(register_registered),
         cmocka_unit_test(heartbeat),
+        cmocka_unit_test(heartbeat_counts_out_of_range),
         cmocka_unit_test(fingerprint_precheck),
         cmocka_unit_test(jobs_and_acks),
         cmocka_unit_test(log_and_done),

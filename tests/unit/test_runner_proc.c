@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #ifndef FIXTURES
 #error "FIXTURES must name tests/unit/fixtures/runner"
@@ -47,6 +48,38 @@ static void meminfo_available_and_fallback(void **state)
     assert_int_equal(procfs_meminfo(fx("meminfo_old"), &t, &u), 0);
     assert_int_equal(t, 1000LL * 1024);
     assert_int_equal(u, 400LL * 1024);
+}
+
+/* text in a fresh temporary file; the caller unlinks the path */
+static char *tmp_with(const char *text)
+{
+    static char path[64];
+    snprintf(path, sizeof path, "/tmp/berth-procfs-XXXXXX");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    return path;
+}
+
+/* Found by tests/fuzz/fuzz_procfs (UBSan): a KiB count past INT64_MAX/1024
+ * overflowed int64 when turned into bytes; such a file is refused now. */
+static void meminfo_out_of_range(void **state)
+{
+    int64_t t = 0, u = 0;
+    char *p = tmp_with("MemTotal: 9223372036854775807 kB\nMemAvailable: 1 kB\n");
+    assert_int_equal(procfs_meminfo(p, &t, &u), -1);
+    unlink(p);
+    p = tmp_with("MemTotal: 100 kB\nMemFree: 9223372036854775807 kB\nBuffers: 9 kB\nCached: 1 kB\n");
+    assert_int_equal(procfs_meminfo(p, &t, &u), -1);
+    unlink(p);
+    p = tmp_with("MemTotal: -100 kB\nMemAvailable: 1 kB\n");
+    assert_int_equal(procfs_meminfo(p, &t, &u), -1);
+    unlink(p);
+    p = tmp_with("MemTotal: 9007199254740991 kB\nMemAvailable: 1 kB\n");
+    assert_int_equal(procfs_meminfo(p, &t, &u), 0);
+    assert_true(t == 9007199254740991LL * 1024);
+    unlink(p);
 }
 
 static void loadavg(void **state)
@@ -108,6 +141,22 @@ static void listening_ports(void **state)
     assert_int_equal(n, 1);
 }
 
+/* Found by tests/fuzz/fuzz_procfs: a port field past 65535 was reported
+ * as it was (negative once past INT_MAX); such lines are skipped now. */
+static void ports_out_of_range(void **state)
+{
+    struct procfs_port p[8];
+    size_t n = 0;
+    char *path = tmp_with("  sl  local_address rem_address   st\n"
+                          "   0: 00000000:10000 00000000:0000 0A 0 0\n"
+                          "   1: 00000000:FFFFFFFF 00000000:0000 0A 0 0\n"
+                          "   2: 00000000:FFFF 00000000:0000 0A 0 0\n");
+    assert_int_equal(procfs_ports(path, "tcp", p, 8, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(p[0].port, 65535);
+    unlink(path);
+}
+
 static void version_words(void **state)
 {
     char v[32];
@@ -164,10 +213,12 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(cpu_sample_and_delta),
         cmocka_unit_test(meminfo_available_and_fallback),
+        cmocka_unit_test(meminfo_out_of_range),
         cmocka_unit_test(loadavg),
         cmocka_unit_test(net_v4_v6),
         cmocka_unit_test(os_release),
         cmocka_unit_test(listening_ports),
+        cmocka_unit_test(ports_out_of_range),
         cmocka_unit_test(version_words),
         cmocka_unit_test(firewall_summaries),
         cmocka_unit_test(docker_version),
