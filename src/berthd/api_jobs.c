@@ -114,6 +114,8 @@ void api_job_log_answer(struct req *r, struct job *j_)
     char arg[16];
     int follow = req_query(r, "follow", arg, sizeof arg) && strcmp(arg, "0") != 0 &&
                  strcmp(arg, "false") != 0;
+    if (r->replied) /* a value too long: answered 400 */
+        return;
     int finished = strcmp(j.status, "SUCCEEDED") == 0 || strcmp(j.status, "FAILED") == 0;
     int64_t job_id = j.id;
     store_job_release(&j);
