@@ -222,6 +222,25 @@ class Front(unittest.TestCase):
         self.assertEqual(self.api("GET", "/servers/no-such.server_1").status, 404)
         self.assertEqual(self.api("DELETE", "/members/nobody@example.com").status, 404)
 
+    def test_cli_refuses_names_that_decode_into_separators(self):
+        """berthd cannot see %2F or a dot segment (lws decodes and collapses
+        them first), so the CLI must not send them: `server remove
+        x/../victim` was DELETE .../servers/victim."""
+        r = self.api("POST", "/servers", {"name": "victim"})
+        self.assertEqual(r.status, 201, r)
+        sid = r.json["id"]
+        self.assertEqual(self.api("POST", "/servers/%d/decommission" % sid).status, 200)
+        env = dict(os.environ, BERTH_URL=self.b.url, BERTH_TOKEN=self.tok, BERTH_ORG=self.b.org,
+                   HOME=self.b.tmp.name, BERTH_CONFIG=os.path.join(self.b.tmp.name, "cli.json"))
+        for args in (["server", "remove", "x/../victim"], ["server", "remove", ".."],
+                     ["app", "delete", ".."], ["app", "delete", "web/env"],
+                     ["env", "unset", "..", "KEY"], ["member", "remove", "a/b@example.com"]):
+            p = subprocess.run([BERTH] + args + ["--yes", "--json"], capture_output=True,
+                               text=True, env=env, timeout=60)
+            self.assertEqual(p.returncode, 2, (args, p.stdout, p.stderr))
+            self.assertIn("request path", p.stdout + p.stderr, args)
+        self.assertEqual(self.api("GET", "/servers/%d" % sid).status, 200)
+
     # 13. limits lws lets berthd answer
 
     def test_long_query_value_is_400(self):
