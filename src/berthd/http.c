@@ -465,6 +465,27 @@ void http_reply_file(struct req *r, int status, const char *ctype, int fd, uint6
     http_reply_raw(r, status, ctype, NULL, 0);
 }
 
+/* Writes the header bytes already in [start, p) and up to CHUNK more of
+ * src[*pos, len). The write is the answer's last when it empties src and
+ * nothing follows (!more). 1 after the last write, 0 when more remains, -1
+ * on error. */
+static int write_piece(struct lws *wsi, unsigned char *start, unsigned char *p, const char *src,
+                       size_t len, size_t *pos, int more)
+{
+    size_t n = len - *pos;
+    if (n > CHUNK)
+        n = CHUNK;
+    if (n)
+        memcpy(p, src + *pos, n);
+    p += n;
+    *pos += n;
+    int last = !more && *pos >= len;
+    int w = (int)(p - start);
+    if ((w || last) && lws_write(wsi, start, (size_t)w, last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) != w)
+        return -1;
+    return last;
+}
+
 /* The file answer's next write (header already in [start, p)): 1 when all
  * is written, 0 when more remains (a read started or writable requested),
  * -1 to close. */
@@ -473,19 +494,10 @@ static int write_file_piece(struct lws *wsi, struct req *r, unsigned char *start
 {
     if (r->file_off > r->file_size) /* a read failed after the header promised a length */
         return -1;
-    size_t n = r->file_len - r->file_pos;
-    if (n > CHUNK)
-        n = CHUNK;
-    if (n)
-        memcpy(p, r->file_buf + r->file_pos, n);
-    p += n;
-    r->file_pos += n;
-    int last = r->file_off >= r->file_size && r->file_pos >= r->file_len;
-    int len = (int)(p - start);
-    if (len && lws_write(wsi, start, (size_t)len, last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) != len)
-        return -1;
-    if (last)
-        return 1;
+    int rc = write_piece(wsi, start, p, r->file_buf, r->file_len, &r->file_pos,
+                         r->file_off < r->file_size);
+    if (rc != 0)
+        return rc;
     lws_set_timeout(wsi, PENDING_TIMEOUT_HTTP_CONTENT, HTTP_STALL_S);
     if (r->file_pos < r->file_len) {
         lws_callback_on_writable(wsi);
@@ -555,22 +567,10 @@ static int write_answer(struct lws *wsi, struct req *r)
     }
     if (r->file_fd >= 0)
         return write_file_piece(wsi, r, start, p);
-    size_t n = r->resp_len - r->resp_off;
-    if (n > CHUNK)
-        n = CHUNK;
-    if (n)
-        memcpy(p, r->resp + r->resp_off, n);
-    p += n;
-    r->resp_off += n;
-    int last = r->resp_off >= r->resp_len;
-    int len = (int)(p - start);
-    if (lws_write(wsi, start, (size_t)len, last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) != len)
-        return -1;
-    if (!last) {
+    int rc = write_piece(wsi, start, p, r->resp, r->resp_len, &r->resp_off, 0);
+    if (rc == 0)
         lws_callback_on_writable(wsi);
-        return 0;
-    }
-    return 1;
+    return rc;
 }
 
 /* Sends what is ready; returns the value the lws callback should return. */
