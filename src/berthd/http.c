@@ -973,6 +973,10 @@ static int cb_raw(struct lws *wsi, enum lws_callback_reasons reason, void *user,
             while (i < len && i < 32 && c[i] >= 'A' && c[i] <= 'Z')
                 i++;
             p->status = (i > 0 && i < len && c[i] == ' ') ? 405 : 400;
+            /* a method lws knows arriving here: plain HTTP on a TLS port */
+            if (p->status == 405 && ((i == 3 && (memcmp(c, "GET", 3) == 0 || memcmp(c, "PUT", 3) == 0)) ||
+                                     (i == 4 && (memcmp(c, "POST", 4) == 0 || memcmp(c, "HEAD", 4) == 0))))
+                p->status = 400;
         }
         return 0;
     case LWS_CALLBACK_RAW_WRITEABLE: {
@@ -980,7 +984,8 @@ static int cb_raw(struct lws *wsi, enum lws_callback_reasons reason, void *user,
         const char *body = p->status == 405
             ? "{\"error\":{\"code\":\"method_not_allowed\",\"message\":\"berthd serves GET, "
               "HEAD, POST, PUT, PATCH, DELETE and OPTIONS\"}}"
-            : "{\"error\":{\"code\":\"bad_request\",\"message\":\"not an HTTP/1.1 request\"}}";
+            : "{\"error\":{\"code\":\"bad_request\",\"message\":\"not an HTTP/1.1 request berthd "
+              "can read (plain HTTP to an HTTPS port?)\"}}";
         int n = snprintf((char *)start, sizeof b - LWS_PRE,
                          "HTTP/1.1 %d %s\r\ncontent-type: application/json\r\n"
                          "content-length: %zu\r\nconnection: close\r\n\r\n%s",

@@ -53,15 +53,15 @@ static int name_ok(const char *s)
     return 1;
 }
 
-/* Env keys: the handler says what a key must be; here only the alphabet
- * that keeps a key a single, literal segment. */
+/* Env keys: the handler says what a key must be (422 naming the rule);
+ * here only the name alphabet, so a key stays one literal segment. */
 static int key_ok(const char *s)
 {
     size_t l = strlen(s);
     if (l < 1 || l > 127)
         return 0;
     for (size_t i = 0; i < l; i++)
-        if (!is_alnum(s[i]) && s[i] != '_')
+        if (!is_alnum(s[i]) && s[i] != '_' && s[i] != '-' && s[i] != '.')
             return 0;
     return 1;
 }

@@ -18,6 +18,10 @@ import unittest
 from harness import Berthd, BERTH, BERTHD, wait_for
 
 RUNNER = os.environ.get("BERTH_RUNNER", os.path.join(os.path.dirname(BERTHD), "berth-runner"))
+# Under ASan freed memory sits in a quarantine and shadow memory counts in
+# RSS: RSS then says nothing about what berthd holds, so those two checks
+# run on the normal build only (the rest of each test runs under both).
+SANITIZED = os.environ.get("BERTH_SANITIZED") == "ON"
 
 
 def answers(data):
@@ -213,7 +217,7 @@ class Front(unittest.TestCase):
         self.alive()
 
     def test_decoded_bytes_in_a_parameter_are_400(self):
-        for path in (b"/apps/we%20b", b"/apps/we%0ab", b"/servers/a%01b", b"/apps/web/env/A%2eB",
+        for path in (b"/apps/we%20b", b"/apps/we%0ab", b"/servers/a%01b", b"/apps/web/env/A%20B",
                      b"/apps/web/env/%25", b"/apps/web/env/A%3bB", b"/members/a%7fb",
                      b"/servers/%c3%a9", b"/servers/%ff", b"/jobs/1%20"):
             ans = self.one(self.get(self.org.encode() + path, self.authz()))
@@ -367,7 +371,8 @@ class Front(unittest.TestCase):
         grown = self.rss_kib() - before
         for s in socks:
             self.reset(s)
-        self.assertLess(grown * 1024, 2 * size, "RSS grew by %d KiB for 8 downloads" % grown)
+        if not SANITIZED:
+            self.assertLess(grown * 1024, 2 * size, "RSS grew by %d KiB for 8 downloads" % grown)
 
 
 @unittest.skipUnless(os.path.exists(RUNNER), "berth-runner is not built")
@@ -456,7 +461,8 @@ class Followers(unittest.TestCase):
             time.sleep(0.2)
         full = 400 * 16001  # the output; its NDJSON form is larger still
         # four readers that read nothing: berthd holds at most 1 MiB each
-        self.assertLess(peak * 1024, 12 * 1024 * 1024, "RSS grew by %d KiB" % peak)
+        if not SANITIZED:
+            self.assertLess(peak * 1024, 12 * 1024 * 1024, "RSS grew by %d KiB" % peak)
         for o in others:
             o.close()
         before = time.time()

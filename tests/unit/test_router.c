@@ -140,7 +140,7 @@ static void param_grammar(void **state)
         "/api/v1/orgs/./apps",           "/api/v1/orgs/../apps",
         "/api/v1/orgs/a.b/apps",         "/api/v1/orgs/acme/apps/..",
         "/api/v1/orgs/acme/apps/a b",    "/api/v1/orgs/acme/apps/web/env/..",
-        "/api/v1/orgs/acme/apps/web/env/A.B", "/api/v1/orgs/acme/apps/web/env/A%2eB",
+        "/api/v1/orgs/acme/apps/web/env/A B", "/api/v1/orgs/acme/apps/web/env/A%2eB",
         "/api/v1/orgs/acme/apps/web/env/A\nB", "/api/v1/orgs/acme/servers/.hidden",
         "/api/v1/orgs/acme/servers/a\001b", "/api/v1/orgs/acme/servers/\xc3\xa9",
         "/api/v1/orgs/acme/servers/\xff",   "/api/v1/orgs/acme/jobs/1 ",
