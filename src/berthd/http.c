@@ -198,8 +198,13 @@ int http_stream_write(struct req *r, const void *data, size_t len)
 {
     if (!r->wsi || !r->streaming || r->stream_ended)
         return -1;
+    int was_empty = r->stream.len == 0;
     if (buf_append(&r->stream, data, len) < 0)
         return -1;
+    /* The stall deadline starts when bytes wait (only a write renews it):
+     * lws may still hold an earlier write the client never read. */
+    if (was_empty && len)
+        lws_set_timeout(r->wsi, PENDING_TIMEOUT_HTTP_CONTENT, HTTP_STALL_S);
     lws_callback_on_writable(r->wsi);
     return 0;
 }
@@ -208,6 +213,7 @@ void http_stream_end(struct req *r)
 {
     r->stream_ended = 1;
     r->stream_gone = NULL; /* the feeder lets go of it now */
+    r->stream_drained = NULL;
     if (r->wsi)
         lws_callback_on_writable(r->wsi);
 }
@@ -554,6 +560,8 @@ static int write_answer(struct lws *wsi, struct req *r)
         int len = (int)(p - start);
         if (len && lws_write(wsi, start, (size_t)len, LWS_WRITE_HTTP) != len)
             return -1;
+        if (r->stream.len < HTTP_STREAM_LOW && r->stream_drained && !r->stream_ended)
+            r->stream_drained(r); /* may queue more, or end the stream */
         /* A reader that stops with bytes queued is closed when no write
          * makes progress for HTTP_STALL_S; an idle follow has no deadline. */
         lws_set_timeout(wsi, r->stream.len ? PENDING_TIMEOUT_HTTP_CONTENT : NO_PENDING_TIMEOUT,

@@ -76,6 +76,9 @@ struct req {
     /* Set by whoever feeds the stream: called once if the client goes
      * away mid-stream, just before the req is freed. */
     void (*stream_gone)(struct req *r);
+    /* Set by the feeder too: called when the queue drains below
+     * HTTP_STREAM_LOW, so it queues more (backpressure). */
+    void (*stream_drained)(struct req *r);
     void *stream_arg;
 
     /* file answer (http_reply_file): read in pieces on the pool */
@@ -150,6 +153,7 @@ void http_complete(struct req *r);
  * is closed after HTTP_STALL_S seconds without progress. After http_stream_end the req is freed by
  * http.c once the queue is written; the caller must forget it. */
 #define HTTP_STREAM_MAX (1024u * 1024)
+#define HTTP_STREAM_LOW (256u * 1024)
 #define HTTP_STALL_S 30
 int http_stream_begin(struct req *r, const char *ctype);
 int http_stream_write(struct req *r, const void *data, size_t len);
