@@ -15,6 +15,8 @@ void api_audit_list(struct req *r)
     f.limit = 50;
     f.actor = req_query(r, "actor", actor, sizeof actor);
     f.action = req_query(r, "action", action, sizeof action);
+    if (r->replied) /* a value too long: answered 400 */
+        return;
     if (f.actor && !*f.actor)
         f.actor = NULL;
     if (f.action && !*f.action)
@@ -42,6 +44,8 @@ void api_audit_list(struct req *r)
         }
         f.limit = (int)lim;
     }
+    if (r->replied) /* a value too long: answered 400 */
+        return;
     json_t *items;
     int64_t next = 0;
     int rc = store_audit_list(r->srv->store, &f, &items, &next);

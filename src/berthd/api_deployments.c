@@ -261,6 +261,8 @@ void api_deployment_logs(struct req *r)
     char arg[16];
     int follow = req_query(r, "follow", arg, sizeof arg) && strcmp(arg, "0") != 0 &&
                  strcmp(arg, "false") != 0;
+    if (r->replied) /* a value too long: answered 400 */
+        return;
     if (!d.job_id) {
         if (follow && !ended(&d)) {
             http_reply_error(r, 409, "not_started", "deployment %lld is queued; its log starts "

@@ -114,6 +114,8 @@ void api_job_log_answer(struct req *r, struct job *j_)
     char arg[16];
     int follow = req_query(r, "follow", arg, sizeof arg) && strcmp(arg, "0") != 0 &&
                  strcmp(arg, "false") != 0;
+    if (r->replied) /* a value too long: answered 400 */
+        return;
     int finished = strcmp(j.status, "SUCCEEDED") == 0 || strcmp(j.status, "FAILED") == 0;
     int64_t job_id = j.id;
     store_job_release(&j);
@@ -137,21 +139,15 @@ void api_job_log_answer(struct req *r, struct job *j_)
         http_reply_raw(r, 200, ctype, data, len);
         return;
     }
-    /* Follow: what is stored in order so far, then the hub feeds the rest
-     * as it is stored, and ends the stream when the job ends. */
+    /* Follow: the hub feeds what is stored in order so far, then the rest
+     * as it is stored, as fast as the client reads, and ends the stream
+     * when the job ends. */
+    buf_release(&b);
     if (store_job_log_prefix(r->srv->store, job_id, &prefix) != STORE_OK ||
-        collect_logs(r, job_id, 0, prefix, ndjson, &b, &last) < 0 ||
         http_stream_begin(r, ctype) < 0) {
-        buf_release(&b);
         api_store_error(r, STORE_ERR, "job log");
         return;
     }
-    if (b.len && http_stream_write(r, b.data, b.len) < 0) {
-        buf_release(&b);
-        http_stream_end(r);
-        return;
-    }
-    buf_release(&b);
-    if (hub_follow(r->srv->hub, r, job_id, last, ndjson) < 0)
+    if (hub_follow(r->srv->hub, r, job_id, 0, prefix, ndjson) < 0)
         http_stream_end(r);
 }

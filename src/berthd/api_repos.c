@@ -237,6 +237,8 @@ void api_repo_deliveries(struct req *r)
         http_reply_error(r, 422, "invalid_field", "limit must be 1-%d", STORE_DELIVERIES_KEPT);
         return;
     }
+    if (r->replied) /* a value too long: answered 400 */
+        return;
     if (repo_of(r, &rp) < 0)
         return;
     json_t *items = NULL;

@@ -12,11 +12,14 @@
 #include "pool.h"
 #include "util.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <libwebsockets.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define REG_TTL_DEFAULT (15 * 60)
@@ -351,6 +354,8 @@ void api_server_metrics(struct req *r)
                          "'since' must be epoch seconds or YYYY-MM-DDTHH:MM:SSZ");
         return;
     }
+    if (r->replied) /* a value too long: answered 400 */
+        return;
     struct hub_live_info li;
     hub_server_info(r->srv->hub, sv.id, &li);
     http_reply_json(r, 200, json_pack("{s:I, s:o, s:o, s:o}", "server_id", (json_int_t)sv.id,
@@ -433,24 +438,54 @@ void api_install_script(struct req *r)
     http_reply_raw(r, 200, "text/x-shellscript; charset=utf-8", data, len);
 }
 
-/* The binary is read on a worker thread: it may be several MiB. */
+/* The binary is hashed on a worker thread in HTTP_FILE_PIECE reads (never
+ * whole in memory), and its open fd is handed to http_reply_file, which
+ * streams it from the pool a piece at a time: the bytes sent are the bytes
+ * hashed even if the file is replaced meanwhile (a rename keeps the open
+ * inode). */
 struct dl_job {
     struct req *r;
     char path[1200];
-    char *data;
-    size_t len;
+    int fd;
+    uint64_t size;
     int err;
     char sha256[65]; /* hex, sent as X-Berth-SHA256 for install.sh to check */
 };
 
+#define DL_MAX (256ull * 1024 * 1024)
+
 static void dl_work(void *arg)
 {
     struct dl_job *j = arg;
-    j->err = util_read_file(j->path, 256u * 1024 * 1024, &j->data, &j->len);
-    if (j->err == 0) {
-        unsigned char h[crypto_hash_sha256_BYTES];
-        crypto_hash_sha256(h, (const unsigned char *)j->data, j->len);
-        sodium_bin2hex(j->sha256, sizeof j->sha256, h, sizeof h);
+    struct stat st;
+    crypto_hash_sha256_state hs;
+    unsigned char h[crypto_hash_sha256_BYTES];
+    char *piece = malloc(HTTP_FILE_PIECE);
+    j->err = -1;
+    j->fd = open(j->path, O_RDONLY | O_CLOEXEC);
+    if (!piece || j->fd < 0 || fstat(j->fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+        (uint64_t)st.st_size > DL_MAX)
+        goto done;
+    j->size = (uint64_t)st.st_size;
+    crypto_hash_sha256_init(&hs);
+    for (uint64_t off = 0; off < j->size;) {
+        size_t want = j->size - off > HTTP_FILE_PIECE ? HTTP_FILE_PIECE : (size_t)(j->size - off);
+        ssize_t n = pread(j->fd, piece, want, (off_t)off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            goto done;
+        crypto_hash_sha256_update(&hs, (const unsigned char *)piece, (unsigned long long)n);
+        off += (uint64_t)n;
+    }
+    crypto_hash_sha256_final(&hs, h);
+    sodium_bin2hex(j->sha256, sizeof j->sha256, h, sizeof h);
+    j->err = 0;
+done:
+    free(piece);
+    if (j->err < 0 && j->fd >= 0) {
+        close(j->fd);
+        j->fd = -1;
     }
 }
 
@@ -459,18 +494,18 @@ static void dl_done(void *arg)
     struct dl_job *j = arg;
     struct req *r = j->r;
     if (http_gone(r)) {
-        free(j->data);
+        if (j->fd >= 0)
+            close(j->fd);
         free(j);
         return;
     }
     if (j->err < 0) {
-        free(j->data);
         http_reply_error(r, 404, "not_found", "the runner binary is not installed with berthd "
                          "(set BERTH_RUNNER_BINARY)");
     } else {
         http_add_header(r, "content-disposition", "attachment; filename=\"berth-runner\"");
         http_add_header(r, "x-berth-sha256", j->sha256);
-        http_reply_raw(r, 200, "application/octet-stream", j->data, j->len);
+        http_reply_file(r, 200, "application/octet-stream", j->fd, j->size);
     }
     free(j);
     http_complete(r);
@@ -485,6 +520,7 @@ void api_runner_download(struct req *r)
         return;
     }
     j->r = r;
+    j->fd = -1;
     if (beside_exe("BERTH_RUNNER_BINARY", names, j->path, sizeof j->path) < 0) {
         free(j);
         http_reply_error(r, 404, "not_found", "the runner binary is not installed with berthd "

@@ -36,6 +36,7 @@
 #include <sys/resource.h>
 
 #define CHUNK 32768
+#define QUERY_MAX 2048 /* the whole query string; on_request answers 414 past it */
 #define HDR_ROOM 1024
 
 struct pss {
@@ -52,11 +53,27 @@ const char *http_method_name(enum http_method m)
     return n[m];
 }
 
-static void req_free(struct req *r)
+/* The only way a request ends. Whatever points at r lets go first: the
+ * flush queue, and the stream's feeder (a log follower in hub.c) through
+ * stream_gone. A request waiting on the worker pool is only detached
+ * (wsi = NULL): its completion calls http_complete, which comes back here.
+ * Callers forget r afterwards (pss->r = NULL). */
+static void req_release(struct req *r)
 {
     if (!r)
         return;
     unqueue(r);
+    if (r->stream_gone) {
+        void (*gone)(struct req *) = r->stream_gone;
+        r->stream_gone = NULL;
+        gone(r);
+    }
+    if (r->pending) {
+        r->wsi = NULL;
+        return;
+    }
+    if (r->file_fd >= 0)
+        close(r->file_fd);
     if (r->authz) {
         crypto_wipe(r->authz, strlen(r->authz));
         free(r->authz);
@@ -67,6 +84,7 @@ static void req_free(struct req *r)
     json_decref(r->json);
     json_decref(r->audit_detail);
     free(r->resp);
+    free(r->file_buf);
     buf_release(&r->out);
     buf_release(&r->stream);
     free(r);
@@ -99,11 +117,10 @@ void http_reply_raw(struct req *r, int status, const char *ctype, char *body, si
 void http_reply_json(struct req *r, int status, json_t *body)
 {
     size_t len = 0;
-    char *s = jx_dump(body, &len);
+    char *s = body ? jx_dump(body, &len) : NULL;
     json_decref(body);
-    if (!s) {
-        http_reply_raw(r, 500, "application/json", strdup("{\"error\":{\"code\":\"internal\","
-                                                        "\"message\":\"out of memory\"}}"), 53);
+    if (!s) { /* json_pack failed (NULL body) or memory ran out */
+        http_reply_error(r, 500, "internal", "the answer could not be built");
         return;
     }
     http_reply_raw(r, status, "application/json", s, len);
@@ -134,14 +151,24 @@ void http_reply_jw(struct req *r, int status)
     http_reply_raw(r, status, "application/json", s, len);
 }
 
+/* Total: whatever request text the message holds, the answer is valid
+ * JSON (jx_error_answer owns the sanitising and the cut). The buffer is
+ * larger than the cut, so vsnprintf's own truncation is never kept. */
 void http_reply_error(struct req *r, int status, const char *code, const char *fmt, ...)
 {
-    char msg[512];
+    char msg[2 * JX_ERROR_MESSAGE_MAX];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    int n = vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    http_reply_json(r, status, json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", msg));
+    size_t ml = n < 0 ? 0 : (size_t)n >= sizeof msg ? sizeof msg - 1 : (size_t)n;
+    size_t len = 0;
+    char *body = jx_error_answer(code, msg, ml, &len);
+    if (!body) { /* out of memory: the status alone */
+        http_reply_raw(r, status, NULL, NULL, 0);
+        return;
+    }
+    http_reply_raw(r, status, "application/json", body, len);
 }
 
 void http_reply_empty(struct req *r, int status) { http_reply_raw(r, status, NULL, NULL, 0); }
@@ -152,8 +179,6 @@ void http_reply_empty(struct req *r, int status) { http_reply_raw(r, status, NUL
  * the end one more WRITEABLE closes the connection, so lws has flushed
  * whatever it buffered of the last write. */
 
-#define STREAM_MAX (16u * 1024 * 1024)
-
 int http_stream_begin(struct req *r, const char *ctype)
 {
     if (r->replied || !r->wsi)
@@ -162,7 +187,7 @@ int http_stream_begin(struct req *r, const char *ctype)
     r->streaming = 1;
     r->status = 200;
     r->ctype = ctype;
-    buf_init(&r->stream, STREAM_MAX);
+    buf_init(&r->stream, HTTP_STREAM_MAX);
     audit_request(r);
     lws_set_timeout(r->wsi, NO_PENDING_TIMEOUT, 0); /* a follow may last long */
     lws_callback_on_writable(r->wsi);
@@ -173,8 +198,13 @@ int http_stream_write(struct req *r, const void *data, size_t len)
 {
     if (!r->wsi || !r->streaming || r->stream_ended)
         return -1;
+    int was_empty = r->stream.len == 0;
     if (buf_append(&r->stream, data, len) < 0)
         return -1;
+    /* The stall deadline starts when bytes wait (only a write renews it):
+     * lws may still hold an earlier write the client never read. */
+    if (was_empty && len)
+        lws_set_timeout(r->wsi, PENDING_TIMEOUT_HTTP_CONTENT, HTTP_STALL_S);
     lws_callback_on_writable(r->wsi);
     return 0;
 }
@@ -183,6 +213,7 @@ void http_stream_end(struct req *r)
 {
     r->stream_ended = 1;
     r->stream_gone = NULL; /* the feeder lets go of it now */
+    r->stream_drained = NULL;
     if (r->wsi)
         lws_callback_on_writable(r->wsi);
 }
@@ -212,16 +243,32 @@ json_t *req_json(struct req *r)
     return r->json;
 }
 
+/* Every argument fits in QUERY_MAX (on_request refuses longer queries), so
+ * a fragment copy fails only past the last one. lws' own
+ * lws_get_urlarg_by_name stops at the first argument longer than its
+ * buffer, and a value that does not fit was silently "absent". */
 const char *req_query(struct req *r, const char *name, char *buf, int len)
 {
-    char key[64];
-    if (!r->wsi || snprintf(key, sizeof key, "%s=", name) >= (int)sizeof key)
+    char frag[QUERY_MAX + 1];
+    size_t nl = strlen(name);
+    if (!r->wsi || len < 1)
         return NULL;
-    const char *v = lws_get_urlarg_by_name(r->wsi, key, buf, len);
-    if (!v)
-        return NULL;
-    memmove(buf, v, strlen(v) + 1); /* the value alone, at buf */
-    return buf;
+    for (int i = 0; i < 256; i++) {
+        int fl = lws_hdr_copy_fragment(r->wsi, frag, sizeof frag, WSI_TOKEN_HTTP_URI_ARGS, i);
+        if (fl < 0)
+            return NULL;
+        if ((size_t)fl <= nl || memcmp(frag, name, nl) != 0 || frag[nl] != '=')
+            continue;
+        size_t vl = (size_t)fl - nl - 1;
+        if (vl >= (size_t)len) {
+            http_reply_error(r, 400, "invalid_query", "query parameter '%s' is too long "
+                             "(at most %d bytes)", name, len - 1);
+            return NULL;
+        }
+        memcpy(buf, frag + nl + 1, vl + 1);
+        return buf;
+    }
+    return NULL;
 }
 
 /* Custom (non-standard) request headers, e.g. X-Hub-Signature-256 for the
@@ -306,7 +353,8 @@ int http_gone(struct req *r)
 {
     if (r->wsi)
         return 0;
-    req_free(r);
+    r->pending = 0;
+    req_release(r);
     return 1;
 }
 
@@ -314,7 +362,7 @@ void http_complete(struct req *r)
 {
     r->pending = 0;
     if (!r->wsi) {
-        req_free(r);
+        req_release(r);
         return;
     }
     if (!r->replied)
@@ -333,6 +381,137 @@ static void finish_metrics(struct req *r)
                  (double)us / 1000.0, req_ip(r));
 }
 
+/* ---- file answers (http_reply_file) ----
+ * One piece at a time: a pool job reads the next HTTP_FILE_PIECE while the
+ * request is pending (so a client gone meanwhile only detaches it), its
+ * completion asks for WRITEABLE, and the piece goes out in CHUNK writes.
+ * The next read starts only when the piece is written: a slow reader holds
+ * one piece and no pool time. */
+struct file_read {
+    struct req *r;
+    int fd;
+    uint64_t off;
+    size_t want;
+    char *buf;      /* the job's own until done */
+    ssize_t got;
+};
+
+static void file_read_work(void *arg)
+{
+    struct file_read *j = arg;
+    size_t have = 0;
+    while (have < j->want) {
+        ssize_t n = pread(j->fd, j->buf + have, j->want - have, (off_t)(j->off + have));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        have += (size_t)n;
+    }
+    j->got = have == j->want ? (ssize_t)have : -1; /* short: the file shrank */
+}
+
+static void file_read_done(void *arg)
+{
+    struct file_read *j = arg;
+    struct req *r = j->r;
+    r->file_buf = j->buf;
+    r->file_len = j->got < 0 ? 0 : (size_t)j->got;
+    r->file_pos = 0;
+    /* A failed read leaves file_off past file_size: write_file_piece closes
+     * (the header already promised the length). */
+    r->file_off = j->got < 0 ? UINT64_MAX : r->file_off + r->file_len;
+    free(j);
+    r->pending = 0;
+    if (!r->wsi) {
+        req_release(r);
+        return;
+    }
+    lws_callback_on_writable(r->wsi);
+}
+
+/* Starts the read of the next piece; 0, or -1 when it cannot. */
+static int file_read_next(struct req *r)
+{
+    struct file_read *j = calloc(1, sizeof *j);
+    uint64_t left = r->file_size - r->file_off;
+    if (!j)
+        return -1;
+    j->r = r;
+    j->fd = r->file_fd;
+    j->off = r->file_off;
+    j->want = left > HTTP_FILE_PIECE ? HTTP_FILE_PIECE : (size_t)left;
+    j->buf = r->file_buf ? r->file_buf : malloc(HTTP_FILE_PIECE);
+    r->file_buf = NULL; /* the job's until it is done */
+    r->file_len = r->file_pos = 0;
+    if (!j->buf) {
+        free(j);
+        return -1;
+    }
+    r->pending = 1;
+    if (pool_submit(r->srv->pool, file_read_work, file_read_done, j) < 0) {
+        r->pending = 0;
+        r->file_buf = j->buf;
+        free(j);
+        return -1;
+    }
+    return 0;
+}
+
+void http_reply_file(struct req *r, int status, const char *ctype, int fd, uint64_t size)
+{
+    if (r->replied) {
+        close(fd);
+        http_reply_raw(r, status, ctype, NULL, 0); /* logs the second answer */
+        return;
+    }
+    r->file_fd = fd;
+    r->file_size = size;
+    r->file_off = 0;
+    http_reply_raw(r, status, ctype, NULL, 0);
+}
+
+/* Writes the header bytes already in [start, p) and up to CHUNK more of
+ * src[*pos, len). The write is the answer's last when it empties src and
+ * nothing follows (!more). 1 after the last write, 0 when more remains, -1
+ * on error. */
+static int write_piece(struct lws *wsi, unsigned char *start, unsigned char *p, const char *src,
+                       size_t len, size_t *pos, int more)
+{
+    size_t n = len - *pos;
+    if (n > CHUNK)
+        n = CHUNK;
+    if (n)
+        memcpy(p, src + *pos, n);
+    p += n;
+    *pos += n;
+    int last = !more && *pos >= len;
+    int w = (int)(p - start);
+    if ((w || last) && lws_write(wsi, start, (size_t)w, last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) != w)
+        return -1;
+    return last;
+}
+
+/* The file answer's next write (header already in [start, p)): 1 when all
+ * is written, 0 when more remains (a read started or writable requested),
+ * -1 to close. */
+static int write_file_piece(struct lws *wsi, struct req *r, unsigned char *start,
+                            unsigned char *p)
+{
+    if (r->file_off > r->file_size) /* a read failed after the header promised a length */
+        return -1;
+    int rc = write_piece(wsi, start, p, r->file_buf, r->file_len, &r->file_pos,
+                         r->file_off < r->file_size);
+    if (rc != 0)
+        return rc;
+    lws_set_timeout(wsi, PENDING_TIMEOUT_HTTP_CONTENT, HTTP_STALL_S);
+    if (r->file_pos < r->file_len) {
+        lws_callback_on_writable(wsi);
+        return 0;
+    }
+    return file_read_next(r) < 0 ? -1 : 0;
+}
+
 /* Writes (part of) the answer. Returns 1 when all is written, 0 when more
  * remains (writable requested), -1 on error. */
 static int write_answer(struct lws *wsi, struct req *r)
@@ -341,8 +520,9 @@ static int write_answer(struct lws *wsi, struct req *r)
     unsigned char *start = b + LWS_PRE, *p = start, *hend = start + HDR_ROOM;
 
     if (!r->hdr_sent) {
-        lws_filepos_t clen = r->streaming ? LWS_ILLEGAL_HTTP_CONTENT_LEN
-                                          : (lws_filepos_t)r->resp_len;
+        lws_filepos_t clen = r->streaming        ? LWS_ILLEGAL_HTTP_CONTENT_LEN
+                             : r->file_fd >= 0 ? (lws_filepos_t)r->file_size
+                                               : (lws_filepos_t)r->resp_len;
         if (lws_add_http_common_headers(wsi, (unsigned)r->status, r->ctype, clen, &p, hend) ||
             lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
                                         (const unsigned char *)"no-store", 8, &p, hend))
@@ -380,6 +560,12 @@ static int write_answer(struct lws *wsi, struct req *r)
         int len = (int)(p - start);
         if (len && lws_write(wsi, start, (size_t)len, LWS_WRITE_HTTP) != len)
             return -1;
+        if (r->stream.len < HTTP_STREAM_LOW && r->stream_drained && !r->stream_ended)
+            r->stream_drained(r); /* may queue more, or end the stream */
+        /* A reader that stops with bytes queued is closed when no write
+         * makes progress for HTTP_STALL_S; an idle follow has no deadline. */
+        lws_set_timeout(wsi, r->stream.len ? PENDING_TIMEOUT_HTTP_CONTENT : NO_PENDING_TIMEOUT,
+                        r->stream.len ? HTTP_STALL_S : 0);
         if (r->stream.len || (r->stream_ended && !r->stream_last_sent)) {
             r->stream_last_sent = r->stream_ended && !r->stream.len;
             lws_callback_on_writable(wsi);
@@ -387,22 +573,12 @@ static int write_answer(struct lws *wsi, struct req *r)
         }
         return r->stream_ended ? 1 : 0;
     }
-    size_t n = r->resp_len - r->resp_off;
-    if (n > CHUNK)
-        n = CHUNK;
-    if (n)
-        memcpy(p, r->resp + r->resp_off, n);
-    p += n;
-    r->resp_off += n;
-    int last = r->resp_off >= r->resp_len;
-    int len = (int)(p - start);
-    if (lws_write(wsi, start, (size_t)len, last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) != len)
-        return -1;
-    if (!last) {
+    if (r->file_fd >= 0)
+        return write_file_piece(wsi, r, start, p);
+    int rc = write_piece(wsi, start, p, r->resp, r->resp_len, &r->resp_off, 0);
+    if (rc == 0)
         lws_callback_on_writable(wsi);
-        return 0;
-    }
-    return 1;
+    return rc;
 }
 
 /* Sends what is ready; returns the value the lws callback should return. */
@@ -413,9 +589,9 @@ static int pump(struct lws *wsi, struct pss *pss)
         return 0;
     unqueue(r); /* written now, not at the end of the pass */
     int rc = write_answer(wsi, r);
-    if (rc < 0) {
+    if (rc < 0) { /* the client is gone (reset): its follower lets go too */
         pss->r = NULL;
-        req_free(r);
+        req_release(r);
         return -1;
     }
     if (rc == 0)
@@ -423,7 +599,7 @@ static int pump(struct lws *wsi, struct pss *pss)
     finish_metrics(r);
     int close_after = r->close_after || r->streaming;
     pss->r = NULL;
-    req_free(r);
+    req_release(r);
     if (close_after)
         return -1;
     return lws_http_transaction_completed(wsi) ? -1 : 0;
@@ -502,14 +678,27 @@ static int answer(struct lws *wsi, struct pss *pss)
     return pump(wsi, pss);
 }
 
+/* Routes and runs the handler: at most once per request, whatever lws
+ * calls back afterwards. */
 static void dispatch(struct req *r)
 {
     int path_matched = 0;
+    if (r->dispatched)
+        return;
+    r->dispatched = 1;
+    if (r->method == HM_OTHER) {
+        r->close_after = 1;
+        http_reply_error(r, 405, "method_not_allowed", "the method is not allowed");
+        return;
+    }
     r->route = router_match(r->method, r->path, r->params, &r->nparams, &path_matched);
     if (!r->route) {
-        if (path_matched)
+        if (path_matched == ROUTER_OTHER_METHOD)
             http_reply_error(r, 405, "method_not_allowed", "%s is not allowed on %s",
                              http_method_name(r->method), r->path);
+        else if (path_matched == ROUTER_BAD_PARAM)
+            http_reply_error(r, 400, "invalid_path", "a path segment of %s is not a valid name "
+                             "or id", r->path);
         else
             http_reply_error(r, 404, "not_found", "no such endpoint: %s", r->path);
         return;
@@ -521,11 +710,37 @@ static void dispatch(struct req *r)
         http_reply_error(r, 500, "internal", "the request was not answered");
 }
 
-static enum http_method method_of(struct lws *wsi)
+/* lws decodes %00 in the path into a NUL that it stores but does not count
+ * in the path's length (lws 4.1.6 issue_char), so "/servers/%00/x" would
+ * route as "/servers/" and "/servers/%00" as the server list. A NUL before
+ * the end shows as strlen < length. One at the end shows only in lws'
+ * header store, where the path is followed by its terminating NUL and then
+ * either the HTTP version (no query) or, one byte further on, the first
+ * query argument: if that is not where lws' own copy of it says, NULs were
+ * in between. Relies on lws 4.1.6's header store layout; the security test
+ * `/servers/%00` fails if a later lws changes it. 1 when the path holds a
+ * NUL (or cannot be shown not to). */
+static int path_has_nul(struct lws *wsi, const char *uri, int len)
+{
+    char first[QUERY_MAX + 1];
+    if (strlen(uri) != (size_t)len)
+        return 1;
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_URI_ARGS) <= 0 &&
+        lws_hdr_copy_fragment(wsi, first, sizeof first, WSI_TOKEN_HTTP_URI_ARGS, 0) < 0)
+        return uri[len + 1] == '\0'; /* "HTTP/1.1" follows the terminator */
+    int fl = lws_hdr_copy_fragment(wsi, first, sizeof first, WSI_TOKEN_HTTP_URI_ARGS, 0);
+    if (fl <= 0) /* "?" or "?&...": nothing to find; only a trailing '/' could hide one */
+        return len > 0 && uri[len - 1] == '/';
+    return memcmp(uri + len + 2, first, (size_t)fl) != 0 || uri[len + 2 + fl] != '\0';
+}
+
+static enum http_method method_of(struct lws *wsi, int *nul)
 {
     char *uri;
     int len;
-    switch (lws_http_get_uri_and_method(wsi, &uri, &len)) {
+    int m = lws_http_get_uri_and_method(wsi, &uri, &len);
+    *nul = m >= 0 && path_has_nul(wsi, uri, len);
+    switch (m) {
     case LWSHUMETH_GET: return HM_GET;
     case LWSHUMETH_POST: return HM_POST;
     case LWSHUMETH_PUT: return HM_PUT;
@@ -537,6 +752,20 @@ static enum http_method method_of(struct lws *wsi)
     }
 }
 
+#define AUTHZ_MAX 4096
+#define BODY_GRACE_S 10
+#define BODY_MIN_RATE 4096 /* bytes per second, over the whole body */
+
+/* Refused before routing: answered, and the connection closes after. */
+static int refuse_early(struct lws *wsi, struct pss *pss, int status, const char *code,
+                        const char *msg)
+{
+    http_reply_error(pss->r, status, code, "%s", msg);
+    pss->r->dispatched = 1;
+    pss->r->close_after = 1;
+    return pump(wsi, pss);
+}
+
 static int on_request(struct lws *wsi, struct pss *pss, const char *path)
 {
     struct srv *s = the_srv;
@@ -546,17 +775,31 @@ static int on_request(struct lws *wsi, struct pss *pss, const char *path)
     r->srv = s;
     r->wsi = wsi;
     r->started_us = util_mono_us();
-    r->method = method_of(wsi);
+    int nul = 0;
+    r->method = method_of(wsi, &nul);
     r->content_length = -1;
+    r->file_fd = -1;
     buf_init(&r->body, s->cfg.body_max);
     pss->r = r;
 
     int alen = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
-    if (alen > 0 && alen < 4096) {
+    if (alen >= AUTHZ_MAX) {
+        util_strlcpy(r->path, path, sizeof r->path);
+        return refuse_early(wsi, pss, 431, "header_too_large",
+                            "the Authorization header is over 4 KiB");
+    }
+    if (alen > 0) {
         r->authz = malloc((size_t)alen + 1);
         if (r->authz && lws_hdr_copy(wsi, r->authz, alen + 1, WSI_TOKEN_HTTP_AUTHORIZATION) < 0) {
             free(r->authz);
             r->authz = NULL;
+        }
+        /* lws keeps a NUL in a header value but leaves it out of the
+         * length: the copy would be the value cut and shifted. */
+        if (r->authz && strlen(r->authz) != (size_t)alen) {
+            util_strlcpy(r->path, path, sizeof r->path);
+            return refuse_early(wsi, pss, 400, "invalid_header",
+                                "the Authorization header holds a NUL");
         }
     }
     char cl[32];
@@ -566,11 +809,11 @@ static int on_request(struct lws *wsi, struct pss *pss, const char *path)
             r->content_length = v;
     }
 
-    if (util_strlcpy(r->path, path, sizeof r->path) < 0) {
-        http_reply_error(r, 414, "uri_too_long", "the request path is too long");
-        r->close_after = 1;
-        return pump(wsi, pss);
-    }
+    if (util_strlcpy(r->path, path, sizeof r->path) < 0 ||
+        lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_URI_ARGS) > QUERY_MAX)
+        return refuse_early(wsi, pss, 414, "uri_too_long", "the request URI is too long");
+    if (nul)
+        return refuse_early(wsi, pss, 400, "invalid_path", "the request path holds a NUL (%00) or a line break");
     if (r->content_length > (int64_t)s->cfg.body_max) {
         http_reply_error(r, 413, "payload_too_large",
                          "request body is %lld bytes; the limit is %zu bytes",
@@ -593,11 +836,48 @@ static int on_request(struct lws *wsi, struct pss *pss, const char *path)
         return pump(wsi, pss);
     }
     /* Wait for the body when there is one (lws also sends an empty body
-     * callback for a POST with an explicit zero length). */
-    if (r->content_length > 0 || (r->method == HM_POST && r->content_length == 0))
+     * callback for a POST with an explicit zero length). lws renews its own
+     * timeout on every piece, so a body dripped a byte at a time would never
+     * end: the whole body must arrive by a deadline set by its length. */
+    if (r->content_length > 0 || (r->method == HM_POST && r->content_length == 0)) {
+        r->body_deadline_us = r->started_us + (uint64_t)BODY_GRACE_S * 1000000u +
+                              (uint64_t)r->content_length * 1000000u / BODY_MIN_RATE;
         return 0;
+    }
     dispatch(r);
     return answer(wsi, pss);
+}
+
+static int is_hub_path(struct lws *wsi)
+{
+    char uri[64];
+    return lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) > 0 && strcmp(uri, HUB_PATH) == 0;
+}
+
+/* An answer written from the upgrade check (there is no req): 1 tells lws
+ * the answer is written. */
+static int refuse_upgrade(struct lws *wsi, unsigned status, const char *code, const char *msg)
+{
+    unsigned char b[LWS_PRE + 1536], *start = b + LWS_PRE, *p = start, *end = b + sizeof b;
+    size_t n = 0;
+    char *body = jx_error_answer(code, msg, strlen(msg), &n);
+    int rc = -1;
+    if (!body || n > 1024)
+        goto done;
+    if (lws_add_http_common_headers(wsi, status, "application/json", (lws_filepos_t)n, &p,
+                                    end - n) ||
+        lws_add_http_header_by_name(wsi, (const unsigned char *)"connection:",
+                                    (const unsigned char *)"close", 5, &p, end - n) ||
+        lws_finalize_http_header(wsi, &p, end - n))
+        goto done;
+    memcpy(p, body, n);
+    p += n;
+    if (lws_write(wsi, start, (size_t)(p - start), LWS_WRITE_HTTP) != (int)(p - start))
+        goto done;
+    rc = 1;
+done:
+    free(body);
+    return rc;
 }
 
 static int cb_http(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
@@ -612,7 +892,12 @@ static int cb_http(struct lws *wsi, enum lws_callback_reasons reason, void *user
         return on_request(wsi, pss, (const char *)in);
 
     case LWS_CALLBACK_HTTP_BODY:
-        if (pss->r && len && buf_append(&pss->r->body, in, len) < 0) {
+        if (!pss->r || pss->r->replied || pss->r->dispatched)
+            return 0;
+        if (util_mono_us() > pss->r->body_deadline_us)
+            return refuse_early(wsi, pss, 408, "request_timeout",
+                                "the request body arrived too slowly");
+        if (len && buf_append(&pss->r->body, in, len) < 0) {
             http_reply_error(pss->r, 413, "payload_too_large", "request body is over the limit");
             pss->r->close_after = 1;
         }
@@ -621,8 +906,16 @@ static int cb_http(struct lws *wsi, enum lws_callback_reasons reason, void *user
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
         if (!pss->r)
             return -1;
+        if (pss->r->dispatched) {
+            /* lws calls this again for each byte past the body (its state
+             * stays "body" with nothing remaining). The request is handled
+             * once; the connection closes after its answer. */
+            pss->r->close_after = 1;
+            return 0;
+        }
         if (!pss->r->replied)
             dispatch(pss->r);
+        pss->r->dispatched = 1;
         return answer(wsi, pss);
 
     case LWS_CALLBACK_HTTP_WRITEABLE:
@@ -631,19 +924,19 @@ static int cb_http(struct lws *wsi, enum lws_callback_reasons reason, void *user
     case LWS_CALLBACK_CLOSED_HTTP:
     case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
         if (pss && pss->r) {
-            if (pss->r->stream_gone) /* tell the stream's feeder first */
-                pss->r->stream_gone(pss->r);
-            if (pss->r->pending)
-                pss->r->wsi = NULL;
-            else
-                req_free(pss->r);
+            req_release(pss->r);
             pss->r = NULL;
         }
         return 0;
 
     case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
-        /* The runner link (hub.c) authenticates its upgrade here, where a
-         * refusal can still be an HTTP 401. */
+        /* The runner link (hub.c) is the only upgrade berthd serves; it
+         * authenticates here, where a refusal can still be an HTTP 401. Any
+         * other path would otherwise become a WebSocket of protocol "http"
+         * that nothing reads and no timeout ends. */
+        if (!is_hub_path(wsi))
+            return refuse_upgrade(wsi, 400, "upgrade_refused",
+                                  "WebSocket upgrades are served only at " HUB_PATH);
         return hub_confirm_upgrade(the_srv, wsi, (const char *)in);
 
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
@@ -657,8 +950,69 @@ static int cb_http(struct lws *wsi, enum lws_callback_reasons reason, void *user
     return lws_callback_http_dummy(wsi, reason, user, in, len);
 }
 
+/* ---- what lws cannot parse as HTTP ----
+ * lws answers a method it does not know (TRACE, FOO) with its own HTML 403,
+ * and turns CONNECT into a raw socket that nothing reads and no timeout
+ * ends. With LWS_SERVER_OPTION_FALLBACK_TO_APPLY_LISTEN_ACCEPT_CONFIG both
+ * come here instead (as does plain HTTP on a TLS port): one JSON answer,
+ * then the connection closes. */
+/* lws 4.1.6 sizes an accepted connection's session data by the fallback
+ * protocol but calls cb_http with it when the request line fails to parse
+ * (`GET /x%00`): the same layout, with r first and NULL, keeps that safe. */
+struct raw_pss {
+    struct req *r; /* always NULL */
+    int status;
+};
+
+static int cb_raw(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                  size_t len)
+{
+    struct raw_pss *p = user;
+    const unsigned char *c = in;
+    switch (reason) {
+    case LWS_CALLBACK_RAW_ADOPT:
+        p->status = 405; /* CONNECT arrives with nothing left to read */
+        lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_SEND, 5);
+        lws_callback_on_writable(wsi);
+        return 0;
+    case LWS_CALLBACK_RAW_RX:
+        if (p && len) { /* an unknown method is a token of capitals then a space */
+            size_t i = 0;
+            while (i < len && i < 32 && c[i] >= 'A' && c[i] <= 'Z')
+                i++;
+            p->status = (i > 0 && i < len && c[i] == ' ') ? 405 : 400;
+            /* a method lws knows arriving here: plain HTTP on a TLS port */
+            if (p->status == 405 && ((i == 3 && (memcmp(c, "GET", 3) == 0 || memcmp(c, "PUT", 3) == 0)) ||
+                                     (i == 4 && (memcmp(c, "POST", 4) == 0 || memcmp(c, "HEAD", 4) == 0))))
+                p->status = 400;
+        }
+        return 0;
+    case LWS_CALLBACK_RAW_WRITEABLE: {
+        unsigned char b[LWS_PRE + 512], *start = b + LWS_PRE;
+        const char *body = p->status == 405
+            ? "{\"error\":{\"code\":\"method_not_allowed\",\"message\":\"berthd serves GET, "
+              "HEAD, POST, PUT, PATCH, DELETE and OPTIONS\"}}"
+            : "{\"error\":{\"code\":\"bad_request\",\"message\":\"not an HTTP/1.1 request berthd "
+              "can read (plain HTTP to an HTTPS port?)\"}}";
+        int n = snprintf((char *)start, sizeof b - LWS_PRE,
+                         "HTTP/1.1 %d %s\r\ncontent-type: application/json\r\n"
+                         "content-length: %zu\r\nconnection: close\r\n\r\n%s",
+                         p->status, p->status == 405 ? "Method Not Allowed" : "Bad Request",
+                         strlen(body), body);
+        if (n > 0 && (size_t)n < sizeof b - LWS_PRE)
+            lws_write(wsi, start, (size_t)n, LWS_WRITE_RAW);
+        return -1;
+    }
+    default:
+        return 0;
+    }
+}
+
+#define RAW_PROTOCOL "berth-front-raw"
+
 static const struct lws_protocols protocols[] = {
     {"http", cb_http, sizeof(struct pss), 0, 0, NULL, 0},
+    {RAW_PROTOCOL, cb_raw, sizeof(struct raw_pss), 0, 0, NULL, 0},
     HUB_PROTOCOL, /* berth-runner.v1 WebSocket at /runner/v1 (hub.c) */
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
@@ -732,9 +1086,21 @@ int http_run(struct srv *s)
     info.protocols = protocols;
     info.user = s;
     info.alpn = "http/1.1";
-    info.keepalive_timeout = 60;
-    info.timeout_secs = 30;
-    info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 | LWS_SERVER_OPTION_LIBEV;
+    /* Every connection state has a deadline: headers (timeout_secs_ah_idle,
+     * the whole header from its first byte), a body (BODY_MIN_RATE, above),
+     * an idle kept-alive connection (keepalive_timeout), an answer that
+     * does not drain (HTTP_STALL_S); the runner link's own liveness is in
+     * hub.c, and no other upgrade is accepted. */
+    info.keepalive_timeout = 30;
+    info.timeout_secs = 20;
+    info.timeout_secs_ah_idle = 10;
+    /* Room for an 8 KiB URI or a 4 KiB Authorization header, so berthd
+     * answers them (414, 431) instead of lws dropping the connection. */
+    info.max_http_header_data = 16384;
+    info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 | LWS_SERVER_OPTION_LIBEV |
+                   LWS_SERVER_OPTION_FALLBACK_TO_APPLY_LISTEN_ACCEPT_CONFIG;
+    info.listen_accept_role = "raw-skt";
+    info.listen_accept_protocol = RAW_PROTOCOL;
     void *foreign_loops[1] = {NULL}; /* the loop, once made */
     info.foreign_loops = foreign_loops;
     info.pcontext = &s->ctx; /* set to NULL once lws has freed it */

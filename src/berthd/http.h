@@ -8,6 +8,11 @@
  * for slow work, later from a worker pool completion (http_defer +
  * http_complete). If the client goes away while work is pending, the req
  * lives on detached (r->wsi == NULL) until the completion frees it.
+ *
+ * One function in http.c (req_release) ends every request, on every path
+ * (answered, client gone, write error, server stopping): the flush queue
+ * and the stream's feeder (stream_gone) let go first, and a request on the
+ * worker pool is detached rather than freed.
  */
 #ifndef BERTHD_HTTP_H
 #define BERTHD_HTTP_H
@@ -43,6 +48,8 @@ struct req {
     struct principal who;
     int authed;
     json_t *json;               /* parsed body, owned */
+    int dispatched;             /* routed and handed to its handler: once */
+    uint64_t body_deadline_us;  /* the whole body must be in by then */
 
     /* audit: set by the handler before it answers (see audit.h) */
     int64_t audit_org;
@@ -69,7 +76,16 @@ struct req {
     /* Set by whoever feeds the stream: called once if the client goes
      * away mid-stream, just before the req is freed. */
     void (*stream_gone)(struct req *r);
+    /* Set by the feeder too: called when the queue drains below
+     * HTTP_STREAM_LOW, so it queues more (backpressure). */
+    void (*stream_drained)(struct req *r);
     void *stream_arg;
+
+    /* file answer (http_reply_file): read in pieces on the pool */
+    int file_fd;                /* -1 when none; owned */
+    uint64_t file_off, file_size;
+    char *file_buf;             /* the piece being written */
+    size_t file_len, file_pos;
 };
 
 const char *http_method_name(enum http_method m);
@@ -80,6 +96,12 @@ void http_reply_error(struct req *r, int status, const char *code, const char *f
     __attribute__((format(printf, 4, 5)));
 void http_reply_raw(struct req *r, int status, const char *ctype, char *body, size_t len);
 void http_reply_empty(struct req *r, int status);
+/* Answers with a file's bytes (fd, owned from now on, size bytes from
+ * offset 0): read on the worker pool one HTTP_FILE_PIECE at a time, the
+ * next piece only once the last one is written, so neither memory nor the
+ * pool grows with the file or with a slow client. */
+#define HTTP_FILE_PIECE (64 * 1024)
+void http_reply_file(struct req *r, int status, const char *ctype, int fd, uint64_t size);
 /* JSON answers written straight into the answer buffer (lists written
  * from store rows, no json_t): http_json gives the writer (the same one
  * on each call), http_reply_jw answers with what was written, or 500 if
@@ -96,7 +118,8 @@ json_t *req_json(struct req *r);
 /* The client's address as text ("" if unknown). */
 const char *req_ip(struct req *r);
 /* Query argument's value by name (urldecoded by lws) copied into buf and
- * returned, or NULL when absent. */
+ * returned, or NULL when absent. A value that does not fit in buf is
+ * answered 400 (the handler sees NULL and r->replied set, and returns). */
 const char *req_query(struct req *r, const char *name, char *buf, int len);
 
 /* A custom request header's value (name in any case, e.g.
@@ -122,11 +145,16 @@ int http_gone(struct req *r);
 void http_complete(struct req *r);
 
 /* Streamed answers (log follow): status 200, no content length, so the
- * HTTP/1.1 connection closes after the end. Data is queued in a capped
- * buffer and written when the socket is writable. http_stream_write
- * returns -1 when the client is gone or the buffer is full (the caller
- * then ends the stream). After http_stream_end the req is freed by
+ * HTTP/1.1 connection closes after the end. Data is queued in a buffer
+ * capped at HTTP_STREAM_MAX and written when the socket is writable.
+ * http_stream_write returns -1 when the client is gone or the buffer is
+ * full (the caller then ends the stream: a reader that does not keep up is
+ * cut, never buffered for). A client that stops reading with bytes queued
+ * is closed after HTTP_STALL_S seconds without progress. After http_stream_end the req is freed by
  * http.c once the queue is written; the caller must forget it. */
+#define HTTP_STREAM_MAX (1024u * 1024)
+#define HTTP_STREAM_LOW (256u * 1024)
+#define HTTP_STALL_S 30
 int http_stream_begin(struct req *r, const char *ctype);
 int http_stream_write(struct req *r, const void *data, size_t len);
 void http_stream_end(struct req *r);

@@ -98,8 +98,10 @@ struct follower {
     struct follower *next;
     struct req *r;
     int64_t job_id;
-    int64_t sent;
+    int64_t sent;   /* last seq queued to the client */
+    int64_t acked;  /* the job's stored prefix: what may be sent */
     int ndjson;
+    int ended;      /* the job ended: end the stream once caught up */
 };
 
 struct hub {
@@ -403,17 +405,26 @@ int hub_format_chunk(struct buf *b, int ndjson, int64_t seq, const char *stream,
     return rc == 0 ? buf_append(b, "\n", 1) : -1;
 }
 
+/* Followers are fed from the store, never buffered for: a chunk is queued
+ * only while the client's stream holds less than HTTP_STREAM_LOW, and
+ * feeding resumes when it drains (stream_drained), from `sent`. A reader
+ * that stops costs its stream's queue, not the job's log. */
 struct fwrite_ctx {
     struct follower *f;
     int failed;
+    int paused;
 };
 
 static void follow_chunk(void *arg, int64_t seq, const char *stream, int64_t ts_ms,
                          const char *data, size_t len)
 {
     struct fwrite_ctx *x = arg;
-    if (x->failed)
+    if (x->failed || x->paused)
         return;
+    if (x->f->r->stream.len >= HTTP_STREAM_LOW) {
+        x->paused = 1; /* the rest of this page waits for the drain */
+        return;
+    }
     struct buf b;
     buf_init(&b, 256 * 1024); /* NDJSON escaping can grow a 16 KiB chunk */
     if (hub_format_chunk(&b, x->f->ndjson, seq, stream, ts_ms, data, len) < 0 ||
@@ -446,8 +457,33 @@ static void follower_end(struct hub *h, struct follower *f)
 {
     follower_unlink(h, f);
     f->r->stream_arg = NULL;
+    f->r->stream_drained = NULL;
     http_stream_end(f->r);
     free(f);
+}
+
+/* Queues f's next chunks while its stream has room; ends it once the job
+ * ended and everything stored was queued. May free f. */
+static void follower_feed(struct hub *h, struct follower *f)
+{
+    struct fwrite_ctx x = {f, 0, 0};
+    int caught_up = f->sent >= f->acked;
+    while (!x.failed && !x.paused && !caught_up) {
+        int64_t before = f->sent, last;
+        if (store_job_logs(h->srv->store, f->job_id, f->sent, f->acked, FOLLOW_PAGE,
+                           follow_chunk, &x, &last) != STORE_OK)
+            break;
+        caught_up = f->sent >= f->acked || (!x.paused && f->sent == before);
+    }
+    if (x.failed || (f->ended && caught_up))
+        follower_end(h, f);
+}
+
+static void follower_drained(struct req *r)
+{
+    struct follower *f = r->stream_arg;
+    if (the_hub && f)
+        follower_feed(the_hub, f);
 }
 
 /* Job's stored prefix grew to acked (and maybe it ended): feed followers. */
@@ -457,19 +493,15 @@ static void followers_advance(struct hub *h, int64_t job_id, int64_t acked, int 
         next = f->next;
         if (f->job_id != job_id)
             continue;
-        struct fwrite_ctx x = {f, 0};
-        while (!x.failed && f->sent < acked) {
-            int64_t before = f->sent, last;
-            if (store_job_logs(h->srv->store, job_id, f->sent, acked, FOLLOW_PAGE, follow_chunk,
-                               &x, &last) != STORE_OK || f->sent == before)
-                break;
-        }
-        if (x.failed || ended)
-            follower_end(h, f);
+        if (acked > f->acked)
+            f->acked = acked;
+        f->ended |= ended;
+        follower_feed(h, f);
     }
 }
 
-int hub_follow(struct hub *h, struct req *r, int64_t job_id, int64_t sent, int ndjson)
+int hub_follow(struct hub *h, struct req *r, int64_t job_id, int64_t sent, int64_t acked,
+               int ndjson)
 {
     struct follower *f = calloc(1, sizeof *f);
     if (!f)
@@ -477,11 +509,14 @@ int hub_follow(struct hub *h, struct req *r, int64_t job_id, int64_t sent, int n
     f->r = r;
     f->job_id = job_id;
     f->sent = sent;
+    f->acked = acked;
     f->ndjson = ndjson;
     f->next = h->followers;
     h->followers = f;
     r->stream_arg = f;
     r->stream_gone = follower_gone;
+    r->stream_drained = follower_drained;
+    follower_feed(h, f);
     return 0;
 }
 

@@ -98,8 +98,11 @@ void hub_jobs_recount(struct hub *h);
 int hub_runners_connected(struct hub *h);
 
 /* Log followers: r streams (already begun) the job's chunks after seq
- * `sent`, as text or NDJSON, until the job ends. */
-int hub_follow(struct hub *h, struct req *r, int64_t job_id, int64_t sent, int ndjson);
+ * `sent`, as text or NDJSON, until the job ends: from the store, up to
+ * `acked` (the stored prefix) now and further as the job's log grows,
+ * only as fast as the client reads (http.c's stream_drained). */
+int hub_follow(struct hub *h, struct req *r, int64_t job_id, int64_t sent, int64_t acked,
+               int ndjson);
 /* Formats one chunk for a log answer into b (text or one NDJSON line). */
 int hub_format_chunk(struct buf *b, int ndjson, int64_t seq, const char *stream,
                      int64_t ts_ms, const char *data, size_t len);

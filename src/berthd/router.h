@@ -28,9 +28,19 @@ struct route {
 extern const struct route routes[];
 extern const int routes_count;
 
-/* Finds the route for method + path. Returns the route, or NULL and sets
- * *path_matched when the path exists under another method (405). */
+/* What router_match says when it finds no route. */
+enum { ROUTER_NO_PATH = 0, ROUTER_OTHER_METHOD = 1, ROUTER_BAD_PARAM = 2 };
+
+/* Finds the route for method + path (lws' decoded path). Returns the route,
+ * or NULL and sets *path_matched: ROUTER_OTHER_METHOD when the path exists
+ * under another method (405), ROUTER_BAD_PARAM when a pattern matched but
+ * a parameter breaks its kind's grammar (400), else ROUTER_NO_PATH (404). */
 const struct route *router_match(enum http_method m, const char *path,
                                  char params[][128], int *nparams, int *path_matched);
+
+/* 1 when v is a valid value of the parameter kind ("org", "app", "id",
+ * "user", "key"; kind_len bytes): never empty, ".", "..", a NUL, a control
+ * character or a byte outside the kind's alphabet. */
+int router_param_ok(const char *kind, size_t kind_len, const char *v);
 
 #endif

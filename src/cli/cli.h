@@ -233,8 +233,10 @@ int client_request(struct cli *c, const char *method, const char *path, json_t *
  * sent (secrets in redact[] masked) and returns 1; otherwise as above. */
 int client_mutate(struct cli *c, const char *method, const char *path, json_t *body, int auth,
                   const char *const *redact, json_t **out);
-/* "/orgs/<escaped>" etc.: appends one escaped path segment. */
-int client_path(char *out, size_t n, const char *fmt, const char *segment);
+/* "/orgs/<escaped>" etc.: formats fmt with one escaped path segment. A
+ * segment that berthd would see as a separator or a dot segment (empty,
+ * ".", "..", any '/') or that does not fit is a usage error (-1). */
+int client_path(struct cli *c, char *out, size_t n, const char *fmt, const char *segment);
 /* Streams the body of GET path (under /api/v1) to fn as it arrives, with
  * `Accept: accept`; no total timeout (a followed log lasts as long as its
  * job). fn returns 0, or -1 to stop (c->err set by fn). 0 when the answer

@@ -38,14 +38,28 @@ static size_t on_body(char *p, size_t size, size_t n, void *arg)
     return size * n;
 }
 
-int client_path(char *out, size_t n, const char *fmt, const char *segment)
+/* berthd's HTTP server (lws) percent-decodes the path and collapses `//`,
+ * `/./` and `/../` before berthd sees it, so an escaped '/' or a dot
+ * segment still moves the request elsewhere: `berth env unset web ..` or
+ * `berth server delete "x/../db"` would reach another resource (DELETE
+ * .../apps/web, .../servers/db). Such a segment is refused here, before
+ * anything is sent. */
+int client_path(struct cli *c, char *out, size_t n, const char *fmt, const char *segment)
 {
+    if (!segment)
+        return cli_usage(c, "no organization: pass --org NAME or run `berth org use NAME`");
+    if (!*segment || strcmp(segment, ".") == 0 || strcmp(segment, "..") == 0 ||
+        strchr(segment, '/'))
+        return cli_usage(c, "'%.60s' is not a name berth can put in a request path "
+                         "(empty, '.', '..' or holding a '/')", segment);
     char *esc = curl_easy_escape(NULL, segment, 0);
     if (!esc)
-        return -1;
+        return cli_usage(c, "out of memory");
     int w = snprintf(out, n, fmt, esc);
     curl_free(esc);
-    return (w < 0 || (size_t)w >= n) ? -1 : 0;
+    if (w < 0 || (size_t)w >= n)
+        return cli_usage(c, "'%.60s' is too long for a request path", segment);
+    return 0;
 }
 
 static int check_url(struct cli *c)

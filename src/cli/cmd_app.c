@@ -394,7 +394,9 @@ static int env_path(struct cli *c, const char *key, char *out, size_t n)
     char k[400] = "/env";
     if (cli_org_path(c, "apps", c->args[0], out, n) < 0)
         return -1;
-    if ((key && client_path(k, sizeof k, "/env/%s", key) < 0) || strlen(out) + strlen(k) >= n)
+    if (key && client_path(c, k, sizeof k, "/env/%s", key) < 0)
+        return -1;
+    if (strlen(out) + strlen(k) >= n)
         return cli_usage(c, "the request path is too long");
     strncat(out, k, n - strlen(out) - 1);
     return 0;

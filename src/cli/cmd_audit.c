@@ -26,9 +26,10 @@ static int audit_path(struct cli *c, const char *cursor, struct buf *b)
 {
     char since[32], until[32];
     const char *s = c->a.val[OPT_SINCE], *u = c->a.val[OPT_UNTIL];
-    char *org = curl_easy_escape(NULL, c->org, 0);
-    int rc = org ? buf_printf(b, "/orgs/%s/audit", org) : -1;
-    curl_free(org);
+    char org[400];
+    if (client_path(c, org, sizeof org, "/orgs/%s/audit", c->org) < 0)
+        return -1;
+    int rc = buf_printf(b, "%s", org);
     if (rc == 0)
         rc = add_query(b, "actor", c->a.val[OPT_ACTOR]);
     if (rc == 0)

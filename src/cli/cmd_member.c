@@ -16,16 +16,16 @@ static int members_path(struct cli *c, const char *user, char *out, size_t n)
     char base[300];
     if (cli_need_org(c) < 0)
         return -1;
-    if (client_path(base, sizeof base, "/orgs/%s/members", c->org) < 0)
-        return cli_usage(c, "organization name too long");
+    if (client_path(c, base, sizeof base, "/orgs/%s/members", c->org) < 0)
+        return -1;
     if (!user) {
         snprintf(out, n, "%s", base);
         return 0;
     }
     char fmt[320];
     snprintf(fmt, sizeof fmt, "%s/%%s", base);
-    if (client_path(out, n, fmt, user) < 0)
-        return cli_usage(c, "user too long");
+    if (client_path(c, out, n, fmt, user) < 0)
+        return -1;
     return 0;
 }
 

@@ -64,8 +64,8 @@ int cmd_org_use(struct cli *c)
 {
     char path[512];
     json_t *o = NULL;
-    if (client_path(path, sizeof path, "/orgs/%s", c->args[0]) < 0)
-        return cli_usage(c, "organization name too long");
+    if (client_path(c, path, sizeof path, "/orgs/%s", c->args[0]) < 0)
+        return -1;
     if (c->dry_run) {
         out_ok(c, json_pack("{s:b, s:{s:s}, s:s}", "dry_run", 1, "org", "name", c->args[0],
                             "config", c->cfg.path), human_org_use);

@@ -16,8 +16,8 @@ static int repos_path(struct cli *c, const char *id, const char *tail, char *out
     int64_t v;
     if (cli_need_org(c) < 0)
         return -1;
-    if (client_path(base, sizeof base, "/orgs/%s/repos", c->org) < 0)
-        return cli_usage(c, "organization name too long");
+    if (client_path(c, base, sizeof base, "/orgs/%s/repos", c->org) < 0)
+        return -1;
     if (!id) {
         snprintf(out, n, "%s", base);
         return 0;

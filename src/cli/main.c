@@ -402,10 +402,10 @@ int cli_org_path(struct cli *c, const char *what, const char *ref, char *out, si
     char org[300], r[400] = "";
     if (cli_need_org(c) < 0)
         return -1;
-    if (client_path(org, sizeof org, "%s", c->org) < 0)
-        return cli_usage(c, "organization name too long");
-    if (ref && client_path(r, sizeof r, "/%s", ref) < 0)
-        return cli_usage(c, "'%.60s' is too long", ref);
+    if (client_path(c, org, sizeof org, "%s", c->org) < 0)
+        return -1;
+    if (ref && client_path(c, r, sizeof r, "/%s", ref) < 0)
+        return -1;
     int w = snprintf(out, n, "/orgs/%s/%s%s", org, what, r);
     if (w < 0 || (size_t)w >= n)
         return cli_usage(c, "the request path is too long");

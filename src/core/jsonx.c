@@ -458,3 +458,57 @@ void jw_json(struct jw *w, const json_t *v)
     if (!w->failed && dump_value(w->b, v, w->depth) < 0)
         w->failed = 1;
 }
+
+/* ---- error answers (jsonx.h) ---- */
+
+size_t jx_utf8_clip(const char *str, size_t len, size_t max)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    size_t i = 0;
+    if (max > len)
+        max = len;
+    while (i < max) {
+        size_t n = s[i] < 0x80 ? 1 : utf8_seq(s + i, len - i);
+        if (n == 0)
+            n = 1; /* not UTF-8: one byte, written as U+FFFD */
+        if (i + n > max)
+            break;
+        i += n;
+    }
+    return i;
+}
+
+char *jx_error_answer(const char *code, const char *message, size_t len, size_t *out_len)
+{
+    struct buf b;
+    struct jw w;
+    if (!code)
+        code = "internal";
+    if (!message)
+        message = "", len = 0;
+    size_t keep = jx_utf8_clip(message, len, JX_ERROR_MESSAGE_MAX);
+    int cut = keep < len;
+    buf_init(&b, 4096); /* 400 bytes as \\ufffd escapes at most: 6 x 400 + the frame */
+    jw_init(&w, &b);
+    jw_obj(&w);
+    jw_key(&w, "error");
+    jw_obj(&w);
+    jw_key(&w, "code");
+    jw_strn(&w, code, jx_utf8_clip(code, strlen(code), 64));
+    jw_key(&w, "message");
+    if (cut) {
+        char tmp[JX_ERROR_MESSAGE_MAX + 4];
+        memcpy(tmp, message, keep);
+        memcpy(tmp + keep, "...", 3);
+        jw_strn(&w, tmp, keep + 3);
+    } else {
+        jw_strn(&w, message, keep);
+    }
+    jw_obj_end(&w);
+    jw_obj_end(&w);
+    if (jw_failed(&w)) {
+        buf_release(&b);
+        return NULL;
+    }
+    return buf_steal(&b, out_len);
+}

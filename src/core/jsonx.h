@@ -58,4 +58,22 @@ void jw_json(struct jw *w, const json_t *v);
 /* 1 when any write failed. */
 int jw_failed(const struct jw *w);
 
+/* ---- error answers ----
+ * The one formatter of the API's error body {"error":{"code":C,"message":M}}.
+ * It is total: any bytes in code or message (request text: paths, field
+ * names) give valid JSON. Bytes that are not valid UTF-8 become U+FFFD, and
+ * a message longer than JX_ERROR_MESSAGE_MAX bytes is cut on a character
+ * boundary and ends in "...". Returns the malloc'ed body (NUL-terminated,
+ * length in *out_len), or NULL only when memory ran out. */
+#define JX_ERROR_MESSAGE_MAX 400
+
+char *jx_error_answer(const char *code, const char *message, size_t len, size_t *out_len);
+
+/* The longest prefix of s[0..len) of at most max bytes that does not end
+ * inside a valid UTF-8 sequence: a cut on a character boundary. A byte
+ * that is not part of valid UTF-8 counts as one character (written as
+ * U+FFFD). A caller that formats into a fixed buffer makes the buffer
+ * larger than max, so its own cut is never the one kept. */
+size_t jx_utf8_clip(const char *s, size_t len, size_t max);
+
 #endif

@@ -517,6 +517,83 @@ static void jw_failures_stick(void **state)
     assert_null(s);
 }
 
+/* ---- jx_error_answer: total, whatever the message holds ---- */
+
+/* Parses an error answer back (jansson refuses invalid UTF-8) and returns
+ * its message, malloc'ed. */
+static char *error_message(const char *code, const char *msg, size_t len)
+{
+    size_t n = 0;
+    char *body = jx_error_answer(code, msg, len, &n);
+    assert_non_null(body);
+    assert_int_equal(strlen(body), n);
+    json_error_t je;
+    json_t *o = json_loadb(body, n, JSON_ALLOW_NUL, &je);
+    if (!o)
+        fail_msg("not JSON (%s): %s", je.text, body);
+    const char *m = json_string_value(json_object_get(json_object_get(o, "error"), "message"));
+    assert_non_null(m);
+    char *out = strdup(m);
+    json_decref(o);
+    free(body);
+    return out;
+}
+
+static void error_answer_invalid_utf8(void **state)
+{
+    (void)state;
+    const char in[] = "no such endpoint: /\xff\xc3(\xed\xa0\x80\xf4\x90\x80\x80\x01\"\\";
+    char *m = error_message("not_found", in, sizeof in - 1);
+    assert_non_null(strstr(m, "/\xef\xbf\xbd\xef\xbf\xbd("));
+    assert_non_null(strstr(m, "\x01\"\\"));
+    free(m);
+}
+
+static void error_answer_cut_on_boundary(void **state)
+{
+    (void)state;
+    /* every alignment of 2-, 3- and 4-byte characters against the cut */
+    const char *chars[] = {"\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80"};
+    for (int c = 0; c < 3; c++)
+        for (int pad = 0; pad < 4; pad++) {
+            char in[1200];
+            size_t l = 0;
+            for (int i = 0; i < pad; i++)
+                in[l++] = 'a';
+            while (l + 4 < sizeof in)
+                for (const char *p = chars[c]; *p; p++)
+                    in[l++] = *p;
+            char *m = error_message("x", in, l);
+            size_t ml = strlen(m);
+            assert_true(ml <= JX_ERROR_MESSAGE_MAX + 3);
+            assert_string_equal(m + ml - 3, "...");
+            assert_null(strstr(m, "\xef\xbf\xbd")); /* no U+FFFD: the cut took whole characters */
+            free(m);
+        }
+}
+
+static void error_answer_edges(void **state)
+{
+    (void)state;
+    char *m = error_message(NULL, NULL, 0);
+    assert_string_equal(m, "");
+    free(m);
+    char nul[] = "a\0b";
+    m = error_message("c", nul, 3);
+    assert_string_equal(m, "a"); /* \u0000 back from jansson ends the C string */
+    free(m);
+    /* exactly the limit: kept whole */
+    char in[JX_ERROR_MESSAGE_MAX];
+    memset(in, 'x', sizeof in);
+    m = error_message("c", in, sizeof in);
+    assert_int_equal(strlen(m), JX_ERROR_MESSAGE_MAX);
+    free(m);
+    assert_int_equal(jx_utf8_clip("\xc3\xa9\xc3\xa9", 4, 3), 2);
+    assert_int_equal(jx_utf8_clip("\xff\xff", 2, 1), 1);
+    assert_int_equal(jx_utf8_clip("\xc3", 1, 5), 1);
+    assert_int_equal(jx_utf8_clip("abc", 3, 0), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -547,6 +624,9 @@ int main(void)
         cmocka_unit_test(jw_invalid_utf8_replaced),
         cmocka_unit_test(jw_json_matches_dump),
         cmocka_unit_test(jw_failures_stick),
+        cmocka_unit_test(error_answer_invalid_utf8),
+        cmocka_unit_test(error_answer_cut_on_boundary),
+        cmocka_unit_test(error_answer_edges),
     };
     return cmocka_run_group_tests_name("jsonx", tests, NULL, NULL);
 }

@@ -121,12 +121,51 @@ static void long_param_refused(void **state)
     memset(seg, 'a', 150);
     seg[150] = '\0';
     snprintf(path, sizeof path, "/api/v1/orgs/%s", seg);
-    assert_null(match(HM_GET, path).rt);
-    seg[127] = '\0'; /* 127 + NUL fits */
-    snprintf(path, sizeof path, "/api/v1/orgs/%s", seg);
     struct hit h = match(HM_GET, path);
+    assert_null(h.rt);
+    assert_int_equal(h.path_matched, ROUTER_BAD_PARAM);
+    seg[63] = '\0'; /* an organization reference is at most 63 */
+    snprintf(path, sizeof path, "/api/v1/orgs/%s", seg);
+    h = match(HM_GET, path);
     assert_non_null(h.rt);
-    assert_int_equal(strlen(h.params[0]), 127);
+    assert_int_equal(strlen(h.params[0]), 63);
+}
+
+/* What lws' decoding can put in a parameter ('.', '..', control bytes,
+ * '%', non-ASCII) is a 400 (ROUTER_BAD_PARAM), never another route. */
+static void param_grammar(void **state)
+{
+    (void)state;
+    const char *bad[] = {
+        "/api/v1/orgs/./apps",           "/api/v1/orgs/../apps",
+        "/api/v1/orgs/a.b/apps",         "/api/v1/orgs/acme/apps/..",
+        "/api/v1/orgs/acme/apps/a b",    "/api/v1/orgs/acme/apps/web/env/..",
+        "/api/v1/orgs/acme/apps/web/env/A B", "/api/v1/orgs/acme/apps/web/env/A%2eB",
+        "/api/v1/orgs/acme/apps/web/env/A\nB", "/api/v1/orgs/acme/servers/.hidden",
+        "/api/v1/orgs/acme/servers/a\001b", "/api/v1/orgs/acme/servers/\xc3\xa9",
+        "/api/v1/orgs/acme/servers/\xff",   "/api/v1/orgs/acme/jobs/1 ",
+        "/api/v1/orgs/acme/members/a\177b", "/api/v1/orgs/acme/members/..",
+        "/api/v1/tokens/..",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct hit h = match(strstr(bad[i], "/members/") || strstr(bad[i], "/env/") ||
+                                     strstr(bad[i], "/tokens/") ? HM_DELETE : HM_GET,
+                             bad[i]);
+        if (h.rt || h.path_matched != ROUTER_BAD_PARAM)
+            fail_msg("%s: %s (%d)", bad[i], h.rt ? h.rt->pattern : "no route", h.path_matched);
+    }
+    const char *good[] = {
+        "/api/v1/orgs/acme/apps/web-2",          "/api/v1/orgs/42/apps/7",
+        "/api/v1/orgs/acme/servers/db.eu-1_a",   "/api/v1/orgs/acme/apps/web/env/DB_URL",
+        "/api/v1/orgs/acme/members/a.b+c@example.com", "/api/v1/orgs/acme/members/12",
+    };
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        struct hit h = match(strstr(good[i], "/members/") || strstr(good[i], "/env/")
+                                 ? HM_DELETE : HM_GET, good[i]);
+        if (!h.rt)
+            fail_msg("%s refused (%d)", good[i], h.path_matched);
+    }
+    assert_int_equal(router_param_ok("nope", 4, "x"), 0);
 }
 
 static void unknown_paths(void **state)
@@ -180,7 +219,8 @@ static void fill(const char *pat, char *out, size_t n)
     int k = 0;
     for (const char *p = pat; *p && o + 8 < n;) {
         if (*p == '{') {
-            o += (size_t)snprintf(out + o, n - o, "p%dx", k++);
+            int user = strncmp(p, "{user}", 6) == 0;
+            o += (size_t)snprintf(out + o, n - o, user ? "p%dx@example.com" : "p%dx", k++);
             p = strchr(p, '}') + 1;
         } else {
             out[o++] = *p++;
@@ -207,8 +247,9 @@ static void every_route_matches_itself(void **state)
             want += *p == '{';
         assert_int_equal(h.n, want);
         for (int k = 0; k < want; k++) {
-            char v[16];
-            snprintf(v, sizeof v, "p%dx", k);
+            char v[32];
+            snprintf(v, sizeof v, strstr(routes[i].pattern, "{user}") && k == 1 ? "p%dx@example.com"
+                                                                                : "p%dx", k);
             assert_string_equal(h.params[k], v);
         }
     }
@@ -255,6 +296,7 @@ int main(void)
         cmocka_unit_test(method_not_allowed),
         cmocka_unit_test(head_follows_get),
         cmocka_unit_test(every_route_matches_itself),
+        cmocka_unit_test(param_grammar),
         cmocka_unit_test(route_table_is_sane),
     };
     return cmocka_run_group_tests_name("router", tests, NULL, NULL);
