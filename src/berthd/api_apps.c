@@ -568,6 +568,22 @@ void api_app_delete(struct req *r)
     if (api_app_of(r, r->params[1], &a) < 0)
         return;
     snprintf(r->audit_target, sizeof r->audit_target, "app:%lld", (long long)a.id);
+    /* ?confirm= names the app again (its name, or the {app} sent). lws
+     * collapses dot segments before berthd sees a path, so a client that
+     * put ".." into a child's segment (DELETE .../apps/X/env/%2e%2e) would
+     * otherwise reach this route; such a request carries no confirm. */
+    char confirm[128];
+    if (!req_query(r, "confirm", confirm, sizeof confirm)) {
+        if (!r->replied)
+            http_reply_error(r, 400, "confirm_required", "deleting an application needs "
+                             "?confirm=<its name> ('%s')", a.name);
+        goto done;
+    }
+    if (strcmp(confirm, a.name) != 0 && strcmp(confirm, r->params[1]) != 0) {
+        http_reply_error(r, 400, "confirm_required", "?confirm= must name the application "
+                         "('%s')", a.name);
+        goto done;
+    }
     struct deployment d;
     if (store_deployment_active(st, a.id, &d) == STORE_OK) {
         http_reply_error(r, 409, "deployment_running", "deployment %lld of '%s' is %s; cancel "

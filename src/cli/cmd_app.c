@@ -361,6 +361,13 @@ int cmd_app_delete(struct cli *c)
              c->args[0]);
     if (!c->dry_run && (cli_need_token(c) < 0 || prompt_confirm(c, what) < 0))
         return -1;
+    /* berthd wants the app named again (?confirm=, docs/deploy.md) */
+    char seg[400];
+    const char *last = strrchr(path, '/');
+    size_t pl = strlen(path);
+    if (!last || util_strlcpy(seg, last + 1, sizeof seg) < 0 ||
+        snprintf(path + pl, sizeof path - pl, "?confirm=%s", seg) >= (int)(sizeof path - pl))
+        return cli_usage(c, "the request path is too long");
     int rc = client_mutate(c, "DELETE", path, NULL, 1, NULL, NULL);
     if (rc == 0)
         out_ok(c, json_pack("{s:s, s:b}", "app", c->args[0], "deleted", 1), human_app_delete);

@@ -128,8 +128,13 @@ class Apps(Base):
         self.assertEqual(self.api("POST", "/apps", self.app_body(name="site")).status, 409)
         self.assertEqual(self.api("POST", "/apps", self.app_body(name="api")).status, 201)
         self.assertEqual(self.api("PATCH", "/apps/api", {"name": "site"}).status, 409)
-        # delete
-        self.assertEqual(self.api("DELETE", "/apps/site").status, 204)
+        # delete: the app named again in ?confirm= (a path that lws collapsed
+        # from a child's ".." segment carries none)
+        r = self.api("DELETE", "/apps/site")
+        self.assertEqual((r.status, r.json["error"]["code"]), (400, "confirm_required"))
+        r = self.api("DELETE", "/apps/site?confirm=web")
+        self.assertEqual((r.status, r.json["error"]["code"]), (400, "confirm_required"))
+        self.assertEqual(self.api("DELETE", "/apps/site?confirm=site").status, 204)
         self.assertEqual(self.api("GET", "/apps/site").status, 404)
         self.assertEqual(self.api("GET", "/apps/%d" % a["id"]).status, 404)
         # mutations are audited
@@ -450,7 +455,7 @@ class Deployments(Base):
         self.assertEqual((r.status, r.body), (200, ""))
         self.assertEqual(self.api("GET", "/deployments/%d/logs?follow=1" % ids[1]).status, 409)
         # the app cannot be deleted under a running deployment
-        r = self.api("DELETE", "/apps/web")
+        r = self.api("DELETE", "/apps/web?confirm=web")
         self.assertEqual((r.status, r.json["error"]["code"]), (409, "deployment_running"))
         self.proc.send_signal(signal.SIGCONT)
         d1 = wait_for(lambda: self.ended(ids[0]), 20)
@@ -464,7 +469,7 @@ class Deployments(Base):
         self.assertIsNone(d3["job_id"])
         items = self.api("GET", "/apps/web/deployments").json["items"]
         self.assertEqual([x["id"] for x in items], list(reversed(ids)))
-        self.assertEqual(self.api("DELETE", "/apps/web").status, 204)
+        self.assertEqual(self.api("DELETE", "/apps/web?confirm=web").status, 204)
         self.assert_no_secret()
 
     def test_other_org_deployment_is_404(self):

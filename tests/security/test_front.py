@@ -226,6 +226,21 @@ class Front(unittest.TestCase):
         self.assertEqual(self.api("GET", "/servers/no-such.server_1").status, 404)
         self.assertEqual(self.api("DELETE", "/members/nobody@example.com").status, 404)
 
+    def test_encoded_dot_segment_cannot_delete_the_app(self):
+        """lws turns DELETE .../apps/web/env/%2e%2e into DELETE .../apps/web
+        before berthd sees it (c620657: 204, the app gone). Deleting an app
+        needs ?confirm=<its name>, which such a request never carries."""
+        self.assertEqual(self.api("POST", "/servers", {"name": "web-1"}).status, 201)
+        r = self.api("POST", "/apps", {"name": "web", "server": "web-1", "container_port": 8080,
+                                      "repo_url": "https://git.example.com/acme/web.git"})
+        self.assertEqual(r.status, 201, r)
+        for path in (b"/apps/web/env/%2e%2e", b"/apps/web/env/..", b"/apps/web/env/%2E%2e/",
+                     b"/apps/web/env/x/%2e%2e/%2e%2e"):
+            ans = self.one(self.get(self.org.encode() + path, self.authz(), method=b"DELETE"))
+            self.json_error(ans, 400, "confirm_required")
+        self.assertEqual(self.api("GET", "/apps/web").status, 200)
+        self.assertEqual(self.api("DELETE", "/apps/web?confirm=web").status, 204)
+
     def test_cli_refuses_names_that_decode_into_separators(self):
         """berthd cannot see %2F or a dot segment (lws decodes and collapses
         them first), so the CLI must not send them: `server remove
