@@ -12,6 +12,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import unittest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.environ.get("BERTH_BUILD", os.path.join(ROOT, "build"))
@@ -221,3 +222,26 @@ class Berthd:
     def routes(self):
         out = subprocess.run([BERTHD, "routes"], check=True, capture_output=True)
         return json.loads(out.stdout)
+
+
+def err_code(r):
+    """The code of an answer's JSON error, or None."""
+    return ((r.json or {}).get("error") or {}).get("code") if isinstance(r.json, dict) else None
+
+
+class ApiCase(unittest.TestCase):
+    """One berthd per test class (env: its environment), logged in as its
+    admin (cls.admin); req() prefixes /api/v1."""
+    env = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.d = Berthd(env=cls.env).start()
+        cls.admin = cls.d.login()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.d.close()
+
+    def req(self, method, path, token=None, **kw):
+        return self.d.request(method, "/api/v1" + path, token=token, **kw)

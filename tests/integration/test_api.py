@@ -12,25 +12,10 @@ import harness
 ORG = "default"
 
 
-def err_code(r):
-    return (r.json or {}).get("error", {}).get("code") if isinstance(r.json, dict) else None
+err_code = harness.err_code
 
 
-class Base(unittest.TestCase):
-    env = None
-
-    @classmethod
-    def setUpClass(cls):
-        cls.d = harness.Berthd(env=cls.env).start()
-        cls.admin = cls.d.login()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.d.close()
-
-    def req(self, method, path, token=None, **kw):
-        return self.d.request(method, "/api/v1" + path, token=token, **kw)
-
+class Base(harness.ApiCase):
     def members(self, org=ORG, token=None):
         r = self.req("GET", "/orgs/%s/members" % org, token=token or self.admin)
         self.assertEqual(r.status, 200, r)

@@ -19,25 +19,10 @@ import harness
 ORG = "default"
 
 
-def code(r):
-    return ((r.json or {}).get("error") or {}).get("code") if isinstance(r.json, dict) else None
+code = harness.err_code
 
 
-class Base(unittest.TestCase):
-    env = None
-
-    @classmethod
-    def setUpClass(cls):
-        cls.d = harness.Berthd(env=cls.env).start()
-        cls.admin = cls.d.login()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.d.close()
-
-    def req(self, method, path, token=None, **kw):
-        return self.d.request(method, "/api/v1" + path, token=token, **kw)
-
+class Base(harness.ApiCase):
     def add(self, org, email, role, token=None):
         r = self.req("POST", "/orgs/%s/members" % org, token=token or self.admin,
                      body={"email": email, "role": role})
