@@ -49,7 +49,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char params[REQ_MAX_PARAMS][128];
     int np = -1, matched = -1;
     const struct route *rt = router_match(m, path, params, &np, &matched);
-    assert(matched == 0 || matched == 1);
+    assert(matched == ROUTER_NO_PATH || matched == ROUTER_OTHER_METHOD ||
+           matched == ROUTER_BAD_PARAM);
     if (rt) {
         assert(rt >= routes && rt < routes + routes_count);
         assert(rt->method == m || (m == HM_HEAD && rt->method == HM_GET));
