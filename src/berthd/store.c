@@ -849,6 +849,9 @@ static void member_row(sqlite3_stmt *s, struct jw *w)
     jw_obj_end(w);
 }
 
+/* A pending invitation: neither used nor voided, and not expired. */
+#define INVITE_PENDING "used_at IS NULL AND voided_at IS NULL AND expires_at > ?"
+
 /* A pending invitation is listed with status "invited" and no user id
  * whether or not its email has an account (that is the invitee's to tell). */
 int store_members_write(struct store *st, int64_t org_id, int64_t now, struct jw *w)
@@ -858,8 +861,7 @@ int store_members_write(struct store *st, int64_t org_id, int64_t now, struct jw
                                 "WHERE m.org_id = ? UNION ALL "
                                 "SELECT NULL, u.email, i.role, 'invited', NULL "
                                 "FROM invites i JOIN users u ON u.id = i.user_id "
-                                "WHERE i.org_id = ? AND i.used_at IS NULL AND "
-                                "i.voided_at IS NULL AND i.expires_at > ? AND NOT EXISTS "
+                                "WHERE i.org_id = ? AND " INVITE_PENDING " AND NOT EXISTS "
                                 "(SELECT 1 FROM memberships m WHERE m.org_id = i.org_id AND "
                                 "m.user_id = i.user_id) ORDER BY 2",
                             "iii", org_id, org_id, now),
@@ -989,8 +991,6 @@ int store_tokens_list(struct store *st, int64_t user_id, json_t **items)
 
 /* ---- invitations ---- */
 
-/* A pending invitation: neither used nor voided, and not expired. */
-#define INVITE_PENDING "used_at IS NULL AND voided_at IS NULL AND expires_at > ?"
 #define INVITE_COLS                                                                 \
     "SELECT id, org_id, user_id, role, expires_at, COALESCE(used_at, 0), "          \
     "COALESCE(voided_at, 0) FROM invites "
@@ -1094,8 +1094,7 @@ int store_invites_write(struct store *st, int64_t user_id, int64_t now, struct j
     return write_rows(st, q(st, "SELECT i.id, o.id, o.name, i.role, u.email, i.created_at, "
                                 "i.expires_at FROM invites i JOIN orgs o ON o.id = i.org_id "
                                 "LEFT JOIN users u ON u.id = i.created_by "
-                                "WHERE i.user_id = ? AND i.used_at IS NULL AND "
-                                "i.voided_at IS NULL AND i.expires_at > ? ORDER BY i.id",
+                                "WHERE i.user_id = ? AND " INVITE_PENDING " ORDER BY i.id",
                             "ii", user_id, now),
                       w, invite_item);
 }
