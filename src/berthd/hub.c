@@ -1027,21 +1027,23 @@ static int is_runner_path(struct lws *wsi)
 static int refuse(struct lws *wsi, unsigned status, const char *code, const char *msg)
 {
     unsigned char b[LWS_PRE + 1024], *start = b + LWS_PRE, *p = start, *end = b + sizeof b;
-    char body[320];
-    json_t *o = json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", msg);
-    char *s = o ? jx_dump(o, NULL) : NULL;
-    json_decref(o);
-    int n = snprintf(body, sizeof body, "%s", s ? s : "{}");
-    free(s);
+    size_t n = 0;
+    char *body = jx_error_answer(code, msg, strlen(msg), &n); /* total, capped message */
+    int rc = -1;
+    if (!body || n > 640) /* the headers take the rest of b */
+        goto done;
     if (lws_add_http_common_headers(wsi, status, "application/json", (lws_filepos_t)n, &p,
                                     end - n) ||
         lws_finalize_http_header(wsi, &p, end - n))
-        return -1;
-    memcpy(p, body, (size_t)n);
+        goto done;
+    memcpy(p, body, n);
     p += n;
     if (lws_write(wsi, start, (size_t)(p - start), LWS_WRITE_HTTP) != (int)(p - start))
-        return -1;
-    return 1;
+        goto done;
+    rc = 1;
+done:
+    free(body);
+    return rc;
 }
 
 int hub_confirm_upgrade(struct srv *s, struct lws *wsi, const char *upgrade)
