@@ -55,6 +55,9 @@ void api_script_get(struct req *r);
 void api_script_update(struct req *r);
 void api_script_delete(struct req *r);
 void api_script_run(struct req *r);
+/* The `script` job kind (job.h), registered at start-up. */
+struct job_kind;
+extern const struct job_kind script_job_kind;
 
 /* api_jobs.c: jobs and their output */
 void api_job_get(struct req *r);

@@ -3,7 +3,7 @@
  * live until the job ends (a streamed answer fed by the hub). */
 #include "access.h"
 #include "api.h"
-#include "hub.h"
+#include "job.h"
 #include "util.h"
 
 #include <libwebsockets.h>
@@ -66,7 +66,7 @@ static void collect_chunk(void *arg, int64_t seq, const char *stream, int64_t ts
                           const char *data, size_t len)
 {
     struct collect_ctx *x = arg;
-    if (!x->failed && hub_format_chunk(x->b, x->ndjson, seq, stream, ts_ms, data, len) < 0)
+    if (!x->failed && job_format_chunk(x->b, x->ndjson, seq, stream, ts_ms, data, len) < 0)
         x->failed = 1;
 }
 
@@ -148,6 +148,6 @@ void api_job_log_answer(struct req *r, struct job *j_)
         api_store_error(r, STORE_ERR, "job log");
         return;
     }
-    if (hub_follow(r->srv->hub, r, job_id, 0, prefix, ndjson) < 0)
+    if (job_follow(r->srv, r, job_id, 0, prefix, ndjson) < 0)
         http_stream_end(r);
 }

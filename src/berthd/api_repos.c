@@ -23,10 +23,6 @@
 
 static const char *const providers[] = {"github", "gitea", "gitlab", "generic", NULL};
 
-void repos_secret_ad(int64_t repo_id, const char *what, char *out, size_t n)
-{
-    snprintf(out, n, "repo:%lld:%s", (long long)repo_id, what);
-}
 
 static int provider_valid(const char *p)
 {

@@ -5,7 +5,7 @@
  * them needs script:run (docs/servers.md). */
 #include "access.h"
 #include "api.h"
-#include "hub.h"
+#include "job.h"
 #include "util.h"
 
 #include <stdio.h>
@@ -202,15 +202,14 @@ void api_script_run(struct req *r)
     j.created_at = util_now();
     j.created_by = r->who.user_id;
     json_decref(spec);
-    int rc = j.spec_json ? store_job_create(r->srv->store, &j, &j.id) : STORE_ERR;
+    int rc = j.spec_json ? job_insert(r->srv, &j) : STORE_ERR;
     if (rc != STORE_OK) {
         free(j.spec_json);
         store_script_release(&s);
         api_store_error(r, rc, "job");
         return;
     }
-    util_strlcpy(j.status, "PENDING", sizeof j.status);
-    hub_job_created(r->srv->hub, &j);
+    job_submitted(r->srv, &j);
     snprintf(r->audit_target, sizeof r->audit_target, "job:%lld", (long long)j.id);
     r->audit_detail = json_pack("{s:I, s:s, s:I, s:s}", "script_id", (json_int_t)s.id, "script",
                                 s.name, "server_id", (json_int_t)sv.id, "server", sv.name);
@@ -218,3 +217,7 @@ void api_script_run(struct req *r)
     free(j.spec_json);
     store_script_release(&s);
 }
+
+/* The `script` job kind: the runner runs the saved body; nothing is added
+ * at send time and nothing else follows its end. */
+const struct job_kind script_job_kind = {.name = "script"};

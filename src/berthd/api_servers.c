@@ -9,6 +9,7 @@
 #include "access.h"
 #include "api.h"
 #include "hub.h"
+#include "job.h"
 #include "pool.h"
 #include "util.h"
 
@@ -311,7 +312,7 @@ void api_server_delete(struct req *r)
     }
     r->audit_detail = json_pack("{s:s}", "name", sv.name);
     hub_server_drop(r->srv->hub, sv.id);
-    hub_jobs_recount(r->srv->hub);
+    job_recount(r->srv);
     http_reply_empty(r, 204);
 }
 

@@ -20,6 +20,7 @@ struct pool;
 struct ratelimit;
 struct metrics;
 struct hub;
+struct jobs;
 struct outbound;
 
 struct srv {
@@ -32,6 +33,7 @@ struct srv {
     struct ratelimit *rl_address;
     struct metrics *metrics;
     struct hub *hub;                       /* runner links (hub.c) */
+    struct jobs *jobs;                     /* jobs' life and kinds (job.c) */
     uint8_t token_key[CRYPTO_KEY_BYTES];   /* keyed hash of bearer secrets */
     uint8_t secret_key[CRYPTO_KEY_BYTES];  /* sealing of secrets at rest */
     char dummy_pwhash[CRYPTO_PWHASH_MAX];  /* verified against when no user */

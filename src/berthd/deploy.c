@@ -5,11 +5,12 @@
  *
  * Owns nothing long-lived: every call reads what it needs from the store
  * and frees it before returning. Env plaintext exists only inside
- * deploy_spec_add_env, on its way into the frame sent to the runner; the
- * stored job spec never holds it.
+ * the kind's at_send hook, on its way into the frame sent to the runner;
+ * the stored job spec never holds it.
  */
 #include "deploy.h"
-#include "hub.h"
+#include "gitauth.h"
+#include "job.h"
 #include "jsonx.h"
 #include "log.h"
 #include "util.h"
@@ -144,7 +145,7 @@ static int dispatch(struct srv *s, const struct app *a, const struct deployment 
     int rc = STORE_ERR;
     if (!j.spec_json || store_begin(s->store) != STORE_OK)
         goto done;
-    rc = store_job_create(s->store, &j, &j.id);
+    rc = job_insert(s, &j);
     if (rc == STORE_OK)
         rc = store_deployment_dispatch(s->store, d->id, j.id, image);
     if (rc == STORE_OK)
@@ -153,10 +154,9 @@ static int dispatch(struct srv *s, const struct app *a, const struct deployment 
         store_rollback(s->store);
         goto done;
     }
-    util_strlcpy(j.status, "PENDING", sizeof j.status);
     log_info("deploy", "deployment %lld (app %s): job %lld on server %lld", (long long)d->id,
              a->name, (long long)j.id, (long long)j.server_id);
-    hub_job_created(s->hub, &j);
+    job_submitted(s, &j);
 done:
     free(j.spec_json);
     return rc == STORE_OK ? 0 : -1;
@@ -225,28 +225,15 @@ int deploy_cancel(struct srv *s, const struct deployment *d)
         deploy_pump(s, d->app_id);
         return 0;
     }
-    struct job j;
-    int rc = store_job_get(s->store, 0, d->job_id, &j);
-    if (rc != STORE_OK)
+    /* Marked first: if the job never reached the runner it ends now, and
+     * its end (job_finished, below) reads the mark. */
+    if (store_deployment_set_cancel(s->store, d->id) != STORE_OK)
         return -1;
-    int pending = strcmp(j.status, "PENDING") == 0;
-    int64_t server_id = j.server_id;
-    store_job_release(&j);
-    /* Tell the runner either way: it may hold the job without having
-     * accepted it yet. */
-    hub_job_cancel(s->hub, server_id, d->job_id);
-    if (pending &&
-        store_job_finish(s->store, d->job_id, "FAILED", -1, "cancelled", util_now()) ==
-            STORE_OK) {
-        hub_jobs_recount(s->hub);
-        finish(s, d, "CANCELLED", NULL, "cancelled before the runner started it", 0);
-        deploy_pump(s, d->app_id);
-        return 0;
-    }
-    return store_deployment_set_cancel(s->store, d->id) == STORE_OK ? 1 : -1;
+    int rc = job_cancel(s, d->job_id);
+    return rc < 0 ? -1 : rc;
 }
 
-/* ---- hooks for the hub ---- */
+/* ---- the `deploy` job kind (job.c calls these) ---- */
 
 struct env_ctx {
     struct srv *s;
@@ -271,7 +258,7 @@ static void env_add(void *arg, const char *name, const char *sealed)
     free(plain);
 }
 
-void deploy_spec_add_env(struct srv *s, json_t *spec)
+static void spec_add_env(struct srv *s, json_t *spec)
 {
     int64_t app_id = 0;
     json_t *app = json_object_get(spec, "app");
@@ -284,7 +271,7 @@ void deploy_spec_add_env(struct srv *s, json_t *spec)
     json_object_set_new(spec, "env", x.env);
 }
 
-void deploy_job_started(struct srv *s, int64_t job_id)
+static void job_started(struct srv *s, int64_t job_id)
 {
     struct deployment d;
     if (store_deployment_by_job(s->store, job_id, &d) == STORE_OK)
@@ -349,7 +336,8 @@ static void succeeded(struct srv *s, const struct deployment *d)
     deploy_pump(s, d->app_id);
 }
 
-void deploy_job_log(struct srv *s, int64_t job_id, int64_t ts_ms, const char *data, size_t len)
+static void job_system_line(struct srv *s, int64_t job_id, int64_t ts_ms, const char *data,
+                            size_t len)
 {
     struct deployment d;
     if (store_deployment_by_job(s->store, job_id, &d) != STORE_OK)
@@ -413,7 +401,7 @@ void deploy_parse_error(const char *error, char *step, size_t stepn, char *reaso
     }
 }
 
-void deploy_job_finished(struct srv *s, int64_t job_id, int failed, const char *error)
+static void job_finished(struct srv *s, int64_t job_id, int failed, const char *error)
 {
     struct deployment d;
     if (store_deployment_by_job(s->store, job_id, &d) != STORE_OK)
@@ -427,7 +415,9 @@ void deploy_job_finished(struct srv *s, int64_t job_id, int failed, const char *
             int64_t back = 0;
             deploy_parse_error(error ? error : "the runner reported a failure", step,
                                sizeof step, reason, sizeof reason, &back);
-            if (d.cancel_requested)
+            if (d.cancel_requested && strcmp(d.status, "PENDING") == 0)
+                finish(s, &d, "CANCELLED", NULL, "cancelled before the runner started it", 0);
+            else if (d.cancel_requested)
                 finish(s, &d, "CANCELLED", step, reason[0] ? reason : "cancelled", back);
             else
                 finish(s, &d, "FAILED", step, reason, back);
@@ -440,3 +430,20 @@ void deploy_job_finished(struct srv *s, int64_t job_id, int failed, const char *
     }
     deploy_pump(s, d.app_id);
 }
+
+/* Every (re)delivery: the env, decrypted into the frame only, and the git
+ * credentials (gitauth.c); a GitHub App token still being minted holds
+ * the job back (gitauth sends it with job_send once the token is there). */
+static int job_at_send(struct srv *s, const struct job *j, json_t *spec)
+{
+    spec_add_env(s, spec);
+    return gitauth_spec_add(s, j->id, spec) > 0 ? 1 : 0;
+}
+
+const struct job_kind deploy_job_kind = {
+    .name = DEPLOY_JOB_KIND,
+    .at_send = job_at_send,
+    .started = job_started,
+    .system_line = job_system_line,
+    .finished = job_finished,
+};

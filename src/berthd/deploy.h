@@ -5,8 +5,8 @@
  * deployment.
  *
  * Loop thread only. Every function here is a few short indexed store
- * statements; nothing blocks. The hub calls the deploy_job_* hooks for
- * jobs of kind "deploy"; the API calls deploy_pump/deploy_cancel.
+ * statements; nothing blocks. The job module calls the `deploy` kind's
+ * hooks; the API calls deploy_create/deploy_cancel.
  */
 #ifndef BERTHD_DEPLOY_H
 #define BERTHD_DEPLOY_H
@@ -56,17 +56,11 @@ void deploy_boot(struct srv *s);
  * store failure. The caller checks d is PENDING or RUNNING. */
 int deploy_cancel(struct srv *s, const struct deployment *d);
 
-/* ---- hooks for hub.c (jobs of kind "deploy") ---- */
-
-/* Adds "env" (decrypted values, a JSON object) to the spec being sent. */
-void deploy_spec_add_env(struct srv *s, json_t *spec);
-/* The runner accepted the job: the deployment is RUNNING. */
-void deploy_job_started(struct srv *s, int64_t job_id);
-/* A newly stored chunk on stream "system": step reports. */
-void deploy_job_log(struct srv *s, int64_t job_id, int64_t ts_ms, const char *data,
-                    size_t len);
-/* The job's result was stored: finish the deployment, start the next. */
-void deploy_job_finished(struct srv *s, int64_t job_id, int failed, const char *error);
+/* The `deploy` job kind (job.h), registered at start-up: env and git
+ * credentials added at send time, RUNNING when accepted, step reports
+ * from the "system" stream, the result and the next in the queue. */
+struct job_kind;
+extern const struct job_kind deploy_job_kind;
 
 /* Parses a failed job's error "STEP: REASON; rolled back to deployment N"
  * (each part optional). step gets "" when the prefix is not a step. */

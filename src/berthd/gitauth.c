@@ -6,18 +6,17 @@
  * Minting: an RS256 JWT signed with the App's key (OpenSSL libcrypto),
  * exchanged at POST {api_url}/app/installations/{id}/access_tokens through
  * outbound.c (its own threads, its address policy); the loop never waits. Until the
- * token arrives the job is held back (gitauth_spec_add answers 1 and hub.c
+ * token arrives the job is held back (gitauth_spec_add answers 1 and job.c
  * does not send it); the completion then sends it, or fails it with the
  * reason when no token can be had. Tokens live only in this module's
  * memory cache, keyed by job id, until they near expiry; they are never
  * stored or logged.
  */
-#include "deploy.h"
+#include "gitauth.h"
 #include "giturl.h"
-#include "hub.h"
+#include "job.h"
 #include "log.h"
 #include "outbound.h"
-#include "repos.h"
 #include "store.h"
 #include "util.h"
 
@@ -32,6 +31,11 @@
 #define TOKEN_MAX 512
 #define CACHE_MAX 1024
 #define TOKEN_MARGIN 300        /* seconds: a token this close to expiry is renewed */
+
+void repos_secret_ad(int64_t repo_id, const char *what, char *out, size_t n)
+{
+    snprintf(out, n, "repo:%lld:%s", (long long)repo_id, what);
+}
 
 /* ---- the token cache (loop thread) ---- */
 
@@ -261,8 +265,8 @@ static void mint_done(void *arg, int ran)
         util_strlcpy(t->token, m->token, sizeof t->token);
         t->expires_at = m->expires_at;
         t->minting = 0;
-        if (pending && s->hub && !s->stopping)
-            hub_job_send(s->hub, &j);
+        if (pending && !s->stopping)
+            job_send(s, &j);
     } else {
         if (t) {
             t->minting = 0;
@@ -274,13 +278,8 @@ static void mint_done(void *arg, int ran)
         log_error("gitauth", "job %lld: %s", (long long)m->job_id, reason);
         /* Stopping aborts the exchanges in flight: the job stays PENDING
          * and is sent (and its token minted) again after the restart. */
-        if (pending && !s->stopping &&
-            store_job_finish(s->store, m->job_id, "FAILED", -1, reason, util_now()) ==
-                STORE_OK) {
-            if (s->hub)
-                hub_jobs_recount(s->hub);
-            deploy_job_finished(s, m->job_id, 1, reason);
-        }
+        if (pending && !s->stopping)
+            job_fail_pending(s, m->job_id, reason); /* ends its followers too */
     }
     if (have_job)
         store_job_release(&j);

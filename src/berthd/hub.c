@@ -1,13 +1,14 @@
 /* hub.c - the runner link: `berth-runner.v1` WebSocket connections at
- * /runner/v1 (docs/protocol.md), server liveness, job dispatch and job
- * output intake.
+ * /runner/v1 (docs/protocol.md), the handshake, server liveness and
+ * reports (heartbeats, fingerprint, precheck), and a message-type ->
+ * handler table through which the other frames reach their module (the
+ * job frames reach job.c).
  *
  * Owns: every struct hub_node (one per server seen since start, in a hash
- * map by server id, freed when the server is dropped or at hub_free), the
- * outgoing message queue and job states of each connection (freed when the
- * connection closes), and the log followers list (each follower's req is
- * owned by http.c; the hub only holds it until the stream ends or
- * http.c calls stream_gone).
+ * map by server id, freed when the server is dropped or at hub_free) and
+ * the outgoing message queue of each connection (freed when the
+ * connection closes; the `jobs` state on it is job.c's, freed through the
+ * link hooks' `closed`).
  *
  * Liveness lives here in memory: every received frame stamps the node; a
  * 1 s lws_sul sweep drops a link silent for 3 heartbeats (UNREACHABLE), a
@@ -20,7 +21,6 @@
 #include "hub.h"
 #include "api.h"
 #include "audit.h"
-#include "deploy.h"
 #include "http.h"
 #include "hub_series.h"
 #include "jsonx.h"
@@ -28,7 +28,6 @@
 #include "metrics.h"
 #include "proto.h"
 #include "util.h"
-#include "repos.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,19 +57,6 @@ struct hub_msg {
     unsigned char buf[]; /* LWS_PRE + payload */
 };
 
-/* A job whose output flows on a link: what is stored so far. */
-struct hub_jobst {
-    struct hub_jobst *next;
-    int64_t job_id;
-    int64_t acked;        /* every seq <= acked is stored */
-    int64_t max_seen;     /* highest seq stored (> acked means a gap) */
-    int done_pending;     /* job.done waits for the missing chunks */
-    int64_t done_last_seq;
-    int done_failed, done_exit;
-    char *done_error;
-    int is_deploy;        /* kind "deploy": the deploy_job_* hooks see it */
-};
-
 struct snapshot {
     double cpu_pct, load1, load5, load15;
     int64_t mem_total, mem_used, disk_total, disk_used;
@@ -94,16 +80,6 @@ struct hub_node {
     struct hub_series *series;
 };
 
-struct follower {
-    struct follower *next;
-    struct req *r;
-    int64_t job_id;
-    int64_t sent;   /* last seq queued to the client */
-    int64_t acked;  /* the job's stored prefix: what may be sent */
-    int ndjson;
-    int ended;      /* the job ended: end the stream once caught up */
-};
-
 struct hub {
     struct srv *srv;
     struct lws_context *ctx;
@@ -112,9 +88,12 @@ struct hub {
     lws_sorted_usec_list_t sul;
     int heartbeat_s;
     int connected;
-    int64_t jobs[JOB_NSTATUS];
-    struct follower *followers;
     int started;
+    struct hub_route {
+        hub_handler fn;
+        void *arg;
+    } routes[PROTO_NTYPES];          /* message type -> handler */
+    struct hub_link_hooks hooks;
 };
 
 static struct hub *the_hub; /* lws callbacks reach the hub through this */
@@ -197,28 +176,6 @@ static void gauges(struct hub *h)
     if (!m)
         return;
     metrics_gauge_set(m, "berth_runners_connected", h->connected);
-    char name[64];
-    for (int i = 0; i < JOB_NSTATUS; i++) {
-        snprintf(name, sizeof name, "berth_jobs{status=\"%s\"}", store_job_status_names[i]);
-        metrics_gauge_set(m, name, (double)h->jobs[i]);
-    }
-}
-
-static int job_status_index(const char *s)
-{
-    for (int i = 0; i < JOB_NSTATUS; i++)
-        if (strcmp(s, store_job_status_names[i]) == 0)
-            return i;
-    return -1;
-}
-
-static void jobs_move(struct hub *h, int from, int to)
-{
-    if (from >= 0 && h->jobs[from] > 0)
-        h->jobs[from]--;
-    if (to >= 0)
-        h->jobs[to]++;
-    gauges(h);
 }
 
 /* ---- status transitions ---- */
@@ -265,7 +222,7 @@ static void conn_close(struct hub_conn *c, int code)
 }
 
 /* Queues msg (consumed) for c. */
-static int conn_send(struct hub_conn *c, json_t *msg)
+int hub_conn_send(struct hub_conn *c, json_t *msg)
 {
     size_t len = 0;
     char *s = msg ? jx_dump(msg, &len) : NULL;
@@ -299,365 +256,10 @@ static int conn_send(struct hub_conn *c, json_t *msg)
     return 0;
 }
 
-/* Ids travel as decimal strings (docs/protocol.md); integers are taken too. */
-static json_t *id_json(int64_t id)
+/* Ids travel as decimal strings (docs/protocol.md). */
+static void id_str(int64_t id, char out[HUB_ID_MAX])
 {
-    char b[24];
-    snprintf(b, sizeof b, "%lld", (long long)id);
-    return json_string(b);
-}
-
-/* A frame's job id (checked by the proto_parse_* functions) as berthd's
- * id; -1 for one berthd never made (then it is no job of this server). */
-static int job_id(const char *job, int64_t *out)
-{
-    return util_parse_i64(job, out) == 0 && *out > 0 ? 0 : -1;
-}
-
-static void send_job(struct hub_conn *c, const struct job *j)
-{
-    json_t *spec = json_loads(j->spec_json, 0, NULL);
-    if (!spec)
-        spec = json_object();
-    /* deploy jobs: env is decrypted into the frame only, never stored;
-     * this runs for every (re)delivery (deploy.c). */
-    if (strcmp(j->kind, DEPLOY_JOB_KIND) == 0 && the_hub) {
-        deploy_spec_add_env(the_hub->srv, spec);
-        /* git credentials, also only in the frame (gitauth.c). A GitHub
-         * App token still being minted holds the job back; gitauth sends
-         * it with hub_job_send once the token is there. */
-        if (gitauth_spec_add(the_hub->srv, j->id, spec) > 0) {
-            json_decref(spec);
-            return;
-        }
-    }
-    conn_send(c, json_pack("{s:s, s:o, s:s, s:o}", "type", "job", "job", id_json(j->id), "kind",
-                           j->kind, "spec", spec));
-}
-
-static void send_job_cb(void *arg, const struct job *j) { send_job(arg, j); }
-
-/* ---- job states on a link ---- */
-
-static void jobst_free(struct hub_jobst *js)
-{
-    free(js->done_error);
-    free(js);
-}
-
-static void jobst_remove(struct hub_conn *c, struct hub_jobst *js)
-{
-    for (struct hub_jobst **pp = &c->jobs; *pp; pp = &(*pp)->next)
-        if (*pp == js) {
-            *pp = js->next;
-            jobst_free(js);
-            return;
-        }
-}
-
-/* The link's state for job id, loaded from the store on first use. Refuses
- * (NULL) a job that is not this server's. *final says it already ended. */
-static struct hub_jobst *jobst_get(struct hub *h, struct hub_conn *c, int64_t id, int *final)
-{
-    *final = 0;
-    for (struct hub_jobst *js = c->jobs; js; js = js->next)
-        if (js->job_id == id)
-            return js;
-    struct job j;
-    if (store_job_get(h->srv->store, 0, id, &j) != STORE_OK)
-        return NULL;
-    int mine = j.server_id == c->server_id;
-    int idx = job_status_index(j.status);
-    int is_deploy = strcmp(j.kind, DEPLOY_JOB_KIND) == 0;
-    store_job_release(&j);
-    if (!mine)
-        return NULL;
-    struct hub_jobst *js = calloc(1, sizeof *js);
-    if (!js)
-        return NULL;
-    js->job_id = id;
-    js->is_deploy = is_deploy;
-    if (store_job_log_prefix(h->srv->store, id, &js->acked) != STORE_OK) {
-        free(js);
-        return NULL;
-    }
-    js->max_seen = js->acked;
-    *final = idx == JOB_SUCCEEDED || idx == JOB_FAILED;
-    js->next = c->jobs;
-    c->jobs = js;
-    return js;
-}
-
-/* ---- log followers ---- */
-
-int hub_format_chunk(struct buf *b, int ndjson, int64_t seq, const char *stream,
-                     int64_t ts_ms, const char *data, size_t len)
-{
-    if (!ndjson)
-        return buf_append(b, data, len);
-    json_t *o = json_pack("{s:I, s:s, s:I, s:s%}", "seq", (json_int_t)seq, "stream", stream,
-                          "ts", (json_int_t)ts_ms, "data", data, len);
-    size_t n = 0;
-    char *s = o ? jx_dump(o, &n) : NULL;
-    json_decref(o);
-    int rc = s ? buf_append(b, s, n) : -1;
-    free(s);
-    return rc == 0 ? buf_append(b, "\n", 1) : -1;
-}
-
-/* Followers are fed from the store, never buffered for: a chunk is queued
- * only while the client's stream holds less than HTTP_STREAM_LOW, and
- * feeding resumes when it drains (stream_drained), from `sent`. A reader
- * that stops costs its stream's queue, not the job's log. */
-struct fwrite_ctx {
-    struct follower *f;
-    int failed;
-    int paused;
-};
-
-static void follow_chunk(void *arg, int64_t seq, const char *stream, int64_t ts_ms,
-                         const char *data, size_t len)
-{
-    struct fwrite_ctx *x = arg;
-    if (x->failed || x->paused)
-        return;
-    if (x->f->r->stream.len >= HTTP_STREAM_LOW) {
-        x->paused = 1; /* the rest of this page waits for the drain */
-        return;
-    }
-    struct buf b;
-    buf_init(&b, 256 * 1024); /* NDJSON escaping can grow a 16 KiB chunk */
-    if (hub_format_chunk(&b, x->f->ndjson, seq, stream, ts_ms, data, len) < 0 ||
-        http_stream_write(x->f->r, b.data, b.len) < 0)
-        x->failed = 1;
-    buf_release(&b);
-    x->f->sent = seq;
-}
-
-static void follower_unlink(struct hub *h, struct follower *f)
-{
-    for (struct follower **pp = &h->followers; *pp; pp = &(*pp)->next)
-        if (*pp == f) {
-            *pp = f->next;
-            return;
-        }
-}
-
-static void follower_gone(struct req *r)
-{
-    struct follower *f = r->stream_arg;
-    if (the_hub && f) {
-        follower_unlink(the_hub, f);
-        free(f);
-    }
-    r->stream_arg = NULL;
-}
-
-static void follower_end(struct hub *h, struct follower *f)
-{
-    follower_unlink(h, f);
-    f->r->stream_arg = NULL;
-    f->r->stream_drained = NULL;
-    http_stream_end(f->r);
-    free(f);
-}
-
-/* Queues f's next chunks while its stream has room; ends it once the job
- * ended and everything stored was queued. May free f. */
-static void follower_feed(struct hub *h, struct follower *f)
-{
-    struct fwrite_ctx x = {f, 0, 0};
-    int caught_up = f->sent >= f->acked;
-    while (!x.failed && !x.paused && !caught_up) {
-        int64_t before = f->sent, last;
-        if (store_job_logs(h->srv->store, f->job_id, f->sent, f->acked, FOLLOW_PAGE,
-                           follow_chunk, &x, &last) != STORE_OK)
-            break;
-        caught_up = f->sent >= f->acked || (!x.paused && f->sent == before);
-    }
-    if (x.failed || (f->ended && caught_up))
-        follower_end(h, f);
-}
-
-static void follower_drained(struct req *r)
-{
-    struct follower *f = r->stream_arg;
-    if (the_hub && f)
-        follower_feed(the_hub, f);
-}
-
-/* Job's stored prefix grew to acked (and maybe it ended): feed followers. */
-static void followers_advance(struct hub *h, int64_t job_id, int64_t acked, int ended)
-{
-    for (struct follower *f = h->followers, *next; f; f = next) {
-        next = f->next;
-        if (f->job_id != job_id)
-            continue;
-        if (acked > f->acked)
-            f->acked = acked;
-        f->ended |= ended;
-        follower_feed(h, f);
-    }
-}
-
-int hub_follow(struct hub *h, struct req *r, int64_t job_id, int64_t sent, int64_t acked,
-               int ndjson)
-{
-    struct follower *f = calloc(1, sizeof *f);
-    if (!f)
-        return -1;
-    f->r = r;
-    f->job_id = job_id;
-    f->sent = sent;
-    f->acked = acked;
-    f->ndjson = ndjson;
-    f->next = h->followers;
-    h->followers = f;
-    r->stream_arg = f;
-    r->stream_gone = follower_gone;
-    r->stream_drained = follower_drained;
-    follower_feed(h, f);
-    return 0;
-}
-
-/* ---- job output intake ---- */
-
-static void finish_job(struct hub *h, struct hub_conn *c, struct hub_jobst *js)
-{
-    struct job j;
-    int from = -1;
-    if (store_job_get(h->srv->store, 0, js->job_id, &j) == STORE_OK) {
-        from = job_status_index(j.status);
-        store_job_release(&j);
-    }
-    int to = js->done_failed ? JOB_FAILED : JOB_SUCCEEDED;
-    int rc = store_job_finish(h->srv->store, js->job_id, store_job_status_names[to],
-                              js->done_exit, js->done_error, util_now());
-    if (rc == STORE_OK) {
-        jobs_move(h, from, to);
-        if (js->is_deploy) /* the deployment's result; the next in its queue */
-            deploy_job_finished(h->srv, js->job_id, js->done_failed, js->done_error);
-    } else if (rc != STORE_NOTFOUND) { /* NOTFOUND: stored before (a replay) */
-        return;                        /* no ack.done: the runner resends */
-    }
-    conn_send(c, json_pack("{s:s, s:o}", "type", "ack.done", "job", id_json(js->job_id)));
-    followers_advance(h, js->job_id, js->acked, 1);
-    jobst_remove(c, js);
-}
-
-/* The job ended before this frame came (a chunk or a result for it is
- * refused): ack.done lets the runner forget it; nothing is stored. */
-static void job_closed(struct hub *h, struct hub_conn *c, struct hub_jobst *js)
-{
-    log_warn("hub", "server %lld: output for finished job %lld refused",
-             (long long)c->server_id, (long long)js->job_id);
-    conn_send(c, json_pack("{s:s, s:o}", "type", "ack.done", "job", id_json(js->job_id)));
-    jobst_remove(c, js);
-}
-
-/* A copy of UTF-8 text s cut to at most max bytes on a character boundary. */
-static char *utf8_ndup(const char *s, size_t max)
-{
-    size_t len = strlen(s), outlen = 0;
-    char *out = malloc((len < max ? len : max) + 1);
-    if (!out)
-        return NULL;
-    proto_utf8_sanitize(s, len < max ? len : max, len <= max, out, &outlen);
-    out[outlen] = '\0';
-    return out;
-}
-
-static int on_job_accepted(struct hub *h, struct hub_conn *c, json_t *msg, char *why, size_t n)
-{
-    const char *job;
-    int64_t id;
-    int final;
-    if (proto_parse_job_ref(msg, &job, why, n) < 0)
-        return -1;
-    struct hub_jobst *js = job_id(job, &id) < 0 ? NULL : jobst_get(h, c, id, &final);
-    if (!js)
-        return 0; /* not this server's job: ignored */
-    if (final) {
-        jobst_remove(c, js);
-        return 0;
-    }
-    if (store_job_start(h->srv->store, id, util_now()) == STORE_OK) {
-        jobs_move(h, JOB_PENDING, JOB_RUNNING);
-        if (js->is_deploy)
-            deploy_job_started(h->srv, id);
-    }
-    return 0;
-}
-
-static int on_job_log(struct hub *h, struct hub_conn *c, json_t *msg, char *why, size_t n)
-{
-    struct proto_log_msg l;
-    int64_t id;
-    int final;
-    if (proto_parse_log(msg, &l, why, n) < 0)
-        return -1;
-    struct hub_jobst *js = job_id(l.job, &id) < 0 ? NULL : jobst_get(h, c, id, &final);
-    if (!js)
-        return 0; /* not this server's job: ignored */
-    if (final) {
-        job_closed(h, c, js);
-        return 0;
-    }
-    if (l.seq > js->acked) {
-        int inserted = 0;
-        int rc = store_job_log_add(h->srv->store, id, c->server_id, l.seq, l.stream, l.ts_ms,
-                                   l.data, l.len, &inserted);
-        if (rc == STORE_NOTFOUND) { /* it ended meanwhile */
-            job_closed(h, c, js);
-            return 0;
-        }
-        if (rc != STORE_OK)
-            return 0; /* not stored, not acked: the runner replays it */
-        if (inserted && js->is_deploy && strcmp(l.stream, "system") == 0)
-            deploy_job_log(h->srv, id, l.ts_ms, l.data, l.len); /* step reports */
-        if (l.seq > js->max_seen)
-            js->max_seen = l.seq;
-        int64_t before = js->acked;
-        if (l.seq == js->acked + 1) {
-            js->acked = l.seq;
-            if (js->max_seen > js->acked) /* a gap was filled: where does it end now? */
-                store_job_log_prefix(h->srv->store, id, &js->acked);
-        }
-        if (js->acked > before)
-            followers_advance(h, id, js->acked, 0);
-    }
-    conn_send(c, json_pack("{s:s, s:o, s:I}", "type", "ack", "job", id_json(id), "seq",
-                           (json_int_t)js->acked));
-    if (js->done_pending && js->acked >= js->done_last_seq)
-        finish_job(h, c, js);
-    return 0;
-}
-
-#define DONE_ERROR_MAX 4000 /* bytes of a result's error kept */
-
-static int on_job_done(struct hub *h, struct hub_conn *c, json_t *msg, char *why, size_t n)
-{
-    struct proto_done_msg d;
-    int64_t id;
-    int final;
-    if (proto_parse_done(msg, &d, why, n) < 0)
-        return -1;
-    struct hub_jobst *js = job_id(d.job, &id) < 0 ? NULL : jobst_get(h, c, id, &final);
-    if (!js)
-        return 0; /* not this server's job: ignored */
-    if (final) {
-        job_closed(h, c, js);
-        return 0;
-    }
-    free(js->done_error);
-    js->done_error = d.error ? utf8_ndup(d.error, DONE_ERROR_MAX) : NULL;
-    js->done_pending = 1;
-    js->done_last_seq = d.last_seq;
-    js->done_failed = strcmp(d.status, "SUCCEEDED") != 0;
-    js->done_exit = d.exit_code;
-    if (js->acked >= d.last_seq)
-        finish_job(h, c, js);
-    return 0;
+    snprintf(out, HUB_ID_MAX, "%lld", (long long)id);
 }
 
 /* ---- server reports ---- */
@@ -826,43 +428,40 @@ static int welcome(struct hub *h, struct hub_conn *c, json_t *hello_jobs, char *
     if (!n && !(n = node_add(h, &sv)))
         return -1;
     n->precheck_ok = sv.precheck_ok;
-    json_t *jobs = json_array();
-    size_t i;
-    json_t *item;
-    json_array_foreach(hello_jobs, i, item) {
-        struct proto_job_state st;
-        int64_t id;
-        if (proto_parse_job_state(item, 0, &st, why, wn) < 0) {
-            json_decref(jobs);
-            return -1;
-        }
-        int final = 0;
-        struct hub_jobst *js = job_id(st.job, &id) < 0 ? NULL : jobst_get(h, c, id, &final);
-        if (!js) { /* unknown here (or not this server's): let the runner forget it */
-            json_array_append_new(jobs, json_pack("{s:s, s:I, s:b}", "job", st.job,
-                                                  "acked_seq", (json_int_t)st.seq,
-                                                  "done_acked", 1));
-            continue;
-        }
-        json_array_append_new(jobs, json_pack("{s:o, s:I, s:b}", "job", id_json(id),
-                                              "acked_seq", (json_int_t)js->acked, "done_acked",
-                                              final));
-        if (final)
-            jobst_remove(c, js);
+    /* hello's job list, answered by the job module (job.c) */
+    size_t nj = json_array_size(hello_jobs);
+    struct proto_job_state *st = calloc(nj ? nj : 1, sizeof *st);
+    char(*ids)[HUB_ID_MAX] = calloc(nj ? nj : 1, sizeof *ids);
+    if (!st || !ids || (nj && !h->hooks.welcome)) {
+        free(st);
+        free(ids);
+        return -1;
     }
+    if (nj && h->hooks.welcome(h->hooks.arg, c, hello_jobs, st, ids, why, wn) < 0) {
+        free(st);
+        free(ids);
+        return -1;
+    }
+    char sid[HUB_ID_MAX];
+    id_str(c->server_id, sid);
+    json_t *msg = proto_welcome(sid, h->heartbeat_s, st, nj);
+    free(st);
+    free(ids);
+    if (!msg)
+        return -1;
     c->phase = P_LIVE;
     node_attach(h, n, c);
     if (c->wsi)
         lws_set_timeout(c->wsi, NO_PENDING_TIMEOUT, 0);
-    conn_send(c, json_pack("{s:s, s:o, s:i, s:o}", "type", "welcome", "server_id",
-                           id_json(c->server_id), "heartbeat_s", h->heartbeat_s, "jobs", jobs));
+    hub_conn_send(c, msg);
     json_t *metrics = NULL, *fp = NULL, *pc = NULL;
     store_server_docs(h->srv->store, c->server_id, &metrics, &fp, &pc);
     apply_precheck_status(h, n, pc);
     json_decref(metrics);
     json_decref(fp);
     json_decref(pc);
-    store_jobs_pending(h->srv->store, c->server_id, send_job_cb, c);
+    if (h->hooks.live) /* the server's PENDING jobs go now */
+        h->hooks.live(h->hooks.arg, c);
     log_info("hub", "server %lld: runner connected", (long long)c->server_id);
     return 0;
 }
@@ -892,8 +491,9 @@ static int on_hello(struct hub *h, struct hub_conn *c, json_t *msg, char *why, s
     crypto_token_hash(h->srv->token_key, cred, hash);
     rc = store_server_set_credential(h->srv->store, c->server_id, hash);
     if (rc == STORE_OK) {
-        conn_send(c, json_pack("{s:s, s:o, s:s}", "type", "register", "server_id",
-                               id_json(c->server_id), "credential", cred));
+        char sid[HUB_ID_MAX];
+        id_str(c->server_id, sid);
+        hub_conn_send(c, proto_register(sid, cred));
         c->phase = P_REG_SENT;
     } else {
         util_strlcpy(why, "cannot record the credential", wn);
@@ -943,12 +543,8 @@ int hub_frame(struct hub *h, struct hub_conn *c, const char *data, size_t len, c
                        wn) < 0 ? -1 : 0;
     else if (type == PROTO_PRECHECK)
         rc = on_precheck(h, c->node, msg, why, wn);
-    else if (type == PROTO_JOB_ACCEPTED)
-        rc = on_job_accepted(h, c, msg, why, wn);
-    else if (type == PROTO_JOB_LOG)
-        rc = on_job_log(h, c, msg, why, wn);
-    else if (type == PROTO_JOB_DONE)
-        rc = on_job_done(h, c, msg, why, wn);
+    else if (type > PROTO_UNKNOWN && type < PROTO_NTYPES && h->routes[type].fn)
+        rc = h->routes[type].fn(h->routes[type].arg, c, msg, why, wn);
     /* other types (unknown, or berthd's own) are ignored: forward compatible */
     json_decref(msg);
     return rc;
@@ -1093,11 +689,8 @@ void hub_conn_release(struct hub *h, struct hub_conn *c)
     }
     c->out_tail = NULL;
     c->out_bytes = 0;
-    while (c->jobs) {
-        struct hub_jobst *js = c->jobs;
-        c->jobs = js->next;
-        jobst_free(js);
-    }
+    if (h->hooks.closed)
+        h->hooks.closed(h->hooks.arg, c);
 }
 
 static int on_receive(struct hub *h, struct lws *wsi, struct hub_conn *c, const char *in,
@@ -1291,11 +884,6 @@ void hub_free(struct hub *h)
             node_free(n);
         }
     free(h->buckets);
-    while (h->followers) {
-        struct follower *f = h->followers;
-        h->followers = f->next;
-        free(f);
-    }
     if (the_hub == h)
         the_hub = NULL;
     free(h);
@@ -1311,15 +899,13 @@ static void boot_node(void *arg, const struct server *sv)
 int hub_start(struct hub *h, struct lws_context *ctx)
 {
     h->ctx = ctx;
-    if (store_servers_each(h->srv->store, "ACTIVE", boot_node, h) != STORE_OK ||
-        store_jobs_count(h->srv->store, h->jobs) != STORE_OK) {
-        log_error("hub", "cannot load servers and jobs from the store");
+    if (store_servers_each(h->srv->store, "ACTIVE", boot_node, h) != STORE_OK) {
+        log_error("hub", "cannot load servers from the store");
         return -1;
     }
     gauges(h);
     lws_sul_schedule(ctx, 0, &h->sul, sweep, LWS_US_PER_SEC);
     h->started = 1;
-    deploy_boot(h->srv); /* queued deployments whose app slot is free */
     log_info("hub", "runner link at %s (heartbeat %d s, %zu servers expected back)", HUB_PATH,
              h->heartbeat_s, h->nnodes);
     return 0;
@@ -1409,32 +995,21 @@ void hub_server_drop(struct hub *h, int64_t server_id)
     node_free(n);
 }
 
-void hub_job_created(struct hub *h, const struct job *j)
+struct hub_conn *hub_live_link(struct hub *h, int64_t server_id)
 {
-    jobs_move(h, -1, JOB_PENDING);
-    struct hub_node *n = node_find(h, j->server_id);
-    if (n && n->conn && n->conn->phase == P_LIVE)
-        send_job(n->conn, j);
+    struct hub_node *n = h ? node_find(h, server_id) : NULL;
+    return n && n->conn && n->conn->phase == P_LIVE ? n->conn : NULL;
 }
 
-void hub_job_send(struct hub *h, const struct job *j)
+int hub_handle(struct hub *h, enum proto_type type, hub_handler fn, void *arg)
 {
-    struct hub_node *n = node_find(h, j->server_id);
-    if (n && n->conn && n->conn->phase == P_LIVE)
-        send_job(n->conn, j);
+    if (type <= PROTO_UNKNOWN || type >= PROTO_NTYPES || h->routes[type].fn)
+        return -1;
+    h->routes[type].fn = fn;
+    h->routes[type].arg = arg;
+    return 0;
 }
 
-void hub_job_cancel(struct hub *h, int64_t server_id, int64_t job_id)
-{
-    struct hub_node *n = node_find(h, server_id);
-    if (n && n->conn && n->conn->phase == P_LIVE)
-        conn_send(n->conn, json_pack("{s:s, s:o}", "type", "job.cancel", "job", id_json(job_id)));
-}
-
-void hub_jobs_recount(struct hub *h)
-{
-    if (store_jobs_count(h->srv->store, h->jobs) == STORE_OK)
-        gauges(h);
-}
+void hub_set_link_hooks(struct hub *h, const struct hub_link_hooks *k) { h->hooks = *k; }
 
 int hub_runners_connected(struct hub *h) { return h->connected; }

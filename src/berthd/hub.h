@@ -1,6 +1,8 @@
 /* hub.h - berthd's end of the runner link (docs/protocol.md): the
- * `berth-runner.v1` WebSocket protocol at /runner/v1, server liveness in
- * memory, job dispatch, job output intake and its live followers.
+ * `berth-runner.v1` WebSocket transport at /runner/v1, the handshake,
+ * server liveness in memory and the server's reports. Other frames go to
+ * the handler registered for their type (hub_handle); the job module
+ * (job.c) registers the job frames and the link hooks.
  *
  * One `struct hub` per process (srv->hub), loop thread only. Per runner
  * connection lws allocates a `struct hub_conn` (the protocol's per-session
@@ -17,6 +19,7 @@
 
 #include "berthd.h"
 #include "buf.h"
+#include "proto.h"
 #include "store.h"
 
 #define HUB_SUBPROTOCOL "berth-runner.v1"
@@ -27,7 +30,6 @@
 struct req;
 struct hub_node;
 struct hub_msg;
-struct hub_jobst;
 
 /* A connection's phase: new, registering (token shown), credential sent,
  * authenticated by credential (before hello), live (welcomed). */
@@ -44,7 +46,7 @@ struct hub_conn {
     struct buf rx;               /* fragments of one message (lazy, capped) */
     struct hub_msg *out_head, *out_tail;
     size_t out_bytes;
-    struct hub_jobst *jobs;      /* jobs whose output flows on this link */
+    void *jobs;                  /* job.c's intake state; freed by hooks.closed */
     int close_code;              /* when set: close with it at next write */
 };
 
@@ -86,25 +88,36 @@ void hub_server_info(struct hub *h, int64_t server_id, struct hub_live_info *out
 json_t *hub_server_history(struct hub *h, int64_t server_id, int64_t since);
 /* Decommissioned or deleted: close its link, forget its node. */
 void hub_server_drop(struct hub *h, int64_t server_id);
-/* A PENDING job was stored: send it now if the runner is connected. */
-void hub_job_created(struct hub *h, const struct job *j);
-/* Sends a PENDING job (again) if the runner is connected, without
- * counting it as new (gitauth.c, after a held job's token arrived). */
-void hub_job_send(struct hub *h, const struct job *j);
-/* Sends job.cancel for the job if its server's runner is connected. */
-void hub_job_cancel(struct hub *h, int64_t server_id, int64_t job_id);
-/* Jobs rows were removed (server deleted): recount the gauges. */
-void hub_jobs_recount(struct hub *h);
 int hub_runners_connected(struct hub *h);
 
-/* Log followers: r streams (already begun) the job's chunks after seq
- * `sent`, as text or NDJSON, until the job ends: from the store, up to
- * `acked` (the stored prefix) now and further as the job's log grows,
- * only as fast as the client reads (http.c's stream_drained). */
-int hub_follow(struct hub *h, struct req *r, int64_t job_id, int64_t sent, int64_t acked,
-               int ndjson);
-/* Formats one chunk for a log answer into b (text or one NDJSON line). */
-int hub_format_chunk(struct buf *b, int ndjson, int64_t seq, const char *stream,
-                     int64_t ts_ms, const char *data, size_t len);
+/* ---- for the modules that speak on the link ---- */
+
+#define HUB_ID_MAX 24 /* an id as a frame's decimal string, with its NUL */
+
+/* Handles one frame of a type on a live link: 0, or -1 to close the link
+ * with why (as hub_frame). */
+typedef int (*hub_handler)(void *arg, struct hub_conn *c, json_t *msg, char *why, size_t wn);
+/* Routes frames of type to fn (one handler a type). -1 if taken. */
+int hub_handle(struct hub *h, enum proto_type type, hub_handler fn, void *arg);
+
+/* The link's life, for the module that keeps per-link state. */
+struct hub_link_hooks {
+    /* hello listed hello_jobs (n > 0 items): fill st[i] for each, pointing
+     * into hello_jobs or ids[i]; -1 (with why) refuses the hello. */
+    int (*welcome)(void *arg, struct hub_conn *c, json_t *hello_jobs,
+                   struct proto_job_state *st, char (*ids)[HUB_ID_MAX], char *why, size_t wn);
+    /* welcome was sent: the link is live. */
+    void (*live)(void *arg, struct hub_conn *c);
+    /* the link is gone: free what c->jobs holds. */
+    void (*closed)(void *arg, struct hub_conn *c);
+    void *arg;
+};
+void hub_set_link_hooks(struct hub *h, const struct hub_link_hooks *k);
+
+/* Queues msg (consumed; NULL is a failure) on c. -1 when it could not be
+ * queued (the link is then being closed if it was not reading). */
+int hub_conn_send(struct hub_conn *c, json_t *msg);
+/* The server's live (welcomed) link, or NULL. */
+struct hub_conn *hub_live_link(struct hub *h, int64_t server_id);
 
 #endif

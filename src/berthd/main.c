@@ -9,11 +9,14 @@
  * BERTH_DB, BERTH_TLS_CERT, BERTH_TLS_KEY); a flag wins.
  */
 #include "access.h"
+#include "api.h"
 #include "audit.h"
 #include "berthd.h"
 #include "crypto.h"
 #include "http.h"
+#include "deploy.h"
 #include "hub.h"
+#include "job.h"
 #include "log.h"
 #include "metrics.h"
 #include "outbound.h"
@@ -224,10 +227,16 @@ static int cmd_serve(struct config *c)
     s.rl_account = ratelimit_new(c->login_max_account, c->login_window, 16384);
     s.rl_address = ratelimit_new(c->login_max_address, c->login_window, 16384);
     s.hub = hub_new(&s);
-    if (!s.pool || !s.metrics || !s.rl_account || !s.rl_address || !s.hub) {
+    s.jobs = jobs_new(&s);
+    if (!s.pool || !s.metrics || !s.rl_account || !s.rl_address || !s.hub || !s.jobs) {
         log_error("berthd", "out of memory");
         goto done;
     }
+    /* The job kinds, and the job frames of the runner link (job.c). */
+    if (job_kind_register(s.jobs, &script_job_kind) < 0 ||
+        job_kind_register(s.jobs, &deploy_job_kind) < 0 || jobs_start(s.jobs, s.hub) < 0)
+        goto done;
+    deploy_boot(&s); /* queued deployments whose app slot is free */
     s.outbound = outbound_new(c, s.pool);
     if (!s.outbound) {
         log_error("berthd", "cannot start the outbound client (see above)");
@@ -237,6 +246,7 @@ static int cmd_serve(struct config *c)
 done:
     outbound_free(s.outbound); /* its completions go to s.pool's queue */
     pool_free(s.pool);
+    jobs_free(s.jobs);
     hub_free(s.hub);
     metrics_free(s.metrics);
     ratelimit_free(s.rl_account);

@@ -44,6 +44,7 @@ enum proto_type {
     PROTO_ACK,
     PROTO_ACK_DONE,
     PROTO_JOB_CANCEL,
+    PROTO_NTYPES, /* not a type: how many there are */
 };
 
 /* "hello", "job.log", ...; NULL for PROTO_UNKNOWN. */

@@ -20,7 +20,9 @@
 #include <string.h>
 
 #include "berthd.h"
+#include "api.h"
 #include "hub.h"
+#include "job.h"
 #include "log.h"
 #include "store.h"
 #include "util.h"
@@ -66,7 +68,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     job_for(org, server1); /* job "1": the link's own */
     job2 = job_for(org, server2);
     srv.hub = hub_new(&srv);
-    assert(srv.hub);
+    srv.jobs = jobs_new(&srv);
+    assert(srv.hub && srv.jobs);
+    /* the job frames reach job.c through the hub's table, as in berthd */
+    assert(job_kind_register(srv.jobs, &script_job_kind) == 0);
+    assert(jobs_start(srv.jobs, srv.hub) == 0);
     return 0;
 }
 

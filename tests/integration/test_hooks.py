@@ -527,6 +527,7 @@ def make_handler(test):
         def do_POST(self):
             n = int(self.headers.get("Content-Length") or 0)
             self.rfile.read(n)
+            time.sleep(getattr(test, "delay", 0))
             auth = self.headers.get("Authorization", "")
             ok, why, claims = test.check_jwt(auth[7:] if auth.startswith("Bearer ") else "")
             test.calls.append({"path": self.path, "ok": ok, "why": why, "claims": claims,
@@ -668,6 +669,33 @@ class PrivateRepos(HookBase):
         self.assertIn("acme/private", dump)  # the dump is real
         for x in secrets:
             self.assertNotIn(x, dump)
+
+    def test_failed_mint_ends_a_log_follow(self):
+        """A job failed while held for its token ends its log followers
+        (they used to wait forever: only a runner's result ended them)."""
+        s, p = self.connect()
+        rp = self.repo(url="https://github.com/acme/slow")
+        self.app("slow", repo_url="https://github.com/acme/slow", auto_deploy=False)
+        self.api("POST", "/repos/%d/github-app" % rp["id"], {
+            "app_id": 4242, "installation_id": 78, "private_key": self.key_pem,
+            "api_url": self.api_url})
+        self.delay = 2  # the token endpoint answers 401, late
+        r = self.api("POST", "/apps/slow/deployments", {})
+        self.assertEqual(r.status, 201, r)
+        did = r.json["id"]
+        conn = self.b.connection()
+        conn.timeout = 20
+        conn.request("GET", "/api/v1/orgs/%s/deployments/%d/logs?follow=1" % (self.b.org, did),
+                     headers={"Authorization": "Bearer " + self.tok})
+        resp = conn.getresponse()
+        self.assertEqual(resp.status, 200)
+        t0 = time.time()
+        resp.read()  # a socket.timeout here: the follow never ended
+        conn.close()
+        self.assertLess(time.time() - t0, 10)
+        d = self.deps("slow")[0]
+        self.assertEqual(d["status"], "FAILED", d)
+        self.assertIn("GitHub App installation token", d["reason"])
 
     def cred_of(self, p):
         return self.cred

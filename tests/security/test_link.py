@@ -31,125 +31,13 @@ import time
 import unittest
 
 from harness import Berthd, BERTHD, docker_ok, git, wait_for
+from rawrunner import Closed, RawRunner
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 RUNNER = os.environ.get("BERTH_RUNNER", os.path.join(os.path.dirname(BERTHD), "berth-runner"))
 
 INT64_MAX = 2 ** 63 - 1
-
-
-class Closed(Exception):
-    def __init__(self, code, reason):
-        super().__init__("closed %s %r" % (code, reason))
-        self.code, self.reason = code, reason
-
-
-class RawRunner:
-    """A runner link on a raw socket: the upgrade, masked text frames out,
-    frames in (text, ping, close)."""
-
-    def __init__(self, port, secret):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-        key = base64.b64encode(os.urandom(16)).decode()
-        req = ("GET /runner/v1 HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
-               "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
-               "Sec-WebSocket-Protocol: berth-runner.v1\r\nAuthorization: Bearer %s\r\n\r\n"
-               % (port, key, secret))
-        self.sock.sendall(req.encode())
-        head = b""
-        while b"\r\n\r\n" not in head:
-            got = self.sock.recv(1)
-            if not got:
-                raise OSError("connection closed during the upgrade")
-            head += got
-        self.status = int(head.split(b" ", 2)[1])
-        self.buf = b""
-        self.closed = None
-
-    def send_raw(self, payload, opcode=1):
-        n = len(payload)
-        hdr = bytes([0x80 | opcode])
-        if n < 126:
-            hdr += bytes([0x80 | n])
-        elif n < 65536:
-            hdr += bytes([0x80 | 126]) + struct.pack(">H", n)
-        else:
-            hdr += bytes([0x80 | 127]) + struct.pack(">Q", n)
-        mask = os.urandom(4)
-        body = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-        self.sock.sendall(hdr + mask + body)
-
-    def send(self, msg):
-        self.send_raw(json.dumps(msg).encode())
-
-    def _need(self, n):
-        while len(self.buf) < n:
-            got = self.sock.recv(65536)
-            if not got:
-                raise Closed(None, "socket closed")
-            self.buf += got
-        out, self.buf = self.buf[:n], self.buf[n:]
-        return out
-
-    def recv(self, timeout=10):
-        """The next text message as JSON; raises Closed on a close frame."""
-        self.sock.settimeout(timeout)
-        while True:
-            b0, b1 = self._need(2)
-            n = b1 & 0x7F
-            if n == 126:
-                n = struct.unpack(">H", self._need(2))[0]
-            elif n == 127:
-                n = struct.unpack(">Q", self._need(8))[0]
-            payload = self._need(n)
-            op = b0 & 0x0F
-            if op == 8:
-                code = struct.unpack(">H", payload[:2])[0] if len(payload) >= 2 else None
-                self.closed = (code, payload[2:].decode("utf-8", "replace"))
-                raise Closed(*self.closed)
-            if op == 9:
-                self.send_raw(payload, 10)
-                continue
-            if op == 1:
-                return json.loads(payload)
-
-    def expect(self, mtype, timeout=10):
-        """Reads until a message of mtype (skipping others)."""
-        deadline = time.time() + timeout
-        while True:
-            m = self.recv(max(0.1, deadline - time.time()))
-            if m.get("type") == mtype:
-                return m
-
-    def expect_close(self, timeout=10):
-        try:
-            while True:
-                self.recv(timeout)
-        except Closed as e:
-            return e.code, e.reason
-        except socket.timeout:
-            return None
-
-    def hello(self, jobs=()):
-        self.send({"type": "hello", "proto": 1, "version": "raw", "hostname": "raw",
-                   "jobs": list(jobs)})
-
-    def run_job(self, job, data):
-        """Plays a job to its end: accepted, one chunk, SUCCEEDED."""
-        self.send({"type": "job.accepted", "job": job})
-        self.send({"type": "job.log", "job": job, "seq": 1, "stream": "stdout", "ts": 1,
-                   "data": data})
-        self.expect("ack")
-        self.send({"type": "job.done", "job": job, "last_seq": 1, "status": "SUCCEEDED",
-                   "exit_code": 0, "error": None})
-        self.expect("ack.done")
-
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
 
 
 class Link(unittest.TestCase):

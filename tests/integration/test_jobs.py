@@ -1,0 +1,147 @@
+"""The job spine (src/berthd/job.c) as a client sees it, with the runner
+played by a raw link (rawrunner.py) so a job can be held without running:
+
+- a log follow (`?follow=1`) ends when its job ends, whoever ends it: here
+  a deployment cancelled before the runner accepted its job (the follow
+  used to stay open forever: only a runner's result closed followers);
+- the plain-text log puts the runner's own lines (stream "system", sent
+  without a newline) on lines of their own, whole and followed alike
+  (`running script s (timeout 3600 s)line-1` before).
+"""
+import threading
+import time
+import unittest
+
+from harness import Berthd, wait_for
+from rawrunner import RawRunner
+
+
+class Follow(threading.Thread):
+    """GET path with follow=1 in the background: body, or the error, and
+    when it ended."""
+
+    def __init__(self, b, token, path, headers=None):
+        super().__init__(daemon=True)
+        self.b, self.token, self.path, self.headers = b, token, path, headers or {}
+        self.body = self.error = self.ended_at = None
+        self.status = None
+        self.start()
+
+    def run(self):
+        conn = self.b.connection()
+        conn.timeout = 20
+        try:
+            h = dict(self.headers, Authorization="Bearer " + self.token)
+            conn.request("GET", self.path, headers=h)
+            resp = conn.getresponse()
+            self.status = resp.status
+            self.body = resp.read().decode("utf-8", "replace")
+        except Exception as e:  # noqa: BLE001 - reported by the test
+            self.error = e
+        finally:
+            self.ended_at = time.time()
+            conn.close()
+
+
+class Jobs(unittest.TestCase):
+    def setUp(self):
+        self.b = Berthd(env={"BERTH_HEARTBEAT_S": "5"}).start()
+        self.tok = self.b.login()
+        self.org = "/api/v1/orgs/%s" % self.b.org
+        self.links = []
+
+    def tearDown(self):
+        for l in self.links:
+            l.close()
+        self.b.close()
+
+    def api(self, method, path, body=None, headers=None):
+        return self.b.request(method, self.org + path, token=self.tok, body=body,
+                              headers=headers)
+
+    def register(self, name="raw-1"):
+        r = self.api("POST", "/servers", {"name": name})
+        self.assertEqual(r.status, 201, r)
+        l = RawRunner(self.b.port, r.json["registration_token"])
+        self.links.append(l)
+        l.hello()
+        reg = l.expect("register")
+        l.send({"type": "registered", "server_id": reg["server_id"]})
+        l.expect("welcome")
+        l.send({"type": "precheck", "ok": True, "checks": []})
+        self.assertTrue(wait_for(lambda: self.api("GET", "/servers/%s" % name)
+                                 .json["status"] == "ACTIVE", 10))
+        return r.json, l
+
+    def test_follow_ends_when_a_pending_deployment_is_cancelled(self):
+        s, l = self.register()
+        r = self.api("POST", "/apps", {"name": "web", "server": "raw-1",
+                                       "repo_url": "https://git.example.com/a/web.git",
+                                       "container_port": 8080})
+        self.assertEqual(r.status, 201, r)
+        r = self.api("POST", "/apps/web/deployments", {})
+        self.assertEqual(r.status, 201, r)
+        did = r.json["id"]
+        job = l.expect("job", 15)  # held: never accepted
+        f = Follow(self.b, self.tok, self.org + "/deployments/%d/logs?follow=1" % did)
+        time.sleep(0.5)
+        self.assertIsNone(f.ended_at, "the follow ended before the job did")
+        asked = time.time()
+        r = self.api("POST", "/deployments/%d/cancel" % did)
+        self.assertIn(r.status, (200, 202), r)
+        self.assertEqual(l.expect("job.cancel")["job"], job["job"])
+        f.join(15)
+        self.assertIsNotNone(f.ended_at, "the follow of a cancelled job never ended")
+        self.assertIsNone(f.error, f.error)
+        self.assertEqual(f.status, 200)
+        self.assertLess(f.ended_at - asked, 5)
+        d = self.api("GET", "/deployments/%d" % did).json
+        self.assertEqual(d["status"], "CANCELLED", d)
+        self.assertIn("before the runner started it", d["reason"])
+        j = self.api("GET", "/jobs/%s" % job["job"]).json
+        self.assertEqual((j["status"], j["error"]), ("FAILED", "cancelled"))
+        # the slot is free again: the next deployment is sent
+        r = self.api("POST", "/apps/web/deployments", {})
+        self.assertEqual(r.status, 201, r)
+        self.assertNotEqual(l.expect("job", 15)["job"], job["job"])
+
+    def script_job(self, l, name="count"):
+        self.assertEqual(self.api("POST", "/scripts", {"name": name, "body": "echo"}).status,
+                         201)
+        r = self.api("POST", "/scripts/%s/runs" % name, {"server": "raw-1"})
+        self.assertEqual(r.status, 201, r)
+        job = l.expect("job", 15)
+        self.assertEqual(job["job"], str(r.json["id"]))
+        return r.json["id"], job["job"]
+
+    def test_plain_text_log_puts_system_lines_on_their_own(self):
+        s, l = self.register()
+        jid, job = self.script_job(l)
+        f = Follow(self.b, self.tok, self.org + "/jobs/%d/logs?follow=1" % jid)
+        time.sleep(0.3)
+        l.send({"type": "job.accepted", "job": job})
+        chunks = [("system", "running script count (timeout 3600 s)"),
+                  ("stdout", "line-1\n"), ("stdout", "no newline"),
+                  ("system", "exit 0")]
+        for seq, (stream, data) in enumerate(chunks, 1):
+            l.send({"type": "job.log", "job": job, "seq": seq, "stream": stream,
+                    "ts": 1000 + seq, "data": data})
+            l.expect("ack")
+        l.send({"type": "job.done", "job": job, "last_seq": len(chunks),
+                "status": "SUCCEEDED", "exit_code": 0, "error": None})
+        l.expect("ack.done")
+        want = "running script count (timeout 3600 s)\nline-1\nno newline\nexit 0\n"
+        whole = self.api("GET", "/jobs/%d/logs" % jid)
+        self.assertEqual(whole.status, 200, whole)
+        self.assertEqual(whole.body, want)
+        f.join(15)
+        self.assertIsNone(f.error, f.error)
+        self.assertEqual(f.body, want)
+        # NDJSON keeps each chunk as it came
+        nd = self.api("GET", "/jobs/%d/logs" % jid, headers={"Accept": "application/x-ndjson"})
+        self.assertEqual(nd.body.count("\n"), len(chunks))
+        self.assertIn('"data":"running script count (timeout 3600 s)"', nd.body)
+
+
+if __name__ == "__main__":
+    unittest.main()
