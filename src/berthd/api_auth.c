@@ -30,14 +30,7 @@ json_t *api_scopes_json(uint32_t mask)
     return a;
 }
 
-json_t *api_time(int64_t t)
-{
-    if (!t)
-        return json_null();
-    char b[32];
-    util_iso8601(t, b, sizeof b);
-    return json_string(b);
-}
+json_t *api_time(int64_t t) { return jx_time(t); }
 
 void api_scopes_write(struct jw *w, uint32_t mask)
 {

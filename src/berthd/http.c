@@ -47,12 +47,6 @@ static struct srv *the_srv;
 
 static void unqueue(struct req *r);
 
-const char *http_method_name(enum http_method m)
-{
-    static const char *n[] = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "OTHER"};
-    return n[m];
-}
-
 /* The only way a request ends. Whatever points at r lets go first: the
  * flush queue, and the stream's feeder (a log follower in hub.c) through
  * stream_gone. A request waiting on the worker pool is only detached
@@ -101,7 +95,7 @@ void http_add_header(struct req *r, const char *name, const char *value)
 void http_reply_raw(struct req *r, int status, const char *ctype, char *body, size_t len)
 {
     if (r->replied) {
-        log_error("http", "second answer to one request (%s %s)", http_method_name(r->method),
+        log_error("http", "second answer to one request (%s %s)", router_method_name(r->method),
                   r->path);
         free(body);
         return;
@@ -377,7 +371,7 @@ static void finish_metrics(struct req *r)
     uint64_t us = util_mono_us() - r->started_us;
     metrics_http(r->srv->metrics, r->route ? r->route->pattern : NULL, r->method, r->status, us);
     if (r->srv->cfg.access_log)
-        log_info("http", "%s %s %d %.2fms %s", http_method_name(r->method), r->path, r->status,
+        log_info("http", "%s %s %d %.2fms %s", router_method_name(r->method), r->path, r->status,
                  (double)us / 1000.0, req_ip(r));
 }
 
@@ -695,7 +689,7 @@ static void dispatch(struct req *r)
     if (!r->route) {
         if (path_matched == ROUTER_OTHER_METHOD)
             http_reply_error(r, 405, "method_not_allowed", "%s is not allowed on %s",
-                             http_method_name(r->method), r->path);
+                             router_method_name(r->method), r->path);
         else if (path_matched == ROUTER_BAD_PARAM)
             http_reply_error(r, 400, "invalid_path", "a path segment of %s is not a valid name "
                              "or id", r->path);

@@ -24,10 +24,7 @@
 #include "berthd.h"
 #include "buf.h"
 #include "jsonx.h"
-
-enum http_method { HM_GET = 0, HM_POST, HM_PUT, HM_PATCH, HM_DELETE, HM_HEAD, HM_OPTIONS, HM_OTHER };
-
-#define REQ_MAX_PARAMS 4
+#include "router.h"
 
 struct route;
 struct lws;
@@ -87,8 +84,6 @@ struct req {
     char *file_buf;             /* the piece being written */
     size_t file_len, file_pos;
 };
-
-const char *http_method_name(enum http_method m);
 
 /* Answers. Each takes ownership of what it is given. */
 void http_reply_json(struct req *r, int status, json_t *body);

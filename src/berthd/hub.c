@@ -19,9 +19,7 @@
  * server, never per heartbeat.
  */
 #include "hub.h"
-#include "api.h"
 #include "audit.h"
-#include "http.h"
 #include "hub_series.h"
 #include "jsonx.h"
 #include "log.h"
@@ -938,7 +936,7 @@ static json_t *metrics_json(const struct snapshot *m)
                      "disk_used", (json_int_t)m->disk_used, "load1", m->load1, "load5",
                      m->load5, "load15", m->load15, "net", "rx_v4", (json_int_t)m->rx_v4,
                      "tx_v4", (json_int_t)m->tx_v4, "rx_v6", (json_int_t)m->rx_v6, "tx_v6",
-                     (json_int_t)m->tx_v6, "at", api_time(m->at));
+                     (json_int_t)m->tx_v6, "at", jx_time(m->at));
 }
 
 void hub_server_info(struct hub *h, int64_t server_id, struct hub_live_info *out)
@@ -968,7 +966,7 @@ json_t *hub_server_history(struct hub *h, int64_t server_id, int64_t since)
     for (size_t i = 0; i < k; i++) {
         const struct hub_point *p = &pts[i];
         json_array_append_new(
-            arr, json_pack("{s:o, s:i, s:f, s:f, s:f, s:f, s:o, s:o}", "t", api_time(p->t),
+            arr, json_pack("{s:o, s:i, s:f, s:f, s:f, s:f, s:o, s:o}", "t", jx_time(p->t),
                            "step", p->step, "cpu_pct", p->cpu_pct, "mem_pct", p->mem_pct,
                            "disk_pct", p->disk_pct, "load1", p->load1, "rx_bps",
                            p->rx_bps >= 0 ? json_real(p->rx_bps) : json_null(), "tx_bps",

@@ -186,7 +186,7 @@ static int cmd_routes(void)
         const struct route *rt = &routes[i];
         static const char *auth[] = {"public", "user", "org"};
         json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s?, s:s?}", "method",
-                                             http_method_name(rt->method), "path", rt->pattern,
+                                             router_method_name(rt->method), "path", rt->pattern,
                                              "auth", auth[rt->auth], "scope",
                                              rt->scope ? access_scope_name(rt->scope) : NULL,
                                              "action", rt->action));

@@ -91,13 +91,13 @@ int metrics_render(struct metrics *m, struct buf *o)
             if (m->s[i].by_class[c])
                 rc |= buf_printf(o, "berth_http_requests_total{route=\"%s\",method=\"%s\","
                                     "code=\"%dxx\"} %llu\n", m->s[i].route,
-                                 http_method_name(m->s[i].method), c,
+                                 router_method_name(m->s[i].method), c,
                                  (unsigned long long)m->s[i].by_class[c]);
     rc |= buf_printf(o, "# HELP berth_http_request_duration_seconds Time to answer.\n"
                         "# TYPE berth_http_request_duration_seconds histogram\n");
     for (int i = 0; i < m->n; i++) {
         const struct series *s = &m->s[i];
-        const char *meth = http_method_name(s->method);
+        const char *meth = router_method_name(s->method);
         for (size_t b = 0; b < NBUCKETS; b++)
             rc |= buf_printf(o, "berth_http_request_duration_seconds_bucket{route=\"%s\","
                                 "method=\"%s\",le=\"%g\"} %llu\n", s->route, meth,

@@ -6,7 +6,7 @@
 #include <stdint.h>
 
 #include "buf.h"
-#include "http.h"
+#include "router.h"
 
 struct metrics;
 

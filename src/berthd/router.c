@@ -130,6 +130,13 @@ static int match_one(const char *pat, const char *path, char params[][128], int 
     return 1;
 }
 
+const char *router_method_name(enum http_method m)
+{
+    static const char *const n[] = {"GET",    "POST", "PUT",     "PATCH",
+                                    "DELETE", "HEAD", "OPTIONS", "OTHER"};
+    return (unsigned)m <= HM_OTHER ? n[m] : "OTHER";
+}
+
 const struct route *router_match(enum http_method m, const char *path,
                                  char params[][128], int *nparams, int *path_matched)
 {

@@ -6,9 +6,17 @@
 #ifndef BERTHD_ROUTER_H
 #define BERTHD_ROUTER_H
 
+#include <stddef.h>
 #include <stdint.h>
 
-#include "http.h"
+struct req;
+
+#define REQ_MAX_PARAMS 4 /* {params} in one route pattern */
+
+/* A request's method as berthd routes it. */
+enum http_method { HM_GET = 0, HM_POST, HM_PUT, HM_PATCH, HM_DELETE, HM_HEAD, HM_OPTIONS, HM_OTHER };
+/* "GET", "POST", ... ("OTHER" for what berthd does not serve). */
+const char *router_method_name(enum http_method m);
 
 enum route_auth {
     AUTH_PUBLIC,   /* no token needed */

@@ -239,8 +239,10 @@ int client_mutate(struct cli *c, const char *method, const char *path, json_t *b
 int client_path(struct cli *c, char *out, size_t n, const char *fmt, const char *segment);
 /* Streams the body of GET path (under /api/v1) to fn as it arrives, with
  * `Accept: accept`; no total timeout (a followed log lasts as long as its
- * job). fn returns 0, or -1 to stop (c->err set by fn). 0 when the answer
- * ended normally, -1 with c->err set otherwise. */
+ * job), but an idle one: nothing for BERTH_FOLLOW_IDLE_S (default 60) s
+ * cuts it. fn returns 0, or -1 to stop (c->err set by fn). 0 when the
+ * answer ended normally, 1 when it was cut while idle (the caller looks
+ * at the job and follows again), -1 with c->err set otherwise. */
 typedef int (*client_data_fn)(void *arg, const char *p, size_t n);
 int client_stream(struct cli *c, const char *path, const char *accept, client_data_fn fn,
                   void *arg);
@@ -262,7 +264,8 @@ struct logstream {
 };
 void logstream_init(struct logstream *ls, struct cli *c, logstream_print_fn print, void *arg);
 void logstream_release(struct logstream *ls);
-/* One GET of path (whole or ?follow=1); 0 or -1 (error set on c). */
+/* One GET of path (whole or ?follow=1); 0, 1 when it was cut while idle
+ * (client_stream), or -1 (error set on c). */
 int logstream_read(struct logstream *ls, const char *path);
 /* What logstream_read does with the answer, for any bytes (the fuzz
  * driver): feed pieces as they arrive (arg: the logstream), then end. */

@@ -18,6 +18,7 @@
 #define RESPONSE_MAX (8 * 1024 * 1024)
 #define CONNECT_TIMEOUT_S 10L
 #define TOTAL_TIMEOUT_S 60L
+#define FOLLOW_IDLE_S 60L /* a followed stream silent this long is looked at again */
 
 struct response {
     long status;
@@ -318,6 +319,16 @@ static size_t on_stream(char *p, size_t size, size_t n, void *arg)
     return size * n;
 }
 
+/* BERTH_FOLLOW_IDLE_S (1..3600; tests use 1-2), else FOLLOW_IDLE_S. */
+static long follow_idle_s(void)
+{
+    const char *v = getenv("BERTH_FOLLOW_IDLE_S");
+    int64_t n;
+    if (v && util_parse_i64(v, &n) == 0 && n >= 1 && n <= 3600)
+        return (long)n;
+    return FOLLOW_IDLE_S;
+}
+
 int client_stream(struct cli *c, const char *path, const char *accept, client_data_fn fn,
                   void *arg)
 {
@@ -337,13 +348,30 @@ int client_stream(struct cli *c, const char *path, const char *accept, client_da
     setup(c, s.e, "GET", url, NULL, h, &s.r);
     curl_easy_setopt(s.e, CURLOPT_WRITEFUNCTION, on_stream);
     curl_easy_setopt(s.e, CURLOPT_WRITEDATA, &s);
+    /* No total limit (a job may run for hours), but no wait without a
+     * deadline either: a stream silent for idle_s seconds (a quiet job, or
+     * a peer gone without a FIN) is cut, and the caller looks at the job
+     * and follows again; TCP keepalives find a dead peer sooner. */
+    long idle_s = follow_idle_s();
     curl_easy_setopt(s.e, CURLOPT_TIMEOUT, 0L);
+    curl_easy_setopt(s.e, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(s.e, CURLOPT_LOW_SPEED_TIME, idle_s);
     curl_easy_setopt(s.e, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(s.e, CURLOPT_TCP_KEEPIDLE, 15L);
+    curl_easy_setopt(s.e, CURLOPT_TCP_KEEPINTVL, 5L);
     curl_easy_setopt(s.e, CURLOPT_ERRORBUFFER, errbuf);
     uint64_t t0 = util_mono_us();
     CURLcode cc = curl_easy_perform(s.e);
     if (s.stopped)
         goto done; /* fn set c->err */
+    curl_easy_getinfo(s.e, CURLINFO_RESPONSE_CODE, &s.r.status);
+    if (cc == CURLE_OPERATION_TIMEDOUT && (s.r.status == 0 || (s.r.status >= 200 &&
+                                                               s.r.status <= 299))) {
+        if (c->verbose)
+            fprintf(stderr, "berth: GET %s: nothing for %ld s; looking again\n", url, idle_s);
+        rc = 1;
+        goto done;
+    }
     if (cc != CURLE_OK) {
         transport_error(c, cc, errbuf, &s.r);
         goto done;

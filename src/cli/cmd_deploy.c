@@ -176,7 +176,11 @@ static int read_log(struct cli *c, int64_t id, int follow, struct dlog *f)
     char path[600];
     if (dep_path(c, id, follow ? "/logs?follow=1" : "/logs", path, sizeof path) < 0)
         return -1;
-    return logstream_read(&f->ls, path);
+    int rc = logstream_read(&f->ls, path);
+    if (rc == 1 && !follow)
+        return cli_fail(c, CLI_EXIT_OTHER, "timeout", "the log of deployment %lld stopped "
+                        "arriving", (long long)id);
+    return rc;
 }
 
 static void dlog_init(struct cli *c, struct dlog *f)
@@ -189,7 +193,7 @@ static void dlog_release(struct dlog *f) { logstream_release(&f->ls); }
 
 static int follow_loop(struct cli *c, int64_t id, struct dlog *f, json_t **dep)
 {
-    int early = 0, streamed = 0, tries = 0, said = 0;
+    int early = 0, streamed = 0, tries = 0, said = 0, idle = 0;
     size_t got = 0;
     *dep = NULL;
     for (;;) {
@@ -211,7 +215,10 @@ static int follow_loop(struct cli *c, int64_t id, struct dlog *f, json_t **dep)
             sleep(1);
             continue;
         }
-        if (streamed) {
+        if (streamed && idle) { /* quiet for a while and still running */
+            early = 1;
+            tries = 0;
+        } else if (streamed) {
             early = 1;
             if (++tries > FOLLOW_RETRIES)
                 return cli_fail(c, CLI_EXIT_OTHER, "follow_failed", "the log of deployment "
@@ -219,8 +226,11 @@ static int follow_loop(struct cli *c, int64_t id, struct dlog *f, json_t **dep)
                                 "deployment show %lld", (long long)id, (long long)id);
             sleep(1);
         }
-        if (read_log(c, id, 1, f) < 0)
+        int rc = read_log(c, id, 1, f);
+        if (rc < 0)
             return -1;
+        idle = rc == 1;
+        early |= idle; /* cut while idle: what came since is read whole */
         streamed = 1;
         got = f->ls.received;
     }

@@ -83,7 +83,11 @@ static int read_log(struct cli *c, int64_t id, int follow, struct logstream *f)
     char path[600];
     if (job_path(c, id, follow ? "/logs?follow=1" : "/logs", path, sizeof path) < 0)
         return -1;
-    return logstream_read(f, path);
+    int rc = logstream_read(f, path);
+    if (rc == 1 && !follow)
+        return cli_fail(c, CLI_EXIT_OTHER, "timeout", "the log of job %lld stopped arriving",
+                        (long long)id);
+    return rc;
 }
 
 static int follow_loop(struct cli *c, int64_t id, struct logstream *f, json_t **job)
@@ -91,8 +95,10 @@ static int follow_loop(struct cli *c, int64_t id, struct logstream *f, json_t **
     int early = 0;
     *job = NULL;
     for (int tries = 0;; tries++) {
-        if (read_log(c, id, 1, f) < 0)
+        int rc = read_log(c, id, 1, f);
+        if (rc < 0)
             return -1;
+        early |= rc == 1; /* cut while idle: what came since is read whole */
         size_t got = f->received;
         if (job_get(c, id, job) < 0)
             return -1;
@@ -106,6 +112,10 @@ static int follow_loop(struct cli *c, int64_t id, struct logstream *f, json_t **
         json_decref(*job);
         *job = NULL;
         early = 1;
+        if (rc == 1) { /* quiet for a while and still running: follow on */
+            tries = -1;
+            continue;
+        }
         if (tries >= FOLLOW_RETRIES)
             return cli_fail(c, CLI_EXIT_OTHER, "follow_failed", "the log of job %lld keeps "
                             "ending before the job does; see berth job show %lld",

@@ -88,6 +88,10 @@ int logstream_read(struct logstream *ls, const char *path)
     buf_clear(&ls->line);
     ls->received = 0;
     int rc = client_stream(ls->c, path, "application/x-ndjson", logstream_feed, ls);
+    if (rc == 1) { /* cut while idle: a part line comes again, whole, by seq */
+        buf_clear(&ls->line);
+        return 1;
+    }
     return rc == 0 ? logstream_end(ls) : rc;
 }
 

@@ -1,6 +1,7 @@
 /* jsonx.c - typed jansson getters and body parsing. */
 #include "jsonx.h"
 #include "buf.h"
+#include "util.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -282,6 +283,15 @@ static int dump_value(struct buf *b, const json_t *v, int depth)
     case JSON_FALSE: return buf_append(b, "false", 5);
     default: return buf_append(b, "null", 4);
     }
+}
+
+json_t *jx_time(int64_t t)
+{
+    if (!t)
+        return json_null();
+    char b[32];
+    util_iso8601(t, b, sizeof b);
+    return json_string(b);
 }
 
 char *jx_dump(const json_t *v, size_t *len)

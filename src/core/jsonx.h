@@ -23,6 +23,8 @@ json_t *jx_parse_object(const char *data, size_t len, char *err, size_t errlen);
 
 /* Serialises compactly; malloc'ed. */
 char *jx_dump(const json_t *v, size_t *len);
+/* Unix seconds as an ISO-8601 UTC string; 0 (never) as null. */
+json_t *jx_time(int64_t t);
 
 /* Streaming writer: compact JSON appended straight to a buf, without
  * building json_t trees (list answers write rows from SQLite columns).

@@ -6,14 +6,78 @@ played by a raw link (rawrunner.py) so a job can be held without running:
   used to stay open forever: only a runner's result closed followers);
 - the plain-text log puts the runner's own lines (stream "system", sent
   without a newline) on lines of their own, whole and followed alike
-  (`running script s (timeout 3600 s)line-1` before).
+  (`running script s (timeout 3600 s)line-1` before);
+- `berth job logs --follow` whose connection dies without a FIN (a cut
+  the CLI cannot see) looks again after BERTH_FOLLOW_IDLE_S and finishes
+  (it used to wait forever: the stream had no deadline).
 """
+import os
+import select
+import socket
+import subprocess
+import tempfile
 import threading
 import time
 import unittest
 
-from harness import Berthd, wait_for
+from harness import BERTH, Berthd, wait_for
 from rawrunner import RawRunner
+
+
+class CutProxy(threading.Thread):
+    """A TCP proxy to berthd whose existing connections can be made to
+    go silent at once (nothing forwarded either way, nothing closed): a
+    network cut as a client sees it. New connections pass."""
+
+    def __init__(self, port):
+        super().__init__(daemon=True)
+        self.to = port
+        self.lsock = socket.socket()
+        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.listen(16)
+        self.port = self.lsock.getsockname()[1]
+        self.pairs = []
+        self.start()
+
+    def run(self):
+        while True:
+            try:
+                a, _ = self.lsock.accept()
+            except OSError:
+                return
+            b = socket.create_connection(("127.0.0.1", self.to))
+            pair = {"socks": (a, b), "dead": False}
+            self.pairs.append(pair)
+            threading.Thread(target=self.pump, args=(pair,), daemon=True).start()
+
+    def pump(self, pair):
+        a, b = pair["socks"]
+        peer = {a: b, b: a}
+        while not pair["dead"]:
+            r, _, _ = select.select([a, b], [], [], 0.1)
+            for s in r:
+                if pair["dead"]:
+                    break
+                try:
+                    data = s.recv(65536)
+                except OSError:
+                    data = b""
+                if not data:
+                    a.close()
+                    b.close()
+                    return
+                peer[s].sendall(data)
+        # dead: hold both sockets open, silently, until the test ends
+
+    def cut(self):
+        for p in self.pairs:
+            p["dead"] = True
+
+    def close(self):
+        self.lsock.close()
+        for p in self.pairs:
+            for s in p["socks"]:
+                s.close()
 
 
 class Follow(threading.Thread):
@@ -141,6 +205,42 @@ class Jobs(unittest.TestCase):
         nd = self.api("GET", "/jobs/%d/logs" % jid, headers={"Accept": "application/x-ndjson"})
         self.assertEqual(nd.body.count("\n"), len(chunks))
         self.assertIn('"data":"running script count (timeout 3600 s)"', nd.body)
+
+    def test_cli_follow_survives_a_silent_cut(self):
+        s, l = self.register()
+        jid, job = self.script_job(l)
+        l.send({"type": "job.accepted", "job": job})
+        l.send({"type": "job.log", "job": job, "seq": 1, "stream": "stdout", "ts": 1,
+                "data": "before the cut\n"})
+        l.expect("ack")
+        proxy = CutProxy(self.b.port)
+        self.addCleanup(proxy.close)
+        home = tempfile.TemporaryDirectory(prefix="berth-cli-")
+        self.addCleanup(home.cleanup)
+        env = dict(os.environ, HOME=home.name, BERTH_CONFIG=os.path.join(home.name, "c.json"),
+                   BERTH_URL="http://127.0.0.1:%d" % proxy.port, BERTH_TOKEN=self.tok,
+                   BERTH_ORG=self.b.org, BERTH_FOLLOW_IDLE_S="2")
+        out = open(os.path.join(home.name, "out"), "w+")
+        p = subprocess.Popen([BERTH, "job", "logs", str(jid), "--follow"], env=env,
+                             stdout=out, stderr=subprocess.STDOUT)
+        self.addCleanup(lambda: p.poll() is None and p.kill())
+        self.assertTrue(wait_for(lambda: "before the cut" in open(out.name).read(), 10))
+        proxy.cut()  # the follow's connection is dead now, and nobody says so
+        l.send({"type": "job.log", "job": job, "seq": 2, "stream": "stdout", "ts": 2,
+                "data": "after the cut\n"})
+        l.expect("ack")
+        l.send({"type": "job.done", "job": job, "last_seq": 2, "status": "SUCCEEDED",
+                "exit_code": 0, "error": None})
+        l.expect("ack.done")
+        try:
+            rc = p.wait(20)
+        except subprocess.TimeoutExpired:
+            self.fail("berth job logs --follow still waits on a dead connection: " +
+                      open(out.name).read())
+        text = open(out.name).read()
+        self.assertEqual(rc, 0, text)
+        self.assertEqual(text.count("before the cut"), 1, text)
+        self.assertEqual(text.count("after the cut"), 1, text)
 
 
 if __name__ == "__main__":
