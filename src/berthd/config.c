@@ -19,6 +19,7 @@ void config_defaults(struct config *c)
     c->login_max_address = 20;
     c->login_window = 900;
     c->outbound_threads = 2;
+    c->job_output_max = 64 * 1024 * 1024;
 }
 
 static void env_str(const char *name, char *dst, size_t n)
@@ -50,6 +51,10 @@ void config_from_env(struct config *c)
     env_int("BERTH_BODY_MAX", &body);
     if (body > 0)
         c->body_max = (size_t)body;
+    int out = 0;
+    env_int("BERTH_JOB_OUTPUT_MAX", &out);
+    if (out >= 4096)
+        c->job_output_max = out;
     env_int("BERTH_WORKERS", &c->workers);
     env_int("BERTH_SESSION_TTL", &c->session_ttl);
     env_int("BERTH_LOGIN_MAX_ACCOUNT", &c->login_max_account);

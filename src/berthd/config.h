@@ -3,6 +3,7 @@
 #define BERTHD_CONFIG_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct config {
     char data_dir[1024];
@@ -13,6 +14,7 @@ struct config {
     char tls_key[1024];
     char public_url[512];     /* how clients reach us, for printed commands */
     size_t body_max;          /* request body limit in bytes */
+    int64_t job_output_max;   /* a job's stored stdout+stderr, bytes (job.c) */
     int workers;              /* worker threads for slow work */
     int session_ttl;          /* seconds a login session lasts */
     int login_max_account;    /* failed logins per account per window */

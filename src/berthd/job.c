@@ -24,6 +24,9 @@
 
 #define FOLLOW_PAGE 1000
 #define DONE_ERROR_MAX 4000 /* bytes of a result's error kept */
+/* The runner's own lines (step reports, "exit 0") are kept past the
+ * output cap, up to this much more: a deploy's steps must arrive. */
+#define SYSTEM_MAX (1024 * 1024)
 
 struct follower {
     struct follower *next;
@@ -48,6 +51,9 @@ struct job_intake {
     int64_t done_last_seq;
     int done_failed, done_exit;
     char *done_error;
+    int64_t out_bytes;    /* stored on stdout/stderr */
+    int64_t sys_bytes;    /* stored on system */
+    int truncated;        /* the cap was reached: stdout/stderr no longer stored */
 };
 
 struct jobs {
@@ -430,7 +436,9 @@ static struct job_intake *intake_get(struct jobs *js, struct hub_conn *c, const 
         return NULL;
     in->job_id = id;
     in->kind = k;
-    if (store_job_log_prefix(js->srv->store, id, &in->acked) != STORE_OK) {
+    if (store_job_log_prefix(js->srv->store, id, &in->acked) != STORE_OK ||
+        store_job_log_usage(js->srv->store, id, &in->out_bytes, &in->sys_bytes,
+                            &in->truncated) != STORE_OK) {
         free(in);
         return NULL;
     }
@@ -528,27 +536,57 @@ static int on_log(void *arg, struct hub_conn *c, json_t *msg, char *why, size_t 
     int64_t id = in->job_id;
     if (l.seq > in->acked) {
         int inserted = 0;
-        int rc = store_job_log_add(js->srv->store, id, c->server_id, l.seq, l.stream, l.ts_ms,
-                                   l.data, l.len, &inserted);
+        const char *data = l.data, *stream = l.stream;
+        size_t len = l.len;
+        char mark[160];
+        int sys = strcmp(stream, "system") == 0;
+        int64_t cap = js->srv->cfg.job_output_max;
+        if (sys ? in->sys_bytes + (int64_t)len > SYSTEM_MAX
+                : in->truncated || in->out_bytes + (int64_t)len > cap) {
+            if (in->truncated || sys) { /* dropped, acked: the runner forgets it */
+                if (l.seq > in->acked)
+                    in->acked = l.seq;
+                goto ack;
+            }
+            /* the first chunk past the cap: the mark takes its seq */
+            snprintf(mark, sizeof mark, STORE_JOB_TRUNCATED ": over %lld bytes; the rest of "
+                     "stdout and stderr was dropped", (long long)cap);
+            data = mark;
+            len = strlen(mark);
+            stream = "system";
+            sys = 1;
+        }
+        int rc = store_job_log_add(js->srv->store, id, c->server_id, l.seq, stream, l.ts_ms,
+                                   data, len, &inserted);
         if (rc == STORE_NOTFOUND) { /* it ended meanwhile */
             job_closed(c, in);
             return 0;
         }
         if (rc != STORE_OK)
             return 0; /* not stored, not acked: the runner replays it */
-        if (inserted && in->kind && in->kind->system_line && strcmp(l.stream, "system") == 0)
-            in->kind->system_line(js->srv, id, l.ts_ms, l.data, l.len);
+        if (inserted && data == mark) {
+            in->truncated = 1;
+            log_warn("job", "job %lld: output over %lld bytes; the rest is dropped",
+                     (long long)id, (long long)cap);
+        }
+        if (inserted)
+            *(sys ? &in->sys_bytes : &in->out_bytes) += (int64_t)len;
+        if (inserted && sys && data != mark && in->kind && in->kind->system_line)
+            in->kind->system_line(js->srv, id, l.ts_ms, data, len);
         if (l.seq > in->max_seen)
             in->max_seen = l.seq;
         int64_t before = in->acked;
         if (l.seq == in->acked + 1) {
             in->acked = l.seq;
-            if (in->max_seen > in->acked) /* a gap was filled: where does it end now? */
-                store_job_log_prefix(js->srv->store, id, &in->acked);
+            int64_t p = 0; /* a gap was filled: where does it end now? */
+            if (in->max_seen > in->acked &&
+                store_job_log_prefix(js->srv->store, id, &p) == STORE_OK && p > in->acked)
+                in->acked = p;
         }
         if (in->acked > before)
             followers_advance(js, id, in->acked, 0);
     }
+ack:;
     char ids[24];
     id_str(id, ids);
     hub_conn_send(c, proto_ack(ids, in->acked));

@@ -1642,6 +1642,26 @@ int store_job_log_add(struct store *st, int64_t job_id, int64_t server_id, int64
     return rc;
 }
 
+int store_job_log_usage(struct store *st, int64_t job_id, int64_t *out, int64_t *sys,
+                        int *truncated)
+{
+    sqlite3_stmt *s = q(st, "SELECT COALESCE(SUM(CASE WHEN stream <> 'system' THEN "
+                            "length(CAST(data AS BLOB)) ELSE 0 END), 0), "
+                            "COALESCE(SUM(CASE WHEN stream = 'system' THEN "
+                            "length(CAST(data AS BLOB)) ELSE 0 END), 0), "
+                            "COALESCE(MAX(CASE WHEN stream = 'system' AND substr(data, 1, ?) = ? "
+                            "THEN 1 ELSE 0 END), 0) FROM job_logs WHERE job_id = ?",
+                        "isi", (int64_t)strlen(STORE_JOB_TRUNCATED), STORE_JOB_TRUNCATED, job_id);
+    int rc = row(st, s);
+    if (rc != STORE_OK)
+        return rc;
+    *out = sqlite3_column_int64(s, 0);
+    *sys = sqlite3_column_int64(s, 1);
+    *truncated = sqlite3_column_int(s, 2) != 0;
+    sqlite3_reset(s);
+    return STORE_OK;
+}
+
 int store_job_log_prefix(struct store *st, int64_t job_id, int64_t *prefix)
 {
     /* The first stored seq whose successor is missing ends the prefix;

@@ -312,6 +312,12 @@ int store_jobs_list(struct store *st, int64_t org_id, int64_t server_id, int lim
 int store_job_log_add(struct store *st, int64_t job_id, int64_t server_id, int64_t seq,
                       const char *stream,
                       int64_t ts_ms, const char *data, size_t len, int *inserted);
+/* What a job's stored log holds: bytes on stdout/stderr (*out) and on
+ * system (*sys), and whether it carries the truncation mark (a system
+ * chunk starting STORE_JOB_TRUNCATED). */
+#define STORE_JOB_TRUNCATED "berth: output truncated"
+int store_job_log_usage(struct store *st, int64_t job_id, int64_t *out, int64_t *sys,
+                        int *truncated);
 /* Largest N such that every seq 1..N is stored (0 if none). */
 int store_job_log_prefix(struct store *st, int64_t job_id, int64_t *prefix);
 /* Chunks with after < seq <= upto (upto 0: no bound), in order, at most

@@ -107,9 +107,11 @@ class Follow(threading.Thread):
             conn.close()
 
 
-class Jobs(unittest.TestCase):
+class JobBase(unittest.TestCase):
+    env = {}
+
     def setUp(self):
-        self.b = Berthd(env={"BERTH_HEARTBEAT_S": "5"}).start()
+        self.b = Berthd(env=dict({"BERTH_HEARTBEAT_S": "5"}, **self.env)).start()
         self.tok = self.b.login()
         self.org = "/api/v1/orgs/%s" % self.b.org
         self.links = []
@@ -133,10 +135,22 @@ class Jobs(unittest.TestCase):
         l.send({"type": "registered", "server_id": reg["server_id"]})
         l.expect("welcome")
         l.send({"type": "precheck", "ok": True, "checks": []})
+        self.cred = reg["credential"]
         self.assertTrue(wait_for(lambda: self.api("GET", "/servers/%s" % name)
                                  .json["status"] == "ACTIVE", 10))
         return r.json, l
 
+    def script_job(self, l, name="count"):
+        self.assertEqual(self.api("POST", "/scripts", {"name": name, "body": "echo"}).status,
+                         201)
+        r = self.api("POST", "/scripts/%s/runs" % name, {"server": "raw-1"})
+        self.assertEqual(r.status, 201, r)
+        job = l.expect("job", 15)
+        self.assertEqual(job["job"], str(r.json["id"]))
+        return r.json["id"], job["job"]
+
+
+class Jobs(JobBase):
     def test_follow_ends_when_a_pending_deployment_is_cancelled(self):
         s, l = self.register()
         r = self.api("POST", "/apps", {"name": "web", "server": "raw-1",
@@ -168,15 +182,6 @@ class Jobs(unittest.TestCase):
         r = self.api("POST", "/apps/web/deployments", {})
         self.assertEqual(r.status, 201, r)
         self.assertNotEqual(l.expect("job", 15)["job"], job["job"])
-
-    def script_job(self, l, name="count"):
-        self.assertEqual(self.api("POST", "/scripts", {"name": name, "body": "echo"}).status,
-                         201)
-        r = self.api("POST", "/scripts/%s/runs" % name, {"server": "raw-1"})
-        self.assertEqual(r.status, 201, r)
-        job = l.expect("job", 15)
-        self.assertEqual(job["job"], str(r.json["id"]))
-        return r.json["id"], job["job"]
 
     def test_plain_text_log_puts_system_lines_on_their_own(self):
         s, l = self.register()
@@ -241,6 +246,44 @@ class Jobs(unittest.TestCase):
         self.assertEqual(rc, 0, text)
         self.assertEqual(text.count("before the cut"), 1, text)
         self.assertEqual(text.count("after the cut"), 1, text)
+
+
+class OutputCap(JobBase):
+    """A job's stored output is capped (BERTH_JOB_OUTPUT_MAX): past it one
+    mark is stored and the rest of stdout/stderr is acked and dropped; the
+    runner's own lines still land (a deploy's steps must), up to 1 MiB."""
+    env = {"BERTH_JOB_OUTPUT_MAX": "65536"}
+
+    def test_output_past_the_cap_is_dropped_after_one_mark(self):
+        s, l = self.register()
+        jid, job = self.script_job(l)
+        l.send({"type": "job.accepted", "job": job})
+        piece = "x" * 16383 + "\n"
+        n = 40  # 640 KiB against a 64 KiB cap
+        for seq in range(1, n + 1):
+            l.send({"type": "job.log", "job": job, "seq": seq, "stream": "stdout", "ts": seq,
+                    "data": piece})
+            self.assertEqual(l.expect("ack")["seq"], seq)  # every chunk acked, in order
+        l.send({"type": "job.log", "job": job, "seq": n + 1, "stream": "system", "ts": n + 1,
+                "data": "exit 0"})
+        self.assertEqual(l.expect("ack")["seq"], n + 1)
+        l.send({"type": "job.done", "job": job, "last_seq": n + 1, "status": "SUCCEEDED",
+                "exit_code": 0, "error": None})
+        l.expect("ack.done")
+        self.assertEqual(self.api("GET", "/jobs/%d" % jid).json["status"], "SUCCEEDED")
+        text = self.api("GET", "/jobs/%d/logs" % jid).body
+        self.assertEqual(text.count(piece), 4, len(text))  # 4 x 16 KiB fit in 64 KiB
+        self.assertEqual(text.count("berth: output truncated: over 65536 bytes"), 1)
+        self.assertTrue(text.endswith("exit 0\n"), text[-100:])
+        self.assertLess(len(text), 65536 + 200)
+        # a reconnecting runner that replays everything changes nothing
+        l.close()
+        l2 = RawRunner(self.b.port, self.cred)
+        self.links.append(l2)
+        l2.hello([{"job": job, "last_seq": n + 1, "done": True}])
+        w = l2.expect("welcome")
+        self.assertEqual(w["jobs"], [{"job": job, "acked_seq": 5, "done_acked": True}])
+        self.assertEqual(self.api("GET", "/jobs/%d/logs" % jid).body, text)
 
 
 if __name__ == "__main__":
