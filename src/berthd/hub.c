@@ -52,6 +52,7 @@ enum {
 struct hub_msg {
     struct hub_msg *next;
     size_t len;
+    int binary;          /* a channel's bytes (LWS_WRITE_BINARY) */
     unsigned char buf[]; /* LWS_PRE + payload */
 };
 
@@ -91,7 +92,12 @@ struct hub {
         hub_handler fn;
         void *arg;
     } routes[PROTO_NTYPES];          /* message type -> handler */
-    struct hub_link_hooks hooks;
+    struct hub_link_hooks hooks[HUB_HOOKS_MAX];
+    size_t nhooks;
+    struct {
+        hub_binary_handler fn;
+        void *arg;
+    } binary;                        /* binary frames (channels) */
 };
 
 static struct hub *the_hub; /* lws callbacks reach the hub through this */
@@ -220,6 +226,37 @@ static void conn_close(struct hub_conn *c, int code)
 }
 
 /* Queues msg (consumed) for c. */
+/* Queues hlen + len bytes as one message. */
+static int enqueue(struct hub_conn *c, int binary, const void *head, size_t hlen,
+                   const void *data, size_t len)
+{
+    if (c->out_bytes + hlen + len > OUT_MAX) {
+        log_warn("hub", "server %lld: runner is not reading; dropping the link",
+                 (long long)c->server_id);
+        conn_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION);
+        return -1;
+    }
+    struct hub_msg *m = malloc(sizeof *m + LWS_PRE + hlen + len);
+    if (!m)
+        return -1;
+    m->next = NULL;
+    m->len = hlen + len;
+    m->binary = binary;
+    if (hlen)
+        memcpy(m->buf + LWS_PRE, head, hlen);
+    if (len)
+        memcpy(m->buf + LWS_PRE + hlen, data, len);
+    if (c->out_tail)
+        c->out_tail->next = m;
+    else
+        c->out_head = m;
+    c->out_tail = m;
+    c->out_bytes += m->len;
+    if (c->wsi)
+        lws_callback_on_writable(c->wsi);
+    return 0;
+}
+
 int hub_conn_send(struct hub_conn *c, json_t *msg)
 {
     size_t len = 0;
@@ -227,31 +264,15 @@ int hub_conn_send(struct hub_conn *c, json_t *msg)
     json_decref(msg);
     if (!s)
         return -1;
-    if (c->out_bytes + len > OUT_MAX) {
-        free(s);
-        log_warn("hub", "server %lld: runner is not reading; dropping the link",
-                 (long long)c->server_id);
-        conn_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION);
-        return -1;
-    }
-    struct hub_msg *m = malloc(sizeof *m + LWS_PRE + len);
-    if (!m) {
-        free(s);
-        return -1;
-    }
-    m->next = NULL;
-    m->len = len;
-    memcpy(m->buf + LWS_PRE, s, len);
+    int rc = enqueue(c, 0, NULL, 0, s, len);
     free(s);
-    if (c->out_tail)
-        c->out_tail->next = m;
-    else
-        c->out_head = m;
-    c->out_tail = m;
-    c->out_bytes += len;
-    if (c->wsi)
-        lws_callback_on_writable(c->wsi);
-    return 0;
+    return rc;
+}
+
+int hub_conn_send_binary(struct hub_conn *c, const void *head, size_t hlen, const void *data,
+                         size_t len)
+{
+    return enqueue(c, 1, head, hlen, data, len);
 }
 
 /* Ids travel as decimal strings (docs/protocol.md). */
@@ -430,12 +451,16 @@ static int welcome(struct hub *h, struct hub_conn *c, json_t *hello_jobs, char *
     size_t nj = json_array_size(hello_jobs);
     struct proto_job_state *st = calloc(nj ? nj : 1, sizeof *st);
     char(*ids)[HUB_ID_MAX] = calloc(nj ? nj : 1, sizeof *ids);
-    if (!st || !ids || (nj && !h->hooks.welcome)) {
+    const struct hub_link_hooks *jh = NULL; /* the one that answers hello's jobs */
+    for (size_t k = 0; k < h->nhooks && !jh; k++)
+        if (h->hooks[k].welcome)
+            jh = &h->hooks[k];
+    if (!st || !ids || (nj && !jh)) {
         free(st);
         free(ids);
         return -1;
     }
-    if (nj && h->hooks.welcome(h->hooks.arg, c, hello_jobs, st, ids, why, wn) < 0) {
+    if (nj && jh->welcome(jh->arg, c, hello_jobs, st, ids, why, wn) < 0) {
         free(st);
         free(ids);
         return -1;
@@ -458,8 +483,9 @@ static int welcome(struct hub *h, struct hub_conn *c, json_t *hello_jobs, char *
     json_decref(metrics);
     json_decref(fp);
     json_decref(pc);
-    if (h->hooks.live) /* the server's PENDING jobs go now */
-        h->hooks.live(h->hooks.arg, c);
+    for (size_t k = 0; k < h->nhooks; k++) /* the server's PENDING jobs go now */
+        if (h->hooks[k].live)
+            h->hooks[k].live(h->hooks[k].arg, c);
     log_info("hub", "server %lld: runner connected", (long long)c->server_id);
     return 0;
 }
@@ -687,14 +713,16 @@ void hub_conn_release(struct hub *h, struct hub_conn *c)
     }
     c->out_tail = NULL;
     c->out_bytes = 0;
-    if (h->hooks.closed)
-        h->hooks.closed(h->hooks.arg, c);
+    for (size_t k = 0; k < h->nhooks; k++)
+        if (h->hooks[k].closed)
+            h->hooks[k].closed(h->hooks[k].arg, c);
 }
 
 static int on_receive(struct hub *h, struct lws *wsi, struct hub_conn *c, const char *in,
                       size_t len)
 {
-    if (lws_frame_is_binary(wsi)) {
+    int binary = lws_frame_is_binary(wsi);
+    if (binary && (!h->binary.fn || c->phase != P_LIVE || !c->node)) {
         lws_close_reason(wsi, LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE, NULL, 0);
         return -1;
     }
@@ -713,7 +741,13 @@ static int on_receive(struct hub *h, struct lws *wsi, struct hub_conn *c, const 
     len = c->rx.len;
 whole:;
     char why[124] = "malformed message"; /* a close reason: at most 123 bytes */
-    int rc = hub_frame(h, c, in, len, why, sizeof why);
+    int rc;
+    if (binary) {
+        c->node->last_ms = now_ms();
+        rc = h->binary.fn(h->binary.arg, c, (const uint8_t *)in, len, why, sizeof why);
+    } else {
+        rc = hub_frame(h, c, in, len, why, sizeof why);
+    }
     buf_release(&c->rx); /* keep idle links small */
     c->rx.max = 0;
     if (rc < 0) {
@@ -738,7 +772,8 @@ static int on_writeable(struct lws *wsi, struct hub_conn *c)
     struct hub_msg *m = c->out_head;
     if (!m)
         return 0;
-    if (lws_write(wsi, m->buf + LWS_PRE, m->len, LWS_WRITE_TEXT) < (int)m->len)
+    if (lws_write(wsi, m->buf + LWS_PRE, m->len, m->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT) <
+        (int)m->len)
         return -1;
     c->out_head = m->next;
     if (!c->out_head)
@@ -1008,6 +1043,24 @@ int hub_handle(struct hub *h, enum proto_type type, hub_handler fn, void *arg)
     return 0;
 }
 
-void hub_set_link_hooks(struct hub *h, const struct hub_link_hooks *k) { h->hooks = *k; }
+int hub_add_link_hooks(struct hub *h, const struct hub_link_hooks *k)
+{
+    if (h->nhooks >= HUB_HOOKS_MAX)
+        return -1;
+    for (size_t i = 0; i < h->nhooks; i++)
+        if (k->welcome && h->hooks[i].welcome)
+            return -1; /* one module answers hello's jobs */
+    h->hooks[h->nhooks++] = *k;
+    return 0;
+}
+
+int hub_handle_binary(struct hub *h, hub_binary_handler fn, void *arg)
+{
+    if (h->binary.fn)
+        return -1;
+    h->binary.fn = fn;
+    h->binary.arg = arg;
+    return 0;
+}
 
 int hub_runners_connected(struct hub *h) { return h->connected; }

@@ -46,7 +46,8 @@ struct hub_conn {
     struct buf rx;               /* fragments of one message (lazy, capped) */
     struct hub_msg *out_head, *out_tail;
     size_t out_bytes;
-    void *jobs;                  /* job.c's intake state; freed by hooks.closed */
+    void *jobs;                  /* job.c's intake state; freed by its hooks' closed */
+    void *chans;                 /* channels.c's open channels; freed likewise */
     int close_code;              /* when set: close with it at next write */
 };
 
@@ -112,11 +113,22 @@ struct hub_link_hooks {
     void (*closed)(void *arg, struct hub_conn *c);
     void *arg;
 };
-void hub_set_link_hooks(struct hub *h, const struct hub_link_hooks *k);
+#define HUB_HOOKS_MAX 4
+/* Adds a module's link hooks (at most HUB_HOOKS_MAX; one with welcome). */
+int hub_add_link_hooks(struct hub *h, const struct hub_link_hooks *k);
+
+/* Binary frames of a live link (channel bytes, chan.h): 0, or -1 to close
+ * the link with why. One handler. */
+typedef int (*hub_binary_handler)(void *arg, struct hub_conn *c, const uint8_t *data,
+                                  size_t len, char *why, size_t wn);
+int hub_handle_binary(struct hub *h, hub_binary_handler fn, void *arg);
 
 /* Queues msg (consumed; NULL is a failure) on c. -1 when it could not be
  * queued (the link is then being closed if it was not reading). */
 int hub_conn_send(struct hub_conn *c, json_t *msg);
+/* Queues hlen + len bytes (a header, then data) as one binary message. */
+int hub_conn_send_binary(struct hub_conn *c, const void *head, size_t hlen, const void *data,
+                         size_t len);
 /* The server's live (welcomed) link, or NULL. */
 struct hub_conn *hub_live_link(struct hub *h, int64_t server_id);
 

@@ -690,8 +690,8 @@ int jobs_start(struct jobs *js, struct hub *h)
 {
     js->hub = h;
     struct hub_link_hooks hooks = {welcome_jobs, link_live, link_closed, js};
-    hub_set_link_hooks(h, &hooks);
-    if (hub_handle(h, PROTO_JOB_ACCEPTED, on_accepted, js) < 0 ||
+    if (hub_add_link_hooks(h, &hooks) < 0 ||
+        hub_handle(h, PROTO_JOB_ACCEPTED, on_accepted, js) < 0 ||
         hub_handle(h, PROTO_JOB_LOG, on_log, js) < 0 ||
         hub_handle(h, PROTO_JOB_DONE, on_done, js) < 0)
         return -1;

@@ -11,6 +11,7 @@
 #include "access.h"
 #include "api.h"
 #include "audit.h"
+#include "channels.h"
 #include "berthd.h"
 #include "crypto.h"
 #include "http.h"
@@ -228,13 +229,16 @@ static int cmd_serve(struct config *c)
     s.rl_address = ratelimit_new(c->login_max_address, c->login_window, 16384);
     s.hub = hub_new(&s);
     s.jobs = jobs_new(&s);
-    if (!s.pool || !s.metrics || !s.rl_account || !s.rl_address || !s.hub || !s.jobs) {
+    s.channels = channels_new(&s);
+    if (!s.pool || !s.metrics || !s.rl_account || !s.rl_address || !s.hub || !s.jobs ||
+        !s.channels) {
         log_error("berthd", "out of memory");
         goto done;
     }
     /* The job kinds, and the job frames of the runner link (job.c). */
     if (job_kind_register(s.jobs, &script_job_kind) < 0 ||
-        job_kind_register(s.jobs, &deploy_job_kind) < 0 || jobs_start(s.jobs, s.hub) < 0)
+        job_kind_register(s.jobs, &deploy_job_kind) < 0 || jobs_start(s.jobs, s.hub) < 0 ||
+        channels_start(s.channels, s.hub) < 0)
         goto done;
     deploy_boot(&s); /* queued deployments whose app slot is free */
     s.outbound = outbound_new(c, s.pool);
@@ -246,6 +250,7 @@ static int cmd_serve(struct config *c)
 done:
     outbound_free(s.outbound); /* its completions go to s.pool's queue */
     pool_free(s.pool);
+    channels_free(s.channels);
     jobs_free(s.jobs);
     hub_free(s.hub);
     metrics_free(s.metrics);

@@ -23,6 +23,11 @@ static const char *const type_names[] = {
     [PROTO_ACK] = "ack",
     [PROTO_ACK_DONE] = "ack.done",
     [PROTO_JOB_CANCEL] = "job.cancel",
+    [PROTO_CHAN_OPEN] = "chan.open",
+    [PROTO_CHAN_OPENED] = "chan.opened",
+    [PROTO_CHAN_CREDIT] = "chan.credit",
+    [PROTO_CHAN_RESIZE] = "chan.resize",
+    [PROTO_CHAN_CLOSE] = "chan.close",
 };
 #define NTYPES (sizeof type_names / sizeof type_names[0])
 

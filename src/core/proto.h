@@ -44,6 +44,12 @@ enum proto_type {
     PROTO_ACK,
     PROTO_ACK_DONE,
     PROTO_JOB_CANCEL,
+    /* channels, either way (chan.h) */
+    PROTO_CHAN_OPEN,
+    PROTO_CHAN_OPENED,
+    PROTO_CHAN_CREDIT,
+    PROTO_CHAN_RESIZE,
+    PROTO_CHAN_CLOSE,
     PROTO_NTYPES, /* not a type: how many there are */
 };
 

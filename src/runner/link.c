@@ -8,6 +8,7 @@
  * Owns: struct link (r->link), the send queue (each entry malloc'ed with
  * LWS_PRE headroom, freed once written or on disconnect) and the rx
  * reassembly buffer (4 KiB lws rx buffer, frames capped at 1 MiB). */
+#include "chans.h"
 #include "runner.h"
 
 #include "buf.h"
@@ -26,6 +27,7 @@
 struct outmsg {
     struct outmsg *next;
     size_t len;
+    int binary;                              /* a channel's bytes */
     unsigned char buf[];                     /* LWS_PRE + len */
 };
 
@@ -163,7 +165,7 @@ static void connect_now(lws_sorted_usec_list_t *sul)
 }
 
 /* Appends to the send queue; 0 or -1. */
-static int enqueue(struct link *l, const char *text, size_t len)
+static int enqueue_as(struct link *l, int binary, const void *text, size_t len)
 {
     if (!l->established || !l->wsi)
         return -1;
@@ -176,6 +178,7 @@ static int enqueue(struct link *l, const char *text, size_t len)
         return -1;
     m->next = NULL;
     m->len = len;
+    m->binary = binary;
     memcpy(m->buf + LWS_PRE, text, len);
     if (l->tail)
         l->tail->next = m;
@@ -185,6 +188,18 @@ static int enqueue(struct link *l, const char *text, size_t len)
     l->queued += len;
     lws_callback_on_writable(l->wsi);
     return 0;
+}
+
+static int enqueue(struct link *l, const char *text, size_t len)
+{
+    return enqueue_as(l, 0, text, len);
+}
+
+int link_send_binary(struct runner *r, const void *data, size_t len)
+{
+    if (!link_ready(r))
+        return -1;
+    return enqueue_as(r->link, 1, data, len);
 }
 
 static int send_msg(struct link *l, const json_t *msg)
@@ -332,6 +347,19 @@ static void dispatch(struct link *l, json_t *msg, enum proto_type type)
         else
             log_warn(C, "bad ack.done: %s", err);
         break;
+    case PROTO_CHAN_OPEN:
+        if (l->ready)
+            chans_on_open(r, msg);
+        break;
+    case PROTO_CHAN_CREDIT:
+        chans_on_credit(r, msg);
+        break;
+    case PROTO_CHAN_RESIZE:
+        chans_on_resize(r, msg);
+        break;
+    case PROTO_CHAN_CLOSE:
+        chans_on_close(r, msg);
+        break;
     case PROTO_JOB_CANCEL:
         if (proto_parse_job_ref(msg, &job, err, sizeof err) == 0)
             jobs_on_cancel(r, job);
@@ -387,8 +415,9 @@ static int on_receive(struct link *l, struct lws *wsi, const void *in, size_t le
     json_t *msg = NULL;
     enum proto_type type;
     char err[160];
-    if (lws_frame_is_binary(wsi)) {
-        log_warn(C, "binary frame from berthd: closing");
+    int binary = lws_frame_is_binary(wsi);
+    if (binary && !l->ready) {
+        log_warn(C, "binary frame from berthd before welcome: closing");
         goto malformed;
     }
     if (buf_append(&l->rx, in, len) < 0) {
@@ -397,6 +426,13 @@ static int on_receive(struct link *l, struct lws *wsi, const void *in, size_t le
     }
     if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi))
         return 0;
+    if (binary) { /* a channel's bytes (chans.c) */
+        int rc = chans_on_binary(l->r, (const uint8_t *)l->rx.data, l->rx.len);
+        buf_clear(&l->rx);
+        if (rc < 0)
+            goto malformed;
+        return 0;
+    }
     if (proto_parse(l->rx.data ? l->rx.data : "", l->rx.len, &msg, &type, err, sizeof err) < 0) {
         log_warn(C, "malformed frame from berthd: %s", err);
         goto malformed;
@@ -418,7 +454,7 @@ static int on_writeable(struct link *l, struct lws *wsi)
     struct outmsg *m = l->head;
     if (!m)
         return 0;
-    int n = lws_write(wsi, m->buf + LWS_PRE, m->len, LWS_WRITE_TEXT);
+    int n = lws_write(wsi, m->buf + LWS_PRE, m->len, m->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
     if (n < (int)m->len) {
         log_warn(C, "write failed");
         return -1;
@@ -440,6 +476,7 @@ static void on_closed(struct link *l)
 {
     if (l->ready || l->established)
         log_warn(C, "disconnected from berthd");
+    chans_link_lost(l->r); /* a channel never outlives its link: sessions killed */
     l->established = 0;
     l->ready = 0;
     l->wsi = NULL;

@@ -4,6 +4,7 @@
  * registration token is taken from BERTH_RUNNER_TOKEN (then removed from
  * the environment so jobs never see it), --token-file, or --token (then
  * wiped from argv so `ps` does not show it). */
+#include "chans.h"
 #include "runner.h"
 
 #include "child.h"
@@ -257,14 +258,15 @@ static int parse_args(struct runner *r, int argc, char **argv, char **token)
 
 static int make_context(struct runner *r)
 {
-    static struct lws_protocols list[5];
+    static struct lws_protocols list[6];
     struct lws_context_creation_info info;
 
     list[0] = link_protocol;
     list[1] = docker_protocol;     /* deploys: Engine API over the unix socket */
     list[2] = edge_protocol;       /* deploys: HAProxy runtime API */
     list[3] = child_pipe_protocol; /* scripts, and for deploys git, docker build, curl */
-    memset(&list[4], 0, sizeof list[4]);
+    list[4] = chans_fd_protocol;   /* channels: a shell's PTY, an exec's pipes */
+    memset(&list[5], 0, sizeof list[5]);
     memset(&info, 0, sizeof info);
     info.port = CONTEXT_PORT_NO_LISTEN;
     info.protocols = list;
@@ -375,6 +377,7 @@ done:
          * closing their pipes calls back into jobs.c */
         fingerprint_release(r);
         jobs_stop(r);
+        chans_link_lost(r); /* no shell outlives the runner */
         link_release(r);
         lws_context_destroy(r->ctx);
         r->ctx = NULL;

@@ -8,6 +8,7 @@
  *   metrics.c     heartbeat metrics sampling
  *   fingerprint.c fingerprint + precheck, collected on a worker thread
  *   jobs.c        script jobs: fork/exec, pipes on the loop, reaping
+ *   chans.c       channels: a shell or an exec (host or container) on a PTY or pipes
  *   spool.c       on-disk spool of job.log / job.done frames
  *   deploy.c      the deploy job kind (pipeline, rollback, crash recovery)
  *   docker.c, edge.c, child.c  its building blocks (docker.h, edge.h, child.h)
@@ -82,6 +83,8 @@ void link_start(struct runner *r);        /* first connect (scheduled now) */
  * 0 queued, -1 dropped (not connected or queue full). msg stays caller's. */
 int link_send(struct runner *r, const json_t *msg);
 int link_send_raw(struct runner *r, const char *text, size_t len);
+/* A binary frame (a channel's bytes, chans.c); -1 when not ready. */
+int link_send_binary(struct runner *r, const void *data, size_t len);
 int link_ready(const struct runner *r);
 size_t link_queued_bytes(const struct runner *r);
 extern const struct lws_protocols link_protocol;
