@@ -8,7 +8,7 @@
 static const char *scope_names[SC_COUNT] = {
     "server:read", "server:write", "app:read", "app:write", "deploy:read",
     "deploy:write", "env:write", "script:run", "terminal:open", "token:write",
-    "user:write", "org:write", "audit:read",
+    "user:write", "org:write", "audit:read", "container:exec", "server:exec",
 };
 
 const char *access_scope_name(uint32_t single)
@@ -45,7 +45,8 @@ int access_scopes_parse(const char *list, uint32_t *mask)
             return -1;
         memcpy(name, p, l);
         name[l] = '\0';
-        uint32_t s = strcmp(name, "*") == 0 ? SC_ALL : access_scope_parse(name);
+        uint32_t s = strcmp(name, "*") == 0 ? SC_ALL & ~SC_EXCEPTIONAL
+                                            : access_scope_parse(name);
         if (!s)
             return -1;
         m |= s;
@@ -88,8 +89,8 @@ uint32_t access_role_scopes(enum role r)
 {
     const uint32_t viewer = SC_SERVER_READ | SC_APP_READ | SC_DEPLOY_READ | SC_TOKEN_WRITE;
     const uint32_t developer = viewer | SC_APP_WRITE | SC_DEPLOY_WRITE | SC_ENV_WRITE |
-                               SC_SCRIPT_RUN;
-    const uint32_t manager = developer | SC_SERVER_WRITE | SC_TERMINAL_OPEN | SC_AUDIT_READ;
+                               SC_SCRIPT_RUN | SC_CONTAINER_EXEC;
+    const uint32_t manager = developer | SC_SERVER_WRITE | SC_AUDIT_READ;
     switch (r) {
     case ROLE_VIEWER: return viewer;
     case ROLE_DEVELOPER: return developer;

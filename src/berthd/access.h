@@ -25,9 +25,14 @@ enum scope {
     SC_USER_WRITE = 1u << 10,
     SC_ORG_WRITE = 1u << 11,
     SC_AUDIT_READ = 1u << 12,
+    SC_CONTAINER_EXEC = 1u << 13, /* a shell or an exec in a container */
+    SC_SERVER_EXEC = 1u << 14,    /* a command on a server's host (POST .../exec) */
 };
-#define SC_ALL ((1u << 13) - 1)
-#define SC_COUNT 13
+#define SC_ALL ((1u << 15) - 1)
+#define SC_COUNT 15
+/* Exceptional: a host shell or command is root on the host. Admins hold
+ * them; an API token has them only when named ("*" leaves them out). */
+#define SC_EXCEPTIONAL (SC_TERMINAL_OPEN | SC_SERVER_EXEC)
 
 enum role { ROLE_NONE = 0, ROLE_VIEWER, ROLE_DEVELOPER, ROLE_MANAGER, ROLE_ADMIN };
 

@@ -58,7 +58,9 @@ static const struct cli_cmd cmds[] = {
      OPTB(OPT_NAME) | OPTB(OPT_SCOPE) | ORGO | OPTB(OPT_EXPIRES_IN) | MUT,
      "create an API token and print it once",
      "Scopes: server:read server:write app:read app:write deploy:read deploy:write\n"
-     "env:write script:run terminal:open token:write user:write org:write audit:read.\n"
+     "env:write script:run container:exec token:write user:write org:write audit:read,\n"
+     "and, named one by one, the exceptional terminal:open and server:exec (host shell and\n"
+     "host commands; admins only).\n"
      "A token never holds more than your role grants. --org binds it to one organization\n"
      "(without it the token works in every organization you belong to). Default lifetime\n"
      "30 days, never past the token that makes it (your login session): revoking that\n"

@@ -25,11 +25,12 @@ import harness
 ALL_SCOPES = [
     "server:read", "server:write", "app:read", "app:write", "deploy:read", "deploy:write",
     "env:write", "script:run", "terminal:open", "token:write", "user:write", "org:write",
-    "audit:read",
+    "audit:read", "container:exec", "server:exec",
 ]
 _VIEWER = {"server:read", "app:read", "deploy:read", "token:write"}
-_DEVELOPER = _VIEWER | {"app:write", "deploy:write", "env:write", "script:run"}
-_MANAGER = _DEVELOPER | {"server:write", "terminal:open", "audit:read"}
+_DEVELOPER = _VIEWER | {"app:write", "deploy:write", "env:write", "script:run",
+                        "container:exec"}
+_MANAGER = _DEVELOPER | {"server:write", "audit:read"}
 ROLE_SCOPES = {
     "viewer": _VIEWER,
     "developer": _DEVELOPER,

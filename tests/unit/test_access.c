@@ -17,7 +17,7 @@
 static const char *all_scopes[] = {
     "server:read", "server:write", "app:read", "app:write", "deploy:read",
     "deploy:write", "env:write", "script:run", "terminal:open", "token:write",
-    "user:write", "org:write", "audit:read",
+    "user:write", "org:write", "audit:read", "container:exec", "server:exec",
 };
 #define NSCOPES (sizeof all_scopes / sizeof all_scopes[0])
 
@@ -29,13 +29,14 @@ static const struct {
 } expected[] = {
     {ROLE_VIEWER, "viewer", "server:read app:read deploy:read token:write"},
     {ROLE_DEVELOPER, "developer",
-     "server:read app:read deploy:read token:write app:write deploy:write env:write script:run"},
+     "server:read app:read deploy:read token:write app:write deploy:write env:write script:run "
+     "container:exec"},
     {ROLE_MANAGER, "manager",
      "server:read app:read deploy:read token:write app:write deploy:write env:write script:run "
-     "server:write terminal:open audit:read"},
+     "container:exec server:write audit:read"},
     {ROLE_ADMIN, "admin",
      "server:read app:read deploy:read token:write app:write deploy:write env:write script:run "
-     "server:write terminal:open audit:read user:write org:write"},
+     "container:exec server:write terminal:open audit:read user:write org:write server:exec"},
 };
 
 static int has_word(const char *list, const char *w)
@@ -95,7 +96,9 @@ static void scopes_list_parse_forms(void **state)
     assert_int_equal(access_scopes_parse("", &m), 0);
     assert_int_equal(m, 0);
     assert_int_equal(access_scopes_parse("*", &m), 0);
-    assert_int_equal(m, SC_ALL);
+    assert_int_equal(m, SC_ALL & ~SC_EXCEPTIONAL); /* a host shell only by name */
+    assert_int_equal(access_scopes_parse("* terminal:open", &m), 0);
+    assert_int_equal(m, SC_ALL & ~SC_SERVER_EXEC);
     assert_int_equal(access_scopes_parse("  app:read   deploy:read ", &m), 0);
     assert_int_equal(m, SC_APP_READ | SC_DEPLOY_READ);
     assert_int_equal(access_scopes_parse("app:read app:read", &m), 0);
