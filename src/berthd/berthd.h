@@ -15,6 +15,18 @@
 #include "crypto.h"
 
 struct lws_context;
+struct lws;
+struct srv;
+struct lws_protocols;
+
+/* A WebSocket endpoint http.c hands upgrades to (wired in main.c): the
+ * path it serves, and its check of the upgrade (0: proceed, 1: it
+ * answered a refusal itself, -1: drop). */
+struct srv_upgrade {
+    int (*match)(const char *path);
+    int (*confirm)(struct srv *s, struct lws *wsi, const char *upgrade);
+};
+#define SRV_UPGRADES_MAX 4
 struct store;
 struct pool;
 struct ratelimit;
@@ -40,6 +52,14 @@ struct srv {
     uint8_t secret_key[CRYPTO_KEY_BYTES];  /* sealing of secrets at rest */
     char dummy_pwhash[CRYPTO_PWHASH_MAX];  /* verified against when no user */
     volatile int stopping;
+    /* What main.c plugs into the front (http.c) without it importing them:
+     * WebSocket endpoints, their lws protocols (NULL-named end), and the
+     * modules that start with the context and stop before it goes. */
+    struct srv_upgrade upgrades[SRV_UPGRADES_MAX];
+    size_t nupgrades;
+    const struct lws_protocols *ws_protocols;
+    int (*started)(struct srv *s);
+    void (*stopping_hook)(struct srv *s);
 };
 
 #endif

@@ -16,7 +16,6 @@
 #include "http.h"
 #include "audit.h"
 #include "guard.h"
-#include "hub.h"
 #include "jsonx.h"
 #include "log.h"
 #include "metrics.h"
@@ -48,7 +47,7 @@ static struct srv *the_srv;
 static void unqueue(struct req *r);
 
 /* The only way a request ends. Whatever points at r lets go first: the
- * flush queue, and the stream's feeder (a log follower in hub.c) through
+ * flush queue, and the stream's feeder (a log follower in job.c) through
  * stream_gone. A request waiting on the worker pool is only detached
  * (wsi = NULL): its completion calls http_complete, which comes back here.
  * Callers forget r afterwards (pss->r = NULL). */
@@ -842,22 +841,26 @@ static int on_request(struct lws *wsi, struct pss *pss, const char *path)
     return answer(wsi, pss);
 }
 
-static int is_hub_path(struct lws *wsi)
+/* The endpoint (srv->upgrades) that serves the upgrade's path, or NULL. */
+static const struct srv_upgrade *upgrade_of(struct lws *wsi)
 {
-    char uri[64];
-    return lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) > 0 && strcmp(uri, HUB_PATH) == 0;
+    char uri[512];
+    if (!the_srv || lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) <= 0)
+        return NULL;
+    for (size_t i = 0; i < the_srv->nupgrades; i++)
+        if (the_srv->upgrades[i].match(uri))
+            return &the_srv->upgrades[i];
+    return NULL;
 }
 
-/* An answer written from the upgrade check (there is no req): 1 tells lws
- * the answer is written. */
-static int refuse_upgrade(struct lws *wsi, unsigned status, const char *code, const char *msg)
+/* Writes an answer from an upgrade check (JSON body of n bytes, at most
+ * 1 KiB): 1 tells lws the answer is written, -1 drops the connection. */
+static int write_upgrade_answer(struct lws *wsi, unsigned status, const char *body, size_t n)
 {
     unsigned char b[LWS_PRE + 1536], *start = b + LWS_PRE, *p = start, *end = b + sizeof b;
-    size_t n = 0;
-    char *body = jx_error_answer(code, msg, strlen(msg), &n);
     int rc = -1;
     if (!body || n > 1024)
-        goto done;
+        return -1;
     if (lws_add_http_common_headers(wsi, status, "application/json", (lws_filepos_t)n, &p,
                                     end - n) ||
         lws_add_http_header_by_name(wsi, (const unsigned char *)"connection:",
@@ -870,7 +873,80 @@ static int refuse_upgrade(struct lws *wsi, unsigned status, const char *code, co
         goto done;
     rc = 1;
 done:
+    return rc;
+}
+
+/* An answer written from the upgrade check (there is no req). */
+static int refuse_upgrade(struct lws *wsi, unsigned status, const char *code, const char *msg)
+{
+    size_t n = 0;
+    char *body = jx_error_answer(code, msg, strlen(msg), &n);
+    int rc = write_upgrade_answer(wsi, status, body, n);
     free(body);
+    return rc;
+}
+
+struct req *http_upgrade_req(struct srv *s, struct lws *wsi)
+{
+    struct req *r = calloc(1, sizeof *r);
+    char path[sizeof r->path];
+    int alen = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
+    if (!r)
+        return NULL;
+    r->srv = s;
+    r->wsi = wsi;
+    r->started_us = util_mono_us();
+    r->method = HM_GET;
+    r->content_length = -1;
+    r->file_fd = -1;
+    buf_init(&r->body, 1);
+    r->dispatched = 1;
+    if (lws_hdr_copy(wsi, path, sizeof path, WSI_TOKEN_GET_URI) <= 0 ||
+        strlen(path) != (size_t)lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI)) {
+        http_reply_error(r, 400, "invalid_path", "the request path is too long or holds a NUL");
+        return r;
+    }
+    util_strlcpy(r->path, path, sizeof r->path);
+    if (alen >= AUTHZ_MAX) {
+        http_reply_error(r, 431, "header_too_large", "the Authorization header is over 4 KiB");
+        return r;
+    }
+    if (alen > 0) {
+        r->authz = malloc((size_t)alen + 1);
+        if (r->authz && (lws_hdr_copy(wsi, r->authz, alen + 1, WSI_TOKEN_HTTP_AUTHORIZATION) < 0 ||
+                         strlen(r->authz) != (size_t)alen)) {
+            free(r->authz);
+            r->authz = NULL;
+            http_reply_error(r, 400, "invalid_header", "the Authorization header holds a NUL");
+            return r;
+        }
+    }
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_URI_ARGS) > QUERY_MAX) {
+        http_reply_error(r, 414, "uri_too_long", "the request URI is too long");
+        return r;
+    }
+    int path_matched = 0;
+    r->route = router_match(r->method, r->path, r->params, &r->nparams, &path_matched);
+    if (!r->route)
+        http_reply_error(r, path_matched == ROUTER_BAD_PARAM ? 400 : 404,
+                         path_matched == ROUTER_BAD_PARAM ? "invalid_path" : "not_found",
+                         "no such WebSocket endpoint: %s", r->path);
+    else
+        guard_check(r); /* a refusal is kept in r, and audited */
+    return r;
+}
+
+int http_upgrade_done(struct req *r, struct lws *wsi)
+{
+    int rc = 0;
+    if (r && r->replied)
+        rc = write_upgrade_answer(wsi, (unsigned)r->status, r->resp, r->resp_len);
+    if (r && r->replied && rc < 0)
+        rc = -1;
+    if (r) {
+        r->wsi = NULL;
+        req_release(r);
+    }
     return rc;
 }
 
@@ -924,14 +1000,19 @@ static int cb_http(struct lws *wsi, enum lws_callback_reasons reason, void *user
         return 0;
 
     case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
-        /* The runner link (hub.c) is the only upgrade berthd serves; it
-         * authenticates here, where a refusal can still be an HTTP 401. Any
-         * other path would otherwise become a WebSocket of protocol "http"
-         * that nothing reads and no timeout ends. */
-        if (!is_hub_path(wsi))
-            return refuse_upgrade(wsi, 400, "upgrade_refused",
-                                  "WebSocket upgrades are served only at " HUB_PATH);
-        return hub_confirm_upgrade(the_srv, wsi, (const char *)in);
+        /* Upgrades are served only where an endpoint registered (the
+         * runner link, terminals); each authenticates here, where a
+         * refusal can still be an HTTP answer. Any other path would
+         * otherwise become a WebSocket of protocol "http" that nothing
+         * reads and no timeout ends. */
+        {
+            const struct srv_upgrade *u = upgrade_of(wsi);
+            if (!u)
+                return refuse_upgrade(wsi, 400, "upgrade_refused",
+                                      "WebSocket upgrades are served only at /runner/v1 and "
+                                      "terminal endpoints");
+            return u->confirm(the_srv, wsi, (const char *)in);
+        }
 
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
         if (the_srv && the_srv->pool)
@@ -1004,11 +1085,12 @@ static int cb_raw(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 
 #define RAW_PROTOCOL "berth-front-raw"
 
-static const struct lws_protocols protocols[] = {
+#define PROTOCOLS_MAX 8
+
+static struct lws_protocols protocols[PROTOCOLS_MAX + 1] = {
     {"http", cb_http, sizeof(struct pss), 0, 0, NULL, 0},
     {RAW_PROTOCOL, cb_raw, sizeof(struct raw_pss), 0, 0, NULL, 0},
-    HUB_PROTOCOL, /* berth-runner.v1 WebSocket at /runner/v1 (hub.c) */
-    {NULL, NULL, 0, 0, 0, NULL, 0},
+    /* then srv->ws_protocols (the runner link, terminals), then the end */
 };
 
 static void lws_log_emit(int level, const char *line)
@@ -1044,8 +1126,8 @@ static void begin_stop(struct srv *s)
     flush_on = 0;
     ev_check_stop(loop, &flush_check);
     ev_idle_stop(loop, &flush_soon);
-    if (s->hub)
-        hub_stop(s->hub);
+    if (s->stopping_hook)
+        s->stopping_hook(s);
     pool_set_context(s->pool, NULL);
     /* lws stops its watchers and frees the context (s->ctx turns NULL);
      * ev_run() in http_run returns once no watcher is left. */
@@ -1077,6 +1159,11 @@ int http_run(struct srv *s)
     memset(&info, 0, sizeof info);
     info.port = s->cfg.port;
     info.iface = s->cfg.listen_host;
+    size_t np = 2;
+    for (const struct lws_protocols *p = s->ws_protocols; p && p->name && np < PROTOCOLS_MAX;
+         p++)
+        protocols[np++] = *p;
+    memset(&protocols[np], 0, sizeof protocols[np]);
     info.protocols = protocols;
     info.user = s;
     info.alpn = "http/1.1";
@@ -1084,7 +1171,7 @@ int http_run(struct srv *s)
      * the whole header from its first byte), a body (BODY_MIN_RATE, above),
      * an idle kept-alive connection (keepalive_timeout), an answer that
      * does not drain (HTTP_STALL_S); the runner link's own liveness is in
-     * hub.c, and no other upgrade is accepted. */
+     * hub.c, a terminal's in term.c; no other upgrade is accepted. */
     info.keepalive_timeout = 30;
     info.timeout_secs = 20;
     info.timeout_secs_ah_idle = 10;
@@ -1132,7 +1219,7 @@ int http_run(struct srv *s)
         return -1;
     }
     pool_set_context(s->pool, s->ctx);
-    if (s->hub && hub_start(s->hub, s->ctx) < 0) {
+    if (s->started && s->started(s) < 0) {
         lws_context_destroy(s->ctx);
         if (s->ctx)
             lws_context_destroy(s->ctx);

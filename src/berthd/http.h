@@ -155,6 +155,16 @@ int http_stream_write(struct req *r, const void *data, size_t len);
 void http_stream_end(struct req *r);
 
 /* Creates the lws context for srv->cfg and runs the loop until stopped. */
+/* The check of a WebSocket upgrade on an API path (term.c): a GET of the
+ * upgrade's path and Authorization, routed and guarded like any request
+ * (404/400, 401, 403 for a scope, refusals audited) but without running
+ * the route's handler; the endpoint may refuse further with
+ * http_reply_error. NULL when out of memory. */
+struct req *http_upgrade_req(struct srv *s, struct lws *wsi);
+/* Writes r's refusal, if one was made (1: lws must not upgrade; -1 drop),
+ * else 0 (the upgrade goes on); frees r either way. */
+int http_upgrade_done(struct req *r, struct lws *wsi);
+
 int http_run(struct srv *s);
 void http_stop(struct srv *s);
 

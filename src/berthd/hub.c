@@ -666,6 +666,8 @@ done:
     return rc;
 }
 
+int hub_is_path(const char *path) { return strcmp(path, HUB_PATH) == 0; }
+
 int hub_confirm_upgrade(struct srv *s, struct lws *wsi, const char *upgrade)
 {
     struct hub *h = s ? s->hub : NULL;

@@ -75,6 +75,8 @@ void hub_stop(struct hub *h);
 /* From http.c on LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: authenticates a
  * runner upgrade. 0 lets it proceed, 1 after answering 4xx itself. */
 int hub_confirm_upgrade(struct srv *s, struct lws *wsi, const char *upgrade);
+/* 1 for the runner link's path (HUB_PATH). */
+int hub_is_path(const char *path);
 
 /* ---- for the API ---- */
 

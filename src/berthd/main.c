@@ -18,6 +18,7 @@
 #include "deploy.h"
 #include "hub.h"
 #include "job.h"
+#include "term.h"
 #include "log.h"
 #include "metrics.h"
 #include "outbound.h"
@@ -199,6 +200,15 @@ static int cmd_routes(void)
     return 0;
 }
 
+/* With the front's context: the runner link's timers. */
+static int front_started(struct srv *s) { return s->hub ? hub_start(s->hub, s->ctx) : 0; }
+/* Before the context goes: the last snapshots. */
+static void front_stopping(struct srv *s)
+{
+    if (s->hub)
+        hub_stop(s->hub);
+}
+
 static int cmd_serve(struct config *c)
 {
     struct srv s;
@@ -241,6 +251,14 @@ static int cmd_serve(struct config *c)
         channels_start(s.channels, s.hub) < 0)
         goto done;
     deploy_boot(&s); /* queued deployments whose app slot is free */
+    /* The front's WebSocket endpoints and what starts with its context. */
+    static struct lws_protocols ws[3] = {HUB_PROTOCOL};
+    ws[1] = term_protocol;
+    s.upgrades[s.nupgrades++] = (struct srv_upgrade){hub_is_path, hub_confirm_upgrade};
+    s.upgrades[s.nupgrades++] = (struct srv_upgrade){term_is_path, term_confirm_upgrade};
+    s.ws_protocols = ws;
+    s.started = front_started;
+    s.stopping_hook = front_stopping;
     s.outbound = outbound_new(c, s.pool);
     if (!s.outbound) {
         log_error("berthd", "cannot start the outbound client (see above)");

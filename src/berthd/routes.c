@@ -5,6 +5,7 @@
 #include "api.h"
 #include "repos.h"
 #include "router.h"
+#include "term.h"
 
 #define V1 "/api/v1"
 
@@ -63,6 +64,9 @@ const struct route routes[] = {
      "server.registration_token", api_server_regtoken},
     {HM_GET, V1 "/orgs/{org}/servers/{id}/metrics", AUTH_ORG, SC_SERVER_READ, "server.metrics",
      api_server_metrics},
+    /* a terminal is a WebSocket (term.c); the host needs terminal:open too */
+    {HM_GET, V1 "/orgs/{org}/servers/{id}/terminal", AUTH_ORG, SC_CONTAINER_EXEC,
+     "server.terminal", api_terminal},
     {HM_GET, V1 "/orgs/{org}/servers/{id}/jobs", AUTH_ORG, SC_SERVER_READ, "job.list",
      api_server_jobs},
 

@@ -17,15 +17,17 @@ class Closed(Exception):
 
 class RawRunner:
     """A runner link on a raw socket: the upgrade, masked text frames out,
-    frames in (text, ping, close)."""
+    frames in (text, ping, close). With path/subprotocol, any berthd
+    WebSocket (a terminal: use recv_frame for its binary frames)."""
 
-    def __init__(self, port, secret):
+    def __init__(self, port, secret, path="/runner/v1", subprotocol="berth-runner.v1"):
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
         key = base64.b64encode(os.urandom(16)).decode()
-        req = ("GET /runner/v1 HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
+        auth = "Authorization: Bearer %s\r\n" % secret if secret else ""
+        req = ("GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
                "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
-               "Sec-WebSocket-Protocol: berth-runner.v1\r\nAuthorization: Bearer %s\r\n\r\n"
-               % (port, key, secret))
+               "Sec-WebSocket-Protocol: %s\r\n%s\r\n"
+               % (path, port, key, subprotocol, auth))
         self.sock.sendall(req.encode())
         head = b""
         while b"\r\n\r\n" not in head:
@@ -34,8 +36,20 @@ class RawRunner:
                 raise OSError("connection closed during the upgrade")
             head += got
         self.status = int(head.split(b" ", 2)[1])
+        self.head = head.decode("latin-1")
+        self.body = b""
         self.buf = b""
         self.closed = None
+        if self.status != 101:  # the refusal's JSON body
+            n = 0
+            for line in self.head.split("\r\n"):
+                if line.lower().startswith("content-length:"):
+                    n = int(line.split(":", 1)[1])
+            while len(self.body) < n:
+                got = self.sock.recv(n - len(self.body))
+                if not got:
+                    break
+                self.body += got
 
     def send_raw(self, payload, opcode=1):
         n = len(payload)
@@ -61,6 +75,29 @@ class RawRunner:
             self.buf += got
         out, self.buf = self.buf[:n], self.buf[n:]
         return out
+
+    def recv_frame(self, timeout=10):
+        """The next data frame as (opcode, payload): 1 text, 2 binary;
+        answers pings; raises Closed on a close frame."""
+        self.sock.settimeout(timeout)
+        while True:
+            b0, b1 = self._need(2)
+            n = b1 & 0x7F
+            if n == 126:
+                n = struct.unpack(">H", self._need(2))[0]
+            elif n == 127:
+                n = struct.unpack(">Q", self._need(8))[0]
+            payload = self._need(n)
+            op = b0 & 0x0F
+            if op == 8:
+                code = struct.unpack(">H", payload[:2])[0] if len(payload) >= 2 else None
+                self.closed = (code, payload[2:].decode("utf-8", "replace"))
+                raise Closed(*self.closed)
+            if op == 9:
+                self.send_raw(payload, 10)
+                continue
+            if op in (1, 2):
+                return op, payload
 
     def recv(self, timeout=10):
         """The next text message as JSON; raises Closed on a close frame."""

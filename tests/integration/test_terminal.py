@@ -1,0 +1,242 @@
+"""Terminals end to end: a real berthd, a real berth-runner on this host,
+and the terminal WebSocket (berth-terminal.v1) driven by a raw client
+(rawrunner.py), so the test sees every frame.
+
+- a host shell as admin: `stty size` shows the size asked for, a resize is
+  seen inside, `exit 3` comes back as the exit code, audited open/close;
+- who may not: no token (401), a viewer (403, no container:exec), a
+  developer on the host (403, no terminal:open), an API token holding
+  every scope but terminal:open (403), another organization's server (404),
+  a plain GET (426); nothing was opened for any of them;
+- berthd dies mid-session: the runner's link goes, the shell's whole
+  session (a background job included) is killed on the host;
+- 100 MB through one terminal arrives whole while the runner's heartbeats
+  keep their period and a script job on the same runner finishes on time.
+"""
+import json
+import os
+import re
+import signal
+import subprocess
+import tempfile
+import time
+import unittest
+
+from harness import Berthd, BERTHD, wait_for
+from rawrunner import Closed, RawRunner
+
+RUNNER = os.environ.get("BERTH_RUNNER", os.path.join(os.path.dirname(BERTHD), "berth-runner"))
+
+
+class Term:
+    """One terminal session: keystrokes in, output collected."""
+
+    def __init__(self, b, token, org, server, query="", cols=80, rows=24):
+        q = "cols=%d&rows=%d%s" % (cols, rows, "&" + query if query else "")
+        self.ws = RawRunner(b.port, token,
+                            path="/api/v1/orgs/%s/servers/%s/terminal?%s" % (org, server, q),
+                            subprotocol="berth-terminal.v1")
+        self.status = self.ws.status
+        self.out = b""
+        self.exit = None
+        self.opened = False
+
+    def error_code(self):
+        return json.loads(self.ws.body)["error"]["code"]
+
+    def type(self, text):
+        self.ws.send_raw(text.encode(), 2)
+
+    def pump(self, timeout):
+        """Reads one frame: output, opened, or exit."""
+        op, data = self.ws.recv_frame(timeout)
+        if op == 2:
+            self.out += data
+        else:
+            m = json.loads(data)
+            if m["type"] == "opened":
+                self.opened = True
+            elif m["type"] == "exit":
+                self.exit = m
+
+    def until(self, pred, timeout=15):
+        deadline = time.time() + timeout
+        while not pred():
+            left = deadline - time.time()
+            if left <= 0:
+                raise AssertionError("timed out; output so far: %r" % self.out[-2000:])
+            try:
+                self.pump(left)
+            except Closed:
+                if not pred():
+                    raise
+                return
+
+    def until_text(self, text, timeout=15):
+        self.until(lambda: text.encode() in self.out, timeout)
+
+    def close(self):
+        self.ws.close()
+
+
+class Terminal(unittest.TestCase):
+    def setUp(self):
+        self.b = Berthd(env={"BERTH_HEARTBEAT_S": "1"}).start()
+        self.tok = self.b.login()
+        self.org = "/api/v1/orgs/%s" % self.b.org
+        self.state = tempfile.TemporaryDirectory(prefix="berth-term-")
+        self.runner_log = os.path.join(self.state.name, "runner.log")
+        r = self.api("POST", "/servers", {"name": "host-1"})
+        self.assertEqual(r.status, 201, r)
+        self.sid = r.json["id"]
+        env = dict(os.environ, BERTH_RUNNER_TOKEN=r.json["registration_token"])
+        with open(self.runner_log, "ab") as log:
+            self.runner = subprocess.Popen(
+                [RUNNER, "--url", "ws://127.0.0.1:%d/runner/v1" % self.b.port, "--state-dir",
+                 os.path.join(self.state.name, "state"), "--min-free-disk", "0"],
+                env=env, stdout=log, stderr=log)
+        self.assertTrue(wait_for(lambda: self.api("GET", "/servers/host-1").json["status"]
+                                 == "ACTIVE", 20), self.logs())
+        self.terms = []
+
+    def tearDown(self):
+        for t in self.terms:
+            t.close()
+        if self.runner.poll() is None:
+            self.runner.send_signal(signal.SIGTERM)
+            try:
+                self.runner.wait(10)
+            except subprocess.TimeoutExpired:
+                self.runner.kill()
+        self.b.close()
+        self.state.cleanup()
+
+    def logs(self):
+        with open(self.runner_log, "rb") as f:
+            return f.read().decode("utf-8", "replace")[-3000:] + self.b.log_text()[-3000:]
+
+    def api(self, method, path, body=None, token=None):
+        return self.b.request(method, self.org + path, token=token or self.tok, body=body)
+
+    def term(self, token=None, server="host-1", **kw):
+        t = Term(self.b, token or self.tok, self.b.org, server, **kw)
+        self.terms.append(t)
+        return t
+
+    def audit(self, action):
+        r = self.api("GET", "/audit?action=" + action)
+        self.assertEqual(r.status, 200, r)
+        return r.json["items"]
+
+    def test_host_shell_size_resize_exit(self):
+        t = self.term(cols=100, rows=30)
+        self.assertEqual(t.status, 101, t.ws.head + t.ws.body.decode())
+        t.until(lambda: t.opened)
+        t.type("stty size; echo mark-$((6*7))\n")
+        t.until_text("mark-42")
+        self.assertIn(b"30 100", t.out)
+        t.ws.send({"type": "resize", "cols": 132, "rows": 43})
+        t.type("stty size; echo mark-$((6*8))\n")
+        t.until_text("mark-48")
+        self.assertIn(b"43 132", t.out)
+        t.type("exit 3\n")
+        t.until(lambda: t.exit is not None)
+        self.assertEqual(t.exit["exit_code"], 3, t.exit)
+        self.assertEqual(t.ws.expect_close(5)[0], 1000)
+        opened = self.audit("server.terminal.open")
+        self.assertEqual(len(opened), 1, opened)
+        self.assertEqual(opened[0]["target"], "server:%d" % self.sid)
+        closed = wait_for(lambda: self.audit("server.terminal.close"), 5)
+        self.assertTrue(closed)
+        detail = closed[0]["detail"]
+        detail = json.loads(detail) if isinstance(detail, str) else detail
+        self.assertGreater(detail["bytes_in"], 20)
+        self.assertGreater(detail["bytes_out"], 20)
+        self.assertEqual(detail["exit_code"], 3)
+
+    def test_who_may_not(self):
+        viewer = self.b.add_user(self.tok, self.b.org, "viewer@example.com", "viewer")
+        dev = self.b.add_user(self.tok, self.b.org, "dev@example.com", "developer")
+        every = ["server:read", "server:write", "app:read", "app:write", "deploy:read",
+                 "deploy:write", "env:write", "script:run", "container:exec", "token:write",
+                 "user:write", "org:write", "audit:read"]
+        no_terminal = self.b.create_token(self.tok, every)["token"]
+        cases = [(None, 401), (viewer, 403), (dev, 403), (no_terminal, 403)]
+        for tok, want in cases:
+            t = Term(self.b, tok, self.b.org, "host-1")
+            self.assertEqual(t.status, want, (tok, t.ws.body))
+            t.close()
+        # a developer may open a container's shell (the scope), not the host's
+        t = Term(self.b, dev, self.b.org, "host-1", query="container=nosuch")
+        self.assertEqual(t.status, 101, t.ws.body)
+        t.until(lambda: t.exit is not None)  # docker exec fails: no such container
+        self.assertNotEqual(t.exit["exit_code"], 0)
+        t.close()
+        r = self.b.request("POST", "/api/v1/orgs", token=self.tok, body={"name": "other"})
+        self.assertEqual(r.status, 201, r)
+        r = self.b.request("POST", "/api/v1/orgs/other/servers", token=self.tok,
+                           body={"name": "theirs"})
+        self.assertEqual(r.status, 201, r)
+        t = Term(self.b, dev, "other", "theirs")
+        self.assertEqual(t.status, 404, t.ws.body)
+        t.close()
+        t = Term(self.b, self.tok, self.b.org, "host-1", cols=0)
+        self.assertEqual((t.status, t.error_code()), (400, "invalid_query"))
+        t.close()
+        r = self.api("GET", "/servers/host-1/terminal")
+        self.assertEqual(r.status, 426, r)
+        opened = self.audit("server.terminal.open")  # only the developer's container shell
+        self.assertEqual([(e["target"], e["actor"]["email"]) for e in opened],
+                         [("server:%d/nosuch" % self.sid, "dev@example.com")], opened)
+
+    def test_berthd_gone_kills_the_session(self):
+        t = self.term()
+        t.until(lambda: t.opened)
+        t.type("sleep 1000 & echo bg-$! sh-$$ .\n")
+        pat = re.compile(rb"bg-(\d+) sh-(\d+) \.")
+        t.until(lambda: pat.search(t.out))
+        bg, sh = (int(x) for x in pat.search(t.out).groups())
+        self.assertTrue(os.path.exists("/proc/%d" % bg))
+        self.b.proc.kill()  # the link goes with berthd
+        self.b.proc.wait()
+        gone = wait_for(lambda: not os.path.exists("/proc/%d" % bg) and
+                        not os.path.exists("/proc/%d" % sh), 10)
+        self.assertTrue(gone, "a shell outlived its link: %s" % self.logs())
+        self.assertIsNone(self.runner.poll())  # the runner itself lives on
+        self.b.start()  # for tearDown's checks
+
+    def test_bulk_output_keeps_the_link_alive(self):
+        self.api("POST", "/scripts", {"name": "quick", "body": "echo quick"})
+        t = self.term()
+        t.until(lambda: t.opened)
+        size = 100 * 1000 * 1000
+        t.type("stty -echo; echo quiet-$((2+2))\n")
+        t.until_text("quiet-4")
+        t.type("head -c %d /dev/zero | tr '\\0' x; echo; echo end-$((1+1))\n" % size)
+        xs, tail, job, worst = 0, b"", None, 0.0
+        started = last_check = time.time()
+        while b"end-2" not in tail:
+            op, data = t.ws.recv_frame(30)
+            if op != 2:
+                continue
+            xs += data.count(b"x")
+            tail = (tail + data)[-64:]
+            if job is None and xs > size // 10:  # well into the stream
+                job = self.api("POST", "/scripts/quick/runs", {"server": "host-1"})
+                self.assertEqual(job.status, 201, job)
+            now = time.time()
+            if now - last_check > 0.5:  # the link's liveness holds meanwhile
+                s = self.api("GET", "/servers/host-1").json
+                self.assertEqual(s["status"], "ACTIVE", s)
+                last_check = now
+        elapsed = time.time() - started
+        self.assertEqual(xs, size)  # whole: not one byte lost or added
+        j = self.api("GET", "/jobs/%d" % job.json["id"]).json
+        self.assertEqual(j["status"], "SUCCEEDED", j)
+        t.type("exit\n")
+        t.until(lambda: t.exit is not None, 30)
+        self.assertEqual(t.exit["exit_code"], 0)
+        print("\n100 MB through one terminal in %.1f s (%.0f MB/s)" % (elapsed, size / 1e6 / elapsed))
+
+if __name__ == "__main__":
+    unittest.main()
