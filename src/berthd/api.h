@@ -47,6 +47,8 @@ void api_server_metrics(struct req *r);
 void api_server_jobs(struct req *r);
 void api_install_script(struct req *r);
 void api_runner_download(struct req *r);
+/* exec.c: POST .../servers/{id}/exec (a command on the host or in a container) */
+void api_server_exec(struct req *r);
 
 /* api_scripts.c: saved scripts and running them */
 void api_scripts_list(struct req *r);

@@ -64,6 +64,9 @@ const struct route routes[] = {
      "server.registration_token", api_server_regtoken},
     {HM_GET, V1 "/orgs/{org}/servers/{id}/metrics", AUTH_ORG, SC_SERVER_READ, "server.metrics",
      api_server_metrics},
+    /* a command for automation (exec.c); on the host it needs server:exec too */
+    {HM_POST, V1 "/orgs/{org}/servers/{id}/exec", AUTH_ORG, SC_CONTAINER_EXEC, "server.exec",
+     api_server_exec},
     /* a terminal is a WebSocket (term.c); the host needs terminal:open too */
     {HM_GET, V1 "/orgs/{org}/servers/{id}/terminal", AUTH_ORG, SC_CONTAINER_EXEC,
      "server.terminal", api_terminal},

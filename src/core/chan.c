@@ -137,7 +137,7 @@ json_t *chan_open_msg(const struct chan_open *o)
         o->window > CHAN_WINDOW_MAX || o->idle_s < 0 ||
         (o->container && (!*o->container || strlen(o->container) > CHAN_NAME_MAX)) ||
         (o->kind == CHAN_EXEC && (o->argc < 1 || o->argc > CHAN_ARGV_MAX)) ||
-        (o->kind == CHAN_SHELL && o->argc))
+        (o->kind == CHAN_SHELL && (o->argc || o->no_stdin)))
         return NULL;
     json_t *m = json_pack("{s:s, s:I, s:s, s:b, s:i, s:i, s:I, s:i}", "type", "chan.open",
                           "chan", (json_int_t)o->id, "kind", kind, "tty",
@@ -146,6 +146,8 @@ json_t *chan_open_msg(const struct chan_open *o)
     if (!m)
         return NULL;
     if (o->container && json_object_set_new(m, "container", json_string(o->container)) < 0)
+        goto fail;
+    if (json_object_set_new(m, "stdin", json_boolean(!o->no_stdin)) < 0)
         goto fail;
     if (o->argc) {
         json_t *a = json_array();
@@ -197,8 +199,20 @@ int chan_parse_open(json_t *msg, struct chan_open_msg *out, char *err, size_t er
     if (c && !json_is_null(c) &&
         need_str(msg, "container", CHAN_NAME_MAX, &o->container, err, errlen) < 0)
         return -1;
+    json_t *in = json_object_get(msg, "stdin");
+    if (in && !json_is_null(in)) {
+        if (!json_is_boolean(in)) {
+            seterr(err, errlen, "field \"%s\" must be a boolean", "stdin");
+            return -1;
+        }
+        o->no_stdin = json_is_false(in);
+    }
     json_t *argv = json_object_get(msg, "argv");
     if (o->kind == CHAN_SHELL) {
+        if (o->no_stdin) {
+            seterr(err, errlen, "field \"%s\" must be true for a shell", "stdin");
+            return -1;
+        }
         o->tty = 1;
         if (argv && !json_is_null(argv)) {
             seterr(err, errlen, "field \"%s\" is not taken by a shell", "argv");

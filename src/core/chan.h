@@ -73,9 +73,11 @@ struct chan_open {
     int cols, rows;          /* tty size, 1..CHAN_DIM_MAX */
     int64_t window;          /* credit for runner -> berthd bytes */
     int idle_s;              /* closed after this long without a byte (0: never) */
+    int no_stdin;            /* exec: the process reads an empty stdin (EOF) */
 };
 /* Built by berthd: {"type":"chan.open","chan","kind","container"?,
- * "argv"?,"tty","cols","rows","window","idle_s"}. NULL on a bad field. */
+ * "argv"?,"tty","cols","rows","window","idle_s","stdin"}. NULL on a bad
+ * field. "stdin" false (exec only): no input will come. */
 json_t *chan_open_msg(const struct chan_open *o);
 /* argv items are copied into out->argv_store (freed with chan_open_release). */
 struct chan_open_msg {

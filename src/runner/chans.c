@@ -36,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -409,7 +410,7 @@ static int start(struct chproc *p, const struct chan_open *o, char *err, size_t 
         argv[0] = argv0;
     int fds[3][2] = {{-1, -1}, {-1, -1}, {-1, -1}};
     int master = -1;
-    pid_t pid;
+    pid_t pid, parent = getpid();
     if (o->tty) {
         struct winsize ws = {.ws_row = (unsigned short)o->rows, .ws_col = (unsigned short)o->cols};
         pid = forkpty(&master, NULL, NULL, &ws);
@@ -433,6 +434,10 @@ static int start(struct chproc *p, const struct chan_open *o, char *err, size_t 
         }
     }
     if (pid == 0) {
+        /* the runner dying (even SIGKILL) takes the process with it */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent) /* it died before prctl */
+            _exit(126);
         child_setup();
         if (chdir(home) < 0 && chdir("/") < 0)
             _exit(126);
@@ -470,6 +475,10 @@ static int start(struct chproc *p, const struct chan_open *o, char *err, size_t 
         fcntl(fds[1][0], F_SETFL, fcntl(fds[1][0], F_GETFL) | O_NONBLOCK);
         fcntl(fds[2][0], F_SETFL, fcntl(fds[2][0], F_GETFL) | O_NONBLOCK);
         p->in_fd = fds[0][1];
+        if (o->no_stdin) { /* EOF at once: `cat` ends, a prompt does not wait */
+            close(p->in_fd);
+            p->in_fd = -1;
+        }
         adopt_out(p, 0, fds[1][0], CHAN_STDIO);
         adopt_out(p, 1, fds[2][0], CHAN_STDERR);
     }

@@ -31,7 +31,7 @@ static void control(const char *text, size_t len)
         assert(chan_parse_open(again, &p, err, sizeof err) == 0);
         assert(p.o.id == o.o.id && p.o.kind == o.o.kind && p.o.argc == o.o.argc &&
                p.o.cols == o.o.cols && p.o.rows == o.o.rows && p.o.window == o.o.window &&
-               p.o.tty == o.o.tty && p.o.idle_s == o.o.idle_s);
+               p.o.tty == o.o.tty && p.o.idle_s == o.o.idle_s && p.o.no_stdin == o.o.no_stdin);
         for (size_t i = 0; i < p.o.argc; i++)
             assert(strcmp(p.o.argv[i], o.o.argv[i]) == 0);
         chan_open_release(&p);

@@ -11,7 +11,10 @@ and the terminal WebSocket (berth-terminal.v1) driven by a raw client
 - berthd dies mid-session: the runner's link goes, the shell's whole
   session (a background job included) is killed on the host;
 - 100 MB through one terminal arrives whole while the runner's heartbeats
-  keep their period and a script job on the same runner finishes on time.
+  keep their period and a script job on the same runner finishes on time;
+- POST .../exec: stdout, stderr and the exit code; no input (cat ends);
+  a timeout kills it; output past 1 MiB is cut and flagged; the same
+  refusals (a host command needs server:exec).
 """
 import json
 import os
@@ -237,6 +240,52 @@ class Terminal(unittest.TestCase):
         t.until(lambda: t.exit is not None, 30)
         self.assertEqual(t.exit["exit_code"], 0)
         print("\n100 MB through one terminal in %.1f s (%.0f MB/s)" % (elapsed, size / 1e6 / elapsed))
+    def exec_(self, body, token=None, server="host-1"):
+        return self.api("POST", "/servers/%s/exec" % server, body, token=token)
+
+    def test_exec(self):
+        r = self.exec_({"command": ["sh", "-c", "echo out; echo err >&2; exit 7"]})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual((r.json["exit_code"], r.json["stdout"], r.json["stderr"]),
+                         (7, "out\n", "err\n"), r.json)
+        self.assertFalse(r.json["truncated"] or r.json["timed_out"])
+        r = self.exec_({"command": ["cat"], "timeout_s": 10})
+        self.assertEqual((r.json["exit_code"], r.json["stdout"]), (0, ""), r.json)
+        t0 = time.time()
+        r = self.exec_({"command": ["sleep", "30"], "timeout_s": 1})
+        self.assertEqual(r.status, 200, r)
+        self.assertTrue(r.json["timed_out"], r.json)
+        self.assertIsNone(r.json["exit_code"])
+        self.assertLess(time.time() - t0, 5)
+        r = self.exec_({"command": ["sh", "-c", "head -c 2000000 /dev/zero | tr '\\0' y"]})
+        self.assertEqual(len(r.json["stdout"]), 1024 * 1024, len(r.json["stdout"]))
+        self.assertTrue(r.json["truncated"])
+        self.assertEqual(r.json["exit_code"], 0)
+        r = self.exec_({"command": ["true"], "container": "nosuch"})
+        self.assertEqual(r.status, 200, r)
+        self.assertNotEqual(r.json["exit_code"], 0)
+        self.assertIn("nosuch", r.json["stderr"])
+        audit = self.audit("server.exec")
+        self.assertEqual(len(audit), 5, audit)
+        self.assertNotIn("err >&2", json.dumps(audit))  # arguments are never recorded
+
+    def test_exec_refusals(self):
+        dev = self.b.add_user(self.tok, self.b.org, "dev@example.com", "developer")
+        viewer = self.b.add_user(self.tok, self.b.org, "viewer@example.com", "viewer")
+        self.assertEqual(self.exec_({"command": ["id"]}, token=dev).status, 403)
+        self.assertEqual(self.exec_({"command": ["id"], "container": "c"}, token=viewer).status,
+                         403)
+        for body in [{}, {"command": []}, {"command": [1]}, {"command": [""]},
+                     {"command": ["id"], "timeout_s": 0}, {"command": ["id"], "timeout_s": 901},
+                     {"command": ["id"], "container": "a", "app": "b"},
+                     {"command": ["id"], "container": "../x"}, {"command": "id"},
+                     {"command": ["id"], "extra": 1}]:
+            r = self.exec_(body)
+            self.assertIn(r.status, (400, 422), (body, r))
+        self.assertEqual(self.exec_({"command": ["id"]}, server="nosuch").status, 404)
+        # refusals are recorded as such; nothing ran
+        self.assertEqual([e for e in self.audit("server.exec") if e["outcome"] == "success"], [])
+
 
 if __name__ == "__main__":
     unittest.main()

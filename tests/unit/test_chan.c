@@ -64,7 +64,7 @@ static void open_roundtrip(void **state)
     const char *argv[] = {"sh", "-c", "echo hi"};
     struct chan_open o = {.id = 9, .kind = CHAN_EXEC, .container = "berth-abc-1-2",
                           .argv = argv, .argc = 3, .tty = 0, .cols = 80, .rows = 24,
-                          .window = CHAN_WINDOW_DEFAULT, .idle_s = 900};
+                          .window = CHAN_WINDOW_DEFAULT, .idle_s = 900, .no_stdin = 1};
     json_t *m = wire(chan_open_msg(&o));
     assert_string_equal(json_string_value(json_object_get(m, "type")), "chan.open");
     struct chan_open_msg p;
@@ -78,6 +78,7 @@ static void open_roundtrip(void **state)
     assert_int_equal(p.o.tty, 0);
     assert_int_equal(p.o.window, CHAN_WINDOW_DEFAULT);
     assert_int_equal(p.o.idle_s, 900);
+    assert_int_equal(p.o.no_stdin, 1);
     chan_open_release(&p);
     json_decref(m);
 
