@@ -163,6 +163,22 @@ int term_confirm_upgrade(struct srv *s, struct lws *wsi, const char *upgrade)
     struct req *r = http_upgrade_req(s, wsi);
     if (!r)
         return -1;
+    /* Without our subprotocol lws would bind the socket to the HTTP
+     * protocol, a WebSocket nothing reads and no timeout ends. */
+    char proto[128];
+    if (!r->replied && (lws_hdr_copy(wsi, proto, sizeof proto, WSI_TOKEN_PROTOCOL) <= 0 ||
+                        !strstr(proto, TERM_SUBPROTOCOL)))
+        http_reply_error(r, 400, "upgrade_refused", "a terminal needs the WebSocket "
+                         "subprotocol " TERM_SUBPROTOCOL);
+    for (struct pending **pp = &pendings; *pp;) { /* a stale entry for this socket */
+        struct pending *p = *pp;
+        if (p->wsi == wsi) {
+            *pp = p->next;
+            free(p);
+        } else {
+            pp = &p->next;
+        }
+    }
     struct term_target t;
     if (!r->replied && target_of(r, &t) == 0) {
         struct pending *p = calloc(1, sizeof *p);

@@ -24,10 +24,10 @@ class RawRunner:
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
         key = base64.b64encode(os.urandom(16)).decode()
         auth = "Authorization: Bearer %s\r\n" % secret if secret else ""
+        proto = "Sec-WebSocket-Protocol: %s\r\n" % subprotocol if subprotocol else ""
         req = ("GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
                "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
-               "Sec-WebSocket-Protocol: %s\r\n%s\r\n"
-               % (path, port, key, subprotocol, auth))
+               "%s%s\r\n" % (path, port, key, proto, auth))
         self.sock.sendall(req.encode())
         head = b""
         while b"\r\n\r\n" not in head:

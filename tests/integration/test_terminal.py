@@ -188,6 +188,11 @@ class Terminal(unittest.TestCase):
         t.close()
         r = self.api("GET", "/servers/host-1/terminal")
         self.assertEqual(r.status, 426, r)
+        for proto in (None, "http", "berth-runner.v1"):  # only our subprotocol binds
+            w = RawRunner(self.b.port, self.tok, subprotocol=proto,
+                          path="/api/v1/orgs/%s/servers/host-1/terminal" % self.b.org)
+            self.assertEqual(w.status, 400, (proto, w.head))
+            w.close()
         opened = self.audit("server.terminal.open")  # only the developer's container shell
         self.assertEqual([(e["target"], e["actor"]["email"]) for e in opened],
                          [("server:%d/nosuch" % self.sid, "dev@example.com")], opened)
