@@ -17,6 +17,7 @@
 struct lws_context;
 struct lws;
 struct srv;
+struct req;
 struct lws_protocols;
 
 /* A WebSocket endpoint http.c hands upgrades to (wired in main.c): the
@@ -58,6 +59,8 @@ struct srv {
     struct srv_upgrade upgrades[SRV_UPGRADES_MAX];
     size_t nupgrades;
     const struct lws_protocols *ws_protocols;
+    int (*guard)(struct req *r);           /* authenticates, authorises (guard.c) */
+    void (*audit)(struct req *r);          /* records an answered request (audit.c) */
     int (*started)(struct srv *s);
     void (*stopping_hook)(struct srv *s);
 };

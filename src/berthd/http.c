@@ -14,8 +14,6 @@
  * back.
  */
 #include "http.h"
-#include "audit.h"
-#include "guard.h"
 #include "jsonx.h"
 #include "log.h"
 #include "metrics.h"
@@ -45,6 +43,23 @@ struct pss {
 static struct srv *the_srv;
 
 static void unqueue(struct req *r);
+
+/* The request's policies, plugged in by main.c (srv->guard, srv->audit):
+ * the front imports none of what it serves. Without a guard nothing is
+ * let through. */
+static void audit(struct req *r)
+{
+    if (r->srv->audit)
+        r->srv->audit(r);
+}
+
+static int guard(struct req *r)
+{
+    if (r->srv->guard)
+        return r->srv->guard(r);
+    http_reply_error(r, 500, "internal", "no access check is configured");
+    return -1;
+}
 
 /* The only way a request ends. Whatever points at r lets go first: the
  * flush queue, and the stream's feeder (a log follower in job.c) through
@@ -104,7 +119,7 @@ void http_reply_raw(struct req *r, int status, const char *ctype, char *body, si
     r->ctype = ctype;
     r->resp = body;
     r->resp_len = len;
-    audit_request(r);
+    audit(r);
 }
 
 void http_reply_json(struct req *r, int status, json_t *body)
@@ -181,7 +196,7 @@ int http_stream_begin(struct req *r, const char *ctype)
     r->status = 200;
     r->ctype = ctype;
     buf_init(&r->stream, HTTP_STREAM_MAX);
-    audit_request(r);
+    audit(r);
     lws_set_timeout(r->wsi, NO_PENDING_TIMEOUT, 0); /* a follow may last long */
     lws_callback_on_writable(r->wsi);
     return 0;
@@ -696,7 +711,7 @@ static void dispatch(struct req *r)
             http_reply_error(r, 404, "not_found", "no such endpoint: %s", r->path);
         return;
     }
-    if (guard_check(r) < 0)
+    if (guard(r) < 0)
         return;
     r->route->fn(r);
     if (!r->replied && !r->pending)
@@ -932,7 +947,7 @@ struct req *http_upgrade_req(struct srv *s, struct lws *wsi)
                          path_matched == ROUTER_BAD_PARAM ? "invalid_path" : "not_found",
                          "no such WebSocket endpoint: %s", r->path);
     else
-        guard_check(r); /* a refusal is kept in r, and audited */
+        guard(r); /* a refusal is kept in r, and audited */
     return r;
 }
 

@@ -16,6 +16,7 @@
 #include "crypto.h"
 #include "http.h"
 #include "deploy.h"
+#include "guard.h"
 #include "hub.h"
 #include "job.h"
 #include "term.h"
@@ -257,6 +258,8 @@ static int cmd_serve(struct config *c)
     s.upgrades[s.nupgrades++] = (struct srv_upgrade){hub_is_path, hub_confirm_upgrade};
     s.upgrades[s.nupgrades++] = (struct srv_upgrade){term_is_path, term_confirm_upgrade};
     s.ws_protocols = ws;
+    s.guard = guard_check;
+    s.audit = audit_request;
     s.started = front_started;
     s.stopping_hook = front_stopping;
     s.outbound = outbound_new(c, s.pool);
