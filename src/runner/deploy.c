@@ -250,35 +250,6 @@ static void set_phase(struct deploy *d, enum phase p)
         marker_write(d, 0);
 }
 
-static char **base_env(void)
-{
-    static const char *const keep[] = {"PATH", "HOME", "DOCKER_HOST", "DOCKER_CONFIG", "TMPDIR"};
-    char **e = calloc(24, sizeof *e);
-    size_t n = 0;
-    if (!e)
-        return NULL;
-    for (size_t k = 0; k < sizeof keep / sizeof keep[0]; k++) {
-        const char *v = getenv(keep[k]);
-        if (!v && strcmp(keep[k], "PATH") == 0)
-            v = "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin";
-        if (v)
-            e[n++] = child_env_pair(keep[k], v);
-    }
-    e[n++] = child_env_pair("LC_ALL", "C");
-    return e;
-}
-
-static int env_push(char **e, const char *name, const char *value)
-{
-    size_t n = 0;
-    while (e[n])
-        n++;
-    if (n >= 23)
-        return -1;
-    e[n] = child_env_pair(name, value);
-    return e[n] ? 0 : -1;
-}
-
 /* Removes a directory tree without blocking the loop: `rm -rf` child. */
 static void remove_tree(struct runner *r, const char *dir)
 {
@@ -458,20 +429,20 @@ static void child_out(void *arg, int stream, const char *data, size_t len)
     proto_utf8_stream(&d->carry[stream == 2], data, len, 0, 8192, child_piece, &cs);
 }
 
-static int spawn(struct deploy *d, char **argv, char **envp, int timeout_s, child_exit_cb on_exit,
-                 int new_session, char *err, size_t errlen)
+/* Before a child starts: fresh output buffers. */
+static void child_prep(struct deploy *d)
 {
-    struct child_spec s = {.argv = argv, .envp = envp, .capture = 1, .out_fd = -1,
-                           .new_session = new_session, .timeout_s = timeout_s};
     buf_release(&d->out);
     buf_init(&d->out, 1 << 16);
     d->last[0] = '\0';
     d->carry[0].len = d->carry[1].len = 0;
-    if (child_start(d->r->ctx, d->r->vh, &s, child_out, on_exit, d, &d->child, err, errlen) < 0)
-        return -1;
-    if (new_session && !d->recovering)
+}
+
+/* After a child in its own session started: the marker names its group. */
+static void child_started(struct deploy *d)
+{
+    if (!d->recovering)
         marker_write(d, child_pid(d->child));
-    return 0;
 }
 
 /* --- 7. rollback --- */
@@ -742,13 +713,16 @@ static void probed(void *arg, int status)
 static void probe(struct deploy *d)
 {
     char url[400], maxt[16], err[160];
-    char **envp = base_env();
+    char **envp = child_env_base();
     d->tries++;
     snprintf(url, sizeof url, "http://%s%s", d->new_addr, d->hpath);
     snprintf(maxt, sizeof maxt, "%d", PROBE_TIMEOUT_S);
     char *argv[] = {"curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", maxt, "--noproxy", "*",
                     "--", url, NULL};
-    if (!envp || spawn(d, argv, envp, PROBE_TIMEOUT_S + 2, probed, 0, err, sizeof err) < 0)
+    struct child_spec cs = {.argv = argv, .envp = envp, .capture = 1, .out_fd = -1,
+                            .timeout_s = PROBE_TIMEOUT_S + 2};
+    child_prep(d);
+    if (!envp || child_start(d->r->ctx, d->r->vh, &cs, child_out, probed, d, &d->child, err, sizeof err) < 0)
         fail(d, "cannot run curl: %s", envp ? err : "out of memory");
     child_env_free(envp);
 }
@@ -882,11 +856,9 @@ static struct deploy *cleaning(struct deploy *d)
 
 static void start_container(struct deploy *d)
 {
-    char path[400];
     if (interrupted(d))
         return;
-    snprintf(path, sizeof path, "/images/%s/json", d->image);
-    if (docker_request(d->dk, "GET", path, NULL, 30, image_checked, d) < 0)
+    if (docker_image_inspect(d->dk, d->image, image_checked, d) < 0)
         fail(d, "bad image name %s", d->image);
 }
 
@@ -924,11 +896,7 @@ static void built(void *arg, int status)
 
 static void build(struct deploy *d)
 {
-    char dockerfile[PATH_MAX], ctxdir[PATH_MAX];
-    char mem[32], quota[32], err[PATH_MAX + 256];
-    char *argv[32];
-    int n = 0;
-    char **envp = NULL;
+    char dockerfile[PATH_MAX], ctxdir[PATH_MAX], err[PATH_MAX + 256];
     set_phase(d, P_BUILD);
     report(d, P_BUILD, "started", NULL, NULL, "docker build -t %s", d->image);
     /* The repository names both: resolve them inside the clone (a link to
@@ -941,42 +909,17 @@ static void build(struct deploy *d)
         fail(d, "%s", err);
         return;
     }
-    argv[n++] = "docker";
-    argv[n++] = "build";
-    argv[n++] = "--force-rm";
-    argv[n++] = "-t";
-    argv[n++] = d->image;
-    /* no --label: the legacy builder makes each a last LABEL step (a
-     * container + commit, ~1 s here) that reruns whenever a layer before
-     * it changed; the image is found by its name (berthd's, per
-     * installation and app), containers carry the labels */
-    argv[n++] = "-f";
-    argv[n++] = dockerfile;
-    if (d->memory > 0) {
-        snprintf(mem, sizeof mem, "%lld", (long long)d->memory);
-        argv[n++] = "--memory";
-        argv[n++] = mem;
-    }
-    if (d->cpus > 0) {
-        snprintf(quota, sizeof quota, "%lld", (long long)(d->cpus * 100000 + 0.5));
-        argv[n++] = "--cpu-period";
-        argv[n++] = "100000";
-        argv[n++] = "--cpu-quota";
-        argv[n++] = quota;
-    }
-    argv[n++] = "--";
-    argv[n++] = ctxdir;
-    argv[n] = NULL;
-    envp = base_env();
-    if (!envp || env_push(envp, "DOCKER_BUILDKIT", "0") < 0) {
-        child_env_free(envp);
-        fail(d, "out of memory");
+    struct docker_build_spec bs = {
+        .context_dir = ctxdir, .dockerfile = dockerfile, .image = d->image, .memory_bytes = d->memory,
+        .cpus = d->cpus, .timeout_s = d->build_s > 0 ? d->build_s + 10 : 0, .new_session = 1,
+    };
+    arm_deadline(d);
+    child_prep(d);
+    if (docker_build(d->dk, &bs, child_out, built, d, &d->child, err, sizeof err) < 0) {
+        fail(d, "cannot run docker build: %s", err);
         return;
     }
-    arm_deadline(d);
-    if (spawn(d, argv, envp, d->build_s > 0 ? d->build_s + 10 : 0, built, 1, err, sizeof err) < 0)
-        fail(d, "cannot run docker build: %s", err);
-    child_env_free(envp);
+    child_started(d);
 }
 
 /* --- 2. clone --- */
@@ -997,20 +940,7 @@ static void cloned(void *arg, int status)
         return;
     }
     /* the script's last stdout line is `git rev-parse HEAD` */
-    char *s = d->out.data ? d->out.data : "";
-    size_t e = d->out.len;
-    while (e && (s[e - 1] == '\n' || s[e - 1] == '\r' || s[e - 1] == ' '))
-        e--;
-    size_t b = e;
-    while (b && s[b - 1] != '\n')
-        b--;
-    if (e - b >= sizeof d->resolved) {
-        fail(d, "cannot read the commit id");
-        return;
-    }
-    memcpy(d->resolved, s + b, e - b);
-    d->resolved[e - b] = '\0';
-    if (!util_lower_hex(d->resolved, 40, 64)) {
+    if (docker_clone_commit(d->out.data ? d->out.data : "", d->out.len, d->resolved, sizeof d->resolved) < 0) {
         fail(d, "cannot read the commit id");
         return;
     }
@@ -1020,102 +950,35 @@ static void cloned(void *arg, int status)
 
 static void git_clone(struct deploy *d)
 {
-    static const char script[] =
-        "set -e\n"
-        "git init -q -- \"$1\"\n"
-        "cd -- \"$1\"\n"
-        "if [ -n \"$3\" ] && [ ${#3} -ge 40 ]; then\n"
-        "  git -c credential.helper= fetch -q --no-tags --depth 1 -- \"$2\" \"$3\"\n"
-        "  git -c advice.detachedHead=false checkout -q FETCH_HEAD\n"
-        "elif [ -n \"$3\" ]; then\n"
-        "  git -c credential.helper= fetch -q --no-tags -- \"$2\" \"refs/heads/$4\"\n"
-        "  git -c advice.detachedHead=false checkout -q --detach \"$3\"\n"
-        "else\n"
-        "  git -c credential.helper= fetch -q --no-tags --depth 1 -- \"$2\" \"refs/heads/$4\"\n"
-        "  git -c advice.detachedHead=false checkout -q FETCH_HEAD\n"
-        "fi\n"
-        "git rev-parse HEAD\n";
-    char err[256], helper[PATH_MAX], sshcmd[2 * PATH_MAX + 200];
-    char **envp = NULL;
+    char err[256], hdir[PATH_MAX], kh[PATH_MAX];
     set_phase(d, P_CLONE);
     report(d, P_CLONE, "started", NULL, NULL, "%s %s", d->repo_url, d->commit[0] ? d->commit : d->branch);
-    if (jobs_work_path(d->r, d->id, "src", d->srcdir, sizeof d->srcdir) < 0) {
+    if (jobs_work_path(d->r, d->id, "src", d->srcdir, sizeof d->srcdir) < 0 ||
+        state_path(d->r, "work", hdir, sizeof hdir) < 0 || state_path(d->r, "known_hosts", kh, sizeof kh) < 0 ||
+        (d->git_key && jobs_work_path(d->r, d->id, "key", d->keyfile, sizeof d->keyfile) < 0)) {
         fail(d, "path too long");
         return;
     }
-    envp = base_env();
-    if (!envp || env_push(envp, "GIT_TERMINAL_PROMPT", "0") < 0 || env_push(envp, "GIT_CONFIG_NOSYSTEM", "1") < 0 ||
-        env_push(envp, "GIT_CONFIG_GLOBAL", "/dev/null") < 0) {
-        fail(d, "out of memory");
-        goto done;
-    }
-    if (d->git_pass) {
-        char hdir[PATH_MAX];
-        if (state_path(d->r, "work", hdir, sizeof hdir) < 0 ||
-            docker_askpass_helper(hdir, helper, sizeof helper) < 0) {
-            fail(d, "cannot write the askpass helper");
-            goto done;
-        }
-        if (env_push(envp, "GIT_ASKPASS", helper) < 0 ||
-            env_push(envp, "BERTH_GIT_USERNAME", d->git_user ? d->git_user : "x-access-token") < 0 ||
-            env_push(envp, "BERTH_GIT_PASSWORD", d->git_pass) < 0) {
-            fail(d, "out of memory");
-            goto done;
-        }
-    }
-    if (d->git_key) {
-        if (jobs_work_path(d->r, d->id, "key", d->keyfile, sizeof d->keyfile) < 0) {
-            fail(d, "path too long");
-            goto done;
-        }
-        unlink(d->keyfile);
-        int fd = open(d->keyfile, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-        size_t kl = strlen(d->git_key);
-        int ok = fd >= 0 && write(fd, d->git_key, kl) == (ssize_t)kl &&
-                 (kl && d->git_key[kl - 1] == '\n' ? 1 : write(fd, "\n", 1) == 1);
-        if (fd >= 0)
-            close(fd);
-        if (!ok) {
-            fail(d, "cannot write the deploy key file");
-            goto done;
-        }
-        /* Host keys: the runner's own known_hosts (STATE/known_hosts, 0600),
-         * trust on first use: a host seen for the first time is recorded
-         * (accept-new), a changed key afterwards fails the clone ("Host key
-         * verification failed"). Pre-seed the file to pin a host from the
-         * start (docs/webhooks.md "Private repositories"). */
-        char kh[PATH_MAX];
-        if (state_path(d->r, "known_hosts", kh, sizeof kh) < 0) {
-            fail(d, "path too long");
-            goto done;
-        }
-        if (strchr(d->keyfile, '\'') || strchr(kh, '\'')) { /* quoted below for ssh's sh -c */
-            fail(d, "the state directory's path has a quote in it");
-            goto done;
-        }
-        snprintf(sshcmd, sizeof sshcmd,
-                 "ssh -i '%s' -o IdentitiesOnly=yes -o IdentityAgent=none -o BatchMode=yes "
-                 "-o StrictHostKeyChecking=accept-new -o UserKnownHostsFile='%s'",
-                 d->keyfile, kh);
-        if (env_push(envp, "GIT_SSH_COMMAND", sshcmd) < 0) {
-            fail(d, "out of memory");
-            goto done;
-        }
-    }
-    char *argv[] = {"/bin/sh", "-c", (char *)script, "berth-clone", d->srcdir, d->repo_url, d->commit, d->branch,
-                    NULL};
     remove_tree(d->r, d->srcdir);  /* (a crashed run's leftovers: see below) */
     if (access(d->srcdir, F_OK) == 0) {
         /* rm -rf is running; a fresh name instead of waiting */
         size_t l = strlen(d->srcdir);
         snprintf(d->srcdir + l, sizeof d->srcdir - l, "-%llu", (unsigned long long)util_mono_us());
-        argv[4] = d->srcdir;
     }
+    struct docker_clone_spec cs = {
+        .url = d->repo_url, .branch = d->branch, .commit = d->commit, .dir = d->srcdir, .helper_dir = hdir,
+        .username = d->git_user, .password = d->git_pass, .ssh_key = d->git_key,
+        .key_file = d->git_key ? d->keyfile : NULL, .known_hosts = kh,
+        .timeout_s = d->clone_s > 0 ? d->clone_s + 10 : 0, .new_session = 1,
+    };
     arm_deadline(d);
-    if (spawn(d, argv, envp, d->clone_s > 0 ? d->clone_s + 10 : 0, cloned, 1, err, sizeof err) < 0)
+    child_prep(d);
+    if (docker_git_clone(d->dk, &cs, child_out, cloned, d, &d->child, err, sizeof err) < 0) {
+        d->keyfile[0] = '\0';  /* docker.c removed it, or never wrote it */
         fail(d, "cannot run git: %s", err);
-done:
-    child_env_free(envp);
+        return;
+    }
+    child_started(d);
 }
 
 /* --- 1. precheck --- */
@@ -1341,7 +1204,7 @@ static struct deploy *deploy_new(struct runner *r, struct job *j, const char *id
     util_strlcpy(d->id, id, sizeof d->id);
     buf_init(&d->out, 1 << 16);
     jobs_work_path(r, id, "deploy", d->marker, sizeof d->marker);
-    if (docker_new(r->ctx, r->vh, getenv("BERTH_DOCKER_SOCKET"), &d->dk) < 0) {
+    if (docker_new(r->ctx, r->vh, r->docker_endpoint, &d->dk) < 0) {
         free(d);
         return NULL;
     }
