@@ -6,6 +6,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 static const char *const type_names[] = {
     [PROTO_UNKNOWN] = NULL,
@@ -87,6 +88,63 @@ int proto_job_id_valid(const char *id)
             return 0;
     }
     return 1;
+}
+
+int proto_ws_url(const char *url, char *out, size_t n, char *err, size_t errlen)
+{
+    static const struct {
+        const char *in, *out;
+        int base;  /* berthd's base URL: the link's path is appended */
+    } schemes[] = {{"ws://", "ws://", 0}, {"wss://", "wss://", 0},
+                   {"http://", "ws://", 1}, {"https://", "wss://", 1}};
+    const char *rest = NULL, *scheme = NULL;
+    int base = 0;
+    size_t plen = strlen(PROTO_PATH);
+    if (!url) {
+        seterr(err, errlen, "%s", "no URL");
+        return -1;
+    }
+    for (size_t i = 0; i < sizeof schemes / sizeof schemes[0]; i++)
+        if (strncasecmp(url, schemes[i].in, strlen(schemes[i].in)) == 0) {
+            rest = url + strlen(schemes[i].in);
+            scheme = schemes[i].out;
+            base = schemes[i].base;
+        }
+    if (!rest) {
+        seterr(err, errlen, "URL \"%.200s\" must start with http://, https://, ws:// or wss://", url);
+        return -1;
+    }
+    for (const char *p = url; *p; p++)
+        if ((unsigned char)*p <= ' ' || *p == 0x7f) {
+            seterr(err, errlen, "URL \"%.200s\" has a space or a control character", url);
+            return -1;
+        }
+    size_t host = strcspn(rest, "/?#");
+    if (!host || rest[0] == ':' || rest[host] == '?' || rest[host] == '#') {
+        seterr(err, errlen, "URL \"%.200s\" needs a host (and no query or fragment)", url);
+        return -1;
+    }
+    const char *path = rest + host;
+    size_t len = strlen(path);
+    if (strpbrk(path, "?#")) {
+        seterr(err, errlen, "URL \"%.200s\" must not have a query or fragment", url);
+        return -1;
+    }
+    while (len && path[len - 1] == '/')
+        len--;
+    const char *tail = "";
+    if (!len)
+        tail = PROTO_PATH;            /* ws://HOST or http://HOST: the link's path */
+    else if (base && !(len >= plen && memcmp(path + len - plen, PROTO_PATH, plen) == 0))
+        tail = PROTO_PATH;            /* http://HOST/prefix: under the prefix */
+    else if (!base)
+        len = strlen(path);           /* ws://HOST/PATH: as given */
+    int w = snprintf(out, n, "%s%.*s%.*s%s", scheme, (int)host, rest, (int)len, path, tail);
+    if (w < 0 || (size_t)w >= n) {
+        seterr(err, errlen, "%s", "URL too long");
+        return -1;
+    }
+    return 0;
 }
 
 char *proto_dump(const json_t *msg, size_t *len)

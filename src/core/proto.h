@@ -61,6 +61,16 @@ int proto_parse(const char *data, size_t len, json_t **out,
  * with '.', so they are safe as file names. 1 if valid. */
 int proto_job_id_valid(const char *id);
 
+/* The runner link's WebSocket URL from what a person gives --url:
+ *   ws://HOST[:PORT][/PATH], wss://...   kept; an empty path is PROTO_PATH
+ *   http://HOST[:PORT][/PREFIX]          ws://HOST[:PORT]/PREFIX/runner/v1
+ *   https://...                          wss://..., the same way
+ * (http(s) is berthd's base URL, as `make up` and install.sh print it; a
+ * PREFIX already ending in /runner/v1 is not doubled). The scheme is
+ * case-insensitive; HOST must be there; no spaces or control characters.
+ * 0, or -1 with the reason in err. */
+int proto_ws_url(const char *url, char *out, size_t n, char *err, size_t errlen);
+
 /* Serialises a message compactly (malloc'ed, NUL-terminated). */
 char *proto_dump(const json_t *msg, size_t *len);
 

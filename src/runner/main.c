@@ -37,12 +37,13 @@ static void usage(FILE *f)
             "       berth-runner uninstall [--prefix DIR] [--state-dir DIR] [--yes]\n"
             "\n"
             "First start (registers this server, then keeps running):\n"
-            "  BERTH_RUNNER_TOKEN=brg_... berth-runner --url wss://berth.example/runner/v1\n"
+            "  BERTH_RUNNER_TOKEN=brg_... berth-runner --url https://berth.example\n"
             "  berth-runner --url URL --token-file FILE\n"
             "Later starts read the URL and credential from the state directory.\n"
             "\n"
             "options:\n"
-            "  --url URL             ws:// or wss:// address of berthd's /runner/v1\n"
+            "  --url URL             berthd's address: http(s)://HOST[:PORT][/PREFIX] (its base\n"
+            "                        URL) or ws(s)://HOST[:PORT]/runner/v1\n"
             "  --token-file FILE     read the one-time registration token from FILE\n"
             "  --token TOKEN         registration token on the command line (visible to\n"
             "                        other users until wiped: prefer the env or a file)\n"
@@ -200,7 +201,12 @@ static int parse_args(struct runner *r, int argc, char **argv, char **token)
             fprintf(stderr, "berth-runner: %s needs a value (or is unknown)\n", a);
             return -1;
         } else if (!strcmp(a, "--url")) {
-            util_strlcpy(r->url, v, sizeof r->url);
+            /* what a person types (berthd's http(s):// base URL) or the
+             * link's ws(s):// URL: the link's URL either way */
+            if (proto_ws_url(v, r->url, sizeof r->url, why, sizeof why) < 0) {
+                fprintf(stderr, "berth-runner: --url: %s\n", why);
+                return -1;
+            }
         } else if (!strcmp(a, "--token")) {
             free(*token);
             *token = strdup(v);

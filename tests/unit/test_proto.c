@@ -439,10 +439,43 @@ static void utf8_sanitize(void **state)
     json_decref(m);
 }
 
+/* --url as a person types it: berthd's base URL or the link's own. */
+static void ws_url(void **state)
+{
+    char out[256], err[300];
+    static const char *const cases[][2] = {
+        {"http://127.0.0.1:8080", "ws://127.0.0.1:8080/runner/v1"},
+        {"http://127.0.0.1:8080/", "ws://127.0.0.1:8080/runner/v1"},
+        {"https://berth.example", "wss://berth.example/runner/v1"},
+        {"HTTPS://berth.example/berth//", "wss://berth.example/berth/runner/v1"},
+        {"http://h:1/a/b", "ws://h:1/a/b/runner/v1"},
+        {"http://h:1/runner/v1", "ws://h:1/runner/v1"},
+        {"https://h/x/runner/v1/", "wss://h/x/runner/v1"},
+        {"ws://127.0.0.1:8080/runner/v1", "ws://127.0.0.1:8080/runner/v1"},
+        {"ws://127.0.0.1:8080", "ws://127.0.0.1:8080/runner/v1"},
+        {"ws://127.0.0.1:8080/", "ws://127.0.0.1:8080/runner/v1"},
+        {"wss://h/custom/path", "wss://h/custom/path"},
+        {"ws://[::1]:80", "ws://[::1]:80/runner/v1"},
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        assert_int_equal(proto_ws_url(cases[i][0], out, sizeof out, err, sizeof err), 0);
+        assert_string_equal(out, cases[i][1]);
+    }
+    static const char *const bad[] = {"127.0.0.1:8080", "ftp://h/", "http://", "http:///runner/v1",
+                                      "http://:80/", "http://h/a b", "http://h/?x=1", "ws://h#f",
+                                      "ws://h\n", ""};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_int_equal(proto_ws_url(bad[i], out, sizeof out, err, sizeof err), -1);
+    assert_int_equal(proto_ws_url(NULL, out, sizeof out, err, sizeof err), -1);
+    assert_int_equal(proto_ws_url("http://a-rather-long-host-name.example", out, 20, err, sizeof err), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(type_names),
+        cmocka_unit_test(ws_url),
         cmocka_unit_test(parse_frames),
         cmocka_unit_test(job_ids),
         cmocka_unit_test(hello_and_welcome),
