@@ -64,7 +64,7 @@ struct deploy {
     int recovering;                /* deploy_recover: no pipeline, just undo */
 
     /* the spec (env and git credentials only in memory, wiped at the end) */
-    char deployment[32], app_id[32], app_name[64], repo_url[1024], branch[256], commit[72];
+    char deployment[32], app_id[32], app_name[136], repo_url[1024], branch[256], commit[72];
     char dockerfile[256], context[256], image[256], rollback_image[256], cname[128], restart[32];
     char image_id[80];             /* "sha256:...": what the new container runs */
     int port;
@@ -73,7 +73,7 @@ struct deploy {
     char hpath[256];
     int htries, hbackoff_ms, htimeout_s;
     int public_port;
-    char *domains[32];
+    char *domains[PROTO_DEPLOY_DOMAINS_MAX];
     size_t ndomains;
     int keep_images, drain_s, clone_s, build_s;
     char prev_dep[32], prev_image[256], prev_container[128];
@@ -132,21 +132,6 @@ static int ival(json_t *o, const char *key, int dflt)
     return json_is_integer(v) ? (int)json_integer_value(v) : dflt;
 }
 
-static int id_ok(const char *s)
-{
-    if (!*s || strlen(s) > 24)
-        return 0;
-    for (; *s; s++)
-        if (!isdigit((unsigned char)*s))
-            return 0;
-    return 1;
-}
-
-static int safe_rel(const char *s)
-{
-    return *s && *s != '/' && *s != '-' && !strstr(s, "..") && !strpbrk(s, "\n\r");
-}
-
 static int cname_ok(const char *s)
 {
     if (!*s || strlen(s) > 120 || !isalnum((unsigned char)*s))
@@ -176,53 +161,39 @@ static void emit_text(struct deploy *d, const char *stream, const char *fmt, ...
     jobs_emit(d->job, stream, line, outlen);
 }
 
-/* One step report: {"step","status","detail"?, extra keys}. */
+/* One step report (proto_deploy_step_line): {"step","status","detail"?,
+ * "commit"?, "image"?, "image_id"?, "serving"?}. */
 static void report(struct deploy *d, enum phase p, const char *status, const char *extra_key,
                    const char *extra_val, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 static void report(struct deploy *d, enum phase p, const char *status, const char *extra_key,
                    const char *extra_val, const char *fmt, ...)
 {
     char detail[512] = "";
+    size_t n;
+    int ok = strcmp(status, "ok") == 0;
     if (fmt) {
         va_list ap;
         va_start(ap, fmt);
         vsnprintf(detail, sizeof detail, fmt, ap);
         va_end(ap);
     }
-    json_t *o = json_pack("{s:s, s:s}", "step", phase_name[p], "status", status);
-    if (!o || !d->job)
-        goto done;
-    if (detail[0]) {
-        size_t outlen;
-        proto_utf8_sanitize(detail, strlen(detail), 1, detail, &outlen);
-        detail[outlen] = '\0';
-        json_object_set_new(o, "detail", json_string(detail));
-    }
-    if (extra_key && extra_val && *extra_val)
-        json_object_set_new(o, extra_key, json_string(extra_val));
-    if (strcmp(status, "ok") == 0 && p == P_BUILD)
-        json_object_set_new(o, "image", json_string(d->image));
-    if (strcmp(status, "ok") == 0 && p == P_START && d->image_id[0])
-        json_object_set_new(o, "image_id", json_string(d->image_id));
+    if (!d->job)
+        return;
+    struct proto_deploy_step st = {.step = phase_name[p], .status = status, .detail = detail};
+    if (extra_key && extra_val && !strcmp(extra_key, "commit"))
+        st.commit = extra_val;
+    if ((extra_key && extra_val && !strcmp(extra_key, "image")) || (ok && p == P_BUILD))
+        st.image = extra_key && !strcmp(extra_key, "image") ? extra_val : d->image;
+    if (ok && p == P_START && d->image_id[0])
+        st.image_id = d->image_id;
     /* cleanup starts once the new container serves (swapped, or healthy
      * when there is no edge): berthd marks the deployment SUCCEEDED here,
      * the old container's removal is not on its path */
-    if (strcmp(status, "started") == 0 && p == P_CLEANUP && !d->recovering)
-        json_object_set_new(o, "serving", json_true());
-    char *text = json_dumps(o, JSON_COMPACT);
-    if (text) {
-        size_t n = strlen(text);
-        char *line = malloc(n + 2);
-        if (line) {
-            memcpy(line, text, n);
-            line[n] = '\n';
-            jobs_emit(d->job, "system", line, n + 1);
-            free(line);
-        }
-        free(text);
-    }
-done:
-    json_decref(o);
+    st.serving = strcmp(status, "started") == 0 && p == P_CLEANUP && !d->recovering;
+    char *line = proto_deploy_step_line(&st, &n);
+    if (line)
+        jobs_emit(d->job, "system", line, n);
+    free(line);
 }
 
 /* The crash marker: what the next start needs to undo this deploy. */
@@ -1043,140 +1014,63 @@ static void pinged(void *arg, int status, json_t *body, const char *err)
 
 /* --- the spec --- */
 
+/* The spec, read only through proto_parse_deploy_spec (typed, bounded
+ * fields), copied: the frame goes when deploy_start returns. */
 static int parse_spec(struct deploy *d, json_t *spec, char *err, size_t errlen)
 {
-    json_t *app = json_object_get(spec, "app"), *ct = json_object_get(spec, "container"),
-           *h = json_object_get(spec, "health"), *t = json_object_get(spec, "timeouts"),
-           *prev = json_object_get(spec, "previous"), *env = json_object_get(spec, "env"),
-           *git = json_object_get(spec, "git"), *doms = json_object_get(spec, "domains"), *v;
-    const char *k;
-    size_t i;
-    copy(d->deployment, sizeof d->deployment, spec, "deployment");
-    copy(d->app_id, sizeof d->app_id, app, "id");
-    copy(d->app_name, sizeof d->app_name, app, "name");
-    copy(d->repo_url, sizeof d->repo_url, spec, "repo_url");
-    copy(d->branch, sizeof d->branch, spec, "branch");
-    copy(d->commit, sizeof d->commit, spec, "commit");
-    copy(d->dockerfile, sizeof d->dockerfile, spec, "dockerfile");
-    copy(d->context, sizeof d->context, spec, "context");
-    copy(d->image, sizeof d->image, spec, "image");
-    copy(d->rollback_image, sizeof d->rollback_image, spec, "rollback_image");
-    copy(d->cname, sizeof d->cname, ct, "name");
-    copy(d->restart, sizeof d->restart, ct, "restart_policy");
-    d->port = ival(ct, "port", 0);
-    d->memory = json_is_integer(json_object_get(ct, "memory")) ? json_integer_value(json_object_get(ct, "memory")) : 0;
-    d->cpus = json_is_number(json_object_get(ct, "cpus")) ? json_number_value(json_object_get(ct, "cpus")) : 0;
-    copy(d->hpath, sizeof d->hpath, h, "path");
-    d->htries = ival(h, "tries", 10);
-    d->hbackoff_ms = ival(h, "backoff_ms", 500);
-    d->htimeout_s = ival(h, "timeout_s", ival(t, "health_s", 120));
-    d->public_port = ival(spec, "public_port", 0);
-    d->keep_images = ival(spec, "keep_images", 5);
-    d->drain_s = ival(spec, "drain_seconds", 30);
-    d->clone_s = ival(t, "clone_s", 300);
-    d->build_s = ival(t, "build_s", 1800);
-    if (json_is_object(prev)) {
-        copy(d->prev_dep, sizeof d->prev_dep, prev, "deployment");
-        copy(d->prev_image, sizeof d->prev_image, prev, "image");
-        copy(d->prev_container, sizeof d->prev_container, prev, "container");
-    }
-    if (!d->hpath[0])
-        util_strlcpy(d->hpath, "/", sizeof d->hpath);
-    if (!d->dockerfile[0])
-        util_strlcpy(d->dockerfile, "Dockerfile", sizeof d->dockerfile);
-    if (!d->context[0])
-        util_strlcpy(d->context, ".", sizeof d->context);
-    if (!d->branch[0])
-        util_strlcpy(d->branch, "main", sizeof d->branch);
-    if (d->htries < 1)
-        d->htries = 1;
-    if (!id_ok(d->deployment) || !id_ok(d->app_id)) {
-        snprintf(err, errlen, "bad deployment or app id");
-        return -1;
-    }
-    if (!cname_ok(d->cname) || (d->prev_container[0] && !cname_ok(d->prev_container)) || !d->image[0] ||
-        d->image[0] == '-' || strpbrk(d->image, " /\n") == d->image || d->port < 1 || d->port > 65535) {
-        snprintf(err, errlen, "bad container name, image or port");
-        return -1;
-    }
-    if (d->prev_dep[0] && !id_ok(d->prev_dep)) {
-        snprintf(err, errlen, "bad previous deployment");
-        return -1;
-    }
-    if (d->hpath[0] != '/' || strpbrk(d->hpath, " \n\r")) {
-        snprintf(err, errlen, "bad health path");
-        return -1;
-    }
-    if (!d->rollback_image[0]) {
-        if (!d->repo_url[0] || d->repo_url[0] == '-' || strpbrk(d->repo_url, " \n\r") || d->branch[0] == '-' ||
-            strstr(d->branch, "..") || strpbrk(d->branch, " \n\r~^:?*[\\") ||
-            (d->commit[0] && !util_lower_hex(d->commit, 4, 64)) || !safe_rel(d->dockerfile) || !safe_rel(d->context)) {
-            snprintf(err, errlen, "bad repository, branch, commit, dockerfile or context");
-            return -1;
-        }
-    }
-    json_array_foreach(doms, i, v) {
-        const char *s = json_string_value(v);
-        if (s && d->ndomains < sizeof d->domains / sizeof d->domains[0])
-            d->domains[d->ndomains++] = strdup(s);
-    }
-    if (json_is_object(env) && json_object_size(env)) {
-        d->env = calloc(json_object_size(env), sizeof *d->env);
-        if (!d->env) {
-            snprintf(err, errlen, "out of memory");
-            return -1;
-        }
-        json_object_foreach(env, k, v) {
-            const char *val = json_string_value(v);
-            if (!val || !*k || strchr(k, '='))
-                continue;
-            if (!(d->env[d->nenv] = child_env_pair(k, val))) {
-                snprintf(err, errlen, "out of memory");
-                return -1;
-            }
-            d->nenv++;
-        }
-    }
-    if (git && !json_is_null(git)) {
-        /* docs/protocol.md "The spec": {"auth": "token", "token", "username"}
-         * or {"auth": "ssh_key", "ssh_key"}; anything else is refused rather
-         * than cloned without the credential berthd meant to give */
-        const char *auth = json_string_value(json_object_get(git, "auth"));
-        if (!json_is_object(git) || !auth) {
-            snprintf(err, errlen, "clone: git credentials without an \"auth\" kind");
-            return -1;
-        }
-        if (!strcmp(auth, "token")) {
-            const char *u = json_string_value(json_object_get(git, "username"));
-            const char *p = json_string_value(json_object_get(git, "token"));
-            if (!p || !*p) {
-                snprintf(err, errlen, "clone: git auth \"token\" without a token");
-                return -1;
-            }
-            d->git_user = strdup(u && *u ? u : "x-access-token");
-            d->git_pass = strdup(p);
-            if (!d->git_user || !d->git_pass) {
-                snprintf(err, errlen, "out of memory");
-                return -1;
-            }
-        } else if (!strcmp(auth, "ssh_key")) {
-            const char *key = json_string_value(json_object_get(git, "ssh_key"));
-            if (!key || !*key) {
-                snprintf(err, errlen, "clone: git auth \"ssh_key\" without a key");
-                return -1;
-            }
-            if (!(d->git_key = strdup(key))) {
-                snprintf(err, errlen, "out of memory");
-                return -1;
-            }
-        } else {
-            snprintf(err, errlen, "clone: unsupported git auth \"%.32s\"", auth);
-            return -1;
-        }
-    }
+    struct proto_deploy_spec ps;
+    int rc = -1;
+    if (proto_parse_deploy_spec(spec, &ps, err, errlen) < 0)
+        goto done;
+    util_strlcpy(d->deployment, ps.deployment, sizeof d->deployment);
+    util_strlcpy(d->app_id, ps.app_id, sizeof d->app_id);
+    util_strlcpy(d->app_name, ps.app_name, sizeof d->app_name);
+    util_strlcpy(d->repo_url, ps.repo_url ? ps.repo_url : "", sizeof d->repo_url);
+    util_strlcpy(d->branch, ps.branch, sizeof d->branch);
+    util_strlcpy(d->commit, ps.commit ? ps.commit : "", sizeof d->commit);
+    util_strlcpy(d->dockerfile, ps.dockerfile, sizeof d->dockerfile);
+    util_strlcpy(d->context, ps.context, sizeof d->context);
+    util_strlcpy(d->image, ps.image, sizeof d->image);
+    util_strlcpy(d->rollback_image, ps.rollback_image ? ps.rollback_image : "", sizeof d->rollback_image);
+    util_strlcpy(d->cname, ps.container_name, sizeof d->cname);
+    util_strlcpy(d->restart, ps.restart_policy ? ps.restart_policy : "", sizeof d->restart);
+    d->port = ps.container_port;
+    d->memory = ps.memory;
+    d->cpus = ps.cpus;
+    util_strlcpy(d->hpath, ps.health_path, sizeof d->hpath);
+    d->htries = ps.health_tries;
+    d->hbackoff_ms = ps.health_backoff_ms;
+    d->htimeout_s = ps.health_timeout_s;
+    d->public_port = ps.public_port;
+    d->keep_images = ps.keep_images;
+    d->drain_s = ps.drain_seconds;
+    d->clone_s = ps.clone_s;
+    d->build_s = ps.build_s;
+    util_strlcpy(d->prev_dep, ps.prev_deployment ? ps.prev_deployment : "", sizeof d->prev_dep);
+    util_strlcpy(d->prev_image, ps.prev_image ? ps.prev_image : "", sizeof d->prev_image);
+    util_strlcpy(d->prev_container, ps.prev_container ? ps.prev_container : "", sizeof d->prev_container);
+    for (size_t i = 0; i < ps.ndomains; i++)
+        if (!(d->domains[d->ndomains++] = strdup(ps.domains[i])))
+            goto oom;
+    if (ps.nenv && !(d->env = calloc(ps.nenv, sizeof *d->env)))
+        goto oom;
+    for (size_t i = 0; i < ps.nenv; i++, d->nenv++)
+        if (!(d->env[i] = child_env_pair(ps.env[i].name, ps.env[i].value)))
+            goto oom;
+    if (ps.git.token && (!(d->git_user = strdup(ps.git.username ? ps.git.username : "x-access-token")) ||
+                         !(d->git_pass = strdup(ps.git.token))))
+        goto oom;
+    if (ps.git.ssh_key && !(d->git_key = strdup(ps.git.ssh_key)))
+        goto oom;
     snprintf(d->slug, sizeof d->slug, "a%s", d->app_id);
     snprintf(d->server, sizeof d->server, "d%s", d->deployment);
-    return 0;
+    rc = 0;
+    goto done;
+oom:
+    snprintf(err, errlen, "out of memory");
+done:
+    proto_deploy_spec_release(&ps);
+    return rc;
 }
 
 /* Wipes the secret values inside the job frame (the link frees it). */
