@@ -90,6 +90,7 @@ static struct {
     /* options */
     char base[256], email[256], password[256], org[64];
     char ws_host[128];
+    char ws_path[512];                /* PROTO_PATH under berthd's base URL */
     int ws_port;
     int n, concurrency, runs, run_gap_ms, max_seconds;
     /* API */
@@ -457,7 +458,7 @@ static void start_connect(struct runner *r)
     i.context = g.ctx;
     i.address = g.ws_host;
     i.port = g.ws_port;
-    i.path = PROTO_PATH;
+    i.path = g.ws_path;
     i.host = g.ws_host;
     i.origin = g.ws_host;
     i.protocol = PROTO_SUBPROTOCOL;
@@ -684,14 +685,17 @@ static void usage(void)
 
 static int parse_url(const char *url)
 {
-    /* http://HOST:PORT (what the driver passes) */
-    const char *p = strncmp(url, "http://", 7) == 0 ? url + 7 : NULL;
-    const char *colon = p ? strrchr(p, ':') : NULL;
-    if (!p || !colon || (size_t)(colon - p) >= sizeof g.ws_host)
+    /* http(s)://HOST:PORT[/PREFIX] (what the driver passes): the link's
+     * URL as berth-runner derives it (proto_ws_url), then its parts */
+    char ws[1024], err[300];
+    const char *prot = NULL, *host = NULL, *path = NULL;
+    int port = 0;
+    if (strncmp(url, "http://", 7) != 0 || proto_ws_url(url, ws, sizeof ws, err, sizeof err) < 0 ||
+        lws_parse_uri(ws, &prot, &host, &port, &path) || strlen(host) >= sizeof g.ws_host)
         return -1;
-    memcpy(g.ws_host, p, (size_t)(colon - p));
-    g.ws_host[colon - p] = '\0';
-    g.ws_port = atoi(colon + 1);
+    util_strlcpy(g.ws_host, host, sizeof g.ws_host);
+    snprintf(g.ws_path, sizeof g.ws_path, "/%s", path);
+    g.ws_port = port;
     util_strlcpy(g.base, url, sizeof g.base);
     size_t l = strlen(g.base);
     while (l && g.base[l - 1] == '/')

@@ -6,6 +6,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 static const char *const type_names[] = {
     [PROTO_UNKNOWN] = NULL,
@@ -92,6 +93,63 @@ int proto_job_id_valid(const char *id)
             return 0;
     }
     return 1;
+}
+
+int proto_ws_url(const char *url, char *out, size_t n, char *err, size_t errlen)
+{
+    static const struct {
+        const char *in, *out;
+        int base;  /* berthd's base URL: the link's path is appended */
+    } schemes[] = {{"ws://", "ws://", 0}, {"wss://", "wss://", 0},
+                   {"http://", "ws://", 1}, {"https://", "wss://", 1}};
+    const char *rest = NULL, *scheme = NULL;
+    int base = 0;
+    size_t plen = strlen(PROTO_PATH);
+    if (!url) {
+        seterr(err, errlen, "%s", "no URL");
+        return -1;
+    }
+    for (size_t i = 0; i < sizeof schemes / sizeof schemes[0]; i++)
+        if (strncasecmp(url, schemes[i].in, strlen(schemes[i].in)) == 0) {
+            rest = url + strlen(schemes[i].in);
+            scheme = schemes[i].out;
+            base = schemes[i].base;
+        }
+    if (!rest) {
+        seterr(err, errlen, "URL \"%.200s\" must start with http://, https://, ws:// or wss://", url);
+        return -1;
+    }
+    for (const char *p = url; *p; p++)
+        if ((unsigned char)*p <= ' ' || *p == 0x7f) {
+            seterr(err, errlen, "URL \"%.200s\" has a space or a control character", url);
+            return -1;
+        }
+    size_t host = strcspn(rest, "/?#");
+    if (!host || rest[0] == ':' || rest[host] == '?' || rest[host] == '#') {
+        seterr(err, errlen, "URL \"%.200s\" needs a host (and no query or fragment)", url);
+        return -1;
+    }
+    const char *path = rest + host;
+    size_t len = strlen(path);
+    if (strpbrk(path, "?#")) {
+        seterr(err, errlen, "URL \"%.200s\" must not have a query or fragment", url);
+        return -1;
+    }
+    while (len && path[len - 1] == '/')
+        len--;
+    const char *tail = "";
+    if (!len)
+        tail = PROTO_PATH;            /* ws://HOST or http://HOST: the link's path */
+    else if (base && !(len >= plen && memcmp(path + len - plen, PROTO_PATH, plen) == 0))
+        tail = PROTO_PATH;            /* http://HOST/prefix: under the prefix */
+    else if (!base)
+        len = strlen(path);           /* ws://HOST/PATH: as given */
+    int w = snprintf(out, n, "%s%.*s%.*s%s", scheme, (int)host, rest, (int)len, path, tail);
+    if (w < 0 || (size_t)w >= n) {
+        seterr(err, errlen, "%s", "URL too long");
+        return -1;
+    }
+    return 0;
 }
 
 char *proto_dump(const json_t *msg, size_t *len)
@@ -634,6 +692,539 @@ int proto_parse_ack(json_t *msg, const char **job, int64_t *seq, char *err, size
 int proto_parse_job_ref(json_t *msg, const char **job, char *err, size_t errlen)
 {
     return need_job(msg, job, err, errlen);
+}
+
+int proto_parse_check(json_t *item, struct proto_check *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    if (!json_is_object(item)) {
+        seterr(err, errlen, "%s", "checks entry must be an object");
+        return -1;
+    }
+    if (need_str(item, "name", &out->name, err, errlen) || need_bool(item, "ok", &out->ok, err, errlen))
+        return -1;
+    if (jx_string(item, "detail", &out->detail) == JX_WRONG_TYPE) {
+        seterr(err, errlen, "field \"%s\" must be a string or null", "detail");
+        return -1;
+    }
+    return 0;
+}
+
+/* --- the deploy job --- */
+
+static int digits_ok(const char *s, size_t max)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (!n || n > max)
+        return 0;
+    for (; *s; s++)
+        if (*s < '0' || *s > '9')
+            return 0;
+    return 1;
+}
+
+static int alnum(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+/* Every byte alnum or in extra, the first alnum, 1..max bytes. */
+static int charset_ok(const char *s, const char *extra, size_t max)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (!n || n > max || !alnum(s[0]))
+        return 0;
+    for (; *s; s++)
+        if (!alnum(*s) && !strchr(extra, *s))
+            return 0;
+    return 1;
+}
+
+static int lower_hex_ok(const char *s, size_t min, size_t max)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n < min || n > max)
+        return 0;
+    for (; *s; s++)
+        if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
+            return 0;
+    return 1;
+}
+
+static int has_space(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s <= ' ' || *s == 0x7f)
+            return 1;
+    return 0;
+}
+
+/* A path inside the clone as the repository names it. */
+static int rel_ok(const char *s)
+{
+    return *s && *s != '/' && *s != '-' && !strstr(s, "..") && !strpbrk(s, "\n\r") &&
+           strlen(s) <= PROTO_DEPLOY_REF_MAX;
+}
+
+static int branch_ok(const char *s)
+{
+    return *s && *s != '-' && !strstr(s, "..") && !strpbrk(s, " \n\r~^:?*[\\") && !has_space(s) &&
+           strlen(s) <= PROTO_DEPLOY_REF_MAX;
+}
+
+static int image_ok(const char *s) { return charset_ok(s, "_.-:/@", PROTO_DEPLOY_REF_MAX); }
+static int cname_ok(const char *s) { return charset_ok(s, "_.-", PROTO_DEPLOY_NAME_MAX); }
+
+/* Optional string: absent or null -> dflt; else a string of at most max bytes. */
+static int opt_str(json_t *o, const char *k, size_t max, const char *dflt, const char **out, char *err,
+                   size_t errlen)
+{
+    json_t *v = json_object_get(o, k);
+    *out = dflt;
+    if (!v || json_is_null(v))
+        return 0;
+    if (!json_is_string(v)) {
+        seterr(err, errlen, "field \"%s\" must be a string", k);
+        return -1;
+    }
+    if (json_string_length(v) > max) {
+        seterr(err, errlen, "field \"%s\" is too long", k);
+        return -1;
+    }
+    *out = json_string_value(v);
+    return 0;
+}
+
+/* Optional integer: absent or null -> dflt; else min..max. */
+static int opt_int(json_t *o, const char *k, int64_t min, int64_t max, int64_t dflt, int64_t *out, char *err,
+                   size_t errlen)
+{
+    json_t *v = json_object_get(o, k);
+    *out = dflt;
+    if (!v || json_is_null(v))
+        return 0;
+    return need_int_in(o, k, min, max, out, err, errlen);
+}
+
+static int opt_int32(json_t *o, const char *k, int min, int max, int dflt, int *out, char *err, size_t errlen)
+{
+    int64_t v;
+    if (opt_int(o, k, min, max, dflt, &v, err, errlen))
+        return -1;
+    *out = (int)v;
+    return 0;
+}
+
+/* Optional object: absent or null -> NULL. */
+static int opt_obj(json_t *o, const char *k, json_t **out, char *err, size_t errlen)
+{
+    json_t *v = json_object_get(o, k);
+    *out = NULL;
+    if (!v || json_is_null(v))
+        return 0;
+    if (!json_is_object(v)) {
+        seterr(err, errlen, "field \"%s\" must be an object", k);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static int bad(char *err, size_t errlen, const char *field, const char *why)
+{
+    if (err && errlen)
+        snprintf(err, errlen, "field \"%s\" %s", field, why);
+    return -1;
+}
+
+static int parse_git(json_t *spec, struct proto_git_auth *g, char *err, size_t errlen)
+{
+    json_t *git = json_object_get(spec, "git");
+    memset(g, 0, sizeof *g);
+    if (!git || json_is_null(git))
+        return 0;
+    /* {"auth": "token", "token", "username"} or {"auth": "ssh_key",
+     * "ssh_key"}: anything else is refused rather than cloned without the
+     * credential berthd meant to give */
+    const char *auth = json_string_value(json_object_get(git, "auth"));
+    if (!json_is_object(git) || !auth) {
+        seterr(err, errlen, "%s", "clone: git credentials without an \"auth\" kind");
+        return -1;
+    }
+    if (!strcmp(auth, "token")) {
+        const char *u = json_string_value(json_object_get(git, "username"));
+        const char *p = json_string_value(json_object_get(git, "token"));
+        if (!p || !*p) {
+            seterr(err, errlen, "%s", "clone: git auth \"token\" without a token");
+            return -1;
+        }
+        g->auth = "token";
+        g->token = p;
+        g->username = u && *u ? u : NULL;
+    } else if (!strcmp(auth, "ssh_key")) {
+        const char *key = json_string_value(json_object_get(git, "ssh_key"));
+        if (!key || !*key) {
+            seterr(err, errlen, "%s", "clone: git auth \"ssh_key\" without a key");
+            return -1;
+        }
+        g->auth = "ssh_key";
+        g->ssh_key = key;
+    } else {
+        if (err && errlen)
+            snprintf(err, errlen, "clone: unsupported git auth \"%.32s\"", auth);
+        return -1;
+    }
+    return 0;
+}
+
+static int parse_lists(json_t *spec, struct proto_deploy_spec *o, char *err, size_t errlen)
+{
+    json_t *doms = json_object_get(spec, "domains"), *env = json_object_get(spec, "env"), *v;
+    const char *k;
+    size_t i;
+    if (doms && !json_is_null(doms)) {
+        if (!json_is_array(doms))
+            return bad(err, errlen, "domains", "must be an array");
+        if (json_array_size(doms) > PROTO_DEPLOY_DOMAINS_MAX)
+            return bad(err, errlen, "domains", "has more than 50 entries");
+        o->domains = calloc(json_array_size(doms) + 1, sizeof *o->domains);
+        if (!o->domains)
+            return bad(err, errlen, "domains", ": out of memory");
+        json_array_foreach(doms, i, v) {
+            const char *s = json_string_value(v);
+            if (!s || !*s || strlen(s) > 253 || has_space(s))
+                return bad(err, errlen, "domains", "must hold host names");
+            o->domains[o->ndomains++] = s;
+        }
+    }
+    if (env && !json_is_null(env)) {
+        if (!json_is_object(env))
+            return bad(err, errlen, "env", "must be an object");
+        if (json_object_size(env) > PROTO_DEPLOY_ENV_MAX)
+            return bad(err, errlen, "env", "has more than 1000 entries");
+        struct proto_env_var *e = calloc(json_object_size(env) + 1, sizeof *e);
+        if (!e)
+            return bad(err, errlen, "env", ": out of memory");
+        o->env = e;
+        json_object_foreach(env, k, v) {
+            /* the message names no value: they are secrets */
+            if (!*k || strchr(k, '=') || strlen(k) > 255 || !json_is_string(v))
+                return bad(err, errlen, "env", "must map names (no '=') to strings");
+            e[o->nenv].name = k;
+            e[o->nenv++].value = json_string_value(v);
+        }
+    }
+    return parse_git(spec, &o->git, err, errlen);
+}
+
+int proto_parse_deploy_spec(json_t *spec, struct proto_deploy_spec *o, char *err, size_t errlen)
+{
+    json_t *app, *ct, *h, *t, *prev;
+    int64_t mem;
+    memset(o, 0, sizeof *o);
+    if (!json_is_object(spec)) {
+        seterr(err, errlen, "%s", "the spec must be an object");
+        return -1;
+    }
+    if (need_str(spec, "deployment", &o->deployment, err, errlen) ||
+        opt_str(spec, "kind", 16, "deploy", &o->kind, err, errlen))
+        return -1;
+    if (jx_object(spec, "app", &app) != JX_OK)
+        return bad(err, errlen, "app", "must be an object");
+    if (!digits_ok(o->deployment, PROTO_DEPLOY_ID_MAX))
+        return bad(err, errlen, "deployment", "must be a decimal id");
+    if (strcmp(o->kind, "deploy") && strcmp(o->kind, "rollback"))
+        return bad(err, errlen, "kind", "must be deploy or rollback");
+    if (need_str(app, "id", &o->app_id, err, errlen) ||
+        opt_str(app, "name", 128, "", &o->app_name, err, errlen))
+        return -1;
+    if (!digits_ok(o->app_id, PROTO_DEPLOY_ID_MAX))
+        return bad(err, errlen, "id", "must be a decimal id");
+    if (opt_str(spec, "repo_url", PROTO_DEPLOY_URL_MAX, NULL, &o->repo_url, err, errlen) ||
+        opt_str(spec, "branch", PROTO_DEPLOY_REF_MAX, "main", &o->branch, err, errlen) ||
+        opt_str(spec, "commit", 64, NULL, &o->commit, err, errlen) ||
+        opt_str(spec, "dockerfile", PROTO_DEPLOY_REF_MAX, "Dockerfile", &o->dockerfile, err, errlen) ||
+        opt_str(spec, "context", PROTO_DEPLOY_REF_MAX, ".", &o->context, err, errlen) ||
+        need_str(spec, "image", &o->image, err, errlen) ||
+        opt_str(spec, "rollback_image", PROTO_DEPLOY_REF_MAX, NULL, &o->rollback_image, err, errlen))
+        return -1;
+    /* berthd may send "" for what it has not: the defaults then */
+    if (!*o->branch)
+        o->branch = "main";
+    if (!*o->dockerfile)
+        o->dockerfile = "Dockerfile";
+    if (!*o->context)
+        o->context = ".";
+    if (o->commit && !*o->commit)
+        o->commit = NULL;
+    if (o->rollback_image && !*o->rollback_image)
+        o->rollback_image = NULL;
+    if (!image_ok(o->image))
+        return bad(err, errlen, "image", "is not an image reference");
+    if (o->rollback_image && !image_ok(o->rollback_image))
+        return bad(err, errlen, "rollback_image", "is not an image reference");
+    if (!o->rollback_image) {
+        if (!o->repo_url || !*o->repo_url || o->repo_url[0] == '-' || has_space(o->repo_url))
+            return bad(err, errlen, "repo_url", "must be a repository URL");
+        if (!branch_ok(o->branch))
+            return bad(err, errlen, "branch", "is not a branch name");
+        if (o->commit && !lower_hex_ok(o->commit, 4, 64))
+            return bad(err, errlen, "commit", "must be 4..64 lowercase hex digits");
+        if (!rel_ok(o->dockerfile))
+            return bad(err, errlen, "dockerfile", "must be a relative path inside the repository");
+        if (!rel_ok(o->context))
+            return bad(err, errlen, "context", "must be a relative path inside the repository");
+    }
+    if (jx_object(spec, "container", &ct) != JX_OK)
+        return bad(err, errlen, "container", "must be an object");
+    if (need_str(ct, "name", &o->container_name, err, errlen) ||
+        opt_int32(ct, "port", 1, 65535, 0, &o->container_port, err, errlen) ||
+        opt_str(ct, "restart_policy", 31, NULL, &o->restart_policy, err, errlen) ||
+        opt_int(ct, "memory", 0, INT64_C(1) << 50, 0, &mem, err, errlen) ||
+        opt_num(ct, "cpus", 0, &o->cpus, err, errlen))
+        return -1;
+    o->memory = mem;
+    if (!cname_ok(o->container_name))
+        return bad(err, errlen, "name", "is not a container name");
+    if (!o->container_port)
+        return bad(err, errlen, "port", "is missing");
+    if (o->restart_policy && !*o->restart_policy)
+        o->restart_policy = NULL;
+    if (o->restart_policy && !charset_ok(o->restart_policy, "-:", 31))
+        return bad(err, errlen, "restart_policy", "is not a restart policy");
+    if (!(o->cpus >= 0 && o->cpus <= 1024))
+        return bad(err, errlen, "cpus", "must be 0..1024");
+    if (opt_obj(spec, "health", &h, err, errlen) || opt_obj(spec, "timeouts", &t, err, errlen) ||
+        opt_obj(spec, "previous", &prev, err, errlen))
+        return -1;
+    if (opt_int32(t, "clone_s", 0, 604800, 300, &o->clone_s, err, errlen) ||
+        opt_int32(t, "build_s", 0, 604800, 1800, &o->build_s, err, errlen) ||
+        opt_int32(t, "health_s", 0, 604800, 120, &o->health_s, err, errlen) ||
+        opt_str(h, "path", PROTO_DEPLOY_REF_MAX, "/", &o->health_path, err, errlen) ||
+        opt_int32(h, "tries", 1, 100, 10, &o->health_tries, err, errlen) ||
+        opt_int32(h, "backoff_ms", 1, 600000, 500, &o->health_backoff_ms, err, errlen) ||
+        opt_int32(h, "timeout_s", 0, 604800, o->health_s, &o->health_timeout_s, err, errlen) ||
+        opt_int32(spec, "public_port", 0, 65535, 0, &o->public_port, err, errlen) ||
+        opt_int32(spec, "keep_images", 0, 1000, 5, &o->keep_images, err, errlen) ||
+        opt_int32(spec, "drain_seconds", 0, 3600, 30, &o->drain_seconds, err, errlen))
+        return -1;
+    if (!*o->health_path)
+        o->health_path = "/";
+    if (o->health_path[0] != '/' || has_space(o->health_path))
+        return bad(err, errlen, "path", "must be an absolute path without spaces");
+    if (!o->keep_images)
+        o->keep_images = 5;
+    if (prev) {
+        if (need_str(prev, "deployment", &o->prev_deployment, err, errlen) ||
+            opt_str(prev, "image", PROTO_DEPLOY_REF_MAX, NULL, &o->prev_image, err, errlen) ||
+            opt_str(prev, "container", PROTO_DEPLOY_NAME_MAX, NULL, &o->prev_container, err, errlen) ||
+            opt_str(prev, "commit", 64, NULL, &o->prev_commit, err, errlen))
+            return -1;
+        if (!digits_ok(o->prev_deployment, PROTO_DEPLOY_ID_MAX))
+            return bad(err, errlen, "deployment", "must be a decimal id (previous)");
+        if (o->prev_container && *o->prev_container && !cname_ok(o->prev_container))
+            return bad(err, errlen, "container", "is not a container name (previous)");
+        if (o->prev_image && *o->prev_image && !image_ok(o->prev_image))
+            return bad(err, errlen, "image", "is not an image reference (previous)");
+    }
+    return parse_lists(spec, o, err, errlen);
+}
+
+void proto_deploy_spec_release(struct proto_deploy_spec *s)
+{
+    free(s->domains);
+    free((void *)s->env);
+    s->domains = NULL;
+    s->env = NULL;
+    s->ndomains = s->nenv = 0;
+}
+
+static json_t *id_or_null(const char *s) { return s && *s ? json_string(s) : json_null(); }
+
+static json_t *git_object(const struct proto_git_auth *g)
+{
+    if (!strcmp(g->auth, "token"))
+        return json_pack("{s:s, s:s, s:s}", "auth", "token", "token", g->token ? g->token : "", "username",
+                         g->username ? g->username : "x-access-token");
+    return json_pack("{s:s, s:s}", "auth", g->auth, "ssh_key", g->ssh_key ? g->ssh_key : "");
+}
+
+int proto_deploy_spec_add_secrets(json_t *spec, const struct proto_env_var *env, size_t nenv,
+                                  const struct proto_git_auth *git)
+{
+    json_t *e = NULL;
+    if (!json_is_object(spec))
+        goto fail;
+    if (env) {
+        if (!(e = json_object()))
+            goto fail;
+        for (size_t i = 0; i < nenv; i++)
+            if (!env[i].name || !env[i].value ||
+                json_object_set_new(e, env[i].name, json_string(env[i].value)) < 0)
+                goto fail;
+        if (json_object_set_new(spec, "env", e) < 0) {
+            e = NULL;
+            goto fail;
+        }
+        e = NULL;
+    }
+    if (git && git->auth && put(spec, "git", git_object(git)) < 0)
+        goto fail;
+    return 0;
+fail:
+    json_decref(e);
+    return -1;
+}
+
+json_t *proto_deploy_spec(const struct proto_deploy_spec *s)
+{
+    json_t *doms = json_array(), *prev = json_null(), *spec = NULL;
+    struct proto_deploy_spec check;
+    char why[160];
+    if (!doms || !s->deployment || !s->app_id || !s->image || !s->container_name)
+        goto fail;
+    for (size_t i = 0; i < s->ndomains; i++)
+        if (!s->domains[i] || json_array_append_new(doms, json_string(s->domains[i])) < 0)
+            goto fail;
+    if (s->prev_deployment) {
+        json_decref(prev);
+        prev = json_pack("{s:s, s:s, s:s, s:o}", "deployment", s->prev_deployment, "image",
+                         s->prev_image ? s->prev_image : "", "container",
+                         s->prev_container ? s->prev_container : "", "commit", id_or_null(s->prev_commit));
+        if (!prev)
+            goto fail;
+    }
+    spec = json_pack("{s:s, s:s, s:{s:s, s:s}, s:s, s:s, s:o, s:s, s:s, s:s, s:o,"
+                     " s:{s:s, s:i, s:s, s:o, s:o},"
+                     " s:{s:s, s:i, s:i, s:i}, s:o, s:O, s:i, s:i, s:{s:i, s:i, s:i}, s:O}",
+                     "deployment", s->deployment, "kind", s->kind ? s->kind : "deploy", "app", "id", s->app_id,
+                     "name", s->app_name ? s->app_name : "", "repo_url", s->repo_url ? s->repo_url : "",
+                     "branch", s->branch ? s->branch : "main", "commit", id_or_null(s->commit), "dockerfile",
+                     s->dockerfile ? s->dockerfile : "Dockerfile", "context", s->context ? s->context : ".",
+                     "image", s->image, "rollback_image", id_or_null(s->rollback_image),
+                     "container", "name", s->container_name, "port", s->container_port, "restart_policy",
+                     s->restart_policy ? s->restart_policy : "unless-stopped", "memory",
+                     s->memory > 0 ? json_integer(s->memory) : json_null(), "cpus",
+                     s->cpus > 0 ? json_real(s->cpus) : json_null(),
+                     "health", "path", s->health_path ? s->health_path : "/", "tries",
+                     s->health_tries ? s->health_tries : 10, "backoff_ms",
+                     s->health_backoff_ms ? s->health_backoff_ms : 500, "timeout_s", s->health_timeout_s,
+                     "public_port", s->public_port > 0 ? json_integer(s->public_port) : json_null(),
+                     "domains", doms, "keep_images", s->keep_images, "drain_seconds", s->drain_seconds,
+                     "timeouts", "clone_s", s->clone_s, "build_s", s->build_s, "health_s", s->health_s,
+                     "previous", prev);
+    if (!spec)
+        goto fail;
+    if ((s->nenv || s->git.auth) &&
+        proto_deploy_spec_add_secrets(spec, s->nenv ? s->env : NULL, s->nenv, &s->git) < 0)
+        goto fail;
+    /* what the builder makes, the parser takes */
+    int ok = proto_parse_deploy_spec(spec, &check, why, sizeof why) == 0;
+    proto_deploy_spec_release(&check);
+    if (!ok)
+        goto fail;
+    json_decref(doms);
+    json_decref(prev);
+    return spec;
+fail:
+    json_decref(spec);
+    json_decref(doms);
+    json_decref(prev);
+    return NULL;
+}
+
+/* --- deploy step reports --- */
+
+static const char *const step_names[] = {"precheck", "clone", "build", "start",
+                                         "health", "swap", "cleanup", "rollback"};
+
+int proto_deploy_step_index(const char *step)
+{
+    for (int i = 0; step && i < (int)(sizeof step_names / sizeof step_names[0]); i++)
+        if (!strcmp(step, step_names[i]))
+            return i;
+    return -1;
+}
+
+static int step_status_ok(const char *s)
+{
+    return s && (!strcmp(s, "started") || !strcmp(s, "ok") || !strcmp(s, "failed"));
+}
+
+static int image_id_ok(const char *s)
+{
+    return s && !strncmp(s, "sha256:", 7) && lower_hex_ok(s + 7, 64, 64);
+}
+
+char *proto_deploy_step_line(const struct proto_deploy_step *s, size_t *len)
+{
+    char detail[PROTO_STEP_DETAIL_MAX + 1];
+    char *text = NULL, *line = NULL;
+    size_t n = 0;
+    if (proto_deploy_step_index(s->step) < 0 || !step_status_ok(s->status))
+        return NULL;
+    json_t *o = json_pack("{s:s, s:s}", "step", s->step, "status", s->status);
+    if (!o)
+        return NULL;
+    if (s->detail && *s->detail) {
+        size_t dl = strlen(s->detail), outlen;
+        if (dl > PROTO_STEP_DETAIL_MAX)
+            dl = PROTO_STEP_DETAIL_MAX;
+        proto_utf8_sanitize(s->detail, dl, 0, detail, &outlen);  /* a cut character stays out */
+        detail[outlen] = '\0';
+        for (char *p = detail; *p; p++)  /* one line */
+            if (*p == '\n' || *p == '\r')
+                *p = ' ';
+        if (put(o, "detail", json_string(detail)))
+            goto done;
+    }
+    if ((s->commit && *s->commit && put(o, "commit", json_string(s->commit))) ||
+        (s->image && *s->image && put(o, "image", json_string(s->image))) ||
+        (s->image_id && *s->image_id && put(o, "image_id", json_string(s->image_id))) ||
+        (s->serving && put(o, "serving", json_true())))
+        goto done;
+    text = jx_dump(o, &n);
+    if (text && (line = malloc(n + 2))) {
+        memcpy(line, text, n);
+        line[n] = '\n';
+        line[n + 1] = '\0';
+        *len = n + 1;
+    }
+done:
+    free(text);
+    json_decref(o);
+    return line;
+}
+
+int proto_parse_deploy_step(const char *line, size_t len, json_t **hold,
+                            struct proto_deploy_step *out, char *err, size_t errlen)
+{
+    json_error_t je;
+    memset(out, 0, sizeof *out);
+    *hold = json_loadb(line, len, 0, &je);
+    if (!json_is_object(*hold)) {
+        seterr(err, errlen, "%s", "a step report must be a JSON object");
+        return -1;
+    }
+    if (need_str(*hold, "step", &out->step, err, errlen) || need_str(*hold, "status", &out->status, err, errlen))
+        return -1;
+    if (proto_deploy_step_index(out->step) < 0)
+        return bad(err, errlen, "step", "is not a pipeline step");
+    if (!step_status_ok(out->status))
+        return bad(err, errlen, "status", "must be started, ok or failed");
+    /* the optional fields: what breaks its rule is ignored */
+    jx_string(*hold, "detail", &out->detail);
+    jx_string(*hold, "commit", &out->commit);
+    jx_string(*hold, "image", &out->image);
+    jx_string(*hold, "image_id", &out->image_id);
+    if (out->commit && !(strlen(out->commit) >= 4 && strlen(out->commit) <= 64))
+        out->commit = NULL;
+    if (out->image && strlen(out->image) > PROTO_DEPLOY_REF_MAX)
+        out->image = NULL;
+    if (out->image_id && !image_id_ok(out->image_id))
+        out->image_id = NULL;
+    out->serving = json_is_true(json_object_get(*hold, "serving"));
+    return 0;
 }
 
 /* --- UTF-8 --- */

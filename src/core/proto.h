@@ -68,6 +68,16 @@ int proto_parse(const char *data, size_t len, json_t **out,
  * with '.', so they are safe as file names. 1 if valid. */
 int proto_job_id_valid(const char *id);
 
+/* The runner link's WebSocket URL from what a person gives --url:
+ *   ws://HOST[:PORT][/PATH], wss://...   kept; an empty path is PROTO_PATH
+ *   http://HOST[:PORT][/PREFIX]          ws://HOST[:PORT]/PREFIX/runner/v1
+ *   https://...                          wss://..., the same way
+ * (http(s) is berthd's base URL, as `make up` and install.sh print it; a
+ * PREFIX already ending in /runner/v1 is not doubled). The scheme is
+ * case-insensitive; HOST must be there; no spaces or control characters.
+ * 0, or -1 with the reason in err. */
+int proto_ws_url(const char *url, char *out, size_t n, char *err, size_t errlen);
+
 /* Serialises a message compactly (malloc'ed, NUL-terminated). */
 char *proto_dump(const json_t *msg, size_t *len);
 
@@ -195,6 +205,110 @@ int proto_parse_script_spec(json_t *spec, struct proto_script_spec *out, char *e
 int proto_parse_ack(json_t *msg, const char **job, int64_t *seq, char *err, size_t errlen);
 /* job.accepted, ack.done, job.cancel: just the job id. */
 int proto_parse_job_ref(json_t *msg, const char **job, char *err, size_t errlen);
+
+/* precheck's checks, one item: name and detail (may be NULL) borrowed. */
+int proto_parse_check(json_t *item, struct proto_check *out, char *err, size_t errlen);
+
+/* --- the deploy job (kind "deploy"; docs/protocol.md "Deploy jobs") --- */
+
+#define PROTO_DEPLOY_DOMAINS_MAX 50     /* berthd's own limit per app */
+#define PROTO_DEPLOY_ENV_MAX 1000
+#define PROTO_DEPLOY_ID_MAX 24          /* decimal ids: deployment, app */
+#define PROTO_DEPLOY_NAME_MAX 120       /* container names */
+#define PROTO_DEPLOY_REF_MAX 255        /* image references, paths, branch */
+#define PROTO_DEPLOY_URL_MAX 1023
+
+struct proto_env_var {
+    const char *name, *value;           /* value is a secret: memory only */
+};
+
+struct proto_git_auth {
+    const char *auth;                   /* NULL: none; "token" or "ssh_key" */
+    const char *token, *username;       /* auth "token" (username NULL: x-access-token) */
+    const char *ssh_key;                /* auth "ssh_key" */
+};
+
+/* Every field typed and bounded. Strings borrow from the spec object the
+ * parser read (or from the caller, for the builder); NULL where absent.
+ * The parser fills defaults (shown) for what berthd may leave out. */
+struct proto_deploy_spec {
+    const char *deployment;             /* decimal id, 1..24 digits */
+    const char *kind;                   /* "deploy" (default) or "rollback" */
+    const char *app_id;                 /* decimal id */
+    const char *app_name;               /* <= 128 bytes; "" */
+    const char *repo_url;               /* required unless rollback_image; no spaces,
+                                           no leading '-' */
+    const char *branch;                 /* "main"; a git branch name, no "..", no
+                                           leading '-', none of " ~^:?*[\" */
+    const char *commit;                 /* NULL: the branch's head; else 4..64 lower hex */
+    const char *dockerfile, *context;   /* "Dockerfile", "."; relative, no "..",
+                                           no leading '/' or '-' */
+    const char *image;                  /* required: [A-Za-z0-9_.:/@-], starts alnum */
+    const char *rollback_image;         /* NULL, or run this image (no clone, no build) */
+    const char *container_name;         /* required: [A-Za-z0-9_.-], starts alnum, <= 120 */
+    int container_port;                 /* required: 1..65535 */
+    const char *restart_policy;         /* NULL: unless-stopped */
+    int64_t memory;                     /* bytes, 0: no limit */
+    double cpus;                        /* 0: no limit; else (0, 1024] */
+    const char *health_path;            /* "/": starts with '/', no spaces */
+    int health_tries;                   /* 10: 1..100 */
+    int health_backoff_ms;              /* 500: 1..600000 */
+    int health_timeout_s;               /* health.timeout_s, else timeouts.health_s, else 120 */
+    int public_port;                    /* 0: none; else 1..65535 */
+    const char **domains;               /* ndomains <= 50 host names */
+    size_t ndomains;
+    int keep_images;                    /* 5: 1..1000 */
+    int drain_seconds;                  /* 30: 0..3600 */
+    int clone_s, build_s, health_s;     /* timeouts: 300, 1800, 120; 0..604800 */
+    const char *prev_deployment;        /* NULL: no previous deployment */
+    const char *prev_image, *prev_container, *prev_commit;
+    /* frame only, never stored (berthd adds them at every delivery) */
+    const struct proto_env_var *env;    /* nenv <= 1000; names without '=' */
+    size_t nenv;
+    struct proto_git_auth git;
+};
+
+/* The spec (no "type": it goes in proto_job's spec), env and git included
+ * when given. NULL when out of memory or when s breaks a rule above (what
+ * the builder makes, the parser takes). */
+json_t *proto_deploy_spec(const struct proto_deploy_spec *s);
+/* Adds the frame-only secrets to a spec berthd stored without them: "env"
+ * {name: value} when env is not NULL (nenv may be 0: {}), "git" when git
+ * and git->auth are set. 0 or -1. */
+int proto_deploy_spec_add_secrets(json_t *spec, const struct proto_env_var *env, size_t nenv,
+                                  const struct proto_git_auth *git);
+/* Parses and checks a deploy job's spec. On 0, out's strings borrow from
+ * spec and out->domains / out->env are malloc'ed arrays: release them
+ * with proto_deploy_spec_release (also after -1; harmless on a zeroed
+ * struct). Errors name the field; a bad git object reads "clone: ..." (the
+ * step that would have used it). */
+int proto_parse_deploy_spec(json_t *spec, struct proto_deploy_spec *out, char *err, size_t errlen);
+void proto_deploy_spec_release(struct proto_deploy_spec *s);
+
+/* A deploy step report: one job.log line on stream "system". */
+#define PROTO_STEP_DETAIL_MAX 2048      /* berthd keeps this much */
+struct proto_deploy_step {
+    const char *step;                   /* precheck, clone, build, start, health, swap,
+                                           cleanup, rollback */
+    const char *status;                 /* started, ok, failed */
+    const char *detail;                 /* NULL or one line */
+    const char *commit;                 /* NULL or 4..64 lower hex (clone ok) */
+    const char *image;                  /* NULL or <= 255 bytes */
+    const char *image_id;               /* NULL or "sha256:" + 64 lower hex */
+    int serving;                        /* cleanup started: the new container serves */
+};
+/* 0..7 for a step name, -1 for anything else. */
+int proto_deploy_step_index(const char *step);
+/* The report as one line, '\n'-terminated, malloc'ed (*len without NUL).
+ * detail is cut to PROTO_STEP_DETAIL_MAX on a character boundary and
+ * UTF-8-sanitised; NULL for a bad step/status or out of memory. */
+char *proto_deploy_step_line(const struct proto_deploy_step *s, size_t *len);
+/* Parses one report line (a JSON object). -1 unless step and status are
+ * valid; the optional fields that break their rule are NULL (ignored, as
+ * docs/protocol.md says), never an error. Strings borrow from *hold
+ * (caller decrefs, also after -1). */
+int proto_parse_deploy_step(const char *line, size_t len, json_t **hold,
+                            struct proto_deploy_step *out, char *err, size_t errlen);
 
 /* A counter (bytes) read as a JSON number: -1 (unknown) for a negative
  * value or NaN, INT64_MAX for anything at or past 2^63 (no undefined

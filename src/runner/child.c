@@ -359,6 +359,47 @@ char *child_env_pair(const char *name, const char *value)
     return s;
 }
 
+char **child_env_base(void)
+{
+    static const char *const keep[] = {"PATH", "HOME", "DOCKER_CONFIG", "TMPDIR"};
+    char **e = calloc(1, sizeof *e);
+    if (!e)
+        return NULL;
+    for (size_t k = 0; k < sizeof keep / sizeof keep[0]; k++) {
+        const char *v = getenv(keep[k]);
+        if (!v && strcmp(keep[k], "PATH") == 0)
+            v = "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin";
+        if (v && child_env_add(&e, keep[k], v) < 0)
+            goto fail;
+    }
+    if (child_env_add(&e, "LC_ALL", "C") < 0)
+        goto fail;
+    return e;
+fail:
+    child_env_free(e);
+    return NULL;
+}
+
+int child_env_add(char ***envp, const char *name, const char *value)
+{
+    size_t n = 0;
+    while ((*envp)[n])
+        n++;
+    char *pair = child_env_pair(name, value);
+    char **e = pair ? realloc(*envp, (n + 2) * sizeof *e) : NULL;
+    if (!e) {
+        if (pair) {
+            crypto_wipe(pair, strlen(pair));
+            free(pair);
+        }
+        return -1;
+    }
+    e[n] = pair;
+    e[n + 1] = NULL;
+    *envp = e;
+    return 0;
+}
+
 void child_env_free(char **envp)
 {
     if (!envp)

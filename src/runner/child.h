@@ -59,6 +59,15 @@ void child_forget(struct child *c);
 
 /* Builds "NAME=value" (malloc'ed) for an envp array. */
 char *child_env_pair(const char *name, const char *value);
+/* The environment of every child the runner starts for itself (git, docker
+ * build, curl): PATH (a default when unset), HOME, DOCKER_CONFIG and TMPDIR
+ * as the runner has them, and LC_ALL=C; nothing else of the runner's leaks
+ * in (DOCKER_HOST is docker.c's to set, from the runner's one Docker
+ * endpoint). NULL-terminated, malloc'ed; NULL when out of memory. */
+char **child_env_base(void);
+/* Appends NAME=value to an envp array built by child_env_base (it grows).
+ * 0, or -1 when out of memory (the array is left as it was). */
+int child_env_add(char ***envp, const char *name, const char *value);
 /* Frees an envp array built by the caller, wiping each entry first (they
  * may hold secrets). */
 void child_env_free(char **envp);

@@ -64,7 +64,7 @@ struct deploy {
     int recovering;                /* deploy_recover: no pipeline, just undo */
 
     /* the spec (env and git credentials only in memory, wiped at the end) */
-    char deployment[32], app_id[32], app_name[64], repo_url[1024], branch[256], commit[72];
+    char deployment[32], app_id[32], app_name[136], repo_url[1024], branch[256], commit[72];
     char dockerfile[256], context[256], image[256], rollback_image[256], cname[128], restart[32];
     char image_id[80];             /* "sha256:...": what the new container runs */
     int port;
@@ -73,7 +73,7 @@ struct deploy {
     char hpath[256];
     int htries, hbackoff_ms, htimeout_s;
     int public_port;
-    char *domains[32];
+    char *domains[PROTO_DEPLOY_DOMAINS_MAX];
     size_t ndomains;
     int keep_images, drain_s, clone_s, build_s;
     char prev_dep[32], prev_image[256], prev_container[128];
@@ -132,21 +132,6 @@ static int ival(json_t *o, const char *key, int dflt)
     return json_is_integer(v) ? (int)json_integer_value(v) : dflt;
 }
 
-static int id_ok(const char *s)
-{
-    if (!*s || strlen(s) > 24)
-        return 0;
-    for (; *s; s++)
-        if (!isdigit((unsigned char)*s))
-            return 0;
-    return 1;
-}
-
-static int safe_rel(const char *s)
-{
-    return *s && *s != '/' && *s != '-' && !strstr(s, "..") && !strpbrk(s, "\n\r");
-}
-
 static int cname_ok(const char *s)
 {
     if (!*s || strlen(s) > 120 || !isalnum((unsigned char)*s))
@@ -176,53 +161,39 @@ static void emit_text(struct deploy *d, const char *stream, const char *fmt, ...
     jobs_emit(d->job, stream, line, outlen);
 }
 
-/* One step report: {"step","status","detail"?, extra keys}. */
+/* One step report (proto_deploy_step_line): {"step","status","detail"?,
+ * "commit"?, "image"?, "image_id"?, "serving"?}. */
 static void report(struct deploy *d, enum phase p, const char *status, const char *extra_key,
                    const char *extra_val, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 static void report(struct deploy *d, enum phase p, const char *status, const char *extra_key,
                    const char *extra_val, const char *fmt, ...)
 {
     char detail[512] = "";
+    size_t n;
+    int ok = strcmp(status, "ok") == 0;
     if (fmt) {
         va_list ap;
         va_start(ap, fmt);
         vsnprintf(detail, sizeof detail, fmt, ap);
         va_end(ap);
     }
-    json_t *o = json_pack("{s:s, s:s}", "step", phase_name[p], "status", status);
-    if (!o || !d->job)
-        goto done;
-    if (detail[0]) {
-        size_t outlen;
-        proto_utf8_sanitize(detail, strlen(detail), 1, detail, &outlen);
-        detail[outlen] = '\0';
-        json_object_set_new(o, "detail", json_string(detail));
-    }
-    if (extra_key && extra_val && *extra_val)
-        json_object_set_new(o, extra_key, json_string(extra_val));
-    if (strcmp(status, "ok") == 0 && p == P_BUILD)
-        json_object_set_new(o, "image", json_string(d->image));
-    if (strcmp(status, "ok") == 0 && p == P_START && d->image_id[0])
-        json_object_set_new(o, "image_id", json_string(d->image_id));
+    if (!d->job)
+        return;
+    struct proto_deploy_step st = {.step = phase_name[p], .status = status, .detail = detail};
+    if (extra_key && extra_val && !strcmp(extra_key, "commit"))
+        st.commit = extra_val;
+    if ((extra_key && extra_val && !strcmp(extra_key, "image")) || (ok && p == P_BUILD))
+        st.image = extra_key && !strcmp(extra_key, "image") ? extra_val : d->image;
+    if (ok && p == P_START && d->image_id[0])
+        st.image_id = d->image_id;
     /* cleanup starts once the new container serves (swapped, or healthy
      * when there is no edge): berthd marks the deployment SUCCEEDED here,
      * the old container's removal is not on its path */
-    if (strcmp(status, "started") == 0 && p == P_CLEANUP && !d->recovering)
-        json_object_set_new(o, "serving", json_true());
-    char *text = json_dumps(o, JSON_COMPACT);
-    if (text) {
-        size_t n = strlen(text);
-        char *line = malloc(n + 2);
-        if (line) {
-            memcpy(line, text, n);
-            line[n] = '\n';
-            jobs_emit(d->job, "system", line, n + 1);
-            free(line);
-        }
-        free(text);
-    }
-done:
-    json_decref(o);
+    st.serving = strcmp(status, "started") == 0 && p == P_CLEANUP && !d->recovering;
+    char *line = proto_deploy_step_line(&st, &n);
+    if (line)
+        jobs_emit(d->job, "system", line, n);
+    free(line);
 }
 
 /* The crash marker: what the next start needs to undo this deploy. */
@@ -248,35 +219,6 @@ static void set_phase(struct deploy *d, enum phase p)
     d->step_t0 = util_mono_us();
     if (!d->recovering)
         marker_write(d, 0);
-}
-
-static char **base_env(void)
-{
-    static const char *const keep[] = {"PATH", "HOME", "DOCKER_HOST", "DOCKER_CONFIG", "TMPDIR"};
-    char **e = calloc(24, sizeof *e);
-    size_t n = 0;
-    if (!e)
-        return NULL;
-    for (size_t k = 0; k < sizeof keep / sizeof keep[0]; k++) {
-        const char *v = getenv(keep[k]);
-        if (!v && strcmp(keep[k], "PATH") == 0)
-            v = "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin";
-        if (v)
-            e[n++] = child_env_pair(keep[k], v);
-    }
-    e[n++] = child_env_pair("LC_ALL", "C");
-    return e;
-}
-
-static int env_push(char **e, const char *name, const char *value)
-{
-    size_t n = 0;
-    while (e[n])
-        n++;
-    if (n >= 23)
-        return -1;
-    e[n] = child_env_pair(name, value);
-    return e[n] ? 0 : -1;
 }
 
 /* Removes a directory tree without blocking the loop: `rm -rf` child. */
@@ -458,20 +400,20 @@ static void child_out(void *arg, int stream, const char *data, size_t len)
     proto_utf8_stream(&d->carry[stream == 2], data, len, 0, 8192, child_piece, &cs);
 }
 
-static int spawn(struct deploy *d, char **argv, char **envp, int timeout_s, child_exit_cb on_exit,
-                 int new_session, char *err, size_t errlen)
+/* Before a child starts: fresh output buffers. */
+static void child_prep(struct deploy *d)
 {
-    struct child_spec s = {.argv = argv, .envp = envp, .capture = 1, .out_fd = -1,
-                           .new_session = new_session, .timeout_s = timeout_s};
     buf_release(&d->out);
     buf_init(&d->out, 1 << 16);
     d->last[0] = '\0';
     d->carry[0].len = d->carry[1].len = 0;
-    if (child_start(d->r->ctx, d->r->vh, &s, child_out, on_exit, d, &d->child, err, errlen) < 0)
-        return -1;
-    if (new_session && !d->recovering)
+}
+
+/* After a child in its own session started: the marker names its group. */
+static void child_started(struct deploy *d)
+{
+    if (!d->recovering)
         marker_write(d, child_pid(d->child));
-    return 0;
 }
 
 /* --- 7. rollback --- */
@@ -742,13 +684,16 @@ static void probed(void *arg, int status)
 static void probe(struct deploy *d)
 {
     char url[400], maxt[16], err[160];
-    char **envp = base_env();
+    char **envp = child_env_base();
     d->tries++;
     snprintf(url, sizeof url, "http://%s%s", d->new_addr, d->hpath);
     snprintf(maxt, sizeof maxt, "%d", PROBE_TIMEOUT_S);
     char *argv[] = {"curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", maxt, "--noproxy", "*",
                     "--", url, NULL};
-    if (!envp || spawn(d, argv, envp, PROBE_TIMEOUT_S + 2, probed, 0, err, sizeof err) < 0)
+    struct child_spec cs = {.argv = argv, .envp = envp, .capture = 1, .out_fd = -1,
+                            .timeout_s = PROBE_TIMEOUT_S + 2};
+    child_prep(d);
+    if (!envp || child_start(d->r->ctx, d->r->vh, &cs, child_out, probed, d, &d->child, err, sizeof err) < 0)
         fail(d, "cannot run curl: %s", envp ? err : "out of memory");
     child_env_free(envp);
 }
@@ -882,11 +827,9 @@ static struct deploy *cleaning(struct deploy *d)
 
 static void start_container(struct deploy *d)
 {
-    char path[400];
     if (interrupted(d))
         return;
-    snprintf(path, sizeof path, "/images/%s/json", d->image);
-    if (docker_request(d->dk, "GET", path, NULL, 30, image_checked, d) < 0)
+    if (docker_image_inspect(d->dk, d->image, image_checked, d) < 0)
         fail(d, "bad image name %s", d->image);
 }
 
@@ -924,11 +867,7 @@ static void built(void *arg, int status)
 
 static void build(struct deploy *d)
 {
-    char dockerfile[PATH_MAX], ctxdir[PATH_MAX];
-    char mem[32], quota[32], err[PATH_MAX + 256];
-    char *argv[32];
-    int n = 0;
-    char **envp = NULL;
+    char dockerfile[PATH_MAX], ctxdir[PATH_MAX], err[PATH_MAX + 256];
     set_phase(d, P_BUILD);
     report(d, P_BUILD, "started", NULL, NULL, "docker build -t %s", d->image);
     /* The repository names both: resolve them inside the clone (a link to
@@ -941,42 +880,17 @@ static void build(struct deploy *d)
         fail(d, "%s", err);
         return;
     }
-    argv[n++] = "docker";
-    argv[n++] = "build";
-    argv[n++] = "--force-rm";
-    argv[n++] = "-t";
-    argv[n++] = d->image;
-    /* no --label: the legacy builder makes each a last LABEL step (a
-     * container + commit, ~1 s here) that reruns whenever a layer before
-     * it changed; the image is found by its name (berthd's, per
-     * installation and app), containers carry the labels */
-    argv[n++] = "-f";
-    argv[n++] = dockerfile;
-    if (d->memory > 0) {
-        snprintf(mem, sizeof mem, "%lld", (long long)d->memory);
-        argv[n++] = "--memory";
-        argv[n++] = mem;
-    }
-    if (d->cpus > 0) {
-        snprintf(quota, sizeof quota, "%lld", (long long)(d->cpus * 100000 + 0.5));
-        argv[n++] = "--cpu-period";
-        argv[n++] = "100000";
-        argv[n++] = "--cpu-quota";
-        argv[n++] = quota;
-    }
-    argv[n++] = "--";
-    argv[n++] = ctxdir;
-    argv[n] = NULL;
-    envp = base_env();
-    if (!envp || env_push(envp, "DOCKER_BUILDKIT", "0") < 0) {
-        child_env_free(envp);
-        fail(d, "out of memory");
+    struct docker_build_spec bs = {
+        .context_dir = ctxdir, .dockerfile = dockerfile, .image = d->image, .memory_bytes = d->memory,
+        .cpus = d->cpus, .timeout_s = d->build_s > 0 ? d->build_s + 10 : 0, .new_session = 1,
+    };
+    arm_deadline(d);
+    child_prep(d);
+    if (docker_build(d->dk, &bs, child_out, built, d, &d->child, err, sizeof err) < 0) {
+        fail(d, "cannot run docker build: %s", err);
         return;
     }
-    arm_deadline(d);
-    if (spawn(d, argv, envp, d->build_s > 0 ? d->build_s + 10 : 0, built, 1, err, sizeof err) < 0)
-        fail(d, "cannot run docker build: %s", err);
-    child_env_free(envp);
+    child_started(d);
 }
 
 /* --- 2. clone --- */
@@ -997,20 +911,7 @@ static void cloned(void *arg, int status)
         return;
     }
     /* the script's last stdout line is `git rev-parse HEAD` */
-    char *s = d->out.data ? d->out.data : "";
-    size_t e = d->out.len;
-    while (e && (s[e - 1] == '\n' || s[e - 1] == '\r' || s[e - 1] == ' '))
-        e--;
-    size_t b = e;
-    while (b && s[b - 1] != '\n')
-        b--;
-    if (e - b >= sizeof d->resolved) {
-        fail(d, "cannot read the commit id");
-        return;
-    }
-    memcpy(d->resolved, s + b, e - b);
-    d->resolved[e - b] = '\0';
-    if (!util_lower_hex(d->resolved, 40, 64)) {
+    if (docker_clone_commit(d->out.data ? d->out.data : "", d->out.len, d->resolved, sizeof d->resolved) < 0) {
         fail(d, "cannot read the commit id");
         return;
     }
@@ -1020,102 +921,35 @@ static void cloned(void *arg, int status)
 
 static void git_clone(struct deploy *d)
 {
-    static const char script[] =
-        "set -e\n"
-        "git init -q -- \"$1\"\n"
-        "cd -- \"$1\"\n"
-        "if [ -n \"$3\" ] && [ ${#3} -ge 40 ]; then\n"
-        "  git -c credential.helper= fetch -q --no-tags --depth 1 -- \"$2\" \"$3\"\n"
-        "  git -c advice.detachedHead=false checkout -q FETCH_HEAD\n"
-        "elif [ -n \"$3\" ]; then\n"
-        "  git -c credential.helper= fetch -q --no-tags -- \"$2\" \"refs/heads/$4\"\n"
-        "  git -c advice.detachedHead=false checkout -q --detach \"$3\"\n"
-        "else\n"
-        "  git -c credential.helper= fetch -q --no-tags --depth 1 -- \"$2\" \"refs/heads/$4\"\n"
-        "  git -c advice.detachedHead=false checkout -q FETCH_HEAD\n"
-        "fi\n"
-        "git rev-parse HEAD\n";
-    char err[256], helper[PATH_MAX], sshcmd[2 * PATH_MAX + 200];
-    char **envp = NULL;
+    char err[256], hdir[PATH_MAX], kh[PATH_MAX];
     set_phase(d, P_CLONE);
     report(d, P_CLONE, "started", NULL, NULL, "%s %s", d->repo_url, d->commit[0] ? d->commit : d->branch);
-    if (jobs_work_path(d->r, d->id, "src", d->srcdir, sizeof d->srcdir) < 0) {
+    if (jobs_work_path(d->r, d->id, "src", d->srcdir, sizeof d->srcdir) < 0 ||
+        state_path(d->r, "work", hdir, sizeof hdir) < 0 || state_path(d->r, "known_hosts", kh, sizeof kh) < 0 ||
+        (d->git_key && jobs_work_path(d->r, d->id, "key", d->keyfile, sizeof d->keyfile) < 0)) {
         fail(d, "path too long");
         return;
     }
-    envp = base_env();
-    if (!envp || env_push(envp, "GIT_TERMINAL_PROMPT", "0") < 0 || env_push(envp, "GIT_CONFIG_NOSYSTEM", "1") < 0 ||
-        env_push(envp, "GIT_CONFIG_GLOBAL", "/dev/null") < 0) {
-        fail(d, "out of memory");
-        goto done;
-    }
-    if (d->git_pass) {
-        char hdir[PATH_MAX];
-        if (state_path(d->r, "work", hdir, sizeof hdir) < 0 ||
-            docker_askpass_helper(hdir, helper, sizeof helper) < 0) {
-            fail(d, "cannot write the askpass helper");
-            goto done;
-        }
-        if (env_push(envp, "GIT_ASKPASS", helper) < 0 ||
-            env_push(envp, "BERTH_GIT_USERNAME", d->git_user ? d->git_user : "x-access-token") < 0 ||
-            env_push(envp, "BERTH_GIT_PASSWORD", d->git_pass) < 0) {
-            fail(d, "out of memory");
-            goto done;
-        }
-    }
-    if (d->git_key) {
-        if (jobs_work_path(d->r, d->id, "key", d->keyfile, sizeof d->keyfile) < 0) {
-            fail(d, "path too long");
-            goto done;
-        }
-        unlink(d->keyfile);
-        int fd = open(d->keyfile, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-        size_t kl = strlen(d->git_key);
-        int ok = fd >= 0 && write(fd, d->git_key, kl) == (ssize_t)kl &&
-                 (kl && d->git_key[kl - 1] == '\n' ? 1 : write(fd, "\n", 1) == 1);
-        if (fd >= 0)
-            close(fd);
-        if (!ok) {
-            fail(d, "cannot write the deploy key file");
-            goto done;
-        }
-        /* Host keys: the runner's own known_hosts (STATE/known_hosts, 0600),
-         * trust on first use: a host seen for the first time is recorded
-         * (accept-new), a changed key afterwards fails the clone ("Host key
-         * verification failed"). Pre-seed the file to pin a host from the
-         * start (docs/webhooks.md "Private repositories"). */
-        char kh[PATH_MAX];
-        if (state_path(d->r, "known_hosts", kh, sizeof kh) < 0) {
-            fail(d, "path too long");
-            goto done;
-        }
-        if (strchr(d->keyfile, '\'') || strchr(kh, '\'')) { /* quoted below for ssh's sh -c */
-            fail(d, "the state directory's path has a quote in it");
-            goto done;
-        }
-        snprintf(sshcmd, sizeof sshcmd,
-                 "ssh -i '%s' -o IdentitiesOnly=yes -o IdentityAgent=none -o BatchMode=yes "
-                 "-o StrictHostKeyChecking=accept-new -o UserKnownHostsFile='%s'",
-                 d->keyfile, kh);
-        if (env_push(envp, "GIT_SSH_COMMAND", sshcmd) < 0) {
-            fail(d, "out of memory");
-            goto done;
-        }
-    }
-    char *argv[] = {"/bin/sh", "-c", (char *)script, "berth-clone", d->srcdir, d->repo_url, d->commit, d->branch,
-                    NULL};
     remove_tree(d->r, d->srcdir);  /* (a crashed run's leftovers: see below) */
     if (access(d->srcdir, F_OK) == 0) {
         /* rm -rf is running; a fresh name instead of waiting */
         size_t l = strlen(d->srcdir);
         snprintf(d->srcdir + l, sizeof d->srcdir - l, "-%llu", (unsigned long long)util_mono_us());
-        argv[4] = d->srcdir;
     }
+    struct docker_clone_spec cs = {
+        .url = d->repo_url, .branch = d->branch, .commit = d->commit, .dir = d->srcdir, .helper_dir = hdir,
+        .username = d->git_user, .password = d->git_pass, .ssh_key = d->git_key,
+        .key_file = d->git_key ? d->keyfile : NULL, .known_hosts = kh,
+        .timeout_s = d->clone_s > 0 ? d->clone_s + 10 : 0, .new_session = 1,
+    };
     arm_deadline(d);
-    if (spawn(d, argv, envp, d->clone_s > 0 ? d->clone_s + 10 : 0, cloned, 1, err, sizeof err) < 0)
+    child_prep(d);
+    if (docker_git_clone(d->dk, &cs, child_out, cloned, d, &d->child, err, sizeof err) < 0) {
+        d->keyfile[0] = '\0';  /* docker.c removed it, or never wrote it */
         fail(d, "cannot run git: %s", err);
-done:
-    child_env_free(envp);
+        return;
+    }
+    child_started(d);
 }
 
 /* --- 1. precheck --- */
@@ -1180,140 +1014,63 @@ static void pinged(void *arg, int status, json_t *body, const char *err)
 
 /* --- the spec --- */
 
+/* The spec, read only through proto_parse_deploy_spec (typed, bounded
+ * fields), copied: the frame goes when deploy_start returns. */
 static int parse_spec(struct deploy *d, json_t *spec, char *err, size_t errlen)
 {
-    json_t *app = json_object_get(spec, "app"), *ct = json_object_get(spec, "container"),
-           *h = json_object_get(spec, "health"), *t = json_object_get(spec, "timeouts"),
-           *prev = json_object_get(spec, "previous"), *env = json_object_get(spec, "env"),
-           *git = json_object_get(spec, "git"), *doms = json_object_get(spec, "domains"), *v;
-    const char *k;
-    size_t i;
-    copy(d->deployment, sizeof d->deployment, spec, "deployment");
-    copy(d->app_id, sizeof d->app_id, app, "id");
-    copy(d->app_name, sizeof d->app_name, app, "name");
-    copy(d->repo_url, sizeof d->repo_url, spec, "repo_url");
-    copy(d->branch, sizeof d->branch, spec, "branch");
-    copy(d->commit, sizeof d->commit, spec, "commit");
-    copy(d->dockerfile, sizeof d->dockerfile, spec, "dockerfile");
-    copy(d->context, sizeof d->context, spec, "context");
-    copy(d->image, sizeof d->image, spec, "image");
-    copy(d->rollback_image, sizeof d->rollback_image, spec, "rollback_image");
-    copy(d->cname, sizeof d->cname, ct, "name");
-    copy(d->restart, sizeof d->restart, ct, "restart_policy");
-    d->port = ival(ct, "port", 0);
-    d->memory = json_is_integer(json_object_get(ct, "memory")) ? json_integer_value(json_object_get(ct, "memory")) : 0;
-    d->cpus = json_is_number(json_object_get(ct, "cpus")) ? json_number_value(json_object_get(ct, "cpus")) : 0;
-    copy(d->hpath, sizeof d->hpath, h, "path");
-    d->htries = ival(h, "tries", 10);
-    d->hbackoff_ms = ival(h, "backoff_ms", 500);
-    d->htimeout_s = ival(h, "timeout_s", ival(t, "health_s", 120));
-    d->public_port = ival(spec, "public_port", 0);
-    d->keep_images = ival(spec, "keep_images", 5);
-    d->drain_s = ival(spec, "drain_seconds", 30);
-    d->clone_s = ival(t, "clone_s", 300);
-    d->build_s = ival(t, "build_s", 1800);
-    if (json_is_object(prev)) {
-        copy(d->prev_dep, sizeof d->prev_dep, prev, "deployment");
-        copy(d->prev_image, sizeof d->prev_image, prev, "image");
-        copy(d->prev_container, sizeof d->prev_container, prev, "container");
-    }
-    if (!d->hpath[0])
-        util_strlcpy(d->hpath, "/", sizeof d->hpath);
-    if (!d->dockerfile[0])
-        util_strlcpy(d->dockerfile, "Dockerfile", sizeof d->dockerfile);
-    if (!d->context[0])
-        util_strlcpy(d->context, ".", sizeof d->context);
-    if (!d->branch[0])
-        util_strlcpy(d->branch, "main", sizeof d->branch);
-    if (d->htries < 1)
-        d->htries = 1;
-    if (!id_ok(d->deployment) || !id_ok(d->app_id)) {
-        snprintf(err, errlen, "bad deployment or app id");
-        return -1;
-    }
-    if (!cname_ok(d->cname) || (d->prev_container[0] && !cname_ok(d->prev_container)) || !d->image[0] ||
-        d->image[0] == '-' || strpbrk(d->image, " /\n") == d->image || d->port < 1 || d->port > 65535) {
-        snprintf(err, errlen, "bad container name, image or port");
-        return -1;
-    }
-    if (d->prev_dep[0] && !id_ok(d->prev_dep)) {
-        snprintf(err, errlen, "bad previous deployment");
-        return -1;
-    }
-    if (d->hpath[0] != '/' || strpbrk(d->hpath, " \n\r")) {
-        snprintf(err, errlen, "bad health path");
-        return -1;
-    }
-    if (!d->rollback_image[0]) {
-        if (!d->repo_url[0] || d->repo_url[0] == '-' || strpbrk(d->repo_url, " \n\r") || d->branch[0] == '-' ||
-            strstr(d->branch, "..") || strpbrk(d->branch, " \n\r~^:?*[\\") ||
-            (d->commit[0] && !util_lower_hex(d->commit, 4, 64)) || !safe_rel(d->dockerfile) || !safe_rel(d->context)) {
-            snprintf(err, errlen, "bad repository, branch, commit, dockerfile or context");
-            return -1;
-        }
-    }
-    json_array_foreach(doms, i, v) {
-        const char *s = json_string_value(v);
-        if (s && d->ndomains < sizeof d->domains / sizeof d->domains[0])
-            d->domains[d->ndomains++] = strdup(s);
-    }
-    if (json_is_object(env) && json_object_size(env)) {
-        d->env = calloc(json_object_size(env), sizeof *d->env);
-        if (!d->env) {
-            snprintf(err, errlen, "out of memory");
-            return -1;
-        }
-        json_object_foreach(env, k, v) {
-            const char *val = json_string_value(v);
-            if (!val || !*k || strchr(k, '='))
-                continue;
-            if (!(d->env[d->nenv] = child_env_pair(k, val))) {
-                snprintf(err, errlen, "out of memory");
-                return -1;
-            }
-            d->nenv++;
-        }
-    }
-    if (git && !json_is_null(git)) {
-        /* docs/protocol.md "The spec": {"auth": "token", "token", "username"}
-         * or {"auth": "ssh_key", "ssh_key"}; anything else is refused rather
-         * than cloned without the credential berthd meant to give */
-        const char *auth = json_string_value(json_object_get(git, "auth"));
-        if (!json_is_object(git) || !auth) {
-            snprintf(err, errlen, "clone: git credentials without an \"auth\" kind");
-            return -1;
-        }
-        if (!strcmp(auth, "token")) {
-            const char *u = json_string_value(json_object_get(git, "username"));
-            const char *p = json_string_value(json_object_get(git, "token"));
-            if (!p || !*p) {
-                snprintf(err, errlen, "clone: git auth \"token\" without a token");
-                return -1;
-            }
-            d->git_user = strdup(u && *u ? u : "x-access-token");
-            d->git_pass = strdup(p);
-            if (!d->git_user || !d->git_pass) {
-                snprintf(err, errlen, "out of memory");
-                return -1;
-            }
-        } else if (!strcmp(auth, "ssh_key")) {
-            const char *key = json_string_value(json_object_get(git, "ssh_key"));
-            if (!key || !*key) {
-                snprintf(err, errlen, "clone: git auth \"ssh_key\" without a key");
-                return -1;
-            }
-            if (!(d->git_key = strdup(key))) {
-                snprintf(err, errlen, "out of memory");
-                return -1;
-            }
-        } else {
-            snprintf(err, errlen, "clone: unsupported git auth \"%.32s\"", auth);
-            return -1;
-        }
-    }
+    struct proto_deploy_spec ps;
+    int rc = -1;
+    if (proto_parse_deploy_spec(spec, &ps, err, errlen) < 0)
+        goto done;
+    util_strlcpy(d->deployment, ps.deployment, sizeof d->deployment);
+    util_strlcpy(d->app_id, ps.app_id, sizeof d->app_id);
+    util_strlcpy(d->app_name, ps.app_name, sizeof d->app_name);
+    util_strlcpy(d->repo_url, ps.repo_url ? ps.repo_url : "", sizeof d->repo_url);
+    util_strlcpy(d->branch, ps.branch, sizeof d->branch);
+    util_strlcpy(d->commit, ps.commit ? ps.commit : "", sizeof d->commit);
+    util_strlcpy(d->dockerfile, ps.dockerfile, sizeof d->dockerfile);
+    util_strlcpy(d->context, ps.context, sizeof d->context);
+    util_strlcpy(d->image, ps.image, sizeof d->image);
+    util_strlcpy(d->rollback_image, ps.rollback_image ? ps.rollback_image : "", sizeof d->rollback_image);
+    util_strlcpy(d->cname, ps.container_name, sizeof d->cname);
+    util_strlcpy(d->restart, ps.restart_policy ? ps.restart_policy : "", sizeof d->restart);
+    d->port = ps.container_port;
+    d->memory = ps.memory;
+    d->cpus = ps.cpus;
+    util_strlcpy(d->hpath, ps.health_path, sizeof d->hpath);
+    d->htries = ps.health_tries;
+    d->hbackoff_ms = ps.health_backoff_ms;
+    d->htimeout_s = ps.health_timeout_s;
+    d->public_port = ps.public_port;
+    d->keep_images = ps.keep_images;
+    d->drain_s = ps.drain_seconds;
+    d->clone_s = ps.clone_s;
+    d->build_s = ps.build_s;
+    util_strlcpy(d->prev_dep, ps.prev_deployment ? ps.prev_deployment : "", sizeof d->prev_dep);
+    util_strlcpy(d->prev_image, ps.prev_image ? ps.prev_image : "", sizeof d->prev_image);
+    util_strlcpy(d->prev_container, ps.prev_container ? ps.prev_container : "", sizeof d->prev_container);
+    for (size_t i = 0; i < ps.ndomains; i++)
+        if (!(d->domains[d->ndomains++] = strdup(ps.domains[i])))
+            goto oom;
+    if (ps.nenv && !(d->env = calloc(ps.nenv, sizeof *d->env)))
+        goto oom;
+    for (size_t i = 0; i < ps.nenv; i++, d->nenv++)
+        if (!(d->env[i] = child_env_pair(ps.env[i].name, ps.env[i].value)))
+            goto oom;
+    if (ps.git.token && (!(d->git_user = strdup(ps.git.username ? ps.git.username : "x-access-token")) ||
+                         !(d->git_pass = strdup(ps.git.token))))
+        goto oom;
+    if (ps.git.ssh_key && !(d->git_key = strdup(ps.git.ssh_key)))
+        goto oom;
     snprintf(d->slug, sizeof d->slug, "a%s", d->app_id);
     snprintf(d->server, sizeof d->server, "d%s", d->deployment);
-    return 0;
+    rc = 0;
+    goto done;
+oom:
+    snprintf(err, errlen, "out of memory");
+done:
+    proto_deploy_spec_release(&ps);
+    return rc;
 }
 
 /* Wipes the secret values inside the job frame (the link frees it). */
@@ -1341,7 +1098,7 @@ static struct deploy *deploy_new(struct runner *r, struct job *j, const char *id
     util_strlcpy(d->id, id, sizeof d->id);
     buf_init(&d->out, 1 << 16);
     jobs_work_path(r, id, "deploy", d->marker, sizeof d->marker);
-    if (docker_new(r->ctx, r->vh, getenv("BERTH_DOCKER_SOCKET"), &d->dk) < 0) {
+    if (docker_new(r->ctx, r->vh, r->docker_endpoint, &d->dk) < 0) {
         free(d);
         return NULL;
     }

@@ -25,7 +25,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #define C "docker"
@@ -40,7 +42,6 @@ struct docker {
     struct lws_vhost *vh;
     char address[PATH_MAX + 2];    /* "+/var/run/docker.sock" */
     struct dreq *reqs;
-    struct dchild *children;
 };
 
 struct dreq {
@@ -62,16 +63,6 @@ struct dreq {
     void *arg;
     lws_sorted_usec_list_t sul;    /* timeout, then deferred delivery */
     lws_sorted_usec_list_t sul_hold; /* keeps lws' answer timeout at bay */
-};
-
-/* A git or build child: forwards its output and exit to the caller. */
-struct dchild {
-    struct dchild *next;
-    struct docker *d;
-    struct child *c;
-    docker_output_cb on_output;
-    docker_exit_cb on_exit;
-    void *arg;
 };
 
 /* --- requests --- */
@@ -282,6 +273,45 @@ const struct lws_protocols docker_protocol = {
     .rx_buffer_size = 4096,
 };
 
+int docker_endpoint_parse(const char *value, char *path, size_t n, char *err, size_t errlen)
+{
+    const char *p = value;
+    struct sockaddr_un sa;
+    if (p && strncmp(p, "unix://", 7) == 0)
+        p += 7;
+    if (!p || p[0] != '/') {
+        snprintf(err, errlen, "Docker endpoint \"%.200s\": give a unix socket, unix:///path or /path "
+                 "(tcp:// and ssh:// are not supported)", value ? value : "");
+        return -1;
+    }
+    if (strlen(p) >= sizeof sa.sun_path || strlen(p) >= n || strpbrk(p, "\n\r")) {
+        snprintf(err, errlen, "Docker endpoint \"%.200s\": the socket path is too long", value);
+        return -1;
+    }
+    memcpy(path, p, strlen(p) + 1);
+    return 0;
+}
+
+int docker_endpoint_resolve(const char *flag, char *path, size_t n, char *err, size_t errlen)
+{
+    const char *env = getenv("DOCKER_HOST");
+    if (flag)
+        return docker_endpoint_parse(flag, path, n, err, errlen);
+    if (env && *env) {
+        if (docker_endpoint_parse(env, path, n, err, errlen) == 0)
+            return 0;
+        size_t l = strlen(err);
+        snprintf(err + l, errlen - l, " (from DOCKER_HOST)");
+        return -1;
+    }
+    return docker_endpoint_parse(DOCKER_DEFAULT_SOCKET, path, n, err, errlen);
+}
+
+const char *docker_socket(const struct docker *d)
+{
+    return d->address + 1;
+}
+
 int docker_new(struct lws_context *ctx, struct lws_vhost *vh, const char *socket, struct docker **out)
 {
     struct docker *d = calloc(1, sizeof *d);
@@ -308,11 +338,6 @@ void docker_free(struct docker *d)
         } else if (!q->in_connect) {
             dreq_free(q);
         }
-    }
-    for (struct dchild *k = d->children, *next; k; k = next) {
-        next = k->next;
-        child_forget(k->c);
-        free(k);
     }
     free(d);
 }
@@ -591,6 +616,15 @@ int docker_image_remove(struct docker *d, const char *id, int force, docker_cb c
     return docker_request(d, "DELETE", path, NULL, 120, cb, arg);
 }
 
+int docker_image_inspect(struct docker *d, const char *ref, docker_cb cb, void *arg)
+{
+    char path[512], enc[300];
+    if (!ref_ok(ref) || url_escape(ref, enc, sizeof enc) < 0)
+        return -1;
+    snprintf(path, sizeof path, "/images/%s/json", enc);
+    return docker_request(d, "GET", path, NULL, 30, cb, arg);
+}
+
 /* --- inspect helpers --- */
 
 int docker_inspect_ip(json_t *inspect, const char *network, char *out, size_t outlen)
@@ -675,121 +709,33 @@ size_t docker_images_to_prune(json_t *list, size_t keep, const char *in_use, con
 
 /* --- children: git and docker build --- */
 
-static void dchild_output(void *arg, int stream, const char *data, size_t len)
-{
-    struct dchild *k = arg;
-    if (k->on_output)
-        k->on_output(k->arg, stream, data, len);
-}
-
-static void dchild_exit(void *arg, int status)
-{
-    struct dchild *k = arg;
-    for (struct dchild **pp = &k->d->children; *pp; pp = &(*pp)->next)
-        if (*pp == k) {
-            *pp = k->next;
-            break;
-        }
-    if (k->on_exit)
-        k->on_exit(k->arg, status);
-    free(k);
-}
-
 static int run_child(struct docker *d, char *const *argv, char *const *envp, const char *cwd, int timeout_s,
-                     docker_output_cb on_output, docker_exit_cb on_exit, void *arg, char *err, size_t errlen)
+                     int new_session, docker_output_cb on_output, docker_exit_cb on_exit, void *arg,
+                     struct child **out, char *err, size_t errlen)
 {
-    struct child_spec s;
-    struct dchild *k = calloc(1, sizeof *k);
-    if (!k) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    k->d = d;
-    k->on_output = on_output;
-    k->on_exit = on_exit;
-    k->arg = arg;
-    memset(&s, 0, sizeof s);
-    s.argv = argv;
-    s.envp = envp;
-    s.cwd = cwd;
-    s.capture = 1;
-    s.out_fd = -1;
-    s.timeout_s = timeout_s;
-    if (child_start(d->ctx, d->vh, &s, dchild_output, dchild_exit, k, &k->c, err, errlen) < 0) {
-        free(k);
-        return -1;
-    }
-    k->next = d->children;
-    d->children = k;
-    return 0;
-}
-
-/* A small, explicit environment: nothing of the runner's leaks in. */
-static char **base_env(size_t extra)
-{
-    static const char *const keep[] = {"PATH", "HOME", "DOCKER_HOST", "DOCKER_CONFIG", "TMPDIR"};
-    size_t n = 0;
-    char **e = calloc(sizeof keep / sizeof keep[0] + extra + 2, sizeof *e);
-    if (!e)
-        return NULL;
-    for (size_t k = 0; k < sizeof keep / sizeof keep[0]; k++) {
-        const char *v = getenv(keep[k]);
-        if (!v && strcmp(keep[k], "PATH") == 0)
-            v = "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin";
-        if (v && !(e[n++] = child_env_pair(keep[k], v)))
-            goto fail;
-    }
-    if (!(e[n++] = child_env_pair("LC_ALL", "C")))
-        goto fail;
-    return e;
-fail:
-    child_env_free(e);
-    return NULL;
-}
-
-static int env_add(char **e, const char *name, const char *value)
-{
-    size_t n = 0;
-    while (e[n])
-        n++;
-    e[n] = child_env_pair(name, value);
-    return e[n] ? 0 : -1;
-}
-
-static int tag_part_ok(const char *s, int lower_only)
-{
-    if (!s || !*s || strlen(s) > 128)
-        return 0;
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (!(islower(ch) || isdigit(ch) || ch == '-' || ch == '_' || ch == '.' ||
-              (!lower_only && isupper(ch))))
-            return 0;
-    }
-    return 1;
+    struct child_spec s = {.argv = argv, .envp = envp, .cwd = cwd, .capture = 1, .out_fd = -1,
+                           .new_session = new_session, .timeout_s = timeout_s};
+    return child_start(d->ctx, d->vh, &s, on_output, on_exit, arg, out, err, errlen);
 }
 
 int docker_build(struct docker *d, const struct docker_build_spec *s, docker_output_cb on_output,
-                 docker_exit_cb on_exit, void *arg, char *err, size_t errlen)
+                 docker_exit_cb on_exit, void *arg, struct child **out, char *err, size_t errlen)
 {
-    char tag[300], lapp[300], mem[32], quota[32];
+    char mem[32], quota[32], host[PATH_MAX + 8];
     char *argv[24];
     char **envp = NULL;
     int n = 0, rc = -1;
 
-    if (!tag_part_ok(s->app, 1) || !tag_part_ok(s->deployment, 0) || !s->context_dir) {
-        snprintf(err, errlen, "build: bad app, deployment or context");
+    if (!ref_ok(s->image) || s->image[0] == '-' || !s->context_dir || !*s->context_dir ||
+        (s->dockerfile && !*s->dockerfile)) {
+        snprintf(err, errlen, "build: bad image name, context or Dockerfile");
         goto done;
     }
-    snprintf(tag, sizeof tag, "berth/%s:%s", s->app, s->deployment);
-    snprintf(lapp, sizeof lapp, "berth.app=%s", s->app);
     argv[n++] = "docker";
     argv[n++] = "build";
     argv[n++] = "--force-rm";
     argv[n++] = "-t";
-    argv[n++] = tag;
-    argv[n++] = "--label";
-    argv[n++] = lapp;
+    argv[n++] = (char *)s->image;
     if (s->dockerfile) {
         argv[n++] = "-f";
         argv[n++] = (char *)s->dockerfile;
@@ -800,22 +746,25 @@ int docker_build(struct docker *d, const struct docker_build_spec *s, docker_out
         argv[n++] = mem;
     }
     if (s->cpus > 0) {
-        snprintf(quota, sizeof quota, "%lld", (long long)(s->cpus * 100000));
+        snprintf(quota, sizeof quota, "%lld", (long long)(s->cpus * 100000 + 0.5));
         argv[n++] = "--cpu-period";
         argv[n++] = "100000";
         argv[n++] = "--cpu-quota";
         argv[n++] = quota;
     }
+    argv[n++] = "--";
     argv[n++] = (char *)s->context_dir;
     argv[n] = NULL;
-    envp = base_env(2);
-    if (!envp || env_add(envp, "DOCKER_BUILDKIT", "0") < 0) {
+    snprintf(host, sizeof host, "unix://%s", docker_socket(d));
+    envp = child_env_base();
+    if (!envp || child_env_add(&envp, "DOCKER_BUILDKIT", "0") < 0 ||
+        child_env_add(&envp, "DOCKER_HOST", host) < 0) {
         snprintf(err, errlen, "out of memory");
         goto done;
     }
-    log_info(C, "building %s from %s", tag, s->context_dir);
-    rc = run_child(d, argv, envp, s->context_dir, s->timeout_s > 0 ? s->timeout_s : 1800, on_output, on_exit,
-                   arg, err, errlen);
+    log_info(C, "building %s from %s", s->image, s->context_dir);
+    rc = run_child(d, argv, envp, s->context_dir, s->timeout_s, s->new_session, on_output, on_exit, arg, out,
+                   err, errlen);
 done:
     child_env_free(envp);
     return rc;
@@ -839,64 +788,132 @@ int docker_askpass_helper(const char *helper_dir, char *out, size_t outlen)
     return chmod(out, 0700);
 }
 
-static int commit_ok(const char *s)
+/* scheme://user:password@host/...: a password in the URL would reach
+ * argv, the step report and git's own messages. */
+static int url_has_password(const char *url)
 {
-    size_t n = s ? strlen(s) : 0;
-    if (n != 40 && n != 64)
+    const char *p = strstr(url, "://");
+    if (!p)
         return 0;
-    for (; *s; s++)
-        if (!isxdigit((unsigned char)*s) || isupper((unsigned char)*s))
-            return 0;
-    return 1;
+    p += 3;
+    size_t host_end = strcspn(p, "/?#");
+    const char *at = memchr(p, '@', host_end);
+    return at && memchr(p, ':', (size_t)(at - p)) != NULL;
+}
+
+static int write_key_file(const char *path, const char *key)
+{
+    size_t kl = strlen(key);
+    unlink(path);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        return -1;
+    int ok = write(fd, key, kl) == (ssize_t)kl && (kl && key[kl - 1] == '\n' ? 1 : write(fd, "\n", 1) == 1);
+    close(fd);
+    if (!ok)
+        unlink(path);
+    return ok ? 0 : -1;
 }
 
 int docker_git_clone(struct docker *d, const struct docker_clone_spec *s, docker_output_cb on_output,
-                     docker_exit_cb on_exit, void *arg, char *err, size_t errlen)
+                     docker_exit_cb on_exit, void *arg, struct child **out, char *err, size_t errlen)
 {
     static const char script[] =
         "set -e\n"
         "git init -q -- \"$1\"\n"
         "cd -- \"$1\"\n"
-        "git -c credential.helper= fetch -q --no-tags --depth 1 -- \"$2\" \"$3\"\n"
-        "git -c advice.detachedHead=false checkout -q FETCH_HEAD\n"
+        "if [ -n \"$3\" ] && [ ${#3} -ge 40 ]; then\n"
+        "  git -c credential.helper= fetch -q --no-tags --depth 1 -- \"$2\" \"$3\"\n"
+        "  git -c advice.detachedHead=false checkout -q FETCH_HEAD\n"
+        "elif [ -n \"$3\" ]; then\n"
+        "  git -c credential.helper= fetch -q --no-tags -- \"$2\" \"refs/heads/$4\"\n"
+        "  git -c advice.detachedHead=false checkout -q --detach \"$3\"\n"
+        "else\n"
+        "  git -c credential.helper= fetch -q --no-tags --depth 1 -- \"$2\" \"refs/heads/$4\"\n"
+        "  git -c advice.detachedHead=false checkout -q FETCH_HEAD\n"
+        "fi\n"
         "git rev-parse HEAD\n";
-    char helper[PATH_MAX];
+    char helper[PATH_MAX], sshcmd[2 * PATH_MAX + 200];
+    const char *commit = s->commit ? s->commit : "", *branch = s->branch ? s->branch : "";
     char **envp = NULL;
     int rc = -1;
 
-    if (!s->url || !*s->url || s->url[0] == '-' || !commit_ok(s->commit) || !s->dir || !s->helper_dir) {
-        snprintf(err, errlen, "clone: bad url, commit or directory");
+    if (!s->url || !*s->url || s->url[0] == '-' || strpbrk(s->url, " \n\r") || !s->dir || !*s->dir ||
+        !s->helper_dir || (*commit && !util_lower_hex(commit, 4, 64)) ||
+        (strlen(commit) < 40 && (!*branch || branch[0] == '-')) || strpbrk(branch, " \n\r")) {
+        snprintf(err, errlen, "clone: bad url, branch, commit or directory");
         goto done;
     }
-    if (strstr(s->url, "://") && strchr(strstr(s->url, "://") + 3, '@') &&
-        strchr(strstr(s->url, "://") + 3, '@') < strchr(strstr(s->url, "://") + 3, '/')) {
+    if (url_has_password(s->url)) {
         snprintf(err, errlen, "clone: credentials belong in the secret, not in the URL");
         goto done;
     }
-    envp = base_env(8);
-    if (!envp || env_add(envp, "GIT_TERMINAL_PROMPT", "0") < 0 || env_add(envp, "GIT_CONFIG_NOSYSTEM", "1") < 0 ||
-        env_add(envp, "GIT_CONFIG_GLOBAL", "/dev/null") < 0) {
+    envp = child_env_base();
+    if (!envp || child_env_add(&envp, "GIT_TERMINAL_PROMPT", "0") < 0 ||
+        child_env_add(&envp, "GIT_CONFIG_NOSYSTEM", "1") < 0 ||
+        child_env_add(&envp, "GIT_CONFIG_GLOBAL", "/dev/null") < 0) {
         snprintf(err, errlen, "out of memory");
         goto done;
     }
     if (s->password) {
         if (docker_askpass_helper(s->helper_dir, helper, sizeof helper) < 0) {
-            snprintf(err, errlen, "clone: cannot write the askpass helper: %s", strerror(errno));
+            snprintf(err, errlen, "cannot write the askpass helper: %s", strerror(errno));
             goto done;
         }
-        if (env_add(envp, "GIT_ASKPASS", helper) < 0 ||
-            env_add(envp, "BERTH_GIT_USERNAME", s->username ? s->username : "x-access-token") < 0 ||
-            env_add(envp, "BERTH_GIT_PASSWORD", s->password) < 0) {
+        if (child_env_add(&envp, "GIT_ASKPASS", helper) < 0 ||
+            child_env_add(&envp, "BERTH_GIT_USERNAME", s->username && *s->username ? s->username
+                                                                                  : "x-access-token") < 0 ||
+            child_env_add(&envp, "BERTH_GIT_PASSWORD", s->password) < 0) {
+            snprintf(err, errlen, "out of memory");
+            goto done;
+        }
+    }
+    if (s->ssh_key) {
+        /* Host keys: known_hosts, trust on first use: a host seen for the
+         * first time is recorded (accept-new), a changed key afterwards
+         * fails the clone ("Host key verification failed"). Pre-seed the
+         * file to pin a host from the start (docs/webhooks.md). */
+        if (!s->key_file || !s->known_hosts || strchr(s->key_file, '\'') || strchr(s->known_hosts, '\'')) {
+            /* both are quoted below for ssh's sh -c */
+            snprintf(err, errlen, "no usable key file path (a quote in the state directory's path?)");
+            goto done;
+        }
+        if (write_key_file(s->key_file, s->ssh_key) < 0) {
+            snprintf(err, errlen, "cannot write the deploy key file");
+            goto done;
+        }
+        snprintf(sshcmd, sizeof sshcmd,
+                 "ssh -i '%s' -o IdentitiesOnly=yes -o IdentityAgent=none -o BatchMode=yes "
+                 "-o StrictHostKeyChecking=accept-new -o UserKnownHostsFile='%s'",
+                 s->key_file, s->known_hosts);
+        if (child_env_add(&envp, "GIT_SSH_COMMAND", sshcmd) < 0) {
+            unlink(s->key_file);
             snprintf(err, errlen, "out of memory");
             goto done;
         }
     }
     char *argv[] = {"/bin/sh", "-c", (char *)script, "berth-clone", (char *)s->dir, (char *)s->url,
-                    (char *)s->commit, NULL};
-    log_info(C, "cloning %s at %s", s->url, s->commit);
-    rc = run_child(d, argv, envp, NULL, s->timeout_s > 0 ? s->timeout_s : 600, on_output, on_exit, arg, err,
-                   errlen);
+                    (char *)commit, (char *)branch, NULL};
+    log_info(C, "cloning %s at %s", s->url, *commit ? commit : branch);
+    rc = run_child(d, argv, envp, NULL, s->timeout_s, s->new_session, on_output, on_exit, arg, out, err, errlen);
+    if (rc < 0 && s->ssh_key)
+        unlink(s->key_file);
 done:
     child_env_free(envp);
     return rc;
+}
+
+int docker_clone_commit(const char *out, size_t len, char *commit, size_t n)
+{
+    size_t e = len;
+    while (e && (out[e - 1] == '\n' || out[e - 1] == '\r' || out[e - 1] == ' '))
+        e--;
+    size_t b = e;
+    while (b && out[b - 1] != '\n')
+        b--;
+    if (e - b >= n || e - b < 40)
+        return -1;
+    memcpy(commit, out + b, e - b);
+    commit[e - b] = '\0';
+    return util_lower_hex(commit, 40, 64) ? 0 : -1;
 }

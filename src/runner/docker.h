@@ -2,10 +2,14 @@
  * socket) plus the two children a deploy runs before it: `git` (an exact
  * commit, shallow) and `docker build` (legacy builder).
  *
+ * The one implementation of both in the runner: deploy.c and everything
+ * after it use it, and tests/tools/deployctl drives this same code.
+ *
  * Every operation is non-blocking on the lws loop: API calls are lws HTTP
  * client connections to "+<socket path>" (one connection per request),
  * children are child.c processes. Each operation calls back exactly once,
- * on the loop thread, unless docker_free() came first.
+ * on the loop thread, unless docker_free() (requests) or child_forget()
+ * (children) came first.
  *
  * Secrets: container env values travel only in the create request's body
  * (wiped after it is written); git credentials only in the environment of
@@ -37,11 +41,22 @@ typedef void (*docker_cb)(void *arg, int status, json_t *body, const char *err);
  * (and child_pipe_protocol for builds and clones). */
 extern const struct lws_protocols docker_protocol;
 
-/* socket: NULL for DOCKER_DEFAULT_SOCKET. 0 or -1 (out of memory). */
+/* The runner's one Docker endpoint (a unix socket path), resolved once at
+ * start: flag (--docker-host) if given, else $DOCKER_HOST, else
+ * DOCKER_DEFAULT_SOCKET. Both forms name a unix socket: "unix:///path" or
+ * "/path" (an absolute path). 0, or -1 with the reason in err (tcp://,
+ * ssh:// and relative paths are refused: the runner speaks to Docker over
+ * a unix socket only). */
+int docker_endpoint_parse(const char *value, char *path, size_t n, char *err, size_t errlen);
+int docker_endpoint_resolve(const char *flag, char *path, size_t n, char *err, size_t errlen);
+
+/* socket: the endpoint's path (NULL: DOCKER_DEFAULT_SOCKET). 0 or -1 (out
+ * of memory). */
 int docker_new(struct lws_context *ctx, struct lws_vhost *vh, const char *socket, struct docker **out);
-/* Drops in-flight requests and children without calling back (children
- * keep running until they exit; they are still reaped). */
+/* Drops in-flight requests without calling back. */
 void docker_free(struct docker *d);
+/* The socket path it talks to. */
+const char *docker_socket(const struct docker *d);
 
 /* Any API call: method, path below /v1.41 (e.g. "/containers/json"),
  * optional JSON body (borrowed). timeout_s <= 0: 60 s. */
@@ -78,6 +93,8 @@ int docker_image_list(struct docker *d, const char *label, docker_cb cb, void *a
 /* Every tag of repository repo (filter "reference"). */
 int docker_image_list_repo(struct docker *d, const char *repo, docker_cb cb, void *arg);
 int docker_image_remove(struct docker *d, const char *id, int force, docker_cb cb, void *arg);
+/* GET /images/{ref}/json: is it on this host? */
+int docker_image_inspect(struct docker *d, const char *ref, docker_cb cb, void *arg);
 
 /* An answer's body and status as docker_request's callback gets them:
  * *body is the parsed JSON (any value; NULL when empty or not JSON; the
@@ -108,30 +125,54 @@ size_t docker_images_to_prune(json_t *list, size_t keep, const char *in_use, con
 typedef void (*docker_output_cb)(void *arg, int stream, const char *data, size_t len);
 typedef void (*docker_exit_cb)(void *arg, int status);
 
+/* Both children below are child.c processes: *out (may be NULL) gets the
+ * child, which the caller may child_kill / child_pid / child_forget until
+ * its exit callback returned, exactly as with child_start. docker_free
+ * does not touch them. Their environment is child_env_base() plus what
+ * each needs; secrets only ever go there or in a 0600 file. */
+
 struct docker_build_spec {
-    const char *context_dir;
-    const char *dockerfile;        /* relative to the context, NULL: Dockerfile */
-    const char *app, *deployment;  /* tag berth/<app>:<deployment>, labels */
+    const char *context_dir;       /* the build context (resolved: no link left in it) */
+    const char *dockerfile;        /* -f: absolute, or relative to context_dir; NULL: none */
+    const char *image;             /* -t: the image name and tag (berthd's) */
     int64_t memory_bytes;          /* --memory for RUN steps, 0: none */
     double cpus;                   /* --cpu-quota (with 100 ms period), 0: none */
-    int timeout_s;                 /* 0: 30 min */
+    int timeout_s;                 /* > 0: child.c kills it after that long */
+    int new_session;               /* its own process group (crash recovery kills it) */
 };
-/* Runs `docker build` (DOCKER_BUILDKIT=0). Builds no secrets in. */
+/* Runs `docker build --force-rm -t IMAGE [-f FILE] [limits] -- CONTEXT`
+ * with DOCKER_BUILDKIT=0 and DOCKER_HOST set to this client's socket, in
+ * context_dir. No --label: the legacy builder turns each into a last
+ * LABEL step (a container and a commit, about 1 s) rerun whenever a layer
+ * changed; images are found by name, containers carry the labels. */
 int docker_build(struct docker *d, const struct docker_build_spec *s, docker_output_cb on_output,
-                 docker_exit_cb on_exit, void *arg, char *err, size_t errlen);
+                 docker_exit_cb on_exit, void *arg, struct child **out, char *err, size_t errlen);
 
 struct docker_clone_spec {
-    const char *url;               /* no credentials in it */
-    const char *commit;            /* exact 40-hex commit */
+    const char *url;               /* no password in it */
+    const char *branch;            /* fetched when commit is not a full id */
+    const char *commit;            /* NULL/"": the branch's head; 40 or 64 hex: that
+                                      commit, shallow; 4..39 hex: a prefix, resolved
+                                      in the branch's history */
     const char *dir;               /* created; must not exist or be empty */
     const char *helper_dir;        /* where the 0700 askpass helper is written */
     const char *username;          /* optional HTTP credentials (memory only) */
     const char *password;
-    int timeout_s;                 /* 0: 10 min */
+    const char *ssh_key;           /* optional deploy key (memory only) ... */
+    const char *key_file;          /* ... written here (0600) for ssh -i; the caller
+                                      removes it once git exited */
+    const char *known_hosts;       /* ssh's UserKnownHostsFile (trust on first use) */
+    int timeout_s;                 /* > 0: child.c kills it after that long */
+    int new_session;
 };
-/* git init DIR; git fetch --depth 1 URL COMMIT; git checkout FETCH_HEAD. */
+/* git init DIR; git fetch (shallow when it can); git checkout; and last
+ * `git rev-parse HEAD` on stdout (docker_clone_commit reads it). argv[0]
+ * of the shell is "berth-clone" (crash recovery looks for it). */
 int docker_git_clone(struct docker *d, const struct docker_clone_spec *s, docker_output_cb on_output,
-                     docker_exit_cb on_exit, void *arg, char *err, size_t errlen);
+                     docker_exit_cb on_exit, void *arg, struct child **out, char *err, size_t errlen);
+/* The commit a clone checked out: its stdout's last line (40 or 64 lower
+ * hex). 0, or -1 if there is none. */
+int docker_clone_commit(const char *out, size_t len, char *commit, size_t n);
 
 /* Writes (or rewrites) helper_dir/git-askpass, mode 0700, and puts its
  * path in out. The script answers git's prompts from the environment

@@ -35,11 +35,11 @@
 #define C "fingerprint"
 #define FP_PERIOD_S 60
 #define FP_MAX_PORTS 256
-#define DOCKER_SOCK "/var/run/docker.sock"
 
 struct fp_task {
     struct lws_context *ctx;
     char state_dir[PATH_MAX];
+    char docker_sock[PATH_MAX];    /* r->docker_endpoint */
     int64_t min_free;
 };
 
@@ -129,8 +129,9 @@ int fingerprint_run_capture(char *const argv[], int timeout_ms, size_t cap, char
     return rc;
 }
 
-/* GET /version on the Docker Engine API over its unix socket. */
-static int docker_version(char *out, size_t outlen, char *why, size_t whylen)
+/* GET /version on the Docker Engine API over its unix socket (the
+ * runner's one endpoint, r->docker_endpoint). */
+static int docker_version(const char *sock, char *out, size_t outlen, char *why, size_t whylen)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     struct timeval tv = {.tv_sec = 3};
@@ -143,14 +144,11 @@ static int docker_version(char *out, size_t outlen, char *why, size_t whylen)
         snprintf(why, whylen, "socket: %s", strerror(errno));
         return -1;
     }
-    /* DOCKER_HOST=unix:///path (rootless Docker) wins over the default */
-    const char *dh = getenv("DOCKER_HOST");
-    const char *sock = dh && strncmp(dh, "unix://", 7) == 0 ? dh + 7 : DOCKER_SOCK;
     util_strlcpy(sa.sun_path, sock, sizeof sa.sun_path);
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
-        snprintf(why, whylen, "cannot connect to %s: %s", sock, strerror(errno));
+        snprintf(why, whylen, "cannot connect to %.120s: %s", sock, strerror(errno));
         goto done;
     }
     if (send(fd, req, sizeof req - 1, MSG_NOSIGNAL) != (ssize_t)(sizeof req - 1)) {
@@ -240,7 +238,7 @@ static void *collect(void *arg)
         snprintf(kernel, sizeof kernel, "%s %s %s", u.sysname, u.release, u.machine);
         f.kernel = kernel;
     }
-    int docker_ok = docker_version(docker, sizeof docker, docker_why, sizeof docker_why) == 0;
+    int docker_ok = docker_version(t->docker_sock, docker, sizeof docker, docker_why, sizeof docker_why) == 0;
     f.docker = docker_ok ? docker : NULL;
     f.git = tool_version("git", git, sizeof git) == 0 ? git : NULL;
     f.curl = tool_version("curl", curl, sizeof curl) == 0 ? curl : NULL;
@@ -308,6 +306,7 @@ void fingerprint_start(struct runner *r)
 {
     fp_task.ctx = r->ctx;
     util_strlcpy(fp_task.state_dir, r->state_dir, sizeof fp_task.state_dir);
+    util_strlcpy(fp_task.docker_sock, r->docker_endpoint, sizeof fp_task.docker_sock);
     lws_sul_schedule(r->ctx, 0, &fp_sul, tick, 1);
 }
 

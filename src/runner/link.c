@@ -91,10 +91,15 @@ int link_init(struct runner *r)
     l->r = r;
     buf_init(&l->rx, PROTO_FRAME_MAX);
     set_policy(l, r->heartbeat_s);
-    util_strlcpy(l->urlbuf, r->url, sizeof l->urlbuf);
+    char why[300];
+    if (proto_ws_url(r->url, l->urlbuf, sizeof l->urlbuf, why, sizeof why) < 0) {
+        log_error(C, "%s", why);
+        free(l);
+        return -1;
+    }
     if (lws_parse_uri(l->urlbuf, &prot, &l->host, &l->port, &l->path_tail) ||
         (strcmp(prot, "ws") && strcmp(prot, "wss")) || !*l->host) {
-        log_error(C, "URL must look like ws://HOST:PORT/runner/v1 or wss://HOST/runner/v1");
+        log_error(C, "URL must look like http(s)://HOST[:PORT] or ws(s)://HOST[:PORT]/runner/v1");
         free(l);
         return -1;
     }

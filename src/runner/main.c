@@ -38,12 +38,13 @@ static void usage(FILE *f)
             "       berth-runner uninstall [--prefix DIR] [--state-dir DIR] [--yes]\n"
             "\n"
             "First start (registers this server, then keeps running):\n"
-            "  BERTH_RUNNER_TOKEN=brg_... berth-runner --url wss://berth.example/runner/v1\n"
+            "  BERTH_RUNNER_TOKEN=brg_... berth-runner --url https://berth.example\n"
             "  berth-runner --url URL --token-file FILE\n"
             "Later starts read the URL and credential from the state directory.\n"
             "\n"
             "options:\n"
-            "  --url URL             ws:// or wss:// address of berthd's /runner/v1\n"
+            "  --url URL             berthd's address: http(s)://HOST[:PORT][/PREFIX] (its base\n"
+            "                        URL) or ws(s)://HOST[:PORT]/runner/v1\n"
             "  --token-file FILE     read the one-time registration token from FILE\n"
             "  --token TOKEN         registration token on the command line (visible to\n"
             "                        other users until wiped: prefer the env or a file)\n"
@@ -53,6 +54,8 @@ static void usage(FILE *f)
             "  --min-free-disk GIB   precheck threshold for free disk (default 1)\n"
             "  --log-level LEVEL     debug, info, warn, error (default info)\n"
             "  --edge-bind ADDR      address the edge proxy's public ports bind (default: all)\n"
+            "  --docker-host SOCKET  Docker's unix socket, unix:///path or /path (default:\n"
+            "                        $DOCKER_HOST, else /var/run/docker.sock)\n"
             "  --stdio               speak the protocol on stdin/stdout (not supported yet)\n"
             "  --version, --help\n"
             "exit codes: 0 stopped, 1 error, 2 usage, 3 registration token refused\n",
@@ -179,7 +182,8 @@ static int uninstall(int argc, char **argv)
 
 static int parse_args(struct runner *r, int argc, char **argv, char **token)
 {
-    const char *token_file = NULL;
+    const char *token_file = NULL, *docker_host = NULL;
+    char why[300];
     char *env;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -198,7 +202,12 @@ static int parse_args(struct runner *r, int argc, char **argv, char **token)
             fprintf(stderr, "berth-runner: %s needs a value (or is unknown)\n", a);
             return -1;
         } else if (!strcmp(a, "--url")) {
-            util_strlcpy(r->url, v, sizeof r->url);
+            /* what a person types (berthd's http(s):// base URL) or the
+             * link's ws(s):// URL: the link's URL either way */
+            if (proto_ws_url(v, r->url, sizeof r->url, why, sizeof why) < 0) {
+                fprintf(stderr, "berth-runner: --url: %s\n", why);
+                return -1;
+            }
         } else if (!strcmp(a, "--token")) {
             free(*token);
             *token = strdup(v);
@@ -229,6 +238,8 @@ static int parse_args(struct runner *r, int argc, char **argv, char **token)
                 fprintf(stderr, "berth-runner: --edge-bind takes an address, e.g. 127.0.0.1\n");
                 return -1;
             }
+        } else if (!strcmp(a, "--docker-host")) {
+            docker_host = v;
         } else if (!strcmp(a, "--log-level")) {
             enum log_level l;
             if (log_parse_level(v, &l) < 0) {
@@ -241,6 +252,12 @@ static int parse_args(struct runner *r, int argc, char **argv, char **token)
             return -1;
         }
         i++;
+    }
+    /* the one Docker endpoint, for precheck, fingerprint and deploys */
+    if (docker_endpoint_resolve(docker_host, r->docker_endpoint, sizeof r->docker_endpoint, why,
+                                sizeof why) < 0) {
+        fprintf(stderr, "berth-runner: %s\n", why);
+        return -1;
     }
     if (token_file && !*token && !(*token = take_secret_file(token_file)))
         return -1;
@@ -364,6 +381,7 @@ int main(int argc, char **argv)
     fingerprint_start(r);
     link_start(r);
     log_info(C, "berth-runner %s started (state %s)", RUNNER_VERSION, r->state_dir);
+    log_info(C, "Docker endpoint unix://%s", r->docker_endpoint);
 
     while (!r->stop)
         if (lws_service(r->ctx, 0) < 0)

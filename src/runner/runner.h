@@ -47,6 +47,11 @@ struct runner {
     const char *ca_file;
     int heartbeat_s;                   /* current (welcome may override) */
     int64_t min_free_disk;             /* precheck threshold, bytes */
+    /* The one Docker endpoint (a unix socket path), resolved once at start
+     * from --docker-host, DOCKER_HOST or the default: precheck and
+     * fingerprint (fingerprint.c), deploys (docker.c via deploy.c) and
+     * whatever talks to Docker later use this and nothing else. */
+    char docker_endpoint[PATH_MAX];
 
     /* identity (state.c); secrets never logged */
     char server_id[128];

@@ -97,14 +97,17 @@ int spool_read_done(const struct runner *r, const char *job, char **frame, size_
     return util_read_file(p, PROTO_FRAME_MAX, frame, len);
 }
 
-/* seq of one spooled line, -1 if the line is not a job.log frame. */
+/* seq of one spooled line, -1 if the line is not a job.log frame (read
+ * as berthd reads it: proto_parse + proto_parse_log). */
 static int64_t line_seq(const char *line, size_t len)
 {
-    json_t *v = json_loadb(line, len, 0, NULL);
+    json_t *v = NULL;
+    enum proto_type t;
+    struct proto_log_msg l;
     int64_t seq = -1;
-    json_t *s = json_object_get(v, "seq");
-    if (json_is_integer(s))
-        seq = json_integer_value(s);
+    if (proto_parse(line, len, &v, &t, NULL, 0) == 0 && t == PROTO_JOB_LOG &&
+        proto_parse_log(v, &l, NULL, 0) == 0)
+        seq = l.seq;
     json_decref(v);
     return seq;
 }

@@ -1,9 +1,13 @@
 /* fuzz_proto.c - a runner protocol frame as either side reads it
  * (src/core/proto.c): proto_parse, then every parser of both directions on
  * the object whatever its type (hub.c and link.c pick one by type; a
- * hostile peer picks the type), the job-state entries in both forms and a
- * job's script spec. A frame a parser accepts must build again with the
- * matching builder, dump, and parse back to the same type. */
+ * hostile peer picks the type), the job-state entries in both forms, a
+ * job's script spec and deploy spec (the runner's only way to read one),
+ * precheck's check items, a job.log chunk read as deploy step reports
+ * (berthd's way), and the input as a --url (proto_ws_url). A frame a
+ * parser accepts must build again with the matching builder, dump, and
+ * parse back to the same type; a deploy spec or a step report the parser
+ * takes must build again and parse back with the same fields. */
 #include <assert.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -48,6 +52,66 @@ static size_t job_states(json_t *arr, int welcome_form, struct proto_job_state *
     return n;
 }
 
+static int same(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+/* The deploy spec: accepted -> the builder makes it again, and that
+ * parses back to the same fields. */
+static void deploy_spec(json_t *spec)
+{
+    char err[ERR];
+    struct proto_deploy_spec a, b;
+    err[0] = '\0';
+    if (proto_parse_deploy_spec(spec, &a, err, sizeof err) < 0) {
+        assert(err[0]);
+        proto_deploy_spec_release(&a);
+        return;
+    }
+    assert(a.container_port >= 1 && a.container_port <= 65535 && a.ndomains <= PROTO_DEPLOY_DOMAINS_MAX &&
+           a.nenv <= PROTO_DEPLOY_ENV_MAX && a.health_tries >= 1 && a.memory >= 0 && a.cpus >= 0);
+    json_t *again = proto_deploy_spec(&a);
+    assert(again);
+    assert(proto_parse_deploy_spec(again, &b, err, sizeof err) == 0);
+    assert(same(a.deployment, b.deployment) && same(a.kind, b.kind) && same(a.image, b.image) &&
+           same(a.rollback_image, b.rollback_image) && same(a.commit, b.commit) && same(a.branch, b.branch) &&
+           same(a.container_name, b.container_name) && a.container_port == b.container_port &&
+           a.ndomains == b.ndomains && a.nenv == b.nenv && same(a.git.auth, b.git.auth) &&
+           same(a.prev_deployment, b.prev_deployment) && a.public_port == b.public_port &&
+           a.health_timeout_s == b.health_timeout_s);
+    proto_deploy_spec_release(&b);
+    json_decref(again);
+    proto_deploy_spec_release(&a);
+}
+
+/* Each line of a job.log chunk as berthd reads step reports. */
+static void step_reports(const char *data, size_t len)
+{
+    char err[ERR];
+    const char *p = data, *end = data + len;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *e = nl ? nl : end;
+        json_t *hold = NULL;
+        struct proto_deploy_step st, back;
+        if (proto_parse_deploy_step(p, (size_t)(e - p), &hold, &st, err, sizeof err) == 0) {
+            assert(proto_deploy_step_index(st.step) >= 0);
+            size_t n = 0;
+            char *line = proto_deploy_step_line(&st, &n);
+            assert(line && n && line[n - 1] == '\n');
+            json_t *h2 = NULL;
+            assert(proto_parse_deploy_step(line, n, &h2, &back, err, sizeof err) == 0);
+            assert(same(st.step, back.step) && same(st.status, back.status) && same(st.commit, back.commit) &&
+                   same(st.image_id, back.image_id) && st.serving == back.serving);
+            json_decref(h2);
+            free(line);
+        }
+        json_decref(hold);
+        p = nl ? nl + 1 : end;
+    }
+}
+
 static void all_parsers(json_t *msg)
 {
     char err[ERR];
@@ -67,12 +131,21 @@ static void all_parsers(json_t *msg)
     struct proto_metrics m;
     if (proto_parse_heartbeat(msg, &m, err, sizeof err) == 0)
         rebuilt(proto_heartbeat(&m), PROTO_HEARTBEAT);
-    if (proto_parse_precheck(msg, &ok, err, sizeof err) == 0)
+    if (proto_parse_precheck(msg, &ok, err, sizeof err) == 0) {
         assert(ok == 0 || ok == 1);
+        size_t i;
+        json_t *it;
+        json_array_foreach(json_object_get(msg, "checks"), i, it) {
+            struct proto_check c;
+            if (proto_parse_check(it, &c, err, sizeof err) == 0)
+                assert(c.name && (c.ok == 0 || c.ok == 1));
+        }
+    }
     struct proto_log_msg l;
     if (proto_parse_log(msg, &l, err, sizeof err) == 0) {
         assert(l.len <= PROTO_CHUNK_MAX && l.seq >= 1 && l.ts_ms >= 0);
         rebuilt(proto_job_log(l.job, l.seq, l.stream, l.ts_ms, l.data, l.len), PROTO_JOB_LOG);
+        step_reports(l.data, l.len);
     }
     struct proto_done_msg d;
     if (proto_parse_done(msg, &d, err, sizeof err) == 0)
@@ -96,6 +169,7 @@ static void all_parsers(json_t *msg)
             assert(spec);
             json_decref(spec);
         }
+        deploy_spec(j.spec);
     }
     if (proto_parse_ack(msg, &s, &seq, err, sizeof err) == 0) {
         assert(seq >= 0);
@@ -108,9 +182,25 @@ static void all_parsers(json_t *msg)
     }
 }
 
+/* The input as what a person gives --url. */
+static void ws_url(const uint8_t *data, size_t size)
+{
+    char url[512], out[600], err[ERR];
+    if (size >= sizeof url)
+        return;
+    memcpy(url, data, size);
+    url[size] = '\0';
+    if (proto_ws_url(url, out, sizeof out, err, sizeof err) == 0) {
+        char again[600];
+        assert(!strncmp(out, "ws://", 5) || !strncmp(out, "wss://", 6));
+        assert(proto_ws_url(out, again, sizeof again, err, sizeof err) == 0 && !strcmp(out, again));
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     json_t *msg = NULL;
+    ws_url(data, size);
     enum proto_type t = PROTO_UNKNOWN;
     char err[ERR] = "";
     if (proto_parse((const char *)data, size, &msg, &t, err, sizeof err) < 0) {

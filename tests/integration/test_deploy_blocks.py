@@ -219,7 +219,7 @@ class DeployBlocks(unittest.TestCase):
 
     def clone(self, n, **kw):
         d = os.path.join(self.tmp, "src-%d" % n)
-        args = dict(url=self.git.url("app.git"), commit=self.commits[n], dir=d,
+        args = dict(url=self.git.url("app.git"), commit=self.commits[n] if n < len(self.commits) else None, dir=d,
                     helper_dir=self.tmp, username=self.user, password=self.password)
         args.update(kw)
         return self.ctl("clone", **args), d
@@ -263,9 +263,18 @@ class DeployBlocks(unittest.TestCase):
             r, d = self.clone(n)
             self.assertTrue(r["ok"], r)
             self.assertEqual(r["output"].strip().splitlines()[-1], self.commits[n])
+            self.assertEqual(r["commit"], self.commits[n])
             with open(os.path.join(d, "www", "version")) as f:
                 self.assertEqual(f.read().strip(), "v%d" % (n + 1))
             self.assertEqual(git("rev-list", "--count", "HEAD", cwd=d), "1")  # shallow
+        # the other forms the deploy pipeline clones: a branch's head, and a
+        # short commit id resolved in the branch's history
+        r, _ = self.clone(8, commit=None, branch="main")
+        self.assertTrue(r["ok"], r)
+        self.assertEqual(r["commit"], self.commits[-1])
+        r, _ = self.clone(9, commit=self.commits[1][:10], branch="main")
+        self.assertTrue(r["ok"], r)
+        self.assertEqual(r["commit"], self.commits[1])
         helper = os.path.join(self.tmp, "git-askpass")
         self.assertEqual(os.stat(helper).st_mode & 0o777, 0o700)
         with open(helper) as f:
@@ -284,11 +293,11 @@ class DeployBlocks(unittest.TestCase):
     def test_2_build_four_deployments(self):
         for n in range(4):
             t0 = time.time()
-            r = self.ctl("build", context=os.path.join(self.tmp, "src-%d" % n), app=self.app,
-                         deployment="d%d" % (n + 1), memory=256 << 20, cpus=1.0)
+            r = self.ctl("build", context=os.path.join(self.tmp, "src-%d" % n),
+                         image="berth/%s:d%d" % (self.app, n + 1), memory=256 << 20, cpus=1.0)
             self.assertTrue(r["ok"], r.get("output", r)[-2000:])
             print("\n  build d%d: %.1f s" % (n + 1, time.time() - t0), end="")
-        r = self.ctl("images", label="berth.app=" + self.app)
+        r = self.ctl("images", repo="berth/" + self.app)
         self.assertEqual(len(r["body"]), 4)
         tags = sorted(t for img in r["body"] for t in img["RepoTags"])
         self.assertEqual(tags, ["berth/%s:d%d" % (self.app, n) for n in range(1, 5)])
@@ -400,10 +409,10 @@ class DeployBlocks(unittest.TestCase):
             c.close()
         with open(os.path.join(self.edge_dir, "port-%d.map" % self.public)) as f:
             self.assertEqual(sorted(f.read().split()), sorted(["b.example", "c.example"] + ["app_" + self.app] * 2))
-        r = self.ctl("prune", label="berth.app=" + self.app, keep=2)
+        r = self.ctl("prune", repo="berth/" + self.app, keep=2)
         self.assertTrue(r["ok"], r)
         self.assertEqual(len(r["removed"]), 2)
-        left = self.ctl("images", label="berth.app=" + self.app)["body"]
+        left = self.ctl("images", repo="berth/" + self.app)["body"]
         self.assertEqual(sorted(t for i in left for t in i["RepoTags"]),
                          ["berth/%s:d3" % self.app, "berth/%s:d4" % self.app])
         self.assertTrue(self.ctl("edge_stop")["ok"])

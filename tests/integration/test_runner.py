@@ -60,11 +60,11 @@ class RunnerLink(unittest.TestCase):
         self.assertEqual(r.status, 201, r)
         return r.json
 
-    def runner(self, token=None, state=None, cwd=None):
+    def runner(self, token=None, state=None, cwd=None, url=None):
         env = dict(os.environ)
         if token:
             env["BERTH_RUNNER_TOKEN"] = token
-        args = [RUNNER, "--url", "ws://127.0.0.1:%d/runner/v1" % self.b.port,
+        args = [RUNNER, "--url", url or "ws://127.0.0.1:%d/runner/v1" % self.b.port,
                 "--state-dir", state or self.state.name, "--min-free-disk", "0"]
         log = open(os.path.join(self.b.tmp.name, "runner-%d.log" % len(self.runners)), "ab")
         p = subprocess.Popen(args, env=env, stdout=log, stderr=log, cwd=cwd)
@@ -294,6 +294,37 @@ class RunnerLink(unittest.TestCase):
             self.assertIn(b"(state " + os.path.realpath(os.path.join(self.state.name, "var", "runner")).encode()
                           + b")", f.read())
         self.assertTrue(os.path.exists(os.path.join(self.state.name, "var", "runner", "credential")))
+
+    def test_url_as_a_person_types_it(self):
+        """--url http://HOST:PORT (berthd's base URL, what `make up` prints)
+        registers like ws://HOST:PORT/runner/v1; a path prefix goes before
+        /runner/v1; what is not a URL is a usage error (exit 2)."""
+        s = self.add_server()
+        p = self.runner(s["registration_token"], url="http://127.0.0.1:%d/" % self.b.port)
+        self.assertTrue(wait_for(lambda: self.status_is(s["id"], "ACTIVE"), 10), self.logs())
+        with open(os.path.join(self.state.name, "state.json")) as f:
+            self.assertEqual(json.load(f)["url"], "ws://127.0.0.1:%d/runner/v1" % self.b.port)
+        # a later start with the base URL again (it replaces the saved one)
+        p.terminate()
+        self.assertEqual(p.wait(10), 0)
+        p = self.runner(url="HTTP://127.0.0.1:%d" % self.b.port)
+        self.assertTrue(wait_for(lambda: self.server(s["id"])["connected"], 10), self.logs())
+        self.assertTrue(wait_for(lambda: self.status_is(s["id"], "ACTIVE"), 10), self.logs())
+        # a prefix (berthd behind a proxy at /berth): the link goes under it
+        other = tempfile.TemporaryDirectory(prefix="berth-runner-")
+        try:
+            q = self.runner("brg_nothing", state=other.name,
+                            url="http://127.0.0.1:%d/berth/" % self.b.port)
+            self.assertTrue(wait_for(lambda: os.path.exists(os.path.join(other.name, "state.json")), 10))
+            with open(os.path.join(other.name, "state.json")) as f:
+                self.assertEqual(json.load(f)["url"], "ws://127.0.0.1:%d/berth/runner/v1" % self.b.port)
+            q.kill()
+            q.wait()
+            for bad in ("127.0.0.1:%d" % self.b.port, "ftp://127.0.0.1/", "http:///runner/v1"):
+                q = self.runner("brg_nothing", state=other.name, url=bad)
+                self.assertEqual(q.wait(10), 2, bad)
+        finally:
+            other.cleanup()
 
     def test_noop_job_dispatch_is_fast(self):
         s, p = self.register()

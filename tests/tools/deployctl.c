@@ -1,9 +1,15 @@
 /* deployctl.c - drives the runner's deploy building blocks (docker.c,
- * edge.c) for the integration tests, on one lws loop like the runner's.
+ * edge.c, child.c: the very files berth-runner is built from, the ones
+ * its deploy pipeline calls) for the integration tests, on one lws loop
+ * like the runner's. The Docker endpoint is resolved as the runner does
+ * (docker_endpoint_resolve: DOCKER_SOCKET here standing in for
+ * --docker-host, else DOCKER_HOST, else /var/run/docker.sock).
  *
  * Reads one JSON command per line on stdin (so env values and git secrets
  * never appear in argv), answers one JSON line per command on stdout, in
- * order. Commands run one at a time. Ops:
+ * order. Commands run one at a time (clone: url, branch, commit, dir,
+ * helper_dir, username/password or ssh_key + key_file + known_hosts;
+ * build: context, dockerfile, image, memory, cpus). Ops:
  *   ping, version, clone, build, run (create+start+inspect), inspect, stop,
  *   rm, ps, images, prune, rmi, edge_start, edge_app, edge_swap, edge_cmd,
  *   edge_state, edge_stop, quit.
@@ -119,8 +125,13 @@ static void on_child_output(void *arg, int stream, const char *data, size_t len)
 
 static void on_child_exit(void *arg, int status)
 {
+    char commit[72];
     json_object_set_new(reply(), "exit", json_integer(status));
     json_object_set_new(reply(), "output", json_stringn(cur.out.data ? cur.out.data : "", cur.out.len));
+    if (arg && docker_clone_commit(cur.out.data ? cur.out.data : "", cur.out.len, commit, sizeof commit) == 0)
+        json_object_set_new(reply(), "commit", json_string(commit));
+    if (arg && str("key_file"))
+        unlink(str("key_file"));  /* the caller's part: the key goes once git exited */
     if (status != 0)
         fail("child failed");
     else
@@ -262,17 +273,19 @@ static void run_command(void)
         rc = docker_version(dk, on_simple, NULL);
     } else if (!strcmp(op, "clone")) {
         struct docker_clone_spec s = {
-            .url = str("url"), .commit = str("commit"), .dir = str("dir"), .helper_dir = str("helper_dir"),
-            .username = str("username"), .password = str("password"),
+            .url = str("url"), .branch = str("branch"), .commit = str("commit"), .dir = str("dir"),
+            .helper_dir = str("helper_dir"), .username = str("username"), .password = str("password"),
+            .ssh_key = str("ssh_key"), .key_file = str("key_file"), .known_hosts = str("known_hosts"),
+            .timeout_s = (int)num("timeout", 600),
         };
-        rc = docker_git_clone(dk, &s, on_child_output, on_child_exit, NULL, err, sizeof err);
+        rc = docker_git_clone(dk, &s, on_child_output, on_child_exit, &cur, NULL, err, sizeof err);
     } else if (!strcmp(op, "build")) {
         struct docker_build_spec s = {
-            .context_dir = str("context"), .dockerfile = str("dockerfile"), .app = str("app"),
-            .deployment = str("deployment"), .memory_bytes = num("memory", 0),
-            .cpus = json_number_value(json_object_get(cur.cmd, "cpus")),
+            .context_dir = str("context"), .dockerfile = str("dockerfile"), .image = str("image"),
+            .memory_bytes = num("memory", 0), .cpus = json_number_value(json_object_get(cur.cmd, "cpus")),
+            .timeout_s = (int)num("timeout", 1800),
         };
-        rc = docker_build(dk, &s, on_child_output, on_child_exit, NULL, err, sizeof err);
+        rc = docker_build(dk, &s, on_child_output, on_child_exit, NULL, NULL, err, sizeof err);
     } else if (!strcmp(op, "run")) {
         op_run();
     } else if (!strcmp(op, "inspect")) {
@@ -284,11 +297,13 @@ static void run_command(void)
     } else if (!strcmp(op, "ps")) {
         rc = docker_container_list(dk, str("label"), 1, on_simple, NULL);
     } else if (!strcmp(op, "images")) {
-        rc = docker_image_list(dk, str("label"), on_simple, NULL);
+        rc = str("repo") ? docker_image_list_repo(dk, str("repo"), on_simple, NULL)
+                         : docker_image_list(dk, str("label"), on_simple, NULL);
     } else if (!strcmp(op, "rmi")) {
         rc = docker_image_remove(dk, str("id"), 1, on_simple, NULL);
     } else if (!strcmp(op, "prune")) {
-        rc = docker_image_list(dk, str("label"), prune_step, NULL);
+        rc = str("repo") ? docker_image_list_repo(dk, str("repo"), prune_step, NULL)
+                         : docker_image_list(dk, str("label"), prune_step, NULL);
     } else if (!strcmp(op, "edge_start")) {
         struct edge_options o = {.dir = str("dir"), .bind_addr = str("bind")};
         if (!eg && edge_new(ctx, vh, &o, &eg) < 0) {
@@ -393,7 +408,12 @@ int main(int argc, char **argv)
     vh = lws_get_vhost_by_name(ctx, "default");
     pending = json_array();
     buf_init(&inbuf, 1 << 20);
-    if (docker_new(ctx, vh, getenv("DOCKER_SOCKET"), &dk) < 0)
+    char sock[PATH_MAX], why[300];
+    if (docker_endpoint_resolve(getenv("DOCKER_SOCKET"), sock, sizeof sock, why, sizeof why) < 0) {
+        fprintf(stderr, "deployctl: %s\n", why);
+        goto done;
+    }
+    if (docker_new(ctx, vh, sock, &dk) < 0)
         goto done;
     fcntl(0, F_SETFL, O_NONBLOCK);
     memset(&a, 0, sizeof a);

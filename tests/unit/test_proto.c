@@ -8,6 +8,7 @@
 
 #include "proto.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -439,10 +440,364 @@ static void utf8_sanitize(void **state)
     json_decref(m);
 }
 
+/* precheck's items, as berthd reads them for the server's reason. */
+static void precheck_checks(void **state)
+{
+    struct proto_check in[] = {{"docker", 1, "20.10"}, {"git", 0, NULL}};
+    struct proto_check c;
+    char err[128];
+    int ok;
+    json_t *m = roundtrip(proto_precheck(in, 2), PROTO_PRECHECK);
+    assert_int_equal(proto_parse_precheck(m, &ok, err, sizeof err), 0);
+    json_t *checks = json_object_get(m, "checks");
+    assert_int_equal(json_array_size(checks), 2);
+    assert_int_equal(proto_parse_check(json_array_get(checks, 0), &c, err, sizeof err), 0);
+    assert_string_equal(c.name, "docker");
+    assert_int_equal(c.ok, 1);
+    assert_string_equal(c.detail, "20.10");
+    assert_int_equal(proto_parse_check(json_array_get(checks, 1), &c, err, sizeof err), 0);
+    assert_string_equal(c.name, "git");
+    assert_int_equal(c.ok, 0);
+    assert_string_equal(c.detail, "");  /* the builder sends "" for none */
+    json_object_set_new(json_array_get(checks, 1), "ok", json_string("yes"));
+    assert_int_equal(proto_parse_check(json_array_get(checks, 1), &c, err, sizeof err), -1);
+    assert_string_equal(err, "field \"ok\" must be a boolean");
+    json_t *str = json_string("x");
+    assert_int_equal(proto_parse_check(str, &c, err, sizeof err), -1);
+    json_decref(str);
+    json_decref(m);
+}
+
+static const char *const doms[] = {"web.example.com", "www.example.com"};
+static const struct proto_env_var env[] = {{"DATABASE_URL", "postgres://u:secret@db/x"}, {"MODE", ""}};
+
+/* berthd's spec as docs/protocol.md shows it. */
+static struct proto_deploy_spec sample_spec(void)
+{
+    struct proto_deploy_spec s = {
+        .deployment = "42", .kind = "deploy", .app_id = "3", .app_name = "web",
+        .repo_url = "https://git.example.com/acme/web.git", .branch = "main", .commit = NULL,
+        .dockerfile = "./Dockerfile", .context = ".", .image = "berth-5f0c2a91-3:42",
+        .container_name = "berth-5f0c2a91-3-42", .container_port = 8080, .restart_policy = "unless-stopped",
+        .memory = 64 << 20, .cpus = 0.5, .health_path = "/health", .health_tries = 10,
+        .health_backoff_ms = 500, .health_timeout_s = 120, .public_port = 80, .domains = (const char **)doms,
+        .ndomains = 2, .keep_images = 5, .drain_seconds = 30, .clone_s = 300, .build_s = 1800, .health_s = 120,
+        .prev_deployment = "40", .prev_image = "berth-5f0c2a91-3:40", .prev_container = "berth-5f0c2a91-3-40",
+        .prev_commit = "0123abcd0123abcd0123abcd0123abcd0123abcd",
+    };
+    return s;
+}
+
+static void deploy_spec_roundtrip(void **state)
+{
+    char err[160];
+    struct proto_deploy_spec in = sample_spec(), out;
+    in.env = env;
+    in.nenv = 2;
+    in.git.auth = "token";
+    in.git.token = "ghs_x";
+    json_t *spec = proto_deploy_spec(&in);
+    assert_non_null(spec);
+    json_t *m = roundtrip(proto_job("7", "deploy", spec), PROTO_JOB);
+    json_decref(spec);
+    struct proto_job_msg j;
+    assert_int_equal(proto_parse_job(m, &j, err, sizeof err), 0);
+    assert_int_equal(proto_parse_deploy_spec(j.spec, &out, err, sizeof err), 0);
+    assert_string_equal(out.deployment, "42");
+    assert_string_equal(out.kind, "deploy");
+    assert_string_equal(out.app_id, "3");
+    assert_string_equal(out.app_name, "web");
+    assert_string_equal(out.repo_url, in.repo_url);
+    assert_string_equal(out.branch, "main");
+    assert_null(out.commit);
+    assert_string_equal(out.dockerfile, "./Dockerfile");
+    assert_string_equal(out.image, in.image);
+    assert_null(out.rollback_image);
+    assert_string_equal(out.container_name, in.container_name);
+    assert_int_equal(out.container_port, 8080);
+    assert_string_equal(out.restart_policy, "unless-stopped");
+    assert_int_equal(out.memory, 64 << 20);
+    assert_true(out.cpus == 0.5);
+    assert_string_equal(out.health_path, "/health");
+    assert_int_equal(out.health_tries, 10);
+    assert_int_equal(out.health_backoff_ms, 500);
+    assert_int_equal(out.health_timeout_s, 120);
+    assert_int_equal(out.public_port, 80);
+    assert_int_equal(out.ndomains, 2);
+    assert_string_equal(out.domains[1], "www.example.com");
+    assert_int_equal(out.keep_images, 5);
+    assert_int_equal(out.drain_seconds, 30);
+    assert_int_equal(out.clone_s, 300);
+    assert_int_equal(out.build_s, 1800);
+    assert_int_equal(out.health_s, 120);
+    assert_string_equal(out.prev_deployment, "40");
+    assert_string_equal(out.prev_container, "berth-5f0c2a91-3-40");
+    assert_string_equal(out.prev_commit, in.prev_commit);
+    assert_int_equal(out.nenv, 2);
+    assert_string_equal(out.env[0].name, "DATABASE_URL");
+    assert_string_equal(out.env[0].value, "postgres://u:secret@db/x");
+    assert_string_equal(out.env[1].value, "");
+    assert_string_equal(out.git.auth, "token");
+    assert_string_equal(out.git.token, "ghs_x");
+    assert_string_equal(out.git.username, "x-access-token");
+    proto_deploy_spec_release(&out);
+    json_decref(m);
+
+    /* berthd's stored form (no secrets), the secrets added at delivery,
+     * then a rollback with nothing optional */
+    in = sample_spec();
+    spec = proto_deploy_spec(&in);
+    assert_null(json_object_get(spec, "env"));
+    assert_null(json_object_get(spec, "git"));
+    struct proto_git_auth key = {.auth = "ssh_key", .ssh_key = "-----BEGIN OPENSSH PRIVATE KEY-----\n"};
+    assert_int_equal(proto_deploy_spec_add_secrets(spec, NULL, 0, &key), 0);  /* gitauth.c's part */
+    assert_null(json_object_get(spec, "env"));
+    assert_int_equal(proto_deploy_spec_add_secrets(spec, env, 0, NULL), 0);  /* no env set: {} */
+    assert_int_equal(json_object_size(json_object_get(spec, "env")), 0);
+    assert_int_equal(proto_deploy_spec_add_secrets(spec, env, 1, NULL), 0);  /* deploy.c's part */
+    assert_int_equal(proto_parse_deploy_spec(spec, &out, err, sizeof err), 0);
+    assert_int_equal(out.nenv, 1);
+    assert_string_equal(out.git.auth, "ssh_key");
+    assert_non_null(out.git.ssh_key);
+    proto_deploy_spec_release(&out);
+    json_decref(spec);
+
+    struct proto_deploy_spec rb = {.deployment = "43", .kind = "rollback", .app_id = "3", .image = "berth-x-3:40",
+                                   .rollback_image = "berth-x-3:40", .container_name = "berth-x-3-43",
+                                   .container_port = 80, .health_timeout_s = 60};
+    spec = proto_deploy_spec(&rb);
+    assert_non_null(spec);
+    assert_int_equal(proto_parse_deploy_spec(spec, &out, err, sizeof err), 0);
+    assert_string_equal(out.rollback_image, "berth-x-3:40");
+    assert_int_equal(out.public_port, 0);
+    assert_int_equal(out.ndomains, 0);
+    assert_null(out.prev_deployment);
+    assert_string_equal(out.restart_policy, "unless-stopped");  /* the builder's default */
+    proto_deploy_spec_release(&out);
+    json_decref(spec);
+}
+
+/* A spec with the defaults berthd may leave out, then each rule broken:
+ * the parser names the field (and the builder refuses to make it). */
+static void deploy_spec_rules(void **state)
+{
+    char err[160];
+    struct proto_deploy_spec out;
+    json_t *spec = json_pack("{s:s, s:{s:s}, s:s, s:s, s:{s:s, s:i}}", "deployment", "9", "app", "id", "3",
+                             "repo_url", "https://h/r.git", "image", "img:9", "container", "name", "c-9", "port",
+                             80);
+    assert_int_equal(proto_parse_deploy_spec(spec, &out, err, sizeof err), 0);
+    assert_string_equal(out.kind, "deploy");
+    assert_string_equal(out.branch, "main");
+    assert_string_equal(out.dockerfile, "Dockerfile");
+    assert_string_equal(out.context, ".");
+    assert_string_equal(out.health_path, "/");
+    assert_int_equal(out.health_tries, 10);
+    assert_int_equal(out.health_timeout_s, 120);
+    assert_int_equal(out.keep_images, 5);
+    assert_int_equal(out.drain_seconds, 30);
+    proto_deploy_spec_release(&out);
+
+    static const struct {
+        const char *key, *json, *field;
+    } bad[] = {
+        {"deployment", "\"4a\"", "deployment"},
+        {"deployment", "42", "deployment"},
+        {"kind", "\"destroy\"", "kind"},
+        {"app", "{\"id\": \"x\"}", "id"},
+        {"repo_url", "\"-uhttps://h\"", "repo_url"},
+        {"repo_url", "\"https://h/a b\"", "repo_url"},
+        {"branch", "\"a..b\"", "branch"},
+        {"branch", "\"--upload-pack=x\"", "branch"},
+        {"commit", "\"ABCDEF12\"", "commit"},
+        {"commit", "\"abc\"", "commit"},
+        {"dockerfile", "\"../../etc/passwd\"", "dockerfile"},
+        {"context", "\"/\"", "context"},
+        {"image", "\"-x\"", "image"},
+        {"image", "\"a b\"", "image"},
+        {"rollback_image", "\"x y\"", "rollback_image"},
+        {"container", "{\"name\": \"-c\", \"port\": 80}", "name"},
+        {"container", "{\"name\": \"c\", \"port\": 70000}", "port"},
+        {"container", "{\"name\": \"c\"}", "port"},
+        {"container", "{\"name\": \"c\", \"port\": 80, \"memory\": -1}", "memory"},
+        {"container", "{\"name\": \"c\", \"port\": 80, \"cpus\": 1e9}", "cpus"},
+        {"container", "{\"name\": \"c\", \"port\": 80, \"cpus\": \"1\"}", "cpus"},
+        {"health", "{\"path\": \"health\"}", "path"},
+        {"health", "{\"tries\": 0}", "tries"},
+        {"health", "[]", "health"},
+        {"public_port", "-1", "public_port"},
+        {"domains", "[\"a b\"]", "domains"},
+        {"domains", "\"x\"", "domains"},
+        {"keep_images", "1e3", "keep_images"},
+        {"timeouts", "{\"build_s\": -5}", "build_s"},
+        {"previous", "{\"deployment\": \"x\"}", "deployment"},
+        {"previous", "{\"deployment\": \"1\", \"container\": \"a/b\"}", "container"},
+        {"env", "{\"A=B\": \"x\"}", "env"},
+        {"env", "{\"A\": 1}", "env"},
+        {"env", "[]", "env"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        json_t *c = json_deep_copy(spec);
+        json_t *v = json_loads(bad[i].json, JSON_DECODE_ANY, NULL);
+        char want[64];
+        assert_non_null(v);
+        json_object_set_new(c, bad[i].key, v);
+        err[0] = '\0';
+        assert_int_equal(proto_parse_deploy_spec(c, &out, err, sizeof err), -1);
+        snprintf(want, sizeof want, "field \"%s\"", bad[i].field);
+        if (!strstr(err, want))
+            fail_msg("%s=%s: %s", bad[i].key, bad[i].json, err);
+        proto_deploy_spec_release(&out);
+        json_decref(c);
+    }
+    /* the git object: "clone: ..." (the step that would use it) */
+    static const char *const git_bad[][2] = {
+        {"{\"token\": \"t\"}", "clone: git credentials without an \"auth\" kind"},
+        {"\"t\"", "clone: git credentials without an \"auth\" kind"},
+        {"{\"auth\": \"token\"}", "clone: git auth \"token\" without a token"},
+        {"{\"auth\": \"ssh_key\", \"ssh_key\": \"\"}", "clone: git auth \"ssh_key\" without a key"},
+        {"{\"auth\": \"password\"}", "clone: unsupported git auth \"password\""},
+    };
+    for (size_t i = 0; i < sizeof git_bad / sizeof git_bad[0]; i++) {
+        json_t *c = json_deep_copy(spec);
+        json_object_set_new(c, "git", json_loads(git_bad[i][0], JSON_DECODE_ANY, NULL));
+        assert_int_equal(proto_parse_deploy_spec(c, &out, err, sizeof err), -1);
+        assert_string_equal(err, git_bad[i][1]);
+        proto_deploy_spec_release(&out);
+        json_decref(c);
+    }
+    json_decref(spec);
+    assert_int_equal(proto_parse_deploy_spec(NULL, &out, err, sizeof err), -1);
+
+    /* the builder never makes what the parser refuses */
+    struct proto_deploy_spec in = sample_spec();
+    in.branch = "a..b";
+    assert_null(proto_deploy_spec(&in));
+    in = sample_spec();
+    in.container_port = 0;
+    assert_null(proto_deploy_spec(&in));
+    in = sample_spec();
+    in.image = NULL;
+    assert_null(proto_deploy_spec(&in));
+}
+
+static void deploy_step_reports(void **state)
+{
+    char err[160];
+    size_t n;
+    json_t *hold = NULL;
+    struct proto_deploy_step out;
+    struct proto_deploy_step in = {.step = "clone", .status = "ok", .detail = "at 0123abcd\nsecond line",
+                                   .commit = "0123abcd0123abcd0123abcd0123abcd0123abcd"};
+    char *line = proto_deploy_step_line(&in, &n);
+    assert_non_null(line);
+    assert_int_equal(line[n - 1], '\n');
+    assert_int_equal(strlen(line), n);
+    assert_null(memchr(line, '\n', n - 1));  /* one line */
+    assert_int_equal(proto_parse_deploy_step(line, n, &hold, &out, err, sizeof err), 0);
+    assert_string_equal(out.step, "clone");
+    assert_string_equal(out.status, "ok");
+    assert_string_equal(out.detail, "at 0123abcd second line");
+    assert_string_equal(out.commit, in.commit);
+    assert_null(out.image);
+    assert_int_equal(out.serving, 0);
+    json_decref(hold);
+    free(line);
+
+    struct proto_deploy_step st = {.step = "start", .status = "ok", .image = "img:1",
+                                   .image_id = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"};
+    line = proto_deploy_step_line(&st, &n);
+    assert_int_equal(proto_parse_deploy_step(line, n, &hold, &out, err, sizeof err), 0);
+    assert_string_equal(out.image, "img:1");
+    assert_string_equal(out.image_id, st.image_id);
+    json_decref(hold);
+    free(line);
+    struct proto_deploy_step cl = {.step = "cleanup", .status = "started", .serving = 1};
+    line = proto_deploy_step_line(&cl, &n);
+    assert_int_equal(proto_parse_deploy_step(line, n, &hold, &out, err, sizeof err), 0);
+    assert_int_equal(out.serving, 1);
+    assert_null(out.detail);
+    json_decref(hold);
+    free(line);
+
+    /* a long detail is cut on a character boundary */
+    char big[3000];
+    memset(big, 'x', sizeof big);
+    memcpy(big + 2046, "\xc3\xa9", 2);
+    big[sizeof big - 1] = '\0';
+    struct proto_deploy_step lg = {.step = "build", .status = "failed", .detail = big};
+    line = proto_deploy_step_line(&lg, &n);
+    assert_int_equal(proto_parse_deploy_step(line, n, &hold, &out, err, sizeof err), 0);
+    assert_true(strlen(out.detail) <= PROTO_STEP_DETAIL_MAX);
+    json_decref(hold);
+    free(line);
+
+    /* refused: a bad step or status; ignored: optional fields off their rule */
+    struct proto_deploy_step no = {.step = "deploy", .status = "ok"};
+    assert_null(proto_deploy_step_line(&no, &n));
+    no.step = "swap";
+    no.status = "done";
+    assert_null(proto_deploy_step_line(&no, &n));
+    static const char *const refused[] = {"[]", "{\"step\": \"swap\"}", "{\"step\": \"x\", \"status\": \"ok\"}",
+                                          "{\"step\": \"swap\", \"status\": 1}", "not json"};
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        assert_int_equal(proto_parse_deploy_step(refused[i], strlen(refused[i]), &hold, &out, err, sizeof err), -1);
+        json_decref(hold);
+    }
+    static const char odd[] = "{\"step\": \"start\", \"status\": \"ok\", \"commit\": \"ab\", \"image_id\": "
+                              "\"sha1:x\", \"detail\": 5, \"serving\": \"yes\"}";
+    assert_int_equal(proto_parse_deploy_step(odd, sizeof odd - 1, &hold, &out, err, sizeof err), 0);
+    assert_null(out.commit);
+    assert_null(out.image_id);
+    assert_null(out.detail);
+    assert_int_equal(out.serving, 0);
+    json_decref(hold);
+    assert_int_equal(proto_deploy_step_index("precheck"), 0);
+    assert_int_equal(proto_deploy_step_index("rollback"), 7);
+    assert_int_equal(proto_deploy_step_index(NULL), -1);
+}
+
+/* --url as a person types it: berthd's base URL or the link's own. */
+static void ws_url(void **state)
+{
+    char out[256], err[300];
+    static const char *const cases[][2] = {
+        {"http://127.0.0.1:8080", "ws://127.0.0.1:8080/runner/v1"},
+        {"http://127.0.0.1:8080/", "ws://127.0.0.1:8080/runner/v1"},
+        {"https://berth.example", "wss://berth.example/runner/v1"},
+        {"HTTPS://berth.example/berth//", "wss://berth.example/berth/runner/v1"},
+        {"http://h:1/a/b", "ws://h:1/a/b/runner/v1"},
+        {"http://h:1/runner/v1", "ws://h:1/runner/v1"},
+        {"https://h/x/runner/v1/", "wss://h/x/runner/v1"},
+        {"ws://127.0.0.1:8080/runner/v1", "ws://127.0.0.1:8080/runner/v1"},
+        {"ws://127.0.0.1:8080", "ws://127.0.0.1:8080/runner/v1"},
+        {"ws://127.0.0.1:8080/", "ws://127.0.0.1:8080/runner/v1"},
+        {"wss://h/custom/path", "wss://h/custom/path"},
+        {"ws://[::1]:80", "ws://[::1]:80/runner/v1"},
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        assert_int_equal(proto_ws_url(cases[i][0], out, sizeof out, err, sizeof err), 0);
+        assert_string_equal(out, cases[i][1]);
+    }
+    static const char *const bad[] = {"127.0.0.1:8080", "ftp://h/", "http://", "http:///runner/v1",
+                                      "http://:80/", "http://h/a b", "http://h/?x=1", "ws://h#f",
+                                      "ws://h\n", ""};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_int_equal(proto_ws_url(bad[i], out, sizeof out, err, sizeof err), -1);
+    assert_int_equal(proto_ws_url(NULL, out, sizeof out, err, sizeof err), -1);
+    assert_int_equal(proto_ws_url("http://a-rather-long-host-name.example", out, 20, err, sizeof err), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(type_names),
+        cmocka_unit_test(ws_url),
+        cmocka_unit_test(precheck_checks),
+        cmocka_unit_test(deploy_spec_roundtrip),
+        cmocka_unit_test(deploy_spec_rules),
+        cmocka_unit_test(deploy_step_reports),
         cmocka_unit_test(parse_frames),
         cmocka_unit_test(job_ids),
         cmocka_unit_test(hello_and_welcome),
