@@ -4,6 +4,7 @@
  * Scopes: reading scripts needs server:read; writing them and running
  * them needs script:run (docs/servers.md). */
 #include "access.h"
+#include "proto.h"
 #include "api.h"
 #include "job.h"
 #include "util.h"
@@ -191,8 +192,7 @@ void api_script_run(struct req *r)
         store_script_release(&s);
         return;
     }
-    json_t *spec = json_pack("{s:s, s:s, s:I}", "name", s.name, "body", s.body, "timeout_s",
-                             (json_int_t)timeout);
+    json_t *spec = proto_script_spec(s.name, s.body, (int)timeout);
     struct job j;
     memset(&j, 0, sizeof j);
     j.org_id = r->who.org_id;

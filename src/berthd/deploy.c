@@ -12,6 +12,7 @@
 #include "gitauth.h"
 #include "job.h"
 #include "jsonx.h"
+#include "proto.h"
 #include "log.h"
 #include "util.h"
 
@@ -23,13 +24,7 @@ const char *const deploy_step_names[DEPLOY_NSTEPS] = {
     "precheck", "clone", "build", "start", "health", "swap", "cleanup", "rollback",
 };
 
-int deploy_step_index(const char *name)
-{
-    for (int i = 0; name && i < DEPLOY_NSTEPS; i++)
-        if (strcmp(name, deploy_step_names[i]) == 0)
-            return i;
-    return -1;
-}
+int deploy_step_index(const char *name) { return name ? proto_deploy_step_index(name) : -1; }
 
 void deploy_env_ad(int64_t app_id, const char *key, char *out, size_t n)
 {
@@ -63,54 +58,68 @@ void deploy_container_name(const struct srv *s, int64_t app_id, int64_t deployme
     snprintf(out, n, "berth-%s-%lld-%lld", iid, (long long)app_id, (long long)deployment_id);
 }
 
-static json_t *id_str(int64_t id)
-{
-    char b[24];
-    snprintf(b, sizeof b, "%lld", (long long)id);
-    return json_string(b);
-}
-
-static json_t *opt_int(int64_t v) { return v ? json_integer(v) : json_null(); }
-
-/* The stored spec: everything the runner needs except env. */
+/* The stored spec: everything the runner needs except env and git, built
+ * by src/core/proto.c (the runner parses it with the same rules). NULL
+ * when the app's settings break a rule or memory ran out. */
 static json_t *build_spec(struct srv *s, const struct app *a, const struct deployment *d,
                           const char *image)
 {
-    char container[96], prev_container[96];
-    deploy_container_name(s, a->id, d->id, container, sizeof container);
-    json_t *domains = json_loads(a->domains_json ? a->domains_json : "[]", 0, NULL);
-    if (!json_is_array(domains)) {
-        json_decref(domains);
-        domains = json_array();
-    }
-    json_t *previous = json_null();
+    char container[96], prev_container[96], dep[24], app_id[24], prev_dep[24];
+    const char *domains[PROTO_DEPLOY_DOMAINS_MAX];
     struct deployment cur;
+    struct proto_deploy_spec p;
+    memset(&p, 0, sizeof p);
+    deploy_container_name(s, a->id, d->id, container, sizeof container);
+    snprintf(dep, sizeof dep, "%lld", (long long)d->id);
+    snprintf(app_id, sizeof app_id, "%lld", (long long)a->id);
+    json_t *dj = json_loads(a->domains_json ? a->domains_json : "[]", 0, NULL);
+    size_t nd = 0, i;
+    json_t *v;
+    json_array_foreach(dj, i, v)
+        if (json_is_string(v) && nd < PROTO_DEPLOY_DOMAINS_MAX)
+            domains[nd++] = json_string_value(v);
+    int rollback = strcmp(d->kind, "rollback") == 0;
+    p.deployment = dep;
+    p.kind = d->kind;
+    p.app_id = app_id;
+    p.app_name = a->name;
+    p.repo_url = a->repo_url;
+    p.branch = a->branch;
+    p.commit = d->commit[0] ? d->commit : NULL;
+    p.dockerfile = a->dockerfile;
+    p.context = a->context;
+    p.image = image;
+    p.rollback_image = rollback ? image : NULL;
+    p.container_name = container;
+    p.container_port = a->container_port;
+    p.restart_policy = a->restart_policy[0] ? a->restart_policy : NULL;
+    p.memory = a->memory;
+    p.cpus = a->cpus > 0 ? a->cpus : 0;
+    p.health_path = a->health_path;
+    p.health_tries = DEPLOY_HEALTH_TRIES;
+    p.health_backoff_ms = DEPLOY_HEALTH_BACKOFF_MS;
+    p.health_timeout_s = a->health_timeout;
+    p.public_port = a->public_port;
+    p.domains = domains;
+    p.ndomains = nd;
+    p.keep_images = a->keep_images;
+    p.drain_seconds = a->drain_seconds;
+    p.clone_s = a->clone_timeout;
+    p.build_s = a->build_timeout;
+    p.health_s = a->health_timeout;
     if (a->current_deployment_id &&
         store_deployment_get(s->store, 0, a->current_deployment_id, &cur) == STORE_OK &&
         cur.image[0]) {
         deploy_container_name(s, a->id, cur.id, prev_container, sizeof prev_container);
-        previous = json_pack("{s:o, s:s, s:s, s:s?}", "deployment", id_str(cur.id), "image",
-                             cur.image, "container", prev_container, "commit",
-                             cur.resolved_commit[0] ? cur.resolved_commit : NULL);
+        snprintf(prev_dep, sizeof prev_dep, "%lld", (long long)cur.id);
+        p.prev_deployment = prev_dep;
+        p.prev_image = cur.image;
+        p.prev_container = prev_container;
+        p.prev_commit = cur.resolved_commit[0] ? cur.resolved_commit : NULL;
     }
-    int rollback = strcmp(d->kind, "rollback") == 0;
-    return json_pack(
-        "{s:o, s:s, s:{s:o, s:s}, s:s, s:s, s:s?, s:s, s:s, s:s, s:s?,"
-        " s:{s:s, s:i, s:s, s:o, s:o},"
-        " s:{s:s, s:i, s:i, s:i}, s:o, s:o, s:i, s:i, s:{s:i, s:i, s:i}, s:o}",
-        "deployment", id_str(d->id), "kind", d->kind, "app", "id", id_str(a->id), "name",
-        a->name, "repo_url", a->repo_url, "branch", a->branch, "commit",
-        d->commit[0] ? d->commit : NULL, "dockerfile", a->dockerfile, "context", a->context,
-        "image", image, "rollback_image", rollback ? image : NULL,
-        "container", "name", container, "port", a->container_port, "restart_policy",
-        a->restart_policy, "memory", opt_int(a->memory), "cpus",
-        a->cpus > 0 ? json_real(a->cpus) : json_null(),
-        "health", "path", a->health_path, "tries", DEPLOY_HEALTH_TRIES, "backoff_ms",
-        DEPLOY_HEALTH_BACKOFF_MS, "timeout_s", a->health_timeout,
-        "public_port", opt_int(a->public_port), "domains", domains, "keep_images",
-        a->keep_images, "drain_seconds", a->drain_seconds, "timeouts", "clone_s",
-        a->clone_timeout, "build_s", a->build_timeout, "health_s", a->health_timeout,
-        "previous", previous);
+    json_t *spec = proto_deploy_spec(&p);
+    json_decref(dj);
+    return spec;
 }
 
 static void finish(struct srv *s, const struct deployment *d, const char *status,
@@ -133,6 +142,13 @@ static int dispatch(struct srv *s, const struct app *a, const struct deployment 
     else
         deploy_image_name(s, a->id, d->id, image, sizeof image);
     json_t *spec = build_spec(s, a, d, image);
+    if (!spec) {
+        log_error("deploy", "deployment %lld (app %s): its spec breaks the protocol's rules",
+                  (long long)d->id, a->name);
+        finish(s, d, "FAILED", NULL, "the app's settings cannot be sent to the runner (a value "
+               "is out of the protocol's bounds; see docs/protocol.md)", 0);
+        return 1;
+    }
     struct job j;
     memset(&j, 0, sizeof j);
     j.org_id = d->org_id;
@@ -181,6 +197,8 @@ void deploy_pump(struct srv *s, int64_t app_id)
         if (rc == STORE_OK && !sv.decommissioned_at && sv.id == d.server_id) {
             int ok = dispatch(s, &a, &d);
             store_app_release(&a);
+            if (ok > 0)
+                continue; /* failed before it started: the next one may go */
             if (ok < 0)
                 log_error("deploy", "deployment %lld: cannot create its job; it stays queued",
                           (long long)d.id);
@@ -238,7 +256,9 @@ int deploy_cancel(struct srv *s, const struct deployment *d)
 struct env_ctx {
     struct srv *s;
     int64_t app_id;
-    json_t *env;
+    struct proto_env_var vars[PROTO_DEPLOY_ENV_MAX];
+    size_t n;
+    size_t lens[PROTO_DEPLOY_ENV_MAX];
 };
 
 static void env_add(void *arg, const char *name, const char *sealed)
@@ -253,22 +273,35 @@ static void env_add(void *arg, const char *name, const char *sealed)
                   "sent without it", (long long)x->app_id, name);
         return;
     }
-    json_object_set_new(x->env, name, json_stringn(plain, len));
-    crypto_wipe(plain, len);
-    free(plain);
+    char *n = x->n < PROTO_DEPLOY_ENV_MAX ? strdup(name) : NULL;
+    if (!n) {
+        crypto_wipe(plain, len);
+        free(plain);
+        return;
+    }
+    x->vars[x->n] = (struct proto_env_var){n, plain};
+    x->lens[x->n++] = len;
 }
 
-static void spec_add_env(struct srv *s, json_t *spec)
+/* The app's env, opened into the frame only (proto.c puts it there);
+ * the plaintext is wiped as soon as the frame holds it. */
+static void spec_add_env(struct srv *s, int64_t app_id, json_t *spec)
 {
-    int64_t app_id = 0;
-    json_t *app = json_object_get(spec, "app");
-    const char *id = json_string_value(json_object_get(app, "id"));
-    if (!id || util_parse_i64(id, &app_id) < 0)
+    struct env_ctx *x = calloc(1, sizeof *x);
+    if (!x)
         return;
-    struct env_ctx x = {s, app_id, json_object()};
-    if (store_app_env_each(s->store, app_id, env_add, &x) != STORE_OK)
+    x->s = s;
+    x->app_id = app_id;
+    if (store_app_env_each(s->store, app_id, env_add, x) != STORE_OK)
         log_error("deploy", "app %lld: cannot read its env", (long long)app_id);
-    json_object_set_new(spec, "env", x.env);
+    if (proto_deploy_spec_add_secrets(spec, x->vars, x->n, NULL) < 0)
+        log_error("deploy", "app %lld: its env cannot go in the frame", (long long)app_id);
+    for (size_t i = 0; i < x->n; i++) {
+        crypto_wipe((char *)x->vars[i].value, x->lens[i]);
+        free((char *)x->vars[i].value);
+        free((char *)x->vars[i].name);
+    }
+    free(x);
 }
 
 static void job_started(struct srv *s, int64_t job_id)
@@ -278,47 +311,29 @@ static void job_started(struct srv *s, int64_t job_id)
         store_deployment_start(s->store, d.id, util_now());
 }
 
-/* One report line: {"step","status","detail"?,"commit"?,"image"?,
- * "image_id"?, "serving"?}. Returns 1 when it says the new container serves. */
-/* "sha256:" and 64 lowercase hex digits, as Docker names an image. */
-static int image_id_ok(const char *v)
-{
-    return strncmp(v, "sha256:", 7) == 0 && util_lower_hex(v + 7, 64, 64);
-}
-
+/* One report line (src/core/proto.c's rules: a bad optional field is
+ * ignored). Returns 1 when it says the new container serves. */
 static int step_report(struct srv *s, const struct deployment *d, int64_t ts_ms,
                        const char *line, size_t len)
 {
+    json_t *hold = NULL;
+    struct proto_deploy_step st;
+    char err[128];
     int serving = 0;
-    json_t *o = json_loadb(line, len, 0, NULL);
-    const char *step = NULL, *status = NULL, *detail = NULL, *commit = NULL, *image = NULL;
-    const char *image_id = NULL;
-    if (!json_is_object(o) || jx_string(o, "step", &step) != JX_OK ||
-        jx_string(o, "status", &status) != JX_OK)
-        goto done;
-    int idx = deploy_step_index(step);
-    if (idx < 0 || (strcmp(status, "started") && strcmp(status, "ok") && strcmp(status, "failed")))
-        goto done;
-    jx_string(o, "detail", &detail);
-    jx_string(o, "commit", &commit);
-    jx_string(o, "image", &image);
-    jx_string(o, "image_id", &image_id);
-    char dbuf[2048];
-    if (detail)
-        util_strlcpy(dbuf, detail, sizeof dbuf);
-    if (commit && (strlen(commit) < 4 || strlen(commit) > 63))
-        commit = NULL;
-    if (image && strlen(image) > 255)
-        image = NULL;
-    if (image_id && !image_id_ok(image_id))
-        image_id = NULL;
-    store_deploy_step(s->store, d->id, step, idx, status, detail ? dbuf : NULL,
-                      ts_ms > 0 ? ts_ms : (int64_t)(util_now() * 1000));
-    if (commit || image || image_id)
-        store_deployment_set_result(s->store, d->id, commit, image, image_id);
-    serving = json_is_true(json_object_get(o, "serving"));
-done:
-    json_decref(o);
+    if (proto_parse_deploy_step(line, len, &hold, &st, err, sizeof err) == 0) {
+        char dbuf[PROTO_STEP_DETAIL_MAX + 1];
+        if (st.detail)
+            util_strlcpy(dbuf, st.detail, sizeof dbuf);
+        store_deploy_step(s->store, d->id, st.step, proto_deploy_step_index(st.step),
+                          st.status, st.detail ? dbuf : NULL,
+                          ts_ms > 0 ? ts_ms : (int64_t)(util_now() * 1000));
+        if (st.commit && strlen(st.commit) > 63) /* a sha256 repository's id: no room yet */
+            st.commit = NULL;
+        if (st.commit || st.image || st.image_id)
+            store_deployment_set_result(s->store, d->id, st.commit, st.image, st.image_id);
+        serving = st.serving;
+    }
+    json_decref(hold);
     return serving;
 }
 
@@ -436,8 +451,20 @@ static void job_finished(struct srv *s, int64_t job_id, int failed, const char *
  * the job back (gitauth sends it with job_send once the token is there). */
 static int job_at_send(struct srv *s, const struct job *j, json_t *spec)
 {
-    spec_add_env(s, spec);
-    return gitauth_spec_add(s, j->id, spec) > 0 ? 1 : 0;
+    struct proto_deploy_spec p;
+    char err[160];
+    int64_t app_id = 0;
+    if (proto_parse_deploy_spec(spec, &p, err, sizeof err) < 0 || !p.app_id ||
+        util_parse_i64(p.app_id, &app_id) < 0) {
+        /* sent as stored: the runner refuses it with the same reason */
+        log_error("deploy", "job %lld: its stored spec breaks a rule: %s", (long long)j->id, err);
+        proto_deploy_spec_release(&p);
+        return 0;
+    }
+    int rollback = strcmp(p.kind, "rollback") == 0;
+    proto_deploy_spec_release(&p);
+    spec_add_env(s, app_id, spec);
+    return gitauth_spec_add(s, j->id, app_id, rollback, spec) > 0 ? 1 : 0;
 }
 
 const struct job_kind deploy_job_kind = {

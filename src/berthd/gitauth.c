@@ -17,6 +17,7 @@
 #include "job.h"
 #include "log.h"
 #include "outbound.h"
+#include "proto.h"
 #include "store.h"
 #include "util.h"
 
@@ -308,16 +309,17 @@ static void add_ssh_key(struct srv *s, const struct repo *rp, json_t *spec)
                   "key?); sent without it", (long long)rp->id);
         return;
     }
-    json_object_set_new(spec, "git", json_pack("{s:s, s:s%}", "auth", "ssh_key", "ssh_key",
-                                               key, len));
+    struct proto_git_auth g = {.auth = "ssh_key", .ssh_key = key};
+    if (proto_deploy_spec_add_secrets(spec, NULL, 0, &g) < 0)
+        log_error("gitauth", "repo %lld: the deploy key cannot go in the frame", (long long)rp->id);
     crypto_wipe(key, len);
     free(key);
 }
 
 static void add_token(json_t *spec, const char *token)
 {
-    json_object_set_new(spec, "git", json_pack("{s:s, s:s, s:s}", "auth", "token", "token",
-                                               token, "username", "x-access-token"));
+    struct proto_git_auth g = {.auth = "token", .token = token, .username = "x-access-token"};
+    proto_deploy_spec_add_secrets(spec, NULL, 0, &g);
 }
 
 /* Starts minting for job_id; 1 (held) or 0 (could not start: sent without). */
@@ -363,19 +365,15 @@ fail:
     return 0;
 }
 
-int gitauth_spec_add(struct srv *s, int64_t job_id, json_t *spec)
+int gitauth_spec_add(struct srv *s, int64_t job_id, int64_t app_id, int rollback,
+                     json_t *spec)
 {
-    int64_t app_id = 0;
-    const char *id = json_string_value(json_object_get(json_object_get(spec, "app"), "id"));
     char ref[24], norm[GITURL_MAX];
     struct app a;
     struct repo rp;
     int rc = 0;
-    const char *kind = json_string_value(json_object_get(spec, "kind"));
-    if (kind && strcmp(kind, "rollback") == 0)
+    if (rollback)
         return 0; /* no clone: no credential (and no token to wait for) */
-    if (!id || util_parse_i64(id, &app_id) < 0)
-        return 0;
     snprintf(ref, sizeof ref, "%lld", (long long)app_id);
     if (store_app_find(s->store, 0, ref, &a) != STORE_OK)
         return 0;

@@ -26,7 +26,8 @@ void repos_secret_ad(int64_t repo_id, const char *what, char *out, size_t n);
  * spec is ready to send, 1 when the job must wait: its GitHub App token is
  * being minted on the worker pool, and the job is sent when it arrives (or
  * failed when it cannot be had). */
-int gitauth_spec_add(struct srv *s, int64_t job_id, json_t *spec);
+int gitauth_spec_add(struct srv *s, int64_t job_id, int64_t app_id, int rollback,
+                     json_t *spec);
 /* An RS256 JWT for a GitHub App: header {"alg":"RS256","typ":"JWT"},
  * claims {"iat": now-60, "exp": now+540, "iss": "<app_id>"}; malloc'ed in
  * *out. 0, or -1 with err set (a bad key). Thread-safe. */

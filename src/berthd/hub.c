@@ -370,10 +370,11 @@ static void precheck_reason(json_t *msg, char *out, size_t n)
     size_t i;
     int first = 1;
     json_array_foreach(checks, i, c) {
-        if (json_is_true(json_object_get(c, "ok")) || used >= n)
+        struct proto_check pc;
+        char err[64];
+        if (proto_parse_check(c, &pc, err, sizeof err) < 0 || pc.ok || used >= n)
             continue;
-        const char *name = json_string_value(json_object_get(c, "name"));
-        const char *detail = json_string_value(json_object_get(c, "detail"));
+        const char *name = pc.name, *detail = pc.detail;
         used += (size_t)snprintf(out + used, n - used, "%s %s%s%s", first ? ":" : ";",
                                  name ? name : "?", detail ? ": " : "", detail ? detail : "");
         first = 0;
