@@ -226,10 +226,15 @@ class Jobs(JobBase):
                    BERTH_URL="http://127.0.0.1:%d" % proxy.port, BERTH_TOKEN=self.tok,
                    BERTH_ORG=self.b.org, BERTH_FOLLOW_IDLE_S="2")
         out = open(os.path.join(home.name, "out"), "w+")
+        self.addCleanup(out.close)
+
+        def text_now():
+            with open(out.name) as f:
+                return f.read()
         p = subprocess.Popen([BERTH, "job", "logs", str(jid), "--follow"], env=env,
                              stdout=out, stderr=subprocess.STDOUT)
         self.addCleanup(lambda: p.poll() is None and p.kill())
-        self.assertTrue(wait_for(lambda: "before the cut" in open(out.name).read(), 10))
+        self.assertTrue(wait_for(lambda: "before the cut" in text_now(), 10))
         proxy.cut()  # the follow's connection is dead now, and nobody says so
         l.send({"type": "job.log", "job": job, "seq": 2, "stream": "stdout", "ts": 2,
                 "data": "after the cut\n"})
@@ -240,9 +245,8 @@ class Jobs(JobBase):
         try:
             rc = p.wait(20)
         except subprocess.TimeoutExpired:
-            self.fail("berth job logs --follow still waits on a dead connection: " +
-                      open(out.name).read())
-        text = open(out.name).read()
+            self.fail("berth job logs --follow still waits on a dead connection: " + text_now())
+        text = text_now()
         self.assertEqual(rc, 0, text)
         self.assertEqual(text.count("before the cut"), 1, text)
         self.assertEqual(text.count("after the cut"), 1, text)
