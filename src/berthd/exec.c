@@ -168,7 +168,7 @@ void api_server_exec(struct req *r)
         }
         deploy_container_name(r->srv, id, dep, name, sizeof name);
     } else if (container) {
-        if (!router_param_ok("app", 3, container) || strlen(container) > CHAN_NAME_MAX) {
+        if (!router_param_ok("id", 2, container) || strlen(container) > CHAN_NAME_MAX) {
             http_reply_error(r, 422, "invalid_field", "field 'container' must be a container's "
                              "name or id");
             return;

@@ -3,6 +3,7 @@
  * follow this table. */
 #include "access.h"
 #include "api.h"
+#include "containers.h"
 #include "repos.h"
 #include "router.h"
 #include "term.h"
@@ -64,6 +65,19 @@ const struct route routes[] = {
      "server.registration_token", api_server_regtoken},
     {HM_GET, V1 "/orgs/{org}/servers/{id}/metrics", AUTH_ORG, SC_SERVER_READ, "server.metrics",
      api_server_metrics},
+    /* the server's containers through its runner (containers.c) */
+    {HM_GET, V1 "/orgs/{org}/servers/{id}/containers", AUTH_ORG, SC_SERVER_READ,
+     "container.list", api_containers_list},
+    {HM_GET, V1 "/orgs/{org}/servers/{id}/containers/{id}", AUTH_ORG, SC_SERVER_READ,
+     "container.inspect", api_container_inspect},
+    {HM_POST, V1 "/orgs/{org}/servers/{id}/containers/{id}/start", AUTH_ORG, SC_SERVER_WRITE,
+     "container.start", api_container_start},
+    {HM_POST, V1 "/orgs/{org}/servers/{id}/containers/{id}/stop", AUTH_ORG, SC_SERVER_WRITE,
+     "container.stop", api_container_stop},
+    {HM_POST, V1 "/orgs/{org}/servers/{id}/containers/{id}/restart", AUTH_ORG,
+     SC_SERVER_WRITE, "container.restart", api_container_restart},
+    {HM_DELETE, V1 "/orgs/{org}/servers/{id}/containers/{id}", AUTH_ORG, SC_SERVER_WRITE,
+     "container.remove", api_container_remove},
     /* a command for automation (exec.c); on the host it needs server:exec too */
     {HM_POST, V1 "/orgs/{org}/servers/{id}/exec", AUTH_ORG, SC_CONTAINER_EXEC, "server.exec",
      api_server_exec},

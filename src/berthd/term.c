@@ -138,7 +138,7 @@ static int target_of(struct req *r, struct term_target *t)
         }
         deploy_container_name(r->srv, app_id, dep, container, sizeof container);
     }
-    if (container[0] && !router_param_ok("app", 3, container)) {
+    if (container[0] && !router_param_ok("id", 2, container)) {
         http_reply_error(r, 400, "invalid_query", "container must be a container's name or id");
         return -1;
     }

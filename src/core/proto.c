@@ -5,6 +5,7 @@
 #include "jsonx.h"
 
 #include <stdio.h>
+#include <ctype.h>
 #include <string.h>
 #include <strings.h>
 
@@ -29,6 +30,8 @@ static const char *const type_names[] = {
     [PROTO_CHAN_CREDIT] = "chan.credit",
     [PROTO_CHAN_RESIZE] = "chan.resize",
     [PROTO_CHAN_CLOSE] = "chan.close",
+    [PROTO_DOCKER_CALL] = "docker.call",
+    [PROTO_DOCKER_RESULT] = "docker.result",
 };
 #define NTYPES (sizeof type_names / sizeof type_names[0])
 
@@ -692,6 +695,142 @@ int proto_parse_ack(json_t *msg, const char **job, int64_t *seq, char *err, size
 int proto_parse_job_ref(json_t *msg, const char **job, char *err, size_t errlen)
 {
     return need_job(msg, job, err, errlen);
+}
+
+/* --- container management --- */
+
+static const char *const op_names[] = {
+    [PROTO_OP_LIST] = "list",       [PROTO_OP_INSPECT] = "inspect",
+    [PROTO_OP_START] = "start",     [PROTO_OP_STOP] = "stop",
+    [PROTO_OP_RESTART] = "restart", [PROTO_OP_REMOVE] = "remove",
+};
+
+const char *proto_docker_op_name(enum proto_docker_op op)
+{
+    return op >= PROTO_OP_LIST && op < PROTO_OP_NONE ? op_names[op] : NULL;
+}
+
+static int call_id_ok(const char *id)
+{
+    size_t n = id ? strlen(id) : 0;
+    if (n < 1 || n > PROTO_CALL_ID_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (id[i] < '0' || id[i] > '9')
+            return 0;
+    return 1;
+}
+
+/* A container's name or id as Docker spells them: starts alphanumeric,
+ * then [A-Za-z0-9_.-]. */
+static int container_ref_ok(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n < 1 || n > PROTO_CONTAINER_REF_MAX || !isalnum((unsigned char)s[0]))
+        return 0;
+    for (size_t i = 1; i < n; i++)
+        if (!isalnum((unsigned char)s[i]) && s[i] != '_' && s[i] != '.' && s[i] != '-')
+            return 0;
+    return 1;
+}
+
+json_t *proto_docker_call(const struct proto_docker_call *c)
+{
+    const char *op = proto_docker_op_name(c->op);
+    if (!call_id_ok(c->id) || !op || (c->op != PROTO_OP_LIST) != (c->target != NULL) ||
+        (c->target && !container_ref_ok(c->target)))
+        return NULL;
+    return json_pack("{s:s, s:s, s:s, s:s*}", "type", "docker.call", "id", c->id, "op", op,
+                     "target", c->target);
+}
+
+int proto_parse_docker_call(json_t *msg, struct proto_docker_call *out, char *err,
+                            size_t errlen)
+{
+    const char *op;
+    memset(out, 0, sizeof *out);
+    if (need_str(msg, "id", &out->id, err, errlen) < 0 || need_str(msg, "op", &op, err, errlen) < 0)
+        return -1;
+    if (!call_id_ok(out->id)) {
+        seterr(err, errlen, "field \"%s\" is not a call id", "id");
+        return -1;
+    }
+    out->op = PROTO_OP_NONE;
+    for (int i = PROTO_OP_LIST; i < PROTO_OP_NONE; i++)
+        if (strcmp(op, op_names[i]) == 0)
+            out->op = (enum proto_docker_op)i;
+    if (out->op == PROTO_OP_NONE) {
+        seterr(err, errlen, "field \"%s\" is not a known operation", "op");
+        return -1;
+    }
+    if (out->op == PROTO_OP_LIST)
+        return 0;
+    if (need_str(msg, "target", &out->target, err, errlen) < 0)
+        return -1;
+    if (!container_ref_ok(out->target)) {
+        seterr(err, errlen, "field \"%s\" is not a container's name or id", "target");
+        return -1;
+    }
+    return 0;
+}
+
+json_t *proto_docker_result(const struct proto_docker_result *r)
+{
+    if (!call_id_ok(r->id) || (r->result && !json_is_object(r->result) &&
+                               !json_is_array(r->result)) || r->status < 0 || r->status > 999)
+        return NULL;
+    json_t *m = json_pack("{s:s, s:s, s:b, s:i}", "type", "docker.result", "id", r->id, "ok",
+                          r->ok, "status", r->status);
+    if (!m)
+        return NULL;
+    if (r->error) {
+        size_t n = strlen(r->error), out = 0;
+        char cut[PROTO_CALL_ERROR_MAX + 1];
+        proto_utf8_sanitize(r->error, n > PROTO_CALL_ERROR_MAX ? PROTO_CALL_ERROR_MAX : n, 1,
+                            cut, &out);
+        if (json_object_set_new(m, "error", json_stringn(cut, out)) < 0)
+            goto fail;
+    }
+    if (r->result && json_object_set(m, "result", r->result) < 0)
+        goto fail;
+    return m;
+fail:
+    json_decref(m);
+    return NULL;
+}
+
+int proto_parse_docker_result(json_t *msg, struct proto_docker_result *out, char *err,
+                              size_t errlen)
+{
+    int64_t status;
+    memset(out, 0, sizeof *out);
+    if (need_str(msg, "id", &out->id, err, errlen) < 0 ||
+        need_bool(msg, "ok", &out->ok, err, errlen) < 0 ||
+        need_int_in(msg, "status", 0, 999, &status, err, errlen) < 0)
+        return -1;
+    out->status = (int)status;
+    if (!call_id_ok(out->id)) {
+        seterr(err, errlen, "field \"%s\" is not a call id", "id");
+        return -1;
+    }
+    json_t *e = json_object_get(msg, "error");
+    if (e && !json_is_null(e)) {
+        if (!json_is_string(e) || json_string_length(e) > PROTO_CALL_ERROR_MAX ||
+            strlen(json_string_value(e)) != json_string_length(e)) {
+            seterr(err, errlen, "field \"%s\" must be a string of at most 1 KiB", "error");
+            return -1;
+        }
+        out->error = json_string_value(e);
+    }
+    json_t *r = json_object_get(msg, "result");
+    if (r && !json_is_null(r)) {
+        if (!json_is_object(r) && !json_is_array(r)) {
+            seterr(err, errlen, "field \"%s\" must be an object or an array", "result");
+            return -1;
+        }
+        out->result = r;
+    }
+    return 0;
 }
 
 int proto_parse_check(json_t *item, struct proto_check *out, char *err, size_t errlen)

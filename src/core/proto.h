@@ -50,6 +50,9 @@ enum proto_type {
     PROTO_CHAN_CREDIT,
     PROTO_CHAN_RESIZE,
     PROTO_CHAN_CLOSE,
+    /* container management: a call and its result (docs/protocol.md) */
+    PROTO_DOCKER_CALL,
+    PROTO_DOCKER_RESULT,
     PROTO_NTYPES, /* not a type: how many there are */
 };
 
@@ -205,6 +208,46 @@ int proto_parse_script_spec(json_t *spec, struct proto_script_spec *out, char *e
 int proto_parse_ack(json_t *msg, const char **job, int64_t *seq, char *err, size_t errlen);
 /* job.accepted, ack.done, job.cancel: just the job id. */
 int proto_parse_job_ref(json_t *msg, const char **job, char *err, size_t errlen);
+
+/* --- container management: docker.call -> docker.result --- */
+
+#define PROTO_CALL_ID_MAX 24            /* decimal */
+#define PROTO_CALL_ERROR_MAX 1024
+#define PROTO_CONTAINER_REF_MAX 128     /* a container's name or id */
+
+enum proto_docker_op {
+    PROTO_OP_LIST = 1,   /* every container on the host, summarised */
+    PROTO_OP_INSPECT,    /* one container, env values of berth's redacted */
+    PROTO_OP_START,
+    PROTO_OP_STOP,
+    PROTO_OP_RESTART,
+    PROTO_OP_REMOVE,     /* forced: a running one is killed first */
+    PROTO_OP_NONE,
+};
+const char *proto_docker_op_name(enum proto_docker_op op);
+
+struct proto_docker_call {
+    const char *id;                     /* decimal, berthd's */
+    enum proto_docker_op op;
+    const char *target;                 /* a container (all ops but list) */
+};
+/* {"type":"docker.call","id","op","target"?}. NULL on a bad field. */
+json_t *proto_docker_call(const struct proto_docker_call *c);
+int proto_parse_docker_call(json_t *msg, struct proto_docker_call *out, char *err,
+                            size_t errlen);
+
+struct proto_docker_result {
+    const char *id;
+    int ok;
+    const char *error;                  /* !ok: why (Docker's message, at most 1 KiB) */
+    int status;                         /* Docker's HTTP status, 0: none */
+    json_t *result;                     /* ok: an object or array (borrowed), or NULL */
+};
+/* {"type":"docker.result","id","ok","status","error"?,"result"?}; result is
+ * borrowed (not consumed). NULL on a bad field. */
+json_t *proto_docker_result(const struct proto_docker_result *r);
+int proto_parse_docker_result(json_t *msg, struct proto_docker_result *out, char *err,
+                              size_t errlen);
 
 /* precheck's checks, one item: name and detail (may be NULL) borrowed. */
 int proto_parse_check(json_t *item, struct proto_check *out, char *err, size_t errlen);

@@ -9,6 +9,7 @@
  * LWS_PRE headroom, freed once written or on disconnect) and the rx
  * reassembly buffer (4 KiB lws rx buffer, frames capped at 1 MiB). */
 #include "chans.h"
+#include "dockerops.h"
 #include "runner.h"
 
 #include "buf.h"
@@ -351,6 +352,10 @@ static void dispatch(struct link *l, json_t *msg, enum proto_type type)
             jobs_on_ack_done(r, job);
         else
             log_warn(C, "bad ack.done: %s", err);
+        break;
+    case PROTO_DOCKER_CALL:
+        if (l->ready)
+            dockerops_on_call(r, msg);
         break;
     case PROTO_CHAN_OPEN:
         if (l->ready)

@@ -5,6 +5,7 @@
  * the environment so jobs never see it), --token-file, or --token (then
  * wiped from argv so `ps` does not show it). */
 #include "chans.h"
+#include "dockerops.h"
 #include "runner.h"
 
 #include "child.h"
@@ -396,6 +397,7 @@ done:
         fingerprint_release(r);
         jobs_stop(r);
         chans_link_lost(r); /* no shell outlives the runner */
+        dockerops_release();
         link_release(r);
         lws_context_destroy(r->ctx);
         r->ctx = NULL;

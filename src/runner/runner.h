@@ -9,6 +9,7 @@
  *   fingerprint.c fingerprint + precheck, collected on a worker thread
  *   jobs.c        script jobs: fork/exec, pipes on the loop, reaping
  *   chans.c       channels: a shell or an exec (host or container) on a PTY or pipes
+ *   dockerops.c   container management calls (list, inspect, start, stop, ...)
  *   spool.c       on-disk spool of job.log / job.done frames
  *   deploy.c      the deploy job kind (pipeline, rollback, crash recovery)
  *   docker.c, edge.c, child.c  its building blocks (docker.h, edge.h, child.h)

@@ -357,6 +357,21 @@ class Deploy(unittest.TestCase):
         env = docker("exec", ins["Id"], "env").stdout.splitlines()
         self.assertIn("APP_SECRET=" + SECRET, env)
         self.assertNotIn(SECRET, json.dumps([ins["Path"], ins["Args"]]))
+        # through berth: the containers API names the app and the deployment
+        # serving, shows env names only; exec reaches the app's container
+        name = "%s-%d" % (self.repo, d["id"])
+        r = self.api("GET", "/servers/%d/containers" % self.server_id)
+        self.assertEqual(r.status, 200, r)
+        mine = [c for c in r.json["items"] if c["names"] == [name]]
+        self.assertEqual(len(mine), 1, r.json)
+        self.assertEqual((mine[0]["app"]["id"], mine[0]["app"]["serving"], mine[0]["deployment"]),
+                         (self.app_id, True, d["id"]))
+        r = self.api("GET", "/servers/%d/containers/%s" % (self.server_id, name))
+        self.assertIn("APP_SECRET=<redacted>", r.json["Config"]["Env"])
+        self.assertNotIn(SECRET, r.body)
+        r = self.api("POST", "/servers/%d/exec" % self.server_id,
+                     {"command": ["cat", "/www/version"], "app": "web"})
+        self.assertEqual((r.status, r.json.get("exit_code")), (200, 0), r)
         type(self).first = d
 
     def test_02_three_deploys_under_load(self):

@@ -1,0 +1,165 @@
+"""A server's containers through its runner (docs/containers.md), end to
+end: a real berthd, a real berth-runner, the real Docker engine, and
+containers made here FROM the busybox fixture image
+(scripts/test-fixtures.sh).
+
+- list shows them (id, names, image, state, ports, berth's labels);
+- inspect shows one, with env values redacted for berth's containers;
+- stop, start, restart and remove do what they say, audited;
+- a viewer lists but may not stop (403), nor a developer; another
+  organization's server is 404; a bad or unknown container 400 / 404;
+- a server whose runner is gone answers 503 with the reason.
+"""
+import os
+import signal
+import subprocess
+import tempfile
+import unittest
+import uuid
+
+from harness import Berthd, BERTHD, docker_ok, wait_for
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+RUNNER = os.environ.get("BERTH_RUNNER", os.path.join(os.path.dirname(BERTHD), "berth-runner"))
+
+
+def docker(*args, check=True):
+    return subprocess.run(["docker"] + list(args), capture_output=True, text=True, check=check)
+
+
+@unittest.skipUnless(docker_ok(), "needs Docker")
+class Containers(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        subprocess.run([os.path.join(ROOT, "scripts", "test-fixtures.sh")], check=True,
+                       capture_output=True)
+        cls.tag = uuid.uuid4().hex[:8]
+        cls.made = []
+
+    @classmethod
+    def tearDownClass(cls):
+        for name in cls.made:
+            docker("rm", "-f", name, check=False)
+
+    def setUp(self):
+        self.b = Berthd(env={"BERTH_HEARTBEAT_S": "1"}).start()
+        self.tok = self.b.login()
+        self.org = "/api/v1/orgs/%s" % self.b.org
+        self.state = tempfile.TemporaryDirectory(prefix="berth-ct-")
+        r = self.api("POST", "/servers", {"name": "host-1"})
+        self.assertEqual(r.status, 201, r)
+        env = dict(os.environ, BERTH_RUNNER_TOKEN=r.json["registration_token"])
+        self.runner_log = os.path.join(self.state.name, "runner.log")
+        with open(self.runner_log, "ab") as log:
+            self.runner = subprocess.Popen(
+                [RUNNER, "--url", "ws://127.0.0.1:%d/runner/v1" % self.b.port, "--state-dir",
+                 os.path.join(self.state.name, "state"), "--min-free-disk", "0"],
+                env=env, stdout=log, stderr=log)
+        self.assertTrue(wait_for(lambda: self.api("GET", "/servers/host-1").json["status"]
+                                 == "ACTIVE", 20))
+
+    def tearDown(self):
+        if self.runner.poll() is None:
+            self.runner.send_signal(signal.SIGTERM)
+            try:
+                self.runner.wait(10)
+            except subprocess.TimeoutExpired:
+                self.runner.kill()
+        self.b.close()
+        self.state.cleanup()
+
+    def api(self, method, path, body=None, token=None):
+        return self.b.request(method, self.org + path, token=token or self.tok, body=body)
+
+    def make(self, name, *env):
+        name = "%s-%s" % (name, self.tag)
+        args = ["run", "-d", "--name", name, "--label", "berth.test=%s" % self.tag]
+        for e in env:
+            args += ["-e", e]
+        docker(*(args + ["berth-fixture-base", "/bin/sh", "-c",
+                         "trap 'exit 0' TERM; while :; do sleep 1; done"]))
+        self.made.append(name)
+        return name
+
+    def state_of(self, name):
+        r = self.api("GET", "/servers/host-1/containers/%s" % name)
+        self.assertEqual(r.status, 200, r)
+        return r.json["State"]["Status"]
+
+    def test_list_inspect_and_actions(self):
+        plain = self.make("plain", "COLOR=blue")
+        ours = self.make("berth-probe", "API_KEY=s3cret-value")
+        r = self.api("GET", "/servers/host-1/containers")
+        self.assertEqual(r.status, 200, r)
+        byname = {c["names"][0]: c for c in r.json["items"]}
+        self.assertIn(plain, byname)
+        self.assertEqual(byname[plain]["state"], "running")
+        self.assertEqual(byname[plain]["image"], "berth-fixture-base")
+        self.assertIsNone(byname[plain]["app"])  # not one of this org's apps
+        self.assertFalse(r.json["truncated"])
+        # inspect: a berth container's env values are redacted, names kept
+        r = self.api("GET", "/servers/host-1/containers/%s" % ours)
+        self.assertEqual(r.status, 200, r)
+        self.assertIn("API_KEY=<redacted>", r.json["Config"]["Env"])
+        self.assertNotIn("s3cret-value", r.body)
+        r = self.api("GET", "/servers/host-1/containers/%s" % plain)
+        self.assertIn("COLOR=blue", r.json["Config"]["Env"])
+        # actions
+        r = self.api("POST", "/servers/host-1/containers/%s/stop" % plain)
+        self.assertEqual((r.status, r.json["done"]), (200, "stop"), r)
+        self.assertEqual(self.state_of(plain), "exited")
+        self.assertEqual(self.api("POST", "/servers/host-1/containers/%s/start" % plain).status,
+                         200)
+        self.assertEqual(self.state_of(plain), "running")
+        self.assertEqual(
+            self.api("POST", "/servers/host-1/containers/%s/restart" % plain).status, 200)
+        self.assertEqual(self.state_of(plain), "running")
+        r = self.api("DELETE", "/servers/host-1/containers/%s" % plain)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(docker("inspect", plain, check=False).returncode, 1)
+        r = self.api("GET", "/servers/host-1/containers/%s" % plain)
+        self.assertEqual((r.status, r.json["error"]["code"]), (404, "not_found"), r)
+        actions = [(e["action"], e["target"]) for e in self.api("GET", "/audit?action=container.*")
+                   .json["items"]]
+        sid = self.api("GET", "/servers/host-1").json["id"]
+        for a in ("container.stop", "container.start", "container.restart", "container.remove"):
+            self.assertIn((a, "server:%d/%s" % (sid, plain)), actions)
+
+    def test_who_may_not(self):
+        c = self.make("guarded")
+        viewer = self.b.add_user(self.tok, self.b.org, "viewer@example.com", "viewer")
+        dev = self.b.add_user(self.tok, self.b.org, "dev@example.com", "developer")
+        self.assertEqual(self.api("GET", "/servers/host-1/containers", token=viewer).status, 200)
+        for tok in (viewer, dev):
+            r = self.api("POST", "/servers/host-1/containers/%s/stop" % c, token=tok)
+            self.assertEqual(r.status, 403, r)
+            self.assertEqual(self.api("DELETE", "/servers/host-1/containers/%s" % c,
+                                      token=tok).status, 403)
+        self.assertEqual(docker("inspect", "-f", "{{.State.Status}}", c).stdout.strip(),
+                         "running")
+        r = self.b.request("POST", "/api/v1/orgs", token=self.tok, body={"name": "other"})
+        self.b.request("POST", "/api/v1/orgs/other/servers", token=self.tok,
+                       body={"name": "theirs"})
+        r = self.b.request("GET", "/api/v1/orgs/%s/servers/theirs/containers" % self.b.org,
+                           token=self.tok)
+        self.assertEqual(r.status, 404, r)
+        # ("..": lws resolves it before berthd sees the path: the server itself)
+        for bad in ("-x", "a%2Fb", "%00", "a%20b"):
+            r = self.api("GET", "/servers/host-1/containers/%s" % bad)
+            self.assertIn(r.status, (400, 404), (bad, r))
+        r = self.api("POST", "/servers/host-1/containers/nosuch-%s/stop" % self.tag)
+        self.assertEqual(r.status, 404, r)
+
+    def test_runner_gone_is_503(self):
+        self.runner.kill()
+        self.runner.wait()
+        self.assertTrue(wait_for(lambda: self.api("GET", "/servers/host-1").json["status"]
+                                 == "UNREACHABLE", 10))
+        r = self.api("GET", "/servers/host-1/containers")
+        self.assertEqual((r.status, r.json["error"]["code"]), (503, "server_unreachable"), r)
+        self.assertIn("UNREACHABLE", r.json["error"]["message"])
+
+
+if __name__ == "__main__":
+    unittest.main()
