@@ -105,7 +105,10 @@ async function render() {
       return;
     }
   }
-  if (state.me && needsAuth) drawHeader(orgName, path);
+  // Pages of the caller (tokens, invitations) keep the organization last
+  // open in the switcher and the navigation.
+  if (!orgName && state.me && (state.org || state.me.orgs[0])) setOrg((state.org || state.me.orgs[0]).name);
+  if (state.me && needsAuth) drawHeader(orgName || (state.org && state.org.name), path);
   else document.getElementById('top').hidden = true;
   const view = h('div', { class: 'view' });
   main.replaceChildren(view);

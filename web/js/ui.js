@@ -27,7 +27,7 @@ const SVG = 'http://www.w3.org/2000/svg';
 export function s(tag, attrs, ...kids) {
   const el = document.createElementNS(SVG, tag);
   for (const [k, v] of Object.entries(attrs || {})) el.setAttribute(k, String(v));
-  for (const k of kids) if (k) el.appendChild(k instanceof Node ? k : document.createTextNode(String(k)));
+  for (const k of kids) if (k !== null && k !== undefined && k !== false) el.appendChild(k instanceof Node ? k : document.createTextNode(String(k)));
   return el;
 }
 

@@ -12,7 +12,7 @@ export async function membersPage(view, { org, navigate }) {
   const list = await get(base);
   const admin = can('user:write');
   const msg = h('div', { 'aria-live': 'polite' });
-  const rows = (list.items || []).map((m) => {
+  const row = (m) => {
     const who = m.user_id != null ? String(m.user_id) : m.email;
     let role = m.role;
     if (admin) {
@@ -29,10 +29,11 @@ export async function membersPage(view, { org, navigate }) {
         if (!await confirmDialog(what, 'Their access ends at once, for every token they hold here.', m.status === 'invited' ? 'Withdraw' : 'Remove')) return;
         try { await del(base + '/' + enc(who)); navigate(location.pathname, true); } catch (e) { msg.replaceChildren(errorBox(e)); }
       } }, m.status === 'invited' ? 'Withdraw' : 'Remove') : null));
-  });
+  };
+  const tbody = h('tbody', {}, (list.items || []).map(row));
   const parts = [h('div', { class: 'page-head' }, h('h1', {}, 'Members of ' + org)), msg,
     h('div', { class: 'table-wrap' }, h('table', { class: 'list', id: 'members' },
-      h('thead', {}, h('tr', {}, ['Email', 'Role', 'Status', 'Joined', ''].map((t) => h('th', { scope: 'col' }, t)))), h('tbody', {}, rows)))];
+      h('thead', {}, h('tr', {}, ['Email', 'Role', 'Status', 'Joined', ''].map((t) => h('th', { scope: 'col' }, t)))), tbody))];
   if (admin) {
     const email = h('input', { type: 'email', name: 'email', required: true, autocomplete: 'off' });
     const role = h('select', { name: 'role' }, ROLES.map((r) => h('option', { value: r, selected: r === 'developer' ? true : null }, r)));
@@ -46,6 +47,8 @@ export async function membersPage(view, { org, navigate }) {
           copyable(r.invite_token, 'Invitation token'),
           h('p', { class: 'muted small' }, 'Someone new sets a password with it at /accept-invite; someone with an account signs in and accepts under Invitations.'));
         email.value = '';
+        const fresh = await get(base);
+        tbody.replaceChildren(...(fresh.items || []).map(row));
       } catch (e) { out.replaceChildren(errorBox(e)); }
     });
     parts.push(f);

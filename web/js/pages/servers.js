@@ -12,11 +12,29 @@ function diskPct(m) { return m ? pct(m.disk_used, m.disk_total) : null; }
 
 export async function serversPage(view, { org, navigate }) {
   const base = '/orgs/' + enc(org);
+  const addBox = h('div');
+  const listBox = h('div');
+  let timer = null, gone = false;
+  const head = h('div', { class: 'page-head' }, h('h1', {}, 'Servers'),
+    can('server:write') ? h('button', { type: 'button', id: 'add-server', onclick: () => addServer(addBox, org, navigate, refresh) }, 'Add server') : null);
+  view.replaceChildren(head, addBox, listBox);
+  // Until the dashboard's event stream exists, a server on its way
+  // (PROVISIONING) is re-read every 3 s while this page is open, so it
+  // turns ACTIVE on screen without a reload.
+  async function refresh() {
+    clearTimeout(timer);
+    if (gone) return;
+    let items = [];
+    try { items = await drawList(listBox, org, base); } catch (e) { listBox.replaceChildren(errorBox(e)); }
+    if (!gone && items.some((sv) => sv.status === 'PROVISIONING')) timer = setTimeout(refresh, 3000);
+  }
+  await refresh();
+  return () => { gone = true; clearTimeout(timer); };
+}
+
+async function drawList(box, org, base) {
   const list = await get(base + '/servers');
   const items = list.items || [];
-  const addBox = h('div');
-  const head = h('div', { class: 'page-head' }, h('h1', {}, 'Servers'),
-    can('server:write') ? h('button', { type: 'button', id: 'add-server', onclick: () => addServer(addBox, org, navigate) }, 'Add server') : null);
   const rows = items.map((sv) => {
     const cells = {
       cpu: h('td', { class: 'bars' }, bar(null, 'CPU')),
@@ -25,7 +43,7 @@ export async function serversPage(view, { org, navigate }) {
     };
     const tr = h('tr', { 'data-id': sv.id },
       h('td', {}, link('/o/' + enc(org) + '/servers/' + sv.id, sv.name)),
-      h('td', {}, badge(sv.status), sv.status_reason ? h('div', { class: 'muted small' }, sv.status_reason) : null),
+      h('td', {}, badge(sv.status), sv.status_reason ? h('div', { class: 'muted small reason' }, sv.status_reason) : null),
       h('td', {}, whenEl(sv.last_seen_at)), cells.cpu, cells.mem, cells.disk);
     return { sv, tr, cells };
   });
@@ -34,7 +52,6 @@ export async function serversPage(view, { org, navigate }) {
     h('tbody', {}, rows.map((r) => r.tr))))
     : h('div', { class: 'empty' }, h('p', {}, 'No servers yet.'),
       can('server:write') ? h('p', { class: 'muted' }, 'Add one: berth gives you a one-line command to run on the host.') : null);
-  view.replaceChildren(head, addBox, table);
   // The list carries no metrics: each live server's latest snapshot (the
   // first 50; paging in the API comes with bigger fleets).
   await Promise.all(rows.slice(0, 50).filter((r) => r.sv.status !== 'DECOMMISSIONED').map(async (r) => {
@@ -47,9 +64,11 @@ export async function serversPage(view, { org, navigate }) {
       r.cells.disk.replaceChildren(bar(diskPct(m), 'Disk'));
     } catch (_) { /* the row keeps its empty bars */ }
   }));
+  box.replaceChildren(table);
+  return items;
 }
 
-function addServer(box, org, navigate) {
+function addServer(box, org, navigate, refresh) {
   const name = h('input', { type: 'text', name: 'name', required: true, autocomplete: 'off', placeholder: 'web-1' });
   const err = h('div', { 'aria-live': 'polite' });
   const form = h('form', { class: 'card', id: 'add-server-form' }, h('h2', {}, 'Add a server'),
@@ -68,7 +87,8 @@ function addServer(box, org, navigate) {
         copyable(r.install_command, 'Install command'),
         h('p', { class: 'muted' }, 'The server shows as PROVISIONING until the runner connects and its precheck passes.'),
         h('div', { class: 'row' }, h('a', { href: '/o/' + enc(org) + '/servers/' + r.id, 'data-link': true }, 'Open ' + r.name),
-          h('button', { type: 'button', class: 'secondary', onclick: () => navigate(location.pathname, true) }, 'Done'))));
+          h('button', { type: 'button', class: 'secondary', onclick: () => box.replaceChildren() }, 'Done'))));
+      refresh();
     } catch (e) { err.replaceChildren(errorBox(e)); }
   });
   box.replaceChildren(form);
@@ -94,7 +114,17 @@ function chart(points, key, label, unit) {
     s('svg', { viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: 'none', role: 'img', 'aria-label': label + ' over time' },
       s('line', { class: 'grid', x1: 0, y1: H / 2, x2: W, y2: H / 2 }),
       s('rect', { class: 'frame', x: 0, y: 0, width: W, height: H }),
-      pts ? s('polyline', { class: 'line', points: pts }) : s('text', { x: W / 2, y: H / 2, 'text-anchor': 'middle', class: 'nodata' }, 'no data')));
+      pts ? s('polyline', { class: 'line', points: pts }) : null,
+      pts ? s('circle', { class: 'dot', r: 3, cx: pts.split(' ').pop().split(',')[0], cy: pts.split(' ').pop().split(',')[1] }) : null,
+      pts ? null : s('text', { x: W / 2, y: H / 2, 'text-anchor': 'middle', class: 'nodata' }, 'no data')));
+}
+
+// One entry of a fingerprint or precheck list, as a person reads it.
+function item(x) {
+  if (!x || typeof x !== 'object') return String(x);
+  if ('port' in x) return (x.proto || '') + ' ' + (x.addr || '') + ':' + x.port;
+  if ('name' in x && 'ok' in x) return x.name + (x.ok ? ' ✓' : ' ✗') + (x.detail ? ' (' + x.detail + ')' : '');
+  return JSON.stringify(x);
 }
 
 function fingerprintView(fp) {
@@ -102,7 +132,7 @@ function fingerprintView(fp) {
   const rows = [];
   for (const [k, v] of Object.entries(fp)) {
     let text;
-    if (Array.isArray(v)) text = v.map((x) => (typeof x === 'object' ? JSON.stringify(x) : String(x))).join(', ');
+    if (Array.isArray(v)) text = v.map(item).join(', ');
     else if (v && typeof v === 'object') text = JSON.stringify(v);
     else text = v === null ? '—' : String(v);
     rows.push(h('tr', {}, h('th', { scope: 'row' }, k), h('td', {}, text)));
