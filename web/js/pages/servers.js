@@ -122,7 +122,7 @@ function chart(points, key, label, unit) {
 // One entry of a fingerprint or precheck list, as a person reads it.
 function item(x) {
   if (!x || typeof x !== 'object') return String(x);
-  if ('port' in x) return (x.proto || '') + ' ' + (x.addr || '') + ':' + x.port;
+  if ('port' in x) return (x.proto || '') + ' ' + (String(x.addr).includes(':') ? '[' + x.addr + ']' : x.addr) + ':' + x.port;
   if ('name' in x && 'ok' in x) return x.name + (x.ok ? ' ✓' : ' ✗') + (x.detail ? ' (' + x.detail + ')' : '');
   return JSON.stringify(x);
 }
