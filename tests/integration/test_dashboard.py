@@ -229,30 +229,8 @@ class EvilSite:
         self.httpd.server_close()
 
 
-@unittest.skipUnless(HAVE_SELENIUM and os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER),
-                     "chromium, chromium-driver and python3-selenium are needed (scripts/deps.sh)")
-class Browser(unittest.TestCase):
-    """Real Chromium against real berthd and berth-runner."""
-
-    @classmethod
-    def setUpClass(cls):
-        os.makedirs(SHOTS, exist_ok=True)
-        cls.d = Berthd(env={"BERTH_HEARTBEAT_S": "1"}).start()
-        cls.admin = cls.d.login()
-        cls.state = tempfile.TemporaryDirectory(prefix="berth-runner-")
-        cls.runner = None
-        cls.drv = cls.browser()
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            cls.drv.quit()
-        finally:
-            if cls.runner and cls.runner.poll() is None:
-                cls.runner.kill()
-                cls.runner.wait()
-            cls.d.close()
-            cls.state.cleanup()
+class Drive:
+    """Helpers for the browser tests (self.drv, self.d)."""
 
     @staticmethod
     def browser(width=1280, height=900, mobile=False):
@@ -322,6 +300,33 @@ class Browser(unittest.TestCase):
             return []
         # an API answer of 401/403 shows as a "network" error: expected here
         return [e for e in logs if e.get("level") == "SEVERE" and e.get("source") != "network"]
+
+
+
+@unittest.skipUnless(HAVE_SELENIUM and os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER),
+                     "chromium, chromium-driver and python3-selenium are needed (scripts/deps.sh)")
+class Browser(Drive, unittest.TestCase):
+    """Real Chromium against real berthd and berth-runner."""
+
+    @classmethod
+    def setUpClass(cls):
+        os.makedirs(SHOTS, exist_ok=True)
+        cls.d = Berthd(env={"BERTH_HEARTBEAT_S": "1"}).start()
+        cls.admin = cls.d.login()
+        cls.state = tempfile.TemporaryDirectory(prefix="berth-runner-")
+        cls.runner = None
+        cls.drv = cls.browser()
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            cls.drv.quit()
+        finally:
+            if cls.runner and cls.runner.poll() is None:
+                cls.runner.kill()
+                cls.runner.wait()
+            cls.d.close()
+            cls.state.cleanup()
 
     # the walk
 
@@ -530,6 +535,164 @@ class Browser(unittest.TestCase):
         self.assertEqual(r.status, 401)
         self.go("/o/default/apps")
         self.wait(lambda d: "/login" in d.current_url)
+
+
+def haproxy_ok():
+    return shutil.which("haproxy") is not None and shutil.which("lighttpd") is not None
+
+
+@unittest.skipUnless(HAVE_SELENIUM and os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER),
+                     "chromium, chromium-driver and python3-selenium are needed (scripts/deps.sh)")
+@unittest.skipUnless(os.path.exists(RUNNER), "berth-runner is not built")
+@unittest.skipUnless(harness.docker_ok() and haproxy_ok() and os.geteuid() == 0,
+                     "needs root, Docker, HAProxy and lighttpd (as test_deploy.py)")
+class BrowserDeploy(Drive, unittest.TestCase):
+    """A real deployment driven from the page: create the app from a local
+    git server, deploy and watch the log arrive while it builds, see the
+    new version served, deploy again, roll back. The fixture app and git
+    server are test_deploy.py's."""
+
+    @classmethod
+    def setUpClass(cls):
+        import test_deploy as td
+        cls.td = td
+        subprocess.run([os.path.join(td.ROOT, "scripts", "test-fixtures.sh")], check=True,
+                       stdout=subprocess.DEVNULL)
+        cls.tmp = tempfile.mkdtemp(prefix="berth-dash-dep-")
+        os.chmod(cls.tmp, 0o700)
+        cls.state = os.path.join(cls.tmp, "state")
+        cls.git = td.GitServer(os.path.join(cls.tmp, "git"))
+        cls.work = os.path.join(cls.tmp, "work")
+        shutil.copytree(td.FIXTURE_APP, cls.work)
+        harness.git("init", "-q", "-b", "main", cls.work)
+        bare = os.path.join(cls.git.root, "repos", "app.git")
+        harness.git("init", "-q", "--bare", "-b", "main", bare)
+        harness.git("remote", "add", "origin", bare, cwd=cls.work)
+        cls.public = free_port()
+        cls.repo = None
+        cls.d = Berthd(env={"BERTH_HEARTBEAT_S": "1"}).start()
+        tok = cls.d.login()
+        r = cls.d.request("POST", "/api/v1/orgs/default/servers", token=tok, body={"name": "web-1"})
+        log = open(os.path.join(cls.tmp, "runner.log"), "ab")
+        cls.runner = subprocess.Popen(
+            [RUNNER, "--url", "ws://127.0.0.1:%d/runner/v1" % cls.d.port, "--state-dir", cls.state,
+             "--min-free-disk", "0", "--edge-bind", "127.0.0.1", "--heartbeat", "1"],
+            env=dict(os.environ, BERTH_RUNNER_TOKEN=r.json["registration_token"]), stdout=log,
+            stderr=log)
+        log.close()
+        sid = r.json["id"]
+        if not wait_for(lambda: cls.d.request("GET", "/api/v1/orgs/default/servers/%d" % sid,
+                                              token=tok).json["status"] == "ACTIVE", 20):
+            raise RuntimeError("runner not ACTIVE: " + cls.d.log_text()[-2000:])
+        cls.drv = cls.browser()
+
+    @classmethod
+    def tearDownClass(cls):
+        td = cls.td
+        try:
+            cls.drv.quit()
+        finally:
+            if cls.runner.poll() is None:
+                cls.runner.terminate()
+                try:
+                    cls.runner.wait(15)
+                except subprocess.TimeoutExpired:
+                    cls.runner.kill()
+                    cls.runner.wait()
+            try:
+                with open(os.path.join(cls.state, "edge", "haproxy.pid")) as f:
+                    os.kill(int(f.read().strip()), signal.SIGTERM)
+            except (OSError, ValueError):
+                pass
+            ids = td.docker("ps", "-aq", "--filter", "label=berth.runner=" + cls.state).stdout.split()
+            if ids:
+                td.docker("rm", "-f", *ids)
+            if cls.repo:
+                imgs = td.docker("images", "-q", "--filter", "reference=" + cls.repo).stdout.split()
+                if imgs:
+                    td.docker("rmi", "-f", *sorted(set(imgs)))
+            cls.git.close()
+            cls.d.close()
+            shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def commit(self, version):
+        with open(os.path.join(self.work, "www", "version"), "w") as f:
+            f.write(version + "\n")
+        with open(os.path.join(self.work, "Dockerfile"), "w") as f:
+            f.write(self.td.DOCKERFILE % "")
+        with open(os.path.join(self.work, "www", "health"), "w") as f:
+            f.write("ok\n")
+        harness.git("add", "-A", cwd=self.work)
+        harness.git("commit", "-q", "--allow-empty", "-m", version, cwd=self.work)
+        harness.git("push", "-q", "-f", "origin", "HEAD:main", cwd=self.work)
+
+    def served(self):
+        import http.client
+        c = http.client.HTTPConnection("127.0.0.1", self.public, timeout=5)
+        try:
+            c.request("GET", "/version")
+            r = c.getresponse()
+            return r.read().decode().strip() if r.status == 200 else None
+        except OSError:
+            return None
+        finally:
+            c.close()
+
+    def status(self):
+        b = self.drv.find_elements(By.CSS_SELECTOR, ".page-head .badge")
+        return b[0].text if b else ""
+
+    def follow_to_the_end(self, shot):
+        """On a deployment page: log lines must show while it is still
+        running (the followed stream), then it must succeed."""
+        self.wait(lambda d: "/deployments/" in d.current_url)
+        self.wait_css("#steps")
+        live = self.wait(lambda d: (self.status() in ("SUCCEEDED", "FAILED", "CANCELLED") and "ended")
+                         or (self.status() == "RUNNING" and d.find_element(By.ID, "log").text.strip()
+                             and "live"), 120)
+        self.wait(lambda d: self.status() in ("SUCCEEDED", "FAILED", "CANCELLED"), 180)
+        time.sleep(0.5)
+        self.shot(shot)
+        self.assertEqual(self.status(), "SUCCEEDED", self.css("#log").text[-2000:])
+        return live
+
+    def test_deploy_redeploy_rollback(self):
+        self.commit("v1")
+        self.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD)
+        self.drv.get(self.d.url + "/o/default/apps/new")
+        form = self.wait_css("#app-form")
+        form.find_element(By.NAME, "name").send_keys("web")
+        Select(form.find_element(By.NAME, "server")).select_by_value("web-1")
+        form.find_element(By.NAME, "repo_url").send_keys(self.git.url("app.git"))
+        form.find_element(By.NAME, "container_port").send_keys("8080")
+        form.find_element(By.NAME, "health_path").send_keys("/health")
+        form.find_element(By.NAME, "public_port").send_keys(str(self.public))
+        form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        self.wait(lambda d: d.current_url.endswith("/o/default/apps/web"))
+        self.wait_css("#deploy").click()
+        live = self.follow_to_the_end("20-deploy-v1-succeeded")
+        self.assertEqual(live, "live", "no log line showed while the deployment ran")
+        self.assertIn("build", self.css("#log").text)
+        self.assertEqual(self.served(), "v1")
+        first = self.drv.current_url.rsplit("/", 1)[1]
+        self.commit("v2")
+        self.drv.get(self.d.url + "/o/default/apps/web")
+        self.wait_css("#deploy").click()
+        self.follow_to_the_end("21-deploy-v2-succeeded")
+        self.assertEqual(self.served(), "v2")
+        # roll back, through the confirmation dialog
+        self.drv.get(self.d.url + "/o/default/apps/web")
+        self.wait_css("#rollback").click()
+        self.wait_css("dialog.confirm button[type=submit]").click()
+        self.follow_to_the_end("22-rollback-succeeded")
+        self.assertEqual(self.served(), "v1")
+        self.assertIn("#" + first, self.css(".muted.small").text)  # rollback of #first
+        self.drv.get(self.d.url + "/o/default/apps/web")
+        self.wait_css("#deployments")
+        self.shot("23-app-after-rollback")
+        type(self).repo = self.d.request(
+            "GET", "/api/v1/orgs/default/apps/web", token=self.d.login()).json[
+                "current_deployment"]["image"].rsplit(":", 1)[0]
 
 
 if __name__ == "__main__":
