@@ -271,11 +271,13 @@ class Drive:
         """The whole page, not only the window (the window grows to fit)."""
         drv = drv or self.drv
         size = drv.get_window_size()
-        full = drv.execute_script("return document.documentElement.scrollHeight")
-        if full > size["height"] and size["width"] > 500:
-            drv.set_window_size(size["width"], min(full + 120, 4000))
+        full, inner = drv.execute_script(
+            "return [document.documentElement.scrollHeight, window.innerHeight]")
+        grow = full > inner and size["width"] > 500
+        if grow:
+            drv.set_window_size(size["width"], min(size["height"] - inner + full + 8, 4000))
         drv.save_screenshot(os.path.join(SHOTS, name + ".png"))
-        if full > size["height"] and size["width"] > 500:
+        if grow:
             drv.set_window_size(size["width"], size["height"])
 
     def go(self, path, drv=None):

@@ -2,7 +2,7 @@
 // bookmarkable URL that berthd answers with this same page), the header
 // with the organization switcher, and sign-in/sign-out.
 import { post, setUnauthorizedHandler } from './api.js';
-import { h } from './ui.js';
+import { h, fill } from './ui.js';
 import { state, loadMe, setOrg, can } from './state.js';
 import { loginPage, acceptInvitePage } from './pages/login.js';
 import { serversPage, serverPage } from './pages/servers.js';
@@ -47,7 +47,7 @@ function drawHeader(orgName, path) {
   top.hidden = false;
   document.getElementById('who').textContent = state.me.user.email;
   const sel = document.getElementById('org');
-  sel.replaceChildren(...state.me.orgs.map((o) =>
+  fill(sel, ...state.me.orgs.map((o) =>
     h('option', { value: o.name, selected: o.name === orgName ? true : null }, o.name + ' (' + o.role + ')')));
   if (!orgName) sel.prepend(h('option', { value: '', selected: true }, '—'));
   sel.onchange = () => {
@@ -66,7 +66,7 @@ function drawHeader(orgName, path) {
   }
   items.push(['API tokens', '/tokens']);
   items.push(['Invitations', '/invites']);
-  nav.replaceChildren(...items.map(([label, href]) => {
+  fill(nav, ...items.map(([label, href]) => {
     const active = path === href || path.startsWith(href + '/') ||
       (href.endsWith('/apps') && path.includes('/deployments/'));
     return h('a', { href, 'data-link': true, 'aria-current': active ? 'page' : null }, label);
@@ -85,14 +85,14 @@ async function render() {
     if (!state.me) {
       try { await loadMe(); } catch (e) {
         if (e.status === 401) { navigate('/login?next=' + encodeURIComponent(location.pathname), true); return; }
-        main.replaceChildren(h('p', { class: 'error' }, 'berthd is not answering: ' + e.message));
+        fill(main, h('p', { class: 'error' }, 'berthd is not answering: ' + e.message));
         return;
       }
     }
   }
   if (path === '/') { navigate(orgHome(), true); return; }
   if (!page) {
-    main.replaceChildren(h('h1', {}, 'Not found'), h('p', {}, 'No page at ' + path + '. '),
+    fill(main, h('h1', {}, 'Not found'), h('p', {}, 'No page at ' + path + '. '),
       h('a', { href: '/', 'data-link': true }, 'Back to the dashboard'));
     return;
   }
@@ -100,7 +100,7 @@ async function render() {
   if (path.startsWith('/o/')) {
     orgName = match[0];
     if (!setOrg(orgName)) {
-      main.replaceChildren(h('h1', {}, 'Not found'), h('p', {}, 'You are not a member of ' + orgName + '.'));
+      fill(main, h('h1', {}, 'Not found'), h('p', {}, 'You are not a member of ' + orgName + '.'));
       if (state.me) drawHeader(null, path);
       return;
     }
@@ -111,13 +111,13 @@ async function render() {
   if (state.me && needsAuth) drawHeader(orgName || (state.org && state.org.name), path);
   else document.getElementById('top').hidden = true;
   const view = h('div', { class: 'view' });
-  main.replaceChildren(view);
+  fill(main, view);
   try {
     const cleanup = await page(view, { org: orgName, navigate }, ...(orgName ? match.slice(1) : match));
     if (typeof cleanup === 'function') current = cleanup;
   } catch (e) {
     if (e.status === 401) return;
-    view.replaceChildren(h('h1', {}, e.status === 404 ? 'Not found' : 'Something failed'),
+    fill(view, h('h1', {}, e.status === 404 ? 'Not found' : 'Something failed'),
       h('p', { class: 'error', role: 'alert' }, e.message));
   }
   const h1 = view.querySelector('h1');

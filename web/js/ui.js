@@ -14,6 +14,14 @@ export function h(tag, attrs, ...kids) {
   return el;
 }
 
+// Empties el and puts kids in (null, undefined and false are skipped,
+// where replaceChildren would write "null").
+export function fill(el, ...kids) {
+  el.replaceChildren();
+  append(el, kids);
+  return el;
+}
+
 function append(el, kids) {
   for (const k of kids) {
     if (k === undefined || k === null || k === false) continue;

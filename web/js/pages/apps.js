@@ -2,13 +2,13 @@
 // / rollback, its deployments, env var names with write-only values) and
 // the create/edit form, which shows the API's own validation errors.
 import { get, post, patch, put, del, enc } from '../api.js';
-import { h, link, badge, whenEl, field, errorBox, confirmDialog } from '../ui.js';
+import { h, fill, link, badge, whenEl, field, errorBox, confirmDialog } from '../ui.js';
 import { can } from '../state.js';
 
 export async function appsPage(view, { org }) {
   const list = await get('/orgs/' + enc(org) + '/apps');
   const items = list.items || [];
-  view.replaceChildren(
+  fill(view, 
     h('div', { class: 'page-head' }, h('h1', {}, 'Applications'),
       can('app:write') ? link('/o/' + enc(org) + '/apps/new', h('span', { class: 'button', id: 'new-app' }, 'New application')) : null),
     items.length ? h('div', { class: 'table-wrap' }, h('table', { class: 'list', id: 'apps' },
@@ -30,7 +30,7 @@ export function deploymentsTable(org, items) {
       h('td', {}, d.kind),
       h('td', {}, badge(d.status), d.current ? h('span', { class: 'badge st-current' }, 'serving') : null),
       h('td', { class: 'mono' }, (d.resolved_commit || d.commit || '').slice(0, 12) || '—'),
-      h('td', { class: 'small' }, d.summary || ''),
+      h('td', { class: 'small' }, d.summary && d.summary !== d.status ? d.summary : ''),
       h('td', {}, whenEl(d.created_at)))))));
 }
 
@@ -50,12 +50,12 @@ export async function appPage(view, { org, navigate }, name) {
         const body = commit.value.trim() ? { commit: commit.value.trim() } : {};
         const d = await post(base + '/deployments', body);
         navigate('/o/' + enc(org) + '/deployments/' + d.id);
-      } catch (e) { msg.replaceChildren(errorBox(e)); }
+      } catch (e) { fill(msg, errorBox(e)); }
     });
     actions.append(form, h('button', { type: 'button', class: 'secondary', id: 'rollback', onclick: async () => {
       if (!await confirmDialog('Roll back ' + app.name + '?', 'The newest successful deployment before the one serving now is deployed again.', 'Roll back')) return;
       try { const d = await post(base + '/rollback'); navigate('/o/' + enc(org) + '/deployments/' + d.id); }
-      catch (e) { msg.replaceChildren(errorBox(e)); }
+      catch (e) { fill(msg, errorBox(e)); }
     } }, 'Roll back'));
   }
   if (can('app:write')) {
@@ -63,7 +63,7 @@ export async function appPage(view, { org, navigate }, name) {
       h('button', { type: 'button', class: 'danger', onclick: async () => {
         if (!await confirmDialog('Delete ' + app.name + '?', 'Its settings, env and deployment history are deleted (its container keeps running on the server).', 'Delete', app.name)) return;
         try { await del(base + '?confirm=' + enc(app.name)); navigate('/o/' + enc(org) + '/apps', true); }
-        catch (e) { msg.replaceChildren(errorBox(e)); }
+        catch (e) { fill(msg, errorBox(e)); }
       } }, 'Delete'));
   }
   const cur = app.current_deployment;
@@ -76,7 +76,7 @@ export async function appPage(view, { org, navigate }, name) {
     ['Auto deploy', app.auto_deploy ? 'on push to ' + app.branch : 'off'],
     ['Serving now', cur ? [link('/o/' + enc(org) + '/deployments/' + cur.id, '#' + cur.id), ' ', (cur.commit || '').slice(0, 12), ' ', badge(cur.status)] : 'nothing yet'],
   ];
-  view.replaceChildren(
+  fill(view, 
     h('p', { class: 'crumbs' }, link('/o/' + enc(org) + '/apps', 'Applications'), ' / ', app.name),
     h('div', { class: 'page-head' }, h('h1', {}, app.name), actions), msg,
     h('table', { class: 'kv' }, h('tbody', {}, facts.map(([k, v]) => h('tr', {}, h('th', { scope: 'row' }, k), h('td', {}, v))))),
@@ -95,7 +95,7 @@ function envSection(base, items) {
       h('td', {}, whenEl(v.updated_at)),
       h('td', {}, can('env:write') ? h('button', { type: 'button', class: 'secondary small', onclick: async () => {
         if (!await confirmDialog('Unset ' + v.name + '?', 'The next deployment runs without it.', 'Unset')) return;
-        try { await del(base + '/env/' + enc(v.name)); draw(list.filter((x) => x !== v)); } catch (e) { err.replaceChildren(errorBox(e)); }
+        try { await del(base + '/env/' + enc(v.name)); draw(list.filter((x) => x !== v)); } catch (e) { fill(err, errorBox(e)); }
       } }, 'Unset') : null)));
     const parts = [list.length ? h('table', { class: 'list' }, h('thead', {}, h('tr', {}, ['Name', 'Value', 'Updated', ''].map((t) => h('th', { scope: 'col' }, t)))), h('tbody', {}, rows))
       : h('p', { class: 'muted' }, 'No variables.')];
@@ -105,16 +105,16 @@ function envSection(base, items) {
       const f = h('form', { class: 'inline', id: 'env-form' }, field('Name', key), field('Value (write-only)', value), h('button', { type: 'submit' }, 'Set'));
       f.addEventListener('submit', async (ev) => {
         ev.preventDefault();
-        err.replaceChildren();
-        if (!KEY_RE.test(key.value)) { err.replaceChildren(errorBox('Names are A-Z, 0-9 and _, not starting with a digit.')); return; }
+        fill(err);
+        if (!KEY_RE.test(key.value)) { fill(err, errorBox('Names are A-Z, 0-9 and _, not starting with a digit.')); return; }
         try {
           const r = await put(base + '/env/' + enc(key.value), { value: value.value });
           draw(list.filter((x) => x.name !== r.name).concat([r]).sort((a, b) => (a.name < b.name ? -1 : 1)));
-        } catch (e) { err.replaceChildren(errorBox(e)); }
+        } catch (e) { fill(err, errorBox(e)); }
       });
       parts.push(f, h('p', { class: 'muted small' }, 'Values are sealed on the control plane and never shown again; setting a name again replaces its value.'));
     }
-    box.replaceChildren(...parts, err);
+    fill(box, ...parts, err);
   };
   draw(items);
   return box;
@@ -166,7 +166,7 @@ export async function appFormPage(view, { org, navigate }, name) {
       link(editing ? base.replace('/orgs/', '/o/') + '/' + enc(name) : '/o/' + enc(org) + '/apps', 'Cancel')));
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
-    err.replaceChildren();
+    fill(err);
     for (const i of Object.values(inputs)) i.removeAttribute('aria-invalid');
     const body = {};
     for (const [key, , kind] of FIELDS) {
@@ -189,8 +189,8 @@ export async function appFormPage(view, { org, navigate }, name) {
     } catch (e) {
       const m = /'([a-z_]+)'/.exec(e.message || '');
       if (m && inputs[m[1]]) { inputs[m[1]].setAttribute('aria-invalid', 'true'); inputs[m[1]].focus(); }
-      err.replaceChildren(errorBox(e));
+      fill(err, errorBox(e));
     }
   });
-  view.replaceChildren(form);
+  fill(view, form);
 }

@@ -1,7 +1,7 @@
 // pages/audit.js - the organization's audit trail, newest first, with the
 // API's filters (actor, action or prefix*, since) and cursor paging.
 import { get, enc } from '../api.js';
-import { h, badge, whenEl, field, errorBox } from '../ui.js';
+import { h, fill, badge, whenEl, field, errorBox } from '../ui.js';
 
 export async function auditPage(view, { org }) {
   const params = new URLSearchParams(location.search);
@@ -18,7 +18,7 @@ export async function auditPage(view, { org }) {
     if (!reset && cursor) q.set('cursor', cursor);
     try {
       const r = await get('/orgs/' + enc(org) + '/audit?' + q);
-      if (reset) body.replaceChildren();
+      if (reset) fill(body);
       for (const e of r.items || []) {
         body.appendChild(h('tr', {}, h('td', {}, whenEl(e.at)), h('td', {}, e.actor ? e.actor.email : '—'),
           h('td', { class: 'mono' }, e.action), h('td', { class: 'mono small' }, e.target || ''),
@@ -27,8 +27,8 @@ export async function auditPage(view, { org }) {
       }
       cursor = r.next_cursor;
       more.hidden = !cursor;
-      msg.replaceChildren();
-    } catch (e) { msg.replaceChildren(errorBox(e)); }
+      fill(msg);
+    } catch (e) { fill(msg, errorBox(e)); }
   }
   const form = h('form', { class: 'inline', id: 'audit-filter' }, field('Actor', actor), field('Action', action), h('button', { type: 'submit' }, 'Filter'));
   form.addEventListener('submit', (ev) => {
@@ -41,7 +41,7 @@ export async function auditPage(view, { org }) {
     load(true);
   });
   more.addEventListener('click', () => load(false));
-  view.replaceChildren(h('h1', {}, 'Audit log'), form, msg,
+  fill(view, h('h1', {}, 'Audit log'), form, msg,
     h('div', { class: 'table-wrap' }, h('table', { class: 'list', id: 'audit' },
       h('thead', {}, h('tr', {}, ['When', 'Who', 'Action', 'Target', 'Outcome', 'Address', 'Detail'].map((t) => h('th', { scope: 'col' }, t)))), body)), more);
   await load(true);

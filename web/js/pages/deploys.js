@@ -3,7 +3,7 @@
 // N"), cancel, and its log, followed live through the API's `?follow=1`
 // stream (NDJSON) while it runs.
 import { get, post, followLog, enc } from '../api.js';
-import { h, link, badge, whenEl, duration, errorBox, confirmDialog, ansi } from '../ui.js';
+import { h, fill, link, badge, whenEl, duration, errorBox, confirmDialog, ansi } from '../ui.js';
 import { can } from '../state.js';
 
 const FINAL = ['SUCCEEDED', 'FAILED', 'CANCELLED'];
@@ -42,26 +42,26 @@ export async function deploymentPage(view, { org, navigate }, id) {
     if (can('deploy:write') && !FINAL.includes(d.status) && !d.cancel_requested) {
       actions.append(h('button', { type: 'button', class: 'danger', id: 'cancel', onclick: async () => {
         if (!await confirmDialog('Cancel deployment #' + d.id + '?', 'A queued deployment is dropped; a running one is stopped and the old container keeps serving.', 'Cancel deployment')) return;
-        try { await post(base + '/cancel'); refresh(); } catch (e) { msg.replaceChildren(errorBox(e)); }
+        try { await post(base + '/cancel'); refresh(); } catch (e) { fill(msg, errorBox(e)); }
       } }, 'Cancel'));
     }
     const appLink = d.app ? link('/o/' + enc(org) + '/apps/' + enc(d.app), d.app) : '#' + d.app_id;
-    head.replaceChildren(
+    fill(head, 
       h('p', { class: 'crumbs' }, link('/o/' + enc(org) + '/apps', 'Applications'), ' / ', appLink, ' / deployment #' + d.id),
       h('div', { class: 'page-head' }, h('h1', {}, 'Deployment #' + d.id), badge(d.status),
         d.current ? h('span', { class: 'badge st-current' }, 'serving now') : null, actions),
-      h('p', { class: 'outcome' + (d.status === 'FAILED' ? ' error' : '') }, d.summary || ''),
+      d.summary && d.summary !== d.status ? h('p', { class: 'outcome' + (d.status === 'FAILED' ? ' error' : '') }, d.summary) : null,
       h('p', { class: 'muted small' }, d.kind, d.rollback_of ? ' of #' + d.rollback_of : '', ' · commit: ',
         h('span', { class: 'mono' }, (d.resolved_commit || d.commit || 'branch head').slice(0, 12)),
         d.image ? [' · image ', h('span', { class: 'mono' }, d.image)] : null,
         ' · created ', whenEl(d.created_at), d.finished_at ? [' · finished ', whenEl(d.finished_at)] : null,
         d.rolled_back_to ? [' · rolled back to ', link('/o/' + enc(org) + '/deployments/' + d.rolled_back_to, '#' + d.rolled_back_to)] : null),
       msg);
-    steps.replaceChildren(timeline(d));
+    fill(steps, timeline(d));
   }
 
   async function refresh() {
-    try { d = await get(base); drawHead(); } catch (e) { msg.replaceChildren(errorBox(e)); }
+    try { d = await get(base); drawHead(); } catch (e) { fill(msg, errorBox(e)); }
     if (!stopped && !FINAL.includes(d.status)) { clearTimeout(timer); timer = setTimeout(refresh, 2000); }
   }
 
@@ -114,14 +114,14 @@ export async function deploymentPage(view, { org, navigate }, id) {
           continue;
         }
         logState.textContent = '';
-        msg.replaceChildren(errorBox(e));
+        fill(msg, errorBox(e));
         return;
       }
     }
   }
 
   drawHead();
-  view.replaceChildren(head, h('section', {}, h('h2', {}, 'Steps'), steps),
+  fill(view, head, h('section', {}, h('h2', {}, 'Steps'), steps),
     h('section', {}, h('h2', {}, 'Log'), logState, logBox));
   if (!FINAL.includes(d.status)) timer = setTimeout(refresh, 2000);
   follow();

@@ -2,7 +2,7 @@
 // answers with the HttpOnly session cookie, never a token the page could
 // keep) and accepting an invitation as a new account.
 import { post } from '../api.js';
-import { h, field, errorBox } from '../ui.js';
+import { h, fill, field, errorBox } from '../ui.js';
 import { signedIn, navigate } from '../main.js';
 
 export async function loginPage(view) {
@@ -18,19 +18,19 @@ export async function loginPage(view) {
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
     submit.disabled = true;
-    err.replaceChildren();
+    fill(err);
     try {
       await post('/auth/login', { email: email.value, password: password.value, cookie: true });
       await signedIn();
       const next = new URLSearchParams(location.search).get('next');
       navigate(next && next.startsWith('/') && !next.startsWith('//') && next !== '/login' ? next : '/', true);
     } catch (e) {
-      err.replaceChildren(errorBox(e.status === 429 ? e : e.status === 401 ? 'Wrong email or password.' : e));
+      fill(err, errorBox(e.status === 429 ? e : e.status === 401 ? 'Wrong email or password.' : e));
       submit.disabled = false;
       password.select();
     }
   });
-  view.replaceChildren(form);
+  fill(view, form);
   email.focus();
 }
 
@@ -46,13 +46,13 @@ export async function acceptInvitePage(view) {
       h('a', { href: '/login', 'data-link': true }, 'Sign in instead')));
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
-    err.replaceChildren();
+    fill(err);
     try {
       const r = await post('/auth/accept-invite', { token: token.value.trim(), password: password.value });
       await post('/auth/login', { email: r.user.email, password: password.value, cookie: true });
       await signedIn();
       navigate('/', true);
-    } catch (e) { err.replaceChildren(errorBox(e)); }
+    } catch (e) { fill(err, errorBox(e)); }
   });
-  view.replaceChildren(form);
+  fill(view, form);
 }

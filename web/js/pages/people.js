@@ -2,7 +2,7 @@
 // caller's API tokens (scopes picked from a list, the secret shown once)
 // and the caller's own pending invitations.
 import { get, post, patch, del, enc } from '../api.js';
-import { h, badge, whenEl, field, errorBox, confirmDialog, copyable } from '../ui.js';
+import { h, fill, badge, whenEl, field, errorBox, confirmDialog, copyable } from '../ui.js';
 import { state, can, ALL_SCOPES, loadMe } from '../state.js';
 
 const ROLES = ['admin', 'manager', 'developer', 'viewer'];
@@ -18,8 +18,8 @@ export async function membersPage(view, { org, navigate }) {
     if (admin) {
       role = h('select', { 'aria-label': 'Role of ' + m.email }, ROLES.map((r) => h('option', { value: r, selected: r === m.role ? true : null }, r)));
       role.addEventListener('change', async () => {
-        try { await patch(base + '/' + enc(who), { role: role.value }); msg.replaceChildren(h('p', { class: 'ok' }, m.email + ' is now ' + role.value + '.')); }
-        catch (e) { role.value = m.role; msg.replaceChildren(errorBox(e)); }
+        try { await patch(base + '/' + enc(who), { role: role.value }); fill(msg, h('p', { class: 'ok' }, m.email + ' is now ' + role.value + '.')); }
+        catch (e) { role.value = m.role; fill(msg, errorBox(e)); }
       });
     }
     return h('tr', {}, h('td', {}, m.email, m.user_id === state.me.user.id ? h('span', { class: 'muted' }, ' (you)') : null),
@@ -27,7 +27,7 @@ export async function membersPage(view, { org, navigate }) {
       h('td', {}, admin ? h('button', { type: 'button', class: 'secondary small', onclick: async () => {
         const what = m.status === 'invited' ? 'Withdraw the invitation of ' + m.email + '?' : 'Remove ' + m.email + ' from ' + org + '?';
         if (!await confirmDialog(what, 'Their access ends at once, for every token they hold here.', m.status === 'invited' ? 'Withdraw' : 'Remove')) return;
-        try { await del(base + '/' + enc(who)); navigate(location.pathname, true); } catch (e) { msg.replaceChildren(errorBox(e)); }
+        try { await del(base + '/' + enc(who)); navigate(location.pathname, true); } catch (e) { fill(msg, errorBox(e)); }
       } }, m.status === 'invited' ? 'Withdraw' : 'Remove') : null));
   };
   const tbody = h('tbody', {}, (list.items || []).map(row));
@@ -43,17 +43,17 @@ export async function membersPage(view, { org, navigate }) {
       ev.preventDefault();
       try {
         const r = await post(base, { email: email.value.trim(), role: role.value });
-        out.replaceChildren(h('p', {}, 'Invitation for ' + r.email + ' (' + r.role + '). Hand this token to them; it is shown once and works until ', whenEl(r.invite_expires_at), ':'),
+        fill(out, h('p', {}, 'Invitation for ' + r.email + ' (' + r.role + '). Hand this token to them; it is shown once and works until ', whenEl(r.invite_expires_at), ':'),
           copyable(r.invite_token, 'Invitation token'),
           h('p', { class: 'muted small' }, 'Someone new sets a password with it at /accept-invite; someone with an account signs in and accepts under Invitations.'));
         email.value = '';
         const fresh = await get(base);
-        tbody.replaceChildren(...(fresh.items || []).map(row));
-      } catch (e) { out.replaceChildren(errorBox(e)); }
+        fill(tbody, ...(fresh.items || []).map(row));
+      } catch (e) { fill(out, errorBox(e)); }
     });
     parts.push(f);
   }
-  view.replaceChildren(...parts);
+  fill(view, ...parts);
 }
 
 export async function tokensPage(view, { navigate }) {
@@ -68,7 +68,7 @@ export async function tokensPage(view, { navigate }) {
     h('td', {}, t.org ? (t.org.name || t.org) : 'any'), h('td', {}, whenEl(t.created_at)), h('td', {}, whenEl(t.expires_at)),
     h('td', {}, h('button', { type: 'button', class: 'secondary small', onclick: async () => {
       if (!await confirmDialog('Revoke ' + t.name + '?', 'It stops working at once, with every token made from it.', 'Revoke')) return;
-      try { await del('/tokens/' + t.id); navigate(location.pathname, true); } catch (e) { msg.replaceChildren(errorBox(e)); }
+      try { await del('/tokens/' + t.id); navigate(location.pathname, true); } catch (e) { fill(msg, errorBox(e)); }
     } }, 'Revoke'))));
   const name = h('input', { type: 'text', name: 'name', required: true, autocomplete: 'off', placeholder: 'ci' });
   const org = h('select', { name: 'org' }, h('option', { value: '' }, 'any of mine'), orgs.map((o) => h('option', { value: o.name }, o.name)));
@@ -87,13 +87,13 @@ export async function tokensPage(view, { navigate }) {
     if (org.value) body.org = org.value;
     try {
       const r = await post('/tokens', body);
-      out.replaceChildren(h('div', { class: 'secret', id: 'token-secret' }, h('p', {}, h('strong', {}, 'Copy it now: '), 'this secret is shown once and berth keeps only its hash.'),
+      fill(out, h('div', { class: 'secret', id: 'token-secret' }, h('p', {}, h('strong', {}, 'Copy it now: '), 'this secret is shown once and berth keeps only its hash.'),
         copyable(r.token, 'API token'),
         h('p', { class: 'muted small' }, 'Use it as Authorization: Bearer …, or BERTH_TOKEN for the CLI.'),
         h('button', { type: 'button', class: 'secondary', onclick: () => navigate(location.pathname, true) }, 'Done')));
-    } catch (e) { out.replaceChildren(errorBox(e)); }
+    } catch (e) { fill(out, errorBox(e)); }
   });
-  view.replaceChildren(h('div', { class: 'page-head' }, h('h1', {}, 'API tokens')), msg,
+  fill(view, h('div', { class: 'page-head' }, h('h1', {}, 'API tokens')), msg,
     (list.items || []).length ? h('div', { class: 'table-wrap' }, h('table', { class: 'list', id: 'tokens' },
       h('thead', {}, h('tr', {}, ['Name', 'Token', 'Scopes', 'Organization', 'Created', 'Expires', ''].map((t) => h('th', { scope: 'col' }, t)))), h('tbody', {}, rows)))
       : h('p', { class: 'muted' }, 'No API tokens.'),
@@ -104,14 +104,14 @@ export async function invitesPage(view, { navigate }) {
   const list = await get('/invites');
   const msg = h('div', { 'aria-live': 'polite' });
   const items = list.items || [];
-  view.replaceChildren(h('h1', {}, 'Your invitations'), msg,
+  fill(view, h('h1', {}, 'Your invitations'), msg,
     items.length ? h('table', { class: 'list' }, h('tbody', {}, items.map((i) => h('tr', {},
       h('td', {}, i.org.name), h('td', {}, i.role), h('td', {}, 'expires ', whenEl(i.expires_at)),
       h('td', { class: 'row' }, h('button', { type: 'button', onclick: async () => {
         try { await post('/invites/' + i.id + '/accept'); await loadMe(); navigate('/o/' + enc(i.org.name) + '/servers'); }
-        catch (e) { msg.replaceChildren(errorBox(e)); }
+        catch (e) { fill(msg, errorBox(e)); }
       } }, 'Accept'), h('button', { type: 'button', class: 'secondary', onclick: async () => {
-        try { await del('/invites/' + i.id); navigate(location.pathname, true); } catch (e) { msg.replaceChildren(errorBox(e)); }
+        try { await del('/invites/' + i.id); navigate(location.pathname, true); } catch (e) { fill(msg, errorBox(e)); }
       } }, 'Decline'))))))
       : h('p', { class: 'muted' }, 'No pending invitations.'));
 }

@@ -2,7 +2,7 @@
 // disk bars), adding a server (the one-line install command), and one
 // server: metrics history, fingerprint, precheck, decommission and remove.
 import { get, post, patch, del, enc } from '../api.js';
-import { h, s, link, badge, bar, whenEl, bytes, field, errorBox, confirmDialog, copyable } from '../ui.js';
+import { h, fill, s, link, badge, bar, whenEl, bytes, field, errorBox, confirmDialog, copyable } from '../ui.js';
 import { can } from '../state.js';
 
 const pct = (used, total) => (total ? (100 * used) / total : null);
@@ -17,7 +17,7 @@ export async function serversPage(view, { org, navigate }) {
   let timer = null, gone = false;
   const head = h('div', { class: 'page-head' }, h('h1', {}, 'Servers'),
     can('server:write') ? h('button', { type: 'button', id: 'add-server', onclick: () => addServer(addBox, org, navigate, refresh) }, 'Add server') : null);
-  view.replaceChildren(head, addBox, listBox);
+  fill(view, head, addBox, listBox);
   // Until the dashboard's event stream exists, a server on its way
   // (PROVISIONING) is re-read every 3 s while this page is open, so it
   // turns ACTIVE on screen without a reload.
@@ -25,7 +25,7 @@ export async function serversPage(view, { org, navigate }) {
     clearTimeout(timer);
     if (gone) return;
     let items = [];
-    try { items = await drawList(listBox, org, base); } catch (e) { listBox.replaceChildren(errorBox(e)); }
+    try { items = await drawList(listBox, org, base); } catch (e) { fill(listBox, errorBox(e)); }
     if (!gone && items.some((sv) => sv.status === 'PROVISIONING')) timer = setTimeout(refresh, 3000);
   }
   await refresh();
@@ -59,12 +59,12 @@ async function drawList(box, org, base) {
       const d = await get(base + '/servers/' + r.sv.id);
       const m = d.metrics;
       if (!m) return;
-      r.cells.cpu.replaceChildren(bar(m.cpu_pct, 'CPU'));
-      r.cells.mem.replaceChildren(bar(memPct(m), 'Memory'));
-      r.cells.disk.replaceChildren(bar(diskPct(m), 'Disk'));
+      fill(r.cells.cpu, bar(m.cpu_pct, 'CPU'));
+      fill(r.cells.mem, bar(memPct(m), 'Memory'));
+      fill(r.cells.disk, bar(diskPct(m), 'Disk'));
     } catch (_) { /* the row keeps its empty bars */ }
   }));
-  box.replaceChildren(table);
+  fill(box, table);
   return items;
 }
 
@@ -74,24 +74,24 @@ function addServer(box, org, navigate, refresh) {
   const form = h('form', { class: 'card', id: 'add-server-form' }, h('h2', {}, 'Add a server'),
     field('Name', name, 'A name for the host, e.g. web-1'), err,
     h('div', { class: 'row' }, h('button', { type: 'submit' }, 'Create'),
-      h('button', { type: 'button', class: 'secondary', onclick: () => box.replaceChildren() }, 'Cancel')));
+      h('button', { type: 'button', class: 'secondary', onclick: () => fill(box) }, 'Cancel')));
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
-    err.replaceChildren();
+    fill(err);
     try {
       const r = await post('/orgs/' + enc(org) + '/servers', { name: name.value.trim() });
-      box.replaceChildren(h('div', { class: 'card', id: 'install' },
+      fill(box, h('div', { class: 'card', id: 'install' },
         h('h2', {}, 'Install the runner on ' + r.name),
         h('p', {}, 'Run this on the host as the user that runs Docker. The token in it works once and expires ',
           whenEl(r.registration_expires_at), '.'),
         copyable(r.install_command, 'Install command'),
         h('p', { class: 'muted' }, 'The server shows as PROVISIONING until the runner connects and its precheck passes.'),
         h('div', { class: 'row' }, h('a', { href: '/o/' + enc(org) + '/servers/' + r.id, 'data-link': true }, 'Open ' + r.name),
-          h('button', { type: 'button', class: 'secondary', onclick: () => box.replaceChildren() }, 'Done'))));
+          h('button', { type: 'button', class: 'secondary', onclick: () => fill(box) }, 'Done'))));
       refresh();
-    } catch (e) { err.replaceChildren(errorBox(e)); }
+    } catch (e) { fill(err, errorBox(e)); }
   });
-  box.replaceChildren(form);
+  fill(box, form);
   name.focus();
 }
 
@@ -152,17 +152,17 @@ export async function serverPage(view, { org, navigate }, id) {
         h('button', { type: 'button', class: 'secondary', onclick: async () => {
           try {
             const r = await post(base + '/registration-token');
-            msg.replaceChildren(h('div', { class: 'card' }, h('p', {}, 'New install command (for a reinstall; shown once):'), copyable(r.install_command)));
-          } catch (e) { msg.replaceChildren(errorBox(e)); }
+            fill(msg, h('div', { class: 'card' }, h('p', {}, 'New install command (for a reinstall; shown once):'), copyable(r.install_command)));
+          } catch (e) { fill(msg, errorBox(e)); }
         } }, 'New install command'),
         h('button', { type: 'button', class: 'danger', id: 'decommission', onclick: async () => {
           if (!await confirmDialog('Decommission ' + sv.name + '?', 'Its runner is disconnected and its credential refused; it stays in the list for the audit trail. This cannot be undone.', 'Decommission')) return;
-          try { await post(base + '/decommission'); navigate(location.pathname, true); } catch (e) { msg.replaceChildren(errorBox(e)); }
+          try { await post(base + '/decommission'); navigate(location.pathname, true); } catch (e) { fill(msg, errorBox(e)); }
         } }, 'Decommission'));
     } else {
       actions.append(h('button', { type: 'button', class: 'danger', id: 'remove', onclick: async () => {
         if (!await confirmDialog('Remove ' + sv.name + '?', 'The record, its jobs and their logs are deleted.', 'Remove', sv.name)) return;
-        try { await del(base); navigate('/o/' + enc(org) + '/servers', true); } catch (e) { msg.replaceChildren(errorBox(e)); }
+        try { await del(base); navigate('/o/' + enc(org) + '/servers', true); } catch (e) { fill(msg, errorBox(e)); }
       } }, 'Remove'));
     }
   }
@@ -174,16 +174,16 @@ export async function serverPage(view, { org, navigate }, id) {
       const since = Math.floor(Date.now() / 1000) - secs;
       const r = await get(base + '/metrics?since=' + since);
       const pts = r.points || [];
-      charts.replaceChildren(chart(pts, 'cpu_pct', 'CPU', '%'), chart(pts, 'mem_pct', 'Memory', '%'),
+      fill(charts, chart(pts, 'cpu_pct', 'CPU', '%'), chart(pts, 'mem_pct', 'Memory', '%'),
         chart(pts, 'disk_pct', 'Disk', '%'), chart(pts, 'rx_bps', 'Network in', 'B'), chart(pts, 'tx_bps', 'Network out', 'B'));
-    } catch (e) { charts.replaceChildren(errorBox(e)); }
+    } catch (e) { fill(charts, errorBox(e)); }
   }
   const summary = h('div', { class: 'cards' },
     h('div', { class: 'card stat' }, h('h3', {}, 'CPU'), bar(m ? m.cpu_pct : null, 'CPU'), m ? h('p', { class: 'muted small' }, 'load ' + [m.load1, m.load5, m.load15].map((x) => x.toFixed(2)).join(' ')) : null),
     h('div', { class: 'card stat' }, h('h3', {}, 'Memory'), bar(memPct(m), 'Memory'), m ? h('p', { class: 'muted small' }, bytes(m.mem_used) + ' of ' + bytes(m.mem_total)) : null),
     h('div', { class: 'card stat' }, h('h3', {}, 'Disk'), bar(diskPct(m), 'Disk'), m ? h('p', { class: 'muted small' }, bytes(m.disk_used) + ' of ' + bytes(m.disk_total)) : null),
     h('div', { class: 'card stat' }, h('h3', {}, 'Network'), m && m.net ? h('p', { class: 'small' }, 'v4 in ' + bytes(m.net.rx_v4) + ', out ' + bytes(m.net.tx_v4), h('br'), 'v6 in ' + bytes(m.net.rx_v6) + ', out ' + bytes(m.net.tx_v6)) : h('p', { class: 'muted' }, '—')));
-  view.replaceChildren(
+  fill(view, 
     h('p', { class: 'crumbs' }, link('/o/' + enc(org) + '/servers', 'Servers'), ' / ', sv.name),
     h('div', { class: 'page-head' }, h('h1', {}, sv.name), badge(sv.status), actions),
     sv.status_reason ? h('p', { class: 'muted' }, sv.status_reason) : null,
@@ -200,7 +200,7 @@ export async function serverPage(view, { org, navigate }, id) {
     const rename = async () => {
       const name = prompt('New name for ' + sv.name, sv.name);
       if (!name || name === sv.name) return;
-      try { await patch(base, { name }); navigate(location.pathname, true); } catch (e) { msg.replaceChildren(errorBox(e)); }
+      try { await patch(base, { name }); navigate(location.pathname, true); } catch (e) { fill(msg, errorBox(e)); }
     };
     h1.addEventListener('dblclick', rename);
   }
