@@ -468,6 +468,16 @@ class Browser(Drive, unittest.TestCase):
             self.shot("14-servers-375px", drv)
             width = drv.execute_script("return document.documentElement.scrollWidth")
             self.assertLessEqual(width, 380)
+            # dark, by the system setting
+            drv.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": [
+                {"name": "prefers-color-scheme", "value": "dark"}]})
+            self.go("/o/default/apps/web" if self.api("GET", "/apps").json["items"]
+                    else "/o/default/servers", drv)
+            self.wait_css("h1", drv=drv)
+            time.sleep(0.5)
+            bg = drv.execute_script("return getComputedStyle(document.body).backgroundColor")
+            self.assertEqual(bg, "rgb(15, 19, 24)")
+            self.shot("17-dark-375px", drv)
         finally:
             drv.quit()
 
