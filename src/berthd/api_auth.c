@@ -250,6 +250,10 @@ void api_login(struct req *r)
     if (!b || req_only_fields(r, b, fields) < 0 || req_str(r, b, "email", 1, &email) < 0 ||
         read_password(r, b, &password) < 0 || req_bool(r, b, "cookie", 0, &cookie) < 0)
         return;
+    /* A cookie login from another site would sign the browser in to
+     * someone else's account (login CSRF): the browser must say it is ours. */
+    if (cookie && guard_same_origin(r) < 0)
+        return;
     struct pw_job *j = calloc(1, sizeof *j);
     if (!j || norm_email(email, j->email, sizeof j->email) < 0) {
         free(j);

@@ -88,10 +88,8 @@ static int csrf_refused(struct req *r, const char *msg)
  * cookie). A cross-site page cannot read that cookie, and SameSite=Strict
  * keeps the browser from sending the session cookie cross-site at all;
  * either alone refuses a forged request. Reads pass (they change nothing). */
-static int csrf_check(struct req *r, const char *session)
+int guard_same_origin(struct req *r)
 {
-    if (r->method == HM_GET || r->method == HM_HEAD || r->method == HM_OPTIONS)
-        return 0;
     char origin[512], host[300], want[600], site[32];
     if (req_std_header(r, REQ_HDR_ORIGIN, origin, sizeof origin)) {
         int ok = 0;
@@ -108,10 +106,21 @@ static int csrf_check(struct req *r, const char *session)
             ok = 1;
         if (!ok)
             return csrf_refused(r, "cross-origin request refused (Origin does not match)");
+    } else if (req_std_header_present(r, REQ_HDR_ORIGIN)) { /* too long, or a NUL */
+        return csrf_refused(r, "cross-origin request refused (unreadable Origin)");
     }
     if (req_header(r, "Sec-Fetch-Site", site, sizeof site) && strcmp(site, "same-origin") != 0 &&
         strcmp(site, "none") != 0)
         return csrf_refused(r, "cross-site request refused (Sec-Fetch-Site)");
+    return 0;
+}
+
+static int csrf_check(struct req *r, const char *session)
+{
+    if (r->method == HM_GET || r->method == HM_HEAD || r->method == HM_OPTIONS)
+        return 0;
+    if (guard_same_origin(r) < 0)
+        return -1;
     char got[CRYPTO_HASH_HEX + 1], expect[CRYPTO_HASH_HEX];
     if (!req_header(r, "X-CSRF-Token", got, sizeof got) || strlen(got) != CRYPTO_HASH_HEX - 1)
         return csrf_refused(r, "missing or invalid CSRF token (X-CSRF-Token)");

@@ -24,6 +24,12 @@ int guard_authenticate(struct req *r);
  * database copy of the token hashes does not give it. */
 void guard_csrf_token(const struct srv *s, const char *session, char out[CRYPTO_HASH_HEX]);
 
+/* The browser's own say on where a request comes from: an Origin must be
+ * berthd's (http(s):// + Host, or BERTH_PUBLIC_URL), a Sec-Fetch-Site must
+ * be same-origin (or none). Absent headers pass. 0, or -1 after answering
+ * 403 csrf. Cookie mutations and cookie logins are held to it. */
+int guard_same_origin(struct req *r);
+
 /* Finds cookie `name` in a Cookie header value: 1 (copied into out), 0
  * absent, -1 malformed, too long or present twice. */
 int guard_cookie_value(const char *header, const char *name, char *out, size_t n);

@@ -293,15 +293,24 @@ const char *req_header(struct req *r, const char *name, char *buf, int len)
     return buf;
 }
 
+static const enum lws_token_indexes std_hdr_tok[] = {
+    [REQ_HDR_ORIGIN] = WSI_TOKEN_ORIGIN,
+    [REQ_HDR_HOST] = WSI_TOKEN_HOST,
+    [REQ_HDR_IF_NONE_MATCH] = WSI_TOKEN_HTTP_IF_NONE_MATCH,
+    [REQ_HDR_ACCEPT_ENCODING] = WSI_TOKEN_HTTP_ACCEPT_ENCODING,
+};
+
+int req_std_header_present(struct req *r, enum req_hdr h)
+{
+    if (!r->wsi || (unsigned)h >= sizeof std_hdr_tok / sizeof std_hdr_tok[0])
+        return 0;
+    return lws_hdr_total_length(r->wsi, std_hdr_tok[h]) > 0;
+}
+
 const char *req_std_header(struct req *r, enum req_hdr h, char *buf, int len)
 {
-    static const enum lws_token_indexes tok[] = {
-        [REQ_HDR_ORIGIN] = WSI_TOKEN_ORIGIN,
-        [REQ_HDR_HOST] = WSI_TOKEN_HOST,
-        [REQ_HDR_IF_NONE_MATCH] = WSI_TOKEN_HTTP_IF_NONE_MATCH,
-        [REQ_HDR_ACCEPT_ENCODING] = WSI_TOKEN_HTTP_ACCEPT_ENCODING,
-    };
-    if (!r->wsi || len < 1 || (unsigned)h >= sizeof tok / sizeof tok[0])
+    const enum lws_token_indexes *tok = std_hdr_tok;
+    if (!r->wsi || len < 1 || (unsigned)h >= sizeof std_hdr_tok / sizeof std_hdr_tok[0])
         return NULL;
     int n = lws_hdr_total_length(r->wsi, tok[h]);
     if (n <= 0 || n >= len || lws_hdr_copy(r->wsi, buf, len, tok[h]) < 0 || strlen(buf) != (size_t)n)

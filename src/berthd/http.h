@@ -133,6 +133,8 @@ const char *req_header(struct req *r, const char *name, char *buf, int len);
  * value into buf, or returns NULL when absent or longer than len - 1. */
 enum req_hdr { REQ_HDR_ORIGIN, REQ_HDR_HOST, REQ_HDR_IF_NONE_MATCH, REQ_HDR_ACCEPT_ENCODING };
 const char *req_std_header(struct req *r, enum req_hdr h, char *buf, int len);
+/* 1 when the request carries header h at all (readable or not). */
+int req_std_header_present(struct req *r, enum req_hdr h);
 
 /* Typed body fields. On a wrong type these answer 400 naming the field and
  * return -1; a missing required field answers 422. Optional fields leave

@@ -261,7 +261,7 @@ static void serve_embedded(struct req *r, const char *name)
     }
     int gz = a->gz && accepts_gzip(r);
     common_headers(r, gz ? a->etag_gz : a->etag);
-    if (not_modified(r, a->etag, a->etag_gz)) {
+    if (not_modified(r, gz ? a->etag_gz : a->etag, NULL)) {
         http_reply_empty(r, 304);
         return;
     }

@@ -215,6 +215,24 @@ class CookieSession(harness.ApiCase):
         r = self.with_cookie("POST", "/orgs", secret, csrf, body={"name": "after-logout"})
         self.assertEqual(r.status, 401, r)
 
+    def test_cookie_login_from_another_site_is_refused(self):
+        """Login CSRF: a page elsewhere posting the attacker's credentials
+        would sign the victim's browser in to the attacker's account."""
+        body = {"email": harness.ADMIN_EMAIL, "password": harness.ADMIN_PASSWORD, "cookie": True}
+        for extra in ({"Origin": "http://evil.example"}, {"Origin": "null"},
+                      {"Sec-Fetch-Site": "cross-site"}, {"Origin": "x" * 2000}):
+            r = self.d.request("POST", "/api/v1/auth/login", body=body, headers=extra)
+            self.assertEqual((r.status, code(r)), (403, "csrf"), (extra, r))
+            self.assertNotIn("set-cookie", r.headers)
+        r = self.d.request("POST", "/api/v1/auth/login", body=body,
+                           headers={"Origin": self.d.url, "Sec-Fetch-Site": "same-origin"})
+        self.assertEqual(r.status, 200, r)
+        # the bearer login is unchanged (no cookie asked for)
+        r = self.d.request("POST", "/api/v1/auth/login", headers={"Origin": "http://evil.example"},
+                           body={"email": harness.ADMIN_EMAIL, "password": harness.ADMIN_PASSWORD})
+        self.assertEqual(r.status, 200, r)
+        self.assertIn("token", r.json)
+
     def test_login_cookie_field_is_typed(self):
         r = self.d.request("POST", "/api/v1/auth/login", body={
             "email": harness.ADMIN_EMAIL, "password": harness.ADMIN_PASSWORD, "cookie": "yes"})
@@ -278,6 +296,19 @@ class StaticSurface(harness.ApiCase):
             self.assertEqual(r.status, 200, path)
             self.assertIn("script-src 'self'", r.headers.get("content-security-policy", ""), path)
             self.assertEqual(r.headers.get("x-frame-options"), "DENY")
+
+    def test_304_only_for_the_representation_served(self):
+        conn = self.d.connection()
+        try:
+            conn.request("GET", "/static/app.css", headers={"Accept-Encoding": "gzip"})
+            resp = conn.getresponse()
+            resp.read()
+            gz_tag = resp.getheader("etag")
+        finally:
+            conn.close()
+        r = self.d.request("GET", "/static/app.css", headers={"If-None-Match": gz_tag})
+        self.assertEqual(r.status, 200)  # no gzip asked for: the plain copy, in full
+        self.assertNotEqual(r.headers["etag"], gz_tag)
 
     def test_if_none_match_junk(self):
         for inm in ("", "*", '"' * 400, "W/\"x\"", "\x7f" * 10):
