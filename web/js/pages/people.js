@@ -43,7 +43,7 @@ export async function membersPage(view, { org, navigate }) {
       ev.preventDefault();
       try {
         const r = await post(base, { email: email.value.trim(), role: role.value });
-        fill(out, h('p', {}, 'Invitation for ' + r.email + ' (' + r.role + '). Hand this token to them; it is shown once and works until ', whenEl(r.invite_expires_at), ':'),
+        fill(out, h('p', {}, 'Invitation for ' + r.email + ' (' + r.role + '). Hand this token to them; it is shown once and expires ', whenEl(r.invite_expires_at), ':'),
           copyable(r.invite_token, 'Invitation token'),
           h('p', { class: 'muted small' }, 'Someone new sets a password with it at /accept-invite; someone with an account signs in and accepts under Invitations.'));
         email.value = '';
