@@ -6,6 +6,7 @@
  * copy of the password, and finishes on the loop in the completion. */
 #include "access.h"
 #include "api.h"
+#include "guard.h"
 #include "jsonx.h"
 #include "log.h"
 #include "metrics.h"
@@ -14,6 +15,7 @@
 #include "util.h"
 
 #include <ctype.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,6 +106,7 @@ struct pw_job {
     int64_t user_id;   /* login: 0 when no such active account */
     struct invite inv; /* accept-invite */
     int ok;
+    int cookie;        /* login: the dashboard's cookie session */
 };
 
 static void pw_job_free(struct pw_job *j)
@@ -127,6 +130,35 @@ static void login_settle(struct srv *s, struct pw_job *j, int failed)
     ratelimit_settle(s->rl_address, j->ip, failed, now);
     if (!failed && j->ok)
         ratelimit_reset(s->rl_account, j->email);
+}
+
+/* The dashboard's session (docs/dashboard.md): the token goes only into
+ * an HttpOnly, SameSite=Strict cookie (Secure under TLS) that the page's
+ * script cannot read; the CSRF token derived from it goes into a readable
+ * cookie and the answer, for the page to send back as X-CSRF-Token. */
+static void set_cookies(struct req *r, const char *session, const char *csrf, int max_age)
+{
+    char c[400];
+    const char *secure = r->srv->cfg.tls_cert[0] ? "; Secure" : "";
+    snprintf(c, sizeof c, GUARD_SESSION_COOKIE "=%s; Path=/; Max-Age=%d; HttpOnly; "
+             "SameSite=Strict%s", session, max_age, secure);
+    http_add_header(r, "set-cookie", c);
+    snprintf(c, sizeof c, GUARD_CSRF_COOKIE "=%s; Path=/; Max-Age=%d; SameSite=Strict%s", csrf,
+             max_age, secure);
+    http_add_header(r, "set-cookie", c);
+    crypto_wipe(c, sizeof c);
+}
+
+static void login_cookie_answer(struct req *r, const char *token, const struct pw_job *j,
+                                int64_t exp)
+{
+    char csrf[CRYPTO_HASH_HEX];
+    guard_csrf_token(r->srv, token, csrf);
+    int64_t age = exp - util_now();
+    set_cookies(r, token, csrf, age > 0 && age < INT32_MAX ? (int)age : 0);
+    http_reply_json(r, 200, json_pack("{s:o, s:s, s:{s:I, s:s}}", "expires_at", api_time(exp),
+                                      "csrf", csrf, "user", "id", (json_int_t)j->user_id,
+                                      "email", j->email));
 }
 
 static void login_done(void *arg)
@@ -157,9 +189,12 @@ static void login_done(void *arg)
         r->who.token_id = id;
         util_strlcpy(r->who.email, j->email, sizeof r->who.email);
         snprintf(r->audit_target, sizeof r->audit_target, "user:%lld", (long long)j->user_id);
-        http_reply_json(r, 200, json_pack("{s:s, s:o, s:{s:I, s:s}}", "token", token,
-                                          "expires_at", api_time(exp), "user", "id",
-                                          (json_int_t)j->user_id, "email", j->email));
+        if (j->cookie)
+            login_cookie_answer(r, token, j, exp);
+        else
+            http_reply_json(r, 200, json_pack("{s:s, s:o, s:{s:I, s:s}}", "token", token,
+                                              "expires_at", api_time(exp), "user", "id",
+                                              (json_int_t)j->user_id, "email", j->email));
     }
     crypto_wipe(token, sizeof token);
     http_complete(r);
@@ -200,12 +235,17 @@ static int login_reserve(struct req *r, struct pw_job *j)
 
 void api_login(struct req *r)
 {
-    static const char *const fields[] = {"email", "password", NULL};
+    static const char *const fields[] = {"email", "password", "cookie", NULL};
     struct srv *s = r->srv;
     json_t *b = req_json(r);
     const char *email, *password;
+    int cookie = 0;
     if (!b || req_only_fields(r, b, fields) < 0 || req_str(r, b, "email", 1, &email) < 0 ||
-        read_password(r, b, &password) < 0)
+        read_password(r, b, &password) < 0 || req_bool(r, b, "cookie", 0, &cookie) < 0)
+        return;
+    /* A cookie login from another site would sign the browser in to
+     * someone else's account (login CSRF): the browser must say it is ours. */
+    if (cookie && guard_same_origin(r) < 0)
         return;
     struct pw_job *j = calloc(1, sizeof *j);
     if (!j || norm_email(email, j->email, sizeof j->email) < 0) {
@@ -234,6 +274,7 @@ void api_login(struct req *r)
         return;
     }
     util_strlcpy(j->password, password, sizeof j->password);
+    j->cookie = cookie;
     j->r = r;
     http_defer(r);
     if (pool_submit(s->pool, login_work, login_done, j) < 0) {
@@ -252,6 +293,8 @@ void api_logout(struct req *r)
         api_store_error(r, rc, "token");
         return;
     }
+    if (r->by_cookie) /* the browser forgets the session too */
+        set_cookies(r, "", "", 0);
     http_reply_empty(r, 204);
 }
 

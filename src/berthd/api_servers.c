@@ -12,6 +12,7 @@
 #include "job.h"
 #include "pool.h"
 #include "util.h"
+#include "web.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -412,11 +413,16 @@ void api_install_script(struct req *r)
     char path[1200], base[600];
     char *text = NULL;
     size_t len = 0;
+    /* A file beside berthd (or BERTH_INSTALL_SCRIPT) overrides the copy
+     * embedded at build time (web.c), which every berthd carries. */
     if (beside_exe("BERTH_INSTALL_SCRIPT", names, path, sizeof path) < 0 ||
         util_read_file(path, 256 * 1024, &text, &len) < 0) {
-        http_reply_error(r, 404, "not_found", "the install script is not installed with berthd "
-                         "(set BERTH_INSTALL_SCRIPT)");
-        return;
+        const unsigned char *emb = web_embedded("scripts/install.sh", &len);
+        text = emb ? strndup((const char *)emb, len) : NULL;
+        if (!text) {
+            http_reply_error(r, 500, "internal", "the install script is not available");
+            return;
+        }
     }
     /* @BERTH_URL@ in the script becomes this control plane's base URL. */
     base_url(r, base, sizeof base);

@@ -42,6 +42,7 @@ void config_from_env(struct config *c)
     env_str("BERTH_DATA", c->data_dir, sizeof c->data_dir);
     env_str("BERTH_DB", c->db_url, sizeof c->db_url);
     env_str("BERTH_TLS_CERT", c->tls_cert, sizeof c->tls_cert);
+    env_str("BERTH_WEB_DIR", c->web_dir, sizeof c->web_dir);
     env_str("BERTH_TLS_KEY", c->tls_key, sizeof c->tls_key);
     env_str("BERTH_PUBLIC_URL", c->public_url, sizeof c->public_url);
     const char *l = getenv("BERTH_LISTEN");

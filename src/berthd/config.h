@@ -12,6 +12,7 @@ struct config {
     char db_url[1024];        /* empty: sqlite in data_dir */
     char tls_cert[1024];
     char tls_key[1024];
+    char web_dir[1024];       /* serve the dashboard from here (development); "": embedded */
     char public_url[512];     /* how clients reach us, for printed commands */
     size_t body_max;          /* request body limit in bytes */
     int64_t job_output_max;   /* a job's stored stdout+stderr, bytes (job.c) */

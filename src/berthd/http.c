@@ -20,6 +20,7 @@
 #include "pool.h"
 #include "router.h"
 #include "util.h"
+#include "web.h"
 
 #include <libwebsockets.h>
 #include <ev.h>
@@ -34,7 +35,7 @@
 
 #define CHUNK 32768
 #define QUERY_MAX 2048 /* the whole query string; on_request answers 414 past it */
-#define HDR_ROOM 1024
+#define HDR_ROOM 2048 /* the dashboard's answers carry a CSP and cookies */
 
 struct pss {
     struct req *r;
@@ -85,6 +86,10 @@ static void req_release(struct req *r)
     if (r->authz) {
         crypto_wipe(r->authz, strlen(r->authz));
         free(r->authz);
+    }
+    if (r->cookie) {
+        crypto_wipe(r->cookie, strlen(r->cookie));
+        free(r->cookie);
     }
     if (r->body.data)
         crypto_wipe(r->body.data, r->body.len);
@@ -292,6 +297,31 @@ const char *req_header(struct req *r, const char *name, char *buf, int len)
     key[n] = ':';
     key[n + 1] = '\0';
     if (lws_hdr_custom_copy(r->wsi, buf, len, key, (int)n + 1) < 0)
+        return NULL;
+    return buf;
+}
+
+static const enum lws_token_indexes std_hdr_tok[] = {
+    [REQ_HDR_ORIGIN] = WSI_TOKEN_ORIGIN,
+    [REQ_HDR_HOST] = WSI_TOKEN_HOST,
+    [REQ_HDR_IF_NONE_MATCH] = WSI_TOKEN_HTTP_IF_NONE_MATCH,
+    [REQ_HDR_ACCEPT_ENCODING] = WSI_TOKEN_HTTP_ACCEPT_ENCODING,
+};
+
+int req_std_header_present(struct req *r, enum req_hdr h)
+{
+    if (!r->wsi || (unsigned)h >= sizeof std_hdr_tok / sizeof std_hdr_tok[0])
+        return 0;
+    return lws_hdr_total_length(r->wsi, std_hdr_tok[h]) > 0;
+}
+
+const char *req_std_header(struct req *r, enum req_hdr h, char *buf, int len)
+{
+    const enum lws_token_indexes *tok = std_hdr_tok;
+    if (!r->wsi || len < 1 || (unsigned)h >= sizeof std_hdr_tok / sizeof std_hdr_tok[0])
+        return NULL;
+    int n = lws_hdr_total_length(r->wsi, tok[h]);
+    if (n <= 0 || n >= len || lws_hdr_copy(r->wsi, buf, len, tok[h]) < 0 || strlen(buf) != (size_t)n)
         return NULL;
     return buf;
 }
@@ -533,7 +563,8 @@ static int write_answer(struct lws *wsi, struct req *r)
                                                : (lws_filepos_t)r->resp_len;
         if (lws_add_http_common_headers(wsi, (unsigned)r->status, r->ctype, clen, &p, hend) ||
             lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
-                                        (const unsigned char *)"no-store", 8, &p, hend))
+                                        (const unsigned char *)(r->cache_control ? r->cache_control : "no-store"),
+                                        (int)strlen(r->cache_control ? r->cache_control : "no-store"), &p, hend))
             return -1;
         char *line = r->extra_hdrs;
         while (*line) {
@@ -700,6 +731,8 @@ static void dispatch(struct req *r)
         return;
     }
     r->route = router_match(r->method, r->path, r->params, &r->nparams, &path_matched);
+    if (!r->route && path_matched == ROUTER_NO_PATH && web_serve(r))
+        return; /* the dashboard's page or a static file (web.c) */
     if (!r->route) {
         if (path_matched == ROUTER_OTHER_METHOD)
             http_reply_error(r, 405, "method_not_allowed", "%s is not allowed on %s",
@@ -761,6 +794,7 @@ static enum http_method method_of(struct lws *wsi, int *nul)
 }
 
 #define AUTHZ_MAX 4096
+#define COOKIE_MAX 8192
 #define BODY_GRACE_S 10
 #define BODY_MIN_RATE 4096 /* bytes per second, over the whole body */
 
@@ -808,6 +842,24 @@ static int on_request(struct lws *wsi, struct pss *pss, const char *path)
             util_strlcpy(r->path, path, sizeof r->path);
             return refuse_early(wsi, pss, 400, "invalid_header",
                                 "the Authorization header holds a NUL");
+        }
+    }
+    /* The session cookie (guard.c) counts only without an Authorization
+     * header, so bearer clients never see a cookie's limits. */
+    int clen = alen > 0 ? 0 : lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_COOKIE);
+    if (clen >= COOKIE_MAX) {
+        util_strlcpy(r->path, path, sizeof r->path);
+        return refuse_early(wsi, pss, 431, "header_too_large", "the Cookie header is over 8 KiB");
+    }
+    if (clen > 0) {
+        r->cookie = malloc((size_t)clen + 1);
+        if (r->cookie && lws_hdr_copy(wsi, r->cookie, clen + 1, WSI_TOKEN_HTTP_COOKIE) < 0) {
+            free(r->cookie);
+            r->cookie = NULL;
+        }
+        if (r->cookie && strlen(r->cookie) != (size_t)clen) {
+            util_strlcpy(r->path, path, sizeof r->path);
+            return refuse_early(wsi, pss, 400, "invalid_header", "the Cookie header holds a NUL");
         }
     }
     char cl[32];
@@ -1220,6 +1272,8 @@ int http_run(struct srv *s)
         info.ssl_private_key_filepath = s->cfg.tls_key;
     }
 
+    if (web_init(s->cfg.web_dir) < 0) /* the dashboard's table, gzip made once */
+        return -1;
     loop = ev_loop_new(EVBACKEND_EPOLL);
     if (!loop) {
         log_error("berthd", "cannot create the event loop");
@@ -1269,5 +1323,6 @@ int http_run(struct srv *s)
     s->ctx = NULL;
     ev_loop_destroy(loop);
     loop = NULL;
+    web_release();
     return 0;
 }

@@ -36,6 +36,8 @@ struct req {
     char path[512];
     char ip[64];                /* use req_ip(): filled on first use */
     char *authz;                /* Authorization header, malloc'ed, may be NULL */
+    char *cookie;               /* Cookie header (only without Authorization), malloc'ed, may be NULL */
+    int by_cookie;              /* authenticated by the session cookie (guard.c) */
     struct buf body;
     int64_t content_length;     /* -1 when absent */
     uint64_t started_us;
@@ -62,7 +64,8 @@ struct req {
     struct buf out;             /* http_json's answer being written */
     struct jw jw;
     size_t resp_len, resp_off;
-    char extra_hdrs[256];       /* "name: value\r\n" lines */
+    char extra_hdrs[1024];      /* "name:value\n" lines */
+    const char *cache_control;  /* NULL: "no-store" (static text only) */
     int replied, hdr_sent, close_after, pending;
     struct req *flush_next, *flush_prev; /* queued to be written (http.c) */
     int queued;
@@ -121,6 +124,13 @@ const char *req_query(struct req *r, const char *name, char *buf, int len);
  * "X-Hub-Signature-256") copied into buf, or NULL when absent or longer
  * than len - 1. */
 const char *req_header(struct req *r, const char *name, char *buf, int len);
+/* Standard request headers that handlers read; req_std_header copies the
+ * value into buf, or returns NULL when absent or longer than len - 1. */
+enum req_hdr { REQ_HDR_ORIGIN, REQ_HDR_HOST, REQ_HDR_IF_NONE_MATCH, REQ_HDR_ACCEPT_ENCODING };
+const char *req_std_header(struct req *r, enum req_hdr h, char *buf, int len);
+/* 1 when the request carries header h at all (readable or not). */
+int req_std_header_present(struct req *r, enum req_hdr h);
+
 /* Typed body fields. On a wrong type these answer 400 naming the field and
  * return -1; a missing required field answers 422. Optional fields leave
  * *out untouched when absent and return 0; present ones return 1. */

@@ -1,7 +1,7 @@
 /* main.c - berthd's command line: `serve` (default), `init`, `routes`.
  *
  *   berthd [serve] [--data DIR] [--listen ADDR:PORT] [--db URL]
- *                  [--tls-cert FILE --tls-key FILE]
+ *                  [--tls-cert FILE --tls-key FILE] [--web-dir DIR]
  *   berthd init --data DIR --admin-email EMAIL [--org NAME]
  *   berthd routes
  *
@@ -48,6 +48,7 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: berthd [serve] [--data DIR] [--listen ADDR:PORT] [--db URL]\n"
             "              [--tls-cert FILE --tls-key FILE] [--log-level LEVEL]\n"
+            "              [--web-dir DIR]   (serve the dashboard from DIR, for development)\n"
             "       berthd init --data DIR --admin-email EMAIL [--org NAME]\n"
             "       berthd routes\n"
             "       berthd --version\n"
@@ -311,7 +312,7 @@ int main(int argc, char **argv)
         {"db", required_argument, 0, 'b'},       {"tls-cert", required_argument, 0, 'c'},
         {"tls-key", required_argument, 0, 'k'},  {"admin-email", required_argument, 0, 'e'},
         {"org", required_argument, 0, 'o'},      {"log-level", required_argument, 0, 'L'},
-        {"help", no_argument, 0, 'h'},           {"version", no_argument, 0, 'V'},
+        {"web-dir", required_argument, 0, 'W'},  {"help", no_argument, 0, 'h'},           {"version", no_argument, 0, 'V'},
         {0, 0, 0, 0},
     };
     int ch;
@@ -327,6 +328,7 @@ int main(int argc, char **argv)
         case 'b': util_strlcpy(c.db_url, optarg, sizeof c.db_url); break;
         case 'c': util_strlcpy(c.tls_cert, optarg, sizeof c.tls_cert); break;
         case 'k': util_strlcpy(c.tls_key, optarg, sizeof c.tls_key); break;
+        case 'W': util_strlcpy(c.web_dir, optarg, sizeof c.web_dir); break;
         case 'e': email = optarg; break;
         case 'o': org = optarg; break;
         case 'L':

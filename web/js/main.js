@@ -1,0 +1,152 @@
+// main.js - the dashboard's shell: the History API router (every view is a
+// bookmarkable URL that berthd answers with this same page), the header
+// with the organization switcher, and sign-in/sign-out.
+import { post, setUnauthorizedHandler } from './api.js';
+import { h, fill } from './ui.js';
+import { state, loadMe, setOrg, can } from './state.js';
+import { loginPage, acceptInvitePage } from './pages/login.js';
+import { serversPage, serverPage } from './pages/servers.js';
+import { appsPage, appPage, appFormPage } from './pages/apps.js';
+import { deploymentPage } from './pages/deploys.js';
+import { membersPage, tokensPage, invitesPage } from './pages/people.js';
+import { auditPage } from './pages/audit.js';
+
+const main = document.getElementById('main');
+let current = null; // the view's cleanup (a log stream to stop)
+
+const routes = [
+  [/^\/login$/, () => loginPage, false],
+  [/^\/accept-invite$/, () => acceptInvitePage, false],
+  [/^\/tokens$/, () => tokensPage, true],
+  [/^\/invites$/, () => invitesPage, true],
+  [/^\/o\/([^/]+)\/servers$/, () => serversPage, true],
+  [/^\/o\/([^/]+)\/servers\/([^/]+)$/, () => serverPage, true],
+  [/^\/o\/([^/]+)\/apps$/, () => appsPage, true],
+  [/^\/o\/([^/]+)\/apps\/new$/, () => appFormPage, true],
+  [/^\/o\/([^/]+)\/apps\/([^/]+)$/, () => appPage, true],
+  [/^\/o\/([^/]+)\/apps\/([^/]+)\/edit$/, () => appFormPage, true],
+  [/^\/o\/([^/]+)\/deployments\/([^/]+)$/, () => deploymentPage, true],
+  [/^\/o\/([^/]+)\/members$/, () => membersPage, true],
+  [/^\/o\/([^/]+)\/audit$/, () => auditPage, true],
+];
+
+export function navigate(path, replace) {
+  if (replace) history.replaceState(null, '', path);
+  else history.pushState(null, '', path);
+  render();
+}
+
+function orgHome() {
+  const orgs = (state.me && state.me.orgs) || [];
+  const pick = state.org || orgs[0];
+  return pick ? '/o/' + encodeURIComponent(pick.name) + '/servers' : '/tokens';
+}
+
+function drawHeader(orgName, path) {
+  const top = document.getElementById('top');
+  top.hidden = false;
+  document.getElementById('who').textContent = state.me.user.email;
+  const sel = document.getElementById('org');
+  fill(sel, ...state.me.orgs.map((o) =>
+    h('option', { value: o.name, selected: o.name === orgName ? true : null }, o.name + ' (' + o.role + ')')));
+  if (!orgName) sel.prepend(h('option', { value: '', selected: true }, '—'));
+  sel.onchange = () => {
+    const section = (path.match(/^\/o\/[^/]+\/([a-z]+)/) || [])[1] || 'servers';
+    const keep = ['servers', 'apps', 'members', 'audit'].includes(section) ? section : 'servers';
+    navigate('/o/' + encodeURIComponent(sel.value) + '/' + keep);
+  };
+  const nav = document.getElementById('nav');
+  const items = [];
+  if (orgName) {
+    const base = '/o/' + encodeURIComponent(orgName);
+    if (can('server:read')) items.push(['Servers', base + '/servers']);
+    if (can('app:read')) items.push(['Applications', base + '/apps']);
+    items.push(['Members', base + '/members']);
+    if (can('audit:read')) items.push(['Audit log', base + '/audit']);
+  }
+  items.push(['API tokens', '/tokens']);
+  items.push(['Invitations', '/invites']);
+  fill(nav, ...items.map(([label, href]) => {
+    const active = path === href || path.startsWith(href + '/') ||
+      (href.endsWith('/apps') && path.includes('/deployments/'));
+    return h('a', { href, 'data-link': true, 'aria-current': active ? 'page' : null }, label);
+  }));
+}
+
+async function render() {
+  if (current) { try { current(); } catch (_) { /* already gone */ } current = null; }
+  const path = location.pathname.replace(/\/+$/, '') || '/';
+  let match = null, page = null, needsAuth = true;
+  for (const [re, pg, auth] of routes) {
+    const m = path.match(re);
+    if (m) { match = m.slice(1).map(decodeURIComponent); page = pg(); needsAuth = auth; break; }
+  }
+  if (needsAuth || path === '/') {
+    if (!state.me) {
+      try { await loadMe(); } catch (e) {
+        if (e.status === 401) { navigate('/login?next=' + encodeURIComponent(location.pathname), true); return; }
+        fill(main, h('p', { class: 'error' }, 'berthd is not answering: ' + e.message));
+        return;
+      }
+    }
+  }
+  if (path === '/') { navigate(orgHome(), true); return; }
+  if (!page) {
+    fill(main, h('h1', {}, 'Not found'), h('p', {}, 'No page at ' + path + '. '),
+      h('a', { href: '/', 'data-link': true }, 'Back to the dashboard'));
+    return;
+  }
+  let orgName = null;
+  if (path.startsWith('/o/')) {
+    orgName = match[0];
+    if (!setOrg(orgName)) {
+      fill(main, h('h1', {}, 'Not found'), h('p', {}, 'You are not a member of ' + orgName + '.'));
+      if (state.me) drawHeader(null, path);
+      return;
+    }
+  }
+  // Pages of the caller (tokens, invitations) keep the organization last
+  // open in the switcher and the navigation.
+  if (!orgName && state.me && (state.org || state.me.orgs[0])) setOrg((state.org || state.me.orgs[0]).name);
+  if (state.me && needsAuth) drawHeader(orgName || (state.org && state.org.name), path);
+  else document.getElementById('top').hidden = true;
+  const view = h('div', { class: 'view' });
+  fill(main, view);
+  try {
+    const cleanup = await page(view, { org: orgName, navigate }, ...(orgName ? match.slice(1) : match));
+    if (typeof cleanup === 'function') current = cleanup;
+  } catch (e) {
+    if (e.status === 401) return;
+    fill(view, h('h1', {}, e.status === 404 ? 'Not found' : 'Something failed'),
+      h('p', { class: 'error', role: 'alert' }, e.message));
+  }
+  const h1 = view.querySelector('h1');
+  document.title = (h1 ? h1.textContent + ' · ' : '') + 'berth';
+}
+
+export async function signedIn() {
+  state.me = null;
+  await loadMe();
+}
+
+setUnauthorizedHandler(() => {
+  state.me = null;
+  if (location.pathname !== '/login')
+    navigate('/login?next=' + encodeURIComponent(location.pathname), true);
+});
+
+document.addEventListener('click', (ev) => {
+  const a = ev.target.closest && ev.target.closest('a[data-link]');
+  if (!a || ev.button !== 0 || ev.metaKey || ev.ctrlKey || ev.shiftKey || ev.altKey) return;
+  ev.preventDefault();
+  navigate(a.getAttribute('href'));
+});
+window.addEventListener('popstate', render);
+document.getElementById('logout').addEventListener('click', async () => {
+  try { await post('/auth/logout'); } catch (_) { /* the session may be gone already */ }
+  state.me = null; state.org = null;
+  document.getElementById('top').hidden = true;
+  navigate('/login', true);
+});
+
+render();
