@@ -61,6 +61,7 @@ struct srv {
     const struct lws_protocols *ws_protocols;
     int (*guard)(struct req *r);           /* authenticates, authorises (guard.c) */
     void (*audit)(struct req *r);          /* records an answered request (audit.c) */
+    int (*unrouted)(struct req *r);        /* no API route: 1 if it answered (web.c) */
     int (*started)(struct srv *s);
     void (*stopping_hook)(struct srv *s);
 };

@@ -20,7 +20,6 @@
 #include "pool.h"
 #include "router.h"
 #include "util.h"
-#include "web.h"
 
 #include <libwebsockets.h>
 #include <ev.h>
@@ -731,7 +730,7 @@ static void dispatch(struct req *r)
         return;
     }
     r->route = router_match(r->method, r->path, r->params, &r->nparams, &path_matched);
-    if (!r->route && path_matched == ROUTER_NO_PATH && web_serve(r))
+    if (!r->route && path_matched == ROUTER_NO_PATH && r->srv->unrouted && r->srv->unrouted(r))
         return; /* the dashboard's page or a static file (web.c) */
     if (!r->route) {
         if (path_matched == ROUTER_OTHER_METHOD)
@@ -1272,8 +1271,6 @@ int http_run(struct srv *s)
         info.ssl_private_key_filepath = s->cfg.tls_key;
     }
 
-    if (web_init(s->cfg.web_dir) < 0) /* the dashboard's table, gzip made once */
-        return -1;
     loop = ev_loop_new(EVBACKEND_EPOLL);
     if (!loop) {
         log_error("berthd", "cannot create the event loop");
@@ -1323,6 +1320,5 @@ int http_run(struct srv *s)
     s->ctx = NULL;
     ev_loop_destroy(loop);
     loop = NULL;
-    web_release();
     return 0;
 }

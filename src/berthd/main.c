@@ -29,6 +29,7 @@
 #include "router.h"
 #include "store.h"
 #include "util.h"
+#include "web.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -263,6 +264,7 @@ static int cmd_serve(struct config *c)
     s.ws_protocols = ws;
     s.guard = guard_check;
     s.audit = audit_request;
+    s.unrouted = web_serve; /* the dashboard, and /install.sh's embedded copy */
     s.started = front_started;
     s.stopping_hook = front_stopping;
     s.outbound = outbound_new(c, s.pool);
@@ -270,7 +272,12 @@ static int cmd_serve(struct config *c)
         log_error("berthd", "cannot start the outbound client (see above)");
         goto done;
     }
+    if (web_init(c->web_dir) < 0) { /* the dashboard's table, gzip made once */
+        rc = 1;
+        goto done;
+    }
     rc = http_run(&s) < 0 ? 1 : 0;
+    web_release();
 done:
     outbound_free(s.outbound); /* its completions go to s.pool's queue */
     pool_free(s.pool);
