@@ -180,6 +180,12 @@ static void all_parsers(json_t *msg)
         rebuilt(proto_ack_done(s), PROTO_ACK_DONE);
         rebuilt(proto_job_cancel(s), PROTO_JOB_CANCEL);
     }
+    struct proto_docker_call dc;
+    if (proto_parse_docker_call(msg, &dc, err, sizeof err) == 0)
+        rebuilt(proto_docker_call(&dc), PROTO_DOCKER_CALL);
+    struct proto_docker_result dr;
+    if (proto_parse_docker_result(msg, &dr, err, sizeof err) == 0)
+        rebuilt(proto_docker_result(&dr), PROTO_DOCKER_RESULT);
 }
 
 /* The input as what a person gives --url. */

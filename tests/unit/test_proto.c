@@ -789,6 +789,63 @@ static void ws_url(void **state)
     assert_int_equal(proto_ws_url("http://a-rather-long-host-name.example", out, 20, err, sizeof err), -1);
 }
 
+/* container management: each op round-trips; targets, ids and results
+ * that break their rule are refused, naming the field. */
+static void docker_calls(void **state)
+{
+    (void)state;
+    char err[128];
+    struct proto_docker_call c = {"17", PROTO_OP_STOP, "berth-5dbb2359-1-13"}, back;
+    json_t *m = roundtrip(proto_docker_call(&c), PROTO_DOCKER_CALL);
+    assert_int_equal(proto_parse_docker_call(m, &back, err, sizeof err), 0);
+    assert_int_equal(back.op, PROTO_OP_STOP);
+    assert_string_equal(back.target, "berth-5dbb2359-1-13");
+    json_decref(m);
+    struct proto_docker_call list = {"18", PROTO_OP_LIST, NULL};
+    m = roundtrip(proto_docker_call(&list), PROTO_DOCKER_CALL);
+    assert_int_equal(proto_parse_docker_call(m, &back, err, sizeof err), 0);
+    assert_null(back.target);
+    json_decref(m);
+    struct proto_docker_call bad[] = {{"x", PROTO_OP_LIST, NULL}, {"1", PROTO_OP_STOP, NULL},
+                                      {"1", PROTO_OP_LIST, "c"}, {"1", PROTO_OP_STOP, "../x"},
+                                      {"1", PROTO_OP_STOP, "-rf"}, {"1", PROTO_OP_NONE, "c"}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_null(proto_docker_call(&bad[i]));
+    static const char *const refused[] = {
+        "{\"type\":\"docker.call\",\"id\":\"1\",\"op\":\"exec\",\"target\":\"c\"}",
+        "{\"type\":\"docker.call\",\"id\":\"1\",\"op\":\"stop\"}",
+        "{\"type\":\"docker.call\",\"id\":\"1\",\"op\":\"stop\",\"target\":\"a/b\"}",
+        "{\"type\":\"docker.call\",\"id\":1,\"op\":\"list\"}",
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        json_t *x = json_loads(refused[i], 0, NULL);
+        err[0] = '\0';
+        assert_int_equal(proto_parse_docker_call(x, &back, err, sizeof err), -1);
+        assert_true(err[0] != '\0');
+        json_decref(x);
+    }
+    json_t *items = json_pack("{s:[{s:s}]}", "items", "id", "abc");
+    struct proto_docker_result r = {"17", 1, NULL, 200, items}, rb;
+    m = roundtrip(proto_docker_result(&r), PROTO_DOCKER_RESULT);
+    assert_int_equal(proto_parse_docker_result(m, &rb, err, sizeof err), 0);
+    assert_true(rb.ok);
+    assert_int_equal(rb.status, 200);
+    assert_true(json_equal(rb.result, items));
+    json_decref(m);
+    json_decref(items);
+    char big[2048];
+    memset(big, 'e', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    struct proto_docker_result e = {"17", 0, big, 404, NULL};
+    m = roundtrip(proto_docker_result(&e), PROTO_DOCKER_RESULT);
+    assert_int_equal(proto_parse_docker_result(m, &rb, err, sizeof err), 0);
+    assert_int_equal(strlen(rb.error), PROTO_CALL_ERROR_MAX); /* cut, not refused */
+    json_decref(m);
+    json_t *x = json_loads("{\"id\":\"1\",\"ok\":true,\"status\":200,\"result\":5}", 0, NULL);
+    assert_int_equal(proto_parse_docker_result(x, &rb, err, sizeof err), -1);
+    json_decref(x);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -809,6 +866,7 @@ int main(void)
         cmocka_unit_test(log_and_done),
         cmocka_unit_test(utf8_sanitize),
         cmocka_unit_test(utf8_stream_joins_cut_characters),
+        cmocka_unit_test(docker_calls),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
