@@ -84,6 +84,7 @@ fi
 cat <<MSG
 
 berth is up.
+  dashboard:  $URL/   (sign in with the admin below)
   API:        $URL/api/v1   (health: $URL/healthz, metrics: $URL/metrics)
   data:       $DATA   (log: $LOG)
   runner:     server "local" in organization "default" (log: $DATA/runner.log)
