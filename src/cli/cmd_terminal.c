@@ -461,6 +461,9 @@ static int start(struct cli *c, struct term *t)
     info.protocols = protocols;
     info.user = t;
     info.fd_limit_per_thread = 16;
+    if (t->tls && c->cacert && access(c->cacert, R_OK) < 0)
+        return cli_fail(c, CLI_EXIT_OTHER, "tls", "cannot read the CA file %s: %s", c->cacert,
+                        strerror(errno));
     if (t->tls) {
         info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
         if (c->cacert) {
