@@ -247,5 +247,59 @@ class CliTerminal(unittest.TestCase):
         self.assertEqual(ran, [])
 
 
+class CliTerminalTLS(unittest.TestCase):
+    """wss:// for an https:// berthd, verified against --cacert."""
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory(prefix="berth-cli-term-tls-")
+        self.cert = os.path.join(self.tmp.name, "cert.pem")
+        key = os.path.join(self.tmp.name, "key.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:P-256", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+                        "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key,
+                        "-out", self.cert], check=True, capture_output=True)
+        self.b = Berthd(env={"BERTH_HEARTBEAT_S": "1"}, tls=(self.cert, key)).start()
+        self.tok = self.b.login()
+        r = self.b.request("POST", "/api/v1/orgs/%s/servers" % self.b.org, token=self.tok,
+                           body={"name": "host-1"})
+        self.assertEqual(r.status, 201, r)
+        log = open(os.path.join(self.tmp.name, "runner.log"), "ab")
+        self.runner = subprocess.Popen(
+            [RUNNER, "--url", "wss://127.0.0.1:%d/runner/v1" % self.b.port, "--ca-file",
+             self.cert, "--state-dir", os.path.join(self.tmp.name, "state"),
+             "--min-free-disk", "0"],
+            env=dict(os.environ, BERTH_RUNNER_TOKEN=r.json["registration_token"]),
+            stdout=log, stderr=log)
+        log.close()
+        self.assertTrue(wait_for(lambda: self.b.request(
+            "GET", "/api/v1/orgs/%s/servers/host-1" % self.b.org,
+            token=self.tok).json["status"] == "ACTIVE", 20))
+
+    def tearDown(self):
+        if self.runner.poll() is None:
+            self.runner.terminate()
+            self.runner.wait(10)
+        self.b.close()
+        self.tmp.cleanup()
+
+    def berth(self, args, stdin=None):
+        env = dict(os.environ, BERTH_URL=self.b.url, BERTH_TOKEN=self.tok, BERTH_ORG=self.b.org,
+                   BERTH_CONFIG=os.path.join(self.tmp.name, "cfg.json"))
+        env.pop("BERTH_CACERT", None)
+        return subprocess.run([BERTH] + args, env=env, input=stdin, capture_output=True,
+                              timeout=60)
+
+    def test_wss_with_cacert(self):
+        r = self.berth(["terminal", "host-1", "--cacert", self.cert],
+                       stdin=b"echo tls-$((1+1)); exit 5\n")
+        self.assertEqual(r.returncode, 5, r)
+        self.assertIn(b"tls-2", r.stdout)
+        r = self.berth(["terminal", "host-1"], stdin=b"exit 0\n")  # not trusted
+        self.assertEqual(r.returncode, 1, r)
+        self.assertIn(b"TLS", r.stderr)
+        r = self.berth(["exec", "host-1", "--cacert", self.cert, "--", "echo", "tls-exec"])
+        self.assertEqual((r.returncode, r.stdout), (0, b"tls-exec\n"), r)
+
+
 if __name__ == "__main__":
     unittest.main()
