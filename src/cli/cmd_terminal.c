@@ -129,11 +129,11 @@ static int window_size(int fd, int *cols, int *rows)
 
 /* ---- the session's end ---- */
 
+/* Called from a callback: the loop in cmd_terminal stops once lws_service
+ * returns. */
 static void finish(struct term *t)
 {
     t->done = 1;
-    if (t->ctx)
-        lws_cancel_service(t->ctx);
 }
 
 /* Writes all of p to stdout, waiting when it is full; -1 when it is gone. */
@@ -381,6 +381,10 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
         if (t->http_status && t->refusal.len + len <= REFUSAL_MAX)
             buf_append(&t->refusal, in, len);
         return 0;
+    case LWS_CALLBACK_COMPLETED_CLIENT_HTTP:
+        /* the refusal's body is whole: no further transaction on this
+         * connection (lws would reset its headers for one) */
+        return t->http_status ? -1 : 0;
     case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
         t->ws = NULL;
         if (!t->done)
@@ -561,6 +565,7 @@ int cmd_terminal(struct cli *c)
     tty_restore(); /* first: whatever is printed next reads as it should */
     rc = result(c, &t);
 done:
+    t.done = 1; /* what lws_context_destroy still calls back does nothing */
     tty_restore();
     if (t.ctx)
         lws_context_destroy(t.ctx); /* closes the socket, stdin's and the signalfd's wsi */
