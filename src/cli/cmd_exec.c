@@ -108,8 +108,11 @@ int cmd_exec(struct cli *c)
         return cli_fail(c, CLI_EXIT_OTHER, "internal", "out of memory");
     c->http_timeout_s = (long)timeout + EXEC_HTTP_MARGIN_S;
     c->response_max = EXEC_ANSWER_MAX;
-    if (client_request(c, "POST", path, body, 1, &d) < 0)
+    int sent = client_mutate(c, "POST", path, body, 1, NULL, &d);
+    if (sent != 0) { /* -1: failed; 1: --dry-run, already printed */
+        rc = sent > 0 ? 0 : -1;
         goto done;
+    }
     if (!json_is_object(d)) {
         cli_fail(c, CLI_EXIT_OTHER, "bad_response", "berthd's answer to exec is not an object");
         goto done;

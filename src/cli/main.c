@@ -121,7 +121,7 @@ static const struct cli_cmd cmds[] = {
      "printed). A refusal exits as any request does (3, 4, 5; 2 for a bad option).\n",
      cmd_terminal},
     {NULL, "exec", "SERVER -- CMD [ARG...]", 2, 65,
-     ORGO | OPTB(OPT_CONTAINER) | OPTB(OPT_APP) | OPTB(OPT_TIMEOUT),
+     ORGO | OPTB(OPT_CONTAINER) | OPTB(OPT_APP) | OPTB(OPT_TIMEOUT) | OPTB(OPT_DRY_RUN),
      "run one command on a server's host or in a container (no terminal, no input)",
      "Put the command after `--` so its options are not taken as berth's. The host needs\n"
      "scope server:exec (admins), a container (--container C, or --app A) container:exec.\n"

@@ -242,6 +242,10 @@ class CliTerminal(unittest.TestCase):
             self.assertEqual(r.returncode, 2, (args, r))
         r = self.berth(["exec", "nosuch", "--", "id"])
         self.assertEqual(r.returncode, 4, r)
+        r = self.berth(["exec", "host-1", "--dry-run", "--json", "--", "id", "-u"])
+        self.assertEqual(r.returncode, 0, r)
+        self.assertEqual(json.loads(r.stdout)["data"]["request"]["body"],
+                         {"command": ["id", "-u"], "timeout_s": 60})
         ran = [e for e in self.api("GET", "/audit?action=server.exec").json["items"]
                if e["outcome"] == "success"]
         self.assertEqual(ran, [])
