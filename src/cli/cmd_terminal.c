@@ -489,8 +489,7 @@ static int start(struct cli *c, struct term *t)
     i.address = t->address;
     i.port = t->port;
     i.path = t->path;
-    i.host = t->host;
-    i.origin = t->host;
+    i.host = t->host; /* no Origin: berth is not a browser page */
     i.ssl_connection = t->tls ? LCCSCF_USE_SSL : 0;
     i.protocol = TERM_SUBPROTOCOL;
     i.local_protocol_name = protocols[0].name;
