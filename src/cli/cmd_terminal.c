@@ -57,6 +57,7 @@ struct term {
     struct lws *ws;         /* the WebSocket, NULL once closed */
     struct lws *in;         /* stdin on the loop, NULL when not (yet) */
     int sigfd;
+    int sig_on_loop;        /* sigfd adopted: lws closes it */
     int tty;                /* stdin is a terminal */
     int size_fd;            /* where the window size is read, or -1 */
     int cols, rows;         /* the size berthd knows */
@@ -484,6 +485,7 @@ static int start(struct cli *c, struct term *t)
     struct lws *sig = NULL;
     if (adopt(t, t->sigfd, &sig) < 0)
         return cli_fail(c, CLI_EXIT_OTHER, "internal", "cannot watch signals");
+    t->sig_on_loop = 1;
     memset(&i, 0, sizeof i);
     i.context = t->ctx;
     i.address = t->address;
@@ -568,7 +570,7 @@ done:
     tty_restore();
     if (t.ctx)
         lws_context_destroy(t.ctx); /* closes the socket, stdin's and the signalfd's wsi */
-    else if (t.sigfd >= 0)
+    if (t.sigfd >= 0 && !t.sig_on_loop)
         close(t.sigfd);
     sigprocmask(SIG_SETMASK, &old, NULL);
     buf_release(&t.keys);
