@@ -42,7 +42,8 @@ static const struct opt_spec specs[OPT_COUNT] = {
     [OPT_FILE] = {"file", 1, "FILE", "read the script body from FILE (- is stdin)"},
     [OPT_SERVER] = {"server", 1, "SERVER", "the server (id or name) to run on"},
     [OPT_FOLLOW] = {"follow", 0, NULL, "stream the job's output live until it ends"},
-    [OPT_TIMEOUT] = {"timeout", 1, "SECONDS", "the job's time limit (1..86400, default 3600)"},
+    [OPT_TIMEOUT] = {"timeout", 1, "SECONDS",
+                     "time limit (script run: 1..86400, default 3600; exec: 1..900, 60)"},
     [OPT_REPO] = {"repo", 1, "URL", "git repository (https://, ssh://, git://, user@host:path)"},
     [OPT_BRANCH] = {"branch", 1, "BRANCH", "git branch to deploy (default main)"},
     [OPT_DOCKERFILE] = {"dockerfile", 1, "PATH",
@@ -59,6 +60,8 @@ static const struct opt_spec specs[OPT_COUNT] = {
     [OPT_KEEP_IMAGES] = {"keep-images", 1, "N", "images kept per app (1-100, default 5)"},
     [OPT_DRAIN_SECONDS] = {"drain-seconds", 1, "N", "seconds the old container may drain (0-3600)"},
     [OPT_REF] = {"ref", 1, "SHA", "the commit to deploy (4-64 hex digits; default: branch head)"},
+    [OPT_CONTAINER] = {"container", 1, "NAME", "in this container (name or id) on the server"},
+    [OPT_APP] = {"app", 1, "APP", "in the container that serves this app now"},
 };
 
 const char *args_opt_name(enum cli_opt o) { return specs[o].name; }

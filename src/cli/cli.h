@@ -38,6 +38,8 @@ enum cli_opt {
     OPT_REPO, OPT_BRANCH, OPT_DOCKERFILE, OPT_CONTEXT, OPT_PORT, OPT_HEALTH_PATH,
     OPT_PUBLIC_PORT, OPT_DOMAIN, OPT_AUTO_DEPLOY, OPT_NO_AUTO_DEPLOY, OPT_MEMORY, OPT_CPUS,
     OPT_KEEP_IMAGES, OPT_DRAIN_SECONDS, OPT_REF,
+    /* terminal and exec (cmd_terminal.c, cmd_exec.c) */
+    OPT_CONTAINER, OPT_APP,
     OPT_COUNT
 };
 
@@ -56,7 +58,8 @@ typedef unsigned long long cli_optmask;
      OPTB(OPT_DOMAIN) | OPTB(OPT_AUTO_DEPLOY) | OPTB(OPT_NO_AUTO_DEPLOY) | OPTB(OPT_MEMORY) |  \
      OPTB(OPT_CPUS) | OPTB(OPT_KEEP_IMAGES) | OPTB(OPT_DRAIN_SECONDS))
 
-#define CLI_POS_MAX 8
+/* exec takes a command line: SERVER plus up to 64 words (berthd's limit). */
+#define CLI_POS_MAX 72
 #define CLI_MULTI_MAX 32
 
 struct cli_args {
@@ -116,7 +119,10 @@ struct cli {
     const char *cacert;     /* --cacert > BERTH_CACERT */
     struct cli_err err;
     int failed;
-    int exit_code;          /* exit status on success (script run --follow, doctor) */
+    int exit_code;          /* exit status on success (script run --follow, doctor, exec,
+                               terminal) */
+    long http_timeout_s;    /* total time limit of a request; 0: client.c's default */
+    size_t response_max;    /* cap of an answer's body; 0: client.c's default */
 };
 
 /* Records an error (first one wins) and returns -1. */
@@ -195,6 +201,11 @@ int cmd_deployment_show(struct cli *c);
 int cmd_logs(struct cli *c);
 int cmd_cancel(struct cli *c);
 int cmd_rollback(struct cli *c);
+int cmd_exec(struct cli *c);
+int cmd_terminal(struct cli *c);
+/* cmd_exec.c: --container C / --app A (NULL when not given); a usage error
+ * (-1) for both or an empty name. */
+int exec_target(struct cli *c, const char **container, const char **app);
 
 /* cmd_job.c: follows job `id`'s log until the job ends, printing stdout
  * chunks on stdout and the rest on stderr (under --json it collects them
@@ -271,6 +282,10 @@ int logstream_read(struct logstream *ls, const char *path);
  * driver): feed pieces as they arrive (arg: the logstream), then end. */
 int logstream_feed(void *arg, const char *p, size_t n);
 int logstream_end(struct logstream *ls);
+/* A refused request's answer (status, body: may be NULL) as c->err with the
+ * exit code of its status, keeping berthd's code and message; -1. */
+int client_api_error(struct cli *c, const char *url, long status, const char *body,
+                     size_t len);
 /* GET <url>/healthz (no token): 0 and the round trip in *ms, or -1. */
 int client_ping(struct cli *c, double *ms);
 void client_global_init(void);

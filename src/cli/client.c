@@ -124,7 +124,8 @@ static void setup(struct cli *c, CURL *e, const char *method, const char *url, c
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, CONNECT_TIMEOUT_S);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT, TOTAL_TIMEOUT_S);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT, c->http_timeout_s > 0 ? c->http_timeout_s
+                                                               : TOTAL_TIMEOUT_S);
     curl_easy_setopt(e, CURLOPT_USERAGENT, "berth-cli/" CLI_VERSION);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
@@ -150,28 +151,34 @@ static int exit_for_status(long status)
     }
 }
 
-/* Turns a non-2xx answer into c->err, keeping the API's code/message. */
-static int api_error(struct cli *c, const char *url, struct response *r)
+int client_api_error(struct cli *c, const char *url, long status, const char *body,
+                     size_t len)
 {
-    json_t *root = r->body.data ? json_loadb(r->body.data, r->body.len, 0, NULL) : NULL;
+    json_t *root = body ? json_loadb(body, len, 0, NULL) : NULL;
     json_t *e = json_object_get(root, "error");
     const char *code = json_string_value(json_object_get(e, "code"));
     const char *msg = json_string_value(json_object_get(e, "message"));
-    int x = exit_for_status(r->status);
+    int x = exit_for_status(status);
     if (code && msg)
         cli_fail(c, x, code, "%s", msg);
     else
-        cli_fail(c, x, "http_error", "berthd answered HTTP %ld to %s", r->status, url);
+        cli_fail(c, x, "http_error", "berthd answered HTTP %ld to %s", status, url);
     json_decref(root);
     return -1;
+}
+
+/* Turns a non-2xx answer into c->err, keeping the API's code/message. */
+static int api_error(struct cli *c, const char *url, struct response *r)
+{
+    return client_api_error(c, url, r->status, r->body.data, r->body.len);
 }
 
 static int transport_error(struct cli *c, CURLcode cc, const char *errbuf, struct response *r)
 {
     if (r->too_big)
         return cli_fail(c, CLI_EXIT_OTHER, "response_too_large",
-                        "the answer from %s is larger than %d MiB", c->url,
-                        RESPONSE_MAX / (1024 * 1024));
+                        "the answer from %s is larger than %zu MiB", c->url,
+                        (c->response_max ? c->response_max : RESPONSE_MAX) / (1024 * 1024));
     const char *why = errbuf[0] ? errbuf : curl_easy_strerror(cc);
     if (cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CACERT_BADFILE ||
         cc == CURLE_SSL_CONNECT_ERROR)
@@ -202,7 +209,7 @@ static int perform(struct cli *c, const char *method, const char *url, const cha
     struct response r = {0};
     char errbuf[CURL_ERROR_SIZE] = "";
     int rc = -1;
-    buf_init(&r.body, RESPONSE_MAX);
+    buf_init(&r.body, c->response_max ? c->response_max : RESPONSE_MAX);
     if (!e || !h) {
         cli_fail(c, CLI_EXIT_OTHER, "internal", "cannot set up the HTTP client");
         goto done;

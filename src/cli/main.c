@@ -110,6 +110,27 @@ static const struct cli_cmd cmds[] = {
      "latest metrics and history (raw, 1-minute, 5-minute points)",
      "--since: RFC 3339, epoch seconds or 30m/12h/7d ago (default: the last hour).\n",
      cmd_server_metrics},
+    {NULL, "terminal", "SERVER", 1, 1, ORGO | OPTB(OPT_CONTAINER) | OPTB(OPT_APP),
+     "an interactive shell on a server's host or in one of its containers",
+     "Without --container/--app the shell is on the host (admins: scope terminal:open);\n"
+     "--container C opens it in container C, --app A in the container serving app A\n"
+     "(scope container:exec). On a terminal, berth puts it in raw mode for the session\n"
+     "and restores it on every exit; the remote size follows the window's. Off a\n"
+     "terminal, stdin is sent as it is and its end is not: end piped input with `exit`.\n"
+     "berth exits with the shell's exit status (1 when it has none: the reason is\n"
+     "printed). A refusal exits as any request does (3, 4, 5; 2 for a bad option).\n",
+     cmd_terminal},
+    {NULL, "exec", "SERVER -- CMD [ARG...]", 2, 65,
+     ORGO | OPTB(OPT_CONTAINER) | OPTB(OPT_APP) | OPTB(OPT_TIMEOUT) | OPTB(OPT_DRY_RUN),
+     "run one command on a server's host or in a container (no terminal, no input)",
+     "Put the command after `--` so its options are not taken as berth's. The host needs\n"
+     "scope server:exec (admins), a container (--container C, or --app A) container:exec.\n"
+     "--timeout 1..900 seconds (default 60). The command's stdout and stderr (berthd\n"
+     "keeps 1 MiB of each) print on ours; berth exits with its exit code, or 1 when it\n"
+     "has none (timed out, could not start: the reason is printed). Under --json the\n"
+     "document is berthd's answer {exit_code, stdout, stderr, truncated, timed_out,\n"
+     "reason, duration_ms}, with the same exit status.\n",
+     cmd_exec},
     {"script", "list", "", 0, 0, ORGO, "list saved scripts (name, size)", NULL,
      cmd_script_list},
     {"script", "show", "SCRIPT", 1, 1, ORGO, "print a script (SCRIPT: id or name)", NULL,
