@@ -17,7 +17,9 @@ import tempfile
 import unittest
 import uuid
 
-from harness import Berthd, BERTHD, docker_ok, wait_for
+import json
+
+from harness import BERTH, Berthd, BERTHD, docker_ok, wait_for
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -159,6 +161,33 @@ class Containers(unittest.TestCase):
         r = self.api("GET", "/servers/host-1/containers")
         self.assertEqual((r.status, r.json["error"]["code"]), (503, "server_unreachable"), r)
         self.assertIn("UNREACHABLE", r.json["error"]["message"])
+
+    def cli(self, *args):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("BERTH_")}
+        env.update(HOME=self.state.name, BERTH_CONFIG=os.path.join(self.state.name, "c.json"),
+                   BERTH_URL=self.b.url, BERTH_TOKEN=self.tok, BERTH_ORG=self.b.org)
+        return subprocess.run([BERTH] + list(args), env=env, capture_output=True, text=True,
+                              timeout=60)
+
+    def test_cli(self):
+        c = self.make("clitest")
+        p = self.cli("container", "ls", "host-1")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn(c, p.stdout)
+        p = self.cli("container", "ls", "host-1", "--json")
+        names = [x["names"][0] for x in json.loads(p.stdout)["data"]["items"]]
+        self.assertIn(c, names)
+        p = self.cli("container", "stop", "host-1", c)
+        self.assertEqual((p.returncode, p.stdout.strip()), (0, "%s: stop" % c), p.stderr)
+        self.assertEqual(self.state_of(c), "exited")
+        p = self.cli("container", "rm", "host-1", c)  # no terminal, no --yes: refused
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("--yes", p.stderr)
+        p = self.cli("container", "rm", "host-1", c, "--yes")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        p = self.cli("container", "inspect", "host-1", c)
+        self.assertEqual(p.returncode, 4, p.stderr)  # not found
+        self.assertIn("No such container", p.stderr)
 
 
 if __name__ == "__main__":
