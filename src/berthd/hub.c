@@ -751,8 +751,12 @@ whole:;
     } else {
         rc = hub_frame(h, c, in, len, why, sizeof why);
     }
-    buf_release(&c->rx); /* keep idle links small */
-    c->rx.max = 0;
+    if (c->rx.cap > 256 * 1024) { /* keep idle links small; a channel's */
+        buf_release(&c->rx);      /* frames reuse the buffer */
+        c->rx.max = 0;
+    } else {
+        buf_clear(&c->rx);
+    }
     if (rc < 0) {
         size_t wl = 0; /* jansson's error text may quote a cut character */
         proto_utf8_sanitize(why, strlen(why), 1, why, &wl);

@@ -53,7 +53,9 @@ struct term {
     struct channel *ch;
     struct term_target t;
     int64_t opened_at;
-    struct buf out;             /* output for the client */
+    struct buf out;             /* output for the client, from out_off; LWS_PRE bytes
+                                   before it are free for lws (padding, or sent bytes) */
+    size_t out_off;
     struct buf in;              /* keystrokes the channel could not take yet */
     struct buf ctl;             /* a text frame being reassembled */
     int paused;
@@ -301,7 +303,13 @@ static void established(struct term *tm, struct lws *wsi)
 {
     tm->wsi = wsi;
     tm->srv = lws_context_user(lws_get_context(wsi));
-    buf_init(&tm->out, CHAN_WINDOW_MAX + OUT_CHUNK);
+    buf_init(&tm->out, LWS_PRE + CHAN_WINDOW_MAX + OUT_CHUNK);
+    static const unsigned char pad[LWS_PRE];
+    tm->out_off = LWS_PRE;
+    if (buf_append(&tm->out, pad, sizeof pad) < 0) {
+        end(tm, "out of memory", -1);
+        return;
+    }
     buf_init(&tm->in, 256 * 1024);
     buf_init(&tm->ctl, CTL_MAX);
     struct pending **pp = &pendings, *p = NULL;
@@ -362,22 +370,25 @@ static int writeable(struct term *tm, struct lws *wsi)
         lws_callback_on_writable(wsi);
         return 0;
     }
-    if (tm->out.len) {
-        size_t n = tm->out.len < OUT_CHUNK ? tm->out.len : OUT_CHUNK;
-        unsigned char *b = malloc(LWS_PRE + n);
-        if (!b)
-            return -1;
-        memcpy(b + LWS_PRE, tm->out.data, n);
-        int w = lws_write(wsi, b + LWS_PRE, n, LWS_WRITE_BINARY);
-        free(b);
+    if (tm->out.len > tm->out_off) {
+        size_t left = tm->out.len - tm->out_off, n = left < OUT_CHUNK ? left : OUT_CHUNK;
+        /* in place: the LWS_PRE bytes before are padding or already sent */
+        int w = lws_write(wsi, (unsigned char *)tm->out.data + tm->out_off, n, LWS_WRITE_BINARY);
         if (w < (int)n)
             return -1;
-        memmove(tm->out.data, tm->out.data + n, tm->out.len - n);
-        tm->out.len -= n;
+        tm->out_off += n;
+        if (tm->out_off == tm->out.len) {
+            tm->out.len = tm->out_off = LWS_PRE;
+        } else if (tm->out_off > LWS_PRE + CHAN_WINDOW_DEFAULT) { /* compact, now and then */
+            memmove(tm->out.data + LWS_PRE, tm->out.data + tm->out_off,
+                    tm->out.len - tm->out_off);
+            tm->out.len -= tm->out_off - LWS_PRE;
+            tm->out_off = LWS_PRE;
+        }
         tm->bytes_out += n;
         if (tm->ch)
             channel_consumed(tm->ch, n);
-        if (tm->out.len || tm->ended)
+        if (tm->out.len > tm->out_off || tm->ended)
             lws_callback_on_writable(wsi);
         return 0;
     }

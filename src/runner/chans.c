@@ -271,11 +271,23 @@ static int fd_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
             pause_out(p, 1);
             return 0;
         }
-        ssize_t n = read(lws_get_socket_fd(wsi), b + CHAN_HDR, want);
-        if (n < 0 && (errno == EAGAIN || errno == EINTR))
-            return 0;
-        if (n <= 0)
-            return -1; /* EOF (EIO on a PTY whose last writer is gone) */
+        /* as much as is there, up to one frame: fewer, fuller frames */
+        size_t got = 0;
+        int eof = 0;
+        while (got < want) {
+            ssize_t r = read(lws_get_socket_fd(wsi), b + CHAN_HDR + got, want - got);
+            if (r > 0) {
+                got += (size_t)r;
+                continue;
+            }
+            if (r < 0 && errno == EINTR)
+                continue;
+            eof = !(r < 0 && errno == EAGAIN); /* EOF, or EIO once the PTY's writers left */
+            break;
+        }
+        if (!got)
+            return eof ? -1 : 0;
+        ssize_t n = (ssize_t)got;
         chan_data_header(b, p->id, f->stream);
         if (link_send_binary(p->r, b, CHAN_HDR + (size_t)n) < 0)
             return 0; /* the link is going: its end frees p */
@@ -283,6 +295,8 @@ static int fd_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
         p->last_us = now_us();
         if (!p->tx.avail)
             pause_out(p, 1);
+        if (eof)
+            return -1; /* what came before the end was sent */
         break;
     }
     case LWS_CALLBACK_RAW_CLOSE_FILE:
