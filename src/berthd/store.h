@@ -83,11 +83,20 @@ int store_member_add(struct store *st, int64_t org_id, int64_t user_id,
 int store_member_set_role(struct store *st, int64_t org_id, int64_t user_id, const char *role);
 int store_member_remove(struct store *st, int64_t org_id, int64_t user_id);
 int store_member_count_role(struct store *st, int64_t org_id, const char *role, int64_t *n);
-/* Writes the org's members and pending invitations as a JSON array of
- * {user_id, email, role, status, joined_at}, ordered by email, straight
- * from the rows; an invitation has user_id and joined_at null and status
- * "invited". */
-int store_members_write(struct store *st, int64_t org_id, int64_t now, struct jw *w);
+/* One entry of an org's member list: a member, or a pending invitation
+ * (user_id 0, joined_at 0, status "invited"). */
+struct member_row {
+    int64_t user_id;
+    const char *email;
+    const char *role;
+    const char *status;
+    int64_t joined_at;
+};
+
+/* The org's members and pending invitations, ordered by email, each
+ * handed to fn (the row's strings live until fn returns). */
+int store_members_each(struct store *st, int64_t org_id, int64_t now,
+                       void (*fn)(void *arg, const struct member_row *m), void *arg);
 /* Scopes text of every role the user holds, for "union of my scopes". */
 int store_user_roles(struct store *st, int64_t user_id, char roles[][16], int max, int *n);
 
@@ -114,8 +123,21 @@ int store_token_by_hash(struct store *st, const char *hash, struct token *t, str
 int store_token_revoke(struct store *st, int64_t id, int64_t user_id, int64_t now);
 /* Revokes every live token of the user. */
 int store_tokens_revoke_user(struct store *st, int64_t user_id, int64_t now);
-/* The user's live API tokens: {id, name, prefix, scopes[], org, created_at, expires_at}. */
-int store_tokens_list(struct store *st, int64_t user_id, json_t **items);
+/* An API token as listed: never its hash. scopes is space-separated;
+ * org_id 0: not bound to an organization. */
+struct token_row {
+    int64_t id;
+    const char *name;
+    const char *prefix;
+    const char *scopes;
+    int64_t org_id;
+    int64_t created_at, expires_at;
+};
+
+/* The user's live API tokens by id, each handed to fn (strings live until
+ * fn returns). */
+int store_tokens_each(struct store *st, int64_t user_id,
+                      void (*fn)(void *arg, const struct token_row *t), void *arg);
 
 /* An invitation to join org_id with role. Pending: not used, not voided,
  * not expired. The invite token (stored as a keyed hash) sets a password
@@ -150,9 +172,21 @@ int store_invites_void_org_user(struct store *st, int64_t org_id, int64_t user_i
 /* Voids the user's unused invitations other than keep_id. */
 int store_invites_void_others(struct store *st, int64_t user_id, int64_t keep_id, int64_t now);
 int store_invite_set_role(struct store *st, int64_t id, const char *role);
-/* The user's pending invitations as a JSON array of {id, org: {id, name},
- * role, invited_by, created_at, expires_at}, oldest first. */
-int store_invites_write(struct store *st, int64_t user_id, int64_t now, struct jw *w);
+/* A pending invitation as its invitee sees it. invited_by: the inviter's
+ * email, NULL when that account is gone. */
+struct invite_row {
+    int64_t id;
+    int64_t org_id;
+    const char *org_name;
+    const char *role;
+    const char *invited_by;
+    int64_t created_at, expires_at;
+};
+
+/* The user's pending invitations, oldest first, each handed to fn
+ * (strings live until fn returns). */
+int store_invites_each(struct store *st, int64_t user_id, int64_t now,
+                       void (*fn)(void *arg, const struct invite_row *inv), void *arg);
 
 struct audit_entry {
     int64_t org_id;       /* 0: not tied to an organization */

@@ -215,38 +215,33 @@ int store_member_count_role(struct store *st, int64_t org_id, const char *role, 
     return rc;
 }
 
-static void member_row(struct db_stmt *s, struct jw *w)
-{
-    jw_obj(w);
-    jw_key(w, "user_id");
-    if (db_null(s, 0))
-        jw_null(w);
-    else
-        jw_int(w, db_int(s, 0));
-    w_str(w, "email", s, 1);
-    w_str(w, "role", s, 2);
-    w_str(w, "status", s, 3);
-    w_time(w, "joined_at", s, 4);
-    jw_obj_end(w);
-}
-
 /* A pending invitation: neither used nor voided, and not expired. */
 #define INVITE_PENDING "used_at IS NULL AND voided_at IS NULL AND expires_at > ?"
 
 /* A pending invitation is listed with status "invited" and no user id
  * whether or not its email has an account (that is the invitee's to tell). */
-int store_members_write(struct store *st, int64_t org_id, int64_t now, struct jw *w)
+int store_members_each(struct store *st, int64_t org_id, int64_t now,
+                       void (*fn)(void *arg, const struct member_row *m), void *arg)
 {
-    return write_rows(st, q(st, "SELECT u.id, u.email, m.role, u.status, m.created_at "
+    struct db_stmt *s = q(st, "SELECT u.id, u.email, m.role, u.status, m.created_at "
                                 "FROM memberships m JOIN users u ON u.id = m.user_id "
                                 "WHERE m.org_id = ? UNION ALL "
                                 "SELECT NULL, u.email, i.role, 'invited', NULL "
                                 "FROM invites i JOIN users u ON u.id = i.user_id "
                                 "WHERE i.org_id = ? AND " INVITE_PENDING " AND NOT EXISTS "
                                 "(SELECT 1 FROM memberships m WHERE m.org_id = i.org_id AND "
-                                "m.user_id = i.user_id) ORDER BY 2",
-                            "iii", org_id, org_id, now),
-                      w, member_row);
+                              "m.user_id = i.user_id) ORDER BY 2",
+                          "iii", org_id, org_id, now);
+    int rc;
+    while ((rc = db_next(st->db, s)) == 1) {
+        struct member_row m = {
+            .user_id = db_int(s, 0), .email = db_text(s, 1), .role = db_text(s, 2),
+            .status = db_text(s, 3), .joined_at = db_int(s, 4),
+        };
+        fn(arg, &m);
+    }
+    db_done(s);
+    return rc == 0 ? STORE_OK : STORE_ERR;
 }
 
 int store_user_roles(struct store *st, int64_t user_id, char roles[][16], int max, int *n)
@@ -345,29 +340,23 @@ int store_tokens_revoke_user(struct store *st, int64_t user_id, int64_t now)
                          "revoked_at IS NULL", "ii", now, user_id));
 }
 
-static json_t *token_row(struct db_stmt *s)
+int store_tokens_each(struct store *st, int64_t user_id,
+                      void (*fn)(void *arg, const struct token_row *t), void *arg)
 {
-    json_t *scopes = json_array();
-    char buf[512];
-    db_str(s, 3, buf, sizeof buf);
-    for (char *save = NULL, *tok = strtok_r(buf, " ", &save); tok;
-         tok = strtok_r(NULL, " ", &save))
-        json_array_append_new(scopes, json_string(tok));
-    json_t *org = db_null(s, 4)
-                      ? json_null()
-                      : json_integer(db_int(s, 4));
-    return json_pack("{s:I, s:o, s:o, s:o, s:o, s:o, s:o}", "id",
-                     (json_int_t)db_int(s, 0), "name", col_json_str(s, 1),
-                     "prefix", col_json_str(s, 2), "scopes", scopes, "org", org,
-                     "created_at", col_json_time(s, 5), "expires_at", col_json_time(s, 6));
-}
-
-int store_tokens_list(struct store *st, int64_t user_id, json_t **items)
-{
-    return collect(st, q(st, "SELECT id, name, prefix, scopes, org_id, created_at, expires_at "
-                             "FROM tokens WHERE user_id = ? AND kind = 'api' AND "
-                             "revoked_at IS NULL ORDER BY id", "i", user_id),
-                   items, token_row);
+    struct db_stmt *s = q(st, "SELECT id, name, prefix, scopes, org_id, created_at, expires_at "
+                              "FROM tokens WHERE user_id = ? AND kind = 'api' AND "
+                              "revoked_at IS NULL ORDER BY id", "i", user_id);
+    int rc;
+    while ((rc = db_next(st->db, s)) == 1) {
+        struct token_row t = {
+            .id = db_int(s, 0), .name = db_text(s, 1), .prefix = db_text(s, 2),
+            .scopes = db_text(s, 3), .org_id = db_int(s, 4), .created_at = db_int(s, 5),
+            .expires_at = db_int(s, 6),
+        };
+        fn(arg, &t);
+    }
+    db_done(s);
+    return rc == 0 ? STORE_OK : STORE_ERR;
 }
 
 /* ---- invitations ---- */
@@ -452,30 +441,23 @@ int store_invite_set_role(struct store *st, int64_t id, const char *role)
     return changed(st, run(st, q(st, "UPDATE invites SET role = ? WHERE id = ?", "si", role, id)));
 }
 
-static void invite_item(struct db_stmt *s, struct jw *w)
+int store_invites_each(struct store *st, int64_t user_id, int64_t now,
+                       void (*fn)(void *arg, const struct invite_row *inv), void *arg)
 {
-    jw_obj(w);
-    jw_key(w, "id");
-    jw_int(w, db_int(s, 0));
-    jw_key(w, "org");
-    jw_obj(w);
-    jw_key(w, "id");
-    jw_int(w, db_int(s, 1));
-    w_str(w, "name", s, 2);
-    jw_obj_end(w);
-    w_str(w, "role", s, 3);
-    w_str(w, "invited_by", s, 4);
-    w_time(w, "created_at", s, 5);
-    w_time(w, "expires_at", s, 6);
-    jw_obj_end(w);
-}
-
-int store_invites_write(struct store *st, int64_t user_id, int64_t now, struct jw *w)
-{
-    return write_rows(st, q(st, "SELECT i.id, o.id, o.name, i.role, u.email, i.created_at, "
-                                "i.expires_at FROM invites i JOIN orgs o ON o.id = i.org_id "
-                                "LEFT JOIN users u ON u.id = i.created_by "
-                                "WHERE i.user_id = ? AND " INVITE_PENDING " ORDER BY i.id",
-                            "ii", user_id, now),
-                      w, invite_item);
+    struct db_stmt *s = q(st, "SELECT i.id, o.id, o.name, i.role, u.email, i.created_at, "
+                              "i.expires_at FROM invites i JOIN orgs o ON o.id = i.org_id "
+                              "LEFT JOIN users u ON u.id = i.created_by "
+                              "WHERE i.user_id = ? AND " INVITE_PENDING " ORDER BY i.id",
+                          "ii", user_id, now);
+    int rc;
+    while ((rc = db_next(st->db, s)) == 1) {
+        struct invite_row inv = {
+            .id = db_int(s, 0), .org_id = db_int(s, 1), .org_name = db_text(s, 2),
+            .role = db_text(s, 3), .invited_by = db_text(s, 4), .created_at = db_int(s, 5),
+            .expires_at = db_int(s, 6),
+        };
+        fn(arg, &inv);
+    }
+    db_done(s);
+    return rc == 0 ? STORE_OK : STORE_ERR;
 }
