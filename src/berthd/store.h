@@ -213,8 +213,12 @@ struct audit_filter {
     int limit;
 };
 
-/* Newest first. *next_cursor is 0 when there is nothing older. */
-int store_audit_list(struct store *st, const struct audit_filter *f, json_t **items,
+/* The matching entries, newest first, at most f->limit (0: 50), each
+ * handed to fn with its id (the entry's strings live until fn returns;
+ * actor_id 0: anonymous). *next_cursor is the last id handed over when
+ * older entries match, 0 when there is nothing older. */
+int store_audit_each(struct store *st, const struct audit_filter *f,
+                     void (*fn)(void *arg, int64_t id, const struct audit_entry *e), void *arg,
                      int64_t *next_cursor);
 
 
@@ -241,9 +245,20 @@ int store_server_create(struct store *st, int64_t org_id, const char *name, int6
 int store_server_find(struct store *st, int64_t org_id, const char *ref, struct server *sv);
 int store_server_get(struct store *st, int64_t id, struct server *sv);
 int store_server_by_credential(struct store *st, const char *hash, struct server *sv);
-/* Items: {id, name, status, status_reason, status_changed_at, created_at,
- * last_seen_at, decommissioned_at}. */
-int store_servers_list(struct store *st, int64_t org_id, json_t **items);
+/* A server as listed. Times 0: never (last_seen_at) or in service
+ * (decommissioned_at); status_reason may be NULL. */
+struct server_row {
+    int64_t id;
+    const char *name;
+    const char *status;
+    const char *status_reason;
+    int64_t status_changed_at, created_at, last_seen_at, decommissioned_at;
+};
+
+/* The org's servers by id, each handed to fn (strings live until fn
+ * returns). */
+int store_servers_of_org(struct store *st, int64_t org_id,
+                         void (*fn)(void *arg, const struct server_row *sv), void *arg);
 /* The stored JSON documents (NULL when never reported); caller decrefs. */
 int store_server_docs(struct store *st, int64_t id, json_t **metrics, json_t **fingerprint,
                       json_t **precheck);
@@ -297,8 +312,18 @@ int store_script_create(struct store *st, int64_t org_id, const char *name, cons
                         int64_t now, int64_t *id);
 /* ref is the script's id or name within org_id. */
 int store_script_find(struct store *st, int64_t org_id, const char *ref, struct script *s);
-/* Items: {id, name, size, created_at, updated_at}. */
-int store_scripts_list(struct store *st, int64_t org_id, json_t **items);
+/* A script as listed: its body's size, not the body. */
+struct script_row {
+    int64_t id;
+    const char *name;
+    int64_t size;
+    int64_t created_at, updated_at;
+};
+
+/* The org's scripts by name, each handed to fn (name lives until fn
+ * returns). */
+int store_scripts_each(struct store *st, int64_t org_id,
+                       void (*fn)(void *arg, const struct script_row *sc), void *arg);
 /* name or body may be NULL (unchanged). */
 int store_script_update(struct store *st, int64_t id, const char *name, const char *body,
                         int64_t now);
@@ -336,9 +361,21 @@ int store_job_finish(struct store *st, int64_t id, const char *status, int exit_
 int store_jobs_pending(struct store *st, int64_t server_id,
                        void (*fn)(void *arg, const struct job *j), void *arg);
 int store_jobs_count(struct store *st, int64_t counts[JOB_NSTATUS]);
-/* Items for a server (newest first, at most limit): {id, kind, status, ...}. */
-int store_jobs_list(struct store *st, int64_t org_id, int64_t server_id, int limit,
-                    json_t **items);
+/* A job as listed (no spec, no error). Times 0: not yet. */
+struct job_row {
+    int64_t id;
+    int64_t server_id;
+    const char *kind;
+    const char *status;
+    int has_exit;
+    int64_t exit_code;
+    int64_t created_at, started_at, finished_at;
+};
+
+/* The org's jobs (server_id 0: every server's), newest first, at most
+ * limit, each handed to fn (strings live until fn returns). */
+int store_jobs_each(struct store *st, int64_t org_id, int64_t server_id, int limit,
+                    void (*fn)(void *arg, const struct job_row *j), void *arg);
 
 /* Stores a chunk unless (job, seq) is there; *inserted says which. Only
  * for server_id's job while it is PENDING or RUNNING: NOTFOUND (nothing

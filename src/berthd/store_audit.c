@@ -20,31 +20,8 @@ int store_audit_append(struct store *st, const struct audit_entry *e)
                      e->ip, e->detail));
 }
 
-static json_t *audit_row(struct db_stmt *s)
-{
-    json_t *actor = db_null(s, 2)
-                        ? json_null()
-                        : json_pack("{s:I, s:o}", "id",
-                                    (json_int_t)db_int(s, 2), "email",
-                                    col_json_str(s, 3));
-    json_t *detail = json_null();
-    const char *d = db_text(s, 9);
-    if (d) {
-        json_t *parsed = json_loads(d, 0, NULL);
-        if (parsed) {
-            json_decref(detail);
-            detail = parsed;
-        }
-    }
-    return json_pack("{s:I, s:o, s:o, s:o, s:o, s:o, s:I, s:o, s:o}", "id",
-                     (json_int_t)db_int(s, 0), "at", col_json_time(s, 1),
-                     "actor", actor, "action", col_json_str(s, 4), "target",
-                     col_json_str(s, 5), "outcome", col_json_str(s, 6), "status",
-                     (json_int_t)db_int(s, 7), "ip", col_json_str(s, 8),
-                     "detail", detail);
-}
-
-int store_audit_list(struct store *st, const struct audit_filter *f, json_t **items,
+int store_audit_each(struct store *st, const struct audit_filter *f,
+                     void (*fn)(void *arg, int64_t id, const struct audit_entry *e), void *arg,
                      int64_t *next_cursor)
 {
     /* One statement with optional filters: a NULL/0 parameter disables its
@@ -70,16 +47,27 @@ int store_audit_list(struct store *st, const struct audit_filter *f, json_t **it
                           f->action, f->action, prefix_like, prefix_like, f->since, f->since,
                           f->until, f->until, f->before_id, f->before_id,
                           (int64_t)limit + 1);
-    json_t *arr = NULL;
-    int rc = collect(st, s, &arr, audit_row);
-    if (rc != STORE_OK)
-        return rc;
+    /* limit + 1 rows: the extra one says there is an older page */
+    int rc, n = 0;
+    int64_t last = 0;
     *next_cursor = 0;
-    if (json_array_size(arr) > (size_t)limit) {
-        json_array_remove(arr, (size_t)limit);
-        json_t *last = json_array_get(arr, (size_t)limit - 1);
-        *next_cursor = (int64_t)json_integer_value(json_object_get(last, "id"));
+    while ((rc = db_next(st->db, s)) == 1) {
+        if (n == limit) {
+            *next_cursor = last;
+            continue; /* runs to the end: at most this one row more */
+        }
+        struct audit_entry e = {
+            .org_id = f->org_id, .at = db_int(s, 1), .actor_id = db_int(s, 2),
+            .actor_email = db_text(s, 3), .action = db_text(s, 4), .target = db_text(s, 5),
+            .outcome = db_text(s, 6), .status = (int)db_int(s, 7), .ip = db_text(s, 8),
+            .detail = db_text(s, 9),
+        };
+        last = db_int(s, 0);
+        fn(arg, last, &e);
+        n++;
     }
-    *items = arr;
-    return STORE_OK;
+    db_done(s);
+    if (rc != 0)
+        *next_cursor = 0;
+    return rc == 0 ? STORE_OK : STORE_ERR;
 }

@@ -88,21 +88,24 @@ int store_server_by_credential(struct store *st, const char *hash, struct server
                             "s", hash), sv);
 }
 
-static json_t *server_row(struct db_stmt *s)
+int store_servers_of_org(struct store *st, int64_t org_id,
+                         void (*fn)(void *arg, const struct server_row *sv), void *arg)
 {
-    return json_pack("{s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "id",
-                     (json_int_t)db_int(s, 0), "name", col_json_str(s, 1),
-                     "status", col_json_str(s, 2), "status_reason", col_json_str(s, 3),
-                     "status_changed_at", col_json_time(s, 4), "created_at",
-                     col_json_time(s, 5), "last_seen_at", col_json_time(s, 6),
-                     "decommissioned_at", col_json_time(s, 7));
-}
-
-int store_servers_list(struct store *st, int64_t org_id, json_t **items)
-{
-    return collect(st, q(st, "SELECT id, name, status, status_reason, status_changed_at, "
-                             "created_at, last_seen_at, decommissioned_at FROM servers "
-                             "WHERE org_id = ? ORDER BY id", "i", org_id), items, server_row);
+    struct db_stmt *s = q(st, "SELECT id, name, status, status_reason, status_changed_at, "
+                              "created_at, last_seen_at, decommissioned_at FROM servers "
+                              "WHERE org_id = ? ORDER BY id", "i", org_id);
+    int rc;
+    while ((rc = db_next(st->db, s)) == 1) {
+        struct server_row sv = {
+            .id = db_int(s, 0), .name = db_text(s, 1), .status = db_text(s, 2),
+            .status_reason = db_text(s, 3), .status_changed_at = db_int(s, 4),
+            .created_at = db_int(s, 5), .last_seen_at = db_int(s, 6),
+            .decommissioned_at = db_int(s, 7),
+        };
+        fn(arg, &sv);
+    }
+    db_done(s);
+    return rc == 0 ? STORE_OK : STORE_ERR;
 }
 
 static json_t *col_json_doc(struct db_stmt *s, int i)
@@ -281,18 +284,21 @@ int store_script_find(struct store *st, int64_t org_id, const char *ref, struct 
     return sc->body ? STORE_OK : STORE_ERR;
 }
 
-static json_t *script_row(struct db_stmt *s)
+int store_scripts_each(struct store *st, int64_t org_id,
+                       void (*fn)(void *arg, const struct script_row *sc), void *arg)
 {
-    return json_pack("{s:I, s:o, s:I, s:o, s:o}", "id", (json_int_t)db_int(s, 0),
-                     "name", col_json_str(s, 1), "size", (json_int_t)db_int(s, 2),
-                     "created_at", col_json_time(s, 3), "updated_at", col_json_time(s, 4));
-}
-
-int store_scripts_list(struct store *st, int64_t org_id, json_t **items)
-{
-    return collect(st, q(st, "SELECT id, name, LENGTH(body), created_at, updated_at FROM "
-                             "scripts WHERE org_id = ? ORDER BY name", "i", org_id),
-                   items, script_row);
+    struct db_stmt *s = q(st, "SELECT id, name, LENGTH(body), created_at, updated_at FROM "
+                              "scripts WHERE org_id = ? ORDER BY name", "i", org_id);
+    int rc;
+    while ((rc = db_next(st->db, s)) == 1) {
+        struct script_row sc = {
+            .id = db_int(s, 0), .name = db_text(s, 1), .size = db_int(s, 2),
+            .created_at = db_int(s, 3), .updated_at = db_int(s, 4),
+        };
+        fn(arg, &sc);
+    }
+    db_done(s);
+    return rc == 0 ? STORE_OK : STORE_ERR;
 }
 
 int store_script_update(struct store *st, int64_t id, const char *name, const char *body,
@@ -417,27 +423,25 @@ int store_jobs_count(struct store *st, int64_t counts[JOB_NSTATUS])
     return rc == 0 ? STORE_OK : STORE_ERR;
 }
 
-static json_t *job_row(struct db_stmt *s)
+int store_jobs_each(struct store *st, int64_t org_id, int64_t server_id, int limit,
+                    void (*fn)(void *arg, const struct job_row *j), void *arg)
 {
-    json_t *exit_code = db_null(s, 4)
-                            ? json_null()
-                            : json_integer(db_int(s, 4));
-    return json_pack("{s:I, s:I, s:o, s:o, s:o, s:o, s:o, s:o}", "id",
-                     (json_int_t)db_int(s, 0), "server_id",
-                     (json_int_t)db_int(s, 1), "kind", col_json_str(s, 2),
-                     "status", col_json_str(s, 3), "exit_code", exit_code, "created_at",
-                     col_json_time(s, 5), "started_at", col_json_time(s, 6), "finished_at",
-                     col_json_time(s, 7));
-}
-
-int store_jobs_list(struct store *st, int64_t org_id, int64_t server_id, int limit,
-                    json_t **items)
-{
-    return collect(st, q(st, "SELECT id, server_id, kind, status, exit_code, created_at, "
-                             "started_at, finished_at FROM jobs WHERE org_id = ? AND "
-                             "(? = 0 OR server_id = ?) ORDER BY id DESC LIMIT ?",
-                         "iiii", org_id, server_id, server_id, (int64_t)limit),
-                   items, job_row);
+    struct db_stmt *s = q(st, "SELECT id, server_id, kind, status, exit_code, created_at, "
+                              "started_at, finished_at FROM jobs WHERE org_id = ? AND "
+                              "(? = 0 OR server_id = ?) ORDER BY id DESC LIMIT ?",
+                          "iiii", org_id, server_id, server_id, (int64_t)limit);
+    int rc;
+    while ((rc = db_next(st->db, s)) == 1) {
+        struct job_row j = {
+            .id = db_int(s, 0), .server_id = db_int(s, 1), .kind = db_text(s, 2),
+            .status = db_text(s, 3), .has_exit = !db_null(s, 4), .exit_code = db_int(s, 4),
+            .created_at = db_int(s, 5), .started_at = db_int(s, 6),
+            .finished_at = db_int(s, 7),
+        };
+        fn(arg, &j);
+    }
+    db_done(s);
+    return rc == 0 ? STORE_OK : STORE_ERR;
 }
 
 #define JOB_OPEN "SELECT 1 FROM jobs WHERE id = ? AND server_id = ? AND " \
