@@ -1,22 +1,22 @@
 /* store.h - berthd's persistent state behind one interface.
  *
- * The default implementation is SQLite (WAL) in the data directory. The
- * interface speaks in records and JSON lists, never in SQL handles, so a
- * PostgreSQL implementation can sit behind the same calls; the SQL itself
- * is written to be accepted by both (no SQLite-only syntax, '?' params that
- * a PG backend rewrites to $n).
+ * The table functions are split by domain (store_identity.c, store_audit.c,
+ * store_fleet.c, store_apps.c, store_repos.c) and written on db.h, the one
+ * db layer (db.c, the only caller of SQLite; a PostgreSQL backend plugs in
+ * there). The interface speaks in records, never in SQL handles; the SQL
+ * is written to be accepted by both (no SQLite-only syntax, '?' params
+ * that a PG backend rewrites to $n).
  *
  * Every call returns STORE_OK or a negative STORE_* code. Calls are made
  * from the event-loop thread only; each is a short indexed statement.
- * Lists are returned as new JSON arrays the caller owns.
+ * Lists hand each row to a callback (a *_row record whose strings live
+ * until the callback returns); the API files choose the JSON field names.
  */
 #ifndef BERTHD_STORE_H
 #define BERTHD_STORE_H
 
 #include <jansson.h>
 #include <stdint.h>
-
-struct jw;
 
 enum {
     STORE_OK = 0,
@@ -438,8 +438,10 @@ int store_apps_on_server(struct store *st, int64_t server_id, int64_t *n);
 int store_app_env_set(struct store *st, int64_t app_id, const char *name, const char *sealed,
                       int64_t now);
 int store_app_env_unset(struct store *st, int64_t app_id, const char *name);
-/* Items: {name, updated_at}, by name; never values. */
-int store_app_env_list(struct store *st, int64_t app_id, json_t **items);
+/* The app's env names by name with when each was set, via fn (name lives
+ * until fn returns); never values. */
+int store_app_env_names(struct store *st, int64_t app_id,
+                        void (*fn)(void *arg, const char *name, int64_t updated_at), void *arg);
 int store_app_env_each(struct store *st, int64_t app_id,
                        void (*fn)(void *arg, const char *name, const char *sealed), void *arg);
 
@@ -497,9 +499,19 @@ int store_deployment_set_result(struct store *st, int64_t id, const char *resolv
  * "ok"/"failed": finished_at (and started_at if never seen). Times in ms. */
 int store_deploy_step(struct store *st, int64_t deployment_id, const char *step, int ord,
                       const char *status, const char *detail, int64_t at_ms);
-/* Items: {step, status, started_at, finished_at, duration_ms, detail} in
- * pipeline order. */
-int store_deploy_steps(struct store *st, int64_t deployment_id, json_t **items);
+/* A pipeline step as stored; times in ms, present only when has_*. */
+struct deploy_step_row {
+    const char *step;
+    const char *status;
+    int has_started, has_finished;
+    int64_t started_ms, finished_ms;
+    const char *detail;
+};
+
+/* The deployment's steps in pipeline order, each handed to fn (strings
+ * live until fn returns). */
+int store_deploy_steps_each(struct store *st, int64_t deployment_id,
+                            void (*fn)(void *arg, const struct deploy_step_row *s), void *arg);
 
 /* ---- git repositories and webhook deliveries (migration 4; docs/webhooks.md) ----
  * The webhook secret, deploy key and GitHub App key are stored sealed
@@ -559,9 +571,12 @@ struct hook_delivery {
 int store_delivery_add(struct store *st, const struct hook_delivery *d);
 /* *seen: the repo already took (accepted or ignored) this delivery id. */
 int store_delivery_seen(struct store *st, int64_t repo_id, const char *delivery_id, int *seen);
-/* Newest first: {id, at, event, delivery_id, outcome, reason, status, ref,
- * commit, deployments}. */
-int store_deliveries_list(struct store *st, int64_t repo_id, int limit, json_t **items);
+/* The repo's deliveries, newest first, at most limit, each handed to fn
+ * with its id (strings live until fn returns; deployments_json as stored,
+ * NULL when none). */
+int store_deliveries_each(struct store *st, int64_t repo_id, int limit,
+                          void (*fn)(void *arg, int64_t id, const struct hook_delivery *d),
+                          void *arg);
 
 /* The webhook order rule's memory (migration 7; hooks.c): per repository
  * and branch, the last commit taken (head, "" when none) and the commits

@@ -181,16 +181,16 @@ int store_app_env_unset(struct store *st, int64_t app_id, const char *name)
                                  app_id, name)));
 }
 
-static json_t *env_row(struct db_stmt *s)
+int store_app_env_names(struct store *st, int64_t app_id,
+                        void (*fn)(void *arg, const char *name, int64_t updated_at), void *arg)
 {
-    return json_pack("{s:o, s:o}", "name", col_json_str(s, 0), "updated_at",
-                     col_json_time(s, 1));
-}
-
-int store_app_env_list(struct store *st, int64_t app_id, json_t **items)
-{
-    return collect(st, q(st, "SELECT name, updated_at FROM app_env WHERE app_id = ? ORDER BY "
-                             "name", "i", app_id), items, env_row);
+    struct db_stmt *s = q(st, "SELECT name, updated_at FROM app_env WHERE app_id = ? ORDER BY "
+                              "name", "i", app_id);
+    int rc;
+    while ((rc = db_next(st->db, s)) == 1)
+        fn(arg, db_text(s, 0), db_int(s, 1));
+    db_done(s);
+    return rc == 0 ? STORE_OK : STORE_ERR;
 }
 
 int store_app_env_each(struct store *st, int64_t app_id,
@@ -404,33 +404,21 @@ int store_deploy_step(struct store *st, int64_t deployment_id, const char *step,
                      started ? (int64_t)0 : at_ms, detail));
 }
 
-static json_t *ms_time(struct db_stmt *s, int i)
+int store_deploy_steps_each(struct store *st, int64_t deployment_id,
+                            void (*fn)(void *arg, const struct deploy_step_row *s), void *arg)
 {
-    if (db_null(s, i))
-        return json_null();
-    int64_t ms = db_int(s, i);
-    char t[40];
-    util_iso8601(ms / 1000, t, sizeof t);
-    /* 2026-11-23T19:21:00Z -> 2026-11-23T19:21:00.123Z */
-    size_t l = strlen(t);
-    if (l > 1 && t[l - 1] == 'Z')
-        snprintf(t + l - 1, sizeof t - (l - 1), ".%03dZ", (int)(ms % 1000));
-    return json_string(t);
-}
-
-static json_t *step_row(struct db_stmt *s)
-{
-    json_t *dur = json_null();
-    if (!db_null(s, 2) && !db_null(s, 3))
-        dur = json_integer(db_int(s, 3) - db_int(s, 2));
-    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}", "step", col_json_str(s, 0), "status",
-                     col_json_str(s, 1), "started_at", ms_time(s, 2), "finished_at",
-                     ms_time(s, 3), "duration_ms", dur, "detail", col_json_str(s, 4));
-}
-
-int store_deploy_steps(struct store *st, int64_t deployment_id, json_t **items)
-{
-    return collect(st, q(st, "SELECT step, status, started_at_ms, finished_at_ms, detail FROM "
-                             "deployment_steps WHERE deployment_id = ? ORDER BY ord, "
-                             "started_at_ms", "i", deployment_id), items, step_row);
+    struct db_stmt *s = q(st, "SELECT step, status, started_at_ms, finished_at_ms, detail FROM "
+                              "deployment_steps WHERE deployment_id = ? ORDER BY ord, "
+                              "started_at_ms", "i", deployment_id);
+    int rc;
+    while ((rc = db_next(st->db, s)) == 1) {
+        struct deploy_step_row r = {
+            .step = db_text(s, 0), .status = db_text(s, 1), .has_started = !db_null(s, 2),
+            .has_finished = !db_null(s, 3), .started_ms = db_int(s, 2),
+            .finished_ms = db_int(s, 3), .detail = db_text(s, 4),
+        };
+        fn(arg, &r);
+    }
+    db_done(s);
+    return rc == 0 ? STORE_OK : STORE_ERR;
 }

@@ -214,26 +214,24 @@ int store_hook_take(struct store *st, int64_t repo_id, const char *branch, const
     return rc;
 }
 
-static json_t *delivery_row(struct db_stmt *s)
+int store_deliveries_each(struct store *st, int64_t repo_id, int limit,
+                          void (*fn)(void *arg, int64_t id, const struct hook_delivery *d),
+                          void *arg)
 {
-    const char *deps = db_text(s, 10);
-    json_t *d = json_loads(deps ? deps : "[]", 0, NULL);
-    if (!json_is_array(d)) {
-        json_decref(d);
-        d = json_array();
+    struct db_stmt *s = q(st, "SELECT id, at, event, delivery_id, outcome, reason, status, "
+                              "ref, commit_id, repo_id, deployments FROM hook_deliveries "
+                              "WHERE repo_id = ? ORDER BY id DESC LIMIT ?", "ii", repo_id,
+                          (int64_t)limit);
+    int rc;
+    while ((rc = db_next(st->db, s)) == 1) {
+        struct hook_delivery d = {
+            .repo_id = db_int(s, 9), .at = db_int(s, 1), .event = db_text(s, 2),
+            .delivery_id = db_text(s, 3), .outcome = db_text(s, 4), .reason = db_text(s, 5),
+            .status = (int)db_int(s, 6), .ref = db_text(s, 7), .commit = db_text(s, 8),
+            .deployments_json = db_text(s, 10),
+        };
+        fn(arg, db_int(s, 0), &d);
     }
-    return json_pack("{s:I, s:o, s:o, s:o, s:o, s:o, s:I, s:o, s:o, s:o}", "id",
-                     (json_int_t)db_int(s, 0), "at", col_json_time(s, 1),
-                     "event", col_json_str(s, 2), "delivery_id", col_json_str(s, 3), "outcome",
-                     col_json_str(s, 4), "reason", col_json_str(s, 5), "status",
-                     (json_int_t)db_int(s, 6), "ref", col_json_str(s, 7),
-                     "commit", col_json_str(s, 8), "deployments", d);
-}
-
-int store_deliveries_list(struct store *st, int64_t repo_id, int limit, json_t **items)
-{
-    return collect(st, q(st, "SELECT id, at, event, delivery_id, outcome, reason, status, ref, "
-                             "commit_id, repo_id, deployments FROM hook_deliveries WHERE "
-                             "repo_id = ? ORDER BY id DESC LIMIT ?", "ii", repo_id,
-                         (int64_t)limit), items, delivery_row);
+    db_done(s);
+    return rc == 0 ? STORE_OK : STORE_ERR;
 }
