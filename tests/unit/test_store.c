@@ -1,5 +1,7 @@
-/* test_store.c - src/berthd/store.c against a real SQLite file in a
- * temporary directory: migrations, identity records, audit queries. */
+/* test_store.c - the store (src/berthd/store*.c on db.c) against a real
+ * SQLite file in a temporary directory: migrations, identity records,
+ * audit queries, the rows each list hands its callback. The file is also
+ * read with a connection of the test's own, independently of db.c. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,8 +16,6 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
-#include "buf.h"
-#include "jsonx.h"
 #include "store.h"
 
 struct fx {
@@ -1009,6 +1009,217 @@ static void job_log_only_while_open(void **state)
     assert_int_equal(prefix, 1);
 }
 
+/* ---- the lists' rows (the API files choose their JSON names) ---- */
+
+struct rows {
+    int n;
+    int64_t id[8], t[8];
+    char text[8][64];
+    int flag[8];
+};
+
+static void server_seen(void *arg, const struct server_row *sv)
+{
+    struct rows *r = arg;
+    if (r->n < 8) {
+        r->id[r->n] = sv->id;
+        r->t[r->n] = sv->decommissioned_at;
+        snprintf(r->text[r->n], sizeof r->text[0], "%s|%s", sv->status,
+                 sv->status_reason ? sv->status_reason : "(null)");
+        r->flag[r->n] = sv->last_seen_at != 0;
+    }
+    r->n++;
+}
+
+static void job_seen(void *arg, const struct job_row *j)
+{
+    struct rows *r = arg;
+    if (r->n < 8) {
+        r->id[r->n] = j->id;
+        r->t[r->n] = j->has_exit ? j->exit_code : -1;
+        snprintf(r->text[r->n], sizeof r->text[0], "%s", j->status);
+        r->flag[r->n] = j->finished_at != 0;
+    }
+    r->n++;
+}
+
+static void script_seen(void *arg, const struct script_row *sc)
+{
+    struct rows *r = arg;
+    if (r->n < 8) {
+        r->id[r->n] = sc->id;
+        r->t[r->n] = sc->size;
+        snprintf(r->text[r->n], sizeof r->text[0], "%s", sc->name);
+    }
+    r->n++;
+}
+
+/* Servers by id within the org, NULL reason and never-seen as NULL and 0;
+ * jobs newest first with their exit code only once finished; scripts by
+ * name with their body's size, not the body. */
+static void fleet_list_rows(void **state)
+{
+    struct fx *f = *state;
+    int64_t o = org(f, "acme"), o2 = org(f, "beta"), a, b, c, id1, id2;
+    assert_int_equal(store_server_create(f->st, o, "a", 1, &a), STORE_OK);
+    assert_int_equal(store_server_create(f->st, o, "b", 1, &b), STORE_OK);
+    assert_int_equal(store_server_create(f->st, o2, "c", 1, &c), STORE_OK);
+    assert_int_equal(store_server_set_status(f->st, a, "ACTIVE", NULL, 5), STORE_OK);
+    assert_int_equal(store_server_set_snapshot(f->st, a, 7, NULL), STORE_OK);
+    assert_int_equal(store_server_decommission(f->st, b, 9), STORE_OK);
+    struct rows r = {0};
+    assert_int_equal(store_servers_of_org(f->st, o, server_seen, &r), STORE_OK);
+    assert_int_equal(r.n, 2);
+    assert_int_equal(r.id[0], a);
+    assert_string_equal(r.text[0], "ACTIVE|(null)");
+    assert_int_equal(r.flag[0], 1);
+    assert_int_equal(r.t[0], 0);
+    assert_string_equal(r.text[1], "DECOMMISSIONED|decommissioned");
+    assert_int_equal(r.flag[1], 0);
+    assert_int_equal(r.t[1], 9);
+
+    struct job j = {.org_id = o, .server_id = a, .kind = "script", .spec_json = "{}",
+                    .created_at = 1};
+    assert_int_equal(store_job_create(f->st, &j, &id1), STORE_OK);
+    assert_int_equal(store_job_create(f->st, &j, &id2), STORE_OK);
+    assert_int_equal(store_job_finish(f->st, id1, "FAILED", 3, "boom", 4), STORE_OK);
+    memset(&r, 0, sizeof r);
+    assert_int_equal(store_jobs_each(f->st, o, a, 10, job_seen, &r), STORE_OK);
+    assert_int_equal(r.n, 2);
+    assert_int_equal(r.id[0], id2); /* newest first */
+    assert_int_equal(r.t[0], -1);
+    assert_string_equal(r.text[0], "PENDING");
+    assert_int_equal(r.flag[0], 0);
+    assert_int_equal(r.t[1], 3);
+    assert_int_equal(r.flag[1], 1);
+    memset(&r, 0, sizeof r);
+    assert_int_equal(store_jobs_each(f->st, o, a, 1, job_seen, &r), STORE_OK);
+    assert_int_equal(r.n, 1); /* the limit */
+    memset(&r, 0, sizeof r);
+    assert_int_equal(store_jobs_each(f->st, o, b, 10, job_seen, &r), STORE_OK);
+    assert_int_equal(r.n, 0); /* another server's */
+    memset(&r, 0, sizeof r);
+    assert_int_equal(store_jobs_each(f->st, o2, 0, 10, job_seen, &r), STORE_OK);
+    assert_int_equal(r.n, 0); /* another org's */
+
+    assert_int_equal(store_script_create(f->st, o, "zz", "echo hi\n", 1, NULL), STORE_OK);
+    assert_int_equal(store_script_create(f->st, o, "aa", "uptime", 1, NULL), STORE_OK);
+    memset(&r, 0, sizeof r);
+    assert_int_equal(store_scripts_each(f->st, o, script_seen, &r), STORE_OK);
+    assert_int_equal(r.n, 2);
+    assert_string_equal(r.text[0], "aa");
+    assert_int_equal(r.t[0], 6);
+    assert_int_equal(r.t[1], 8);
+}
+
+static void env_seen(void *arg, const char *name, int64_t updated_at)
+{
+    struct rows *r = arg;
+    if (r->n < 8) {
+        snprintf(r->text[r->n], sizeof r->text[0], "%s", name);
+        r->t[r->n] = updated_at;
+    }
+    r->n++;
+}
+
+static void step_seen(void *arg, const struct deploy_step_row *st)
+{
+    struct rows *r = arg;
+    if (r->n < 8) {
+        snprintf(r->text[r->n], sizeof r->text[0], "%s:%s:%s", st->step, st->status,
+                 st->detail ? st->detail : "(null)");
+        r->flag[r->n] = st->has_started * 2 + st->has_finished;
+        r->t[r->n] = st->has_finished ? st->finished_ms - st->started_ms : -1;
+    }
+    r->n++;
+}
+
+/* Env names by name, never values; steps in pipeline order with a time
+ * only once it happened. */
+static void apps_list_rows(void **state)
+{
+    struct fx *f = *state;
+    int64_t o = org(f, "acme"), sv, app, dep;
+    assert_int_equal(store_server_create(f->st, o, "a", 1, &sv), STORE_OK);
+    struct app a = {.org_id = o, .name = "web", .server_id = sv, .repo_url = "https://x/y.git",
+                    .branch = "main", .dockerfile = "Dockerfile", .context = ".",
+                    .container_port = 80, .health_path = "/", .domains_json = "[]",
+                    .restart_policy = "no", .cpus = 0.5, .created_at = 1, .updated_at = 1};
+    assert_int_equal(store_app_create(f->st, &a, &app), STORE_OK);
+    assert_int_equal(store_app_env_set(f->st, app, "ZED", "sealed-z", 20), STORE_OK);
+    assert_int_equal(store_app_env_set(f->st, app, "ABC", "sealed-a", 10), STORE_OK);
+    struct rows r = {0};
+    assert_int_equal(store_app_env_names(f->st, app, env_seen, &r), STORE_OK);
+    assert_int_equal(r.n, 2);
+    assert_string_equal(r.text[0], "ABC");
+    assert_int_equal(r.t[0], 10);
+    assert_string_equal(r.text[1], "ZED");
+
+    struct app got;
+    assert_int_equal(store_app_find(f->st, o, "web", &got), STORE_OK);
+    assert_true(got.cpus > 0.49 && got.cpus < 0.51); /* the one REAL, bound as a double */
+    store_app_release(&got);
+
+    struct deployment d = {.org_id = o, .app_id = app, .server_id = sv, .kind = "deploy",
+                           .created_at = 1};
+    assert_int_equal(store_deployment_create(f->st, &d, &dep), STORE_OK);
+    assert_int_equal(store_deploy_step(f->st, dep, "clone", 2, "started", NULL, 5000), STORE_OK);
+    assert_int_equal(store_deploy_step(f->st, dep, "precheck", 1, "ok", "fine", 4000), STORE_OK);
+    assert_int_equal(store_deploy_step(f->st, dep, "clone", 2, "ok", NULL, 5250), STORE_OK);
+    assert_int_equal(store_deploy_step(f->st, dep, "build", 3, "started", NULL, 6000), STORE_OK);
+    memset(&r, 0, sizeof r);
+    assert_int_equal(store_deploy_steps_each(f->st, dep, step_seen, &r), STORE_OK);
+    assert_int_equal(r.n, 3);
+    assert_string_equal(r.text[0], "precheck:ok:fine");
+    assert_int_equal(r.flag[0], 3);
+    assert_int_equal(r.t[0], 0);
+    assert_string_equal(r.text[1], "clone:ok:(null)");
+    assert_int_equal(r.t[1], 250);
+    assert_string_equal(r.text[2], "build:started:(null)");
+    assert_int_equal(r.flag[2], 2); /* started, not finished */
+}
+
+static void delivery_seen(void *arg, int64_t id, const struct hook_delivery *d)
+{
+    struct rows *r = arg;
+    if (r->n < 8) {
+        r->id[r->n] = id;
+        snprintf(r->text[r->n], sizeof r->text[0], "%s|%s|%s", d->event ? d->event : "(null)",
+                 d->outcome, d->deployments_json);
+        r->t[r->n] = d->status;
+    }
+    r->n++;
+}
+
+/* Deliveries newest first, at most limit, only the repository's own. */
+static void deliveries_list_rows(void **state)
+{
+    struct fx *f = *state;
+    int64_t o = org(f, "acme"), rp, rp2;
+    assert_int_equal(store_repo_create(f->st, o, "github", "https://github.com/a/b.git",
+                                       "github.com/a/b", 1, &rp), STORE_OK);
+    assert_int_equal(store_repo_create(f->st, o, "github", "https://github.com/a/c.git",
+                                       "github.com/a/c", 1, &rp2), STORE_OK);
+    struct hook_delivery d = {.repo_id = rp, .at = 10, .outcome = "rejected",
+                              .reason = "bad signature", .status = 401};
+    assert_int_equal(store_delivery_add(f->st, &d), STORE_OK);
+    d.at = 11, d.event = "push", d.outcome = "accepted", d.status = 202;
+    d.deployments_json = "[4]";
+    assert_int_equal(store_delivery_add(f->st, &d), STORE_OK);
+    d.repo_id = rp2;
+    assert_int_equal(store_delivery_add(f->st, &d), STORE_OK);
+    struct rows r = {0};
+    assert_int_equal(store_deliveries_each(f->st, rp, 10, delivery_seen, &r), STORE_OK);
+    assert_int_equal(r.n, 2);
+    assert_string_equal(r.text[0], "push|accepted|[4]");
+    assert_int_equal(r.t[0], 202);
+    assert_string_equal(r.text[1], "(null)|rejected|[]");
+    assert_true(r.id[0] > r.id[1]);
+    memset(&r, 0, sizeof r);
+    assert_int_equal(store_deliveries_each(f->st, rp, 1, delivery_seen, &r), STORE_OK);
+    assert_int_equal(r.n, 1);
+}
+
 #define TF(f) cmocka_unit_test_setup_teardown(f, fx_setup, fx_teardown)
 
 int main(void)
@@ -1025,7 +1236,8 @@ int main(void)
         TF(activate_only_invited), TF(audit_org_isolation_newest_first), TF(audit_filter_actor),
         TF(regtoken_claim_once), TF(job_log_only_while_open),
         TF(audit_filter_action), TF(audit_filter_time), TF(audit_cursor_pagination),
-        TF(audit_cursor_exact_page), TF(audit_cursor_with_filter),
+        TF(audit_cursor_exact_page), TF(audit_cursor_with_filter), TF(fleet_list_rows),
+        TF(apps_list_rows), TF(deliveries_list_rows),
     };
     return cmocka_run_group_tests_name("store", tests, NULL, NULL);
 }
