@@ -374,7 +374,8 @@ void api_invites_list(struct req *r)
     jw_obj(w);
     jw_key(w, "items");
     jw_arr(w);
-    if (!r->who.token_org_id) { /* bound: to an org the account is in already */
+    /* a token bound to an org sees none: its account is in that org already */
+    if (!r->who.token_org_id) {
         int rc = store_invites_each(r->srv->store, r->who.user_id, util_now(), invite_item, w);
         if (rc != STORE_OK) {
             api_store_error(r, rc, "invitation");

@@ -38,6 +38,8 @@ int store_commit(struct store *st);
 void store_rollback(struct store *st);
 const char *store_errmsg(struct store *st);
 
+/* ---- users, organizations, members, tokens, invitations (store_identity.c) ---- */
+
 struct user {
     int64_t id;
     char email[256];
@@ -188,6 +190,8 @@ struct invite_row {
 int store_invites_each(struct store *st, int64_t user_id, int64_t now,
                        void (*fn)(void *arg, const struct invite_row *inv), void *arg);
 
+/* ---- the audit trail (store_audit.c) ---- */
+
 struct audit_entry {
     int64_t org_id;       /* 0: not tied to an organization */
     int64_t at;
@@ -222,7 +226,7 @@ int store_audit_each(struct store *st, const struct audit_filter *f,
                      int64_t *next_cursor);
 
 
-/* ---- servers, registration tokens (migration 2) ----
+/* ---- servers, registration tokens (migration 2; store_fleet.c) ----
  * Statuses: "PROVISIONING", "ACTIVE", "UNREACHABLE", "DECOMMISSIONED". */
 
 struct server {
@@ -296,7 +300,7 @@ int store_regtoken_claim(struct store *st, int64_t id, int64_t now);
  * acknowledged its credential), so a retry can register. */
 int store_regtoken_release(struct store *st, int64_t id, int64_t claimed_at);
 
-/* ---- scripts ---- */
+/* ---- scripts (store_fleet.c) ---- */
 
 struct script {
     int64_t id;
@@ -329,7 +333,7 @@ int store_script_update(struct store *st, int64_t id, const char *name, const ch
                         int64_t now);
 int store_script_delete(struct store *st, int64_t id);
 
-/* ---- jobs and their output ---- */
+/* ---- jobs and their output (store_fleet.c) ---- */
 
 enum { JOB_PENDING = 0, JOB_RUNNING, JOB_SUCCEEDED, JOB_FAILED, JOB_NSTATUS };
 extern const char *const store_job_status_names[JOB_NSTATUS];
@@ -393,7 +397,8 @@ int store_job_logs(struct store *st, int64_t job_id, int64_t after, int64_t upto
                    void *arg, int64_t *last);
 
 
-/* ---- applications, their env, deployments (migration 3; docs/deploy.md) ---- */
+/* ---- applications, their env, deployments (migration 3; store_apps.c;
+ * docs/deploy.md) ---- */
 
 struct app {
     int64_t id;
@@ -513,7 +518,8 @@ struct deploy_step_row {
 int store_deploy_steps_each(struct store *st, int64_t deployment_id,
                             void (*fn)(void *arg, const struct deploy_step_row *s), void *arg);
 
-/* ---- git repositories and webhook deliveries (migration 4; docs/webhooks.md) ----
+/* ---- git repositories and webhook deliveries (migration 4; store_repos.c;
+ * docs/webhooks.md) ----
  * The webhook secret, deploy key and GitHub App key are stored sealed
  * (crypto_seal, associated data "repo:<id>:<what>"); the store never sees
  * them clear. url_norm is giturl_normalize(url). */
