@@ -10,8 +10,9 @@
  * Every call returns STORE_OK or a negative STORE_* code. Calls are made
  * from the event-loop thread only; each is a short indexed statement.
  * Lists hand each row to a callback (a *_row record whose strings live
- * until the callback returns; a callback does not call the store, whose
- * statement is mid-step); the API files choose the JSON field names.
+ * until the callback returns; a callback may make other store calls, but
+ * not the same list again, whose statement is mid-step); the API files
+ * choose the JSON field names.
  */
 #ifndef BERTHD_STORE_H
 #define BERTHD_STORE_H
