@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Import cycles among berthd's modules (issue 13): a module is a .c file
-and its .h; it depends on every module whose header it (or its header)
-includes. Prints each cycle found and exits 1; `--graph` prints the edges.
+and its .h (and its private NAME_impl.h); it depends on every module whose
+header it (or its header) includes. Prints each cycle found and exits 1; `--graph` prints the edges.
 
 Usage: scripts/layers.py [--graph] [--allow "a b c"] [DIR]   (DIR: src/berthd)
 
@@ -19,12 +19,15 @@ def graph(d):
     mods = {}
     for f in os.listdir(d):
         stem, ext = os.path.splitext(f)
+        if stem.endswith("_impl"):  # a module's private header: part of it
+            stem = stem[:-5]
         if ext in (".c", ".h"):
             with open(os.path.join(d, f)) as fh:
                 deps = set(INC.findall(fh.read()))
             mods.setdefault(stem, set()).update(deps)
     for m in mods:
-        mods[m] = {x for x in mods[m] if x in mods and x != m}
+        deps = {x[:-5] if x.endswith("_impl") else x for x in mods[m]}
+        mods[m] = {x for x in deps if x in mods and x != m}
     return mods
 
 

@@ -631,15 +631,24 @@ static int env_key_of(struct req *r, const char **key)
     return 0;
 }
 
+/* {name, updated_at}: never the value. */
+static void env_item(void *arg, const char *name, int64_t updated_at)
+{
+    json_array_append_new(arg, json_pack("{s:o, s:o}", "name",
+                                         name ? json_string(name) : json_null(), "updated_at",
+                                         api_time(updated_at)));
+}
+
 void api_app_env_list(struct req *r)
 {
     struct app a;
     if (api_app_of(r, r->params[1], &a) < 0)
         return;
-    json_t *items;
-    int rc = store_app_env_list(r->srv->store, a.id, &items);
+    json_t *items = json_array();
+    int rc = store_app_env_names(r->srv->store, a.id, env_item, items);
     store_app_release(&a);
     if (rc != STORE_OK) {
+        json_decref(items);
         api_store_error(r, rc, "env");
         return;
     }

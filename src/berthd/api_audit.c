@@ -6,6 +6,24 @@
 #include <stdio.h>
 #include <string.h>
 
+static json_t *str_or_null(const char *s) { return s ? json_string(s) : json_null(); }
+
+/* {id, at, actor: {id, email} | null, action, target, outcome, status, ip,
+ * detail}; detail is the stored JSON document (null when none or unreadable). */
+static void audit_item(void *arg, int64_t id, const struct audit_entry *e)
+{
+    json_t *actor = e->actor_id ? json_pack("{s:I, s:o}", "id", (json_int_t)e->actor_id,
+                                            "email", str_or_null(e->actor_email))
+                                : json_null();
+    json_t *detail = e->detail ? json_loads(e->detail, 0, NULL) : NULL;
+    json_array_append_new(
+        arg, json_pack("{s:I, s:o, s:o, s:o, s:o, s:o, s:I, s:o, s:o}", "id", (json_int_t)id,
+                       "at", api_time(e->at), "actor", actor, "action", str_or_null(e->action),
+                       "target", str_or_null(e->target), "outcome", str_or_null(e->outcome),
+                       "status", (json_int_t)e->status, "ip", str_or_null(e->ip), "detail",
+                       detail ? detail : json_null()));
+}
+
 void api_audit_list(struct req *r)
 {
     char actor[256], action[128], since[64], until[64], cursor[32], limit[16];
@@ -46,10 +64,11 @@ void api_audit_list(struct req *r)
     }
     if (r->replied) /* a value too long: answered 400 */
         return;
-    json_t *items;
+    json_t *items = json_array();
     int64_t next = 0;
-    int rc = store_audit_list(r->srv->store, &f, &items, &next);
+    int rc = store_audit_each(r->srv->store, &f, audit_item, items, &next);
     if (rc != STORE_OK) {
+        json_decref(items);
         api_store_error(r, rc, "audit");
         return;
     }

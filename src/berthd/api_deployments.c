@@ -38,6 +38,34 @@ static void summary(const struct deployment *d, char *out, size_t n)
                  (long long)d->rolled_back_to);
 }
 
+static json_t *str_or_null(const char *s) { return s ? json_string(s) : json_null(); }
+
+/* A step time in ms as ISO-8601 with milliseconds: 2026-11-23T19:21:00.123Z. */
+static json_t *ms_time(int64_t ms)
+{
+    char t[40];
+    util_iso8601(ms / 1000, t, sizeof t);
+    size_t l = strlen(t);
+    if (l > 1 && t[l - 1] == 'Z')
+        snprintf(t + l - 1, sizeof t - (l - 1), ".%03dZ", (int)(ms % 1000));
+    return json_string(t);
+}
+
+/* {step, status, started_at, finished_at, duration_ms, detail} */
+static void step_item(void *arg, const struct deploy_step_row *st)
+{
+    json_array_append_new(
+        arg, json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}", "step", str_or_null(st->step),
+                       "status", str_or_null(st->status), "started_at",
+                       st->has_started ? ms_time(st->started_ms) : json_null(), "finished_at",
+                       st->has_finished ? ms_time(st->finished_ms) : json_null(),
+                       "duration_ms",
+                       st->has_started && st->has_finished
+                           ? json_integer(st->finished_ms - st->started_ms)
+                           : json_null(),
+                       "detail", str_or_null(st->detail)));
+}
+
 static json_t *dep_json(struct req *r, const struct deployment *d, int64_t current_id,
                         int steps)
 {
@@ -60,9 +88,9 @@ static json_t *dep_json(struct req *r, const struct deployment *d, int64_t curre
         api_time(d->created_at), "started_at", api_time(d->started_at), "finished_at",
         api_time(d->finished_at));
     if (o && steps) {
-        json_t *items = NULL;
-        if (store_deploy_steps(r->srv->store, d->id, &items) != STORE_OK)
-            items = json_array();
+        json_t *items = json_array();
+        if (store_deploy_steps_each(r->srv->store, d->id, step_item, items) != STORE_OK)
+            json_array_clear(items);
         json_object_set_new(o, "steps", items);
     }
     return o;

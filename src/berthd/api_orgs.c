@@ -106,12 +106,36 @@ void api_org_get(struct req *r)
                                       api_time(o.created_at)));
 }
 
+/* {user_id, email, role, status, joined_at}; an invitation has user_id and
+ * joined_at null and status "invited". */
+static void member_item(void *arg, const struct member_row *m)
+{
+    struct jw *w = arg;
+    jw_obj(w);
+    jw_key(w, "user_id");
+    if (m->user_id)
+        jw_int(w, m->user_id);
+    else
+        jw_null(w);
+    jw_key(w, "email");
+    jw_str(w, m->email);
+    jw_key(w, "role");
+    jw_str(w, m->role);
+    jw_key(w, "status");
+    jw_str(w, m->status);
+    jw_key(w, "joined_at");
+    api_time_write(w, m->joined_at);
+    jw_obj_end(w);
+}
+
 void api_members_list(struct req *r)
 {
     struct jw *w = http_json(r);
     jw_obj(w);
     jw_key(w, "items");
-    int rc = store_members_write(r->srv->store, r->who.org_id, util_now(), w);
+    jw_arr(w);
+    int rc = store_members_each(r->srv->store, r->who.org_id, util_now(), member_item, w);
+    jw_arr_end(w);
     if (rc != STORE_OK) {
         api_store_error(r, rc, "member");
         return;
@@ -319,21 +343,46 @@ void api_member_remove(struct req *r)
 /* ---- the caller's invitations (any account; accepting needs a session;
  * a token bound to one organization sees none) ---- */
 
+/* {id, org: {id, name}, role, invited_by, created_at, expires_at} */
+static void invite_item(void *arg, const struct invite_row *inv)
+{
+    struct jw *w = arg;
+    jw_obj(w);
+    jw_key(w, "id");
+    jw_int(w, inv->id);
+    jw_key(w, "org");
+    jw_obj(w);
+    jw_key(w, "id");
+    jw_int(w, inv->org_id);
+    jw_key(w, "name");
+    jw_str(w, inv->org_name);
+    jw_obj_end(w);
+    jw_key(w, "role");
+    jw_str(w, inv->role);
+    jw_key(w, "invited_by");
+    jw_str(w, inv->invited_by);
+    jw_key(w, "created_at");
+    api_time_write(w, inv->created_at);
+    jw_key(w, "expires_at");
+    api_time_write(w, inv->expires_at);
+    jw_obj_end(w);
+}
+
 void api_invites_list(struct req *r)
 {
     struct jw *w = http_json(r);
     jw_obj(w);
     jw_key(w, "items");
-    if (r->who.token_org_id) { /* bound to an org the account is in already */
-        jw_arr(w);
-        jw_arr_end(w);
-    } else {
-        int rc = store_invites_write(r->srv->store, r->who.user_id, util_now(), w);
+    jw_arr(w);
+    /* a token bound to an org sees none: its account is in that org already */
+    if (!r->who.token_org_id) {
+        int rc = store_invites_each(r->srv->store, r->who.user_id, util_now(), invite_item, w);
         if (rc != STORE_OK) {
             api_store_error(r, rc, "invitation");
             return;
         }
     }
+    jw_arr_end(w);
     jw_obj_end(w);
     http_reply_jw(r, 200);
 }

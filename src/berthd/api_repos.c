@@ -223,6 +223,26 @@ void api_repo_delete(struct req *r)
     store_repo_release(&rp);
 }
 
+static json_t *str_or_null(const char *s) { return s ? json_string(s) : json_null(); }
+
+/* {id, at, event, delivery_id, outcome, reason, status, ref, commit,
+ * deployments: [ids]} */
+static void delivery_item(void *arg, int64_t id, const struct hook_delivery *d)
+{
+    json_t *deps = json_loads(d->deployments_json ? d->deployments_json : "[]", 0, NULL);
+    if (!json_is_array(deps)) {
+        json_decref(deps);
+        deps = json_array();
+    }
+    json_array_append_new(
+        arg, json_pack("{s:I, s:o, s:o, s:o, s:o, s:o, s:I, s:o, s:o, s:o}", "id",
+                       (json_int_t)id, "at", api_time(d->at), "event", str_or_null(d->event),
+                       "delivery_id", str_or_null(d->delivery_id), "outcome",
+                       str_or_null(d->outcome), "reason", str_or_null(d->reason), "status",
+                       (json_int_t)d->status, "ref", str_or_null(d->ref), "commit",
+                       str_or_null(d->commit), "deployments", deps));
+}
+
 void api_repo_deliveries(struct req *r)
 {
     struct repo rp;
@@ -237,10 +257,11 @@ void api_repo_deliveries(struct req *r)
         return;
     if (repo_of(r, &rp) < 0)
         return;
-    json_t *items = NULL;
-    int rc = store_deliveries_list(r->srv->store, rp.id, (int)limit, &items);
+    json_t *items = json_array();
+    int rc = store_deliveries_each(r->srv->store, rp.id, (int)limit, delivery_item, items);
     store_repo_release(&rp);
     if (rc != STORE_OK) {
+        json_decref(items);
         api_store_error(r, rc, "repository");
         return;
     }

@@ -51,11 +51,22 @@ static int body_ok(struct req *r, const char *body)
     return 1;
 }
 
+/* {id, name, size, created_at, updated_at} */
+static void script_item(void *arg, const struct script_row *sc)
+{
+    json_array_append_new(arg, json_pack("{s:I, s:o, s:I, s:o, s:o}", "id", (json_int_t)sc->id,
+                                         "name", sc->name ? json_string(sc->name) : json_null(),
+                                         "size", (json_int_t)sc->size, "created_at",
+                                         api_time(sc->created_at), "updated_at",
+                                         api_time(sc->updated_at)));
+}
+
 void api_scripts_list(struct req *r)
 {
-    json_t *items;
-    int rc = store_scripts_list(r->srv->store, r->who.org_id, &items);
+    json_t *items = json_array();
+    int rc = store_scripts_each(r->srv->store, r->who.org_id, script_item, items);
     if (rc != STORE_OK) {
+        json_decref(items);
         api_store_error(r, rc, "script");
         return;
     }

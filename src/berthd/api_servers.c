@@ -118,26 +118,43 @@ static json_t *server_json(struct req *r, const struct server *sv, int full)
     return o;
 }
 
+static json_t *str_or_null(const char *s) { return s ? json_string(s) : json_null(); }
+
+struct servers_list {
+    struct req *r;
+    json_t *items;
+};
+
+/* {id, name, status, status_reason, status_changed_at, created_at,
+ * last_seen_at, decommissioned_at, connected}: last_seen_at and connected
+ * from the hub's live view when it has one. */
+static void server_item(void *arg, const struct server_row *sv)
+{
+    struct servers_list *l = arg;
+    struct hub_live_info li;
+    hub_server_info(l->r->srv->hub, sv->id, &li);
+    json_decref(li.metrics);
+    json_array_append_new(
+        l->items,
+        json_pack("{s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:b}", "id", (json_int_t)sv->id,
+                  "name", str_or_null(sv->name), "status", str_or_null(sv->status),
+                  "status_reason", str_or_null(sv->status_reason), "status_changed_at",
+                  api_time(sv->status_changed_at), "created_at", api_time(sv->created_at),
+                  "last_seen_at", api_time(li.last_seen ? li.last_seen : sv->last_seen_at),
+                  "decommissioned_at", api_time(sv->decommissioned_at), "connected",
+                  li.connected));
+}
+
 void api_servers_list(struct req *r)
 {
-    json_t *items;
-    int rc = store_servers_list(r->srv->store, r->who.org_id, &items);
+    struct servers_list l = {r, json_array()};
+    int rc = store_servers_of_org(r->srv->store, r->who.org_id, server_item, &l);
     if (rc != STORE_OK) {
+        json_decref(l.items);
         api_store_error(r, rc, "server");
         return;
     }
-    size_t i;
-    json_t *it;
-    json_array_foreach(items, i, it) {
-        struct hub_live_info li;
-        hub_server_info(r->srv->hub, (int64_t)json_integer_value(json_object_get(it, "id")),
-                        &li);
-        json_object_set_new(it, "connected", json_boolean(li.connected));
-        if (li.last_seen)
-            json_object_set_new(it, "last_seen_at", api_time(li.last_seen));
-        json_decref(li.metrics);
-    }
-    http_reply_json(r, 200, json_pack("{s:o}", "items", items));
+    http_reply_json(r, 200, json_pack("{s:o}", "items", l.items));
 }
 
 /* New one-time registration token for sv; fills tok and *exp. */
@@ -366,14 +383,28 @@ void api_server_metrics(struct req *r)
                                       hub_server_history(r->srv->hub, sv.id, since)));
 }
 
+/* {id, server_id, kind, status, exit_code, created_at, started_at,
+ * finished_at} */
+static void job_item(void *arg, const struct job_row *j)
+{
+    json_array_append_new(
+        arg, json_pack("{s:I, s:I, s:o, s:o, s:o, s:o, s:o, s:o}", "id", (json_int_t)j->id,
+                       "server_id", (json_int_t)j->server_id, "kind", str_or_null(j->kind),
+                       "status", str_or_null(j->status), "exit_code",
+                       j->has_exit ? json_integer(j->exit_code) : json_null(), "created_at",
+                       api_time(j->created_at), "started_at", api_time(j->started_at),
+                       "finished_at", api_time(j->finished_at)));
+}
+
 void api_server_jobs(struct req *r)
 {
     struct server sv;
     if (api_server_of(r, r->params[1], &sv) < 0)
         return;
-    json_t *items;
-    int rc = store_jobs_list(r->srv->store, r->who.org_id, sv.id, 100, &items);
+    json_t *items = json_array();
+    int rc = store_jobs_each(r->srv->store, r->who.org_id, sv.id, 100, job_item, items);
     if (rc != STORE_OK) {
+        json_decref(items);
         api_store_error(r, rc, "job");
         return;
     }

@@ -13,11 +13,29 @@
 #define TOKEN_TTL_DEFAULT (30 * 24 * 3600)
 #define TOKEN_TTL_MAX (366 * 24 * 3600)
 
+/* {id, name, prefix, scopes[], org, created_at, expires_at}; never the hash. */
+static void token_item(void *arg, const struct token_row *t)
+{
+    json_t *scopes = json_array();
+    char buf[512];
+    util_strlcpy(buf, t->scopes ? t->scopes : "", sizeof buf);
+    for (char *save = NULL, *tok = strtok_r(buf, " ", &save); tok;
+         tok = strtok_r(NULL, " ", &save))
+        json_array_append_new(scopes, json_string(tok));
+    json_array_append_new(
+        arg, json_pack("{s:I, s:o, s:o, s:o, s:o, s:o, s:o}", "id", (json_int_t)t->id, "name",
+                       t->name ? json_string(t->name) : json_null(), "prefix",
+                       t->prefix ? json_string(t->prefix) : json_null(), "scopes", scopes,
+                       "org", t->org_id ? json_integer(t->org_id) : json_null(), "created_at",
+                       api_time(t->created_at), "expires_at", api_time(t->expires_at)));
+}
+
 void api_tokens_list(struct req *r)
 {
-    json_t *items;
-    int rc = store_tokens_list(r->srv->store, r->who.user_id, &items);
+    json_t *items = json_array();
+    int rc = store_tokens_each(r->srv->store, r->who.user_id, token_item, items);
     if (rc != STORE_OK) {
+        json_decref(items);
         api_store_error(r, rc, "token");
         return;
     }

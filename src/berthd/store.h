@@ -1,22 +1,24 @@
 /* store.h - berthd's persistent state behind one interface.
  *
- * The default implementation is SQLite (WAL) in the data directory. The
- * interface speaks in records and JSON lists, never in SQL handles, so a
- * PostgreSQL implementation can sit behind the same calls; the SQL itself
- * is written to be accepted by both (no SQLite-only syntax, '?' params that
- * a PG backend rewrites to $n).
+ * The table functions are split by domain (store_identity.c, store_audit.c,
+ * store_fleet.c, store_apps.c, store_repos.c) and written on db.h, the one
+ * db layer (db.c, the only caller of SQLite; a PostgreSQL backend plugs in
+ * there). The interface speaks in records, never in SQL handles; the SQL
+ * is written to be accepted by both (no SQLite-only syntax, '?' params
+ * that a PG backend rewrites to $n).
  *
  * Every call returns STORE_OK or a negative STORE_* code. Calls are made
  * from the event-loop thread only; each is a short indexed statement.
- * Lists are returned as new JSON arrays the caller owns.
+ * Lists hand each row to a callback (a *_row record whose strings live
+ * until the callback returns; a callback may make other store calls, but
+ * not the same list again, whose statement is mid-step); the API files
+ * choose the JSON field names.
  */
 #ifndef BERTHD_STORE_H
 #define BERTHD_STORE_H
 
 #include <jansson.h>
 #include <stdint.h>
-
-struct jw;
 
 enum {
     STORE_OK = 0,
@@ -37,6 +39,8 @@ int store_begin(struct store *st);
 int store_commit(struct store *st);
 void store_rollback(struct store *st);
 const char *store_errmsg(struct store *st);
+
+/* ---- users, organizations, members, tokens, invitations (store_identity.c) ---- */
 
 struct user {
     int64_t id;
@@ -83,11 +87,20 @@ int store_member_add(struct store *st, int64_t org_id, int64_t user_id,
 int store_member_set_role(struct store *st, int64_t org_id, int64_t user_id, const char *role);
 int store_member_remove(struct store *st, int64_t org_id, int64_t user_id);
 int store_member_count_role(struct store *st, int64_t org_id, const char *role, int64_t *n);
-/* Writes the org's members and pending invitations as a JSON array of
- * {user_id, email, role, status, joined_at}, ordered by email, straight
- * from the rows; an invitation has user_id and joined_at null and status
- * "invited". */
-int store_members_write(struct store *st, int64_t org_id, int64_t now, struct jw *w);
+/* One entry of an org's member list: a member, or a pending invitation
+ * (user_id 0, joined_at 0, status "invited"). */
+struct member_row {
+    int64_t user_id;
+    const char *email;
+    const char *role;
+    const char *status;
+    int64_t joined_at;
+};
+
+/* The org's members and pending invitations, ordered by email, each
+ * handed to fn (the row's strings live until fn returns). */
+int store_members_each(struct store *st, int64_t org_id, int64_t now,
+                       void (*fn)(void *arg, const struct member_row *m), void *arg);
 /* Scopes text of every role the user holds, for "union of my scopes". */
 int store_user_roles(struct store *st, int64_t user_id, char roles[][16], int max, int *n);
 
@@ -114,8 +127,21 @@ int store_token_by_hash(struct store *st, const char *hash, struct token *t, str
 int store_token_revoke(struct store *st, int64_t id, int64_t user_id, int64_t now);
 /* Revokes every live token of the user. */
 int store_tokens_revoke_user(struct store *st, int64_t user_id, int64_t now);
-/* The user's live API tokens: {id, name, prefix, scopes[], org, created_at, expires_at}. */
-int store_tokens_list(struct store *st, int64_t user_id, json_t **items);
+/* An API token as listed: never its hash. scopes is space-separated;
+ * org_id 0: not bound to an organization. */
+struct token_row {
+    int64_t id;
+    const char *name;
+    const char *prefix;
+    const char *scopes;
+    int64_t org_id;
+    int64_t created_at, expires_at;
+};
+
+/* The user's live API tokens by id, each handed to fn (strings live until
+ * fn returns). */
+int store_tokens_each(struct store *st, int64_t user_id,
+                      void (*fn)(void *arg, const struct token_row *t), void *arg);
 
 /* An invitation to join org_id with role. Pending: not used, not voided,
  * not expired. The invite token (stored as a keyed hash) sets a password
@@ -150,9 +176,23 @@ int store_invites_void_org_user(struct store *st, int64_t org_id, int64_t user_i
 /* Voids the user's unused invitations other than keep_id. */
 int store_invites_void_others(struct store *st, int64_t user_id, int64_t keep_id, int64_t now);
 int store_invite_set_role(struct store *st, int64_t id, const char *role);
-/* The user's pending invitations as a JSON array of {id, org: {id, name},
- * role, invited_by, created_at, expires_at}, oldest first. */
-int store_invites_write(struct store *st, int64_t user_id, int64_t now, struct jw *w);
+/* A pending invitation as its invitee sees it. invited_by: the inviter's
+ * email, NULL when that account is gone. */
+struct invite_row {
+    int64_t id;
+    int64_t org_id;
+    const char *org_name;
+    const char *role;
+    const char *invited_by;
+    int64_t created_at, expires_at;
+};
+
+/* The user's pending invitations, oldest first, each handed to fn
+ * (strings live until fn returns). */
+int store_invites_each(struct store *st, int64_t user_id, int64_t now,
+                       void (*fn)(void *arg, const struct invite_row *inv), void *arg);
+
+/* ---- the audit trail (store_audit.c) ---- */
 
 struct audit_entry {
     int64_t org_id;       /* 0: not tied to an organization */
@@ -179,12 +219,16 @@ struct audit_filter {
     int limit;
 };
 
-/* Newest first. *next_cursor is 0 when there is nothing older. */
-int store_audit_list(struct store *st, const struct audit_filter *f, json_t **items,
+/* The matching entries, newest first, at most f->limit (0: 50), each
+ * handed to fn with its id (the entry's strings live until fn returns;
+ * actor_id 0: anonymous). *next_cursor is the last id handed over when
+ * older entries match, 0 when there is nothing older. */
+int store_audit_each(struct store *st, const struct audit_filter *f,
+                     void (*fn)(void *arg, int64_t id, const struct audit_entry *e), void *arg,
                      int64_t *next_cursor);
 
 
-/* ---- servers, registration tokens (migration 2) ----
+/* ---- servers, registration tokens (migration 2; store_fleet.c) ----
  * Statuses: "PROVISIONING", "ACTIVE", "UNREACHABLE", "DECOMMISSIONED". */
 
 struct server {
@@ -207,9 +251,20 @@ int store_server_create(struct store *st, int64_t org_id, const char *name, int6
 int store_server_find(struct store *st, int64_t org_id, const char *ref, struct server *sv);
 int store_server_get(struct store *st, int64_t id, struct server *sv);
 int store_server_by_credential(struct store *st, const char *hash, struct server *sv);
-/* Items: {id, name, status, status_reason, status_changed_at, created_at,
- * last_seen_at, decommissioned_at}. */
-int store_servers_list(struct store *st, int64_t org_id, json_t **items);
+/* A server as listed. Times 0: never (last_seen_at) or in service
+ * (decommissioned_at); status_reason may be NULL. */
+struct server_row {
+    int64_t id;
+    const char *name;
+    const char *status;
+    const char *status_reason;
+    int64_t status_changed_at, created_at, last_seen_at, decommissioned_at;
+};
+
+/* The org's servers by id, each handed to fn (strings live until fn
+ * returns). */
+int store_servers_of_org(struct store *st, int64_t org_id,
+                         void (*fn)(void *arg, const struct server_row *sv), void *arg);
 /* The stored JSON documents (NULL when never reported); caller decrefs. */
 int store_server_docs(struct store *st, int64_t id, json_t **metrics, json_t **fingerprint,
                       json_t **precheck);
@@ -247,7 +302,7 @@ int store_regtoken_claim(struct store *st, int64_t id, int64_t now);
  * acknowledged its credential), so a retry can register. */
 int store_regtoken_release(struct store *st, int64_t id, int64_t claimed_at);
 
-/* ---- scripts ---- */
+/* ---- scripts (store_fleet.c) ---- */
 
 struct script {
     int64_t id;
@@ -263,14 +318,24 @@ int store_script_create(struct store *st, int64_t org_id, const char *name, cons
                         int64_t now, int64_t *id);
 /* ref is the script's id or name within org_id. */
 int store_script_find(struct store *st, int64_t org_id, const char *ref, struct script *s);
-/* Items: {id, name, size, created_at, updated_at}. */
-int store_scripts_list(struct store *st, int64_t org_id, json_t **items);
+/* A script as listed: its body's size, not the body. */
+struct script_row {
+    int64_t id;
+    const char *name;
+    int64_t size;
+    int64_t created_at, updated_at;
+};
+
+/* The org's scripts by name, each handed to fn (name lives until fn
+ * returns). */
+int store_scripts_each(struct store *st, int64_t org_id,
+                       void (*fn)(void *arg, const struct script_row *sc), void *arg);
 /* name or body may be NULL (unchanged). */
 int store_script_update(struct store *st, int64_t id, const char *name, const char *body,
                         int64_t now);
 int store_script_delete(struct store *st, int64_t id);
 
-/* ---- jobs and their output ---- */
+/* ---- jobs and their output (store_fleet.c) ---- */
 
 enum { JOB_PENDING = 0, JOB_RUNNING, JOB_SUCCEEDED, JOB_FAILED, JOB_NSTATUS };
 extern const char *const store_job_status_names[JOB_NSTATUS];
@@ -302,9 +367,21 @@ int store_job_finish(struct store *st, int64_t id, const char *status, int exit_
 int store_jobs_pending(struct store *st, int64_t server_id,
                        void (*fn)(void *arg, const struct job *j), void *arg);
 int store_jobs_count(struct store *st, int64_t counts[JOB_NSTATUS]);
-/* Items for a server (newest first, at most limit): {id, kind, status, ...}. */
-int store_jobs_list(struct store *st, int64_t org_id, int64_t server_id, int limit,
-                    json_t **items);
+/* A job as listed (no spec, no error). Times 0: not yet. */
+struct job_row {
+    int64_t id;
+    int64_t server_id;
+    const char *kind;
+    const char *status;
+    int has_exit;
+    int64_t exit_code;
+    int64_t created_at, started_at, finished_at;
+};
+
+/* The org's jobs (server_id 0: every server's), newest first, at most
+ * limit, each handed to fn (strings live until fn returns). */
+int store_jobs_each(struct store *st, int64_t org_id, int64_t server_id, int limit,
+                    void (*fn)(void *arg, const struct job_row *j), void *arg);
 
 /* Stores a chunk unless (job, seq) is there; *inserted says which. Only
  * for server_id's job while it is PENDING or RUNNING: NOTFOUND (nothing
@@ -328,7 +405,8 @@ int store_job_logs(struct store *st, int64_t job_id, int64_t after, int64_t upto
                    void *arg, int64_t *last);
 
 
-/* ---- applications, their env, deployments (migration 3; docs/deploy.md) ---- */
+/* ---- applications, their env, deployments (migration 3; store_apps.c;
+ * docs/deploy.md) ---- */
 
 struct app {
     int64_t id;
@@ -373,8 +451,10 @@ int store_apps_on_server(struct store *st, int64_t server_id, int64_t *n);
 int store_app_env_set(struct store *st, int64_t app_id, const char *name, const char *sealed,
                       int64_t now);
 int store_app_env_unset(struct store *st, int64_t app_id, const char *name);
-/* Items: {name, updated_at}, by name; never values. */
-int store_app_env_list(struct store *st, int64_t app_id, json_t **items);
+/* The app's env names by name with when each was set, via fn (name lives
+ * until fn returns); never values. */
+int store_app_env_names(struct store *st, int64_t app_id,
+                        void (*fn)(void *arg, const char *name, int64_t updated_at), void *arg);
 int store_app_env_each(struct store *st, int64_t app_id,
                        void (*fn)(void *arg, const char *name, const char *sealed), void *arg);
 
@@ -432,11 +512,22 @@ int store_deployment_set_result(struct store *st, int64_t id, const char *resolv
  * "ok"/"failed": finished_at (and started_at if never seen). Times in ms. */
 int store_deploy_step(struct store *st, int64_t deployment_id, const char *step, int ord,
                       const char *status, const char *detail, int64_t at_ms);
-/* Items: {step, status, started_at, finished_at, duration_ms, detail} in
- * pipeline order. */
-int store_deploy_steps(struct store *st, int64_t deployment_id, json_t **items);
+/* A pipeline step as stored; times in ms, present only when has_*. */
+struct deploy_step_row {
+    const char *step;
+    const char *status;
+    int has_started, has_finished;
+    int64_t started_ms, finished_ms;
+    const char *detail;
+};
 
-/* ---- git repositories and webhook deliveries (migration 4; docs/webhooks.md) ----
+/* The deployment's steps in pipeline order, each handed to fn (strings
+ * live until fn returns). */
+int store_deploy_steps_each(struct store *st, int64_t deployment_id,
+                            void (*fn)(void *arg, const struct deploy_step_row *s), void *arg);
+
+/* ---- git repositories and webhook deliveries (migration 4; store_repos.c;
+ * docs/webhooks.md) ----
  * The webhook secret, deploy key and GitHub App key are stored sealed
  * (crypto_seal, associated data "repo:<id>:<what>"); the store never sees
  * them clear. url_norm is giturl_normalize(url). */
@@ -494,9 +585,12 @@ struct hook_delivery {
 int store_delivery_add(struct store *st, const struct hook_delivery *d);
 /* *seen: the repo already took (accepted or ignored) this delivery id. */
 int store_delivery_seen(struct store *st, int64_t repo_id, const char *delivery_id, int *seen);
-/* Newest first: {id, at, event, delivery_id, outcome, reason, status, ref,
- * commit, deployments}. */
-int store_deliveries_list(struct store *st, int64_t repo_id, int limit, json_t **items);
+/* The repo's deliveries, newest first, at most limit, each handed to fn
+ * with its id (strings live until fn returns; deployments_json as stored,
+ * NULL when none). */
+int store_deliveries_each(struct store *st, int64_t repo_id, int limit,
+                          void (*fn)(void *arg, int64_t id, const struct hook_delivery *d),
+                          void *arg);
 
 /* The webhook order rule's memory (migration 7; hooks.c): per repository
  * and branch, the last commit taken (head, "" when none) and the commits

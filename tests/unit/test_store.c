@@ -1,5 +1,7 @@
-/* test_store.c - src/berthd/store.c against a real SQLite file in a
- * temporary directory: migrations, identity records, audit queries. */
+/* test_store.c - the store (src/berthd/store*.c on db.c) against a real
+ * SQLite file in a temporary directory: migrations, identity records,
+ * audit queries, the rows each list hands its callback. The file is also
+ * read with a connection of the test's own, independently of db.c. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,8 +16,6 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
-#include "buf.h"
-#include "jsonx.h"
 #include "store.h"
 
 struct fx {
@@ -311,20 +311,22 @@ static void member_conflicts(void **state)
     assert_int_equal(count(f, "SELECT COUNT(*) FROM memberships"), 1);
 }
 
-/* The member list as store_members_write writes it, parsed back. */
+static json_t *str_or_null(const char *s) { return s ? json_string(s) : json_null(); }
+
+static void member_seen(void *arg, const struct member_row *m)
+{
+    json_array_append_new(arg, json_pack("{s:o, s:o, s:o, s:o, s:I}", "user_id",
+                                         m->user_id ? json_integer(m->user_id) : json_null(),
+                                         "email", str_or_null(m->email), "role",
+                                         str_or_null(m->role), "status", str_or_null(m->status),
+                                         "joined_at", (json_int_t)m->joined_at));
+}
+
+/* The member list's rows as store_members_each hands them, in a JSON array. */
 static json_t *members(struct fx *f, int64_t org_id)
 {
-    struct buf b;
-    struct jw w;
-    buf_init(&b, 1 << 20);
-    jw_init(&w, &b);
-    assert_int_equal(store_members_write(f->st, org_id, 150, &w), STORE_OK);
-    assert_false(jw_failed(&w));
-    json_error_t je;
-    json_t *v = json_loadb(b.data, b.len, 0, &je);
-    if (!v || !json_is_array(v))
-        fail_msg("member list is not a JSON array: %s", b.data);
-    buf_release(&b);
+    json_t *v = json_array();
+    assert_int_equal(store_members_each(f->st, org_id, 150, member_seen, v), STORE_OK);
     return v;
 }
 
@@ -361,8 +363,7 @@ static void members_list_and_orgs_of_user(void **state)
     assert_string_equal(json_string_value(json_object_get(first, "role")), "viewer");
     assert_int_equal(json_integer_value(json_object_get(first, "user_id")), a);
     assert_string_equal(json_string_value(json_object_get(first, "status")), "active");
-    assert_string_equal(json_string_value(json_object_get(first, "joined_at")),
-                        "1970-01-01T00:00:01Z");
+    assert_int_equal(json_integer_value(json_object_get(first, "joined_at")), 1);
     assert_null(json_object_get(first, "password_hash"));
     json_decref(items);
 
@@ -608,6 +609,21 @@ static void lookups_follow_writes(void **state)
     assert_int_equal(store_org_membership(f->st, "nope", inv, &og, role), STORE_NOTFOUND);
 }
 
+static void token_seen(void *arg, const struct token_row *t)
+{
+    json_t *scopes = json_array();
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s", t->scopes);
+    for (char *save = NULL, *tok = strtok_r(buf, " ", &save); tok;
+         tok = strtok_r(NULL, " ", &save))
+        json_array_append_new(scopes, json_string(tok));
+    json_array_append_new(arg, json_pack("{s:I, s:s, s:s, s:o, s:I, s:I}", "id",
+                                         (json_int_t)t->id, "name", t->name, "prefix",
+                                         t->prefix, "scopes", scopes, "org",
+                                         (json_int_t)t->org_id, "expires_at",
+                                         (json_int_t)t->expires_at));
+}
+
 static void tokens_list_live_api_only(void **state)
 {
     struct fx *f = *state;
@@ -618,8 +634,8 @@ static void tokens_list_live_api_only(void **state)
     token(f, a, "session", "h3", 0);
     token(f, b, "api", "h4", 0);
     assert_int_equal(store_token_revoke(f->st, t1, a, 2000), STORE_OK);
-    json_t *items = NULL;
-    assert_int_equal(store_tokens_list(f->st, a, &items), STORE_OK);
+    json_t *items = json_array();
+    assert_int_equal(store_tokens_each(f->st, a, token_seen, items), STORE_OK);
     assert_int_equal(json_array_size(items), 1);
     json_t *it = json_array_get(items, 0);
     assert_int_equal(json_integer_value(json_object_get(it, "id")), t2);
@@ -629,8 +645,7 @@ static void tokens_list_live_api_only(void **state)
     assert_int_equal(json_array_size(sc), 2);
     assert_string_equal(json_string_value(json_array_get(sc, 0)), "app:read");
     assert_null(json_object_get(it, "hash"));
-    assert_string_equal(json_string_value(json_object_get(it, "expires_at")),
-                        "1970-01-01T01:23:20Z");
+    assert_int_equal(json_integer_value(json_object_get(it, "expires_at")), 5000);
     json_decref(items);
 }
 
@@ -658,6 +673,24 @@ static void invite_lifecycle(void **state)
     assert_int_equal(store_invite_by_hash(f->st, "other", &inv), STORE_NOTFOUND);
     assert_int_equal(store_invite_create(f->st, o, id, "viewer", "ih", a, 1, 2, NULL),
                      STORE_CONFLICT);
+}
+
+struct invites_seen {
+    int n;
+    int64_t id[4];
+    char org_name[4][64], invited_by[4][64];
+};
+
+static void invite_seen(void *arg, const struct invite_row *inv)
+{
+    struct invites_seen *s = arg;
+    if (s->n < 4) {
+        s->id[s->n] = inv->id;
+        snprintf(s->org_name[s->n], sizeof s->org_name[0], "%s", inv->org_name);
+        snprintf(s->invited_by[s->n], sizeof s->invited_by[0], "%s",
+                 inv->invited_by ? inv->invited_by : "(null)");
+    }
+    s->n++;
 }
 
 /* Pending means unused, not voided, not expired; voiding the others keeps
@@ -692,19 +725,12 @@ static void invite_pending_and_void(void **state)
     assert_string_equal(json_string_value(json_object_get(m, "role")), "developer");
     json_decref(ms);
 
-    struct buf buf;
-    struct jw w;
-    buf_init(&buf, 1 << 16);
-    jw_init(&w, &buf);
-    assert_int_equal(store_invites_write(f->st, b, 150, &w), STORE_OK);
-    json_t *mine = json_loadb(buf.data, buf.len, 0, NULL);
-    buf_release(&buf);
-    assert_int_equal(json_array_size(mine), 2);
-    assert_string_equal(json_string_value(json_object_get(
-                            json_object_get(json_array_get(mine, 1), "org"), "name")), "beta");
-    assert_string_equal(json_string_value(json_object_get(json_array_get(mine, 0),
-                                                          "invited_by")), "a@example.com");
-    json_decref(mine);
+    struct invites_seen mine = {0};
+    assert_int_equal(store_invites_each(f->st, b, 150, invite_seen, &mine), STORE_OK);
+    assert_int_equal(mine.n, 2);
+    assert_int_equal(mine.id[0], i1);
+    assert_string_equal(mine.org_name[1], "beta");
+    assert_string_equal(mine.invited_by[0], "a@example.com");
 
     assert_int_equal(store_invite_use(f->st, i1, 200), STORE_OK);
     assert_int_equal(store_invites_void_others(f->st, b, i1, 200), STORE_OK);
@@ -748,11 +774,25 @@ static void audit_seed(struct fx *f)
     audit_add(f, o2, 250, b, "b@example.com", "token.create", "success");
 }
 
+/* An entry as store_audit_each hands it, as JSON: {id, at, action,
+ * outcome, actor: {id, email} | null, detail (parsed)}. */
+static void audit_seen(void *arg, int64_t id, const struct audit_entry *e)
+{
+    json_t *actor = e->actor_id ? json_pack("{s:I, s:s}", "id", (json_int_t)e->actor_id,
+                                            "email", e->actor_email)
+                                : json_null();
+    json_array_append_new(arg, json_pack("{s:I, s:I, s:s, s:s, s:o, s:o}", "id", (json_int_t)id,
+                                         "at", (json_int_t)e->at, "action", e->action,
+                                         "outcome", e->outcome, "actor", actor, "detail",
+                                         e->detail ? json_loads(e->detail, 0, NULL)
+                                                   : json_null()));
+}
+
 static json_t *audit_q(struct fx *f, struct audit_filter *flt, int64_t *next)
 {
-    json_t *items = NULL;
+    json_t *items = json_array();
     int64_t nc = -1;
-    assert_int_equal(store_audit_list(f->st, flt, &items, &nc), STORE_OK);
+    assert_int_equal(store_audit_each(f->st, flt, audit_seen, items, &nc), STORE_OK);
     if (next)
         *next = nc;
     return items;
@@ -760,11 +800,7 @@ static json_t *audit_q(struct fx *f, struct audit_filter *flt, int64_t *next)
 
 static int64_t at_of(json_t *items, size_t i)
 {
-    json_t *t = json_object_get(json_array_get(items, i), "at");
-    struct tm tm;
-    memset(&tm, 0, sizeof tm);
-    strptime(json_string_value(t), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return (int64_t)timegm(&tm);
+    return json_integer_value(json_object_get(json_array_get(items, i), "at"));
 }
 
 static void audit_org_isolation_newest_first(void **state)
@@ -973,6 +1009,217 @@ static void job_log_only_while_open(void **state)
     assert_int_equal(prefix, 1);
 }
 
+/* ---- the lists' rows (the API files choose their JSON names) ---- */
+
+struct rows {
+    int n;
+    int64_t id[8], t[8];
+    char text[8][64];
+    int flag[8];
+};
+
+static void server_seen(void *arg, const struct server_row *sv)
+{
+    struct rows *r = arg;
+    if (r->n < 8) {
+        r->id[r->n] = sv->id;
+        r->t[r->n] = sv->decommissioned_at;
+        snprintf(r->text[r->n], sizeof r->text[0], "%s|%s", sv->status,
+                 sv->status_reason ? sv->status_reason : "(null)");
+        r->flag[r->n] = sv->last_seen_at != 0;
+    }
+    r->n++;
+}
+
+static void job_seen(void *arg, const struct job_row *j)
+{
+    struct rows *r = arg;
+    if (r->n < 8) {
+        r->id[r->n] = j->id;
+        r->t[r->n] = j->has_exit ? j->exit_code : -1;
+        snprintf(r->text[r->n], sizeof r->text[0], "%s", j->status);
+        r->flag[r->n] = j->finished_at != 0;
+    }
+    r->n++;
+}
+
+static void script_seen(void *arg, const struct script_row *sc)
+{
+    struct rows *r = arg;
+    if (r->n < 8) {
+        r->id[r->n] = sc->id;
+        r->t[r->n] = sc->size;
+        snprintf(r->text[r->n], sizeof r->text[0], "%s", sc->name);
+    }
+    r->n++;
+}
+
+/* Servers by id within the org, NULL reason and never-seen as NULL and 0;
+ * jobs newest first with their exit code only once finished; scripts by
+ * name with their body's size, not the body. */
+static void fleet_list_rows(void **state)
+{
+    struct fx *f = *state;
+    int64_t o = org(f, "acme"), o2 = org(f, "beta"), a, b, c, id1, id2;
+    assert_int_equal(store_server_create(f->st, o, "a", 1, &a), STORE_OK);
+    assert_int_equal(store_server_create(f->st, o, "b", 1, &b), STORE_OK);
+    assert_int_equal(store_server_create(f->st, o2, "c", 1, &c), STORE_OK);
+    assert_int_equal(store_server_set_status(f->st, a, "ACTIVE", NULL, 5), STORE_OK);
+    assert_int_equal(store_server_set_snapshot(f->st, a, 7, NULL), STORE_OK);
+    assert_int_equal(store_server_decommission(f->st, b, 9), STORE_OK);
+    struct rows r = {0};
+    assert_int_equal(store_servers_of_org(f->st, o, server_seen, &r), STORE_OK);
+    assert_int_equal(r.n, 2);
+    assert_int_equal(r.id[0], a);
+    assert_string_equal(r.text[0], "ACTIVE|(null)");
+    assert_int_equal(r.flag[0], 1);
+    assert_int_equal(r.t[0], 0);
+    assert_string_equal(r.text[1], "DECOMMISSIONED|decommissioned");
+    assert_int_equal(r.flag[1], 0);
+    assert_int_equal(r.t[1], 9);
+
+    struct job j = {.org_id = o, .server_id = a, .kind = "script", .spec_json = "{}",
+                    .created_at = 1};
+    assert_int_equal(store_job_create(f->st, &j, &id1), STORE_OK);
+    assert_int_equal(store_job_create(f->st, &j, &id2), STORE_OK);
+    assert_int_equal(store_job_finish(f->st, id1, "FAILED", 3, "boom", 4), STORE_OK);
+    memset(&r, 0, sizeof r);
+    assert_int_equal(store_jobs_each(f->st, o, a, 10, job_seen, &r), STORE_OK);
+    assert_int_equal(r.n, 2);
+    assert_int_equal(r.id[0], id2); /* newest first */
+    assert_int_equal(r.t[0], -1);
+    assert_string_equal(r.text[0], "PENDING");
+    assert_int_equal(r.flag[0], 0);
+    assert_int_equal(r.t[1], 3);
+    assert_int_equal(r.flag[1], 1);
+    memset(&r, 0, sizeof r);
+    assert_int_equal(store_jobs_each(f->st, o, a, 1, job_seen, &r), STORE_OK);
+    assert_int_equal(r.n, 1); /* the limit */
+    memset(&r, 0, sizeof r);
+    assert_int_equal(store_jobs_each(f->st, o, b, 10, job_seen, &r), STORE_OK);
+    assert_int_equal(r.n, 0); /* another server's */
+    memset(&r, 0, sizeof r);
+    assert_int_equal(store_jobs_each(f->st, o2, 0, 10, job_seen, &r), STORE_OK);
+    assert_int_equal(r.n, 0); /* another org's */
+
+    assert_int_equal(store_script_create(f->st, o, "zz", "echo hi\n", 1, NULL), STORE_OK);
+    assert_int_equal(store_script_create(f->st, o, "aa", "uptime", 1, NULL), STORE_OK);
+    memset(&r, 0, sizeof r);
+    assert_int_equal(store_scripts_each(f->st, o, script_seen, &r), STORE_OK);
+    assert_int_equal(r.n, 2);
+    assert_string_equal(r.text[0], "aa");
+    assert_int_equal(r.t[0], 6);
+    assert_int_equal(r.t[1], 8);
+}
+
+static void env_seen(void *arg, const char *name, int64_t updated_at)
+{
+    struct rows *r = arg;
+    if (r->n < 8) {
+        snprintf(r->text[r->n], sizeof r->text[0], "%s", name);
+        r->t[r->n] = updated_at;
+    }
+    r->n++;
+}
+
+static void step_seen(void *arg, const struct deploy_step_row *st)
+{
+    struct rows *r = arg;
+    if (r->n < 8) {
+        snprintf(r->text[r->n], sizeof r->text[0], "%s:%s:%s", st->step, st->status,
+                 st->detail ? st->detail : "(null)");
+        r->flag[r->n] = st->has_started * 2 + st->has_finished;
+        r->t[r->n] = st->has_finished ? st->finished_ms - st->started_ms : -1;
+    }
+    r->n++;
+}
+
+/* Env names by name, never values; steps in pipeline order with a time
+ * only once it happened. */
+static void apps_list_rows(void **state)
+{
+    struct fx *f = *state;
+    int64_t o = org(f, "acme"), sv, app, dep;
+    assert_int_equal(store_server_create(f->st, o, "a", 1, &sv), STORE_OK);
+    struct app a = {.org_id = o, .name = "web", .server_id = sv, .repo_url = "https://x/y.git",
+                    .branch = "main", .dockerfile = "Dockerfile", .context = ".",
+                    .container_port = 80, .health_path = "/", .domains_json = "[]",
+                    .restart_policy = "no", .cpus = 0.5, .created_at = 1, .updated_at = 1};
+    assert_int_equal(store_app_create(f->st, &a, &app), STORE_OK);
+    assert_int_equal(store_app_env_set(f->st, app, "ZED", "sealed-z", 20), STORE_OK);
+    assert_int_equal(store_app_env_set(f->st, app, "ABC", "sealed-a", 10), STORE_OK);
+    struct rows r = {0};
+    assert_int_equal(store_app_env_names(f->st, app, env_seen, &r), STORE_OK);
+    assert_int_equal(r.n, 2);
+    assert_string_equal(r.text[0], "ABC");
+    assert_int_equal(r.t[0], 10);
+    assert_string_equal(r.text[1], "ZED");
+
+    struct app got;
+    assert_int_equal(store_app_find(f->st, o, "web", &got), STORE_OK);
+    assert_true(got.cpus > 0.49 && got.cpus < 0.51); /* the one REAL, bound as a double */
+    store_app_release(&got);
+
+    struct deployment d = {.org_id = o, .app_id = app, .server_id = sv, .kind = "deploy",
+                           .created_at = 1};
+    assert_int_equal(store_deployment_create(f->st, &d, &dep), STORE_OK);
+    assert_int_equal(store_deploy_step(f->st, dep, "clone", 2, "started", NULL, 5000), STORE_OK);
+    assert_int_equal(store_deploy_step(f->st, dep, "precheck", 1, "ok", "fine", 4000), STORE_OK);
+    assert_int_equal(store_deploy_step(f->st, dep, "clone", 2, "ok", NULL, 5250), STORE_OK);
+    assert_int_equal(store_deploy_step(f->st, dep, "build", 3, "started", NULL, 6000), STORE_OK);
+    memset(&r, 0, sizeof r);
+    assert_int_equal(store_deploy_steps_each(f->st, dep, step_seen, &r), STORE_OK);
+    assert_int_equal(r.n, 3);
+    assert_string_equal(r.text[0], "precheck:ok:fine");
+    assert_int_equal(r.flag[0], 3);
+    assert_int_equal(r.t[0], 0);
+    assert_string_equal(r.text[1], "clone:ok:(null)");
+    assert_int_equal(r.t[1], 250);
+    assert_string_equal(r.text[2], "build:started:(null)");
+    assert_int_equal(r.flag[2], 2); /* started, not finished */
+}
+
+static void delivery_seen(void *arg, int64_t id, const struct hook_delivery *d)
+{
+    struct rows *r = arg;
+    if (r->n < 8) {
+        r->id[r->n] = id;
+        snprintf(r->text[r->n], sizeof r->text[0], "%s|%s|%s", d->event ? d->event : "(null)",
+                 d->outcome, d->deployments_json);
+        r->t[r->n] = d->status;
+    }
+    r->n++;
+}
+
+/* Deliveries newest first, at most limit, only the repository's own. */
+static void deliveries_list_rows(void **state)
+{
+    struct fx *f = *state;
+    int64_t o = org(f, "acme"), rp, rp2;
+    assert_int_equal(store_repo_create(f->st, o, "github", "https://github.com/a/b.git",
+                                       "github.com/a/b", 1, &rp), STORE_OK);
+    assert_int_equal(store_repo_create(f->st, o, "github", "https://github.com/a/c.git",
+                                       "github.com/a/c", 1, &rp2), STORE_OK);
+    struct hook_delivery d = {.repo_id = rp, .at = 10, .outcome = "rejected",
+                              .reason = "bad signature", .status = 401};
+    assert_int_equal(store_delivery_add(f->st, &d), STORE_OK);
+    d.at = 11, d.event = "push", d.outcome = "accepted", d.status = 202;
+    d.deployments_json = "[4]";
+    assert_int_equal(store_delivery_add(f->st, &d), STORE_OK);
+    d.repo_id = rp2;
+    assert_int_equal(store_delivery_add(f->st, &d), STORE_OK);
+    struct rows r = {0};
+    assert_int_equal(store_deliveries_each(f->st, rp, 10, delivery_seen, &r), STORE_OK);
+    assert_int_equal(r.n, 2);
+    assert_string_equal(r.text[0], "push|accepted|[4]");
+    assert_int_equal(r.t[0], 202);
+    assert_string_equal(r.text[1], "(null)|rejected|[]");
+    assert_true(r.id[0] > r.id[1]);
+    memset(&r, 0, sizeof r);
+    assert_int_equal(store_deliveries_each(f->st, rp, 1, delivery_seen, &r), STORE_OK);
+    assert_int_equal(r.n, 1);
+}
+
 #define TF(f) cmocka_unit_test_setup_teardown(f, fx_setup, fx_teardown)
 
 int main(void)
@@ -989,7 +1236,8 @@ int main(void)
         TF(activate_only_invited), TF(audit_org_isolation_newest_first), TF(audit_filter_actor),
         TF(regtoken_claim_once), TF(job_log_only_while_open),
         TF(audit_filter_action), TF(audit_filter_time), TF(audit_cursor_pagination),
-        TF(audit_cursor_exact_page), TF(audit_cursor_with_filter),
+        TF(audit_cursor_exact_page), TF(audit_cursor_with_filter), TF(fleet_list_rows),
+        TF(apps_list_rows), TF(deliveries_list_rows),
     };
     return cmocka_run_group_tests_name("store", tests, NULL, NULL);
 }
