@@ -987,6 +987,23 @@ struct req *http_upgrade_req(struct srv *s, struct lws *wsi)
             return r;
         }
     }
+    /* A browser cannot set Authorization on a WebSocket: the session cookie
+     * then (the endpoint checks the upgrade's Origin; guard.c reads it). */
+    int clen = alen > 0 ? 0 : lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_COOKIE);
+    if (clen >= COOKIE_MAX) {
+        http_reply_error(r, 431, "header_too_large", "the Cookie header is over 8 KiB");
+        return r;
+    }
+    if (clen > 0) {
+        r->cookie = malloc((size_t)clen + 1);
+        if (r->cookie && (lws_hdr_copy(wsi, r->cookie, clen + 1, WSI_TOKEN_HTTP_COOKIE) < 0 ||
+                          strlen(r->cookie) != (size_t)clen)) {
+            free(r->cookie);
+            r->cookie = NULL;
+            http_reply_error(r, 400, "invalid_header", "the Cookie header holds a NUL");
+            return r;
+        }
+    }
     if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_URI_ARGS) > QUERY_MAX) {
         http_reply_error(r, 414, "uri_too_long", "the request URI is too long");
         return r;

@@ -27,6 +27,7 @@
 #include "audit.h"
 #include "channels.h"
 #include "deploy.h"
+#include "guard.h"
 #include "log.h"
 #include "util.h"
 
@@ -181,6 +182,13 @@ int term_confirm_upgrade(struct srv *s, struct lws *wsi, const char *upgrade)
             pp = &p->next;
         }
     }
+    /* Cross-site WebSocket hijacking: a page elsewhere could open a
+     * terminal with the user's cookie; a cookie session needs our Origin. */
+    if (!r->replied && r->by_cookie &&
+        (!req_std_header_present(r, REQ_HDR_ORIGIN) || guard_same_origin(r) < 0) &&
+        !r->replied)
+        http_reply_error(r, 403, "csrf", "a terminal opened with the session cookie must come "
+                         "from the dashboard's own origin");
     struct term_target t;
     if (!r->replied && target_of(r, &t) == 0) {
         struct pending *p = calloc(1, sizeof *p);

@@ -20,11 +20,13 @@ class RawRunner:
     frames in (text, ping, close). With path/subprotocol, any berthd
     WebSocket (a terminal: use recv_frame for its binary frames)."""
 
-    def __init__(self, port, secret, path="/runner/v1", subprotocol="berth-runner.v1"):
+    def __init__(self, port, secret, path="/runner/v1", subprotocol="berth-runner.v1",
+                 headers=None):
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
         key = base64.b64encode(os.urandom(16)).decode()
         auth = "Authorization: Bearer %s\r\n" % secret if secret else ""
         proto = "Sec-WebSocket-Protocol: %s\r\n" % subprotocol if subprotocol else ""
+        proto += "".join("%s: %s\r\n" % kv for kv in (headers or {}).items())
         req = ("GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
                "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
                "%s%s\r\n" % (path, port, key, proto, auth))

@@ -197,6 +197,31 @@ class Terminal(unittest.TestCase):
         self.assertEqual([(e["target"], e["actor"]["email"]) for e in opened],
                          [("server:%d/nosuch" % self.sid, "dev@example.com")], opened)
 
+    def test_browser_session_cookie(self):
+        """The dashboard's cookie opens a terminal from berthd's own origin
+        only (cross-site WebSocket hijacking); never from elsewhere."""
+        from harness import ADMIN_EMAIL, ADMIN_PASSWORD
+        conn = self.b.connection()
+        conn.request("POST", "/api/v1/auth/login", body=json.dumps(
+            {"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD, "cookie": True}),
+            headers={"Origin": self.b.url, "Content-Type": "application/json"})
+        resp = conn.getresponse()
+        resp.read()
+        self.assertEqual(resp.status, 200)
+        cookie = [v.split(";")[0] for k, v in resp.getheaders()
+                  if k.lower() == "set-cookie" and v.startswith("berth_session=")][0]
+        conn.close()
+        path = "/api/v1/orgs/%s/servers/host-1/terminal" % self.b.org
+        for origin, want in [(self.b.url, 101), ("http://evil.example", 403), (None, 403)]:
+            h = {"Cookie": cookie}
+            if origin:
+                h["Origin"] = origin
+            w = RawRunner(self.b.port, None, path=path, subprotocol="berth-terminal.v1",
+                          headers=h)
+            self.assertEqual(w.status, want, (origin, w.head, w.body))
+            w.close()
+        self.assertEqual(len([e for e in self.audit("server.terminal.open")]), 1)
+
     def test_berthd_gone_kills_the_session(self):
         t = self.term()
         t.until(lambda: t.opened)
