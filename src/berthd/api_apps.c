@@ -195,20 +195,6 @@ static json_t *app_json(struct req *r, const struct app *a)
     return o;
 }
 
-int api_app_of(struct req *r, const char *ref, struct app *a)
-{
-    int rc = store_app_find(r->srv->store, r->who.org_id, ref, a);
-    if (rc == STORE_NOTFOUND) {
-        http_reply_error(r, 404, "not_found", "application not found: %s", ref);
-        return -1;
-    }
-    if (rc != STORE_OK) {
-        api_store_error(r, rc, "application");
-        return -1;
-    }
-    return 0;
-}
-
 /* ---- reading and checking the body ---- */
 
 static const char *const app_fields[] = {

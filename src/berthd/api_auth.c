@@ -23,67 +23,6 @@
 #define PASSWORD_MIN 8
 #define PASSWORD_MAX 1024
 
-json_t *api_scopes_json(uint32_t mask)
-{
-    json_t *a = json_array();
-    for (int i = 0; i < SC_COUNT; i++)
-        if (mask & (1u << i))
-            json_array_append_new(a, json_string(access_scope_name(1u << i)));
-    return a;
-}
-
-json_t *api_time(int64_t t) { return jx_time(t); }
-
-void api_scopes_write(struct jw *w, uint32_t mask)
-{
-    jw_arr(w);
-    for (int i = 0; i < SC_COUNT; i++)
-        if (mask & (1u << i))
-            jw_str(w, access_scope_name(1u << i));
-    jw_arr_end(w);
-}
-
-void api_time_write(struct jw *w, int64_t t)
-{
-    if (!t) {
-        jw_null(w);
-        return;
-    }
-    char b[32];
-    util_iso8601(t, b, sizeof b);
-    jw_str(w, b);
-}
-
-void api_store_error(struct req *r, int rc, const char *what)
-{
-    if (rc == STORE_NOTFOUND)
-        http_reply_error(r, 404, "not_found", "%s not found", what);
-    else if (rc == STORE_CONFLICT)
-        http_reply_error(r, 409, "conflict", "%s already exists", what);
-    else
-        http_reply_error(r, 500, "internal", "the store failed; see the server log");
-}
-
-int api_issue_token(struct req *r, int64_t user_id, const char *kind, const char *name,
-                    uint32_t scopes, int64_t org_id, int64_t parent_id, int64_t now,
-                    int64_t expires_at, char token[CRYPTO_TOKEN_MAX], int64_t *id)
-{
-    struct token t;
-    memset(&t, 0, sizeof t);
-    t.user_id = user_id;
-    util_strlcpy(t.kind, kind, sizeof t.kind);
-    util_strlcpy(t.name, name, sizeof t.name);
-    access_scopes_format(scopes, t.scopes, sizeof t.scopes);
-    t.org_id = org_id;
-    t.parent_id = parent_id;
-    t.created_at = now;
-    t.expires_at = expires_at;
-    crypto_token_new(strcmp(kind, "session") == 0 ? "bts" : "bta", token);
-    char hash[CRYPTO_HASH_HEX], prefix[16];
-    crypto_token_hash(r->srv->token_key, token, hash);
-    snprintf(prefix, sizeof prefix, "%.11s", token);
-    return store_token_create(r->srv->store, &t, hash, prefix, id);
-}
 
 /* Lower-cases an email into out; -1 if it does not fit. */
 static int norm_email(const char *in, char *out, size_t n)

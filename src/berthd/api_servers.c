@@ -28,45 +28,6 @@
 #define REG_TTL_MAX (7 * 24 * 3600)
 #define HISTORY_DEFAULT 3600
 
-/* Server and script names: 1-100 of [A-Za-z0-9._-], starting alphanumeric. */
-int api_name_valid(const char *s)
-{
-    size_t l = strlen(s);
-    if (l < 1 || l > 100)
-        return 0;
-    for (size_t i = 0; i < l; i++) {
-        char c = s[i];
-        int alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-        if (!alnum && (i == 0 || (c != '.' && c != '_' && c != '-')))
-            return 0;
-    }
-    return 1;
-}
-
-int api_server_of(struct req *r, const char *ref, struct server *sv)
-{
-    int rc = store_server_find(r->srv->store, r->who.org_id, ref, sv);
-    if (rc == STORE_NOTFOUND) {
-        http_reply_error(r, 404, "not_found", "server not found: %s", ref);
-        return -1;
-    }
-    if (rc != STORE_OK) {
-        api_store_error(r, rc, "server");
-        return -1;
-    }
-    return 0;
-}
-
-int api_server_refuse_decommissioned(struct req *r, const struct server *sv)
-{
-    if (!sv->decommissioned_at)
-        return 0;
-    http_reply_error(r, 409, "decommissioned",
-                     "server '%s' is decommissioned; it takes no operations (delete it, then "
-                     "add the host again to reuse it)", sv->name);
-    return -1;
-}
-
 /* The base URL runners and the install script use: public_url, else the
  * request's Host (only host-name characters, so it is safe in a shell). */
 static void base_url(struct req *r, char *out, size_t n)
