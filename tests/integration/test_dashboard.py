@@ -37,6 +37,7 @@ try:
     from selenium.webdriver.chrome.options import Options
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.support.ui import Select, WebDriverWait
     HAVE_SELENIUM = True
 except ImportError:
@@ -252,7 +253,10 @@ class Drive:
         return self.d.url + path
 
     def wait(self, cond, timeout=15, drv=None):
-        return WebDriverWait(drv or self.drv, timeout).until(cond)
+        # a live page re-renders: an element found a moment ago may be gone
+        # when it is read; the condition is then simply asked again
+        return WebDriverWait(drv or self.drv, timeout,
+                             ignored_exceptions=(StaleElementReferenceException,)).until(cond)
 
     def css(self, sel, drv=None):
         return (drv or self.drv).find_element(By.CSS_SELECTOR, sel)
