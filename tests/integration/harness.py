@@ -245,3 +245,51 @@ class ApiCase(unittest.TestCase):
 
     def req(self, method, path, token=None, **kw):
         return self.d.request(method, "/api/v1" + path, token=token, **kw)
+
+
+RUNNER = os.environ.get("BERTH_RUNNER", os.path.join(os.path.dirname(BERTHD), "berth-runner"))
+
+
+class RunnerCase(unittest.TestCase):
+    """Per test: a fresh berthd (heartbeat 1 s) logged in as its admin
+    (self.tok), and a real berth-runner on this host registered as server
+    "host-1" (self.sid), ACTIVE when setUp returns. self.state is a temp
+    dir for the runner's state and log; api() prefixes the organization."""
+    state_prefix = "berth-runner-case-"
+
+    def setUp(self):
+        import signal  # noqa: F401 - tearDown's
+        self.b = Berthd(env={"BERTH_HEARTBEAT_S": "1"}).start()
+        self.tok = self.b.login()
+        self.org = "/api/v1/orgs/%s" % self.b.org
+        self.state = tempfile.TemporaryDirectory(prefix=self.state_prefix)
+        self.runner_log = os.path.join(self.state.name, "runner.log")
+        r = self.api("POST", "/servers", {"name": "host-1"})
+        self.assertEqual(r.status, 201, r)
+        self.sid = r.json["id"]
+        env = dict(os.environ, BERTH_RUNNER_TOKEN=r.json["registration_token"])
+        with open(self.runner_log, "ab") as log:
+            self.runner = subprocess.Popen(
+                [RUNNER, "--url", "ws://127.0.0.1:%d/runner/v1" % self.b.port, "--state-dir",
+                 os.path.join(self.state.name, "state"), "--min-free-disk", "0"],
+                env=env, stdout=log, stderr=log)
+        self.assertTrue(wait_for(lambda: self.api("GET", "/servers/host-1").json["status"]
+                                 == "ACTIVE", 20), self.logs())
+
+    def tearDown(self):
+        import signal
+        if self.runner.poll() is None:
+            self.runner.send_signal(signal.SIGTERM)
+            try:
+                self.runner.wait(10)
+            except subprocess.TimeoutExpired:
+                self.runner.kill()
+        self.b.close()  # fails the test on a sanitizer report
+        self.state.cleanup()
+
+    def logs(self):
+        with open(self.runner_log, "rb") as f:
+            return f.read().decode("utf-8", "replace")[-3000:] + self.b.log_text()[-3000:]
+
+    def api(self, method, path, body=None, token=None):
+        return self.b.request(method, self.org + path, token=token or self.tok, body=body)

@@ -102,24 +102,10 @@ class RawRunner:
                 return op, payload
 
     def recv(self, timeout=10):
-        """The next text message as JSON; raises Closed on a close frame."""
-        self.sock.settimeout(timeout)
+        """The next text message as JSON (binary frames skipped); raises
+        Closed on a close frame."""
         while True:
-            b0, b1 = self._need(2)
-            n = b1 & 0x7F
-            if n == 126:
-                n = struct.unpack(">H", self._need(2))[0]
-            elif n == 127:
-                n = struct.unpack(">Q", self._need(8))[0]
-            payload = self._need(n)
-            op = b0 & 0x0F
-            if op == 8:
-                code = struct.unpack(">H", payload[:2])[0] if len(payload) >= 2 else None
-                self.closed = (code, payload[2:].decode("utf-8", "replace"))
-                raise Closed(*self.closed)
-            if op == 9:
-                self.send_raw(payload, 10)
-                continue
+            op, payload = self.recv_frame(timeout)
             if op == 1:
                 return json.loads(payload)
 

@@ -25,9 +25,8 @@ import termios
 import time
 import unittest
 
-from harness import BERTH, BERTHD, Berthd, wait_for
+from harness import BERTH, RUNNER, Berthd, RunnerCase, wait_for
 
-RUNNER = os.environ.get("BERTH_RUNNER", os.path.join(os.path.dirname(BERTHD), "berth-runner"))
 
 
 def set_size(fd, rows, cols):
@@ -91,43 +90,17 @@ class PtyBerth:
         os.close(self.slave)
 
 
-class CliTerminal(unittest.TestCase):
+class CliTerminal(RunnerCase):
+    state_prefix = "berth-cli-term-"
+
     def setUp(self):
-        self.b = Berthd(env={"BERTH_HEARTBEAT_S": "1"}).start()
-        self.tok = self.b.login()
-        self.org = "/api/v1/orgs/%s" % self.b.org
-        self.state = tempfile.TemporaryDirectory(prefix="berth-cli-term-")
-        self.runner_log = os.path.join(self.state.name, "runner.log")
-        r = self.api("POST", "/servers", {"name": "host-1"})
-        self.assertEqual(r.status, 201, r)
-        env = dict(os.environ, BERTH_RUNNER_TOKEN=r.json["registration_token"])
-        with open(self.runner_log, "ab") as log:
-            self.runner = subprocess.Popen(
-                [RUNNER, "--url", "ws://127.0.0.1:%d/runner/v1" % self.b.port, "--state-dir",
-                 os.path.join(self.state.name, "state"), "--min-free-disk", "0"],
-                env=env, stdout=log, stderr=log)
-        self.assertTrue(wait_for(lambda: self.api("GET", "/servers/host-1").json["status"]
-                                 == "ACTIVE", 20), self.logs())
+        super().setUp()
         self.ptys = []
 
     def tearDown(self):
         for p in self.ptys:
             p.close()
-        if self.runner.poll() is None:
-            self.runner.send_signal(signal.SIGTERM)
-            try:
-                self.runner.wait(10)
-            except subprocess.TimeoutExpired:
-                self.runner.kill()
-        self.b.close()
-        self.state.cleanup()
-
-    def logs(self):
-        with open(self.runner_log, "rb") as f:
-            return f.read().decode("utf-8", "replace")[-3000:] + self.b.log_text()[-3000:]
-
-    def api(self, method, path, body=None, token=None):
-        return self.b.request(method, self.org + path, token=token or self.tok, body=body)
+        super().tearDown()
 
     def env(self, token=None):
         e = dict(os.environ, BERTH_URL=self.b.url, BERTH_TOKEN=token or self.tok,

@@ -11,19 +11,16 @@ containers made here FROM the busybox fixture image
 - a server whose runner is gone answers 503 with the reason.
 """
 import os
-import signal
 import subprocess
-import tempfile
 import unittest
 import uuid
 
 import json
 
-from harness import BERTH, Berthd, BERTHD, docker_ok, wait_for
+from harness import BERTH, RunnerCase, docker_ok, wait_for
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-RUNNER = os.environ.get("BERTH_RUNNER", os.path.join(os.path.dirname(BERTHD), "berth-runner"))
 
 
 def docker(*args, check=True):
@@ -31,7 +28,7 @@ def docker(*args, check=True):
 
 
 @unittest.skipUnless(docker_ok(), "needs Docker")
-class Containers(unittest.TestCase):
+class Containers(RunnerCase):
     @classmethod
     def setUpClass(cls):
         subprocess.run([os.path.join(ROOT, "scripts", "test-fixtures.sh")], check=True,
@@ -44,35 +41,13 @@ class Containers(unittest.TestCase):
         for name in cls.made:
             docker("rm", "-f", name, check=False)
 
+    state_prefix = "berth-ct-"
+
     def setUp(self):
-        self.b = Berthd(env={"BERTH_HEARTBEAT_S": "1"}).start()
-        self.tok = self.b.login()
-        self.org = "/api/v1/orgs/%s" % self.b.org
-        self.state = tempfile.TemporaryDirectory(prefix="berth-ct-")
-        r = self.api("POST", "/servers", {"name": "host-1"})
-        self.assertEqual(r.status, 201, r)
-        env = dict(os.environ, BERTH_RUNNER_TOKEN=r.json["registration_token"])
-        self.runner_log = os.path.join(self.state.name, "runner.log")
-        with open(self.runner_log, "ab") as log:
-            self.runner = subprocess.Popen(
-                [RUNNER, "--url", "ws://127.0.0.1:%d/runner/v1" % self.b.port, "--state-dir",
-                 os.path.join(self.state.name, "state"), "--min-free-disk", "0"],
-                env=env, stdout=log, stderr=log)
-        self.assertTrue(wait_for(lambda: self.api("GET", "/servers/host-1").json["status"]
-                                 == "ACTIVE", 20))
+        super().setUp()
 
     def tearDown(self):
-        if self.runner.poll() is None:
-            self.runner.send_signal(signal.SIGTERM)
-            try:
-                self.runner.wait(10)
-            except subprocess.TimeoutExpired:
-                self.runner.kill()
-        self.b.close()
-        self.state.cleanup()
-
-    def api(self, method, path, body=None, token=None):
-        return self.b.request(method, self.org + path, token=token or self.tok, body=body)
+        super().tearDown()
 
     def make(self, name, *env):
         name = "%s-%s" % (name, self.tag)

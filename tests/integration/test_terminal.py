@@ -19,16 +19,12 @@ and the terminal WebSocket (berth-terminal.v1) driven by a raw client
 import json
 import os
 import re
-import signal
-import subprocess
-import tempfile
 import time
 import unittest
 
-from harness import Berthd, BERTHD, wait_for
+from harness import Berthd, RunnerCase, wait_for
 from rawrunner import Closed, RawRunner
 
-RUNNER = os.environ.get("BERTH_RUNNER", os.path.join(os.path.dirname(BERTHD), "berth-runner"))
 
 
 class Term:
@@ -82,44 +78,17 @@ class Term:
         self.ws.close()
 
 
-class Terminal(unittest.TestCase):
+class Terminal(RunnerCase):
+    state_prefix = "berth-term-"
+
     def setUp(self):
-        self.b = Berthd(env={"BERTH_HEARTBEAT_S": "1"}).start()
-        self.tok = self.b.login()
-        self.org = "/api/v1/orgs/%s" % self.b.org
-        self.state = tempfile.TemporaryDirectory(prefix="berth-term-")
-        self.runner_log = os.path.join(self.state.name, "runner.log")
-        r = self.api("POST", "/servers", {"name": "host-1"})
-        self.assertEqual(r.status, 201, r)
-        self.sid = r.json["id"]
-        env = dict(os.environ, BERTH_RUNNER_TOKEN=r.json["registration_token"])
-        with open(self.runner_log, "ab") as log:
-            self.runner = subprocess.Popen(
-                [RUNNER, "--url", "ws://127.0.0.1:%d/runner/v1" % self.b.port, "--state-dir",
-                 os.path.join(self.state.name, "state"), "--min-free-disk", "0"],
-                env=env, stdout=log, stderr=log)
-        self.assertTrue(wait_for(lambda: self.api("GET", "/servers/host-1").json["status"]
-                                 == "ACTIVE", 20), self.logs())
+        super().setUp()
         self.terms = []
 
     def tearDown(self):
         for t in self.terms:
             t.close()
-        if self.runner.poll() is None:
-            self.runner.send_signal(signal.SIGTERM)
-            try:
-                self.runner.wait(10)
-            except subprocess.TimeoutExpired:
-                self.runner.kill()
-        self.b.close()
-        self.state.cleanup()
-
-    def logs(self):
-        with open(self.runner_log, "rb") as f:
-            return f.read().decode("utf-8", "replace")[-3000:] + self.b.log_text()[-3000:]
-
-    def api(self, method, path, body=None, token=None):
-        return self.b.request(method, self.org + path, token=token or self.tok, body=body)
+        super().tearDown()
 
     def term(self, token=None, server="host-1", **kw):
         t = Term(self.b, token or self.tok, self.b.org, server, **kw)
