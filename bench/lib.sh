@@ -21,13 +21,27 @@ bench_cleanup() {
 
 # bench_berthd BERTHD: init + serve with data in $tmp/data (log
 # $tmp/berthd.log) and wait until it answers; sets port, base, pw, bpid.
+# TLS=1: berthd serves https (a throwaway self-signed certificate for
+# 127.0.0.1 in $tmp, trusted by curl through CURL_CA_BUNDLE) and runners
+# connect over wss:// trusting only it.
 bench_berthd() {
   port=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   base="http://127.0.0.1:$port"
+  wsbase="ws://127.0.0.1:$port"
+  local tls=()
+  if [ "${TLS:-0}" = 1 ]; then
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+      -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
+      -keyout "$tmp/key.pem" -out "$tmp/cert.pem" 2>/dev/null
+    tls=(--tls-cert "$tmp/cert.pem" --tls-key "$tmp/key.pem")
+    base="https://127.0.0.1:$port"
+    wsbase="wss://127.0.0.1:$port"
+    export CURL_CA_BUNDLE="$tmp/cert.pem"
+  fi
   pw=bench-password-1
   BERTH_ADMIN_PASSWORD=$pw "$1" init --data "$tmp/data" --admin-email bench@example.com \
     >/dev/null 2>"$tmp/init.log" || { cat "$tmp/init.log" >&2; exit 1; }
-  "$1" serve --data "$tmp/data" --listen "127.0.0.1:$port" 2>"$tmp/berthd.log" &
+  "$1" serve --data "$tmp/data" --listen "127.0.0.1:$port" "${tls[@]}" 2>"$tmp/berthd.log" &
   bpid=$!
   for _ in $(seq 1 100); do
     curl -fsS "$base/healthz" >/dev/null 2>&1 && return 0
@@ -54,7 +68,9 @@ bench_runner() {
     -d "{\"name\":\"$2\"}" |
     $PY -c 'import json,sys; d=json.load(sys.stdin); print(d["id"], d["registration_token"])')
   read -r sid regtok <<<"$reg"
-  BERTH_RUNNER_TOKEN=$regtok "$1" --url "ws://127.0.0.1:$port/runner/v1" \
+  local ca=()
+  [ "${TLS:-0}" = 1 ] && ca=(--ca-file "$tmp/cert.pem")
+  BERTH_RUNNER_TOKEN=$regtok "$1" --url "$wsbase/runner/v1" "${ca[@]}" \
     --state-dir "$tmp/runner" 2>"$tmp/runner.log" &
   rpid=$!
 }

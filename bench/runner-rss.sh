@@ -12,7 +12,8 @@
 # idle time. Prints both and the ratio. Target: runner <= 4 MiB.
 #
 #   bench/runner-rss.sh
-# Env: BUILD (default build-bench), IDLE (seconds, default 10).
+#   TLS=1 bench/runner-rss.sh     # the same over wss:// (berthd serving TLS)
+# Env: BUILD (default build-bench), IDLE (seconds, default 10), TLS (0/1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build-bench}
@@ -44,7 +45,7 @@ done
 echo "== idle resident memory: berth-runner vs node"
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r)"
 echo "runner binary: $RUNNER ($(file -b "$RUNNER" | grep -o 'statically linked\|dynamically linked'), $(( $(stat -c %s "$RUNNER") / 1024 )) KiB)"
-echo "server status: $st"
+echo "server status: $st (link: $wsbase)"
 [ "${st%% *}" = ACTIVE ] || echo "(not ACTIVE after 60 s: measuring anyway)"
 
 command -v node >/dev/null || echo "(node is not on PATH: no comparison)"
