@@ -21,7 +21,7 @@ import time
 import unittest
 
 from harness import BERTH, Berthd, wait_for
-from rawrunner import RawRunner
+from rawrunner import RawRunner, register
 
 
 class CutProxy(threading.Thread):
@@ -130,12 +130,7 @@ class JobBase(unittest.TestCase):
         self.assertEqual(r.status, 201, r)
         l = RawRunner(self.b.port, r.json["registration_token"])
         self.links.append(l)
-        l.hello()
-        reg = l.expect("register")
-        l.send({"type": "registered", "server_id": reg["server_id"]})
-        l.expect("welcome")
-        l.send({"type": "precheck", "ok": True, "checks": []})
-        self.cred = reg["credential"]
+        self.cred = register(l)
         self.assertTrue(wait_for(lambda: self.api("GET", "/servers/%s" % name)
                                  .json["status"] == "ACTIVE", 10))
         return r.json, l

@@ -31,7 +31,7 @@ import time
 import unittest
 
 from harness import Berthd, BERTHD, docker_ok, git, wait_for
-from rawrunner import Closed, RawRunner
+from rawrunner import Closed, RawRunner, register
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -70,13 +70,7 @@ class Link(unittest.TestCase):
         """A server registered through a raw link: (server, live link)."""
         s = self.add_server(name)
         l = self.link(s["registration_token"])
-        self.assertEqual(l.status, 101)
-        l.hello()
-        reg = l.expect("register")
-        l.send({"type": "registered", "server_id": reg["server_id"]})
-        l.expect("welcome")
-        l.send({"type": "precheck", "ok": True, "checks": []})
-        s["credential"] = reg["credential"]
+        s["credential"] = register(l)
         return s, l
 
     def job_for(self, sid, name="s"):
