@@ -94,6 +94,21 @@ class Berthd:
         return "%s://127.0.0.1:%d" % ("https" if self.tls else "http", self.port)
 
     def start(self):
+        # free_port() closes the port it found before berthd binds it, and
+        # any outgoing connection may take it meanwhile (the same ephemeral
+        # range): on the first start a taken port is simply another one;
+        # later starts keep theirs (runners know it) and try it again.
+        for attempt in range(5):
+            try:
+                return self._start()
+            except RuntimeError as e:
+                if "cannot listen on" not in str(e) or attempt == 4:
+                    raise
+                if not getattr(self, "started_once", False):
+                    self.port = free_port()
+                time.sleep(0.2)
+
+    def _start(self):
         args = [BERTHD, "serve", "--data", self.data, "--listen", "127.0.0.1:%d" % self.port]
         if self.tls:
             args += ["--tls-cert", self.tls[0], "--tls-key", self.tls[1]]
@@ -102,9 +117,11 @@ class Berthd:
         deadline = time.time() + 10
         while time.time() < deadline:
             if self.proc.poll() is not None:
+                self.log.close()
                 raise RuntimeError("berthd exited: " + self.log_text())
             try:
                 if self.request("GET", "/healthz").status == 200:
+                    self.started_once = True
                     return self
             except OSError:
                 pass

@@ -655,8 +655,13 @@ class BrowserDeploy(Drive, unittest.TestCase):
             c.close()
 
     def status(self):
-        b = self.drv.find_elements(By.CSS_SELECTOR, ".page-head .badge")
-        return b[0].text if b else ""
+        for _ in range(10):  # the badge may be re-rendered while it is read
+            try:
+                b = self.drv.find_elements(By.CSS_SELECTOR, ".page-head .badge")
+                return b[0].text if b else ""
+            except StaleElementReferenceException:
+                time.sleep(0.1)
+        return ""
 
     def follow_to_the_end(self, shot):
         """On a deployment page: log lines must show while it is still
@@ -669,7 +674,10 @@ class BrowserDeploy(Drive, unittest.TestCase):
         self.wait(lambda d: self.status() in ("SUCCEEDED", "FAILED", "CANCELLED"), 180)
         time.sleep(0.5)
         self.shot(shot)
-        self.assertEqual(self.status(), "SUCCEEDED", self.css("#log").text[-2000:])
+        status = self.status()
+        if status != "SUCCEEDED":  # the log only for the failure's message
+            self.fail("%s: %s" % (status, self.wait(lambda d: d.find_element(By.ID, "log").text)
+                                  [-2000:]))
         return live
 
     def test_deploy_redeploy_rollback(self):
