@@ -31,7 +31,6 @@ struct channels {
     struct hub *hub;
     uint32_t next_id;
     struct channels_limits lim;
-    int open;
 };
 
 static int env_limit(const char *name, int dflt)
@@ -70,7 +69,6 @@ static void unlink_ch(struct channel *ch)
             *pp = ch->next;
             break;
         }
-    ch->cs->open--;
 }
 
 /* The runner's end or the link's: tell the client, free. */
@@ -81,10 +79,9 @@ static void ended(struct channel *ch, const char *reason, int exit_code)
     free(ch);
 }
 
-static int count_user(struct channels *cs, struct hub *h, int64_t user_id, int *per_link,
-                      struct hub_conn *link)
+/* The link's open channels (*per_link) and how many of them are user_id's. */
+static int count_user(const struct hub_conn *link, int64_t user_id, int *per_link)
 {
-    (void)cs, (void)h;
     int n = 0;
     *per_link = 0;
     for (struct channel *ch = link->chans; ch; ch = ch->next) {
@@ -105,7 +102,7 @@ struct channel *channel_open(struct srv *s, int64_t server_id, int64_t user_id,
         return NULL;
     }
     int per_link;
-    int mine = count_user(cs, cs->hub, user_id, &per_link, c);
+    int mine = count_user(c, user_id, &per_link);
     if (per_link >= cs->lim.per_runner) {
         snprintf(why, wn, "the server has %d open channels, its limit", per_link);
         return NULL;
@@ -146,7 +143,6 @@ struct channel *channel_open(struct srv *s, int64_t server_id, int64_t user_id,
     }
     ch->next = c->chans;
     c->chans = ch;
-    cs->open++;
     return ch;
 }
 

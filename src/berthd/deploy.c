@@ -20,11 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *const deploy_step_names[DEPLOY_NSTEPS] = {
-    "precheck", "clone", "build", "start", "health", "swap", "cleanup", "rollback",
-};
-
-int deploy_step_index(const char *name) { return name ? proto_deploy_step_index(name) : -1; }
 
 void deploy_env_ad(int64_t app_id, const char *key, char *out, size_t n)
 {
@@ -405,7 +400,7 @@ void deploy_parse_error(const char *error, char *step, size_t stepn, char *reaso
         if (l < sizeof name) {
             memcpy(name, reason, l);
             name[l] = '\0';
-            if (deploy_step_index(name) >= 0) {
+            if (proto_deploy_step_index(name) >= 0) {
                 util_strlcpy(step, name, stepn);
                 const char *rest = colon + 1;
                 while (*rest == ' ')

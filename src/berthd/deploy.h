@@ -22,12 +22,6 @@
 #define DEPLOY_HEALTH_TRIES 10
 #define DEPLOY_HEALTH_BACKOFF_MS 500
 
-/* Pipeline steps in order; index = display order. */
-#define DEPLOY_NSTEPS 8
-extern const char *const deploy_step_names[DEPLOY_NSTEPS];
-/* Index of a step name, or -1. */
-int deploy_step_index(const char *name);
-
 /* Associated data binding an env value to its app and key. */
 void deploy_env_ad(int64_t app_id, const char *key, char *out, size_t n);
 
