@@ -23,8 +23,8 @@ if [ -n "$missing" ]; then
   echo "deps: installing:$missing"
   SUDO=""
   [ "$(id -u)" = 0 ] || SUDO=sudo
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+  $SUDO apt-get -o DPkg::Lock::Timeout=600 update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends $missing >/dev/null
   # Debian starts the daemons it installs; berth runs its own instances.
   for svc in haproxy lighttpd ssh; do
     case " $missing " in *" $svc "*|*" open$svc-server "*)
