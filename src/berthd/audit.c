@@ -1,5 +1,6 @@
 /* audit.c - turns a finished request into its audit row. */
 #include "audit.h"
+#include "events.h"
 #include "jsonx.h"
 #include "log.h"
 #include "router.h"
@@ -15,6 +16,21 @@ static const char *outcome_of(int status)
     if (status == 401 || status == 403 || status == 404 || status == 429)
         return "denied";
     return "failure";
+}
+
+/* A new entry, as the organization's event stream tells it (events.h). */
+static void publish(struct srv *s, const struct audit_entry *e)
+{
+    if (!e->org_id || !events_wanted(s, e->org_id))
+        return;
+    json_t *actor = e->actor_id || e->actor_email
+                        ? json_pack("{s:I, s:s?}", "id", (json_int_t)e->actor_id, "email",
+                                    e->actor_email)
+                        : json_null();
+    events_publish(s, e->org_id, SC_AUDIT_READ, "audit",
+                   json_pack("{s:s, s:s?, s:s, s:i, s:I, s:o}", "action", e->action, "target",
+                             e->target, "outcome", e->outcome, "status", e->status, "at",
+                             (json_int_t)e->at, "actor", actor));
 }
 
 void audit_request(struct req *r)
@@ -44,6 +60,8 @@ void audit_request(struct req *r)
     };
     if (store_audit_append(r->srv->store, &e) != STORE_OK)
         log_error("audit", "cannot append audit entry for %s", rt->action);
+    else
+        publish(r->srv, &e);
     free(detail);
 }
 
@@ -58,4 +76,6 @@ void audit_event(struct srv *s, int64_t org_id, int64_t actor_id, const char *ac
     };
     if (store_audit_append(s->store, &e) != STORE_OK)
         log_error("audit", "cannot append audit entry for %s", action);
+    else
+        publish(s, &e);
 }

@@ -35,6 +35,7 @@ struct metrics;
 struct hub;
 struct jobs;
 struct channels;
+struct events;
 struct outbound;
 
 struct srv {
@@ -49,6 +50,7 @@ struct srv {
     struct hub *hub;                       /* runner links (hub.c) */
     struct jobs *jobs;                     /* jobs' life and kinds (job.c) */
     struct channels *channels;             /* terminal/exec channels (channels.c) */
+    struct events *events;                 /* organizations' live event streams (events.c) */
     uint8_t token_key[CRYPTO_KEY_BYTES];   /* keyed hash of bearer secrets */
     uint8_t secret_key[CRYPTO_KEY_BYTES];  /* sealing of secrets at rest */
     char dummy_pwhash[CRYPTO_PWHASH_MAX];  /* verified against when no user */

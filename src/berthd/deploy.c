@@ -9,6 +9,7 @@
  * the stored job spec never holds it.
  */
 #include "deploy.h"
+#include "events.h"
 #include "gitauth.h"
 #include "job.h"
 #include "jsonx.h"
@@ -117,9 +118,23 @@ static json_t *build_spec(struct srv *s, const struct app *a, const struct deplo
     return spec;
 }
 
+/* What the organization's event stream says of d (events.h). */
+static void dep_event(struct srv *s, const struct deployment *d, const char *status,
+                      const char *step, const char *step_status)
+{
+    if (!events_wanted(s, d->org_id))
+        return;
+    events_publish(s, d->org_id, SC_DEPLOY_READ, "deployment",
+                   json_pack("{s:I, s:I, s:I, s:s, s:s?, s:s?}", "id", (json_int_t)d->id,
+                             "app_id", (json_int_t)d->app_id, "server_id",
+                             (json_int_t)d->server_id, "status", status, "step",
+                             step && *step ? step : NULL, "step_status", step_status));
+}
+
 static void finish(struct srv *s, const struct deployment *d, const char *status,
                    const char *step, const char *reason, int64_t rolled_back_to)
 {
+    dep_event(s, d, status, step, NULL);
     if (store_deployment_finish(s->store, d->id, status, step && *step ? step : NULL,
                                 reason && *reason ? reason : NULL, rolled_back_to,
                                 util_now()) == STORE_OK)
@@ -302,8 +317,9 @@ static void spec_add_env(struct srv *s, int64_t app_id, json_t *spec)
 static void job_started(struct srv *s, int64_t job_id)
 {
     struct deployment d;
-    if (store_deployment_by_job(s->store, job_id, &d) == STORE_OK)
-        store_deployment_start(s->store, d.id, util_now());
+    if (store_deployment_by_job(s->store, job_id, &d) == STORE_OK &&
+        store_deployment_start(s->store, d.id, util_now()) == STORE_OK)
+        dep_event(s, &d, "RUNNING", NULL, NULL);
 }
 
 /* One report line (src/core/proto.c's rules: a bad optional field is
@@ -327,6 +343,7 @@ static int step_report(struct srv *s, const struct deployment *d, int64_t ts_ms,
         if (st.commit || st.image || st.image_id)
             store_deployment_set_result(s->store, d->id, st.commit, st.image, st.image_id);
         serving = st.serving;
+        dep_event(s, d, "RUNNING", st.step, st.status);
     }
     json_decref(hold);
     return serving;

@@ -19,6 +19,7 @@
  * server, never per heartbeat.
  */
 #include "hub.h"
+#include "events.h"
 #include "audit.h"
 #include "hub_series.h"
 #include "jsonx.h"
@@ -211,6 +212,9 @@ static void set_status(struct hub *h, struct hub_node *n, int to, const char *re
     json_decref(d);
     audit_event(h->srv, n->org_id, 0, NULL, "server.status", target, "success", detail);
     free(detail);
+    events_publish(h->srv, n->org_id, SC_SERVER_READ, "server",
+                   json_pack("{s:I, s:s, s:s?}", "id", (json_int_t)n->server_id, "status",
+                             st_names[to], "reason", reason));
     log_info("hub", "server %lld: %s -> %s (%s)", (long long)n->server_id, st_names[from],
              st_names[to], reason ? reason : "");
 }
@@ -326,6 +330,11 @@ static int on_heartbeat(struct hub *h, struct hub_node *n, json_t *msg, char *wh
     n->m = s;
     n->have_metrics = 1;
     n->dirty = 1;
+    if (events_wanted(h->srv, n->org_id))
+        events_publish(h->srv, n->org_id, SC_SERVER_READ, "server.metrics",
+                       json_pack("{s:I, s:I, s:f, s:f, s:f}", "id", (json_int_t)n->server_id,
+                                 "last_seen", (json_int_t)n->last_seen, "cpu_pct", p.cpu_pct,
+                                 "mem_pct", p.mem_pct, "disk_pct", p.disk_pct));
     if (!n->series)
         n->series = hub_series_new();
     hub_series_add(n->series, &p);

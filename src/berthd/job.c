@@ -10,6 +10,7 @@
  * gauges, the kind's `finished`, and the followers' end.
  */
 #include "job.h"
+#include "events.h"
 #include "http.h"
 #include "hub.h"
 #include "jsonx.h"
@@ -288,9 +289,23 @@ int job_follow(struct srv *s, struct req *r, int64_t job_id, int64_t sent, int64
 
 /* The job's end was stored, moving it from status index `from`: count it,
  * tell its kind, end its followers once they caught up. */
+/* The job's status as the organization's event stream tells it. */
+static void job_event(struct jobs *js, int64_t job_id)
+{
+    struct job j;
+    if (!events_active(js->srv) || store_job_get(js->srv->store, 0, job_id, &j) != STORE_OK)
+        return;
+    events_publish(js->srv, j.org_id, SC_SERVER_READ, "job",
+                   json_pack("{s:I, s:s, s:I, s:s, s:o}", "id", (json_int_t)j.id, "kind", j.kind,
+                             "server_id", (json_int_t)j.server_id, "status", j.status,
+                             "exit_code", j.has_exit ? json_integer(j.exit_code) : json_null()));
+    store_job_release(&j);
+}
+
 static void job_ended(struct jobs *js, int64_t job_id, const struct job_kind *k, int from,
                       int failed, const char *error)
 {
+    job_event(js, job_id);
     counts_move(js, from, failed ? JOB_FAILED : JOB_SUCCEEDED);
     if (k && k->finished)
         k->finished(js->srv, job_id, failed, error);
@@ -513,6 +528,7 @@ static int on_accepted(void *arg, struct hub_conn *c, json_t *msg, char *why, si
     }
     if (store_job_start(js->srv->store, in->job_id, util_now()) == STORE_OK) {
         counts_move(js, JOB_PENDING, JOB_RUNNING);
+        job_event(js, in->job_id);
         if (in->kind && in->kind->started)
             in->kind->started(js->srv, in->job_id);
     }

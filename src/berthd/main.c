@@ -26,6 +26,7 @@
 #include "outbound.h"
 #include "pool.h"
 #include "ratelimit.h"
+#include "events.h"
 #include "router.h"
 #include "store.h"
 #include "util.h"
@@ -205,11 +206,17 @@ static int cmd_routes(void)
 }
 
 /* With the front's context: the runner link's timers. */
-static int front_started(struct srv *s) { return s->hub ? hub_start(s->hub, s->ctx) : 0; }
+static int front_started(struct srv *s)
+{
+    if (events_start(s->events, s->ctx) < 0)
+        return -1;
+    return s->hub ? hub_start(s->hub, s->ctx) : 0;
+}
 /* Before the context goes: the last snapshots. */
 static void front_stopping(struct srv *s)
 {
     containers_stop(); /* pending calls answered while their clients are there */
+    events_stop(s->events);
     if (s->hub)
         hub_stop(s->hub);
 }
@@ -245,8 +252,9 @@ static int cmd_serve(struct config *c)
     s.hub = hub_new(&s);
     s.jobs = jobs_new(&s);
     s.channels = channels_new(&s);
+    s.events = events_new(&s);
     if (!s.pool || !s.metrics || !s.rl_account || !s.rl_address || !s.hub || !s.jobs ||
-        !s.channels) {
+        !s.channels || !s.events) {
         log_error("berthd", "out of memory");
         goto done;
     }
@@ -282,6 +290,7 @@ done:
     outbound_free(s.outbound); /* its completions go to s.pool's queue */
     pool_free(s.pool);
     channels_free(s.channels);
+    events_free(s.events);
     jobs_free(s.jobs);
     hub_free(s.hub);
     metrics_free(s.metrics);

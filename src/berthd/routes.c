@@ -4,6 +4,7 @@
 #include "access.h"
 #include "api.h"
 #include "containers.h"
+#include "events.h"
 #include "repos.h"
 #include "router.h"
 #include "term.h"
@@ -28,6 +29,7 @@ const struct route routes[] = {
 
     /* members */
     {HM_GET, V1 "/orgs/{org}/members", AUTH_ORG, 0, "member.list", api_members_list},
+    {HM_GET, V1 "/orgs/{org}/events", AUTH_ORG, 0, "events.follow", api_events},
     {HM_POST, V1 "/orgs/{org}/members", AUTH_ORG, SC_USER_WRITE, "member.add", api_member_add},
     {HM_PATCH, V1 "/orgs/{org}/members/{user}", AUTH_ORG, SC_USER_WRITE, "member.update",
      api_member_update},
