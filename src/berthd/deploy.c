@@ -134,13 +134,14 @@ static void dep_event(struct srv *s, const struct deployment *d, const char *sta
 static void finish(struct srv *s, const struct deployment *d, const char *status,
                    const char *step, const char *reason, int64_t rolled_back_to)
 {
-    dep_event(s, d, status, step, NULL);
     if (store_deployment_finish(s->store, d->id, status, step && *step ? step : NULL,
                                 reason && *reason ? reason : NULL, rolled_back_to,
-                                util_now()) == STORE_OK)
+                                util_now()) == STORE_OK) {
         log_info("deploy", "deployment %lld (app %lld): %s%s%s", (long long)d->id,
                  (long long)d->app_id, status, reason && *reason ? ": " : "",
                  reason && *reason ? reason : "");
+        dep_event(s, d, status, step, NULL);
+    }
 }
 
 /* Creates d's job and marks d dispatched, in one transaction. */

@@ -13,6 +13,7 @@
 #include "http.h"
 #include "jsonx.h"
 #include "log.h"
+#include "metrics.h"
 #include "util.h"
 
 struct sub {
@@ -41,12 +42,19 @@ struct events *events_new(struct srv *s)
     return ev;
 }
 
+static void gauge(struct events *ev)
+{
+    if (ev->srv->metrics)
+        metrics_gauge_set(ev->srv->metrics, "berth_event_streams", ev->nsubs);
+}
+
 static void sub_unlink(struct events *ev, struct sub *x)
 {
     for (struct sub **pp = &ev->subs; *pp; pp = &(*pp)->next)
         if (*pp == x) {
             *pp = x->next;
             ev->nsubs--;
+            gauge(ev);
             return;
         }
 }
@@ -237,6 +245,7 @@ void api_events(struct req *r)
     x->next = ev->subs;
     ev->subs = x;
     ev->nsubs++;
+    gauge(ev);
     r->stream_arg = x;
     r->stream_gone = sub_gone;
     /* retry: the client's reconnect delay; hello: what this stream carries */

@@ -540,6 +540,35 @@ class Browser(Drive, unittest.TestCase):
               body: '{"name":"evil2"}'}).then(r => done(r.status));""")
         self.assertEqual(res, 403)
 
+    def test_7b_one_event_stream_for_all_tabs_and_live_audit(self):
+        """Eight tabs of the dashboard share one event stream (the
+        SharedWorker: a browser keeps six HTTP/1.1 connections to berthd);
+        the audit page shows a new entry without a reload."""
+        self.go("/o/default/audit")
+        self.wait_css("#audit tbody tr")
+        first = self.drv.current_window_handle
+        for _ in range(7):
+            self.drv.switch_to.new_window("tab")
+            self.go("/o/default/servers")
+            self.wait_css("#nav")
+
+        def streams():
+            m = self.d.request("GET", "/metrics").body
+            for line in m.splitlines():
+                if line.startswith("berth_event_streams "):
+                    return float(line.split()[1])
+            return None
+        self.assertTrue(wait_for(lambda: streams() == 1, 10), streams())
+        for handle in self.drv.window_handles:
+            if handle != first:
+                self.drv.switch_to.window(handle)
+                self.drv.close()
+        self.drv.switch_to.window(first)
+        r = self.api("POST", "/servers", {"name": "live-audit-1"})
+        self.assertEqual(r.status, 201, r)
+        self.wait_text("#audit", "live-audit-1", timeout=10)
+        self.shot("17-audit-live")
+
     def test_8_sign_out_revokes(self):
         self.go("/o/default/servers")
         self.wait_css("#logout")

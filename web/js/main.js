@@ -10,6 +10,7 @@ import { appsPage, appPage, appFormPage } from './pages/apps.js';
 import { deploymentPage } from './pages/deploys.js';
 import { membersPage, tokensPage, invitesPage } from './pages/people.js';
 import { auditPage } from './pages/audit.js';
+import { follow } from './events.js';
 
 const main = document.getElementById('main');
 let current = null; // the view's cleanup (a log stream to stop)
@@ -110,6 +111,8 @@ async function render() {
   if (!orgName && state.me && (state.org || state.me.orgs[0])) setOrg((state.org || state.me.orgs[0]).name);
   if (state.me && needsAuth) drawHeader(orgName || (state.org && state.org.name), path);
   else document.getElementById('top').hidden = true;
+  // The live events of the organization shown (events.js): one stream.
+  follow(state.me && needsAuth && state.org ? state.org.name : null);
   const view = h('div', { class: 'view' });
   fill(main, view);
   try {
@@ -145,6 +148,7 @@ window.addEventListener('popstate', render);
 document.getElementById('logout').addEventListener('click', async () => {
   try { await post('/auth/logout'); } catch (_) { /* the session may be gone already */ }
   state.me = null; state.org = null;
+  follow(null);
   document.getElementById('top').hidden = true;
   navigate('/login', true);
 });

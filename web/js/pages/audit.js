@@ -1,7 +1,10 @@
 // pages/audit.js - the organization's audit trail, newest first, with the
-// API's filters (actor, action or prefix*, since) and cursor paging.
+// API's filters (actor, action or prefix*, since) and cursor paging. New
+// entries show as they happen (the event stream's `audit`, events.js): the
+// first page is loaded again, unless more pages were loaded below it.
 import { get, enc } from '../api.js';
 import { h, fill, badge, whenEl, field, errorBox } from '../ui.js';
+import { on } from '../events.js';
 
 export async function auditPage(view, { org }) {
   const params = new URLSearchParams(location.search);
@@ -10,7 +13,7 @@ export async function auditPage(view, { org }) {
   const body = h('tbody');
   const more = h('button', { type: 'button', class: 'secondary', hidden: true }, 'Load more');
   const msg = h('div', { 'aria-live': 'polite' });
-  let cursor = null;
+  let cursor = null, pages = 0, timer = null;
   async function load(reset) {
     const q = new URLSearchParams({ limit: '50' });
     if (actor.value.trim()) q.set('actor', actor.value.trim());
@@ -26,6 +29,7 @@ export async function auditPage(view, { org }) {
           h('td', { class: 'mono small detail' }, e.detail && Object.keys(e.detail).length ? JSON.stringify(e.detail) : '')));
       }
       cursor = r.next_cursor;
+      pages = reset ? 1 : pages + 1;
       more.hidden = !cursor;
       fill(msg);
     } catch (e) { fill(msg, errorBox(e)); }
@@ -45,4 +49,10 @@ export async function auditPage(view, { org }) {
     h('div', { class: 'table-wrap' }, h('table', { class: 'list', id: 'audit' },
       h('thead', {}, h('tr', {}, ['When', 'Who', 'Action', 'Target', 'Outcome', 'Address', 'Detail'].map((t) => h('th', { scope: 'col' }, t)))), body)), more);
   await load(true);
+  const soon = () => {
+    if (pages > 1 || timer) return; // the reader paged down: leave the list be
+    timer = setTimeout(() => { timer = null; cursor = null; load(true); }, 300);
+  };
+  const offs = [on('audit', soon), on('resync', soon)];
+  return () => { clearTimeout(timer); for (const off of offs) off(); };
 }

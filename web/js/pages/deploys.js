@@ -1,10 +1,12 @@
 // pages/deploys.js - one deployment: its step timeline with durations, the
 // honest outcome (the summary berthd writes: "rolled back to deployment
 // N"), cancel, and its log, followed live through the API's `?follow=1`
-// stream (NDJSON) while it runs.
+// stream (NDJSON) while it runs. Its status and steps are redrawn when the
+// organization's event stream says the deployment moved (events.js).
 import { get, post, followLog, enc } from '../api.js';
 import { h, fill, link, badge, whenEl, duration, errorBox, confirmDialog, ansi } from '../ui.js';
 import { can } from '../state.js';
+import { on, next } from '../events.js';
 
 const FINAL = ['SUCCEEDED', 'FAILED', 'CANCELLED'];
 const PIPELINE = ['precheck', 'clone', 'build', 'start', 'health', 'swap', 'cleanup'];
@@ -61,9 +63,12 @@ export async function deploymentPage(view, { org, navigate }, id) {
   }
 
   async function refresh() {
-    try { d = await get(base); drawHead(); } catch (e) { fill(msg, errorBox(e)); }
-    if (!stopped && !FINAL.includes(d.status)) { clearTimeout(timer); timer = setTimeout(refresh, 2000); }
+    try { d = await get(base); if (!stopped) drawHead(); } catch (e) { fill(msg, errorBox(e)); }
   }
+  // One reload for a burst of events (steps come close together).
+  const soon = () => { if (!timer && !stopped) timer = setTimeout(() => { timer = null; refresh(); }, 150); };
+  const offs = [on('deployment', (e) => { if (String(e.id) === String(d.id)) soon(); }),
+    on('resync', soon)];
 
   // The deploy log interleaves the runner's step reports (one JSON object
   // a line: {"step","status","detail"}) with the commands' own output;
@@ -108,7 +113,7 @@ export async function deploymentPage(view, { org, navigate }, id) {
         if (stopped || e.name === 'AbortError') return;
         if (e.code === 'not_started') {
           logState.textContent = 'queued: the log starts when the runner takes it.';
-          await new Promise((r) => setTimeout(r, 1500));
+          await next('deployment', (e) => String(e.id) === String(d.id), 15000);
           try { d = await get(base); drawHead(); } catch (_) { /* next round */ }
           if (FINAL.includes(d.status) && d.status === 'CANCELLED') { logState.textContent = 'cancelled before it started.'; return; }
           continue;
@@ -123,7 +128,6 @@ export async function deploymentPage(view, { org, navigate }, id) {
   drawHead();
   fill(view, head, h('section', {}, h('h2', {}, 'Steps'), steps),
     h('section', {}, h('h2', {}, 'Log'), logState, logBox));
-  if (!FINAL.includes(d.status)) timer = setTimeout(refresh, 2000);
   follow();
-  return () => { stopped = true; clearTimeout(timer); ctl.abort(); };
+  return () => { stopped = true; clearTimeout(timer); for (const off of offs) off(); ctl.abort(); };
 }
