@@ -10,6 +10,7 @@ import { appsPage, appPage, appFormPage } from './pages/apps.js';
 import { deploymentPage } from './pages/deploys.js';
 import { membersPage, tokensPage, invitesPage } from './pages/people.js';
 import { auditPage } from './pages/audit.js';
+import { terminalPage } from './pages/terminal.js';
 import { follow } from './events.js';
 
 const main = document.getElementById('main');
@@ -22,6 +23,7 @@ const routes = [
   [/^\/invites$/, () => invitesPage, true],
   [/^\/o\/([^/]+)\/servers$/, () => serversPage, true],
   [/^\/o\/([^/]+)\/servers\/([^/]+)$/, () => serverPage, true],
+  [/^\/o\/([^/]+)\/servers\/([^/]+)\/terminal$/, () => terminalPage, true],
   [/^\/o\/([^/]+)\/apps$/, () => appsPage, true],
   [/^\/o\/([^/]+)\/apps\/new$/, () => appFormPage, true],
   [/^\/o\/([^/]+)\/apps\/([^/]+)$/, () => appPage, true],

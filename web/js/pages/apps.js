@@ -58,6 +58,10 @@ export async function appPage(view, { org, navigate }, name) {
       catch (e) { fill(msg, errorBox(e)); }
     } }, 'Roll back'));
   }
+  if (can('container:exec') && app.server && cur) {
+    actions.append(link('/o/' + enc(org) + '/servers/' + enc(app.server.id || app.server.name) + '/terminal?app=' + enc(app.name),
+      h('span', { class: 'button secondary', id: 'shell' }, 'Shell')));
+  }
   if (can('app:write')) {
     actions.append(link('/o/' + enc(org) + '/apps/' + enc(app.name) + '/edit', h('span', { class: 'button secondary' }, 'Edit')),
       h('button', { type: 'button', class: 'danger', onclick: async () => {

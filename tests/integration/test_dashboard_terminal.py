@@ -1,0 +1,71 @@
+"""The dashboard's terminal in real headless Chromium against a real berthd
+and a real berth-runner on this host: the page loads xterm (Debian's
+node-xterm, wrapped at build time), opens the terminal WebSocket with the
+session cookie, a command typed into it runs on the host and its output
+shows, the size the page asked for is what `stty size` says, `exit 3` ends
+the session with its code; a developer (no terminal:open) is refused.
+
+Run with /usr/bin/python3; ctest sets PYTHONPATH so `import harness` works.
+"""
+import os
+import unittest
+
+import harness
+from harness import ADMIN_EMAIL, ADMIN_PASSWORD
+from test_dashboard import (CHROMEDRIVER, CHROMIUM, HAVE_SELENIUM, SHOTS, Drive)
+
+if HAVE_SELENIUM:
+    from selenium.webdriver.common.by import By
+
+
+@unittest.skipUnless(HAVE_SELENIUM and os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER),
+                     "chromium, chromium-driver and python3-selenium are needed (scripts/deps.sh)")
+@unittest.skipUnless(os.path.exists(harness.RUNNER), "berth-runner is not built")
+class BrowserTerminal(harness.RunnerCase, Drive):
+    def setUp(self):
+        super().setUp()
+        os.makedirs(SHOTS, exist_ok=True)
+        self.d = self.b
+        self.admin = self.tok
+        self.drv = self.browser()
+
+    def tearDown(self):
+        try:
+            self.drv.quit()
+        finally:
+            super().tearDown()
+
+    def screen(self):
+        """What the terminal shows, as its screen-reader rows say it."""
+        rows = self.drv.find_elements(By.CSS_SELECTOR, ".xterm-accessibility-tree > div")
+        return "\n".join(r.get_attribute("textContent") for r in rows)
+
+    def type(self, text):
+        self.css(".xterm-helper-textarea").send_keys(text)
+
+    def test_host_shell_in_the_browser(self):
+        self.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD)
+        self.go("/o/default/servers/host-1/terminal")
+        self.wait_text("#term-state", "connected", timeout=20)
+        self.type("echo hi-$((6*7)); stty size\n")
+        self.wait(lambda d: "hi-42" in self.screen(), 15)
+        self.shot("30-terminal-host")
+        # the size the page fitted to is the PTY's
+        want = self.css("#terminal").get_attribute("data-size")
+        self.assertRegex(want, r"^\d+ \d+$")
+        self.assertIn(want, self.screen().splitlines())
+        self.type("exit 3\n")
+        self.wait_text("#term-state", "exit code 3", timeout=15)
+        self.assertEqual([e for e in self.console_errors() if "csp" in str(e).lower()], [])
+
+    def test_a_developer_gets_no_host_shell(self):
+        self.d.add_user(self.tok, "default", "dev@example.com", "developer", password="dev-password-1")
+        self.sign_in("dev@example.com", "dev-password-1")
+        self.go("/o/default/servers/host-1/terminal")
+        self.wait(lambda d: "could not connect" in self.css("#term-state").text or
+                  "disconnected" in self.css("#term-state").text, 15)
+        self.shot("31-terminal-refused")
+
+
+if __name__ == "__main__":
+    unittest.main()
