@@ -745,6 +745,16 @@ class BrowserDeploy(Drive, unittest.TestCase):
         self.assertIn("build", self.css("#log").text)
         self.assertEqual(self.served(), "v1")
         first = self.drv.current_url.rsplit("/", 1)[1]
+        # a shell in the serving container, from the app's page
+        self.open_app("/o/default/apps/web")
+        self.wait_css("#shell").click()
+        self.wait(lambda d: "/terminal?app=web" in d.current_url)
+        self.wait_text("#term-state", "connected", timeout=20)
+        self.css(".xterm-helper-textarea").send_keys("cat /www/version; echo in-$((6*7))\n")
+        self.wait(lambda d: "in-42" in "\n".join(
+            r.get_attribute("textContent") for r in
+            d.find_elements(By.CSS_SELECTOR, ".xterm-accessibility-tree > div")), 15)
+        self.shot("24-terminal-in-the-app-container")
         self.commit("v2")
         self.open_app("/o/default/apps/web").click()
         self.follow_to_the_end("21-deploy-v2-succeeded")
