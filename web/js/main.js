@@ -11,6 +11,7 @@ import { deploymentPage } from './pages/deploys.js';
 import { membersPage, tokensPage, invitesPage } from './pages/people.js';
 import { auditPage } from './pages/audit.js';
 import { terminalPage } from './pages/terminal.js';
+import { scriptsPage, scriptPage, jobPage } from './pages/scripts.js';
 import { follow } from './events.js';
 
 const main = document.getElementById('main');
@@ -29,6 +30,10 @@ const routes = [
   [/^\/o\/([^/]+)\/apps\/([^/]+)$/, () => appPage, true],
   [/^\/o\/([^/]+)\/apps\/([^/]+)\/edit$/, () => appFormPage, true],
   [/^\/o\/([^/]+)\/deployments\/([^/]+)$/, () => deploymentPage, true],
+  [/^\/o\/([^/]+)\/scripts$/, () => scriptsPage, true],
+  [/^\/o\/([^/]+)\/scripts\/new$/, () => scriptPage, true],
+  [/^\/o\/([^/]+)\/scripts\/([^/]+)$/, () => scriptPage, true],
+  [/^\/o\/([^/]+)\/jobs\/([^/]+)$/, () => jobPage, true],
   [/^\/o\/([^/]+)\/members$/, () => membersPage, true],
   [/^\/o\/([^/]+)\/audit$/, () => auditPage, true],
 ];
@@ -55,7 +60,7 @@ function drawHeader(orgName, path) {
   if (!orgName) sel.prepend(h('option', { value: '', selected: true }, '—'));
   sel.onchange = () => {
     const section = (path.match(/^\/o\/[^/]+\/([a-z]+)/) || [])[1] || 'servers';
-    const keep = ['servers', 'apps', 'members', 'audit'].includes(section) ? section : 'servers';
+    const keep = ['servers', 'apps', 'scripts', 'members', 'audit'].includes(section) ? section : 'servers';
     navigate('/o/' + encodeURIComponent(sel.value) + '/' + keep);
   };
   const nav = document.getElementById('nav');
@@ -64,6 +69,7 @@ function drawHeader(orgName, path) {
     const base = '/o/' + encodeURIComponent(orgName);
     if (can('server:read')) items.push(['Servers', base + '/servers']);
     if (can('app:read')) items.push(['Applications', base + '/apps']);
+    if (can('server:read')) items.push(['Scripts', base + '/scripts']);
     items.push(['Members', base + '/members']);
     if (can('audit:read')) items.push(['Audit log', base + '/audit']);
   }
@@ -71,7 +77,8 @@ function drawHeader(orgName, path) {
   items.push(['Invitations', '/invites']);
   fill(nav, ...items.map(([label, href]) => {
     const active = path === href || path.startsWith(href + '/') ||
-      (href.endsWith('/apps') && path.includes('/deployments/'));
+      (href.endsWith('/apps') && path.includes('/deployments/')) ||
+      (href.endsWith('/scripts') && path.includes('/jobs/'));
     return h('a', { href, 'data-link': true, 'aria-current': active ? 'page' : null }, label);
   }));
 }

@@ -1,9 +1,15 @@
-"""The dashboard's terminal in real headless Chromium against a real berthd
-and a real berth-runner on this host: the page loads xterm (Debian's
-node-xterm, wrapped at build time), opens the terminal WebSocket with the
-session cookie, a command typed into it runs on the host and its output
-shows, the size the page asked for is what `stty size` says, `exit 3` ends
-the session with its code; a developer (no terminal:open) is refused.
+"""The dashboard's pages that need a runner, in real headless Chromium
+against a real berthd and a real berth-runner on this host.
+
+Terminal: the page loads xterm (Debian's node-xterm, wrapped at build
+time), opens the terminal WebSocket with the session cookie, a command
+typed into it runs on the host and its output shows, the size the page
+asked for is what `stty size` says, `exit 3` ends the session with its
+code; a developer (no terminal:open) is refused.
+
+Scripts: a script written in the editor, saved, run on the server from
+its page; the job page shows its output and turns SUCCEEDED by its event;
+a viewer is offered neither editing nor running.
 
 Run with /usr/bin/python3; ctest sets PYTHONPATH so `import harness` works.
 """
@@ -21,7 +27,7 @@ if HAVE_SELENIUM:
 @unittest.skipUnless(HAVE_SELENIUM and os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER),
                      "chromium, chromium-driver and python3-selenium are needed (scripts/deps.sh)")
 @unittest.skipUnless(os.path.exists(harness.RUNNER), "berth-runner is not built")
-class BrowserTerminal(harness.RunnerCase, Drive):
+class BrowserRunner(harness.RunnerCase, Drive):
     def setUp(self):
         super().setUp()
         os.makedirs(SHOTS, exist_ok=True)
@@ -65,6 +71,40 @@ class BrowserTerminal(harness.RunnerCase, Drive):
         self.wait(lambda d: "could not connect" in self.css("#term-state").text or
                   "disconnected" in self.css("#term-state").text, 15)
         self.shot("31-terminal-refused")
+
+
+    def test_script_written_saved_and_run(self):
+        self.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD)
+        self.go("/o/default/scripts")
+        self.wait_css("#new-script").click()
+        form = self.wait_css("#script-form")
+        form.find_element(By.NAME, "name").send_keys("hello")
+        body = form.find_element(By.NAME, "body")
+        body.clear()
+        body.send_keys("echo out-$((6*7))\necho err-line >&2\nsleep 1\necho done\n")
+        form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        self.wait(lambda d: d.current_url.endswith("/o/default/scripts/hello"))
+        self.wait_css("#run-form button[type=submit]").click()
+        self.wait(lambda d: "/o/default/jobs/" in d.current_url)
+        self.wait_text("#log", "out-42", timeout=20)
+        self.wait_text(".page-head .badge", "SUCCEEDED", timeout=20)
+        self.assertIn("err-line", self.css("#log").text)
+        self.shot("32-script-job")
+        # the saved body is the one the API has
+        r = self.api("GET", "/scripts/hello")
+        self.assertIn("echo out-$((6*7))", r.json["body"])
+        # a viewer reads it and is offered neither save nor run
+        self.d.add_user(self.tok, "default", "vi@example.com", "viewer", password="vi-password-1")
+        drv = self.browser()
+        try:
+            self.sign_in("vi@example.com", "vi-password-1", drv)
+            self.go("/o/default/scripts/hello", drv)
+            self.wait_css("#script-form", drv=drv)
+            self.assertFalse(drv.find_elements(By.CSS_SELECTOR, "#script-form button[type=submit]"))
+            self.assertFalse(drv.find_elements(By.CSS_SELECTOR, "#run-form"))
+            self.assertFalse(drv.find_elements(By.CSS_SELECTOR, "#new-script"))
+        finally:
+            drv.quit()
 
 
 if __name__ == "__main__":
