@@ -15,6 +15,7 @@ real minute boundaries, about 4 minutes in all):
 Run with /usr/bin/python3.
 """
 import calendar
+import json
 import os
 import signal
 import subprocess
@@ -121,6 +122,62 @@ class TestScheduleApi(harness.ApiCase):
                      body={"kind": "script", "script": "hello", "server": "box", "cron": "* * * * *"})
         self.assertEqual(r.status, 403, r)
         self.assertIn("script:run", r.json["error"]["message"])
+
+
+class TestScheduleCli(harness.ApiCase):
+    """`berth schedule ...` against the same API, --json and human."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        for path, body in (("/servers", {"name": "box"}),
+                           ("/scripts", {"name": "hello", "body": "echo hi"})):
+            r = cls.d.request("POST", "/api/v1/orgs/default" + path, token=cls.admin, body=body)
+            assert r.status == 201, r
+
+    def berth(self, *args):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("BERTH_")}
+        env.update(BERTH_URL=self.d.url, BERTH_TOKEN=self.admin, BERTH_ORG="default",
+                   BERTH_CONFIG=os.path.join(self.d.tmp.name, "cli.json"))
+        p = subprocess.run([harness.BERTH] + list(args), capture_output=True, text=True,
+                           env=env, timeout=60)
+        return p.returncode, p.stdout, p.stderr
+
+    def ok(self, *args):
+        rc, out, err = self.berth(*args, "--json")
+        self.assertEqual(rc, 0, (out, err))
+        doc = json.loads(out)
+        self.assertIs(doc["ok"], True)
+        return doc["data"]
+
+    def test_cli_round_trip(self):
+        s = self.ok("schedule", "create", "--script", "hello", "--server", "box",
+                    "--cron", "*/10 * * * *", "--tz", "Asia/Kolkata", "--catch-up", "skip")
+        sid = str(s["id"])
+        self.assertEqual((s["timezone"], s["catch_up"]), ("Asia/Kolkata", "skip"))
+        self.assertEqual(len(s["next_runs"]), 5)
+        self.assertIn(int(sid), [i["id"] for i in self.ok("schedule", "list")["items"]])
+        rc, out, _ = self.berth("schedule", "show", sid)
+        self.assertEqual(rc, 0)
+        self.assertIn("*/10 * * * * (Asia/Kolkata)", out)
+        self.assertEqual(self.ok("schedule", "pause", sid)["status"], "paused")
+        self.assertEqual(self.ok("schedule", "resume", sid)["status"], "active")
+        self.assertEqual(self.ok("schedule", "runs", sid, "--limit", "5")["items"], [])
+        e = self.ok("schedule", "create", "--script", "hello", "--server", "box", "--every",
+                    "15")
+        self.assertEqual(e["every_minutes"], 15)
+        # refusals: usage (2), bad zone (berthd's 400: 1), unknown id (4)
+        rc, out, _ = self.berth("schedule", "create", "--script", "hello", "--json")
+        self.assertEqual(rc, 2, out)
+        rc, out, _ = self.berth("schedule", "create", "--script", "hello", "--server", "box",
+                                "--cron", "* * * * *", "--tz", "Mars/Base", "--json")
+        self.assertEqual(json.loads(out)["error"]["code"], "unknown_timezone", out)
+        rc, out, _ = self.berth("schedule", "show", "999999", "--json")
+        self.assertEqual(rc, 4, out)
+        rc, out, _ = self.berth("schedule", "delete", sid, "--yes", "--json")
+        self.assertEqual(rc, 0, out)
+        rc, _, _ = self.berth("schedule", "show", sid, "--json")
+        self.assertEqual(rc, 4)
 
 
 class TestSchedulesFire(RunnerCase):
