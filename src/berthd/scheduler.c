@@ -29,6 +29,7 @@ struct sched {
     struct lws_context *ctx;
     lws_sorted_usec_list_t sul;
     int started;
+    int64_t started_at;
 };
 
 /* ---- timing ---- */
@@ -98,6 +99,7 @@ struct fire {
     const struct schedule *s;
     int64_t now, due, next;
     int late;
+    int booting; /* within SCHEDULER_BOOT_GRACE_S of berthd's start */
     char reason[400];
 };
 
@@ -155,7 +157,10 @@ static int still_going(const char *status)
     return strcmp(status, "PENDING") == 0 || strcmp(status, "RUNNING") == 0;
 }
 
-/* The server of a run: 0 when ACTIVE, else the miss is recorded. */
+/* The server of a run: 0 when ACTIVE; -1 when not (the miss is
+ * recorded), or, while berthd is booting and the server's runner may not
+ * have reconnected yet, when it is UNREACHABLE (nothing is recorded: the
+ * fire time is looked at again on the next tick). */
 static int server_ready(struct fire *f, int64_t server_id)
 {
     struct server sv;
@@ -173,6 +178,8 @@ static int server_ready(struct fire *f, int64_t server_id)
         miss(f, "", "server '%s' is decommissioned; the schedule is paused", sv.name);
         return -1;
     }
+    if (f->booting && strcmp(sv.status, "UNREACHABLE") == 0)
+        return -1;
     if (strcmp(sv.status, "ACTIVE") != 0) {
         miss(f, NULL, "server '%s' is %s%s%s", sv.name, sv.status, sv.status_reason[0] ? ": " : "",
              sv.status_reason);
@@ -306,9 +313,9 @@ static void fire_deploy(struct fire *f)
     audit_run(f, "deployment", id);
 }
 
-static void fire_one(struct srv *srv, const struct schedule *s, int64_t now)
+static void fire_one(struct srv *srv, const struct schedule *s, int64_t now, int booting)
 {
-    struct fire f = {.srv = srv, .s = s, .now = now, .due = s->next_run_at};
+    struct fire f = {.srv = srv, .s = s, .now = now, .due = s->next_run_at, .booting = booting};
     f.late = now - f.due > SCHEDULER_LATE_S;
     struct timing t;
     char err[200];
@@ -345,8 +352,9 @@ static void tick(lws_sorted_usec_list_t *sul)
     int64_t now = util_now();
     if (store_schedules_due(sc->srv->store, now, due, SCHEDULER_BATCH, &n) != STORE_OK)
         log_error("sched", "cannot read the due schedules");
+    int booting = now - sc->started_at < SCHEDULER_BOOT_GRACE_S;
     for (int i = 0; i < n && !sc->srv->stopping; i++)
-        fire_one(sc->srv, &due[i], now);
+        fire_one(sc->srv, &due[i], now, booting);
     lws_sul_schedule(sc->ctx, 0, &sc->sul, tick,
                      n == SCHEDULER_BATCH ? 1000 : (lws_usec_t)SCHEDULER_TICK_MS * 1000);
 }
@@ -364,6 +372,7 @@ struct sched *sched_new(struct srv *s)
 int sched_start(struct sched *sc, struct lws_context *ctx)
 {
     sc->ctx = ctx;
+    sc->started_at = util_now();
     lws_sul_schedule(ctx, 0, &sc->sul, tick, (lws_usec_t)SCHEDULER_TICK_MS * 1000);
     sc->started = 1;
     return 0;

@@ -9,7 +9,9 @@
  * is not ACTIVE, or the target is gone). Every state is in the store, so a
  * restart picks up where it was; a fire time more than SCHEDULER_LATE_S old
  * (berthd was down) follows the schedule's catch_up: "once" runs it once,
- * "skip" records one miss. Loop thread only; nothing here blocks (a time
+ * "skip" records one miss; for the first SCHEDULER_BOOT_GRACE_S after
+ * start a fire time waits for an UNREACHABLE server's runner to come
+ * back rather than miss. Loop thread only; nothing here blocks (a time
  * zone is a small local file read, cron.h).
  *
  * Owns: its timer. srv->sched is made in main.c, started with the front's
@@ -27,6 +29,10 @@
 #define SCHEDULER_TICK_MS 1000
 #define SCHEDULER_BATCH 64
 #define SCHEDULER_LATE_S 60
+/* After berthd starts, a fire time whose server is UNREACHABLE waits up
+ * to this long for its runner to reconnect (berthd's own stop closed
+ * every link) before it is recorded as missed. */
+#define SCHEDULER_BOOT_GRACE_S 60
 #define SCHEDULER_EVERY_MAX 525600 /* minutes: a year */
 
 struct sched;

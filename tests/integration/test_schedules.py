@@ -222,6 +222,14 @@ class TestSchedulesFire(RunnerCase):
         echo = self.schedule(kind="script", script="hello", server="host-1", cron="* * * * *")
         slow = self.schedule(kind="script", script="slow", server="host-1", cron="* * * * *")
         miss = self.schedule(kind="script", script="hello", server="host-2", cron="* * * * *")
+        # Redeploys: an app on host-1 (its clone fails: nothing listens
+        # there, but the deployment starts and is recorded) and one on host-2.
+        for name, server in (("web", "host-1"), ("web2", "host-2")):
+            r = self.api("POST", "/apps", {"name": name, "server": server, "container_port": 80,
+                                           "repo_url": "http://127.0.0.1:9/none.git"})
+            self.assertEqual(r.status, 201, r)
+        dep = self.schedule(kind="deploy", app="web", cron="* * * * *")
+        dep_miss = self.schedule(kind="deploy", app="web2", cron="* * * * *")
         second.send_signal(signal.SIGTERM)
         second.wait(10)
         self.assertTrue(wait_for(lambda: self.api("GET", "/servers/host-2").json["status"]
@@ -229,8 +237,8 @@ class TestSchedulesFire(RunnerCase):
         boundary = (int(time.time()) // 60 + 1) * 60
 
         # The first boundary: echo and slow start within their minute.
-        self.assertTrue(wait_for(lambda: len(self.runs(echo)) >= 1 and len(self.runs(slow)) >= 1
-                                 and len(self.runs(miss)) >= 1, 80), self.logs())
+        self.assertTrue(wait_for(lambda: all(len(self.runs(x)) >= 1 for x in
+                                             (echo, slow, miss, dep, dep_miss)), 80), self.logs())
         first = self.runs(echo)[0]
         self.assertEqual(first["outcome"], "started", first)
         self.assertEqual(parse_time(first["due_at"]), boundary)
@@ -246,6 +254,14 @@ class TestSchedulesFire(RunnerCase):
         self.assertEqual((m["outcome"], m["job_id"]), ("missed", None), m)
         self.assertIn("host-2", m["reason"])
         self.assertIn("UNREACHABLE", m["reason"])
+        d1 = self.runs(dep)[0]
+        self.assertEqual((d1["outcome"], d1["job_id"]), ("started", None), d1)
+        got = self.api("GET", "/deployments/%d" % d1["deployment_id"])
+        self.assertEqual((got.status, got.json["app_id"]), (200, self.api("GET", "/apps/web")
+                                                             .json["id"]), got)
+        dm = self.runs(dep_miss)[0]
+        self.assertEqual((dm["outcome"], dm["deployment_id"]), ("missed", None), dm)
+        self.assertIn("host-2", dm["reason"])
 
         # The second boundary: echo again, slow skipped (its job still runs).
         self.assertTrue(wait_for(lambda: len(self.runs(echo)) >= 2 and len(self.runs(slow)) >= 2
@@ -290,7 +306,9 @@ class TestCatchUp(RunnerCase):
 
         def runs(sid):
             return self.api("GET", "/schedules/%d/runs" % sid).json["items"]
-        self.assertTrue(wait_for(lambda: runs(once) and runs(skip), 15), self.logs())
+        # "once" waits (up to 60 s) for host-1's runner to reconnect: berthd's
+        # stop left the server UNREACHABLE.
+        self.assertTrue(wait_for(lambda: runs(once) and runs(skip), 70), self.logs())
         o, s = runs(once), runs(skip)
         self.assertEqual(len(o), 1, o)  # once, not one per missed minute
         self.assertEqual(o[0]["outcome"], "started", o)
