@@ -61,7 +61,14 @@ static const struct opt_spec specs[OPT_COUNT] = {
     [OPT_DRAIN_SECONDS] = {"drain-seconds", 1, "N", "seconds the old container may drain (0-3600)"},
     [OPT_REF] = {"ref", 1, "SHA", "the commit to deploy (4-64 hex digits; default: branch head)"},
     [OPT_CONTAINER] = {"container", 1, "NAME", "in this container (name or id) on the server"},
-    [OPT_APP] = {"app", 1, "APP", "in the container that serves this app now"},
+    [OPT_APP] = {"app", 1, "APP", "in the container that serves this app now (schedule: the "
+                                  "app to redeploy)"},
+    [OPT_SCRIPT] = {"script", 1, "SCRIPT", "the saved script (id or name) to run"},
+    [OPT_CRON] = {"cron", 1, "EXPR", "cron expression 'MIN HOUR DOM MON DOW' (quote it)"},
+    [OPT_EVERY] = {"every", 1, "MINUTES", "every N minutes (1-525600) instead of --cron"},
+    [OPT_TZ] = {"tz", 1, "ZONE", "the cron's time zone: an IANA name (default UTC)"},
+    [OPT_CATCH_UP] = {"catch-up", 1, "once|skip",
+                      "fire times missed while berthd was down: run once (default) or skip"},
 };
 
 const char *args_opt_name(enum cli_opt o) { return specs[o].name; }

@@ -40,6 +40,8 @@ enum cli_opt {
     OPT_KEEP_IMAGES, OPT_DRAIN_SECONDS, OPT_REF,
     /* terminal and exec (cmd_terminal.c, cmd_exec.c) */
     OPT_CONTAINER, OPT_APP,
+    /* schedules (cmd_schedule.c) */
+    OPT_SCRIPT, OPT_CRON, OPT_EVERY, OPT_TZ, OPT_CATCH_UP,
     OPT_COUNT
 };
 
@@ -209,6 +211,13 @@ int cmd_container_start(struct cli *c);
 int cmd_container_stop(struct cli *c);
 int cmd_container_restart(struct cli *c);
 int cmd_container_remove(struct cli *c);
+int cmd_schedule_list(struct cli *c);
+int cmd_schedule_show(struct cli *c);
+int cmd_schedule_create(struct cli *c);
+int cmd_schedule_pause(struct cli *c);
+int cmd_schedule_resume(struct cli *c);
+int cmd_schedule_delete(struct cli *c);
+int cmd_schedule_runs(struct cli *c);
 /* cmd_exec.c: --container C / --app A (NULL when not given); a usage error
  * (-1) for both or an empty name. */
 int exec_target(struct cli *c, const char **container, const char **app);

@@ -25,11 +25,11 @@ import harness
 ALL_SCOPES = [
     "server:read", "server:write", "app:read", "app:write", "deploy:read", "deploy:write",
     "env:write", "script:run", "terminal:open", "token:write", "user:write", "org:write",
-    "audit:read", "container:exec", "server:exec",
+    "audit:read", "container:exec", "server:exec", "schedule:read", "schedule:write",
 ]
-_VIEWER = {"server:read", "app:read", "deploy:read", "token:write"}
+_VIEWER = {"server:read", "app:read", "deploy:read", "token:write", "schedule:read"}
 _DEVELOPER = _VIEWER | {"app:write", "deploy:write", "env:write", "script:run",
-                        "container:exec"}
+                        "container:exec", "schedule:write"}
 _MANAGER = _DEVELOPER | {"server:write", "audit:read"}
 ROLE_SCOPES = {
     "viewer": _VIEWER,

@@ -1220,6 +1220,104 @@ static void deliveries_list_rows(void **state)
     assert_int_equal(r.n, 1);
 }
 
+/* ---- schedules (migration 8) ---- */
+
+static int64_t new_schedule(struct fx *f, int64_t org, int64_t next)
+{
+    struct schedule s;
+    memset(&s, 0, sizeof s);
+    s.org_id = org;
+    strcpy(s.kind, "script");
+    s.script_id = 5;
+    s.server_id = 6;
+    strcpy(s.cron, "* * * * *");
+    strcpy(s.timezone, "UTC");
+    strcpy(s.catch_up, "once");
+    s.next_run_at = next;
+    s.created_at = 1000;
+    int64_t id;
+    assert_int_equal(store_schedule_create(f->st, &s, &id), STORE_OK);
+    return id;
+}
+
+static void run_count(void *arg, const struct schedule_run *r)
+{
+    int *n = arg;
+    assert_true(r->outcome && r->id > 0);
+    (*n)++;
+}
+
+/* Due: running ones whose time came, soonest first, within the limit;
+ * a paused one is not due; another org's schedule is not found. */
+static void schedules_due_pause_isolation(void **state)
+{
+    struct fx *f = *state;
+    int64_t org, other;
+    assert_int_equal(store_org_create(f->st, "sa", 1, &org), STORE_OK);
+    assert_int_equal(store_org_create(f->st, "sb", 1, &other), STORE_OK);
+    int64_t late = new_schedule(f, org, 2000), early = new_schedule(f, org, 1500);
+    int64_t future = new_schedule(f, other, 9000);
+    struct schedule due[4];
+    int n = 0;
+    assert_int_equal(store_schedules_due(f->st, 3000, due, 4, &n), STORE_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(due[0].id, early);
+    assert_int_equal(due[1].id, late);
+    assert_int_equal(store_schedules_due(f->st, 3000, due, 1, &n), STORE_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(store_schedule_set_paused(f->st, early, 1, "gone", 0, 3000), STORE_OK);
+    assert_int_equal(store_schedules_due(f->st, 3000, due, 4, &n), STORE_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(due[0].id, late);
+    struct schedule s;
+    assert_int_equal(store_schedule_get(f->st, org, early, &s), STORE_OK);
+    assert_true(s.paused);
+    assert_string_equal(s.pause_reason, "gone");
+    assert_int_equal(store_schedule_set_paused(f->st, early, 0, NULL, 4000, 3100), STORE_OK);
+    assert_int_equal(store_schedule_get(f->st, org, early, &s), STORE_OK);
+    assert_false(s.paused);
+    assert_string_equal(s.pause_reason, "");
+    assert_int_equal(s.next_run_at, 4000);
+    assert_int_equal(store_schedule_get(f->st, org, future, &s), STORE_NOTFOUND);
+    assert_int_equal(store_schedule_get(f->st, 0, future, &s), STORE_OK);
+    /* fired: the next time, and the last run kept when 0 is given */
+    assert_int_equal(store_schedule_fired(f->st, late, 2060, 2001, 77, 0), STORE_OK);
+    assert_int_equal(store_schedule_fired(f->st, late, 2120, 2061, 0, 0), STORE_OK);
+    assert_int_equal(store_schedule_get(f->st, org, late, &s), STORE_OK);
+    assert_int_equal(s.next_run_at, 2120);
+    assert_int_equal(s.last_run_at, 2061);
+    assert_int_equal(s.last_job_id, 77);
+    assert_int_equal(s.last_deployment_id, 0);
+}
+
+/* A schedule keeps its newest STORE_SCHEDULE_RUNS_KEPT runs; delete takes
+ * them with it. */
+static void schedule_runs_capped_and_deleted(void **state)
+{
+    struct fx *f = *state;
+    int64_t org;
+    assert_int_equal(store_org_create(f->st, "sc", 1, &org), STORE_OK);
+    int64_t id = new_schedule(f, org, 2000);
+    assert_int_equal(store_begin(f->st), STORE_OK);
+    for (int i = 0; i < STORE_SCHEDULE_RUNS_KEPT + 20; i++) {
+        struct schedule_run r = {.schedule_id = id, .due_at = 60 * i, .at = 60 * i + 1,
+                                 .outcome = i % 2 ? "missed" : "skipped", .reason = "x"};
+        assert_int_equal(store_schedule_run_add(f->st, &r), STORE_OK);
+    }
+    assert_int_equal(store_commit(f->st), STORE_OK);
+    int n = 0;
+    assert_int_equal(store_schedule_runs_each(f->st, id, 0, 1000, run_count, &n), STORE_OK);
+    assert_int_equal(n, STORE_SCHEDULE_RUNS_KEPT);
+    assert_int_equal(store_begin(f->st), STORE_OK);
+    assert_int_equal(store_schedule_delete(f->st, id), STORE_OK);
+    assert_int_equal(store_commit(f->st), STORE_OK);
+    n = 0;
+    assert_int_equal(store_schedule_runs_each(f->st, id, 0, 1000, run_count, &n), STORE_OK);
+    assert_int_equal(n, 0);
+    struct schedule s;
+    assert_int_equal(store_schedule_get(f->st, 0, id, &s), STORE_NOTFOUND);
+}
+
 #define TF(f) cmocka_unit_test_setup_teardown(f, fx_setup, fx_teardown)
 
 int main(void)
@@ -1237,7 +1335,8 @@ int main(void)
         TF(regtoken_claim_once), TF(job_log_only_while_open),
         TF(audit_filter_action), TF(audit_filter_time), TF(audit_cursor_pagination),
         TF(audit_cursor_exact_page), TF(audit_cursor_with_filter), TF(fleet_list_rows),
-        TF(apps_list_rows), TF(deliveries_list_rows),
+        TF(apps_list_rows), TF(deliveries_list_rows), TF(schedules_due_pause_isolation),
+        TF(schedule_runs_capped_and_deleted),
     };
     return cmocka_run_group_tests_name("store", tests, NULL, NULL);
 }
