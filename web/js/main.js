@@ -12,6 +12,7 @@ import { membersPage, tokensPage, invitesPage } from './pages/people.js';
 import { auditPage } from './pages/audit.js';
 import { terminalPage } from './pages/terminal.js';
 import { scriptsPage, scriptPage, jobPage } from './pages/scripts.js';
+import { reposPage, repoPage } from './pages/repos.js';
 import { follow } from './events.js';
 
 const main = document.getElementById('main');
@@ -30,6 +31,8 @@ const routes = [
   [/^\/o\/([^/]+)\/apps\/([^/]+)$/, () => appPage, true],
   [/^\/o\/([^/]+)\/apps\/([^/]+)\/edit$/, () => appFormPage, true],
   [/^\/o\/([^/]+)\/deployments\/([^/]+)$/, () => deploymentPage, true],
+  [/^\/o\/([^/]+)\/repos$/, () => reposPage, true],
+  [/^\/o\/([^/]+)\/repos\/([^/]+)$/, () => repoPage, true],
   [/^\/o\/([^/]+)\/scripts$/, () => scriptsPage, true],
   [/^\/o\/([^/]+)\/scripts\/new$/, () => scriptPage, true],
   [/^\/o\/([^/]+)\/scripts\/([^/]+)$/, () => scriptPage, true],
@@ -60,7 +63,7 @@ function drawHeader(orgName, path) {
   if (!orgName) sel.prepend(h('option', { value: '', selected: true }, '—'));
   sel.onchange = () => {
     const section = (path.match(/^\/o\/[^/]+\/([a-z]+)/) || [])[1] || 'servers';
-    const keep = ['servers', 'apps', 'scripts', 'members', 'audit'].includes(section) ? section : 'servers';
+    const keep = ['servers', 'apps', 'repos', 'scripts', 'members', 'audit'].includes(section) ? section : 'servers';
     navigate('/o/' + encodeURIComponent(sel.value) + '/' + keep);
   };
   const nav = document.getElementById('nav');
@@ -69,6 +72,7 @@ function drawHeader(orgName, path) {
     const base = '/o/' + encodeURIComponent(orgName);
     if (can('server:read')) items.push(['Servers', base + '/servers']);
     if (can('app:read')) items.push(['Applications', base + '/apps']);
+    if (can('app:read')) items.push(['Repositories', base + '/repos']);
     if (can('server:read')) items.push(['Scripts', base + '/scripts']);
     items.push(['Members', base + '/members']);
     if (can('audit:read')) items.push(['Audit log', base + '/audit']);
