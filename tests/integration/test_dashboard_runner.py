@@ -107,5 +107,30 @@ class BrowserRunner(harness.RunnerCase, Drive):
             drv.quit()
 
 
+    def test_schedule_created_from_the_page_fires(self):
+        """A schedule made in the page runs its script at the next minute;
+        the page lists its next runs, pauses and shows its run history."""
+        self.assertEqual(self.api("POST", "/scripts", {"name": "tick", "body": "echo tick"}).status,
+                         201)
+        self.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD)
+        self.go("/o/default/schedules")
+        form = self.wait_css("#schedule-form")
+        form.find_element(By.NAME, "cron").clear()
+        form.find_element(By.NAME, "cron").send_keys("* * * * *")
+        form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        self.wait(lambda d: "/o/default/schedules/" in d.current_url)
+        self.assertEqual(len(self.css("#next-runs").find_elements(By.TAG_NAME, "li")), 5)
+        sid = self.drv.current_url.rsplit("/", 1)[1]
+        self.assertTrue(harness.wait_for(lambda: any(
+            r["outcome"] == "started" for r in
+            self.api("GET", "/schedules/%s/runs" % sid).json["items"]), 75))
+        self.go("/o/default/schedules/%s" % sid)
+        self.wait_text("#runs", "job #")
+        self.shot("33-schedule-runs")
+        self.css(".page-head button.secondary").click()  # Pause
+        self.wait_text(".page-head .badge", "paused")
+        self.assertEqual(self.api("GET", "/schedules/%s" % sid).json["status"], "paused")
+
+
 if __name__ == "__main__":
     unittest.main()

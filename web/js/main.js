@@ -13,6 +13,7 @@ import { auditPage } from './pages/audit.js';
 import { terminalPage } from './pages/terminal.js';
 import { scriptsPage, scriptPage, jobPage } from './pages/scripts.js';
 import { reposPage, repoPage } from './pages/repos.js';
+import { schedulesPage, schedulePage } from './pages/schedules.js';
 import { follow } from './events.js';
 
 const main = document.getElementById('main');
@@ -37,6 +38,8 @@ const routes = [
   [/^\/o\/([^/]+)\/scripts\/new$/, () => scriptPage, true],
   [/^\/o\/([^/]+)\/scripts\/([^/]+)$/, () => scriptPage, true],
   [/^\/o\/([^/]+)\/jobs\/([^/]+)$/, () => jobPage, true],
+  [/^\/o\/([^/]+)\/schedules$/, () => schedulesPage, true],
+  [/^\/o\/([^/]+)\/schedules\/([^/]+)$/, () => schedulePage, true],
   [/^\/o\/([^/]+)\/members$/, () => membersPage, true],
   [/^\/o\/([^/]+)\/audit$/, () => auditPage, true],
 ];
@@ -63,7 +66,7 @@ function drawHeader(orgName, path) {
   if (!orgName) sel.prepend(h('option', { value: '', selected: true }, '—'));
   sel.onchange = () => {
     const section = (path.match(/^\/o\/[^/]+\/([a-z]+)/) || [])[1] || 'servers';
-    const keep = ['servers', 'apps', 'repos', 'scripts', 'members', 'audit'].includes(section) ? section : 'servers';
+    const keep = ['servers', 'apps', 'repos', 'scripts', 'schedules', 'members', 'audit'].includes(section) ? section : 'servers';
     navigate('/o/' + encodeURIComponent(sel.value) + '/' + keep);
   };
   const nav = document.getElementById('nav');
@@ -74,6 +77,7 @@ function drawHeader(orgName, path) {
     if (can('app:read')) items.push(['Applications', base + '/apps']);
     if (can('app:read')) items.push(['Repositories', base + '/repos']);
     if (can('server:read')) items.push(['Scripts', base + '/scripts']);
+    if (can('schedule:read')) items.push(['Schedules', base + '/schedules']);
     items.push(['Members', base + '/members']);
     if (can('audit:read')) items.push(['Audit log', base + '/audit']);
   }
