@@ -19,6 +19,7 @@
 
 #include <ctype.h>
 #include <dirent.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -327,6 +328,9 @@ static void on_welcome(struct link *l, json_t *msg)
     jobs_on_welcome(r, w.jobs);
     heartbeat_tick(&l->sul_heartbeat);
     fingerprint_send_latest(r);
+    /* The connect and TLS handshake freed what they allocated; give the
+     * free pages of the heap back to the kernel for the idle hours ahead. */
+    malloc_trim(0);
 }
 
 static void dispatch(struct link *l, json_t *msg, enum proto_type type)
