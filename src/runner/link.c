@@ -551,9 +551,8 @@ static void load_system_cas(SSL_CTX *ctx)
         log_error(C, "cannot allocate a certificate store: no CA is trusted");
         return;
     }
-    int hashed = has_hash_links(dir);
-    if (hashed)
-        X509_STORE_load_path(st, dir);
+    int hashed = has_hash_links(dir);  /* SSL_CERT_DIR may be a list: not hashed then */
+    X509_STORE_load_path(st, dir);     /* lazy: costs nothing until a lookup */
     if ((!hashed || file_env) && X509_STORE_load_file(st, file) != 1 && !hashed)
         log_warn(C, "no system CAs found (%s has no hash links, %s did not load): "
                     "wss:// will fail; pass --ca-file", dir, file);
