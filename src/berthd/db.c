@@ -321,6 +321,12 @@ static const char *migrations[] = {
     "  job_id BIGINT,"
     "  deployment_id BIGINT);"
     "CREATE INDEX schedule_runs_schedule ON schedule_runs(schedule_id, id);",
+
+    /* 9: the server list's sorts, paged by keyset (issue 15; name is
+     * served by UNIQUE (org_id, name)) */
+    "CREATE INDEX servers_org_status ON servers(org_id, status, id);"
+    "CREATE INDEX servers_org_seen ON servers(org_id, COALESCE(last_seen_at, 0), id);"
+    "CREATE INDEX servers_org_created ON servers(org_id, created_at, id);",
 };
 
 int db_open(const char *path, struct db **out, char *err, size_t errlen)
