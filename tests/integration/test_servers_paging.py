@@ -4,10 +4,14 @@ documented order), filters with their totals, a cursor that stays exact
 while servers are added and removed between pages, the default answer
 old clients read, and hostile query values refused with a clear 400 that
 change nothing."""
+import json
+import os
+import subprocess
+import tempfile
 import unittest
 from urllib.parse import quote
 
-from harness import Berthd, err_code
+from harness import BERTH, Berthd, err_code
 
 N = 250
 SORTS = ("name", "status", "last_heartbeat", "created")
@@ -182,6 +186,29 @@ class ServerPages(unittest.TestCase):
         self.assertEqual(before["items"], after["items"])
         self.assertEqual(after["total"], N)
         self.assertEqual(self.get("?whatever=1").status, 200)  # unknown ones are ignored
+
+    @unittest.skipUnless(os.path.exists(BERTH), "the CLI is not built")
+    def test_z_cli_lists_every_page(self):
+        """`berth server list` and `berth status` follow the cursor past
+        one page (500): every server once. Runs last: it adds servers."""
+        for i in range(N, 520):
+            r = self.b.request("POST", self.org + "/servers", token=self.admin,
+                               body={"name": "more-%03d" % i})
+            self.assertEqual(r.status, 201, r)
+        with tempfile.TemporaryDirectory() as cfg:
+            env = dict(os.environ, BERTH_URL=self.b.url, BERTH_TOKEN=self.admin,
+                       BERTH_ORG=self.b.org, BERTH_CONFIG=os.path.join(cfg, "c.json"))
+            out = subprocess.run([BERTH, "server", "list", "--json"], env=env,
+                                 capture_output=True, text=True, timeout=60)
+            self.assertEqual(out.returncode, 0, out.stderr)
+            ids = [s["id"] for s in json.loads(out.stdout)["data"]["items"]]
+            self.assertEqual(len(ids), 520)
+            self.assertEqual(len(set(ids)), 520)
+            self.assertEqual(ids, sorted(ids))
+            out = subprocess.run([BERTH, "status", "--json"], env=env, capture_output=True,
+                                 text=True, timeout=60)
+            self.assertEqual(out.returncode, 0, out.stderr)
+            self.assertEqual(json.loads(out.stdout)["data"]["totals"]["total"], 520)
 
 
 if __name__ == "__main__":
