@@ -92,7 +92,9 @@ int store_server_by_credential(struct store *st, const char *hash, struct server
  * position): the statement cache keys on the SQL text, and a keyset
  * condition written as `key >= ? AND (key > ? OR id > ?)` lets both
  * engines range-scan the sort's index (migration 8). The optional filters
- * are `? IS NULL OR ...`, so one plan serves every filter. */
+ * are `? IS NULL OR ...`, so one plan serves every filter; the indexes
+ * hold status and name, so filters are tested on index entries and only
+ * the rows of the page are read. */
 #define PAGE_COLS                                                                          \
     "SELECT id, name, status, status_reason, status_changed_at, created_at, last_seen_at, " \
     "decommissioned_at FROM servers "
