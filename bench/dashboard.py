@@ -63,7 +63,7 @@ def browser():
     return drv
 
 
-def wait(drv, cond, timeout=30):
+def wait(drv, cond, timeout=90):  # a busy machine: sign-in took over 30 s once
     return WebDriverWait(drv, timeout).until(cond)
 
 
