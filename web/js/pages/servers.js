@@ -4,6 +4,7 @@
 import { get, post, patch, del, enc } from '../api.js';
 import { h, fill, s, link, badge, bar, whenEl, bytes, field, errorBox, confirmDialog, copyable } from '../ui.js';
 import { can } from '../state.js';
+import { on } from '../events.js';
 
 const pct = (used, total) => (total ? (100 * used) / total : null);
 
@@ -135,9 +136,24 @@ export async function serversPage(view, { org, navigate }) {
     }
   }
 
-  // Re-read the page shown: every 3 s while a server on it is on its way
-  // (PROVISIONING, or connected without a first heartbeat), else every
-  // 15 s while the tab is visible.
+  // Live (events.js): a `server` event (a status changed, anywhere in
+  // the org: it may move rows in or out of this page) re-reads the page,
+  // at most once a second; `server.metrics` redraws a shown row's bars
+  // and heartbeat in place; `resync` (events missed) re-reads.
+  let soonTimer = null;
+  const soon = () => { if (!soonTimer) soonTimer = setTimeout(() => { soonTimer = null; refresh(); }, 1000); };
+  const offs = [on('server', soon), on('resync', soon), on('server.metrics', (e) => {
+    const r = shownRows.get(String(e.id));
+    if (!r) return;
+    fill(r.cpu, bar(e.cpu_pct, 'CPU'));
+    fill(r.mem, bar(e.mem_pct, 'Memory'));
+    fill(r.disk, bar(e.disk_pct, 'Disk'));
+    if (e.last_seen > 0) fill(r.seen, whenEl(new Date(e.last_seen * 1000).toISOString()));
+  })];
+  let shownRows = new Map();
+
+  // Re-read the page shown (on events, above; and once a minute while the
+  // tab is visible, for the relative times).
   async function refresh() {
     clearTimeout(timer);
     if (gone) return;
@@ -162,12 +178,11 @@ export async function serversPage(view, { org, navigate }) {
       fill(msg);
       draw(d);
     }
-    const waiting = d && d.items.some((sv) => sv.status === 'PROVISIONING' || (sv.connected && !sv.metrics));
     timer = setTimeout(function tick() {
       if (gone) return;
-      if (!waiting && document.visibilityState !== 'visible') { timer = setTimeout(tick, 15000); return; }
+      if (document.visibilityState !== 'visible') { timer = setTimeout(tick, 60000); return; }
       refresh();
-    }, waiting ? 3000 : 15000);
+    }, 60000);
   }
 
   function draw(d) {
@@ -177,7 +192,8 @@ export async function serversPage(view, { org, navigate }) {
     listBox.hidden = none;
     shown = d.items.length;
     nextCursor = d.next_cursor;
-    fill(body, d.items.length ? d.items.map((sv) => row(sv, org))
+    shownRows = new Map();
+    fill(body, d.items.length ? d.items.map((sv) => { const r = row(sv, org); shownRows.set(String(sv.id), r); return r.tr; })
       : h('tr', {}, h('td', { colspan: COLUMNS.length, class: 'muted' }, filtered ? 'No servers match.' : 'No more servers.')));
     const n = d.total.toLocaleString('en-US');
     fill(count, shown === 0 ? (filtered ? 'No match among the servers' : '') :
@@ -190,18 +206,23 @@ export async function serversPage(view, { org, navigate }) {
   }
 
   await refresh();
-  return () => { gone = true; clearTimeout(timer); clearTimeout(typing); };
+  return () => { gone = true; clearTimeout(timer); clearTimeout(typing); clearTimeout(soonTimer); offs.forEach((off) => off()); };
 }
 
+// A row and the cells live metrics redraw.
 function row(sv, org) {
   const m = sv.metrics;
-  return h('tr', { 'data-id': sv.id },
+  const r = {
+    seen: h('td', {}, whenEl(sv.last_seen_at)),
+    cpu: h('td', { class: 'bars' }, bar(m ? m.cpu_pct : null, 'CPU')),
+    mem: h('td', { class: 'bars' }, bar(memPct(m), 'Memory')),
+    disk: h('td', { class: 'bars' }, bar(diskPct(m), 'Disk')),
+  };
+  r.tr = h('tr', { 'data-id': sv.id },
     h('td', {}, link('/o/' + enc(org) + '/servers/' + sv.id, sv.name)),
     h('td', {}, badge(sv.status), sv.status_reason ? h('div', { class: 'muted small reason' }, sv.status_reason) : null),
-    h('td', {}, whenEl(sv.last_seen_at)), h('td', { class: 'wide' }, whenEl(sv.created_at)),
-    h('td', { class: 'bars' }, bar(m ? m.cpu_pct : null, 'CPU')),
-    h('td', { class: 'bars' }, bar(memPct(m), 'Memory')),
-    h('td', { class: 'bars' }, bar(diskPct(m), 'Disk')));
+    r.seen, h('td', { class: 'wide' }, whenEl(sv.created_at)), r.cpu, r.mem, r.disk);
+  return r;
 }
 
 function addServer(box, org, navigate, refresh) {
