@@ -91,7 +91,7 @@ int store_server_by_credential(struct store *st, const char *hash, struct server
 /* The page statements, one per (sort, direction, first page or after a
  * position): the statement cache keys on the SQL text, and a keyset
  * condition written as `key >= ? AND (key > ? OR id > ?)` lets both
- * engines range-scan the sort's index (migration 8). The optional filters
+ * engines range-scan the sort's index (migration 9). The optional filters
  * are `? IS NULL OR ...`, so one plan serves every filter; the indexes
  * hold status and name, so filters are tested on index entries and only
  * the rows of the page are read. */
