@@ -321,6 +321,16 @@ static const char *migrations[] = {
     "  job_id BIGINT,"
     "  deployment_id BIGINT);"
     "CREATE INDEX schedule_runs_schedule ON schedule_runs(schedule_id, id);",
+
+    /* 9: the server list (issue 15): one index per sort, in the sort's
+     * order (key, id) for keyset pages, each also holding what the
+     * filters read (status, name), so a filter and the total are read
+     * from the index alone, never from the rows and their documents */
+    "CREATE INDEX servers_org_name ON servers(org_id, name, id, status);"
+    "CREATE INDEX servers_org_status ON servers(org_id, status, id, name);"
+    "CREATE INDEX servers_org_seen ON servers(org_id, COALESCE(last_seen_at, 0), id, status, "
+    "name);"
+    "CREATE INDEX servers_org_created ON servers(org_id, created_at, id, status, name);",
 };
 
 int db_open(const char *path, struct db **out, char *err, size_t errlen)

@@ -261,10 +261,35 @@ struct server_row {
     int64_t status_changed_at, created_at, last_seen_at, decommissioned_at;
 };
 
-/* The org's servers by id, each handed to fn (strings live until fn
- * returns). */
-int store_servers_of_org(struct store *st, int64_t org_id,
-                         void (*fn)(void *arg, const struct server_row *sv), void *arg);
+/* One page of an org's servers (GET .../servers): filtered, sorted, and
+ * started after a keyset position (the last row of the page before).
+ * Every sort ends with the id, so rows never tie and a page boundary is
+ * exact under inserts and deletes. */
+enum store_server_sort {
+    STORE_SERVER_SORT_NAME = 0, /* name, byte order */
+    STORE_SERVER_SORT_STATUS,   /* status text, then id */
+    STORE_SERVER_SORT_SEEN,     /* the stored last_seen_at (0: never), then id */
+    STORE_SERVER_SORT_CREATED,  /* created_at, then id */
+};
+struct store_server_page {
+    int64_t org_id;
+    enum store_server_sort sort;
+    int desc;
+    const char *status; /* NULL: any */
+    const char *q;      /* a name substring, matched without case; NULL: any */
+    int limit;          /* 1.. */
+    /* the position: rows after (before, when desc) this key and id */
+    int after;
+    const char *after_text; /* NAME, STATUS */
+    int64_t after_int;      /* SEEN, CREATED */
+    int64_t after_id;
+};
+/* Hands at most p->limit rows to fn (strings live until fn returns);
+ * *more says whether rows follow the
+ * last one; *total (when not NULL) counts every row the filters match. */
+int store_servers_page(struct store *st, const struct store_server_page *p,
+                       void (*fn)(void *arg, const struct server_row *sv), void *arg,
+                       int *more, int64_t *total);
 /* The stored JSON documents (NULL when never reported); caller decrefs. */
 int store_server_docs(struct store *st, int64_t id, json_t **metrics, json_t **fingerprint,
                       json_t **precheck);

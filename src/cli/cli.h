@@ -255,6 +255,13 @@ void config_resolve(struct cli *c);
  * body. auth: send the bearer token. */
 int client_request(struct cli *c, const char *method, const char *path, json_t *body,
                    int auth, json_t **out);
+/* GET path (a list with "next_cursor"), then each following page
+ * (path + cursor=...), up to max_pages: *out is the first page's answer
+ * with every page's items and next_cursor null. More pages than that is
+ * an error naming the cap. */
+int client_get_all(struct cli *c, const char *path, int max_pages, json_t **out);
+/* The server list's page cap: 500 x 2000 = a million servers. */
+#define SERVER_PAGES_MAX 2000
 /* For commands that change something: under --dry-run prints what would be
  * sent (secrets in redact[] masked) and returns 1; otherwise as above. */
 int client_mutate(struct cli *c, const char *method, const char *path, json_t *body, int auth,

@@ -1054,6 +1054,72 @@ static void script_seen(void *arg, const struct script_row *sc)
     r->n++;
 }
 
+static void name_seen(void *arg, const struct server_row *sv)
+{
+    struct rows *r = arg;
+    if (r->n < 8) {
+        r->id[r->n] = sv->id;
+        snprintf(r->text[r->n], sizeof r->text[0], "%s", sv->name);
+    }
+    r->n++;
+}
+
+/* A page of servers: q matches a name's substring without case and takes
+ * LIKE's '_' and '%' literally; status filters; total counts the filter's
+ * rows; a keyset position continues exactly after the row it names, both
+ * ways, and "more" says whether rows follow. */
+static void fleet_server_pages(void **state)
+{
+    struct fx *f = *state;
+    int64_t o = org(f, "acme"), id[5];
+    const char *names[] = {"web_1", "Web-2", "webx1", "db-1", "db-2"};
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(store_server_create(f->st, o, names[i], 1, &id[i]), STORE_OK);
+    assert_int_equal(store_server_set_status(f->st, id[3], "ACTIVE", NULL, 5), STORE_OK);
+    struct rows r = {0};
+    int more = 0;
+    int64_t total = 0;
+    struct store_server_page pg = {.org_id = o, .sort = STORE_SERVER_SORT_NAME, .limit = 8,
+                                   .q = "WEB_"};
+    assert_int_equal(store_servers_page(f->st, &pg, name_seen, &r, &more, &total), STORE_OK);
+    assert_int_equal(r.n, 1); /* not webx1: '_' is no wildcard */
+    assert_string_equal(r.text[0], "web_1");
+    assert_int_equal(total, 1);
+    memset(&r, 0, sizeof r);
+    pg.q = "%";
+    assert_int_equal(store_servers_page(f->st, &pg, name_seen, &r, &more, &total), STORE_OK);
+    assert_int_equal(r.n, 0);
+    pg.q = "web";
+    pg.limit = 2;
+    assert_int_equal(store_servers_page(f->st, &pg, name_seen, &r, &more, &total), STORE_OK);
+    assert_int_equal(total, 3);
+    assert_int_equal(more, 1);
+    assert_string_equal(r.text[0], "Web-2"); /* byte order: capitals first */
+    assert_string_equal(r.text[1], "web_1");
+    pg.after = 1;
+    pg.after_text = "web_1";
+    pg.after_id = id[0];
+    memset(&r, 0, sizeof r);
+    assert_int_equal(store_servers_page(f->st, &pg, name_seen, &r, &more, NULL), STORE_OK);
+    assert_int_equal(r.n, 1);
+    assert_string_equal(r.text[0], "webx1");
+    assert_int_equal(more, 0);
+    pg.desc = 1; /* before web_1, going down */
+    memset(&r, 0, sizeof r);
+    assert_int_equal(store_servers_page(f->st, &pg, name_seen, &r, &more, NULL), STORE_OK);
+    assert_int_equal(r.n, 1);
+    assert_string_equal(r.text[0], "Web-2");
+    struct store_server_page st = {.org_id = o, .sort = STORE_SERVER_SORT_STATUS, .limit = 8,
+                                   .status = "ACTIVE"};
+    memset(&r, 0, sizeof r);
+    assert_int_equal(store_servers_page(f->st, &st, name_seen, &r, &more, &total), STORE_OK);
+    assert_int_equal(total, 1);
+    assert_string_equal(r.text[0], "db-1");
+    st.status = NULL;
+    st.limit = 0; /* a caller's mistake is an error, not a page */
+    assert_int_equal(store_servers_page(f->st, &st, name_seen, &r, &more, &total), STORE_ERR);
+}
+
 /* Servers by id within the org, NULL reason and never-seen as NULL and 0;
  * jobs newest first with their exit code only once finished; scripts by
  * name with their body's size, not the body. */
@@ -1068,7 +1134,12 @@ static void fleet_list_rows(void **state)
     assert_int_equal(store_server_set_snapshot(f->st, a, 7, NULL), STORE_OK);
     assert_int_equal(store_server_decommission(f->st, b, 9), STORE_OK);
     struct rows r = {0};
-    assert_int_equal(store_servers_of_org(f->st, o, server_seen, &r), STORE_OK);
+    struct store_server_page pg = {.org_id = o, .sort = STORE_SERVER_SORT_CREATED, .limit = 10};
+    int more = 1;
+    int64_t total = 0;
+    assert_int_equal(store_servers_page(f->st, &pg, server_seen, &r, &more, &total), STORE_OK);
+    assert_int_equal(more, 0);
+    assert_int_equal(total, 2);
     assert_int_equal(r.n, 2);
     assert_int_equal(r.id[0], a);
     assert_string_equal(r.text[0], "ACTIVE|(null)");
@@ -1335,8 +1406,8 @@ int main(void)
         TF(regtoken_claim_once), TF(job_log_only_while_open),
         TF(audit_filter_action), TF(audit_filter_time), TF(audit_cursor_pagination),
         TF(audit_cursor_exact_page), TF(audit_cursor_with_filter), TF(fleet_list_rows),
-        TF(apps_list_rows), TF(deliveries_list_rows), TF(schedules_due_pause_isolation),
-        TF(schedule_runs_capped_and_deleted),
+        TF(fleet_server_pages), TF(apps_list_rows), TF(deliveries_list_rows),
+        TF(schedules_due_pause_isolation), TF(schedule_runs_capped_and_deleted),
     };
     return cmocka_run_group_tests_name("store", tests, NULL, NULL);
 }

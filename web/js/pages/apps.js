@@ -144,7 +144,7 @@ export async function appFormPage(view, { org, navigate }, name) {
   const editing = !!name;
   const base = '/orgs/' + enc(org) + '/apps';
   const [app, servers] = await Promise.all([editing ? get(base + '/' + enc(name)) : Promise.resolve(null),
-    can('server:read') ? get('/orgs/' + enc(org) + '/servers') : Promise.resolve({ items: [] })]);
+    can('server:read') ? get('/orgs/' + enc(org) + '/servers?limit=500&sort=name') : Promise.resolve({ items: [] })]);
   const inputs = {};
   const rows = FIELDS.map(([key, label, kind, hint, required]) => {
     let input;
