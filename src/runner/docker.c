@@ -707,6 +707,147 @@ size_t docker_images_to_prune(json_t *list, size_t keep, const char *in_use, con
     return out;
 }
 
+/* --- usage and disk --- */
+
+/* A counter Docker sent: a non-negative integer, else 0. */
+static uint64_t counter(json_t *v)
+{
+    if (json_is_integer(v) && json_integer_value(v) >= 0)
+        return (uint64_t)json_integer_value(v);
+    return 0;
+}
+
+static int64_t counter_or(json_t *v, int64_t dflt)
+{
+    return json_is_integer(v) && json_integer_value(v) >= 0 ? json_integer_value(v) : dflt;
+}
+
+void docker_stats_usage(json_t *stats, struct docker_usage *out)
+{
+    json_t *cpu = json_object_get(stats, "cpu_stats");
+    json_t *mem = json_object_get(stats, "memory_stats"), *ms = json_object_get(mem, "stats");
+    memset(out, 0, sizeof *out);
+    out->cpu_total = counter(json_object_get(json_object_get(cpu, "cpu_usage"), "total_usage"));
+    out->system_total = counter(json_object_get(cpu, "system_cpu_usage"));
+    uint64_t online = counter(json_object_get(cpu, "online_cpus"));
+    if (!online) /* older engines: the per-CPU list's length */
+        online = json_array_size(json_object_get(json_object_get(cpu, "cpu_usage"), "percpu_usage"));
+    out->online_cpus = online > 4096 ? 4096 : (unsigned)online;
+    int64_t usage = counter_or(json_object_get(mem, "usage"), -1);
+    out->mem_limit = counter_or(json_object_get(mem, "limit"), -1);
+    out->mem_bytes = usage;
+    if (usage < 0)
+        return;
+    /* `docker stats`: cgroup v1 total_inactive_file, v2 inactive_file;
+     * engines before both: cache */
+    static const char *const cache_keys[] = {"total_inactive_file", "inactive_file", "cache"};
+    for (size_t i = 0; i < sizeof cache_keys / sizeof cache_keys[0]; i++) {
+        int64_t c = counter_or(json_object_get(ms, cache_keys[i]), -1);
+        if (c >= 0) {
+            if (c < usage)
+                out->mem_bytes = usage - c;
+            break;
+        }
+    }
+}
+
+double docker_cpu_percent(const struct docker_usage *prev, const struct docker_usage *now)
+{
+    if (!now->online_cpus || now->system_total <= prev->system_total ||
+        now->cpu_total < prev->cpu_total)
+        return -1;
+    double cpu = (double)(now->cpu_total - prev->cpu_total);
+    double sys = (double)(now->system_total - prev->system_total);
+    double pct = cpu / sys * (double)now->online_cpus * 100.0;
+    return pct > 100.0 * now->online_cpus ? 100.0 * now->online_cpus : pct;
+}
+
+static int full_id(const char *s, int image)
+{
+    if (!s)
+        return 0;
+    if (image) {
+        if (strncmp(s, "sha256:", 7) != 0)
+            return 0;
+        s += 7;
+    }
+    size_t n = strlen(s);
+    if (n != 64)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!isxdigit((unsigned char)s[i]) || isupper((unsigned char)s[i]))
+            return 0;
+    return 1;
+}
+
+static json_t *df_container(json_t *c)
+{
+    const char *id = json_string_value(json_object_get(c, "Id"));
+    const char *name = json_string_value(json_array_get(json_object_get(c, "Names"), 0));
+    const char *image = json_string_value(json_object_get(c, "ImageID"));
+    const char *state = json_string_value(json_object_get(c, "State"));
+    if (!full_id(id, 0))
+        return NULL;
+    json_t *labels = json_object(), *v;
+    const char *k;
+    json_object_foreach(json_object_get(c, "Labels"), k, v)
+        if (strncmp(k, "berth.", 6) == 0 && json_is_string(v) && json_string_length(v) <= 256)
+            json_object_set(labels, k, v);
+    return json_pack("{s:s, s:s?, s:s?, s:s?, s:o, s:I}", "id", id, "name",
+                     name ? (name[0] == '/' ? name + 1 : name) : NULL, "image_id",
+                     full_id(image, 1) ? image : NULL, "state", state, "labels", labels, "size",
+                     (json_int_t)counter_or(json_object_get(c, "SizeRw"), 0));
+}
+
+static json_t *df_image(json_t *im)
+{
+    const char *id = json_string_value(json_object_get(im, "Id"));
+    if (!full_id(id, 1))
+        return NULL;
+    json_t *tags = json_array(), *v;
+    size_t i;
+    json_array_foreach(json_object_get(im, "RepoTags"), i, v) {
+        const char *t = json_string_value(v);
+        if (t && strcmp(t, "<none>:<none>") != 0 && ref_ok(t) && json_array_size(tags) < 16)
+            json_array_append(tags, v);
+    }
+    return json_pack("{s:s, s:o, s:I, s:I, s:I, s:I}", "id", id, "tags", tags, "created",
+                     (json_int_t)counter_or(json_object_get(im, "Created"), 0), "size",
+                     (json_int_t)counter_or(json_object_get(im, "Size"), 0), "shared",
+                     (json_int_t)counter_or(json_object_get(im, "SharedSize"), 0), "containers",
+                     (json_int_t)counter_or(json_object_get(im, "Containers"), 0));
+}
+
+json_t *docker_df_summary(json_t *df)
+{
+    json_t *cs = json_array(), *is = json_array(), *v, *x;
+    size_t i;
+    int truncated = 0;
+    if (!cs || !is)
+        goto oom;
+    json_array_foreach(json_object_get(df, "Containers"), i, v) {
+        if (json_array_size(cs) >= DOCKER_DF_MAX) {
+            truncated = 1;
+            break;
+        }
+        if ((x = df_container(v)))
+            json_array_append_new(cs, x);
+    }
+    json_array_foreach(json_object_get(df, "Images"), i, v) {
+        if (json_array_size(is) >= DOCKER_DF_MAX) {
+            truncated = 1;
+            break;
+        }
+        if ((x = df_image(v)))
+            json_array_append_new(is, x);
+    }
+    return json_pack("{s:o, s:o, s:b}", "containers", cs, "images", is, "truncated", truncated);
+oom:
+    json_decref(cs);
+    json_decref(is);
+    return NULL;
+}
+
 /* --- children: git and docker build --- */
 
 static int run_child(struct docker *d, char *const *argv, char *const *envp, const char *cwd, int timeout_s,
