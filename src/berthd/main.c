@@ -13,6 +13,7 @@
 #include "audit.h"
 #include "channels.h"
 #include "containers.h"
+#include "prune.h"
 #include "berthd.h"
 #include "crypto.h"
 #include "http.h"
@@ -210,6 +211,7 @@ static int front_started(struct srv *s) { return s->hub ? hub_start(s->hub, s->c
 static void front_stopping(struct srv *s)
 {
     containers_stop(); /* pending calls answered while their clients are there */
+    prune_stop();
     if (s->hub)
         hub_stop(s->hub);
 }
