@@ -137,7 +137,7 @@ void docker_stats_usage(json_t *stats, struct docker_usage *out);
  * progress of the system counter, counters went back). */
 double docker_cpu_percent(const struct docker_usage *prev, const struct docker_usage *now);
 
-#define DOCKER_DF_MAX 2000 /* containers, and images, in a df summary */
+#define DOCKER_DF_MAX 1000 /* containers, and images, in a df summary (1 MiB frames) */
 /* A /system/df answer summarised for prune (docs/containers.md):
  * {"containers":[{"id","name","image_id","state","labels"{berth.*},"size"}],
  *  "images":[{"id","tags","created","size","shared","containers"}],
