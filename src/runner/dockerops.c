@@ -36,8 +36,8 @@
  * STATS_GAP_US after the first. */
 #define STATS_MAX 256
 #define STATS_PARALLEL 16
-#define STATS_TIMEOUT_S 5
-#define STATS_BUDGET_US (10 * LWS_US_PER_SEC)
+#define STATS_TIMEOUT_S 4
+#define STATS_BUDGET_US (4 * LWS_US_PER_SEC)
 #define STATS_GAP_US (500 * LWS_US_PER_MS)
 #define STATS_PREV_MAX_US (600 * LWS_US_PER_SEC)
 #define STATS_CACHE 512
