@@ -85,19 +85,25 @@ void prune_stop(void)
 
 /* --- the plan --- */
 
-/* "berth-IIIIIIII-APP:DEP" made by this berthd. */
+/* "berth-IIIIIIII-APP:DEP" made by this berthd. The prefix (its
+ * installation's, an HMAC) is made once: a plan reads every tag often. */
 static int berth_tag(const struct srv *s, const char *tag, int64_t *app, int64_t *dep)
 {
+    static char prefix[16];
     char mine[96];
     long long a, d;
     int n = 0;
-    if (strncmp(tag, "berth-", 6) != 0 || strlen(tag) < 18 ||
+    if (!prefix[0]) {
+        deploy_image_name(s, 1, 1, mine, sizeof mine); /* "berth-IIIIIIII-1:1" */
+        snprintf(prefix, sizeof prefix, "%.14s", mine);
+    }
+    if (!tag || strncmp(tag, prefix, 14) != 0 ||
         sscanf(tag + 14, "-%lld:%lld%n", &a, &d, &n) != 2 || tag[14 + n] != '\0' || a <= 0 ||
         d <= 0)
         return -1;
-    deploy_image_name(s, a, d, mine, sizeof mine);
+    snprintf(mine, sizeof mine, "%s-%lld:%lld", prefix, a, d);
     if (strcmp(mine, tag) != 0)
-        return -1;
+        return -1; /* "-01", "+1", spaces: not how berth writes them */
     *app = a;
     *dep = d;
     return 0;
@@ -263,8 +269,28 @@ static void plan_images(struct srv *s, int64_t org_id, json_t *scan, json_t *inc
         int named = include && id && included(include, id);
         json_t *app = NULL;
         int keep = 0, ours = n > 0;
+        int dangling = 0;
         if (!id)
             continue;
+        if (n == 0 && json_integer_value(json_object_get(im, "containers")) == 0) {
+            /* a layer a build left: berth's when every image that shares
+             * its nearest tagged ancestry is one of this org's apps' */
+            json_t *lin = json_object_get(im, "lineage"), *t;
+            size_t k;
+            dangling = json_array_size(lin) > 0;
+            json_array_foreach(lin, k, t) {
+                int64_t la, ld;
+                json_t *ap = NULL;
+                if (berth_tag(s, json_string_value(t), &la, &ld) < 0 ||
+                    !(ap = app_of(s, org_id, apps, la))) {
+                    dangling = 0;
+                    break;
+                }
+                app = app ? app : ap;
+            }
+            if (!dangling)
+                app = NULL;
+        }
         for (int k = 0; k < n && ours; k++) {
             json_t *ap = app_of(s, org_id, apps, as[k]);
             if (!ap) {
@@ -276,7 +302,7 @@ static void plan_images(struct srv *s, int64_t org_id, json_t *scan, json_t *inc
                 kept(s, images, i, as[k], json_integer_value(json_object_get(ap, "keep"))))
                 keep = 1;
         }
-        if (!ours && !named)
+        if (!ours && !dangling && !named)
             continue;
         if (json_object_get(used, id)) {
             if (named)
@@ -295,9 +321,11 @@ static void plan_images(struct srv *s, int64_t org_id, json_t *scan, json_t *inc
                                            ? json_array_get(json_object_get(im, "tags"), 0)
                                            : json_null(),
                                "tags", json_object_get(im, "tags"), "app",
-                               ours ? app_ref(app) : json_null(), "bytes",
+                               ours || dangling ? app_ref(app) : json_null(), "bytes",
                                shared > 0 && shared <= size ? size - shared : size, "why",
-                               ours ? "past the app's keep_images" : "named in include");
+                               ours       ? "past the app's keep_images"
+                               : dangling ? "dangling layer of a berth build"
+                                          : "named in include");
         if (it) {
             if (ours && n == 1)
                 json_object_set_new(it, "deployment", json_integer(ds[0]));

@@ -848,6 +848,119 @@ oom:
     return NULL;
 }
 
+/* --- lineage of dangling images --- */
+
+#define LINEAGE_IMAGES_MAX 5000
+#define LINEAGE_DEPTH_MAX 256
+#define LINEAGE_STEPS_MAX (2u * 1000 * 1000)
+
+struct lnode {
+    const char *id;
+    int parent;         /* index, -1: none */
+    int tagged;         /* has a real tag */
+    int marked;         /* an ancestor-or-self of a tagged image */
+};
+
+static int node_of(struct lnode *n, int count, const char *id)
+{
+    if (!id || !*id)
+        return -1;
+    for (int i = 0; i < count; i++)
+        if (strcmp(n[i].id, id) == 0)
+            return i;
+    return -1;
+}
+
+static int has_tag(json_t *img)
+{
+    json_t *t;
+    size_t i;
+    json_array_foreach(json_object_get(img, "RepoTags"), i, t) {
+        const char *s = json_string_value(t);
+        if (s && strcmp(s, "<none>:<none>") != 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* The tags of every tagged image whose chain passes through a. */
+static json_t *lineage_of(struct lnode *n, int count, json_t *all, int a, size_t *steps)
+{
+    json_t *tags = json_array(), *t;
+    size_t k;
+    for (int i = 0; tags && i < count; i++) {
+        if (!n[i].tagged)
+            continue;
+        int on = 0;
+        for (int x = i, d = 0; x >= 0 && d < LINEAGE_DEPTH_MAX && !on; x = n[x].parent, d++) {
+            on = x == a;
+            if (++*steps > LINEAGE_STEPS_MAX)
+                goto fail;
+        }
+        if (!on)
+            continue;
+        json_array_foreach(json_object_get(json_array_get(all, (size_t)i), "RepoTags"), k, t) {
+            const char *s = json_string_value(t);
+            if (!s || strcmp(s, "<none>:<none>") == 0)
+                continue;
+            if (json_array_size(tags) >= DOCKER_LINEAGE_MAX || !ref_ok(s))
+                goto fail;
+            json_array_append(tags, t);
+        }
+    }
+    return tags;
+fail:
+    json_decref(tags);
+    return NULL;
+}
+
+void docker_df_lineage(json_t *summary, json_t *all)
+{
+    size_t count = json_array_size(all), i, steps = 0;
+    json_t *im;
+    if (!count || count > LINEAGE_IMAGES_MAX)
+        return;
+    struct lnode *n = calloc(count, sizeof *n);
+    if (!n)
+        return;
+    for (i = 0; i < count; i++) {
+        json_t *a = json_array_get(all, i);
+        const char *id = json_string_value(json_object_get(a, "Id"));
+        n[i].id = id ? id : "";
+        n[i].tagged = has_tag(a);
+    }
+    for (i = 0; i < count; i++) {
+        n[i].parent = node_of(n, (int)count,
+                              json_string_value(json_object_get(json_array_get(all, i),
+                                                                "ParentId")));
+    }
+    /* mark every ancestor-or-self of a tagged image */
+    for (i = 0; i < count; i++) {
+        if (!n[i].tagged)
+            continue;
+        for (int x = (int)i, d = 0; x >= 0 && d < LINEAGE_DEPTH_MAX && !n[x].marked;
+             x = n[x].parent, d++)
+            n[x].marked = 1;
+    }
+    json_array_foreach(json_object_get(summary, "images"), i, im) {
+        if (json_array_size(json_object_get(im, "tags")) ||
+            json_integer_value(json_object_get(im, "containers")) != 0)
+            continue;
+        int x = node_of(n, (int)count, json_string_value(json_object_get(im, "id")));
+        if (x < 0)
+            continue;
+        x = n[x].parent;
+        for (int d = 0; x >= 0 && d < LINEAGE_DEPTH_MAX && !n[x].marked; d++)
+            x = n[x].parent;
+        if (x < 0 || !n[x].marked || steps > LINEAGE_STEPS_MAX)
+            continue;
+        json_t *tags = lineage_of(n, (int)count, all, x, &steps);
+        if (tags)
+            json_object_set_new(im, "lineage", tags);
+    }
+    free(n);
+}
+
 /* --- children: git and docker build --- */
 
 static int run_child(struct docker *d, char *const *argv, char *const *envp, const char *cwd, int timeout_s,

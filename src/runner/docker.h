@@ -144,6 +144,15 @@ double docker_cpu_percent(const struct docker_usage *prev, const struct docker_u
  *  "truncated"}. Only well-formed entries (a full id) are kept. NULL only
  * when out of memory. */
 json_t *docker_df_summary(json_t *df);
+/* Where a summary's dangling images (no tag, no container) come from, on
+ * a /images/json?all=1 answer (every image with its ParentId): each gets
+ * "lineage", the tags of the tagged images that descend from its nearest
+ * ancestor that has any (so a failed build's leftover layer on top of an
+ * app's cached layers names that app's images; one on top of a shared
+ * base image names the base too). Lineages past DOCKER_LINEAGE_MAX tags,
+ * or not found within the walk's budget, are left out. */
+#define DOCKER_LINEAGE_MAX 16
+void docker_df_lineage(json_t *summary, json_t *all);
 
 /* --- children --- */
 

@@ -49,6 +49,7 @@ struct op {
     char id[PROTO_CALL_ID_MAX + 1];
     enum proto_docker_op kind;
     char target[PROTO_CONTAINER_REF_MAX + 1];
+    json_t *scan;               /* prune_scan: the df summary, until the lineage */
 };
 
 static struct docker *dk;
@@ -107,6 +108,7 @@ static void reply(struct op *o, int ok, int status, const char *error, json_t *r
 
 static void finish(struct op *o)
 {
+    json_decref(o->scan);
     inflight--;
     free(o);
 }
@@ -440,7 +442,7 @@ static void prune_start(struct op *o, json_t *items)
 static void done_cb(void *arg, int status, json_t *body, const char *err)
 {
     struct op *o = arg;
-    if (err) {
+    if (err && !(o->kind == PROTO_OP_PRUNE_SCAN && o->scan)) {
         reply(o, 0, status, err, NULL);
     } else if (o->kind == PROTO_OP_LIST) {
         json_t *items = json_array(), *c;
@@ -459,10 +461,17 @@ static void done_cb(void *arg, int status, json_t *body, const char *err)
             return;
         }
         reply(o, 0, status, "out of memory", NULL);
-    } else if (o->kind == PROTO_OP_PRUNE_SCAN) {
-        json_t *res = docker_df_summary(body);
-        reply(o, res != NULL, status, res ? NULL : "out of memory", res);
-        json_decref(res);
+    } else if (o->kind == PROTO_OP_PRUNE_SCAN && !o->scan) {
+        /* then every image with its parent, for the dangling ones' lineage */
+        o->scan = docker_df_summary(body);
+        if (o->scan &&
+            docker_request(dk, "GET", "/images/json?all=1", NULL, CALL_TIMEOUT_S, done_cb, o) == 0)
+            return;
+        reply(o, o->scan != NULL, status, o->scan ? NULL : "out of memory", o->scan);
+    } else if (o->kind == PROTO_OP_PRUNE_SCAN) { /* the lineage is a bonus: not on error */
+        if (!err && json_is_array(body))
+            docker_df_lineage(o->scan, body);
+        reply(o, 1, status, NULL, o->scan);
     } else if (o->kind == PROTO_OP_INSPECT) {
         if (json_is_object(body))
             redact(body);

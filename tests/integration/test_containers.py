@@ -338,14 +338,13 @@ class Prune(RunnerCase):
         super().setUp()
         subprocess.run([os.path.join(ROOT, "scripts", "test-fixtures.sh")], check=True,
                        capture_output=True)
-        from test_deploy import DOCKERFILE, FIXTURE_APP, GitServer
+        from test_deploy import FIXTURE_APP, GitServer
         self.tmp = tempfile.mkdtemp(prefix="berth-prune-git-")
         self.git = GitServer(os.path.join(self.tmp, "git"))
         self.work = os.path.join(self.tmp, "work")
         shutil.copytree(FIXTURE_APP, self.work)
         with open(os.path.join(self.work, "www", "health"), "w") as f:
             f.write("ok\n")
-        self.dockerfile = DOCKERFILE % ""
         git("init", "-q", "-b", "main", self.work)
         bare = os.path.join(self.git.root, "repos", "app.git")
         git("init", "-q", "--bare", "-b", "main", bare)
@@ -375,11 +374,12 @@ class Prune(RunnerCase):
         self.git.close()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
-    def deploy(self, version):
+    def deploy(self, version, extra="", want="SUCCEEDED"):
+        from test_deploy import DOCKERFILE
         with open(os.path.join(self.work, "www", "version"), "w") as f:
             f.write(version + "\n")
         with open(os.path.join(self.work, "Dockerfile"), "w") as f:
-            f.write(self.dockerfile)
+            f.write(DOCKERFILE % extra)
         git("add", "-A", cwd=self.work)
         git("commit", "-q", "--allow-empty", "-m", version, cwd=self.work)
         git("push", "-q", "-f", "origin", "HEAD:main", cwd=self.work)
@@ -394,7 +394,7 @@ class Prune(RunnerCase):
                 return d
             return None
         d = wait_for(ended, 180, 0.3)
-        self.assertTrue(d and d["status"] == "SUCCEEDED", (d, self.logs()))
+        self.assertTrue(d and d["status"] == want, (d, self.logs()))
         return did
 
     def berth_container(self, iid, dep, start=False):
@@ -411,6 +411,16 @@ class Prune(RunnerCase):
     def test_preview_then_run(self):
         d1 = self.deploy("v1")
         d2 = self.deploy("v2")
+        # a build that fails after one new step on top of v2's cached layers
+        # leaves that step's image behind, untagged: a dangling berth layer
+        dangling_before = set(docker("images", "-q", "--no-trunc", "--filter",
+                                     "dangling=true").stdout.split())
+        self.deploy("v2", extra='RUN ["/bin/sh", "-c", "echo x > /x"]\n'
+                    'RUN ["/bin/sh", "-c", "exit 3"]', want="FAILED")
+        dangling = set(docker("images", "-q", "--no-trunc", "--filter",
+                              "dangling=true").stdout.split()) - dangling_before
+        self.assertEqual(len(dangling), 1, dangling)
+        dangling = dangling.pop()
         # the deploy's own cleanup (old container drained, then removed) ends first
         self.assertTrue(wait_for(lambda: len(docker(
             "ps", "-aq", "--filter", "label=berth.app=%d" % self.app_id).stdout.split()) == 1,
@@ -450,6 +460,11 @@ class Prune(RunnerCase):
         self.assertEqual(names[old_image]["kind"], "image")
         self.assertGreater(names[old_image]["bytes"], 0)
         self.assertNotIn(serving_image, [i["id"] for i in pv["items"]])
+        ids = {i["id"]: i for i in pv["items"]}
+        self.assertIn(dangling, ids)
+        self.assertEqual((ids[dangling]["why"], ids[dangling]["app"]["name"], ids[dangling]["name"]),
+                         ("dangling layer of a berth build", "web", None))
+        self.assertNotIn("berth-fixture-base", json.dumps(pv))  # the base image is not berth's
         for i in pv["items"]:
             self.assertTrue(set(("id", "kind", "name", "app", "bytes")) <= set(i), i)
         self.assertEqual(pv["total_bytes"], sum(i["bytes"] for i in pv["items"]))
@@ -471,6 +486,8 @@ class Prune(RunnerCase):
         self.assertEqual(r.json["bytes_freed"], sum(i["bytes"] for i in r.json["removed"]))
         self.assertEqual(docker("inspect", stopped, check=False).returncode, 1)
         self.assertEqual(docker("image", "inspect", old_image, check=False).returncode, 1)
+        self.assertIn(dangling, {i["id"] for i in r.json["removed"]})
+        self.assertEqual(docker("image", "inspect", dangling, check=False).returncode, 1)
         for survivor in (later, plain, restarted, name):
             self.assertEqual(docker("inspect", survivor, check=False).returncode, 0, survivor)
         self.assertEqual(docker("inspect", "-f", "{{.State.Status}}", name).stdout.strip(),
