@@ -77,9 +77,12 @@ static void df(json_t *body)
         assert(strlen(json_string_value(json_object_get(v, "id"))) == 64);
         assert(json_integer_value(json_object_get(v, "size")) >= 0);
     }
+    docker_df_lineage(s, body); /* the answer as an /images/json?all=1 too */
+    docker_df_lineage(s, json_object_get(body, "Images"));
     json_array_foreach(json_object_get(s, "images"), i, v) {
         assert(strlen(json_string_value(json_object_get(v, "id"))) == 71);
         assert(json_array_size(json_object_get(v, "tags")) <= 16);
+        assert(json_array_size(json_object_get(v, "lineage")) <= DOCKER_LINEAGE_MAX);
     }
     json_decref(s);
 }

@@ -192,6 +192,50 @@ static void df_summary(void **state)
     json_decref(df);
 }
 
+/* A dangling image's lineage: the tags that share its nearest tagged
+ * ancestry. base <- app1 <- app2 (tagged app:2); app1 <- left (dangling);
+ * base <- other (dangling, on the tagged base); a loop; no parent. */
+static void df_lineage(void **state)
+{
+    (void)state;
+#define H(c) "sha256:" c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c \
+             c c c c c c c c c c c c c c c c c c c c c c c c c c c c
+    json_t *all = json_pack(
+        "[{s:s, s:s, s:[s]}, {s:s, s:s, s:[]}, {s:s, s:s, s:[s]}, {s:s, s:s, s:[]},"
+        " {s:s, s:s, s:[]}, {s:s, s:s, s:[]}, {s:s, s:s, s:[]}]",
+        "Id", H("a"), "ParentId", "", "RepoTags", "base:1",
+        "Id", H("b"), "ParentId", H("a"), "RepoTags",
+        "Id", H("c"), "ParentId", H("b"), "RepoTags", "app:2",
+        "Id", H("d"), "ParentId", H("b"), "RepoTags",
+        "Id", H("e"), "ParentId", H("a"), "RepoTags",
+        "Id", H("f"), "ParentId", H("9"), "RepoTags",
+        "Id", H("9"), "ParentId", H("f"), "RepoTags");
+    json_t *sum = json_pack("{s:[], s:[{s:s, s:[], s:i}, {s:s, s:[], s:i}, {s:s, s:[], s:i},"
+                            " {s:s, s:[], s:i}, {s:s, s:[s], s:i}]}", "containers", "images",
+                            "id", H("d"), "tags", "containers", 0,
+                            "id", H("e"), "tags", "containers", 0,
+                            "id", H("f"), "tags", "containers", 0,
+                            "id", H("b"), "tags", "containers", 1,
+                            "id", H("c"), "tags", "app:2", "containers", 0);
+    assert_non_null(all);
+    assert_non_null(sum);
+    docker_df_lineage(sum, all);
+    json_t *im = json_object_get(sum, "images");
+    json_t *want = json_pack("[s]", "app:2");
+    assert_true(json_equal(json_object_get(json_array_get(im, 0), "lineage"), want));
+    json_decref(want);
+    want = json_pack("[s, s]", "base:1", "app:2");
+    assert_true(json_equal(json_object_get(json_array_get(im, 1), "lineage"), want));
+    json_decref(want);
+    assert_null(json_object_get(json_array_get(im, 2), "lineage")); /* a loop: none */
+    assert_null(json_object_get(json_array_get(im, 3), "lineage")); /* used */
+    assert_null(json_object_get(json_array_get(im, 4), "lineage")); /* tagged */
+    docker_df_lineage(sum, NULL);
+    json_decref(sum);
+    json_decref(all);
+#undef H
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -201,6 +245,7 @@ int main(void)
         cmocka_unit_test(clone_commit),
         cmocka_unit_test(stats_usage),
         cmocka_unit_test(df_summary),
+        cmocka_unit_test(df_lineage),
     };
     return cmocka_run_group_tests_name("docker_answer", tests, NULL, NULL);
 }
