@@ -316,6 +316,11 @@ static void plan_images(struct srv *s, int64_t org_id, json_t *scan, json_t *inc
         }
         json_int_t size = json_integer_value(json_object_get(im, "size"));
         json_int_t shared = json_integer_value(json_object_get(im, "shared"));
+        json_t *uniq = json_object_get(im, "unique");
+        if (json_is_integer(uniq) && json_integer_value(uniq) >= 0) { /* the runner's tree */
+            size = json_integer_value(uniq);
+            shared = 0;
+        }
         json_t *it = json_pack("{s:s, s:s, s:O, s:O, s:o, s:I, s:s}", "kind", "image", "id", id,
                                "name", json_array_size(json_object_get(im, "tags"))
                                            ? json_array_get(json_object_get(im, "tags"), 0)
@@ -596,10 +601,11 @@ void api_containers_prune(struct req *r)
         return;
     }
     x->items = json_incref(p->items);
-    preview_clear(p); /* one run per preview, whatever comes of it */
     struct containers_call cc = {.op = PROTO_OP_PRUNE, .items = wire, .timeout_s = RUN_TIMEOUT_S,
                                  .done = run_done, .arg = x, .arg_free = run_ctx_free};
     if (containers_send(r, &sv, &cc) < 0)
-        run_ctx_free(x);
+        run_ctx_free(x); /* not sent (503): the preview stays */
+    else
+        preview_clear(p); /* sent: one run per preview, whatever comes of it */
     json_decref(wire);
 }

@@ -859,6 +859,8 @@ struct lnode {
     int parent;         /* index, -1: none */
     int tagged;         /* has a real tag */
     int marked;         /* an ancestor-or-self of a tagged image */
+    int children;
+    int64_t size;       /* with its parents' layers, as /images/json says */
 };
 
 static int node_of(struct lnode *n, int count, const char *id)
@@ -928,11 +930,26 @@ void docker_df_lineage(json_t *summary, json_t *all)
         const char *id = json_string_value(json_object_get(a, "Id"));
         n[i].id = id ? id : "";
         n[i].tagged = has_tag(a);
+        n[i].size = counter_or(json_object_get(a, "Size"), 0);
     }
     for (i = 0; i < count; i++) {
         n[i].parent = node_of(n, (int)count,
                               json_string_value(json_object_get(json_array_get(all, i),
                                                                 "ParentId")));
+        if (n[i].parent >= 0)
+            n[n[i].parent].children++;
+    }
+    /* what removing each image frees: its layers down to the first
+     * ancestor that stays (tagged, or with another child) */
+    json_array_foreach(json_object_get(summary, "images"), i, im) {
+        int x = node_of(n, (int)count, json_string_value(json_object_get(im, "id")));
+        if (x < 0)
+            continue;
+        int a = n[x].parent, d = 0;
+        while (a >= 0 && !n[a].tagged && n[a].children == 1 && d++ < LINEAGE_DEPTH_MAX)
+            a = n[a].parent;
+        int64_t keep = a >= 0 ? n[a].size : 0;
+        json_object_set_new(im, "unique", json_integer(n[x].size > keep ? n[x].size - keep : 0));
     }
     /* mark every ancestor-or-self of a tagged image */
     for (i = 0; i < count; i++) {

@@ -150,7 +150,9 @@ json_t *docker_df_summary(json_t *df);
  * ancestor that has any (so a failed build's leftover layer on top of an
  * app's cached layers names that app's images; one on top of a shared
  * base image names the base too). Lineages past DOCKER_LINEAGE_MAX tags,
- * or not found within the walk's budget, are left out. */
+ * or not found within the walk's budget, are left out. And every image
+ * gets "unique": the bytes its removal frees, its size less that of its
+ * nearest ancestor that stays (tagged, or with another child). */
 #define DOCKER_LINEAGE_MAX 16
 void docker_df_lineage(json_t *summary, json_t *all);
 

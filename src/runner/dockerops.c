@@ -312,6 +312,19 @@ static void prune_outcome(struct prunerun *p, const char *outcome, const char *r
 
 static void prune_tag(struct prunerun *p);
 
+/* Does a DELETE /images answer ([{"Untagged"}, {"Deleted"}...]) delete id? */
+static int deleted(json_t *body, const char *id)
+{
+    json_t *v;
+    size_t i;
+    json_array_foreach(body, i, v) {
+        const char *d = json_string_value(json_object_get(v, "Deleted"));
+        if (d && strcmp(d, id) == 0)
+            return 1;
+    }
+    return 0;
+}
+
 static void prune_removed(void *arg, int status, json_t *body, const char *err)
 {
     (void)body;
@@ -321,7 +334,9 @@ static void prune_removed(void *arg, int status, json_t *body, const char *err)
     else if (p->is_image && p->tag + 1 < json_array_size(p->tags)) {
         p->tag++;
         prune_tag(p); /* the image's next tag */
-    } else
+    } else if (p->is_image && status != 404 && !deleted(body, p->id))
+        prune_outcome(p, "skipped", "untagged, but the image stays (another tag holds it)");
+    else
         prune_outcome(p, "removed", status == 404 ? "already gone" : NULL);
 }
 

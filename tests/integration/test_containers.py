@@ -345,6 +345,9 @@ class Prune(RunnerCase):
         shutil.copytree(FIXTURE_APP, self.work)
         with open(os.path.join(self.work, "www", "health"), "w") as f:
             f.write("ok\n")
+        # this run's own layers: no build cache from an earlier run is met
+        with open(os.path.join(self.work, "www", "run"), "w") as f:
+            f.write(uuid.uuid4().hex + "\n")
         git("init", "-q", "-b", "main", self.work)
         bare = os.path.join(self.git.root, "repos", "app.git")
         git("init", "-q", "--bare", "-b", "main", bare)
@@ -357,6 +360,7 @@ class Prune(RunnerCase):
         self.app_id = r.json["id"]
         self.made = []
         self.repo = None
+        self.leftover = None
 
     def tearDown(self):
         for name in self.made:
@@ -371,6 +375,8 @@ class Prune(RunnerCase):
                           check=False).stdout.split()
             if imgs:
                 docker("rmi", "-f", *sorted(set(imgs)), check=False)
+        if self.leftover:
+            docker("rmi", self.leftover, check=False)
         self.git.close()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
@@ -415,12 +421,13 @@ class Prune(RunnerCase):
         # leaves that step's image behind, untagged: a dangling berth layer
         dangling_before = set(docker("images", "-q", "--no-trunc", "--filter",
                                      "dangling=true").stdout.split())
-        self.deploy("v2", extra='RUN ["/bin/sh", "-c", "echo x > /x"]\n'
-                    'RUN ["/bin/sh", "-c", "exit 3"]', want="FAILED")
+        self.deploy("v2", extra='RUN ["/bin/sh", "-c", "echo %s > /x"]\n'
+                    'RUN ["/bin/sh", "-c", "exit 3"]' % uuid.uuid4().hex, want="FAILED")
         dangling = set(docker("images", "-q", "--no-trunc", "--filter",
                               "dangling=true").stdout.split()) - dangling_before
         self.assertEqual(len(dangling), 1, dangling)
         dangling = dangling.pop()
+        self.leftover = dangling
         # the deploy's own cleanup (old container drained, then removed) ends first
         self.assertTrue(wait_for(lambda: len(docker(
             "ps", "-aq", "--filter", "label=berth.app=%d" % self.app_id).stdout.split()) == 1,

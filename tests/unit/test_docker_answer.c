@@ -230,6 +230,8 @@ static void df_lineage(void **state)
     assert_null(json_object_get(json_array_get(im, 2), "lineage")); /* a loop: none */
     assert_null(json_object_get(json_array_get(im, 3), "lineage")); /* used */
     assert_null(json_object_get(json_array_get(im, 4), "lineage")); /* tagged */
+    /* sizes: none given here, so nothing is freed */
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(im, 0), "unique")), 0);
     docker_df_lineage(sum, NULL);
     json_decref(sum);
     json_decref(all);
