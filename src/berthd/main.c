@@ -13,7 +13,6 @@
 #include "audit.h"
 #include "channels.h"
 #include "containers.h"
-#include "prune.h"
 #include "berthd.h"
 #include "crypto.h"
 #include "http.h"
@@ -26,6 +25,7 @@
 #include "metrics.h"
 #include "outbound.h"
 #include "pool.h"
+#include "prune.h"
 #include "ratelimit.h"
 #include "router.h"
 #include "store.h"
@@ -211,7 +211,6 @@ static int front_started(struct srv *s) { return s->hub ? hub_start(s->hub, s->c
 static void front_stopping(struct srv *s)
 {
     containers_stop(); /* pending calls answered while their clients are there */
-    prune_stop();
     if (s->hub)
         hub_stop(s->hub);
 }
@@ -289,6 +288,7 @@ done:
     metrics_free(s.metrics);
     ratelimit_free(s.rl_account);
     ratelimit_free(s.rl_address);
+    prune_stop(); /* the previews */
     store_free(s.store);
     crypto_wipe(&s, sizeof s);
     return rc;

@@ -4,9 +4,9 @@
 #include "access.h"
 #include "api.h"
 #include "containers.h"
-#include "prune.h"
 #include "repos.h"
 #include "router.h"
+#include "prune.h"
 #include "term.h"
 
 #define V1 "/api/v1"
