@@ -42,8 +42,6 @@
 #define STATS_PREV_MAX_US (600 * LWS_US_PER_SEC)
 #define STATS_CACHE 512
 
-#define PRUNE_CALL_TIMEOUT_S 30
-
 struct op {
     struct runner *r;
     char id[PROTO_CALL_ID_MAX + 1];
