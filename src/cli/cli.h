@@ -203,13 +203,13 @@ int cmd_cancel(struct cli *c);
 int cmd_rollback(struct cli *c);
 int cmd_exec(struct cli *c);
 int cmd_terminal(struct cli *c);
+int cmd_container_prune(struct cli *c);
 int cmd_container_list(struct cli *c);
 int cmd_container_inspect(struct cli *c);
 int cmd_container_start(struct cli *c);
 int cmd_container_stop(struct cli *c);
 int cmd_container_restart(struct cli *c);
 int cmd_container_remove(struct cli *c);
-int cmd_container_prune(struct cli *c);
 /* cmd_exec.c: --container C / --app A (NULL when not given); a usage error
  * (-1) for both or an empty name. */
 int exec_target(struct cli *c, const char **container, const char **app);
