@@ -25,6 +25,7 @@
 #include "metrics.h"
 #include "outbound.h"
 #include "pool.h"
+#include "prune.h"
 #include "ratelimit.h"
 #include "events.h"
 #include "router.h"
@@ -303,6 +304,7 @@ done:
     metrics_free(s.metrics);
     ratelimit_free(s.rl_account);
     ratelimit_free(s.rl_address);
+    prune_stop(); /* the previews */
     store_free(s.store);
     crypto_wipe(&s, sizeof s);
     return rc;

@@ -7,6 +7,7 @@
 #include "events.h"
 #include "repos.h"
 #include "router.h"
+#include "prune.h"
 #include "term.h"
 
 #define V1 "/api/v1"
@@ -70,6 +71,8 @@ const struct route routes[] = {
     /* the server's containers through its runner (containers.c) */
     {HM_GET, V1 "/orgs/{org}/servers/{id}/containers", AUTH_ORG, SC_SERVER_READ,
      "container.list", api_containers_list},
+    {HM_POST, V1 "/orgs/{org}/servers/{id}/containers/prune", AUTH_ORG, SC_SERVER_WRITE,
+     "server.containers.prune", api_containers_prune},
     {HM_GET, V1 "/orgs/{org}/servers/{id}/containers/{id}", AUTH_ORG, SC_SERVER_READ,
      "container.inspect", api_container_inspect},
     {HM_POST, V1 "/orgs/{org}/servers/{id}/containers/{id}/start", AUTH_ORG, SC_SERVER_WRITE,

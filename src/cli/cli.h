@@ -205,6 +205,7 @@ int cmd_cancel(struct cli *c);
 int cmd_rollback(struct cli *c);
 int cmd_exec(struct cli *c);
 int cmd_terminal(struct cli *c);
+int cmd_container_prune(struct cli *c);
 int cmd_container_list(struct cli *c);
 int cmd_container_inspect(struct cli *c);
 int cmd_container_start(struct cli *c);

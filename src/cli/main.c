@@ -128,6 +128,13 @@ static const struct cli_cmd cmds[] = {
     {"container", "rm", "SERVER CONTAINER", 2, 2, ORGO | MUT,
      "remove a container (a running one is killed first); asks first",
      "Scope server:write.\n", cmd_container_remove},
+    {"container", "prune", "SERVER", 1, 1, ORGO | MUT,
+     "remove stopped berth containers and images past each app's keep_images: preview, ask, run",
+     "Shows the preview (each item with its bytes), asks, then removes exactly that\n"
+     "list: anything that appeared since stays, a container running again or an image\n"
+     "a running container uses is skipped. --dry-run: the preview only. --yes: no\n"
+     "question. Scope server:write.\n",
+     cmd_container_prune},
     {NULL, "terminal", "SERVER", 1, 1, ORGO | OPTB(OPT_CONTAINER) | OPTB(OPT_APP),
      "an interactive shell on a server's host or in one of its containers",
      "Without --container/--app the shell is on the host (admins: scope terminal:open);\n"
