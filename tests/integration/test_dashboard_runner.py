@@ -132,5 +132,52 @@ class BrowserRunner(harness.RunnerCase, Drive):
         self.assertEqual(self.api("GET", "/schedules/%s" % sid).json["status"], "paused")
 
 
+    @unittest.skipUnless(harness.docker_ok(), "needs Docker")
+    def test_containers_page(self):
+        """A container on the host shows with its CPU and memory; Stop,
+        Start, a shell into it and Remove work from the page."""
+        import subprocess
+        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        subprocess.run([os.path.join(root, "scripts", "test-fixtures.sh")], check=True,
+                       stdout=subprocess.DEVNULL)
+        name = "dash-c-%d" % os.getpid()
+        subprocess.run(["docker", "run", "-d", "--name", name, "--label", "berth.test=dash",
+                        "berth-fixture-base", "/bin/sh", "-c", "trap 'exit 0' TERM; sleep 600 & wait"],
+                       check=True, stdout=subprocess.DEVNULL)
+        try:
+            self.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD)
+            self.go("/o/default/servers/host-1")
+            self.wait_css("#containers-link").click()
+            row = "#containers tr[data-name='%s']" % name
+            self.wait_css(row, timeout=30)
+            self.wait(lambda d: "%" in d.find_element(By.CSS_SELECTOR, row).text, 30)
+            self.shot("34-containers")
+
+            def click(label):
+                for b in self.css(row).find_elements(By.TAG_NAME, "button"):
+                    if b.text == label:
+                        b.click()
+                        return
+                self.fail("no %s button in %r" % (label, self.css(row).text))
+            click("Stop")
+            self.wait_text("#containers-msg", "Stop: " + name, timeout=30)
+            self.wait(lambda d: "exited" in d.find_element(By.CSS_SELECTOR, row).text, 30)
+            click("Start")
+            self.wait_text("#containers-msg", "Start: " + name, timeout=30)
+            self.wait(lambda d: "running" in d.find_element(By.CSS_SELECTOR, row).text, 30)
+            self.css(row).find_element(By.LINK_TEXT, "Shell").click()
+            self.wait_text("#term-state", "connected", timeout=20)
+            self.type("echo in-$((6*7))\n")
+            self.wait(lambda d: "in-42" in self.screen(), 15)
+            self.drv.back()
+            self.wait_css(row, timeout=30)
+            click("Remove")
+            self.wait_css("dialog.confirm button[type=submit]").click()
+            self.wait_text("#containers-msg", "Remove: " + name, timeout=30)
+            self.wait(lambda d: not d.find_elements(By.CSS_SELECTOR, row), 30)
+        finally:
+            subprocess.run(["docker", "rm", "-f", name], capture_output=True)
+
+
 if __name__ == "__main__":
     unittest.main()

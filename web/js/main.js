@@ -14,6 +14,7 @@ import { terminalPage } from './pages/terminal.js';
 import { scriptsPage, scriptPage, jobPage } from './pages/scripts.js';
 import { reposPage, repoPage } from './pages/repos.js';
 import { schedulesPage, schedulePage } from './pages/schedules.js';
+import { containersPage } from './pages/containers.js';
 import { follow } from './events.js';
 
 const main = document.getElementById('main');
@@ -27,6 +28,7 @@ const routes = [
   [/^\/o\/([^/]+)\/servers$/, () => serversPage, true],
   [/^\/o\/([^/]+)\/servers\/([^/]+)$/, () => serverPage, true],
   [/^\/o\/([^/]+)\/servers\/([^/]+)\/terminal$/, () => terminalPage, true],
+  [/^\/o\/([^/]+)\/servers\/([^/]+)\/containers$/, () => containersPage, true],
   [/^\/o\/([^/]+)\/apps$/, () => appsPage, true],
   [/^\/o\/([^/]+)\/apps\/new$/, () => appFormPage, true],
   [/^\/o\/([^/]+)\/apps\/([^/]+)$/, () => appPage, true],

@@ -303,6 +303,11 @@ export async function serverPage(view, { org, navigate }, id) {
   const m = sv.metrics;
   const actions = h('div', { class: 'row' });
   const msg = h('div', { 'aria-live': 'polite' });
+  if (sv.status !== 'DECOMMISSIONED') {
+    actions.append(link('/o/' + enc(org) + '/servers/' + enc(sv.id) + '/containers', h('span', { class: 'button secondary', id: 'containers-link' }, 'Containers')));
+    if (can('terminal:open'))
+      actions.append(link('/o/' + enc(org) + '/servers/' + enc(sv.id) + '/terminal', h('span', { class: 'button secondary', id: 'terminal-link' }, 'Terminal')));
+  }
   if (can('server:write')) {
     if (sv.status !== 'DECOMMISSIONED') {
       actions.append(
