@@ -62,6 +62,9 @@ static const struct opt_spec specs[OPT_COUNT] = {
     [OPT_REF] = {"ref", 1, "SHA", "the commit to deploy (4-64 hex digits; default: branch head)"},
     [OPT_CONTAINER] = {"container", 1, "NAME", "in this container (name or id) on the server"},
     [OPT_APP] = {"app", 1, "APP", "in the container that serves this app now"},
+    [OPT_TAIL] = {"tail", 1, "N", "only the last N lines (0-100000)"},
+    [OPT_GREP] = {"grep", 1, "TEXT", "only lines holding TEXT (case-sensitive)"},
+    [OPT_DEPLOYMENT] = {"deployment", 1, "ID", "only lines of this deployment's container"},
 };
 
 const char *args_opt_name(enum cli_opt o) { return specs[o].name; }
@@ -131,6 +134,8 @@ int args_parse(struct cli *c, int argc, char **argv)
                 return -1;
         } else if (!only_pos && (strcmp(a, "-h") == 0 || strcmp(a, "-v") == 0)) {
             c->a.set[a[1] == 'h' ? OPT_HELP : OPT_VERBOSE]++;
+        } else if (!only_pos && strcmp(a, "-f") == 0) {
+            c->a.set[OPT_FOLLOW]++; /* as in tail -f, docker logs -f */
         } else if (!only_pos && a[0] == '-' && a[1]) {
             return cli_usage(c, "unknown option %s (options are spelled --name)", a);
         } else {

@@ -27,7 +27,7 @@ import time
 import unittest
 import uuid
 
-from harness import RUNNER, RunnerCase, docker_ok, wait_for
+from harness import BERTH, RUNNER, RunnerCase, docker_ok, wait_for
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -224,6 +224,45 @@ class AppLogs(RunnerCase):
     def test_retention_by_size(self):
         pass  # AppLogsSmall below
 
+    def cli_env(self):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("BERTH_")}
+        env.update(HOME=self.state.name, BERTH_CONFIG=os.path.join(self.state.name, "c.json"),
+                   BERTH_URL=self.b.url, BERTH_TOKEN=self.tok, BERTH_ORG=self.b.org)
+        return env
+
+    def cli(self, *args, timeout=30):
+        return subprocess.run([BERTH] + list(args), capture_output=True, text=True,
+                              env=self.cli_env(), timeout=timeout)
+
+    def test_cli(self):
+        self.run_app("echo one; echo two needle; echo three >&2; sleep 3600")
+        self.wait_lines("", 3)
+        r = self.cli("app", "logs", "web")
+        self.assertEqual((r.returncode, r.stdout, r.stderr), (0, "one\ntwo needle\n", "three\n"))
+        r = self.cli("app", "logs", "web", "--tail", "1")
+        self.assertEqual((r.stdout, r.stderr), ("", "three\n"))
+        r = self.cli("app", "logs", "web", "--grep", "two needle", "--since", "1h")
+        self.assertEqual(r.stdout, "two needle\n", r)
+        r = self.cli("app", "logs", "web", "--deployment", "1", "--json")
+        self.assertEqual(r.returncode, 0, r)
+        doc = json.loads(r.stdout)
+        self.assertEqual([i["text"] for i in doc["data"]["items"]], ["one", "two needle", "three"])
+        r = self.cli("app", "logs", "web", "--tail", "x")
+        self.assertNotEqual(r.returncode, 0)
+        r = self.cli("app", "logs", "nope")
+        self.assertEqual(r.returncode, 4, r)
+        # -f: the history asked for, then new lines as they come
+        c = self.run_app("sleep 2; echo later; sleep 3600", deployment=2)
+        p = subprocess.Popen([BERTH, "app", "logs", "web", "-f", "--deployment", "2"],
+                             stdout=subprocess.PIPE, text=True, env=self.cli_env())
+        try:
+            self.assertEqual(p.stdout.readline(), "later\n")
+        finally:
+            p.kill()
+            p.wait()
+            p.stdout.close()
+        del c
+
     def test_hostile_queries(self):
         bad = ["?since=yesterday", "?until=2026-13-01T00:00:00Z", "?tail=-1", "?tail=100001",
                "?tail=1e3", "?limit=0", "?q=", "?q=a%09b", "?q=a%01b", "?q=" + "x" * 300,
@@ -293,7 +332,7 @@ class AppLogsSmall(AppLogs):
     # the other tests run once, in AppLogs
     test_lines_filters_and_formats = test_long_lines_and_bad_utf8 = None
     test_runner_killed_and_restarted = test_follow_latency = test_hostile_queries = None
-    test_access = test_unreachable_server_503 = None
+    test_access = test_unreachable_server_503 = test_cli = None
 
 
 if __name__ == "__main__":
