@@ -38,6 +38,13 @@ static void on_line(void *arg, int64_t ts, int err, int partial, const char *tex
     stored++;
 }
 
+static int count_line(void *arg, const struct logstore_line *l)
+{
+    (void)l;
+    (*(long long *)arg)++;
+    return 0;
+}
+
 static double now(clockid_t c)
 {
     struct timespec t;
@@ -89,8 +96,8 @@ static size_t make_chunk(char *out, long long first, long long n)
 
 int main(int argc, char **argv)
 {
-    if (argc != 4) {
-        fprintf(stderr, "usage: berth-logingest DIR APP LINES\n");
+    if (argc != 4 && argc != 5) {
+        fprintf(stderr, "usage: berth-logingest DIR APP LINES [Q]\n");
         return 2;
     }
     app = argv[2];
@@ -121,6 +128,17 @@ int main(int argc, char **argv)
     wall += now(CLOCK_MONOTONIC) - w0;
     cpu += now(CLOCK_PROCESS_CPUTIME_ID) - c0;
     uint64_t disk = logstore_disk_bytes(st, app);
+    if (argc == 5) { /* and a search: the last 1,000 lines holding Q, in-process */
+        struct logstore_snap sn;
+        struct logstore_query q = {0, 0, 1000, argv[4], 0, NULL};
+        long long found = 0;
+        logstore_snapshot(st, app, &sn);
+        double q0 = now(CLOCK_MONOTONIC), qc = now(CLOCK_PROCESS_CPUTIME_ID);
+        logstore_query(logstore_dir(st), &sn, &q, count_line, &found, err, sizeof err);
+        printf("search q=%s tail=1000: %lld lines in %.0f ms (%.0f ms CPU)\n", argv[4], found,
+               (now(CLOCK_MONOTONIC) - q0) * 1000, (now(CLOCK_PROCESS_CPUTIME_ID) - qc) * 1000);
+        logstore_snap_release(&sn);
+    }
     logparse_release(&p);
     logstore_free(st);
     free(buf);

@@ -8,7 +8,7 @@
  *                     read at open to bring the cursors up to date
  * A segment is a run of blocks: a 48-byte header (magic, compressed and raw
  * length, line count, min and max timestamp, a CRC of the header), a
- * 1 KiB bitmap of the text's trigrams, then one zstd frame (checksummed)
+ * 2 KiB bitmap of the text's trigrams, then one zstd frame (checksummed)
  * of raw records. A record: ts (i64), flags (bit 0 stderr, bit 1 partial),
  * container, deployment and text lengths (u8, u8, u32), then the bytes.
  * Integers are little-endian. A block is written with one write(); a torn
@@ -35,7 +35,7 @@
 
 #define MAGIC 0x31424c41u               /* "ALB1" */
 #define HDR 48
-#define BLOOM 1024                      /* bytes: 8192 bits */
+#define BLOOM 2048                      /* bytes: 16384 bits */
 #define REC_HDR 15
 #define RAW_MAX (4u * 1024 * 1024)      /* a block's raw size, read side */
 #define CURSORS_MAX 4096                /* per app */
@@ -95,7 +95,7 @@ void logstore_cfg_default(struct logstore_cfg *c)
     c->max_app_bytes = 256ull << 20;
     c->max_total_bytes = 2ull << 30;
     c->segment_bytes = 8ull << 20;
-    c->block_bytes = 128u << 10;
+    c->block_bytes = 64u << 10;
 }
 
 int logstore_app_valid(const char *s)
@@ -201,7 +201,7 @@ size_t logstore_record_get(const char *data, size_t len, struct logstore_line *l
 
 static inline uint32_t tri(const unsigned char *t)
 {
-    return (((uint32_t)t[0] | (uint32_t)t[1] << 8 | (uint32_t)t[2] << 16) * 0x9E3779B1u) >> 19;
+    return (((uint32_t)t[0] | (uint32_t)t[1] << 8 | (uint32_t)t[2] << 16) * 0x9E3779B1u) >> 18;
 }
 
 static void bloom_add(unsigned char *bloom, const char *text, size_t n)

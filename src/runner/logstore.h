@@ -28,7 +28,7 @@ struct logstore_cfg {
     uint64_t max_app_bytes;            /* per app on disk (256 MiB) */
     uint64_t max_total_bytes;          /* every app together (2 GiB) */
     uint64_t segment_bytes;            /* a segment is closed past this (8 MiB) */
-    size_t block_bytes;                /* raw bytes per compressed block (128 KiB) */
+    size_t block_bytes;                /* raw bytes per compressed block (64 KiB) */
 };
 void logstore_cfg_default(struct logstore_cfg *c);
 
