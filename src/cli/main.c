@@ -219,7 +219,7 @@ static const struct cli_cmd cmds[] = {
      "--tail N the last N lines; --grep TEXT lines holding TEXT; --deployment ID one\n"
      "deployment's container. -f/--follow keeps printing new lines (Ctrl-C ends it).\n"
      "Under --json: {\"app\", \"items\": [{time, ts, stream, container, deployment, text}]};\n"
-     "with -f, one such object a line as they come. A server whose runner is away: exit 5.\n",
+     "with -f, one such object a line as they come. A server whose runner is away: exit 1.\n",
      cmd_app_logs},
     {"env", "set", "APP KEY", 2, 3, ORGO | MUT, "set an env value (from stdin, never argv)",
      "KEY: [A-Z_][A-Z0-9_]*. The value comes from BERTH_ENV_VALUE (when not empty), else\n"
