@@ -129,11 +129,14 @@ echo "ingest path alone (berth-logingest: Docker's framing made in memory, fed i
 
 # -- search --
 times=()
+s0_ticks=$(cpu_ticks)
 for _ in $(seq 1 "$RUNS"); do
   out=$(curl -fsS -o "$tmp/search.txt" -w '%{time_total}' "${auth[@]}" "$api/apps/search/logs?q=zebra&tail=1000")
   times+=("$out")
 done
+s1_ticks=$(cpu_ticks)
 matches=$(wc -l <"$tmp/search.txt")
+echo "runner CPU per search: $(awk -v c=$((s1_ticks - s0_ticks)) -v hz="$(getconf CLK_TCK)" -v r="$RUNS" 'BEGIN {printf "%.0f", 1000 * c / hz / r}') ms (load average $(cut -d' ' -f1 /proc/loadavg))"
 printf '%s\n' "${times[@]}" | sort -n | awk -v n="$STORE_LINES" -v m="$matches" '{ a[NR] = $1 } END {
   printf "search: q=zebra tail=1000 over %d stored lines: %d lines back, median %.0f ms, max %.0f ms over %d runs (target < 500 ms)\n",
     n, m, a[int((NR + 1) / 2)] * 1000, a[NR] * 1000, NR }'
@@ -141,6 +144,9 @@ full=$(curl -fsS -o /dev/null -w '%{time_total}' "${auth[@]}" "$api/apps/search/
 echo "search for a word in no line (every block's bitmap says no): $(awk -v t="$full" 'BEGIN{printf "%.0f", t*1000}') ms"
 full=$(curl -fsS -o /dev/null -w '%{time_total}' "${auth[@]}" "$api/apps/search/logs?q=u12345&tail=1000")
 echo "search for a word in about 1 line in 100,000 that the bitmaps cannot rule out (q=u12345): $(awk -v t="$full" 'BEGIN{printf "%.0f", t*1000}') ms"
+
+echo "the same search in-process (berth-logingest, no berthd, no link):"
+"$INGEST" "$tmp/runner/applogs" "$app2" 0 zebra | head -1 | sed "s/^/  /"
 
 # -- follow latency --
 run_app "berth-bench-follow-$$" 2 "i=0; while [ \$i -lt $((FOLLOW_N + 50)) ]; do i=\$((i+1)); echo beat \$i; sleep 0.02; done; sleep 3600"
