@@ -217,7 +217,7 @@ class AppLogs(RunnerCase):
             rec = json.loads(line)
             lags.append(time.time() - rec["ts"] / 1e9)
         conn.close()
-        self.assertGreater(len(lags), 15)
+        self.assertGreater(len(lags), 10, lags)
         self.assertLess(max(lags[2:]), 1.0, lags)
         del fifo_dir
 
@@ -235,7 +235,9 @@ class AppLogs(RunnerCase):
                               env=self.cli_env(), timeout=timeout)
 
     def test_cli(self):
-        self.run_app("echo one; echo two needle; echo three >&2; sleep 3600")
+        # stdout and stderr are copied by two goroutines in dockerd: only
+        # lines some time apart have a sure order
+        self.run_app("echo one; echo two needle; sleep 0.5; echo three >&2; sleep 3600")
         self.wait_lines("", 3)
         r = self.cli("app", "logs", "web")
         self.assertEqual((r.returncode, r.stdout, r.stderr), (0, "one\ntwo needle\n", "three\n"))
