@@ -66,7 +66,20 @@ class AppLogs(RunnerCase):
     def tearDown(self):
         for name in self.made:
             docker("rm", "-f", name, check=False)
+        # the runner stopped here, so its log can be read for a sanitizer
+        # report (an ASan build) before the state dir goes
+        if self.runner.poll() is None:
+            self.runner.send_signal(signal.SIGTERM)
+            try:
+                self.runner.wait(15)
+            except subprocess.TimeoutExpired:
+                self.runner.kill()
+                self.runner.wait()
+        with open(self.runner_log, "rb") as f:
+            text = f.read().decode("utf-8", "replace")
         super().tearDown()
+        for bad in ("AddressSanitizer", "LeakSanitizer", "runtime error:"):
+            self.assertNotIn(bad, text, text[-4000:])
 
     # --- helpers ---
 
@@ -103,7 +116,7 @@ class AppLogs(RunnerCase):
         body = r.body if isinstance(r.body, str) else r.body.decode()
         return [json.loads(l) for l in body.splitlines() if l.strip()]
 
-    def wait_lines(self, query, n, timeout=20):
+    def wait_lines(self, query, n, timeout=40):
         got = wait_for(lambda: len(self.lines(query)) >= n or None, timeout, 0.2)
         self.assertTrue(got, "fewer than %d lines for %s: %s\n%s" % (
             n, query, self.lines(query)[-5:], self.logs_text()))
