@@ -63,6 +63,7 @@ struct stream {
     char dep[LOGSTORE_DEP_MAX + 1];
     char path[320];
     int follow, status, ended, in_connect;
+    uint64_t last_rx_us;                /* the last bytes from Docker */
     int64_t skip_ts, skip_n;            /* lines already stored: dropped */
     struct logparse parse;
     lws_sorted_usec_list_t sul;
@@ -110,7 +111,7 @@ static struct {
     int nstreams;
     struct query *queries;
     int listing;
-    int list_ms, trim_s;
+    int list_ms, trim_s, idle_s;
     char drained[DRAINED_MAX][LOGSTORE_CID_MAX + 1];
     int ndrained, drained_at;
     lws_sorted_usec_list_t sul_list, sul_flush, sul_trim, sul_pump;
@@ -257,6 +258,25 @@ static void stream_timeout(lws_sorted_usec_list_t *sul)
         lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
 }
 
+/* Docker 20.10's json-file follow can hang for good where the file is
+ * rotated (max-size): a follow silent for BERTH_APPLOGS_IDLE_S is closed,
+ * and the next listing starts another from the cursor (Docker reads the
+ * rotated files too; nothing is stored twice). A quiet container costs
+ * one small request per period. */
+static void stream_idle(lws_sorted_usec_list_t *sul)
+{
+    struct stream *s = lws_container_of(sul, struct stream, sul);
+    if (!s->wsi)
+        return;
+    uint64_t idle = util_mono_us() - s->last_rx_us;
+    if (idle >= (uint64_t)A.idle_s * 1000000u) {
+        lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+        return;
+    }
+    lws_sul_schedule(A.r->ctx, 0, &s->sul, stream_idle,
+                     (lws_usec_t)((uint64_t)A.idle_s * 1000000u - idle));
+}
+
 static int applogs_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
                             void *in, size_t len)
 {
@@ -280,12 +300,24 @@ static int applogs_callback(struct lws *wsi, enum lws_callback_reasons reason, v
             lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
             if (s->status != 200)
                 return -1;
+            s->last_rx_us = util_mono_us();
+            if (s->follow)
+                lws_sul_schedule(A.r->ctx, 0, &s->sul, stream_idle,
+                                 (lws_usec_t)A.idle_s * LWS_USEC_PER_SEC);
         }
         return 0;
     case LWS_CALLBACK_RECEIVE_CLIENT_HTTP_READ:
         if (s && s->status == 200) {
+            s->last_rx_us = util_mono_us();
             logparse_feed(&s->parse, in, len);
             live_flush_all();
+            if (logparse_broken(&s->parse)) {
+                /* not Docker's framing: drop the stream; the next listing
+                 * starts another from the cursor */
+                log_warn(C, "container %.12s: the log stream lost its framing; reading it "
+                         "again", s->cid);
+                return -1;
+            }
         }
         return 0;
     case LWS_CALLBACK_RECEIVE_CLIENT_HTTP:
@@ -301,6 +333,12 @@ static int applogs_callback(struct lws *wsi, enum lws_callback_reasons reason, v
     case LWS_CALLBACK_CLOSED_CLIENT_HTTP:
         if (s)
             stream_end(s, wsi, "closed");
+        return 0;
+    case LWS_CALLBACK_WSI_DESTROY:
+        /* closed some way that called nothing above (an lws timeout):
+         * the next listing reads it again from the cursor */
+        if (s)
+            stream_end(s, wsi, "connection destroyed");
         return 0;
     default:
         break;
@@ -754,6 +792,7 @@ int applogs_init(struct runner *r)
         cfg.segment_bytes = cfg.max_app_bytes / 4;
     A.list_ms = (int)env_i64("BERTH_APPLOGS_LIST_MS", 2000, 100, 60000);
     A.trim_s = (int)env_i64("BERTH_APPLOGS_TRIM_S", 60, 1, 3600);
+    A.idle_s = (int)env_i64("BERTH_APPLOGS_IDLE_S", 30, 1, 3600);
     char dir[PATH_MAX], err[256];
     if (state_path(r, "applogs", dir, sizeof dir) < 0 ||
         logstore_open(dir, &cfg, &A.st, err, sizeof err) < 0) {

@@ -12,7 +12,8 @@
 /* After the context: opens state_dir/applogs and starts collecting
  * (unless BERTH_APPLOGS=0). Settings from the environment:
  * BERTH_APPLOGS_RETAIN_S, BERTH_APPLOGS_MAX_APP_MB, BERTH_APPLOGS_MAX_TOTAL_MB,
- * BERTH_APPLOGS_SEGMENT_KB, BERTH_APPLOGS_LIST_MS, BERTH_APPLOGS_TRIM_S. 0 or -1 (logged). */
+ * BERTH_APPLOGS_SEGMENT_KB, BERTH_APPLOGS_LIST_MS, BERTH_APPLOGS_TRIM_S,
+ * BERTH_APPLOGS_IDLE_S. 0 or -1 (logged). */
 int applogs_init(struct runner *r);
 /* Stops collection and queries, writes what is pending (before the
  * context is destroyed). */

@@ -248,6 +248,11 @@ void logparse_feed(struct logparse *p, const unsigned char *data, size_t len)
     }
 }
 
+int logparse_broken(const struct logparse *p)
+{
+    return p->mode == 3;
+}
+
 void logparse_end(struct logparse *p)
 {
     for (int i = 0; i < 2; i++) {

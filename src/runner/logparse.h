@@ -46,6 +46,9 @@ struct logparse {
 
 void logparse_init(struct logparse *p, logparse_fn fn, void *arg);
 void logparse_feed(struct logparse *p, const unsigned char *data, size_t len);
+/* 1 once a frame header was not Docker's: the rest of the stream is
+ * ignored (the caller should read it again from its cursor). */
+int logparse_broken(const struct logparse *p);
 /* The stream ended: lines without their newline go out too. */
 void logparse_end(struct logparse *p);
 void logparse_release(struct logparse *p);
