@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -283,6 +285,50 @@ static void test_trim_age_total(void **state)
     logstore_free(s);
 }
 
+/* The host's total: the oldest segments of any app go first (by their
+ * last write), never a segment being written. */
+static void test_trim_total(void **state)
+{
+    (void)state;
+    struct logstore_cfg cfg;
+    logstore_cfg_default(&cfg);
+    cfg.block_bytes = 4096;
+    cfg.segment_bytes = 8192;
+    struct logstore *s = open_store(&cfg);
+    char text[200], err[128];
+    unsigned r = 99;
+    for (int i = 0; i < 1200; i++) {
+        for (int k = 0; k < 100; k++) {
+            r = r * 1103515245u + 12345u;
+            text[k] = (char)('a' + (r >> 16) % 26);
+        }
+        text[100] = '\0';
+        put(s, i < 600 ? "1" : "2", CID_A, 1000 + i, 0, "1", text);
+    }
+    logstore_flush(s, err, sizeof err);
+    /* app 1's segments are the older ones: an hour ago */
+    char dir[400];
+    snprintf(dir, sizeof dir, "%s/1", root);
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    struct timespec old[2] = {{time(NULL) - 3600, 0}, {time(NULL) - 3600, 0}};
+    while ((e = readdir(d)))
+        if (strstr(e->d_name, ".seg"))
+            assert_int_equal(utimensat(dirfd(d), e->d_name, old, 0), 0);
+    closedir(d);
+    uint64_t a1 = logstore_disk_bytes(s, "1"), a2 = logstore_disk_bytes(s, "2");
+    assert_true(a1 > 30000 && a2 > 30000);
+    logstore_free(s);
+    cfg.max_total_bytes = a2 + 20000; /* room for app 2 and a bit of app 1 */
+    s = open_store(&cfg);
+    int64_t now = (int64_t)time(NULL) * 1000000000LL;
+    assert_true(logstore_trim(s, now) > 0);
+    assert_true(logstore_disk_bytes(s, NULL) <= cfg.max_total_bytes);
+    assert_int_equal(logstore_disk_bytes(s, "2"), a2); /* the newer app untouched */
+    assert_true(logstore_disk_bytes(s, "1") < a1);
+    logstore_free(s);
+}
+
 static void test_app_valid(void **state)
 {
     (void)state;
@@ -306,6 +352,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_torn_tail, setup, teardown),
         cmocka_unit_test_setup_teardown(test_trim_size, setup, teardown),
         cmocka_unit_test_setup_teardown(test_trim_age_total, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_trim_total, setup, teardown),
         cmocka_unit_test_setup_teardown(test_app_valid, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
