@@ -71,8 +71,8 @@ auth=(-H "Authorization: Bearer $token")
 
 gauge() { curl -fsS "$base/metrics" | awk -v k="$1" '$1==k {print $2}'; }
 active() {
-  curl -fsS "${auth[@]}" "$base/api/v1/orgs/default/servers" |
-    $PY -c 'import json,sys; it=json.load(sys.stdin)["items"]; print(sum(1 for s in it if s["status"]=="ACTIVE"))'
+  curl -fsS "${auth[@]}" "$base/api/v1/orgs/default/servers?status=ACTIVE&limit=1" |
+    $PY -c 'import json,sys; print(json.load(sys.stdin)["total"])'
 }
 # server.status audit entries at or after $1 (epoch s): "total to_unreachable
 # to_active"

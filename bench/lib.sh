@@ -23,7 +23,9 @@ bench_cleanup() {
 # $tmp/berthd.log) and wait until it answers; sets port, base, pw, bpid.
 # TLS=1: berthd serves https (a throwaway self-signed certificate for
 # 127.0.0.1 in $tmp, trusted by curl through CURL_CA_BUNDLE) and runners
-# connect over wss:// trusting only it.
+# connect over wss:// trusting only it (--ca-file); with TLS_CA=system they
+# get no --ca-file and use the system's CAs (SSL_CERT_DIR: a hashed copy of
+# /etc/ssl/certs plus that certificate; SSL_CERT_FILE unset, as under systemd).
 bench_berthd() {
   port=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   base="http://127.0.0.1:$port"
@@ -68,9 +70,22 @@ bench_runner() {
     -d "{\"name\":\"$2\"}" |
     $PY -c 'import json,sys; d=json.load(sys.stdin); print(d["id"], d["registration_token"])')
   read -r sid regtok <<<"$reg"
-  local ca=()
-  [ "${TLS:-0}" = 1 ] && ca=(--ca-file "$tmp/cert.pem")
-  BERTH_RUNNER_TOKEN=$regtok "$1" --url "$wsbase/runner/v1" "${ca[@]}" \
+  local ca=() env=()
+  if [ "${TLS:-0}" = 1 ] && [ "${TLS_CA:-pinned}" = system ]; then
+    # no --ca-file: the runner uses the system's CAs; a hashed directory of
+    # them plus the throwaway certificate stands in (SSL_CERT_DIR)
+    mkdir -p "$tmp/certs"
+    local f
+    for f in /etc/ssl/certs/*.[0-9]; do ln -s "$(readlink -f "$f")" "$tmp/certs/${f##*/}"; done
+    local h n=0
+    h=$(openssl x509 -hash -noout -in "$tmp/cert.pem")
+    while [ -e "$tmp/certs/$h.$n" ]; do n=$((n + 1)); done
+    cp "$tmp/cert.pem" "$tmp/certs/$h.$n"
+    env=(-u SSL_CERT_FILE SSL_CERT_DIR="$tmp/certs")
+  elif [ "${TLS:-0}" = 1 ]; then
+    ca=(--ca-file "$tmp/cert.pem")
+  fi
+  env "${env[@]}" BERTH_RUNNER_TOKEN="$regtok" "$1" --url "$wsbase/runner/v1" "${ca[@]}" \
     --state-dir "$tmp/runner" 2>"$tmp/runner.log" &
   rpid=$!
 }

@@ -13,7 +13,9 @@
 #
 #   bench/runner-rss.sh
 #   TLS=1 bench/runner-rss.sh     # the same over wss:// (berthd serving TLS)
-# Env: BUILD (default build-bench), IDLE (seconds, default 10), TLS (0/1).
+#   TLS=1 TLS_CA=system bench/runner-rss.sh   # wss:// with the system CAs
+# Env: BUILD (default build-bench), IDLE (seconds, default 10), TLS (0/1),
+# TLS_CA (pinned: --ca-file, the default; system: no --ca-file).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build-bench}

@@ -9,6 +9,7 @@ static const char *scope_names[SC_COUNT] = {
     "server:read", "server:write", "app:read", "app:write", "deploy:read",
     "deploy:write", "env:write", "script:run", "terminal:open", "token:write",
     "user:write", "org:write", "audit:read", "container:exec", "server:exec",
+    "schedule:read", "schedule:write",
 };
 
 const char *access_scope_name(uint32_t single)
@@ -87,9 +88,12 @@ enum role access_role_parse(const char *name)
 
 uint32_t access_role_scopes(enum role r)
 {
-    const uint32_t viewer = SC_SERVER_READ | SC_APP_READ | SC_DEPLOY_READ | SC_TOKEN_WRITE;
+    const uint32_t viewer =
+        SC_SERVER_READ | SC_APP_READ | SC_DEPLOY_READ | SC_TOKEN_WRITE | SC_SCHEDULE_READ;
+    /* schedule:write with script:run and deploy:write: a schedule only
+     * does, later and again, what its creator may do now */
     const uint32_t developer = viewer | SC_APP_WRITE | SC_DEPLOY_WRITE | SC_ENV_WRITE |
-                               SC_SCRIPT_RUN | SC_CONTAINER_EXEC;
+                               SC_SCRIPT_RUN | SC_CONTAINER_EXEC | SC_SCHEDULE_WRITE;
     const uint32_t manager = developer | SC_SERVER_WRITE | SC_AUDIT_READ;
     switch (r) {
     case ROLE_VIEWER: return viewer;

@@ -27,9 +27,11 @@ enum scope {
     SC_AUDIT_READ = 1u << 12,
     SC_CONTAINER_EXEC = 1u << 13, /* a shell or an exec in a container */
     SC_SERVER_EXEC = 1u << 14,    /* a command on a server's host (POST .../exec) */
+    SC_SCHEDULE_READ = 1u << 15,  /* scheduled operations and their runs */
+    SC_SCHEDULE_WRITE = 1u << 16, /* create, pause, resume, delete them */
 };
-#define SC_ALL ((1u << 15) - 1)
-#define SC_COUNT 15
+#define SC_ALL ((1u << 17) - 1)
+#define SC_COUNT 17
 /* Exceptional: a host shell or command is root on the host. Admins hold
  * them; an API token has them only when named ("*" leaves them out). */
 #define SC_EXCEPTIONAL (SC_TERMINAL_OPEN | SC_SERVER_EXEC)

@@ -61,6 +61,15 @@ void api_script_run(struct req *r);
 struct job_kind;
 extern const struct job_kind script_job_kind;
 
+/* api_schedules.c: scheduled operations (scheduler.c fires them) */
+void api_schedules_list(struct req *r);
+void api_schedule_create(struct req *r);
+void api_schedule_get(struct req *r);
+void api_schedule_pause(struct req *r);
+void api_schedule_resume(struct req *r);
+void api_schedule_delete(struct req *r);
+void api_schedule_runs(struct req *r);
+
 /* api_jobs.c: jobs and their output */
 void api_job_get(struct req *r);
 void api_job_logs(struct req *r);

@@ -81,41 +81,212 @@ static json_t *server_json(struct req *r, const struct server *sv, int full)
 
 static json_t *str_or_null(const char *s) { return s ? json_string(s) : json_null(); }
 
+/* ---- the list: paged, filtered, sorted (docs/api.md "Servers") ---- */
+
+#define LIST_LIMIT_DEFAULT 100
+#define LIST_LIMIT_MAX 500
+#define LIST_Q_MAX 100     /* a name is at most 100 characters */
+#define LIST_CURSOR_MAX 200
+
+static const struct {
+    const char *name;
+    enum store_server_sort sort;
+} list_sorts[] = {
+    {"name", STORE_SERVER_SORT_NAME},
+    {"status", STORE_SERVER_SORT_STATUS},
+    {"last_heartbeat", STORE_SERVER_SORT_SEEN},
+    {"created", STORE_SERVER_SORT_CREATED},
+};
+
+static const char *const list_states[] = {"PROVISIONING", "ACTIVE", "UNREACHABLE",
+                                          "DECOMMISSIONED", NULL};
+
 struct servers_list {
     struct req *r;
     json_t *items;
+    const char *sort_name;
+    enum store_server_sort sort;
+    int desc;
+    char last[LIST_CURSOR_MAX]; /* the cursor after the last row handed */
 };
 
+/* The latest heartbeat's figures the list shows (bars), or NULL. */
+static json_t *metrics_brief(json_t *m)
+{
+    static const char *const keys[] = {"cpu_pct", "mem_used", "mem_total", "disk_used",
+                                       "disk_total", "at", NULL};
+    if (!m)
+        return json_null();
+    json_t *o = json_object();
+    for (int i = 0; keys[i]; i++) {
+        json_t *v = json_object_get(m, keys[i]);
+        if (v)
+            json_object_set(o, keys[i], v);
+    }
+    json_decref(m);
+    return o;
+}
+
 /* {id, name, status, status_reason, status_changed_at, created_at,
- * last_seen_at, decommissioned_at, connected}: last_seen_at and connected
- * from the hub's live view when it has one. */
+ * last_seen_at, decommissioned_at, connected, metrics}: last_seen_at,
+ * connected and metrics from the hub's live view when it has one. */
 static void server_item(void *arg, const struct server_row *sv)
 {
     struct servers_list *l = arg;
     struct hub_live_info li;
     hub_server_info(l->r->srv->hub, sv->id, &li);
-    json_decref(li.metrics);
     json_array_append_new(
         l->items,
-        json_pack("{s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:b}", "id", (json_int_t)sv->id,
+        json_pack("{s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:b, s:o}", "id", (json_int_t)sv->id,
                   "name", str_or_null(sv->name), "status", str_or_null(sv->status),
                   "status_reason", str_or_null(sv->status_reason), "status_changed_at",
                   api_time(sv->status_changed_at), "created_at", api_time(sv->created_at),
                   "last_seen_at", api_time(li.last_seen ? li.last_seen : sv->last_seen_at),
                   "decommissioned_at", api_time(sv->decommissioned_at), "connected",
-                  li.connected));
+                  li.connected, "metrics", metrics_brief(li.metrics)));
+    /* the cursor names the sort and the row's stored key (not the live
+     * last_seen_at: the page's order is the store's) */
+    char key[120];
+    switch (l->sort) {
+    case STORE_SERVER_SORT_NAME:
+        snprintf(key, sizeof key, "%s", sv->name ? sv->name : "");
+        break;
+    case STORE_SERVER_SORT_STATUS:
+        snprintf(key, sizeof key, "%s", sv->status ? sv->status : "");
+        break;
+    case STORE_SERVER_SORT_SEEN:
+        snprintf(key, sizeof key, "%lld", (long long)sv->last_seen_at);
+        break;
+    default:
+        snprintf(key, sizeof key, "%lld", (long long)sv->created_at);
+    }
+    snprintf(l->last, sizeof l->last, "v1.%s.%c.%lld.%s", l->sort_name, l->desc ? 'd' : 'a',
+             (long long)sv->id, key);
+}
+
+static int list_refuse(struct req *r, const char *fmt, const char *arg)
+{
+    http_reply_error(r, 400, "invalid_query", fmt, arg);
+    return -1;
+}
+
+static int is_state(const char *s)
+{
+    for (int i = 0; list_states[i]; i++)
+        if (strcmp(s, list_states[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/* "v1.<sort>.<a|d>.<id>.<key>" as this answer's sort and direction gave
+ * it: the position into p (after_text points into cur). */
+static int parse_cursor(char *cur, const struct servers_list *l, struct store_server_page *p)
+{
+    char *f[5], *save = NULL, *t = cur;
+    for (int i = 0; i < 4; i++) {
+        f[i] = strtok_r(t, ".", &save);
+        t = NULL;
+        if (!f[i])
+            return -1;
+    }
+    f[4] = save; /* the rest: a name may hold '.' */
+    if (!f[4] || !*f[4] || strcmp(f[0], "v1") != 0 || strcmp(f[1], l->sort_name) != 0 ||
+        strcmp(f[2], l->desc ? "d" : "a") != 0 || util_parse_i64(f[3], &p->after_id) < 0 ||
+        p->after_id <= 0)
+        return -1;
+    switch (l->sort) {
+    case STORE_SERVER_SORT_NAME:
+        if (!api_name_valid(f[4]))
+            return -1;
+        p->after_text = f[4];
+        break;
+    case STORE_SERVER_SORT_STATUS:
+        if (!is_state(f[4]))
+            return -1;
+        p->after_text = f[4];
+        break;
+    default:
+        if (util_parse_i64(f[4], &p->after_int) < 0 || p->after_int < 0)
+            return -1;
+    }
+    p->after = 1;
+    return 0;
+}
+
+/* The query: limit, sort, status, q, cursor; -1 after answering 400. */
+static int list_query(struct req *r, struct servers_list *l, struct store_server_page *p,
+                      char *qbuf, char *status, char *cursor)
+{
+    char limit[16], sort[32];
+    const char *v;
+    p->org_id = r->who.org_id;
+    p->limit = LIST_LIMIT_DEFAULT;
+    l->sort = STORE_SERVER_SORT_CREATED;
+    l->sort_name = "created";
+    if ((v = req_query(r, "limit", limit, sizeof limit))) {
+        int64_t n;
+        if (util_parse_i64(v, &n) < 0 || n < 1 || n > LIST_LIMIT_MAX)
+            return list_refuse(r, "query 'limit' must be a number from 1 to %s", "500");
+        p->limit = (int)n;
+    }
+    if ((v = req_query(r, "sort", sort, sizeof sort)) && *v) {
+        l->desc = *v == '-';
+        v += l->desc;
+        size_t i = 0, n = sizeof list_sorts / sizeof list_sorts[0];
+        while (i < n && strcmp(v, list_sorts[i].name) != 0)
+            i++;
+        if (i == n)
+            return list_refuse(r, "query 'sort' must be %s, with '-' first for descending",
+                               "name, status, last_heartbeat or created");
+        l->sort = list_sorts[i].sort;
+        l->sort_name = list_sorts[i].name;
+    }
+    if ((v = req_query(r, "status", status, 32)) && *v) {
+        if (!is_state(v))
+            return list_refuse(r, "query 'status' must be %s",
+                               "PROVISIONING, ACTIVE, UNREACHABLE or DECOMMISSIONED");
+        p->status = v;
+    }
+    if ((v = req_query(r, "q", qbuf, LIST_Q_MAX + 1)) && *v) {
+        for (const char *c = v; *c; c++)
+            if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+                  (*c >= '0' && *c <= '9') || *c == '.' || *c == '_' || *c == '-'))
+                return list_refuse(r, "query 'q' is part of a server name: %s",
+                                   "A-Z, a-z, 0-9, '.', '_' and '-'");
+        p->q = v;
+    }
+    if ((v = req_query(r, "cursor", cursor, LIST_CURSOR_MAX)) && *v &&
+        parse_cursor(cursor, l, p) < 0)
+        return list_refuse(r, "query 'cursor' is not a cursor this list gave for sort=%s "
+                           "(the sort and its direction must stay the same)",
+                           l->sort_name);
+    p->sort = l->sort;
+    p->desc = l->desc;
+    return r->replied ? -1 : 0; /* a value too long was answered 400 */
 }
 
 void api_servers_list(struct req *r)
 {
-    struct servers_list l = {r, json_array()};
-    int rc = store_servers_of_org(r->srv->store, r->who.org_id, server_item, &l);
+    struct servers_list l = {.r = r};
+    struct store_server_page p = {0};
+    char qbuf[LIST_Q_MAX + 1], status[32], cursor[LIST_CURSOR_MAX];
+    if (list_query(r, &l, &p, qbuf, status, cursor) < 0)
+        return;
+    l.items = json_array();
+    int more = 0;
+    int64_t total = 0;
+    int rc = store_servers_page(r->srv->store, &p, server_item, &l, &more, &total);
     if (rc != STORE_OK) {
         json_decref(l.items);
         api_store_error(r, rc, "server");
         return;
     }
-    http_reply_json(r, 200, json_pack("{s:o}", "items", l.items));
+    char sort[40];
+    snprintf(sort, sizeof sort, "%s%s", l.desc ? "-" : "", l.sort_name);
+    http_reply_json(r, 200, json_pack("{s:o, s:o, s:I, s:i, s:s}", "items", l.items,
+                                      "next_cursor", more ? json_string(l.last) : json_null(),
+                                      "total", (json_int_t)total, "limit", p.limit, "sort",
+                                      sort));
 }
 
 /* New one-time registration token for sv; fills tok and *exp. */

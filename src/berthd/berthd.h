@@ -37,6 +37,7 @@ struct jobs;
 struct channels;
 struct events;
 struct outbound;
+struct sched;
 
 struct srv {
     struct config cfg;
@@ -51,6 +52,7 @@ struct srv {
     struct jobs *jobs;                     /* jobs' life and kinds (job.c) */
     struct channels *channels;             /* terminal/exec channels (channels.c) */
     struct events *events;                 /* organizations' live event streams (events.c) */
+    struct sched *sched;                   /* scheduled operations (scheduler.c) */
     uint8_t token_key[CRYPTO_KEY_BYTES];   /* keyed hash of bearer secrets */
     uint8_t secret_key[CRYPTO_KEY_BYTES];  /* sealing of secrets at rest */
     char dummy_pwhash[CRYPTO_PWHASH_MAX];  /* verified against when no user */

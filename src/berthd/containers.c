@@ -33,6 +33,9 @@ struct call {
     struct hub_conn *link;
     int64_t server_id;
     enum proto_docker_op op;
+    containers_done_fn done;    /* NULL: this file answers */
+    void *arg;
+    void (*arg_free)(void *arg);
     char id[PROTO_CALL_ID_MAX + 1];
     lws_sorted_usec_list_t sul;
 };
@@ -46,6 +49,8 @@ static struct {
 
 static void call_free(struct call *c)
 {
+    if (c->arg_free)
+        c->arg_free(c->arg);
     for (struct call **pp = &cs.calls; *pp; pp = &(*pp)->next)
         if (*pp == c) {
             *pp = c->next;
@@ -68,7 +73,7 @@ static void answer_error(struct call *c, int status, const char *code, const cha
 }
 
 /* "berth-IIIIIIII-APP-DEP" made by this berthd: app and deployment ids. */
-static int berth_name(const char *name, int64_t *app, int64_t *dep)
+int containers_berth_name(const char *name, int64_t *app, int64_t *dep)
 {
     char mine[96];
     long long a, d;
@@ -97,7 +102,7 @@ static void annotate(json_t *items, int64_t org_id)
         int64_t a, d;
         struct app ap;
         char ref[24];
-        if (name && berth_name(name, &a, &d) == 0) {
+        if (name && containers_berth_name(name, &a, &d) == 0) {
             snprintf(ref, sizeof ref, "%lld", (long long)a);
             if (store_app_find(cs.srv->store, org_id, ref, &ap) == STORE_OK) {
                 app = json_pack("{s:I, s:s, s:b}", "id", (json_int_t)ap.id, "name", ap.name,
@@ -122,7 +127,7 @@ static int on_result(void *arg, struct hub_conn *link, json_t *msg, char *why, s
         c = c->next;
     if (!c)
         return 0; /* timed out meanwhile, or not ours */
-    if (!res.ok) {
+    if (!res.ok && !c->done) {
         int st = res.status == 404 ? 404 : res.status == 409 || res.status == 304 ? 409 : 502;
         answer_error(c, st, st == 404 ? "not_found" : st == 409 ? "conflict" : "docker_error",
                      res.error ? res.error : "Docker refused the call");
@@ -130,6 +135,14 @@ static int on_result(void *arg, struct hub_conn *link, json_t *msg, char *why, s
     }
     struct req *r = c->r;
     enum proto_docker_op op = c->op;
+    if (c->done) { /* the caller answers, and owns arg from here */
+        containers_done_fn done = c->done;
+        void *a = c->arg;
+        c->arg_free = NULL;
+        call_free(c);
+        done(r, a, &res);
+        return 0;
+    }
     call_free(c);
     if (http_gone(r))
         return 0;
@@ -173,6 +186,48 @@ void containers_stop(void)
         answer_error(cs.calls, 503, "stopping", "berthd is stopping");
 }
 
+int containers_send(struct req *r, const struct server *sv, const struct containers_call *cc)
+{
+    struct hub_conn *link = hub_live_link(r->srv->hub, sv->id);
+    if (!link) {
+        http_reply_error(r, 503, "server_unreachable", "server '%s' is %s; its runner is not "
+                         "connected", sv->name, sv->status);
+        return -1;
+    }
+    if (cs.ncalls >= CALLS_MAX) {
+        http_reply_error(r, 503, "busy", "too many container calls in flight; try again");
+        return -1;
+    }
+    struct call *c = calloc(1, sizeof *c);
+    if (!c) {
+        http_reply_error(r, 500, "internal", "out of memory");
+        return -1;
+    }
+    snprintf(c->id, sizeof c->id, "%llu", (unsigned long long)++cs.next_id);
+    struct proto_docker_call dc = {c->id, cc->op, cc->target, cc->items};
+    json_t *m = proto_docker_call(&dc);
+    if (!m || hub_conn_send(link, m) < 0) {
+        free(c);
+        http_reply_error(r, 503, "server_unreachable", "the server's runner is not reading");
+        return -1;
+    }
+    c->r = r;
+    c->link = link;
+    c->server_id = sv->id;
+    c->op = cc->op;
+    c->done = cc->done;
+    c->arg = cc->arg;
+    c->arg_free = cc->arg_free;
+    c->next = cs.calls;
+    cs.calls = c;
+    cs.ncalls++;
+    http_defer(r);
+    lws_sul_schedule(r->srv->ctx, 0, &c->sul, on_timeout,
+                     (lws_usec_t)(cc->timeout_s > 0 ? cc->timeout_s : CALL_TIMEOUT_S) *
+                         LWS_US_PER_SEC);
+    return 0;
+}
+
 /* Sends op on the server's link; the answer comes through on_result. */
 static void call(struct req *r, enum proto_docker_op op, const char *target)
 {
@@ -182,41 +237,11 @@ static void call(struct req *r, enum proto_docker_op op, const char *target)
     if (op != PROTO_OP_LIST && op != PROTO_OP_INSPECT &&
         api_server_refuse_decommissioned(r, &sv) < 0)
         return;
-    struct hub_conn *link = hub_live_link(r->srv->hub, sv.id);
-    if (!link) {
-        http_reply_error(r, 503, "server_unreachable", "server '%s' is %s; its runner is not "
-                         "connected", sv.name, sv.status);
-        return;
-    }
-    if (cs.ncalls >= CALLS_MAX) {
-        http_reply_error(r, 503, "busy", "too many container calls in flight; try again");
-        return;
-    }
     if (target)
         snprintf(r->audit_target, sizeof r->audit_target, "server:%lld/%s", (long long)sv.id,
                  target);
-    struct call *c = calloc(1, sizeof *c);
-    if (!c) {
-        http_reply_error(r, 500, "internal", "out of memory");
-        return;
-    }
-    snprintf(c->id, sizeof c->id, "%llu", (unsigned long long)++cs.next_id);
-    struct proto_docker_call dc = {c->id, op, target};
-    json_t *m = proto_docker_call(&dc);
-    if (!m || hub_conn_send(link, m) < 0) {
-        free(c);
-        http_reply_error(r, 503, "server_unreachable", "the server's runner is not reading");
-        return;
-    }
-    c->r = r;
-    c->link = link;
-    c->server_id = sv.id;
-    c->op = op;
-    c->next = cs.calls;
-    cs.calls = c;
-    cs.ncalls++;
-    http_defer(r);
-    lws_sul_schedule(r->srv->ctx, 0, &c->sul, on_timeout, CALL_TIMEOUT_S * LWS_US_PER_SEC);
+    struct containers_call cc = {.op = op, .target = target};
+    containers_send(r, &sv, &cc);
 }
 
 void api_containers_list(struct req *r) { call(r, PROTO_OP_LIST, NULL); }

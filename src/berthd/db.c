@@ -283,6 +283,54 @@ static const char *migrations[] = {
     "  commit_id TEXT NOT NULL,"
     "  at BIGINT NOT NULL,"
     "  PRIMARY KEY (repo_id, branch, commit_id));",
+
+    /* 8: scheduled operations (docs/schedules.md): a script on a server or
+     * an app's redeploy, on a cron expression or every N minutes, and each
+     * fire time's outcome. The targets are plain columns: deleting a
+     * script, server or app leaves the schedule, whose next fire records
+     * a miss and pauses it. */
+    "CREATE TABLE schedules ("
+    "  id INTEGER PRIMARY KEY,"
+    "  org_id BIGINT NOT NULL REFERENCES orgs(id),"
+    "  kind TEXT NOT NULL,"
+    "  script_id BIGINT,"
+    "  server_id BIGINT,"
+    "  app_id BIGINT,"
+    "  cron TEXT,"
+    "  every_minutes INTEGER,"
+    "  timezone TEXT NOT NULL,"
+    "  catch_up TEXT NOT NULL,"
+    "  paused INTEGER NOT NULL DEFAULT 0,"
+    "  pause_reason TEXT,"
+    "  next_run_at BIGINT NOT NULL,"
+    "  last_run_at BIGINT,"
+    "  last_job_id BIGINT,"
+    "  last_deployment_id BIGINT,"
+    "  created_by BIGINT,"
+    "  created_at BIGINT NOT NULL,"
+    "  updated_at BIGINT NOT NULL);"
+    "CREATE INDEX schedules_org ON schedules(org_id, id);"
+    "CREATE INDEX schedules_due ON schedules(paused, next_run_at);"
+    "CREATE TABLE schedule_runs ("
+    "  id INTEGER PRIMARY KEY,"
+    "  schedule_id BIGINT NOT NULL REFERENCES schedules(id),"
+    "  due_at BIGINT NOT NULL,"
+    "  at BIGINT NOT NULL,"
+    "  outcome TEXT NOT NULL,"
+    "  reason TEXT,"
+    "  job_id BIGINT,"
+    "  deployment_id BIGINT);"
+    "CREATE INDEX schedule_runs_schedule ON schedule_runs(schedule_id, id);",
+
+    /* 9: the server list (issue 15): one index per sort, in the sort's
+     * order (key, id) for keyset pages, each also holding what the
+     * filters read (status, name), so a filter and the total are read
+     * from the index alone, never from the rows and their documents */
+    "CREATE INDEX servers_org_name ON servers(org_id, name, id, status);"
+    "CREATE INDEX servers_org_status ON servers(org_id, status, id, name);"
+    "CREATE INDEX servers_org_seen ON servers(org_id, COALESCE(last_seen_at, 0), id, status, "
+    "name);"
+    "CREATE INDEX servers_org_created ON servers(org_id, created_at, id, status, name);",
 };
 
 int db_open(const char *path, struct db **out, char *err, size_t errlen)

@@ -5,6 +5,7 @@
  *
  *   server          {id, status, reason}                 server:read
  *   server.metrics  {id, last_seen, cpu_pct, mem_pct, disk_pct}  server:read
+ *                   (at most one per server per EVENTS_METRICS_S)
  *   job             {id, kind, server_id, status, exit_code}     server:read
  *   deployment      {id, app_id, server_id, status, step, step_status}
  *                                                        deploy:read
@@ -37,6 +38,7 @@ struct lws_context;
 #define EVENTS_TICK_S 2
 #define EVENTS_LIFE_S 600
 #define EVENTS_LAG_MAX (256u * 1024)
+#define EVENTS_METRICS_S 10 /* one server.metrics per server per this */
 
 struct events *events_new(struct srv *s);
 /* Timers on the front's context; events_stop ends every stream. */

@@ -75,6 +75,7 @@ struct hub_node {
     int64_t last_ms;      /* last frame received (monotonic ms) */
     int64_t last_seen;    /* unix seconds */
     int64_t last_flush;   /* unix seconds */
+    int64_t last_event;   /* unix seconds: the last server.metrics event */
     uint64_t fp_hash, pc_hash;
     struct snapshot m;
     struct hub_series *series;
@@ -330,11 +331,15 @@ static int on_heartbeat(struct hub *h, struct hub_node *n, json_t *msg, char *wh
     n->m = s;
     n->have_metrics = 1;
     n->dirty = 1;
-    if (events_wanted(h->srv, n->org_id))
+    /* At most one metrics event per server per EVENTS_METRICS_S: 10,000
+     * servers make 1,000 a second, not one per heartbeat each. */
+    if (s.at - n->last_event >= EVENTS_METRICS_S && events_wanted(h->srv, n->org_id)) {
+        n->last_event = s.at;
         events_publish(h->srv, n->org_id, SC_SERVER_READ, "server.metrics",
                        json_pack("{s:I, s:I, s:f, s:f, s:f}", "id", (json_int_t)n->server_id,
                                  "last_seen", (json_int_t)n->last_seen, "cpu_pct", p.cpu_pct,
                                  "mem_pct", p.mem_pct, "disk_pct", p.disk_pct));
+    }
     if (!n->series)
         n->series = hub_series_new();
     hub_series_add(n->series, &p);

@@ -26,9 +26,11 @@
 #include "metrics.h"
 #include "outbound.h"
 #include "pool.h"
+#include "prune.h"
 #include "ratelimit.h"
 #include "events.h"
 #include "router.h"
+#include "scheduler.h"
 #include "store.h"
 #include "util.h"
 #include "web.h"
@@ -206,16 +208,20 @@ static int cmd_routes(void)
     return 0;
 }
 
-/* With the front's context: the runner link's timers. */
+/* With the front's context: the event streams', the runner link's and the
+ * scheduler's timers. */
 static int front_started(struct srv *s)
 {
     if (events_start(s->events, s->ctx) < 0)
         return -1;
-    return s->hub ? hub_start(s->hub, s->ctx) : 0;
+    if (s->hub && hub_start(s->hub, s->ctx) < 0)
+        return -1;
+    return s->sched ? sched_start(s->sched, s->ctx) : 0;
 }
 /* Before the context goes: the last snapshots. */
 static void front_stopping(struct srv *s)
 {
+    sched_stop(s->sched);
     containers_stop(); /* pending calls answered while their clients are there */
     applogs_stop();
     events_stop(s->events);
@@ -255,8 +261,9 @@ static int cmd_serve(struct config *c)
     s.jobs = jobs_new(&s);
     s.channels = channels_new(&s);
     s.events = events_new(&s);
+    s.sched = sched_new(&s);
     if (!s.pool || !s.metrics || !s.rl_account || !s.rl_address || !s.hub || !s.jobs ||
-        !s.channels || !s.events) {
+        !s.channels || !s.events || !s.sched) {
         log_error("berthd", "out of memory");
         goto done;
     }
@@ -294,11 +301,13 @@ done:
     pool_free(s.pool);
     channels_free(s.channels);
     events_free(s.events);
+    sched_free(s.sched);
     jobs_free(s.jobs);
     hub_free(s.hub);
     metrics_free(s.metrics);
     ratelimit_free(s.rl_account);
     ratelimit_free(s.rl_address);
+    prune_stop(); /* the previews */
     store_free(s.store);
     crypto_wipe(&s, sizeof s);
     return rc;

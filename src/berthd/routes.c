@@ -8,6 +8,7 @@
 #include "events.h"
 #include "repos.h"
 #include "router.h"
+#include "prune.h"
 #include "term.h"
 
 #define V1 "/api/v1"
@@ -71,6 +72,8 @@ const struct route routes[] = {
     /* the server's containers through its runner (containers.c) */
     {HM_GET, V1 "/orgs/{org}/servers/{id}/containers", AUTH_ORG, SC_SERVER_READ,
      "container.list", api_containers_list},
+    {HM_POST, V1 "/orgs/{org}/servers/{id}/containers/prune", AUTH_ORG, SC_SERVER_WRITE,
+     "server.containers.prune", api_containers_prune},
     {HM_GET, V1 "/orgs/{org}/servers/{id}/containers/{id}", AUTH_ORG, SC_SERVER_READ,
      "container.inspect", api_container_inspect},
     {HM_POST, V1 "/orgs/{org}/servers/{id}/containers/{id}/start", AUTH_ORG, SC_SERVER_WRITE,
@@ -105,6 +108,22 @@ const struct route routes[] = {
     {HM_GET, V1 "/orgs/{org}/jobs/{id}", AUTH_ORG, SC_SERVER_READ, "job.get", api_job_get},
     {HM_GET, V1 "/orgs/{org}/jobs/{id}/logs", AUTH_ORG, SC_SERVER_READ, "job.logs",
      api_job_logs},
+
+    /* scheduled operations (api_schedules.c, scheduler.c; docs/schedules.md) */
+    {HM_GET, V1 "/orgs/{org}/schedules", AUTH_ORG, SC_SCHEDULE_READ, "schedule.list",
+     api_schedules_list},
+    {HM_POST, V1 "/orgs/{org}/schedules", AUTH_ORG, SC_SCHEDULE_WRITE, "schedule.create",
+     api_schedule_create},
+    {HM_GET, V1 "/orgs/{org}/schedules/{id}", AUTH_ORG, SC_SCHEDULE_READ, "schedule.get",
+     api_schedule_get},
+    {HM_POST, V1 "/orgs/{org}/schedules/{id}/pause", AUTH_ORG, SC_SCHEDULE_WRITE,
+     "schedule.pause", api_schedule_pause},
+    {HM_POST, V1 "/orgs/{org}/schedules/{id}/resume", AUTH_ORG, SC_SCHEDULE_WRITE,
+     "schedule.resume", api_schedule_resume},
+    {HM_DELETE, V1 "/orgs/{org}/schedules/{id}", AUTH_ORG, SC_SCHEDULE_WRITE,
+     "schedule.delete", api_schedule_delete},
+    {HM_GET, V1 "/orgs/{org}/schedules/{id}/runs", AUTH_ORG, SC_SCHEDULE_READ, "schedule.runs",
+     api_schedule_runs},
 
     /* applications, env, deployments (api_apps.c, api_deployments.c, deploy.c) */
     {HM_GET, V1 "/orgs/{org}/apps", AUTH_ORG, SC_APP_READ, "app.list", api_apps_list},

@@ -1,8 +1,8 @@
 /* store.h - berthd's persistent state behind one interface.
  *
  * The table functions are split by domain (store_identity.c, store_audit.c,
- * store_fleet.c, store_apps.c, store_repos.c) and written on db.h, the one
- * db layer (db.c, the only caller of SQLite; a PostgreSQL backend plugs in
+ * store_fleet.c, store_apps.c, store_repos.c, store_schedules.c) and written
+ * on db.h, the one db layer (db.c, the only caller of SQLite; a PostgreSQL backend plugs in
  * there). The interface speaks in records, never in SQL handles; the SQL
  * is written to be accepted by both (no SQLite-only syntax, '?' params
  * that a PG backend rewrites to $n).
@@ -261,10 +261,35 @@ struct server_row {
     int64_t status_changed_at, created_at, last_seen_at, decommissioned_at;
 };
 
-/* The org's servers by id, each handed to fn (strings live until fn
- * returns). */
-int store_servers_of_org(struct store *st, int64_t org_id,
-                         void (*fn)(void *arg, const struct server_row *sv), void *arg);
+/* One page of an org's servers (GET .../servers): filtered, sorted, and
+ * started after a keyset position (the last row of the page before).
+ * Every sort ends with the id, so rows never tie and a page boundary is
+ * exact under inserts and deletes. */
+enum store_server_sort {
+    STORE_SERVER_SORT_NAME = 0, /* name, byte order */
+    STORE_SERVER_SORT_STATUS,   /* status text, then id */
+    STORE_SERVER_SORT_SEEN,     /* the stored last_seen_at (0: never), then id */
+    STORE_SERVER_SORT_CREATED,  /* created_at, then id */
+};
+struct store_server_page {
+    int64_t org_id;
+    enum store_server_sort sort;
+    int desc;
+    const char *status; /* NULL: any */
+    const char *q;      /* a name substring, matched without case; NULL: any */
+    int limit;          /* 1.. */
+    /* the position: rows after (before, when desc) this key and id */
+    int after;
+    const char *after_text; /* NAME, STATUS */
+    int64_t after_int;      /* SEEN, CREATED */
+    int64_t after_id;
+};
+/* Hands at most p->limit rows to fn (strings live until fn returns);
+ * *more says whether rows follow the
+ * last one; *total (when not NULL) counts every row the filters match. */
+int store_servers_page(struct store *st, const struct store_server_page *p,
+                       void (*fn)(void *arg, const struct server_row *sv), void *arg,
+                       int *more, int64_t *total);
 /* The stored JSON documents (NULL when never reported); caller decrefs. */
 int store_server_docs(struct store *st, int64_t id, json_t **metrics, json_t **fingerprint,
                       json_t **precheck);
@@ -601,5 +626,71 @@ int store_hook_seen(struct store *st, int64_t repo_id, const char *branch, const
                     int *seen);
 int store_hook_take(struct store *st, int64_t repo_id, const char *branch, const char *before,
                     const char *after, int64_t now);
+
+/* ---- scheduled operations (migration 8; store_schedules.c;
+ * docs/schedules.md) ----
+ * kind "script": script_id on server_id; kind "deploy": app_id. The
+ * timing is cron (in timezone) or every_minutes (cron ""). Times are UTC
+ * seconds. */
+
+struct schedule {
+    int64_t id;
+    int64_t org_id;
+    char kind[16];
+    int64_t script_id, server_id, app_id; /* 0: not this kind's */
+    char cron[260];
+    int every_minutes;           /* 0: cron */
+    char timezone[64];
+    char catch_up[8];            /* "once" | "skip" */
+    int paused;
+    char pause_reason[256];      /* "" when paused by a person or running */
+    int64_t next_run_at;
+    int64_t last_run_at;         /* 0: never */
+    int64_t last_job_id, last_deployment_id; /* the last run started; 0: none */
+    int64_t created_by;
+    int64_t created_at, updated_at;
+};
+
+int store_schedule_create(struct store *st, const struct schedule *s, int64_t *id);
+/* org_id 0: any organization. */
+int store_schedule_get(struct store *st, int64_t org_id, int64_t id, struct schedule *s);
+/* The org's schedules by id, each handed to fn. */
+int store_schedules_each(struct store *st, int64_t org_id,
+                         void (*fn)(void *arg, const struct schedule *s), void *arg);
+/* Running schedules with next_run_at <= now, soonest first, at most limit,
+ * collected into out (the caller's array); *n gets how many. */
+int store_schedules_due(struct store *st, int64_t now, struct schedule *out, int limit, int *n);
+/* Pauses (paused 1, with reason or NULL) or resumes (paused 0, with the
+ * next fire time). NOTFOUND if there is no such schedule. */
+int store_schedule_set_paused(struct store *st, int64_t id, int paused, const char *reason,
+                              int64_t next_run_at, int64_t now);
+/* After a fire time was handled: the next one, and the run started (job
+ * or deployment id; 0 leaves the last one). */
+int store_schedule_fired(struct store *st, int64_t id, int64_t next_run_at, int64_t at,
+                         int64_t job_id, int64_t deployment_id);
+/* Removes the schedule and its runs (caller's transaction). */
+int store_schedule_delete(struct store *st, int64_t id);
+
+#define STORE_SCHEDULE_RUNS_KEPT 500
+
+/* One fire time's outcome: "started" (job_id or deployment_id), "skipped"
+ * (the previous run still going) or "missed" (could not run). status is
+ * the job's or deployment's status as read back (NULL for none). */
+struct schedule_run {
+    int64_t id;
+    int64_t schedule_id;
+    int64_t due_at, at;
+    const char *outcome;
+    const char *reason;
+    int64_t job_id, deployment_id;
+    const char *status;
+};
+
+/* Appends a run, keeping the schedule's newest STORE_SCHEDULE_RUNS_KEPT. */
+int store_schedule_run_add(struct store *st, const struct schedule_run *r);
+/* The schedule's runs, newest first, ids below before_id (0: newest), at
+ * most limit, each handed to fn (strings live until fn returns). */
+int store_schedule_runs_each(struct store *st, int64_t schedule_id, int64_t before_id, int limit,
+                             void (*fn)(void *arg, const struct schedule_run *r), void *arg);
 
 #endif

@@ -88,14 +88,92 @@ int store_server_by_credential(struct store *st, const char *hash, struct server
                             "s", hash), sv);
 }
 
-int store_servers_of_org(struct store *st, int64_t org_id,
-                         void (*fn)(void *arg, const struct server_row *sv), void *arg)
+/* The page statements, one per (sort, direction, first page or after a
+ * position): the statement cache keys on the SQL text, and a keyset
+ * condition written as `key >= ? AND (key > ? OR id > ?)` lets both
+ * engines range-scan the sort's index (migration 9). The optional filters
+ * are `? IS NULL OR ...`, so one plan serves every filter; the indexes
+ * hold status and name, so filters are tested on index entries and only
+ * the rows of the page are read. */
+#define PAGE_COLS                                                                          \
+    "SELECT id, name, status, status_reason, status_changed_at, created_at, last_seen_at, " \
+    "decommissioned_at FROM servers "
+#define PAGE_WHERE                                                                         \
+    "WHERE org_id = ? AND (? IS NULL OR status = ?) AND "                                  \
+    "(? IS NULL OR LOWER(name) LIKE ? ESCAPE '\\') "
+#define PAGE_FIRST(key, dir) PAGE_COLS PAGE_WHERE "ORDER BY " key " " dir ", id " dir " LIMIT ?"
+#define PAGE_AFTER(key, ge, gt, dir)                                                       \
+    PAGE_COLS PAGE_WHERE "AND " key " " ge " ? AND (" key " " gt " ? OR id " gt " ?) "     \
+    "ORDER BY " key " " dir ", id " dir " LIMIT ?"
+#define PAGE_SQL(key)                                                                      \
+    {{PAGE_FIRST(key, "ASC"), PAGE_AFTER(key, ">=", ">", "ASC")},                          \
+     {PAGE_FIRST(key, "DESC"), PAGE_AFTER(key, "<=", "<", "DESC")}}
+
+static const char *const page_sql[4][2][2] = {
+    [STORE_SERVER_SORT_NAME] = PAGE_SQL("name"),
+    [STORE_SERVER_SORT_STATUS] = PAGE_SQL("status"),
+    [STORE_SERVER_SORT_SEEN] = PAGE_SQL("COALESCE(last_seen_at, 0)"),
+    [STORE_SERVER_SORT_CREATED] = PAGE_SQL("created_at"),
+};
+
+/* "%" + q lower-cased with LIKE's own characters escaped + "%" into out
+ * (NULL when q is NULL or does not fit). */
+static const char *like_pattern(const char *q, char *out, size_t n)
 {
-    struct db_stmt *s = q(st, "SELECT id, name, status, status_reason, status_changed_at, "
-                              "created_at, last_seen_at, decommissioned_at FROM servers "
-                              "WHERE org_id = ? ORDER BY id", "i", org_id);
-    int rc;
+    size_t o = 0;
+    if (!q || n < 3)
+        return NULL;
+    out[o++] = '%';
+    for (; *q; q++) {
+        if (o + 4 > n)
+            return NULL;
+        if (*q == '%' || *q == '_' || *q == '\\')
+            out[o++] = '\\';
+        out[o++] = (*q >= 'A' && *q <= 'Z') ? (char)(*q - 'A' + 'a') : *q;
+    }
+    out[o++] = '%';
+    out[o] = '\0';
+    return out;
+}
+
+int store_servers_page(struct store *st, const struct store_server_page *p,
+                       void (*fn)(void *arg, const struct server_row *sv), void *arg,
+                       int *more, int64_t *total)
+{
+    char pat[512];
+    const char *like = like_pattern(p->q, pat, sizeof pat);
+    int sort = (int)p->sort, text_key = sort == STORE_SERVER_SORT_NAME ||
+                                        sort == STORE_SERVER_SORT_STATUS;
+    *more = 0;
+    if (sort < 0 || sort > STORE_SERVER_SORT_CREATED || p->limit < 1 || (p->q && !like) ||
+        (p->after && text_key && !p->after_text))
+        return STORE_ERR;
+    if (total) {
+        struct db_stmt *c = q(st, "SELECT COUNT(*) FROM servers " PAGE_WHERE, "issss", p->org_id,
+                              p->status, p->status, like, like);
+        int rc = row(st, c);
+        if (rc != STORE_OK)
+            return rc;
+        *total = db_int(c, 0);
+        db_done(c);
+    }
+    const char *sql = page_sql[sort][p->desc ? 1 : 0][p->after ? 1 : 0];
+    int64_t lim = (int64_t)p->limit + 1; /* one more row says another page follows */
+    struct db_stmt *s;
+    if (!p->after)
+        s = q(st, sql, "issssi", p->org_id, p->status, p->status, like, like, lim);
+    else if (text_key)
+        s = q(st, sql, "issssssii", p->org_id, p->status, p->status, like, like, p->after_text,
+              p->after_text, p->after_id, lim);
+    else
+        s = q(st, sql, "issssiiii", p->org_id, p->status, p->status, like, like, p->after_int,
+              p->after_int, p->after_id, lim);
+    int rc, n = 0;
     while ((rc = db_next(st->db, s)) == 1) {
+        if (n == p->limit) {
+            *more = 1;
+            break;
+        }
         struct server_row sv = {
             .id = db_int(s, 0), .name = db_text(s, 1), .status = db_text(s, 2),
             .status_reason = db_text(s, 3), .status_changed_at = db_int(s, 4),
@@ -103,9 +181,10 @@ int store_servers_of_org(struct store *st, int64_t org_id,
             .decommissioned_at = db_int(s, 7),
         };
         fn(arg, &sv);
+        n++;
     }
     db_done(s);
-    return rc == 0 ? STORE_OK : STORE_ERR;
+    return rc < 0 ? STORE_ERR : STORE_OK;
 }
 
 static json_t *col_json_doc(struct db_stmt *s, int i)

@@ -320,6 +320,13 @@ int web_serve(struct req *r)
     } else {
         return 0;
     }
+    /* Libraries from Debian packages, wrapped at build time (the
+     * terminal's xterm): always the embedded copy, also while developing
+     * from --web-dir, whose tree does not hold them. */
+    if (strncmp(rel, "vendor/", 7) == 0) {
+        serve_embedded(r, rel);
+        return 1;
+    }
     if (web_dir[0]) {
         serve_dir(r, rel);
         return 1;

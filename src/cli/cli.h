@@ -42,6 +42,8 @@ enum cli_opt {
     OPT_CONTAINER, OPT_APP,
     /* app logs (cmd_app.c) */
     OPT_TAIL, OPT_GREP, OPT_DEPLOYMENT,
+    /* schedules (cmd_schedule.c) */
+    OPT_SCRIPT, OPT_CRON, OPT_EVERY, OPT_TZ, OPT_CATCH_UP,
     OPT_COUNT
 };
 
@@ -206,12 +208,20 @@ int cmd_cancel(struct cli *c);
 int cmd_rollback(struct cli *c);
 int cmd_exec(struct cli *c);
 int cmd_terminal(struct cli *c);
+int cmd_container_prune(struct cli *c);
 int cmd_container_list(struct cli *c);
 int cmd_container_inspect(struct cli *c);
 int cmd_container_start(struct cli *c);
 int cmd_container_stop(struct cli *c);
 int cmd_container_restart(struct cli *c);
 int cmd_container_remove(struct cli *c);
+int cmd_schedule_list(struct cli *c);
+int cmd_schedule_show(struct cli *c);
+int cmd_schedule_create(struct cli *c);
+int cmd_schedule_pause(struct cli *c);
+int cmd_schedule_resume(struct cli *c);
+int cmd_schedule_delete(struct cli *c);
+int cmd_schedule_runs(struct cli *c);
 /* cmd_exec.c: --container C / --app A (NULL when not given); a usage error
  * (-1) for both or an empty name. */
 int exec_target(struct cli *c, const char **container, const char **app);
@@ -249,6 +259,13 @@ void config_resolve(struct cli *c);
  * body. auth: send the bearer token. */
 int client_request(struct cli *c, const char *method, const char *path, json_t *body,
                    int auth, json_t **out);
+/* GET path (a list with "next_cursor"), then each following page
+ * (path + cursor=...), up to max_pages: *out is the first page's answer
+ * with every page's items and next_cursor null. More pages than that is
+ * an error naming the cap. */
+int client_get_all(struct cli *c, const char *path, int max_pages, json_t **out);
+/* The server list's page cap: 500 x 2000 = a million servers. */
+#define SERVER_PAGES_MAX 2000
 /* For commands that change something: under --dry-run prints what would be
  * sent (secrets in redact[] masked) and returns 1; otherwise as above. */
 int client_mutate(struct cli *c, const char *method, const char *path, json_t *body, int auth,

@@ -265,6 +265,42 @@ done:
     return rc;
 }
 
+int client_get_all(struct cli *c, const char *path, int max_pages, json_t **out)
+{
+    json_t *all = NULL;
+    *out = NULL;
+    if (client_request(c, "GET", path, NULL, 1, &all) < 0)
+        return -1;
+    for (int n = 1; json_is_string(json_object_get(all, "next_cursor")); n++) {
+        if (n >= max_pages) {
+            json_decref(all);
+            return cli_fail(c, CLI_EXIT_OTHER, "too_many_pages", "more than %d pages",
+                            max_pages);
+        }
+        char *esc = curl_easy_escape(NULL, json_string_value(json_object_get(all, "next_cursor")),
+                                     0);
+        char next[2048];
+        int len = esc ? snprintf(next, sizeof next, "%s%ccursor=%s", path,
+                                 strchr(path, '?') ? '&' : '?', esc)
+                      : -1;
+        curl_free(esc);
+        json_t *page = NULL;
+        if (len < 0 || (size_t)len >= sizeof next) {
+            json_decref(all);
+            return cli_fail(c, CLI_EXIT_OTHER, "bad_response", "berthd's cursor is too long");
+        }
+        if (client_request(c, "GET", next, NULL, 1, &page) < 0) {
+            json_decref(all);
+            return -1;
+        }
+        json_array_extend(json_object_get(all, "items"), json_object_get(page, "items"));
+        json_object_set(all, "next_cursor", json_object_get(page, "next_cursor"));
+        json_decref(page);
+    }
+    *out = all;
+    return 0;
+}
+
 static json_t *redacted(json_t *body, const char *const *redact)
 {
     json_t *copy = body ? json_deep_copy(body) : json_null();

@@ -97,12 +97,15 @@ static void human_server_list(struct cli *c, json_t *d)
     out_table_print(t);
 }
 
+/* Every server: the API's pages (500 a page, by id) followed to the end. */
 int cmd_server_list(struct cli *c)
 {
     char path[600];
     json_t *d = NULL;
-    if (cli_org_path(c, "servers", NULL, path, sizeof path) < 0 ||
-        client_request(c, "GET", path, NULL, 1, &d) < 0)
+    if (cli_org_path(c, "servers", NULL, path, sizeof path - 32) < 0)
+        return -1;
+    strcat(path, "?limit=500&sort=created");
+    if (client_get_all(c, path, SERVER_PAGES_MAX, &d) < 0)
         return -1;
     out_ok(c, d, human_server_list);
     return 0;

@@ -52,10 +52,11 @@ static int fleet_fetch(struct cli *c, double hz, json_t **berthd, json_t **items
     json_t *d = NULL;
     *berthd = NULL;
     *items = NULL;
-    if (cli_org_path(c, "servers", NULL, path, sizeof path) < 0)
+    if (cli_org_path(c, "servers", NULL, path, sizeof path - 32) < 0)
         return -1;
+    strcat(path, "?limit=500&sort=created"); /* every page, as the list was */
     uint64_t t0 = util_mono_us();
-    if (client_request(c, "GET", path, NULL, 1, &d) < 0)
+    if (client_get_all(c, path, SERVER_PAGES_MAX, &d) < 0)
         return -1;
     double api = (double)(util_mono_us() - t0) / 1000.0;
     *items = json_incref(json_object_get(d, "items"));

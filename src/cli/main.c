@@ -58,7 +58,8 @@ static const struct cli_cmd cmds[] = {
      OPTB(OPT_NAME) | OPTB(OPT_SCOPE) | ORGO | OPTB(OPT_EXPIRES_IN) | MUT,
      "create an API token and print it once",
      "Scopes: server:read server:write app:read app:write deploy:read deploy:write\n"
-     "env:write script:run container:exec token:write user:write org:write audit:read,\n"
+     "env:write script:run container:exec token:write user:write org:write audit:read\n"
+     "schedule:read schedule:write,\n"
      "and, named one by one, the exceptional terminal:open and server:exec (host shell and\n"
      "host commands; admins only).\n"
      "A token never holds more than your role grants. --org binds it to one organization\n"
@@ -127,6 +128,13 @@ static const struct cli_cmd cmds[] = {
     {"container", "rm", "SERVER CONTAINER", 2, 2, ORGO | MUT,
      "remove a container (a running one is killed first); asks first",
      "Scope server:write.\n", cmd_container_remove},
+    {"container", "prune", "SERVER", 1, 1, ORGO | MUT,
+     "remove stopped berth containers and images past each app's keep_images: preview, ask, run",
+     "Shows the preview (each item with its bytes), asks, then removes exactly that\n"
+     "list: anything that appeared since stays, a container running again or an image\n"
+     "a running container uses is skipped. --dry-run: the preview only. --yes: no\n"
+     "question. Scope server:write.\n",
+     cmd_container_prune},
     {NULL, "terminal", "SERVER", 1, 1, ORGO | OPTB(OPT_CONTAINER) | OPTB(OPT_APP),
      "an interactive shell on a server's host or in one of its containers",
      "Without --container/--app the shell is on the host (admins: scope terminal:open);\n"
@@ -172,6 +180,33 @@ static const struct cli_cmd cmds[] = {
      "when it has none, e.g. a timeout). Under --json --follow nothing streams: the one\n"
      "document is the finished job with its \"stdout\" and \"stderr\" text.\n",
      cmd_script_run},
+    {"schedule", "list", "", 0, 0, ORGO, "list scheduled operations: what, when, next run",
+     NULL, cmd_schedule_list},
+    {"schedule", "show", "ID", 1, 1, ORGO, "one schedule with its next 5 fire times (UTC)", NULL,
+     cmd_schedule_show},
+    {"schedule", "create", "", 0, 0,
+     ORGO | OPTB(OPT_SCRIPT) | OPTB(OPT_SERVER) | OPTB(OPT_APP) | OPTB(OPT_CRON) |
+         OPTB(OPT_EVERY) | OPTB(OPT_TZ) | OPTB(OPT_CATCH_UP) | MUT,
+     "run a script on a server (--script S --server SV) or redeploy an app (--app A) on a "
+     "schedule",
+     "When: --cron 'MIN HOUR DOM MON DOW' (ranges 1-5, lists 1,3, steps */15, names jan\n"
+     "and mon; @daily, @hourly, ...) in --tz ZONE (an IANA name, default UTC), or --every\n"
+     "MINUTES (1-525600). A run whose previous one is still going is skipped, a server\n"
+     "that is not ACTIVE is a miss; both are recorded (`berth schedule runs ID`).\n"
+     "--catch-up once (default) runs a fire time missed while berthd was down once at\n"
+     "start; skip records it as missed. Scopes: schedule:write, and script:run or\n"
+     "deploy:write for what it runs.\n",
+     cmd_schedule_create},
+    {"schedule", "pause", "ID", 1, 1, ORGO | MUT, "pause a schedule (no runs until resumed)",
+     NULL, cmd_schedule_pause},
+    {"schedule", "resume", "ID", 1, 1, ORGO | MUT,
+     "resume a schedule from now (fire times while paused do not run)", NULL,
+     cmd_schedule_resume},
+    {"schedule", "delete", "ID", 1, 1, ORGO | MUT, "delete a schedule and its history; asks first",
+     NULL, cmd_schedule_delete},
+    {"schedule", "runs", "ID", 1, 1, ORGO | OPTB(OPT_LIMIT) | OPTB(OPT_CURSOR),
+     "a schedule's runs, newest first: started (job/deployment), skipped or missed", NULL,
+     cmd_schedule_runs},
     {"job", "show", "ID", 1, 1, ORGO, "a job: status, exit code, error, times", NULL,
      cmd_job_show},
     {"job", "logs", "ID", 1, 1, ORGO | OPTB(OPT_FOLLOW),

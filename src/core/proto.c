@@ -707,7 +707,90 @@ static const char *const op_names[] = {
     [PROTO_OP_LIST] = "list",       [PROTO_OP_INSPECT] = "inspect",
     [PROTO_OP_START] = "start",     [PROTO_OP_STOP] = "stop",
     [PROTO_OP_RESTART] = "restart", [PROTO_OP_REMOVE] = "remove",
+    [PROTO_OP_PRUNE_SCAN] = "prune_scan", [PROTO_OP_PRUNE] = "prune",
 };
+
+static int op_has_target(enum proto_docker_op op)
+{
+    return op != PROTO_OP_LIST && op != PROTO_OP_PRUNE_SCAN && op != PROTO_OP_PRUNE;
+}
+
+static int hex_ok(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isxdigit((unsigned char)s[i]) || isupper((unsigned char)s[i]))
+            return 0;
+    return s[n] == '\0';
+}
+
+/* An image tag as berth and Docker spell them: [A-Za-z0-9][A-Za-z0-9_.:/-]*. */
+static int image_ref_ok(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n < 1 || n > PROTO_IMAGE_REF_MAX || !isalnum((unsigned char)s[0]))
+        return 0;
+    for (size_t i = 1; i < n; i++)
+        if (!isalnum((unsigned char)s[i]) && !strchr("_.:/-", s[i]))
+            return 0;
+    return 1;
+}
+
+int proto_prune_item(json_t *item, int *is_image, const char **id, json_t **tags, char *err,
+                     size_t errlen)
+{
+    const char *kind;
+    json_t *t, *v;
+    size_t i;
+    if (!json_is_object(item)) {
+        seterr(err, errlen, "%s", "a prune item must be an object");
+        return -1;
+    }
+    if (need_str(item, "kind", &kind, err, errlen) < 0 || need_str(item, "id", id, err, errlen) < 0)
+        return -1;
+    if (strcmp(kind, "container") != 0 && strcmp(kind, "image") != 0) {
+        seterr(err, errlen, "field \"%s\" is not container or image", "kind");
+        return -1;
+    }
+    *is_image = kind[0] == 'i';
+    const char *hex = *is_image && strncmp(*id, "sha256:", 7) == 0 ? *id + 7 : *id;
+    if ((*is_image && hex == *id) || strlen(hex) != 64 || !hex_ok(hex, 64)) {
+        seterr(err, errlen, "field \"%s\" is not a full container or image id", "id");
+        return -1;
+    }
+    t = json_object_get(item, "tags");
+    if (t && !json_is_null(t)) {
+        if (!*is_image || !json_is_array(t) || json_array_size(t) > PROTO_PRUNE_TAGS_MAX) {
+            seterr(err, errlen, "field \"%s\" must be an image's list of at most 16 tags",
+                   "tags");
+            return -1;
+        }
+        json_array_foreach(t, i, v)
+            if (!image_ref_ok(json_string_value(v))) {
+                seterr(err, errlen, "field \"%s\" holds a bad image tag", "tags");
+                return -1;
+            }
+    } else {
+        t = NULL;
+    }
+    *tags = t;
+    return 0;
+}
+
+static int prune_items_ok(json_t *items, char *err, size_t errlen)
+{
+    json_t *v, *tags;
+    size_t i;
+    int img;
+    const char *id;
+    if (!json_is_array(items) || json_array_size(items) > PROTO_PRUNE_ITEMS_MAX) {
+        seterr(err, errlen, "field \"%s\" must be an array of at most 1000 items", "items");
+        return 0;
+    }
+    json_array_foreach(items, i, v)
+        if (proto_prune_item(v, &img, &id, &tags, err, errlen) < 0)
+            return 0;
+    return 1;
+}
 
 const char *proto_docker_op_name(enum proto_docker_op op)
 {
@@ -741,11 +824,14 @@ static int container_ref_ok(const char *s)
 json_t *proto_docker_call(const struct proto_docker_call *c)
 {
     const char *op = proto_docker_op_name(c->op);
-    if (!call_id_ok(c->id) || !op || (c->op != PROTO_OP_LIST) != (c->target != NULL) ||
-        (c->target && !container_ref_ok(c->target)))
+    char err[160];
+    if (!call_id_ok(c->id) || !op || op_has_target(c->op) != (c->target != NULL) ||
+        (c->target && !container_ref_ok(c->target)) ||
+        (c->op == PROTO_OP_PRUNE) != (c->items != NULL) ||
+        (c->items && !prune_items_ok(c->items, err, sizeof err)))
         return NULL;
-    return json_pack("{s:s, s:s, s:s, s:s*}", "type", "docker.call", "id", c->id, "op", op,
-                     "target", c->target);
+    return json_pack("{s:s, s:s, s:s, s:s*, s:O*}", "type", "docker.call", "id", c->id, "op", op,
+                     "target", c->target, "items", c->items);
 }
 
 int proto_parse_docker_call(json_t *msg, struct proto_docker_call *out, char *err,
@@ -767,7 +853,11 @@ int proto_parse_docker_call(json_t *msg, struct proto_docker_call *out, char *er
         seterr(err, errlen, "field \"%s\" is not a known operation", "op");
         return -1;
     }
-    if (out->op == PROTO_OP_LIST)
+    if (out->op == PROTO_OP_PRUNE) {
+        out->items = json_object_get(msg, "items");
+        return prune_items_ok(out->items, err, errlen) ? 0 : -1;
+    }
+    if (!op_has_target(out->op))
         return 0;
     if (need_str(msg, "target", &out->target, err, errlen) < 0)
         return -1;

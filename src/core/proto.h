@@ -219,6 +219,9 @@ int proto_parse_job_ref(json_t *msg, const char **job, char *err, size_t errlen)
 #define PROTO_CALL_ID_MAX 24            /* decimal */
 #define PROTO_CALL_ERROR_MAX 1024
 #define PROTO_CONTAINER_REF_MAX 128     /* a container's name or id */
+#define PROTO_PRUNE_ITEMS_MAX 1000      /* items in one prune call */
+#define PROTO_PRUNE_TAGS_MAX 16         /* tags of one image item */
+#define PROTO_IMAGE_REF_MAX 255         /* an image tag "name:tag" */
 
 enum proto_docker_op {
     PROTO_OP_LIST = 1,   /* every container on the host, summarised */
@@ -227,6 +230,8 @@ enum proto_docker_op {
     PROTO_OP_STOP,
     PROTO_OP_RESTART,
     PROTO_OP_REMOVE,     /* forced: a running one is killed first */
+    PROTO_OP_PRUNE_SCAN, /* what prune may take: /system/df, summarised */
+    PROTO_OP_PRUNE,      /* remove items (each re-checked first) */
     PROTO_OP_NONE,
 };
 const char *proto_docker_op_name(enum proto_docker_op op);
@@ -234,9 +239,11 @@ const char *proto_docker_op_name(enum proto_docker_op op);
 struct proto_docker_call {
     const char *id;                     /* decimal, berthd's */
     enum proto_docker_op op;
-    const char *target;                 /* a container (all ops but list) */
+    const char *target;                 /* a container (all ops but list and the prunes) */
+    json_t *items;                      /* prune: the items (borrowed), checked with
+                                           proto_prune_item */
 };
-/* {"type":"docker.call","id","op","target"?}. NULL on a bad field. */
+/* {"type":"docker.call","id","op","target"?,"items"?}. NULL on a bad field. */
 json_t *proto_docker_call(const struct proto_docker_call *c);
 int proto_parse_docker_call(json_t *msg, struct proto_docker_call *out, char *err,
                             size_t errlen);
@@ -301,6 +308,12 @@ int proto_parse_logs_end(json_t *msg, const char **id, int *ok, const char **err
                          int *truncated, char *err, size_t errlen);
 json_t *proto_logs_cancel(const char *id);
 int proto_parse_logs_cancel(json_t *msg, const char **id, char *err, size_t errlen);
+/* One item of a prune call: {"kind":"container"|"image","id":"<64 hex>"
+ * (an image's with "sha256:"),"tags":[...]} (tags: an image's, at most
+ * PROTO_PRUNE_TAGS_MAX, each [A-Za-z0-9][A-Za-z0-9_.:/-]*). kind, id
+ * borrowed; *is_image set. 0 or -1. */
+int proto_prune_item(json_t *item, int *is_image, const char **id, json_t **tags, char *err,
+                     size_t errlen);
 
 /* precheck's checks, one item: name and detail (may be NULL) borrowed. */
 int proto_parse_check(json_t *item, struct proto_check *out, char *err, size_t errlen);

@@ -23,6 +23,7 @@
 #define REAP_INTERVAL_US (100 * 1000)
 #define REAP_SLOW_US (500 * 1000)
 #define PIPE_GRACE_US (2 * 1000 * 1000)
+#define PIPE_DRAIN_MAX_US (60 * 1000 * 1000)
 #define KILL_GRACE_US (5 * 1000 * 1000)
 
 extern char **environ;
@@ -42,6 +43,8 @@ struct child {
     int status;
     int termsig;                   /* the signal that ended it, else 0 */
     lws_usec_t exited_at;          /* 0 while running */
+    lws_usec_t last_rx;            /* the last read of output */
+    int paused;                    /* child_pause: its pipes are not read */
     struct child_pipe pipes[2];
     struct child_pipe pidw;        /* the pidfd, readable once the child exited */
     child_output_cb on_output;
@@ -120,8 +123,15 @@ static void reap_tick(lws_sorted_usec_list_t *sul)
     for (struct child *c = children, *next; c; c = next) {
         next = c->next;
         try_reap(c, now);
-        if (c->pid == 0 && now - c->exited_at > PIPE_GRACE_US) {
-            /* a daemonised grandchild holds the pipes: stop listening */
+        /* After the exit, the pipes are read to their end. Only when
+         * nothing came for PIPE_GRACE_US while they were being read (a
+         * daemonised grandchild holds them open), or PIPE_DRAIN_MAX_US
+         * after the exit whatever comes, does it stop listening: the grace
+         * never runs while reading is paused for a slow link, so output
+         * still in the pipe is not cut off. */
+        lws_usec_t quiet = c->last_rx > c->exited_at ? c->last_rx : c->exited_at;
+        if (c->pid == 0 && ((!c->paused && now - quiet > PIPE_GRACE_US) ||
+                            now - c->exited_at > PIPE_DRAIN_MAX_US)) {
             for (int i = 0; i < 2; i++)
                 if (c->pipes[i].wsi)
                     lws_set_timeout(c->pipes[i].wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
@@ -156,6 +166,7 @@ static int pipe_callback(struct lws *wsi, enum lws_callback_reasons reason, void
             return 0;
         if (n <= 0)
             return -1;  /* EOF: lws closes the fd */
+        p->c->last_rx = lws_now_usecs();
         if (!p->c->forgotten && p->c->on_output)
             p->c->on_output(p->c->arg, p->stream, b, (size_t)n);
         break;
@@ -336,7 +347,12 @@ int child_signal(const struct child *c)
 
 void child_pause(struct child *c, int paused)
 {
-    for (int i = 0; c && i < 2; i++)
+    if (!c)
+        return;
+    if (c->paused && !paused)
+        c->last_rx = lws_now_usecs(); /* the grace starts again from here */
+    c->paused = paused;
+    for (int i = 0; i < 2; i++)
         if (c->pipes[i].wsi)
             lws_rx_flow_control(c->pipes[i].wsi, !paused);
 }

@@ -707,6 +707,277 @@ size_t docker_images_to_prune(json_t *list, size_t keep, const char *in_use, con
     return out;
 }
 
+/* --- usage and disk --- */
+
+/* A counter Docker sent: a non-negative integer, else 0. */
+static uint64_t counter(json_t *v)
+{
+    if (json_is_integer(v) && json_integer_value(v) >= 0)
+        return (uint64_t)json_integer_value(v);
+    return 0;
+}
+
+static int64_t counter_or(json_t *v, int64_t dflt)
+{
+    return json_is_integer(v) && json_integer_value(v) >= 0 ? json_integer_value(v) : dflt;
+}
+
+void docker_stats_usage(json_t *stats, struct docker_usage *out)
+{
+    json_t *cpu = json_object_get(stats, "cpu_stats");
+    json_t *mem = json_object_get(stats, "memory_stats"), *ms = json_object_get(mem, "stats");
+    memset(out, 0, sizeof *out);
+    out->cpu_total = counter(json_object_get(json_object_get(cpu, "cpu_usage"), "total_usage"));
+    out->system_total = counter(json_object_get(cpu, "system_cpu_usage"));
+    uint64_t online = counter(json_object_get(cpu, "online_cpus"));
+    if (!online) /* older engines: the per-CPU list's length */
+        online = json_array_size(json_object_get(json_object_get(cpu, "cpu_usage"), "percpu_usage"));
+    out->online_cpus = online > 4096 ? 4096 : (unsigned)online;
+    int64_t usage = counter_or(json_object_get(mem, "usage"), -1);
+    out->mem_limit = counter_or(json_object_get(mem, "limit"), -1);
+    out->mem_bytes = usage;
+    if (usage < 0)
+        return;
+    /* `docker stats`: cgroup v1 total_inactive_file, v2 inactive_file;
+     * engines before both: cache */
+    static const char *const cache_keys[] = {"total_inactive_file", "inactive_file", "cache"};
+    for (size_t i = 0; i < sizeof cache_keys / sizeof cache_keys[0]; i++) {
+        int64_t c = counter_or(json_object_get(ms, cache_keys[i]), -1);
+        if (c >= 0) {
+            if (c < usage)
+                out->mem_bytes = usage - c;
+            break;
+        }
+    }
+}
+
+double docker_cpu_percent(const struct docker_usage *prev, const struct docker_usage *now)
+{
+    if (!now->online_cpus || now->system_total <= prev->system_total ||
+        now->cpu_total < prev->cpu_total)
+        return -1;
+    double cpu = (double)(now->cpu_total - prev->cpu_total);
+    double sys = (double)(now->system_total - prev->system_total);
+    double pct = cpu / sys * (double)now->online_cpus * 100.0;
+    return pct > 100.0 * now->online_cpus ? 100.0 * now->online_cpus : pct;
+}
+
+static int full_id(const char *s, int image)
+{
+    if (!s)
+        return 0;
+    if (image) {
+        if (strncmp(s, "sha256:", 7) != 0)
+            return 0;
+        s += 7;
+    }
+    size_t n = strlen(s);
+    if (n != 64)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!isxdigit((unsigned char)s[i]) || isupper((unsigned char)s[i]))
+            return 0;
+    return 1;
+}
+
+static json_t *df_container(json_t *c)
+{
+    const char *id = json_string_value(json_object_get(c, "Id"));
+    const char *name = json_string_value(json_array_get(json_object_get(c, "Names"), 0));
+    const char *image = json_string_value(json_object_get(c, "ImageID"));
+    const char *state = json_string_value(json_object_get(c, "State"));
+    if (!full_id(id, 0))
+        return NULL;
+    json_t *labels = json_object(), *v;
+    const char *k;
+    json_object_foreach(json_object_get(c, "Labels"), k, v)
+        if (strncmp(k, "berth.", 6) == 0 && json_is_string(v) && json_string_length(v) <= 256)
+            json_object_set(labels, k, v);
+    return json_pack("{s:s, s:s?, s:s?, s:s?, s:o, s:I}", "id", id, "name",
+                     name ? (name[0] == '/' ? name + 1 : name) : NULL, "image_id",
+                     full_id(image, 1) ? image : NULL, "state", state, "labels", labels, "size",
+                     (json_int_t)counter_or(json_object_get(c, "SizeRw"), 0));
+}
+
+static json_t *df_image(json_t *im)
+{
+    const char *id = json_string_value(json_object_get(im, "Id"));
+    if (!full_id(id, 1))
+        return NULL;
+    json_t *tags = json_array(), *v;
+    size_t i;
+    json_array_foreach(json_object_get(im, "RepoTags"), i, v) {
+        const char *t = json_string_value(v);
+        if (t && strcmp(t, "<none>:<none>") != 0 && ref_ok(t) && json_array_size(tags) < 16)
+            json_array_append(tags, v);
+    }
+    return json_pack("{s:s, s:o, s:I, s:I, s:I, s:I}", "id", id, "tags", tags, "created",
+                     (json_int_t)counter_or(json_object_get(im, "Created"), 0), "size",
+                     (json_int_t)counter_or(json_object_get(im, "Size"), 0), "shared",
+                     (json_int_t)counter_or(json_object_get(im, "SharedSize"), 0), "containers",
+                     (json_int_t)counter_or(json_object_get(im, "Containers"), 0));
+}
+
+json_t *docker_df_summary(json_t *df)
+{
+    json_t *cs = json_array(), *is = json_array(), *v, *x;
+    size_t i;
+    int truncated = 0;
+    if (!cs || !is)
+        goto oom;
+    json_array_foreach(json_object_get(df, "Containers"), i, v) {
+        if (json_array_size(cs) >= DOCKER_DF_MAX) {
+            truncated = 1;
+            break;
+        }
+        if ((x = df_container(v)))
+            json_array_append_new(cs, x);
+    }
+    json_array_foreach(json_object_get(df, "Images"), i, v) {
+        if (json_array_size(is) >= DOCKER_DF_MAX) {
+            truncated = 1;
+            break;
+        }
+        if ((x = df_image(v)))
+            json_array_append_new(is, x);
+    }
+    return json_pack("{s:o, s:o, s:b}", "containers", cs, "images", is, "truncated", truncated);
+oom:
+    json_decref(cs);
+    json_decref(is);
+    return NULL;
+}
+
+/* --- lineage of dangling images --- */
+
+#define LINEAGE_IMAGES_MAX 5000
+#define LINEAGE_DEPTH_MAX 256
+#define LINEAGE_STEPS_MAX (2u * 1000 * 1000)
+
+struct lnode {
+    const char *id;
+    int parent;         /* index, -1: none */
+    int tagged;         /* has a real tag */
+    int marked;         /* an ancestor-or-self of a tagged image */
+    int children;
+    int64_t size;       /* with its parents' layers, as /images/json says */
+};
+
+static int node_of(struct lnode *n, int count, const char *id)
+{
+    if (!id || !*id)
+        return -1;
+    for (int i = 0; i < count; i++)
+        if (strcmp(n[i].id, id) == 0)
+            return i;
+    return -1;
+}
+
+static int has_tag(json_t *img)
+{
+    json_t *t;
+    size_t i;
+    json_array_foreach(json_object_get(img, "RepoTags"), i, t) {
+        const char *s = json_string_value(t);
+        if (s && strcmp(s, "<none>:<none>") != 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* The tags of every tagged image whose chain passes through a. */
+static json_t *lineage_of(struct lnode *n, int count, json_t *all, int a, size_t *steps)
+{
+    json_t *tags = json_array(), *t;
+    size_t k;
+    for (int i = 0; tags && i < count; i++) {
+        if (!n[i].tagged)
+            continue;
+        int on = 0;
+        for (int x = i, d = 0; x >= 0 && d < LINEAGE_DEPTH_MAX && !on; x = n[x].parent, d++) {
+            on = x == a;
+            if (++*steps > LINEAGE_STEPS_MAX)
+                goto fail;
+        }
+        if (!on)
+            continue;
+        json_array_foreach(json_object_get(json_array_get(all, (size_t)i), "RepoTags"), k, t) {
+            const char *s = json_string_value(t);
+            if (!s || strcmp(s, "<none>:<none>") == 0)
+                continue;
+            if (json_array_size(tags) >= DOCKER_LINEAGE_MAX || !ref_ok(s))
+                goto fail;
+            json_array_append(tags, t);
+        }
+    }
+    return tags;
+fail:
+    json_decref(tags);
+    return NULL;
+}
+
+void docker_df_lineage(json_t *summary, json_t *all)
+{
+    size_t count = json_array_size(all), i, steps = 0;
+    json_t *im;
+    if (!count || count > LINEAGE_IMAGES_MAX)
+        return;
+    struct lnode *n = calloc(count, sizeof *n);
+    if (!n)
+        return;
+    for (i = 0; i < count; i++) {
+        json_t *a = json_array_get(all, i);
+        const char *id = json_string_value(json_object_get(a, "Id"));
+        n[i].id = id ? id : "";
+        n[i].tagged = has_tag(a);
+        n[i].size = counter_or(json_object_get(a, "Size"), 0);
+    }
+    for (i = 0; i < count; i++) {
+        n[i].parent = node_of(n, (int)count,
+                              json_string_value(json_object_get(json_array_get(all, i),
+                                                                "ParentId")));
+        if (n[i].parent >= 0)
+            n[n[i].parent].children++;
+    }
+    /* what removing each image frees: its layers down to the first
+     * ancestor that stays (tagged, or with another child) */
+    json_array_foreach(json_object_get(summary, "images"), i, im) {
+        int x = node_of(n, (int)count, json_string_value(json_object_get(im, "id")));
+        if (x < 0)
+            continue;
+        int a = n[x].parent, d = 0;
+        while (a >= 0 && !n[a].tagged && n[a].children == 1 && d++ < LINEAGE_DEPTH_MAX)
+            a = n[a].parent;
+        int64_t keep = a >= 0 ? n[a].size : 0;
+        json_object_set_new(im, "unique", json_integer(n[x].size > keep ? n[x].size - keep : 0));
+    }
+    /* mark every ancestor-or-self of a tagged image */
+    for (i = 0; i < count; i++) {
+        if (!n[i].tagged)
+            continue;
+        for (int x = (int)i, d = 0; x >= 0 && d < LINEAGE_DEPTH_MAX && !n[x].marked;
+             x = n[x].parent, d++)
+            n[x].marked = 1;
+    }
+    json_array_foreach(json_object_get(summary, "images"), i, im) {
+        if (json_array_size(json_object_get(im, "tags")) ||
+            json_integer_value(json_object_get(im, "containers")) != 0)
+            continue;
+        int x = node_of(n, (int)count, json_string_value(json_object_get(im, "id")));
+        if (x < 0)
+            continue;
+        x = n[x].parent;
+        for (int d = 0; x >= 0 && d < LINEAGE_DEPTH_MAX && !n[x].marked; d++)
+            x = n[x].parent;
+        if (x < 0 || !n[x].marked || steps > LINEAGE_STEPS_MAX)
+            continue;
+        json_t *tags = lineage_of(n, (int)count, all, x, &steps);
+        if (tags)
+            json_object_set_new(im, "lineage", tags);
+    }
+    free(n);
+}
+
 /* --- children: git and docker build --- */
 
 static int run_child(struct docker *d, char *const *argv, char *const *envp, const char *cwd, int timeout_s,

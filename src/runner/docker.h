@@ -119,6 +119,43 @@ const char *docker_inspect_status(json_t *inspect);
  * it has none. Returns their count. */
 size_t docker_images_to_prune(json_t *list, size_t keep, const char *in_use, const char **refs, size_t max);
 
+/* --- usage and disk (pure: on answers Docker sent; fuzzed) --- */
+
+/* One /containers/{id}/stats?stream=false&one-shot=true answer, read the
+ * way `docker stats` reads it on Linux. cpu_total / system_total /
+ * online_cpus: the CPU counters (0 when absent); mem_bytes: usage minus
+ * the page cache that can go (cgroup v1 total_inactive_file, v2
+ * inactive_file, else cache), -1 when absent; mem_limit: -1 when absent. */
+struct docker_usage {
+    uint64_t cpu_total, system_total;
+    unsigned online_cpus;
+    int64_t mem_bytes, mem_limit;
+};
+void docker_stats_usage(json_t *stats, struct docker_usage *out);
+/* CPU use between two samples of one container, in percent of one CPU
+ * times online CPUs (as `docker stats`); -1 when it cannot be told (no
+ * progress of the system counter, counters went back). */
+double docker_cpu_percent(const struct docker_usage *prev, const struct docker_usage *now);
+
+#define DOCKER_DF_MAX 1000 /* containers, and images, in a df summary (1 MiB frames) */
+/* A /system/df answer summarised for prune (docs/containers.md):
+ * {"containers":[{"id","name","image_id","state","labels"{berth.*},"size"}],
+ *  "images":[{"id","tags","created","size","shared","containers"}],
+ *  "truncated"}. Only well-formed entries (a full id) are kept. NULL only
+ * when out of memory. */
+json_t *docker_df_summary(json_t *df);
+/* Where a summary's dangling images (no tag, no container) come from, on
+ * a /images/json?all=1 answer (every image with its ParentId): each gets
+ * "lineage", the tags of the tagged images that descend from its nearest
+ * ancestor that has any (so a failed build's leftover layer on top of an
+ * app's cached layers names that app's images; one on top of a shared
+ * base image names the base too). Lineages past DOCKER_LINEAGE_MAX tags,
+ * or not found within the walk's budget, are left out. And every image
+ * gets "unique": the bytes its removal frees, its size less that of its
+ * nearest ancestor that stays (tagged, or with another child). */
+#define DOCKER_LINEAGE_MAX 16
+void docker_df_lineage(json_t *summary, json_t *all);
+
 /* --- children --- */
 
 /* stream 1 stdout, 2 stderr; status as child.h (exit code, 128+sig, -1). */

@@ -6,8 +6,9 @@
  * stdout/stderr becomes a job.log chunk (<= 16 KiB, UTF-8 sanitised, seq
  * per job), appended to the spool and fsync'ed before it is sent. child.c
  * notices the exit through a pidfd at once; the job is done once the
- * script exited and both pipes reached EOF (or 2 s after exit, if a
- * daemonised grandchild keeps them open). Timeout and job.cancel send
+ * script exited and both pipes reached EOF (or, if a daemonised
+ * grandchild keeps them open, once nothing came for 2 s while they were
+ * read, and at the latest 60 s after the exit: child.c). Timeout and job.cancel send
  * SIGTERM to the process group, then SIGKILL 5 s later.
  *
  * Owns: struct job list r->jobs (a job lives until ack.done), a ring of

@@ -18,9 +18,16 @@
 #include "log.h"
 #include "util.h"
 
+#include <ctype.h>
+#include <dirent.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #define C "link"
 #define LINK_QUEUE_MAX (4u * 1024 * 1024)    /* drop beyond (spool keeps it) */
@@ -322,6 +329,9 @@ static void on_welcome(struct link *l, json_t *msg)
     jobs_on_welcome(r, w.jobs);
     heartbeat_tick(&l->sul_heartbeat);
     fingerprint_send_latest(r);
+    /* The connect and TLS handshake freed what they allocated; give the
+     * free pages of the heap back to the kernel for the idle hours ahead. */
+    malloc_trim(0);
 }
 
 static void dispatch(struct link *l, json_t *msg, enum proto_type type)
@@ -505,6 +515,60 @@ static void on_closed(struct link *l)
     schedule_retry(l);
 }
 
+/* 1 if DIR holds OpenSSL's hash links (update-ca-certificates, c_rehash:
+ * "5ad8a5d6.0" for each CA), so a lookup by subject hash finds them. */
+static int has_hash_links(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int found = 0;
+    if (!d)
+        return 0;
+    while (!found && (e = readdir(d))) {
+        const char *n = e->d_name;
+        size_t i = 0;
+        while (i < 8 && isxdigit((unsigned char)n[i]))
+            i++;
+        found = i == 8 && n[8] == '.' && isdigit((unsigned char)n[9]);
+    }
+    closedir(d);
+    return found;
+}
+
+/* wss:// without --ca-file: the system's CAs, as OpenSSL's default paths
+ * name them (SSL_CERT_DIR / SSL_CERT_FILE override them, as in OpenSSL).
+ * SSL_CTX_set_default_verify_paths() parses the whole bundle file (~140
+ * CAs) into memory up front; the hashed directory holds the same CAs
+ * (update-ca-certificates writes both) and is read one certificate at a
+ * time, by subject hash, while a chain is verified. So the bundle is loaded
+ * only where the directory has no hash links, or SSL_CERT_FILE names one.
+ * This replaces the store lws made (its fallback directory, relative
+ * "../share", is not trusted either). Verification itself is unchanged:
+ * peer verified, host name checked (lws sets both per connection). */
+static void load_system_cas(SSL_CTX *ctx)
+{
+    const char *dir = getenv(X509_get_default_cert_dir_env());
+    const char *file = getenv(X509_get_default_cert_file_env());
+    int file_env = file && *file;
+    X509_STORE *st = X509_STORE_new();
+    if (!dir || !*dir)
+        dir = X509_get_default_cert_dir();
+    if (!file_env)
+        file = X509_get_default_cert_file();
+    if (!st) {
+        log_error(C, "cannot allocate a certificate store: no CA is trusted");
+        return;
+    }
+    int hashed = has_hash_links(dir);  /* SSL_CERT_DIR may be a list: not hashed then */
+    X509_STORE_load_path(st, dir);     /* lazy: costs nothing until a lookup */
+    if ((!hashed || file_env) && X509_STORE_load_file(st, file) != 1 && !hashed)
+        log_warn(C, "no system CAs found (%s has no hash links, %s did not load): "
+                    "wss:// will fail; pass --ca-file", dir, file);
+    ERR_clear_error();
+    SSL_CTX_set_cert_store(ctx, st);  /* frees lws' store */
+    log_debug(C, "system CAs: %s", hashed ? dir : file);
+}
+
 static int link_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
                          void *in, size_t len)
 {
@@ -522,6 +586,10 @@ static int link_callback(struct lws *wsi, enum lws_callback_reasons reason, void
             return -1;
         break;
     }
+    case LWS_CALLBACK_OPENSSL_LOAD_EXTRA_CLIENT_VERIFY_CERTS:
+        if (r && !r->ca_file && user)
+            load_system_cas((SSL_CTX *)user);
+        break;
     case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
         if (l) {
             l->wsi = NULL;

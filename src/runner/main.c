@@ -294,11 +294,12 @@ static int make_context(struct runner *r)
     info.fd_limit_per_thread = 256;
     info.pt_serv_buf_size = 4096;
     if (strncmp(r->url, "wss:", 4) == 0) {
-        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
-        if (r->ca_file) {
-            info.client_ssl_ca_filepath = r->ca_file;
-            info.options |= LWS_SERVER_OPTION_DISABLE_OS_CA_CERTS;
-        }
+        /* --ca-file: only that CA (lws loads it). Without it the system's
+         * CAs, loaded by link.c (LOAD_EXTRA_CLIENT_VERIFY_CERTS) from the
+         * hashed directory rather than parsed all at once from the bundle. */
+        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT |
+                        LWS_SERVER_OPTION_DISABLE_OS_CA_CERTS;
+        info.client_ssl_ca_filepath = r->ca_file;
     }
     r->ctx = lws_create_context(&info);
     if (!r->ctx) {

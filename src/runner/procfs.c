@@ -242,16 +242,25 @@ static int hex_addr(const char *hex, int v6, char *out, size_t outlen)
     return inet_ntop(v6 ? AF_INET6 : AF_INET, bytes, out, (socklen_t)outlen) ? 0 : -1;
 }
 
+/* Streams the file a line at a time: on a busy host /proc/net/tcp holds
+ * one line per socket (10 000 TIME_WAIT ones are 1.5 MB), and reading it
+ * whole both failed past PROCFS_MAX and left the runner's heap that much
+ * bigger after each fingerprint. */
 int procfs_ports(const char *path, const char *proto, struct procfs_port *ports,
                  size_t max, size_t *n)
 {
-    char *b = slurp(path);
-    char *save = NULL;
-    int v6 = strchr(proto, '6') != NULL, udp = proto[0] == 'u';
-    if (!b)
+    FILE *f = fopen(path, "re");
+    char line[512];
+    int v6 = strchr(proto, '6') != NULL, udp = proto[0] == 'u', first = 1, whole = 1;
+    if (!f)
         return -1;
-    char *line = strtok_r(b, "\n", &save); /* header */
-    for (line = strtok_r(NULL, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+    while (fgets(line, sizeof line, f)) {
+        int was_whole = whole;
+        whole = strchr(line, '\n') != NULL;
+        if (!was_whole || first) { /* the rest of a long line; the header */
+            first = first && !whole;
+            continue;
+        }
         char la[40], ra[40], addr[46];
         unsigned lp, rp, st;
         if (sscanf(line, " %*u: %39[0-9A-Fa-f]:%x %39[0-9A-Fa-f]:%x %x", la, &lp, ra, &rp, &st) != 5 ||
@@ -272,7 +281,7 @@ int procfs_ports(const char *path, const char *proto, struct procfs_port *ports,
         ports[*n].port = (int)lp;
         (*n)++;
     }
-    free(b);
+    fclose(f);
     return 0;
 }
 

@@ -2,7 +2,9 @@
  * (src/runner/docker.c): the answer body and status (docker_answer_parse,
  * the error message of a non-2xx), then every reader deploy.c applies to
  * the JSON: a container inspect (IP per network, published port, state)
- * and an image list to prune. Input: one status byte, then the body. */
+ * and an image list to prune; and dockerops.c's: a stats answer's CPU and
+ * memory use, and a /system/df summary for prune (only full ids, every
+ * array capped). Input: one status byte, then the body. */
 #include <assert.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -46,6 +48,45 @@ static void prune(json_t *body)
     }
 }
 
+static void usage(json_t *body)
+{
+    struct docker_usage a, b;
+    docker_stats_usage(body, &a);
+    assert(a.mem_bytes >= -1 && a.mem_limit >= -1 && a.online_cpus <= 4096);
+    assert(a.mem_bytes <= json_integer_value(json_object_get(json_object_get(body,
+                                                                             "memory_stats"),
+                                                             "usage")) ||
+           a.mem_bytes == -1);
+    b = a;
+    b.cpu_total += 1000;
+    b.system_total += 1000;
+    double p = docker_cpu_percent(&a, &b);
+    assert(p == -1 || (p >= 0 && p <= 100.0 * b.online_cpus));
+    assert(docker_cpu_percent(&b, &a) == -1);
+}
+
+static void df(json_t *body)
+{
+    json_t *s = docker_df_summary(body), *v;
+    size_t i;
+    if (!s)
+        return;
+    assert(json_array_size(json_object_get(s, "containers")) <= DOCKER_DF_MAX);
+    assert(json_array_size(json_object_get(s, "images")) <= DOCKER_DF_MAX);
+    json_array_foreach(json_object_get(s, "containers"), i, v) {
+        assert(strlen(json_string_value(json_object_get(v, "id"))) == 64);
+        assert(json_integer_value(json_object_get(v, "size")) >= 0);
+    }
+    docker_df_lineage(s, body); /* the answer as an /images/json?all=1 too */
+    docker_df_lineage(s, json_object_get(body, "Images"));
+    json_array_foreach(json_object_get(s, "images"), i, v) {
+        assert(strlen(json_string_value(json_object_get(v, "id"))) == 71);
+        assert(json_array_size(json_object_get(v, "tags")) <= 16);
+        assert(json_array_size(json_object_get(v, "lineage")) <= DOCKER_LINEAGE_MAX);
+    }
+    json_decref(s);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1)
@@ -58,6 +99,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     assert(rc == 0 || (err[0] && strlen(err) < sizeof err));
     inspect(body);
     prune(body);
+    usage(body);
+    df(body);
     json_decref(body);
     return 0;
 }

@@ -463,6 +463,42 @@ class Browser(Drive, unittest.TestCase):
         self.shot("13-audit")
         self.assertEqual(self.console_errors(), [])
 
+    def test_4b_repositories_and_webhook_deliveries(self):
+        """Register a repository from the page: its hook URL and secret
+        are shown once; a signed push to that URL shows as a delivery."""
+        import hashlib
+        import hmac
+        import json
+        self.go("/o/default/repos")
+        form = self.wait_css("#repo-form")
+        Select(form.find_element(By.NAME, "provider")).select_by_value("generic")
+        form.find_element(By.NAME, "url").send_keys("https://git.example.com/team/site.git")
+        form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        texts = [e.text for e in self.wait(lambda d: d.find_elements(
+            By.CSS_SELECTOR, "#repo-created .copy-text"))]
+        hook_url, secret = texts[0], texts[1]
+        self.assertIn("/hooks/generic/", hook_url)
+        self.assertTrue(secret.startswith("bwh_"), secret)
+        self.shot("14-repo-registered")
+        body = json.dumps({"ref": "refs/heads/main", "before": "0" * 40, "after": "a" * 40,
+                           "repository": {"clone_url": "https://git.example.com/team/site.git"},
+                           "commits": []}).encode()
+        path = "/hooks/generic/" + hook_url.rsplit("/", 1)[1]
+        r = self.d.request("POST", path, raw=body, headers={
+            "Content-Type": "application/json", "X-GitHub-Event": "push",
+            "X-GitHub-Delivery": "dash-1",
+            "X-Hub-Signature-256": "sha256=" + hmac.new(secret.encode(), body,
+                                                        hashlib.sha256).hexdigest()})
+        self.assertLess(r.status, 300, r)
+        self.css("#repo-created a").click()
+        self.wait_css("#deliveries")
+        self.assertIn("push", self.css("#deliveries").text)
+        self.shot("15-repo-deliveries")
+        self.go("/o/default/repos")
+        self.wait_css("#repos")
+        self.assertNotIn(secret, self.drv.page_source)  # shown once
+        self.assertEqual(self.console_errors(), [])
+
     def test_5_narrow_screen(self):
         drv = self.browser(375, 800, mobile=True)
         try:
@@ -745,6 +781,16 @@ class BrowserDeploy(Drive, unittest.TestCase):
         self.assertIn("build", self.css("#log").text)
         self.assertEqual(self.served(), "v1")
         first = self.drv.current_url.rsplit("/", 1)[1]
+        # a shell in the serving container, from the app's page
+        self.open_app("/o/default/apps/web")
+        self.wait_css("#shell").click()
+        self.wait(lambda d: "/terminal?app=web" in d.current_url)
+        self.wait_text("#term-state", "connected", timeout=20)
+        self.css(".xterm-helper-textarea").send_keys("cat /www/version; echo in-$((6*7))\n")
+        self.wait(lambda d: "in-42" in "\n".join(
+            r.get_attribute("textContent") for r in
+            d.find_elements(By.CSS_SELECTOR, ".xterm-accessibility-tree > div")), 15)
+        self.shot("24-terminal-in-the-app-container")
         self.commit("v2")
         self.open_app("/o/default/apps/web").click()
         self.follow_to_the_end("21-deploy-v2-succeeded")

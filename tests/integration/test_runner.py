@@ -270,6 +270,22 @@ class RunnerLink(unittest.TestCase):
         self.assertEqual(j["status"], "SUCCEEDED")
         self.assertEqual(out, "a" * 2000000 + "\n")
 
+    def test_output_after_the_script_exits_is_kept(self):
+        """The script exits while a child it left keeps writing for 3 s:
+        every line comes (the end waits for the pipes while output still
+        comes, not a fixed 2 s after the exit: output waiting in the pipe
+        while the runner paused reading for a slow link was cut that way);
+        a child that holds the pipes and writes nothing ends it 2 s later."""
+        s, p = self.register()
+        j, out, _ = self.run_script(
+            s["id"], "late", "(for i in 1 2 3; do sleep 1; echo late-$i; done) & echo main")
+        self.assertEqual(j["status"], "SUCCEEDED", out)
+        self.assertEqual(out, "main\nlate-1\nlate-2\nlate-3\n")
+        t0 = time.time()
+        j, out, _ = self.run_script(s["id"], "holder", "(exec sleep 20) & echo main")
+        self.assertEqual(out, "main\n")
+        self.assertLess(time.time() - t0, 15, "a silent child holding the pipes kept the job")
+
     def test_relative_state_dir(self):
         """A relative --state-dir is resolved at start: a script job (run in
         STATE/work, naming its script by path) still finds its script."""

@@ -1,5 +1,6 @@
 """The runner link over wss://: berthd with a certificate, the real
-berth-runner verifying it against a pinned CA file (--ca-file). A runner
+berth-runner verifying it against a pinned CA file (--ca-file), or without
+one against the "system" CAs in a hashed directory (SSL_CERT_DIR). A runner
 that does not trust the certificate never registers; one that does goes
 ACTIVE and runs a script over the encrypted link."""
 import os
@@ -62,15 +63,21 @@ class RunnerOverTLS(unittest.TestCase):
     def api(self, method, path, body=None):
         return self.d.request(method, "/api/v1/orgs/default" + path, token=self.tok, body=body)
 
-    def start_runner(self, name, ca):
+    def start_runner(self, name, ca, cert_dir=None):
+        """ca: --ca-file; or cert_dir: no --ca-file, the "system" CAs are
+        that hashed directory (SSL_CERT_DIR, SSL_CERT_FILE unset)."""
         r = self.api("POST", "/servers", {"name": name})
         self.assertEqual(r.status, 201, r)
         state = os.path.join(self.tmp.name, name)
         log = open(os.path.join(self.tmp.name, name + ".log"), "ab")
-        p = subprocess.Popen([RUNNER, "--url", "wss://127.0.0.1:%d/runner/v1" % self.d.port,
-                              "--ca-file", ca, "--state-dir", state, "--min-free-disk", "0"],
-                             env=dict(os.environ, BERTH_RUNNER_TOKEN=r.json["registration_token"]),
-                             stdout=log, stderr=log)
+        env = dict(os.environ, BERTH_RUNNER_TOKEN=r.json["registration_token"])
+        pin = ["--ca-file", ca] if ca else []
+        if cert_dir:
+            env.pop("SSL_CERT_FILE", None)
+            env["SSL_CERT_DIR"] = cert_dir
+        p = subprocess.Popen([RUNNER, "--url", "wss://127.0.0.1:%d/runner/v1" % self.d.port]
+                             + pin + ["--state-dir", state, "--min-free-disk", "0"],
+                             env=env, stdout=log, stderr=log)
         log.close()
         self.procs.append(p)
         return r.json["id"], p
@@ -100,6 +107,30 @@ class RunnerOverTLS(unittest.TestCase):
         self.assertEqual(self.status(sid), "PROVISIONING")
         r = self.api("GET", "/servers/%d" % sid).json
         self.assertFalse(r.get("registered"), r)
+
+    def hashed_dir(self, name, cert):
+        """A CA directory as update-ca-certificates leaves it: CERT under
+        its subject hash."""
+        d = os.path.join(self.tmp.name, name)
+        os.makedirs(d)
+        h = subprocess.run(["openssl", "x509", "-hash", "-noout", "-in", cert], check=True,
+                           capture_output=True, text=True).stdout.strip()
+        with open(cert) as src, open(os.path.join(d, h + ".0"), "w") as dst:
+            dst.write(src.read())
+        return d
+
+    def test_system_cas_from_the_hashed_directory(self):
+        # No --ca-file: the CA is found by subject hash in the directory.
+        sid, _ = self.start_runner("tls-sys", None, self.hashed_dir("sys-ok", self.cert))
+        self.assertEqual(wait_for(lambda: self.status(sid) == "ACTIVE" and "ACTIVE", 20), "ACTIVE",
+                         self.d.log_text()[-2000:])
+
+    def test_system_cas_without_the_ca_never_register(self):
+        # The directory holds only an unrelated CA: no trust, as pinned.
+        sid, _ = self.start_runner("tls-sys-bad", None, self.hashed_dir("sys-bad", self.other))
+        time.sleep(3)
+        self.assertEqual(self.status(sid), "PROVISIONING")
+        self.assertFalse(self.api("GET", "/servers/%d" % sid).json.get("registered"))
 
 
 if __name__ == "__main__":

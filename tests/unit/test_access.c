@@ -18,6 +18,7 @@ static const char *all_scopes[] = {
     "server:read", "server:write", "app:read", "app:write", "deploy:read",
     "deploy:write", "env:write", "script:run", "terminal:open", "token:write",
     "user:write", "org:write", "audit:read", "container:exec", "server:exec",
+    "schedule:read", "schedule:write",
 };
 #define NSCOPES (sizeof all_scopes / sizeof all_scopes[0])
 
@@ -27,16 +28,17 @@ static const struct {
     const char *name;
     const char *scopes;
 } expected[] = {
-    {ROLE_VIEWER, "viewer", "server:read app:read deploy:read token:write"},
+    {ROLE_VIEWER, "viewer", "server:read app:read deploy:read token:write schedule:read"},
     {ROLE_DEVELOPER, "developer",
      "server:read app:read deploy:read token:write app:write deploy:write env:write script:run "
-     "container:exec"},
+     "container:exec schedule:read schedule:write"},
     {ROLE_MANAGER, "manager",
      "server:read app:read deploy:read token:write app:write deploy:write env:write script:run "
-     "container:exec server:write audit:read"},
+     "container:exec server:write audit:read schedule:read schedule:write"},
     {ROLE_ADMIN, "admin",
      "server:read app:read deploy:read token:write app:write deploy:write env:write script:run "
-     "container:exec server:write terminal:open audit:read user:write org:write server:exec"},
+     "container:exec server:write terminal:open audit:read user:write org:write server:exec "
+     "schedule:read schedule:write"},
 };
 
 static int has_word(const char *list, const char *w)

@@ -795,20 +795,22 @@ static void docker_calls(void **state)
 {
     (void)state;
     char err[128];
-    struct proto_docker_call c = {"17", PROTO_OP_STOP, "berth-5dbb2359-1-13"}, back;
+    struct proto_docker_call c = {"17", PROTO_OP_STOP, "berth-5dbb2359-1-13", NULL}, back;
     json_t *m = roundtrip(proto_docker_call(&c), PROTO_DOCKER_CALL);
     assert_int_equal(proto_parse_docker_call(m, &back, err, sizeof err), 0);
     assert_int_equal(back.op, PROTO_OP_STOP);
     assert_string_equal(back.target, "berth-5dbb2359-1-13");
     json_decref(m);
-    struct proto_docker_call list = {"18", PROTO_OP_LIST, NULL};
+    struct proto_docker_call list = {"18", PROTO_OP_LIST, NULL, NULL};
     m = roundtrip(proto_docker_call(&list), PROTO_DOCKER_CALL);
     assert_int_equal(proto_parse_docker_call(m, &back, err, sizeof err), 0);
     assert_null(back.target);
     json_decref(m);
-    struct proto_docker_call bad[] = {{"x", PROTO_OP_LIST, NULL}, {"1", PROTO_OP_STOP, NULL},
-                                      {"1", PROTO_OP_LIST, "c"}, {"1", PROTO_OP_STOP, "../x"},
-                                      {"1", PROTO_OP_STOP, "-rf"}, {"1", PROTO_OP_NONE, "c"}};
+    struct proto_docker_call bad[] = {
+        {"x", PROTO_OP_LIST, NULL, NULL},  {"1", PROTO_OP_STOP, NULL, NULL},
+        {"1", PROTO_OP_LIST, "c", NULL},   {"1", PROTO_OP_STOP, "../x", NULL},
+        {"1", PROTO_OP_STOP, "-rf", NULL}, {"1", PROTO_OP_NONE, "c", NULL},
+        {"1", PROTO_OP_PRUNE, NULL, NULL}, {"1", PROTO_OP_PRUNE_SCAN, "c", NULL}};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_null(proto_docker_call(&bad[i]));
     static const char *const refused[] = {
@@ -823,6 +825,50 @@ static void docker_calls(void **state)
         assert_int_equal(proto_parse_docker_call(x, &back, err, sizeof err), -1);
         assert_true(err[0] != '\0');
         json_decref(x);
+    }
+    /* prune: items of the right shape only */
+    const char *cid = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    char iid[80];
+    snprintf(iid, sizeof iid, "sha256:%s", cid);
+    json_t *pitems = json_pack("[{s:s, s:s}, {s:s, s:s, s:[s]}, {s:s, s:s}]", "kind",
+                               "container", "id", cid, "kind", "image", "id", iid, "tags",
+                               "berth-5dbb2359-1:13", "kind", "image", "id", iid);
+    struct proto_docker_call pc = {"19", PROTO_OP_PRUNE, NULL, pitems};
+    m = roundtrip(proto_docker_call(&pc), PROTO_DOCKER_CALL);
+    assert_int_equal(proto_parse_docker_call(m, &back, err, sizeof err), 0);
+    assert_int_equal(back.op, PROTO_OP_PRUNE);
+    assert_true(json_equal(back.items, pitems));
+    json_decref(m);
+    struct proto_docker_call scan = {"20", PROTO_OP_PRUNE_SCAN, NULL, NULL};
+    m = roundtrip(proto_docker_call(&scan), PROTO_DOCKER_CALL);
+    assert_int_equal(proto_parse_docker_call(m, &back, err, sizeof err), 0);
+    assert_int_equal(back.op, PROTO_OP_PRUNE_SCAN);
+    json_decref(m);
+    json_decref(pitems);
+    static const char *const bad_items[] = {
+        "{}", "[5]", "[{\"kind\":\"volume\",\"id\":\"x\"}]",
+        "[{\"kind\":\"container\",\"id\":\"abc\"}]",
+        "[{\"kind\":\"image\",\"id\":\"0123456789abcdef0123456789abcdef0123456789abcdef"
+        "0123456789abcdef\"}]", /* an image's id says sha256: */
+        "[{\"kind\":\"container\",\"id\":\"0123456789abcdef0123456789abcdef0123456789abcdef"
+        "0123456789ABCDEF\"}]",
+        "[{\"kind\":\"container\",\"id\":\"0123456789abcdef0123456789abcdef0123456789abcdef"
+        "0123456789abcdef\",\"tags\":[\"a\"]}]", /* tags are an image's */
+        "[{\"kind\":\"image\",\"id\":\"sha256:0123456789abcdef0123456789abcdef0123456789abcdef"
+        "0123456789abcdef\",\"tags\":[\"-rf\"]}]",
+    };
+    for (size_t i = 0; i < sizeof bad_items / sizeof bad_items[0]; i++) {
+        json_t *bi = json_loads(bad_items[i], 0, NULL);
+        assert_non_null(bi);
+        struct proto_docker_call bc = {"1", PROTO_OP_PRUNE, NULL, bi};
+        assert_null(proto_docker_call(&bc));
+        json_t *f = json_pack("{s:s, s:s, s:s, s:O}", "type", "docker.call", "id", "1", "op",
+                              "prune", "items", bi);
+        err[0] = '\0';
+        assert_int_equal(proto_parse_docker_call(f, &back, err, sizeof err), -1);
+        assert_true(err[0] != '\0');
+        json_decref(f);
+        json_decref(bi);
     }
     json_t *items = json_pack("{s:[{s:s}]}", "items", "id", "abc");
     struct proto_docker_result r = {"17", 1, NULL, 200, items}, rb;

@@ -1054,6 +1054,72 @@ static void script_seen(void *arg, const struct script_row *sc)
     r->n++;
 }
 
+static void name_seen(void *arg, const struct server_row *sv)
+{
+    struct rows *r = arg;
+    if (r->n < 8) {
+        r->id[r->n] = sv->id;
+        snprintf(r->text[r->n], sizeof r->text[0], "%s", sv->name);
+    }
+    r->n++;
+}
+
+/* A page of servers: q matches a name's substring without case and takes
+ * LIKE's '_' and '%' literally; status filters; total counts the filter's
+ * rows; a keyset position continues exactly after the row it names, both
+ * ways, and "more" says whether rows follow. */
+static void fleet_server_pages(void **state)
+{
+    struct fx *f = *state;
+    int64_t o = org(f, "acme"), id[5];
+    const char *names[] = {"web_1", "Web-2", "webx1", "db-1", "db-2"};
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(store_server_create(f->st, o, names[i], 1, &id[i]), STORE_OK);
+    assert_int_equal(store_server_set_status(f->st, id[3], "ACTIVE", NULL, 5), STORE_OK);
+    struct rows r = {0};
+    int more = 0;
+    int64_t total = 0;
+    struct store_server_page pg = {.org_id = o, .sort = STORE_SERVER_SORT_NAME, .limit = 8,
+                                   .q = "WEB_"};
+    assert_int_equal(store_servers_page(f->st, &pg, name_seen, &r, &more, &total), STORE_OK);
+    assert_int_equal(r.n, 1); /* not webx1: '_' is no wildcard */
+    assert_string_equal(r.text[0], "web_1");
+    assert_int_equal(total, 1);
+    memset(&r, 0, sizeof r);
+    pg.q = "%";
+    assert_int_equal(store_servers_page(f->st, &pg, name_seen, &r, &more, &total), STORE_OK);
+    assert_int_equal(r.n, 0);
+    pg.q = "web";
+    pg.limit = 2;
+    assert_int_equal(store_servers_page(f->st, &pg, name_seen, &r, &more, &total), STORE_OK);
+    assert_int_equal(total, 3);
+    assert_int_equal(more, 1);
+    assert_string_equal(r.text[0], "Web-2"); /* byte order: capitals first */
+    assert_string_equal(r.text[1], "web_1");
+    pg.after = 1;
+    pg.after_text = "web_1";
+    pg.after_id = id[0];
+    memset(&r, 0, sizeof r);
+    assert_int_equal(store_servers_page(f->st, &pg, name_seen, &r, &more, NULL), STORE_OK);
+    assert_int_equal(r.n, 1);
+    assert_string_equal(r.text[0], "webx1");
+    assert_int_equal(more, 0);
+    pg.desc = 1; /* before web_1, going down */
+    memset(&r, 0, sizeof r);
+    assert_int_equal(store_servers_page(f->st, &pg, name_seen, &r, &more, NULL), STORE_OK);
+    assert_int_equal(r.n, 1);
+    assert_string_equal(r.text[0], "Web-2");
+    struct store_server_page st = {.org_id = o, .sort = STORE_SERVER_SORT_STATUS, .limit = 8,
+                                   .status = "ACTIVE"};
+    memset(&r, 0, sizeof r);
+    assert_int_equal(store_servers_page(f->st, &st, name_seen, &r, &more, &total), STORE_OK);
+    assert_int_equal(total, 1);
+    assert_string_equal(r.text[0], "db-1");
+    st.status = NULL;
+    st.limit = 0; /* a caller's mistake is an error, not a page */
+    assert_int_equal(store_servers_page(f->st, &st, name_seen, &r, &more, &total), STORE_ERR);
+}
+
 /* Servers by id within the org, NULL reason and never-seen as NULL and 0;
  * jobs newest first with their exit code only once finished; scripts by
  * name with their body's size, not the body. */
@@ -1068,7 +1134,12 @@ static void fleet_list_rows(void **state)
     assert_int_equal(store_server_set_snapshot(f->st, a, 7, NULL), STORE_OK);
     assert_int_equal(store_server_decommission(f->st, b, 9), STORE_OK);
     struct rows r = {0};
-    assert_int_equal(store_servers_of_org(f->st, o, server_seen, &r), STORE_OK);
+    struct store_server_page pg = {.org_id = o, .sort = STORE_SERVER_SORT_CREATED, .limit = 10};
+    int more = 1;
+    int64_t total = 0;
+    assert_int_equal(store_servers_page(f->st, &pg, server_seen, &r, &more, &total), STORE_OK);
+    assert_int_equal(more, 0);
+    assert_int_equal(total, 2);
     assert_int_equal(r.n, 2);
     assert_int_equal(r.id[0], a);
     assert_string_equal(r.text[0], "ACTIVE|(null)");
@@ -1220,6 +1291,104 @@ static void deliveries_list_rows(void **state)
     assert_int_equal(r.n, 1);
 }
 
+/* ---- schedules (migration 8) ---- */
+
+static int64_t new_schedule(struct fx *f, int64_t org, int64_t next)
+{
+    struct schedule s;
+    memset(&s, 0, sizeof s);
+    s.org_id = org;
+    strcpy(s.kind, "script");
+    s.script_id = 5;
+    s.server_id = 6;
+    strcpy(s.cron, "* * * * *");
+    strcpy(s.timezone, "UTC");
+    strcpy(s.catch_up, "once");
+    s.next_run_at = next;
+    s.created_at = 1000;
+    int64_t id;
+    assert_int_equal(store_schedule_create(f->st, &s, &id), STORE_OK);
+    return id;
+}
+
+static void run_count(void *arg, const struct schedule_run *r)
+{
+    int *n = arg;
+    assert_true(r->outcome && r->id > 0);
+    (*n)++;
+}
+
+/* Due: running ones whose time came, soonest first, within the limit;
+ * a paused one is not due; another org's schedule is not found. */
+static void schedules_due_pause_isolation(void **state)
+{
+    struct fx *f = *state;
+    int64_t org, other;
+    assert_int_equal(store_org_create(f->st, "sa", 1, &org), STORE_OK);
+    assert_int_equal(store_org_create(f->st, "sb", 1, &other), STORE_OK);
+    int64_t late = new_schedule(f, org, 2000), early = new_schedule(f, org, 1500);
+    int64_t future = new_schedule(f, other, 9000);
+    struct schedule due[4];
+    int n = 0;
+    assert_int_equal(store_schedules_due(f->st, 3000, due, 4, &n), STORE_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(due[0].id, early);
+    assert_int_equal(due[1].id, late);
+    assert_int_equal(store_schedules_due(f->st, 3000, due, 1, &n), STORE_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(store_schedule_set_paused(f->st, early, 1, "gone", 0, 3000), STORE_OK);
+    assert_int_equal(store_schedules_due(f->st, 3000, due, 4, &n), STORE_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(due[0].id, late);
+    struct schedule s;
+    assert_int_equal(store_schedule_get(f->st, org, early, &s), STORE_OK);
+    assert_true(s.paused);
+    assert_string_equal(s.pause_reason, "gone");
+    assert_int_equal(store_schedule_set_paused(f->st, early, 0, NULL, 4000, 3100), STORE_OK);
+    assert_int_equal(store_schedule_get(f->st, org, early, &s), STORE_OK);
+    assert_false(s.paused);
+    assert_string_equal(s.pause_reason, "");
+    assert_int_equal(s.next_run_at, 4000);
+    assert_int_equal(store_schedule_get(f->st, org, future, &s), STORE_NOTFOUND);
+    assert_int_equal(store_schedule_get(f->st, 0, future, &s), STORE_OK);
+    /* fired: the next time, and the last run kept when 0 is given */
+    assert_int_equal(store_schedule_fired(f->st, late, 2060, 2001, 77, 0), STORE_OK);
+    assert_int_equal(store_schedule_fired(f->st, late, 2120, 2061, 0, 0), STORE_OK);
+    assert_int_equal(store_schedule_get(f->st, org, late, &s), STORE_OK);
+    assert_int_equal(s.next_run_at, 2120);
+    assert_int_equal(s.last_run_at, 2061);
+    assert_int_equal(s.last_job_id, 77);
+    assert_int_equal(s.last_deployment_id, 0);
+}
+
+/* A schedule keeps its newest STORE_SCHEDULE_RUNS_KEPT runs; delete takes
+ * them with it. */
+static void schedule_runs_capped_and_deleted(void **state)
+{
+    struct fx *f = *state;
+    int64_t org;
+    assert_int_equal(store_org_create(f->st, "sc", 1, &org), STORE_OK);
+    int64_t id = new_schedule(f, org, 2000);
+    assert_int_equal(store_begin(f->st), STORE_OK);
+    for (int i = 0; i < STORE_SCHEDULE_RUNS_KEPT + 20; i++) {
+        struct schedule_run r = {.schedule_id = id, .due_at = 60 * i, .at = 60 * i + 1,
+                                 .outcome = i % 2 ? "missed" : "skipped", .reason = "x"};
+        assert_int_equal(store_schedule_run_add(f->st, &r), STORE_OK);
+    }
+    assert_int_equal(store_commit(f->st), STORE_OK);
+    int n = 0;
+    assert_int_equal(store_schedule_runs_each(f->st, id, 0, 1000, run_count, &n), STORE_OK);
+    assert_int_equal(n, STORE_SCHEDULE_RUNS_KEPT);
+    assert_int_equal(store_begin(f->st), STORE_OK);
+    assert_int_equal(store_schedule_delete(f->st, id), STORE_OK);
+    assert_int_equal(store_commit(f->st), STORE_OK);
+    n = 0;
+    assert_int_equal(store_schedule_runs_each(f->st, id, 0, 1000, run_count, &n), STORE_OK);
+    assert_int_equal(n, 0);
+    struct schedule s;
+    assert_int_equal(store_schedule_get(f->st, 0, id, &s), STORE_NOTFOUND);
+}
+
 #define TF(f) cmocka_unit_test_setup_teardown(f, fx_setup, fx_teardown)
 
 int main(void)
@@ -1237,7 +1406,8 @@ int main(void)
         TF(regtoken_claim_once), TF(job_log_only_while_open),
         TF(audit_filter_action), TF(audit_filter_time), TF(audit_cursor_pagination),
         TF(audit_cursor_exact_page), TF(audit_cursor_with_filter), TF(fleet_list_rows),
-        TF(apps_list_rows), TF(deliveries_list_rows),
+        TF(fleet_server_pages), TF(apps_list_rows), TF(deliveries_list_rows),
+        TF(schedules_due_pause_isolation), TF(schedule_runs_capped_and_deleted),
     };
     return cmocka_run_group_tests_name("store", tests, NULL, NULL);
 }

@@ -10,6 +10,11 @@ import { appsPage, appPage, appFormPage } from './pages/apps.js';
 import { deploymentPage } from './pages/deploys.js';
 import { membersPage, tokensPage, invitesPage } from './pages/people.js';
 import { auditPage } from './pages/audit.js';
+import { terminalPage } from './pages/terminal.js';
+import { scriptsPage, scriptPage, jobPage } from './pages/scripts.js';
+import { reposPage, repoPage } from './pages/repos.js';
+import { schedulesPage, schedulePage } from './pages/schedules.js';
+import { containersPage } from './pages/containers.js';
 import { follow } from './events.js';
 
 const main = document.getElementById('main');
@@ -22,11 +27,21 @@ const routes = [
   [/^\/invites$/, () => invitesPage, true],
   [/^\/o\/([^/]+)\/servers$/, () => serversPage, true],
   [/^\/o\/([^/]+)\/servers\/([^/]+)$/, () => serverPage, true],
+  [/^\/o\/([^/]+)\/servers\/([^/]+)\/terminal$/, () => terminalPage, true],
+  [/^\/o\/([^/]+)\/servers\/([^/]+)\/containers$/, () => containersPage, true],
   [/^\/o\/([^/]+)\/apps$/, () => appsPage, true],
   [/^\/o\/([^/]+)\/apps\/new$/, () => appFormPage, true],
   [/^\/o\/([^/]+)\/apps\/([^/]+)$/, () => appPage, true],
   [/^\/o\/([^/]+)\/apps\/([^/]+)\/edit$/, () => appFormPage, true],
   [/^\/o\/([^/]+)\/deployments\/([^/]+)$/, () => deploymentPage, true],
+  [/^\/o\/([^/]+)\/repos$/, () => reposPage, true],
+  [/^\/o\/([^/]+)\/repos\/([^/]+)$/, () => repoPage, true],
+  [/^\/o\/([^/]+)\/scripts$/, () => scriptsPage, true],
+  [/^\/o\/([^/]+)\/scripts\/new$/, () => scriptPage, true],
+  [/^\/o\/([^/]+)\/scripts\/([^/]+)$/, () => scriptPage, true],
+  [/^\/o\/([^/]+)\/jobs\/([^/]+)$/, () => jobPage, true],
+  [/^\/o\/([^/]+)\/schedules$/, () => schedulesPage, true],
+  [/^\/o\/([^/]+)\/schedules\/([^/]+)$/, () => schedulePage, true],
   [/^\/o\/([^/]+)\/members$/, () => membersPage, true],
   [/^\/o\/([^/]+)\/audit$/, () => auditPage, true],
 ];
@@ -53,7 +68,7 @@ function drawHeader(orgName, path) {
   if (!orgName) sel.prepend(h('option', { value: '', selected: true }, '—'));
   sel.onchange = () => {
     const section = (path.match(/^\/o\/[^/]+\/([a-z]+)/) || [])[1] || 'servers';
-    const keep = ['servers', 'apps', 'members', 'audit'].includes(section) ? section : 'servers';
+    const keep = ['servers', 'apps', 'repos', 'scripts', 'schedules', 'members', 'audit'].includes(section) ? section : 'servers';
     navigate('/o/' + encodeURIComponent(sel.value) + '/' + keep);
   };
   const nav = document.getElementById('nav');
@@ -62,6 +77,9 @@ function drawHeader(orgName, path) {
     const base = '/o/' + encodeURIComponent(orgName);
     if (can('server:read')) items.push(['Servers', base + '/servers']);
     if (can('app:read')) items.push(['Applications', base + '/apps']);
+    if (can('app:read')) items.push(['Repositories', base + '/repos']);
+    if (can('server:read')) items.push(['Scripts', base + '/scripts']);
+    if (can('schedule:read')) items.push(['Schedules', base + '/schedules']);
     items.push(['Members', base + '/members']);
     if (can('audit:read')) items.push(['Audit log', base + '/audit']);
   }
@@ -69,7 +87,8 @@ function drawHeader(orgName, path) {
   items.push(['Invitations', '/invites']);
   fill(nav, ...items.map(([label, href]) => {
     const active = path === href || path.startsWith(href + '/') ||
-      (href.endsWith('/apps') && path.includes('/deployments/'));
+      (href.endsWith('/apps') && path.includes('/deployments/')) ||
+      (href.endsWith('/scripts') && path.includes('/jobs/'));
     return h('a', { href, 'data-link': true, 'aria-current': active ? 'page' : null }, label);
   }));
 }

@@ -23,4 +23,4 @@ export function can(scope) {
 
 export const ALL_SCOPES = ['server:read', 'server:write', 'app:read', 'app:write', 'deploy:read',
   'deploy:write', 'env:write', 'script:run', 'terminal:open', 'token:write', 'user:write',
-  'org:write', 'audit:read'];
+  'org:write', 'audit:read', 'container:exec', 'server:exec', 'schedule:read', 'schedule:write'];

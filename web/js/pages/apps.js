@@ -58,6 +58,10 @@ export async function appPage(view, { org, navigate }, name) {
       catch (e) { fill(msg, errorBox(e)); }
     } }, 'Roll back'));
   }
+  if (can('container:exec') && app.server && app.current_deployment) {
+    actions.append(link('/o/' + enc(org) + '/servers/' + enc(app.server.id || app.server.name) + '/terminal?app=' + enc(app.name),
+      h('span', { class: 'button secondary', id: 'shell' }, 'Shell')));
+  }
   if (can('app:write')) {
     actions.append(link('/o/' + enc(org) + '/apps/' + enc(app.name) + '/edit', h('span', { class: 'button secondary' }, 'Edit')),
       h('button', { type: 'button', class: 'danger', onclick: async () => {
@@ -140,7 +144,7 @@ export async function appFormPage(view, { org, navigate }, name) {
   const editing = !!name;
   const base = '/orgs/' + enc(org) + '/apps';
   const [app, servers] = await Promise.all([editing ? get(base + '/' + enc(name)) : Promise.resolve(null),
-    can('server:read') ? get('/orgs/' + enc(org) + '/servers') : Promise.resolve({ items: [] })]);
+    can('server:read') ? get('/orgs/' + enc(org) + '/servers?limit=500&sort=name') : Promise.resolve({ items: [] })]);
   const inputs = {};
   const rows = FIELDS.map(([key, label, kind, hint, required]) => {
     let input;

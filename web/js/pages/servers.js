@@ -1,71 +1,228 @@
 // pages/servers.js - the server list (status, last heartbeat, CPU/memory/
-// disk bars), adding a server (the one-line install command), and one
+// disk bars; paged, filtered and sorted by the API), adding a server (the one-line install command), and one
 // server: metrics history, fingerprint, precheck, decommission and remove.
 import { get, post, patch, del, enc } from '../api.js';
 import { h, fill, s, link, badge, bar, whenEl, bytes, field, errorBox, confirmDialog, copyable } from '../ui.js';
 import { can } from '../state.js';
+import { on } from '../events.js';
 
 const pct = (used, total) => (total ? (100 * used) / total : null);
 
 function memPct(m) { return m ? pct(m.mem_used, m.mem_total) : null; }
 function diskPct(m) { return m ? pct(m.disk_used, m.disk_total) : null; }
 
+// The list is the API's pages (GET .../servers?limit&sort&status&q&cursor):
+// only one page of rows is ever in the DOM, whatever the fleet's size.
+// The URL holds what is shown (?q=&status=&sort=&cursor=), so a view is
+// bookmarkable; each page turned is a history entry (Back goes back a
+// page), typing in the filter replaces the entry it is on.
+const PAGE = 50;
+const STATES = ['PROVISIONING', 'ACTIVE', 'UNREACHABLE', 'DECOMMISSIONED'];
+const COLUMNS = [
+  ['Name', 'name'], ['Status', 'status'], ['Last heartbeat', 'last_heartbeat'], ['Added', 'created', 'wide'],
+  ['CPU'], ['Memory'], ['Disk'],
+];
+const DEFAULT_SORT = 'name';
+
+function readQuery() {
+  const p = new URLSearchParams(location.search);
+  const sort = p.get('sort') || DEFAULT_SORT;
+  const key = sort.replace(/^-/, '');
+  return {
+    q: (p.get('q') || '').slice(0, 100),
+    status: STATES.includes(p.get('status')) ? p.get('status') : '',
+    sort: COLUMNS.some((c) => c[1] === key) ? sort : DEFAULT_SORT,
+    cursor: p.get('cursor') || '',
+  };
+}
+
+function queryString(v, withCursor) {
+  const p = new URLSearchParams();
+  if (v.q) p.set('q', v.q);
+  if (v.status) p.set('status', v.status);
+  if (v.sort !== DEFAULT_SORT) p.set('sort', v.sort);
+  if (withCursor && v.cursor) p.set('cursor', v.cursor);
+  return p.toString();
+}
+
 export async function serversPage(view, { org, navigate }) {
   const base = '/orgs/' + enc(org);
+  const v = readQuery();
+  // the cursors of the pages before this one and this page's first row's
+  // number: kept in the history entry (a bookmark starts without them)
+  const hs = history.state && history.state.servers;
+  let back = hs && Array.isArray(hs.back) ? hs.back.slice() : [];
+  let start = hs && typeof hs.start === 'number' ? hs.start : (v.cursor ? null : 0);
+  let timer = null, gone = false, seq = 0, typing = null;
+
   const addBox = h('div');
-  const listBox = h('div');
-  let timer = null, gone = false;
   const head = h('div', { class: 'page-head' }, h('h1', {}, 'Servers'),
     can('server:write') ? h('button', { type: 'button', id: 'add-server', onclick: () => addServer(addBox, org, navigate, refresh) }, 'Add server') : null);
-  fill(view, head, addBox, listBox);
-  // Until the dashboard's event stream exists, a server on its way
-  // (PROVISIONING) is re-read every 3 s while this page is open, so it
-  // turns ACTIVE on screen without a reload.
+  const filter = h('input', { type: 'search', id: 'server-filter', name: 'q', value: v.q, maxlength: 100,
+    placeholder: 'part of a name', autocomplete: 'off', spellcheck: 'false' });
+  const status = h('select', { id: 'server-status', name: 'status' },
+    h('option', { value: '' }, 'Any status'), STATES.map((st) => h('option', { value: st, selected: st === v.status ? true : null }, st)));
+  const controls = h('form', { class: 'inline list-controls', id: 'server-controls', role: 'search' },
+    field('Filter by name', filter), field('Status', status));
+  controls.addEventListener('submit', (ev) => { ev.preventDefault(); clearTimeout(typing); changed(); });
+  const sortBtns = {};
+  const ths = COLUMNS.map(([label, key, cls]) => {
+    if (!key) return h('th', { scope: 'col' }, label);
+    const b = h('button', { type: 'button', class: 'sort', 'data-sort': key, onclick: () => sortBy(key) }, label, h('span', { class: 'sort-arrow', 'aria-hidden': 'true' }));
+    sortBtns[key] = b;
+    return h('th', { scope: 'col', class: cls || null }, b);
+  });
+  const body = h('tbody');
+  const table = h('div', { class: 'table-wrap' }, h('table', { class: 'list', id: 'servers' },
+    h('caption', { class: 'visually-hidden' }, 'Servers; the column buttons sort'),
+    h('thead', {}, h('tr', {}, ths)), body));
+  const count = h('p', { class: 'muted small', id: 'server-count', 'aria-live': 'polite' });
+  const first = h('button', { type: 'button', class: 'secondary', id: 'page-first' }, 'First page');
+  const prev = h('button', { type: 'button', class: 'secondary', id: 'page-prev' }, 'Previous');
+  const next = h('button', { type: 'button', class: 'secondary', id: 'page-next' }, 'Next');
+  const pager = h('nav', { class: 'row pager', 'aria-label': 'Pages' }, first, prev, next);
+  const msg = h('div', { 'aria-live': 'polite' });
+  const listBox = h('div', {}, controls, count, table, pager);
+  const empty = h('div', { class: 'empty', hidden: true }, h('p', {}, 'No servers yet.'),
+    can('server:write') ? h('p', { class: 'muted' }, 'Add one: berth gives you a one-line command to run on the host.') : null);
+  fill(view, head, addBox, msg, empty, listBox);
+
+  function remember(push) {
+    const qs = queryString(v, true);
+    const url = location.pathname + (qs ? '?' + qs : '');
+    const st = { servers: { back, start } };
+    if (push) history.pushState(st, '', url); else history.replaceState(st, '', url);
+  }
+  function changed() { // the filter or the sort: back to the first page
+    v.q = filter.value.trim().slice(0, 100);
+    v.status = status.value;
+    v.cursor = ''; back = []; start = 0;
+    remember(false);
+    refresh();
+  }
+  function sortBy(key) {
+    v.sort = v.sort === key ? '-' + key : key;
+    v.cursor = ''; back = []; start = 0;
+    remember(false);
+    refresh();
+  }
+  filter.addEventListener('input', () => { clearTimeout(typing); typing = setTimeout(changed, 250); });
+  status.addEventListener('change', changed);
+  let shown = 0, nextCursor = null;
+  next.addEventListener('click', () => {
+    if (!nextCursor) return;
+    back.push(v.cursor);
+    if (start !== null) start += shown;
+    v.cursor = nextCursor;
+    remember(true);
+    refresh();
+  });
+  prev.addEventListener('click', () => {
+    if (!back.length) return;
+    v.cursor = back.pop();
+    if (start !== null) start = Math.max(0, start - PAGE);
+    remember(true);
+    refresh();
+  });
+  first.addEventListener('click', () => { v.cursor = ''; back = []; start = 0; remember(true); refresh(); });
+
+  function drawSort() {
+    const key = v.sort.replace(/^-/, ''), desc = v.sort.startsWith('-');
+    for (const [k, b] of Object.entries(sortBtns)) {
+      const th = b.parentNode;
+      if (k === key) th.setAttribute('aria-sort', desc ? 'descending' : 'ascending');
+      else th.removeAttribute('aria-sort');
+      b.lastChild.textContent = k === key ? (desc ? ' ▼' : ' ▲') : '';
+    }
+  }
+
+  // Live (events.js): a `server` event (a status changed, anywhere in
+  // the org: it may move rows in or out of this page) re-reads the page,
+  // at most once a second; `server.metrics` redraws a shown row's bars
+  // and heartbeat in place; `resync` (events missed) re-reads.
+  let soonTimer = null;
+  const soon = () => { if (!soonTimer) soonTimer = setTimeout(() => { soonTimer = null; refresh(); }, 1000); };
+  const offs = [on('server', soon), on('resync', soon), on('server.metrics', (e) => {
+    const r = shownRows.get(String(e.id));
+    if (!r) return;
+    fill(r.cpu, bar(e.cpu_pct, 'CPU'));
+    fill(r.mem, bar(e.mem_pct, 'Memory'));
+    fill(r.disk, bar(e.disk_pct, 'Disk'));
+    if (e.last_seen > 0) fill(r.seen, whenEl(new Date(e.last_seen * 1000).toISOString()));
+  })];
+  let shownRows = new Map();
+
+  // Re-read the page shown (on events, above; and once a minute while the
+  // tab is visible, for the relative times).
   async function refresh() {
     clearTimeout(timer);
     if (gone) return;
-    let items = [];
-    try { items = await drawList(listBox, org, base); } catch (e) { fill(listBox, errorBox(e)); }
-    if (!gone && items.some((sv) => sv.status === 'PROVISIONING')) timer = setTimeout(refresh, 3000);
+    const mine = ++seq;
+    let d = null;
+    drawSort();
+    try {
+      const p = new URLSearchParams({ limit: String(PAGE), sort: v.sort });
+      if (v.q) p.set('q', v.q);
+      if (v.status) p.set('status', v.status);
+      if (v.cursor) p.set('cursor', v.cursor);
+      d = await get(base + '/servers?' + p);
+    } catch (e) {
+      if (mine !== seq || gone) return;
+      if (e.status === 400 && v.cursor) { // a stale or hand-made cursor: the first page
+        v.cursor = ''; back = []; start = 0; remember(false); refresh(); return;
+      }
+      fill(msg, errorBox(e));
+    }
+    if (mine !== seq || gone) return;
+    if (d) {
+      fill(msg);
+      draw(d);
+    }
+    timer = setTimeout(function tick() {
+      if (gone) return;
+      if (document.visibilityState !== 'visible') { timer = setTimeout(tick, 60000); return; }
+      refresh();
+    }, 60000);
   }
+
+  function draw(d) {
+    const filtered = !!(v.q || v.status);
+    const none = d.total === 0 && !filtered && !v.cursor;
+    empty.hidden = !none;
+    listBox.hidden = none;
+    shown = d.items.length;
+    nextCursor = d.next_cursor;
+    shownRows = new Map();
+    fill(body, d.items.length ? d.items.map((sv) => { const r = row(sv, org); shownRows.set(String(sv.id), r); return r.tr; })
+      : h('tr', {}, h('td', { colspan: COLUMNS.length, class: 'muted' }, filtered ? 'No servers match.' : 'No more servers.')));
+    const n = d.total.toLocaleString('en-US');
+    fill(count, shown === 0 ? (filtered ? 'No match among the servers' : '') :
+      start !== null ? `${(start + 1).toLocaleString('en-US')}–${(start + shown).toLocaleString('en-US')} of ${n}${filtered ? ' matching' : ''}`
+        : `${shown} shown of ${n}${filtered ? ' matching' : ''}`);
+    next.disabled = !nextCursor;
+    prev.disabled = !back.length;
+    first.hidden = !v.cursor;
+    pager.hidden = !nextCursor && !v.cursor;
+  }
+
   await refresh();
-  return () => { gone = true; clearTimeout(timer); };
+  return () => { gone = true; clearTimeout(timer); clearTimeout(typing); clearTimeout(soonTimer); offs.forEach((off) => off()); };
 }
 
-async function drawList(box, org, base) {
-  const list = await get(base + '/servers');
-  const items = list.items || [];
-  const rows = items.map((sv) => {
-    const cells = {
-      cpu: h('td', { class: 'bars' }, bar(null, 'CPU')),
-      mem: h('td', { class: 'bars' }, bar(null, 'Memory')),
-      disk: h('td', { class: 'bars' }, bar(null, 'Disk')),
-    };
-    const tr = h('tr', { 'data-id': sv.id },
-      h('td', {}, link('/o/' + enc(org) + '/servers/' + sv.id, sv.name)),
-      h('td', {}, badge(sv.status), sv.status_reason ? h('div', { class: 'muted small reason' }, sv.status_reason) : null),
-      h('td', {}, whenEl(sv.last_seen_at)), cells.cpu, cells.mem, cells.disk);
-    return { sv, tr, cells };
-  });
-  const table = items.length ? h('div', { class: 'table-wrap' }, h('table', { class: 'list', id: 'servers' },
-    h('thead', {}, h('tr', {}, ['Name', 'Status', 'Last heartbeat', 'CPU', 'Memory', 'Disk'].map((t) => h('th', { scope: 'col' }, t)))),
-    h('tbody', {}, rows.map((r) => r.tr))))
-    : h('div', { class: 'empty' }, h('p', {}, 'No servers yet.'),
-      can('server:write') ? h('p', { class: 'muted' }, 'Add one: berth gives you a one-line command to run on the host.') : null);
-  // The list carries no metrics: each live server's latest snapshot (the
-  // first 50; paging in the API comes with bigger fleets).
-  await Promise.all(rows.slice(0, 50).filter((r) => r.sv.status !== 'DECOMMISSIONED').map(async (r) => {
-    try {
-      const d = await get(base + '/servers/' + r.sv.id);
-      const m = d.metrics;
-      if (!m) return;
-      fill(r.cells.cpu, bar(m.cpu_pct, 'CPU'));
-      fill(r.cells.mem, bar(memPct(m), 'Memory'));
-      fill(r.cells.disk, bar(diskPct(m), 'Disk'));
-    } catch (_) { /* the row keeps its empty bars */ }
-  }));
-  fill(box, table);
-  return items;
+// A row and the cells live metrics redraw.
+function row(sv, org) {
+  const m = sv.metrics;
+  const r = {
+    seen: h('td', {}, whenEl(sv.last_seen_at)),
+    cpu: h('td', { class: 'bars' }, bar(m ? m.cpu_pct : null, 'CPU')),
+    mem: h('td', { class: 'bars' }, bar(memPct(m), 'Memory')),
+    disk: h('td', { class: 'bars' }, bar(diskPct(m), 'Disk')),
+  };
+  r.tr = h('tr', { 'data-id': sv.id },
+    h('td', {}, link('/o/' + enc(org) + '/servers/' + sv.id, sv.name)),
+    h('td', {}, badge(sv.status), sv.status_reason ? h('div', { class: 'muted small reason' }, sv.status_reason) : null),
+    r.seen, h('td', { class: 'wide' }, whenEl(sv.created_at)), r.cpu, r.mem, r.disk);
+  return r;
 }
 
 function addServer(box, org, navigate, refresh) {
@@ -146,6 +303,11 @@ export async function serverPage(view, { org, navigate }, id) {
   const m = sv.metrics;
   const actions = h('div', { class: 'row' });
   const msg = h('div', { 'aria-live': 'polite' });
+  if (sv.status !== 'DECOMMISSIONED') {
+    actions.append(link('/o/' + enc(org) + '/servers/' + enc(sv.id) + '/containers', h('span', { class: 'button secondary', id: 'containers-link' }, 'Containers')));
+    if (can('terminal:open'))
+      actions.append(link('/o/' + enc(org) + '/servers/' + enc(sv.id) + '/terminal', h('span', { class: 'button secondary', id: 'terminal-link' }, 'Terminal')));
+  }
   if (can('server:write')) {
     if (sv.status !== 'DECOMMISSIONED') {
       actions.append(
