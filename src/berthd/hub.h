@@ -115,7 +115,7 @@ struct hub_link_hooks {
     void (*closed)(void *arg, struct hub_conn *c);
     void *arg;
 };
-#define HUB_HOOKS_MAX 4
+#define HUB_HOOKS_MAX 8
 /* Adds a module's link hooks (at most HUB_HOOKS_MAX; one with welcome). */
 int hub_add_link_hooks(struct hub *h, const struct hub_link_hooks *k);
 

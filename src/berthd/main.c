@@ -12,6 +12,7 @@
 #include "api.h"
 #include "audit.h"
 #include "channels.h"
+#include "applogs.h"
 #include "containers.h"
 #include "berthd.h"
 #include "crypto.h"
@@ -222,6 +223,7 @@ static void front_stopping(struct srv *s)
 {
     sched_stop(s->sched);
     containers_stop(); /* pending calls answered while their clients are there */
+    applogs_stop();
     events_stop(s->events);
     if (s->hub)
         hub_stop(s->hub);
@@ -268,7 +270,8 @@ static int cmd_serve(struct config *c)
     /* The job kinds, and the job frames of the runner link (job.c). */
     if (job_kind_register(s.jobs, &script_job_kind) < 0 ||
         job_kind_register(s.jobs, &deploy_job_kind) < 0 || jobs_start(s.jobs, s.hub) < 0 ||
-        channels_start(s.channels, s.hub) < 0 || containers_start(&s, s.hub) < 0)
+        channels_start(s.channels, s.hub) < 0 || containers_start(&s, s.hub) < 0 ||
+        applogs_start(&s, s.hub) < 0)
         goto done;
     deploy_boot(&s); /* queued deployments whose app slot is free */
     /* The front's WebSocket endpoints and what starts with its context. */

@@ -3,6 +3,7 @@
  * follow this table. */
 #include "access.h"
 #include "api.h"
+#include "applogs.h"
 #include "containers.h"
 #include "events.h"
 #include "repos.h"
@@ -148,6 +149,9 @@ const struct route routes[] = {
      api_deployment_get},
     {HM_GET, V1 "/orgs/{org}/deployments/{id}/logs", AUTH_ORG, SC_DEPLOY_READ,
      "deployment.logs", api_deployment_logs},
+    /* an app's container logs through its runner (applogs.c) */
+    {HM_GET, V1 "/orgs/{org}/apps/{id}/logs", AUTH_ORG, SC_DEPLOY_READ, "app.logs",
+     api_app_logs},
     {HM_POST, V1 "/orgs/{org}/deployments/{id}/cancel", AUTH_ORG, SC_DEPLOY_WRITE,
      "deployment.cancel", api_deployment_cancel},
 

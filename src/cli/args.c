@@ -69,6 +69,9 @@ static const struct opt_spec specs[OPT_COUNT] = {
     [OPT_TZ] = {"tz", 1, "ZONE", "the cron's time zone: an IANA name (default UTC)"},
     [OPT_CATCH_UP] = {"catch-up", 1, "once|skip",
                       "fire times missed while berthd was down: run once (default) or skip"},
+    [OPT_TAIL] = {"tail", 1, "N", "only the last N lines (0-100000)"},
+    [OPT_GREP] = {"grep", 1, "TEXT", "only lines holding TEXT (case-sensitive)"},
+    [OPT_DEPLOYMENT] = {"deployment", 1, "ID", "only lines of this deployment's container"},
 };
 
 const char *args_opt_name(enum cli_opt o) { return specs[o].name; }
@@ -138,6 +141,8 @@ int args_parse(struct cli *c, int argc, char **argv)
                 return -1;
         } else if (!only_pos && (strcmp(a, "-h") == 0 || strcmp(a, "-v") == 0)) {
             c->a.set[a[1] == 'h' ? OPT_HELP : OPT_VERBOSE]++;
+        } else if (!only_pos && strcmp(a, "-f") == 0) {
+            c->a.set[OPT_FOLLOW]++; /* as in tail -f, docker logs -f */
         } else if (!only_pos && a[0] == '-' && a[1]) {
             return cli_usage(c, "unknown option %s (options are spelled --name)", a);
         } else {

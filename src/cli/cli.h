@@ -40,6 +40,8 @@ enum cli_opt {
     OPT_KEEP_IMAGES, OPT_DRAIN_SECONDS, OPT_REF,
     /* terminal and exec (cmd_terminal.c, cmd_exec.c) */
     OPT_CONTAINER, OPT_APP,
+    /* app logs (cmd_app.c) */
+    OPT_TAIL, OPT_GREP, OPT_DEPLOYMENT,
     /* schedules (cmd_schedule.c) */
     OPT_SCRIPT, OPT_CRON, OPT_EVERY, OPT_TZ, OPT_CATCH_UP,
     OPT_COUNT
@@ -194,6 +196,7 @@ int cmd_app_list(struct cli *c);
 int cmd_app_show(struct cli *c);
 int cmd_app_set(struct cli *c);
 int cmd_app_delete(struct cli *c);
+int cmd_app_logs(struct cli *c);
 int cmd_env_set(struct cli *c);
 int cmd_env_unset(struct cli *c);
 int cmd_env_list(struct cli *c);

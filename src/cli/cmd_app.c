@@ -537,3 +537,178 @@ int cmd_env_list(struct cli *c)
     out_ok(c, d, human_env_list);
     return 0;
 }
+
+/* ---- logs: the app's container output (docs/app-logs.md) ---- */
+
+#include <curl/curl.h>
+
+/* One read (or a follow) of GET .../apps/APP/logs as NDJSON. A follow cut
+ * while idle (client_stream's deadline) is read again from the last line's
+ * time, skipping the lines of that time already shown (their count), so
+ * nothing shows twice. */
+struct applog {
+    struct cli *c;
+    struct buf line;
+    json_t *items;                      /* --json without -f: collected */
+    size_t collected;
+    int64_t last_ts, at_last;           /* the newest time shown, lines shown with it */
+    int64_t skip_ts, skip_n;            /* a re-read: lines already shown */
+    int note;                           /* berthd's last word was printed */
+};
+
+static int applog_line(struct applog *a, const char *p, size_t n)
+{
+    json_t *o = json_loadb(p, n, 0, NULL);
+    const char *text = json_string_value(json_object_get(o, "text"));
+    json_t *ts = json_object_get(o, "ts");
+    int rc = 0;
+    if (!o || (!text && !json_object_get(o, "berth"))) {
+        rc = cli_fail(a->c, CLI_EXIT_OTHER, "bad_response", "berthd sent a log line that is not "
+                      "{time, stream, text, ...}");
+        goto done;
+    }
+    if (!text) { /* berthd's last word: an error, or more lines than the limit */
+        const char *e = json_string_value(json_object_get(o, "error"));
+        const char *t = json_string_value(json_object_get(o, "truncated"));
+        fprintf(stderr, "berth: %s\n", e ? e : t ? t : "the log ended early");
+        a->note = 1;
+        if (e)
+            rc = cli_fail(a->c, CLI_EXIT_OTHER, "log_error", "%s", e);
+        goto done;
+    }
+    int64_t t = json_is_integer(ts) ? (int64_t)json_integer_value(ts) : 0;
+    if (a->skip_n && t == a->skip_ts) {
+        a->skip_n--;
+        goto done;
+    }
+    a->skip_n = 0;
+    if (t == a->last_ts) {
+        a->at_last++;
+    } else if (t > a->last_ts) {
+        a->last_ts = t;
+        a->at_last = 1;
+    }
+    if (a->items) {
+        a->collected += n;
+        if (a->collected > LOGSTREAM_COLLECT_MAX) {
+            rc = cli_fail(a->c, CLI_EXIT_OTHER, "response_too_large", "the log is over %u MiB: "
+                          "narrow it with --tail or --since, or read it without --json",
+                          LOGSTREAM_COLLECT_MAX / (1024 * 1024));
+            goto done;
+        }
+        json_array_append(a->items, o);
+    } else if (a->c->json) { /* --json -f: one object a line, as they come */
+        fwrite(p, 1, n, stdout);
+        fputc('\n', stdout);
+        fflush(stdout);
+    } else {
+        int err = strcmp(json_string_value(json_object_get(o, "stream")) ?
+                         json_string_value(json_object_get(o, "stream")) : "", "stderr") == 0;
+        FILE *f = err ? stderr : stdout;
+        fwrite(text, 1, json_string_length(json_object_get(o, "text")), f);
+        if (!json_is_true(json_object_get(o, "partial")))
+            fputc('\n', f);
+        fflush(f);
+    }
+done:
+    json_decref(o);
+    return rc;
+}
+
+static int applog_feed(void *arg, const char *p, size_t n)
+{
+    struct applog *a = arg;
+    while (n) {
+        const char *nl = memchr(p, '\n', n);
+        size_t take = nl ? (size_t)(nl - p) : n;
+        if (buf_append(&a->line, p, take) < 0)
+            return cli_fail(a->c, CLI_EXIT_OTHER, "bad_response", "a log line from berthd is "
+                            "over 1 MiB");
+        if (!nl)
+            return 0;
+        if (a->line.len && applog_line(a, a->line.data, a->line.len) < 0)
+            return -1;
+        buf_clear(&a->line);
+        p = nl + 1;
+        n -= take + 1;
+    }
+    return 0;
+}
+
+/* ?name=value (escaped) onto path. */
+static int add_param(struct cli *c, char *path, size_t n, const char *name, const char *v)
+{
+    char *e = curl_easy_escape(NULL, v, 0);
+    size_t l = strlen(path);
+    int w = e ? snprintf(path + l, n - l, "%c%s=%s", strchr(path, '?') ? '&' : '?', name, e) : -1;
+    curl_free(e);
+    if (w < 0 || (size_t)w >= n - l)
+        return cli_usage(c, "the request path is too long");
+    return 0;
+}
+
+int cmd_app_logs(struct cli *c)
+{
+    char base[2400], path[2600], num[32];
+    struct applog a = {.c = c};
+    int follow = c->a.set[OPT_FOLLOW] > 0, rc = -1;
+    int64_t n;
+    if (cli_org_path(c, "apps", c->args[0], base, sizeof base) < 0)
+        return -1;
+    size_t bl = strlen(base);
+    if (snprintf(base + bl, sizeof base - bl, "/logs") >= (int)(sizeof base - bl))
+        return cli_usage(c, "the request path is too long");
+    if (c->a.val[OPT_TAIL] && (util_parse_i64(c->a.val[OPT_TAIL], &n) < 0 || n < 0 ||
+                               n > 100000))
+        return cli_usage(c, "--tail must be a number of lines from 0 to 100000");
+    if (c->a.val[OPT_DEPLOYMENT] && (util_parse_i64(c->a.val[OPT_DEPLOYMENT], &n) < 0 || n < 1))
+        return cli_usage(c, "--deployment must be a deployment id");
+    if (c->a.val[OPT_GREP] && !c->a.val[OPT_GREP][0])
+        return cli_usage(c, "--grep needs some text");
+    if (follow && c->a.val[OPT_UNTIL])
+        return cli_usage(c, "--follow and --until do not go together");
+    /* base: the filters; since and tail only on the first read */
+    static const struct { enum cli_opt o; const char *name; } map[] = {
+        {OPT_UNTIL, "until"}, {OPT_GREP, "q"}, {OPT_DEPLOYMENT, "deployment"}};
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (c->a.val[map[i].o] && add_param(c, base, sizeof base, map[i].name,
+                                            c->a.val[map[i].o]) < 0)
+            return -1;
+    buf_init(&a.line, 1024 * 1024);
+    if (c->json && !follow)
+        a.items = json_array();
+    snprintf(path, sizeof path, "%s", base);
+    if ((c->a.val[OPT_SINCE] && add_param(c, path, sizeof path, "since", c->a.val[OPT_SINCE]) < 0) ||
+        (c->a.val[OPT_TAIL] && add_param(c, path, sizeof path, "tail", c->a.val[OPT_TAIL]) < 0) ||
+        (follow && add_param(c, path, sizeof path, "follow", "1") < 0))
+        goto done;
+    for (;;) {
+        rc = client_stream(c, path, "application/x-ndjson", applog_feed, &a);
+        if (rc == 0 && a.line.len)
+            rc = applog_line(&a, a.line.data, a.line.len);
+        buf_clear(&a.line);
+        if (rc != 1 || !follow)
+            break;
+        /* cut while idle: again from the newest line shown, none twice */
+        snprintf(path, sizeof path, "%s", base);
+        if (a.last_ts) {
+            snprintf(num, sizeof num, "%lld.%09lld", (long long)(a.last_ts / 1000000000LL),
+                     (long long)(a.last_ts % 1000000000LL));
+            a.skip_ts = a.last_ts;
+            a.skip_n = a.at_last;
+            if (add_param(c, path, sizeof path, "since", num) < 0)
+                break;
+        } else if (c->a.val[OPT_SINCE] &&
+                   add_param(c, path, sizeof path, "since", c->a.val[OPT_SINCE]) < 0) {
+            break;
+        }
+        if (add_param(c, path, sizeof path, "follow", "1") < 0)
+            break;
+    }
+    if (rc == 0 && a.items)
+        out_ok(c, json_pack("{s:s, s:O}", "app", c->args[0], "items", a.items), NULL);
+done:
+    json_decref(a.items);
+    buf_release(&a.line);
+    return rc < 0 ? -1 : 0;
+}

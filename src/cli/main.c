@@ -245,6 +245,17 @@ static const struct cli_cmd cmds[] = {
      "Refused (exit 5) while a deployment runs: cancel it first. The container on the\n"
      "server is not removed.\n",
      cmd_app_delete},
+    {"app", "logs", "APP", 1, 1,
+     ORGO | OPTB(OPT_FOLLOW) | OPTB(OPT_SINCE) | OPTB(OPT_UNTIL) | OPTB(OPT_TAIL) |
+         OPTB(OPT_GREP) | OPTB(OPT_DEPLOYMENT),
+     "the app's container output (stdout, stderr), from its server's runner",
+     "Every container of the app, older deployments' too, in order: stdout on stdout,\n"
+     "stderr on stderr. --since/--until take RFC 3339, epoch seconds or 30m/12h/7d (ago);\n"
+     "--tail N the last N lines; --grep TEXT lines holding TEXT; --deployment ID one\n"
+     "deployment's container. -f/--follow keeps printing new lines (Ctrl-C ends it).\n"
+     "Under --json: {\"app\", \"items\": [{time, ts, stream, container, deployment, text}]};\n"
+     "with -f, one such object a line as they come. A server whose runner is away: exit 1.\n",
+     cmd_app_logs},
     {"env", "set", "APP KEY", 2, 3, ORGO | MUT, "set an env value (from stdin, never argv)",
      "KEY: [A-Z_][A-Z0-9_]*. The value comes from BERTH_ENV_VALUE (when not empty), else\n"
      "the terminal (not echoed, one line), else all of stdin less one trailing newline (at\n"

@@ -32,6 +32,10 @@ static const char *const type_names[] = {
     [PROTO_CHAN_CLOSE] = "chan.close",
     [PROTO_DOCKER_CALL] = "docker.call",
     [PROTO_DOCKER_RESULT] = "docker.result",
+    [PROTO_LOGS_QUERY] = "logs.query",
+    [PROTO_LOGS_CANCEL] = "logs.cancel",
+    [PROTO_LOGS_DATA] = "logs.data",
+    [PROTO_LOGS_END] = "logs.end",
 };
 #define NTYPES (sizeof type_names / sizeof type_names[0])
 
@@ -1544,4 +1548,190 @@ size_t proto_utf8_sanitize(const char *in, size_t len, int final, char *out, siz
     }
     *outlen = o;
     return i;
+}
+
+/* --- application logs --- */
+
+static int streams_of(json_t *msg, int *out, char *err, size_t errlen)
+{
+    const char *st;
+    if (opt_str(msg, "stream", 16, NULL, &st, err, errlen) < 0)
+        return -1;
+    *out = !st ? 0 : strcmp(st, "stdout") == 0 ? 1 : strcmp(st, "stderr") == 0 ? 2 : -1;
+    if (*out < 0)
+        return bad(err, errlen, "stream", "is not stdout or stderr");
+    return 0;
+}
+
+json_t *proto_logs_query(const struct proto_logs_query *q)
+{
+    if (!call_id_ok(q->id) || !digits_ok(q->app, PROTO_DEPLOY_ID_MAX) || q->since < 0 ||
+        q->until < 0 || q->tail < 0 || q->tail > PROTO_LOGS_TAIL_MAX || q->limit < 1 ||
+        q->limit > PROTO_LOGS_LIMIT_MAX || q->streams < 0 || q->streams > 3 ||
+        (q->q && (!q->q[0] || strlen(q->q) > PROTO_LOGS_Q_MAX)) ||
+        (q->deployment && !digits_ok(q->deployment, PROTO_DEPLOY_ID_MAX)))
+        return NULL;
+    json_t *m = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:b}", "type", "logs.query", "id",
+                          q->id, "app", q->app, "since", (json_int_t)q->since, "until",
+                          (json_int_t)q->until, "tail", (json_int_t)q->tail, "limit",
+                          (json_int_t)q->limit, "follow", q->follow);
+    if (!m)
+        return NULL;
+    if ((q->q && json_object_set_new(m, "q", json_string(q->q)) < 0) ||
+        (q->streams == 1 && json_object_set_new(m, "stream", json_string("stdout")) < 0) ||
+        (q->streams == 2 && json_object_set_new(m, "stream", json_string("stderr")) < 0) ||
+        (q->deployment && json_object_set_new(m, "deployment", json_string(q->deployment)) < 0)) {
+        json_decref(m);
+        return NULL;
+    }
+    return m;
+}
+
+int proto_parse_logs_query(json_t *msg, struct proto_logs_query *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    if (need_str(msg, "id", &out->id, err, errlen) < 0 ||
+        need_str(msg, "app", &out->app, err, errlen) < 0)
+        return -1;
+    if (!call_id_ok(out->id))
+        return bad(err, errlen, "id", "is not a call id");
+    if (!digits_ok(out->app, PROTO_DEPLOY_ID_MAX))
+        return bad(err, errlen, "app", "is not an app id");
+    if (opt_int(msg, "since", 0, INT64_MAX, 0, &out->since, err, errlen) < 0 ||
+        opt_int(msg, "until", 0, INT64_MAX, 0, &out->until, err, errlen) < 0 ||
+        opt_int(msg, "tail", 0, PROTO_LOGS_TAIL_MAX, 0, &out->tail, err, errlen) < 0 ||
+        opt_int(msg, "limit", 1, PROTO_LOGS_LIMIT_MAX, PROTO_LOGS_LIMIT_MAX, &out->limit, err,
+                errlen) < 0 ||
+        opt_str(msg, "q", PROTO_LOGS_Q_MAX, NULL, &out->q, err, errlen) < 0 ||
+        opt_str(msg, "deployment", PROTO_DEPLOY_ID_MAX, NULL, &out->deployment, err, errlen) < 0 ||
+        streams_of(msg, &out->streams, err, errlen) < 0)
+        return -1;
+    if (out->q && !out->q[0])
+        out->q = NULL;
+    if (out->deployment && !digits_ok(out->deployment, PROTO_DEPLOY_ID_MAX))
+        return bad(err, errlen, "deployment", "is not a deployment id");
+    json_t *f = json_object_get(msg, "follow");
+    if (f && !json_is_null(f) && need_bool(msg, "follow", &out->follow, err, errlen) < 0)
+        return -1;
+    return 0;
+}
+
+json_t *proto_logs_line(const struct proto_logs_line *l)
+{
+    if (l->ts < 0 || !lower_hex_ok(l->container, 1, PROTO_LOGS_CID_MAX) ||
+        (l->deployment[0] && !digits_ok(l->deployment, PROTO_DEPLOY_ID_MAX)) ||
+        l->tlen > PROTO_LOGS_TEXT_MAX)
+        return NULL;
+    json_t *t = json_stringn(l->text, l->tlen); /* NULL for invalid UTF-8 */
+    if (!t)
+        return NULL;
+    json_t *o = json_pack("{s:I, s:s, s:s, s:s, s:o}", "ts", (json_int_t)l->ts, "stream",
+                          l->err ? "stderr" : "stdout", "container", l->container, "deployment",
+                          l->deployment, "text", t);
+    if (o && l->partial && json_object_set_new(o, "partial", json_true()) < 0) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+int proto_parse_logs_line(json_t *item, struct proto_logs_line *out, char *err, size_t errlen)
+{
+    const char *st;
+    int64_t ts;
+    memset(out, 0, sizeof *out);
+    if (!json_is_object(item))
+        return bad(err, errlen, "lines", "must hold objects");
+    if (need_int(item, "ts", 0, &ts, err, errlen) < 0 ||
+        need_str(item, "stream", &st, err, errlen) < 0 ||
+        need_str(item, "container", &out->container, err, errlen) < 0 ||
+        need_str(item, "deployment", &out->deployment, err, errlen) < 0 ||
+        need_str(item, "text", &out->text, err, errlen) < 0)
+        return -1;
+    out->ts = ts;
+    if (strcmp(st, "stdout") && strcmp(st, "stderr"))
+        return bad(err, errlen, "stream", "is not stdout or stderr");
+    out->err = st[3] == 'e';
+    if (!lower_hex_ok(out->container, 1, PROTO_LOGS_CID_MAX))
+        return bad(err, errlen, "container", "is not a container id");
+    if (out->deployment[0] && !digits_ok(out->deployment, PROTO_DEPLOY_ID_MAX))
+        return bad(err, errlen, "deployment", "is not a deployment id");
+    out->tlen = json_string_length(json_object_get(item, "text"));
+    if (out->tlen > PROTO_LOGS_TEXT_MAX)
+        return bad(err, errlen, "text", "is longer than 64 KiB");
+    if (memchr(out->text, '\0', out->tlen))
+        return bad(err, errlen, "text", "holds a NUL");
+    json_t *p = json_object_get(item, "partial");
+    if (p && !json_is_null(p) && need_bool(item, "partial", &out->partial, err, errlen) < 0)
+        return -1;
+    return 0;
+}
+
+json_t *proto_logs_data(const char *id, json_t *lines)
+{
+    if (!call_id_ok(id) || !json_is_array(lines)) {
+        json_decref(lines);
+        return NULL;
+    }
+    return json_pack("{s:s, s:s, s:o}", "type", "logs.data", "id", id, "lines", lines);
+}
+
+int proto_parse_logs_data(json_t *msg, const char **id, json_t **lines, char *err, size_t errlen)
+{
+    if (need_str(msg, "id", id, err, errlen) < 0 || need_array(msg, "lines", lines, err, errlen) < 0)
+        return -1;
+    if (!call_id_ok(*id))
+        return bad(err, errlen, "id", "is not a call id");
+    return 0;
+}
+
+json_t *proto_logs_end(const char *id, int ok, const char *error, int truncated)
+{
+    if (!call_id_ok(id))
+        return NULL;
+    json_t *m = json_pack("{s:s, s:s, s:b, s:b}", "type", "logs.end", "id", id, "ok", ok,
+                          "truncated", truncated);
+    if (m && error) {
+        size_t n = strlen(error), out = 0;
+        char cut[PROTO_CALL_ERROR_MAX + 1];
+        proto_utf8_sanitize(error, n > PROTO_CALL_ERROR_MAX ? PROTO_CALL_ERROR_MAX : n, 1, cut,
+                            &out);
+        if (json_object_set_new(m, "error", json_stringn(cut, out)) < 0) {
+            json_decref(m);
+            return NULL;
+        }
+    }
+    return m;
+}
+
+int proto_parse_logs_end(json_t *msg, const char **id, int *ok, const char **error,
+                         int *truncated, char *err, size_t errlen)
+{
+    *error = NULL;
+    *truncated = 0;
+    if (need_str(msg, "id", id, err, errlen) < 0 || need_bool(msg, "ok", ok, err, errlen) < 0 ||
+        opt_str(msg, "error", PROTO_CALL_ERROR_MAX, NULL, error, err, errlen) < 0)
+        return -1;
+    if (!call_id_ok(*id))
+        return bad(err, errlen, "id", "is not a call id");
+    json_t *t = json_object_get(msg, "truncated");
+    if (t && !json_is_null(t) && need_bool(msg, "truncated", truncated, err, errlen) < 0)
+        return -1;
+    return 0;
+}
+
+json_t *proto_logs_cancel(const char *id)
+{
+    if (!call_id_ok(id))
+        return NULL;
+    return json_pack("{s:s, s:s}", "type", "logs.cancel", "id", id);
+}
+
+int proto_parse_logs_cancel(json_t *msg, const char **id, char *err, size_t errlen)
+{
+    if (need_str(msg, "id", id, err, errlen) < 0)
+        return -1;
+    if (!call_id_ok(*id))
+        return bad(err, errlen, "id", "is not a call id");
+    return 0;
 }

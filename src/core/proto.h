@@ -53,6 +53,11 @@ enum proto_type {
     /* container management: a call and its result (docs/protocol.md) */
     PROTO_DOCKER_CALL,
     PROTO_DOCKER_RESULT,
+    /* application logs: a query and its answer (docs/protocol.md "App logs") */
+    PROTO_LOGS_QUERY,
+    PROTO_LOGS_CANCEL,
+    PROTO_LOGS_DATA,
+    PROTO_LOGS_END,
     PROTO_NTYPES, /* not a type: how many there are */
 };
 
@@ -256,6 +261,53 @@ json_t *proto_docker_result(const struct proto_docker_result *r);
 int proto_parse_docker_result(json_t *msg, struct proto_docker_result *out, char *err,
                               size_t errlen);
 
+/* --- application logs: logs.query -> logs.data*, logs.end (docs/protocol.md) --- */
+
+#define PROTO_LOGS_TAIL_MAX 100000
+#define PROTO_LOGS_LIMIT_MAX 1000000
+#define PROTO_LOGS_Q_MAX 256
+#define PROTO_LOGS_TEXT_MAX 65536       /* a stored line (longer ones are split) */
+#define PROTO_LOGS_CID_MAX 64
+#define PROTO_LOGS_FRAME_TEXT (256u * 1024) /* text one logs.data carries, about */
+
+struct proto_logs_query {
+    const char *id;                     /* decimal, berthd's */
+    const char *app;                    /* the app's id (label berth.app) */
+    int64_t since, until;               /* unix ns; 0: open */
+    int64_t tail;                       /* the last N matches, 0: all (0..100000) */
+    int64_t limit;                      /* at most this many lines (1..1000000) */
+    const char *q;                      /* NULL, or a substring of 1..256 bytes */
+    int streams;                        /* bit 0 stdout, bit 1 stderr; 0: both */
+    const char *deployment;             /* NULL, or a decimal id */
+    int follow;                         /* then keep sending new lines */
+};
+json_t *proto_logs_query(const struct proto_logs_query *q);
+int proto_parse_logs_query(json_t *msg, struct proto_logs_query *out, char *err, size_t errlen);
+
+/* One line of logs.data's "lines". Strings borrowed. */
+struct proto_logs_line {
+    int64_t ts;                         /* unix ns, >= 0 */
+    int err;                            /* stream: 0 stdout, 1 stderr */
+    int partial;                        /* a piece of a longer line */
+    const char *container;              /* hex, 1..64 */
+    const char *deployment;             /* "" or a decimal id */
+    const char *text;                   /* UTF-8, at most PROTO_LOGS_TEXT_MAX bytes */
+    size_t tlen;
+};
+/* The item; NULL on a bad field (text is sanitised to UTF-8 by the caller). */
+json_t *proto_logs_line(const struct proto_logs_line *l);
+int proto_parse_logs_line(json_t *item, struct proto_logs_line *out, char *err, size_t errlen);
+/* {"type":"logs.data","id","lines":[...]}; lines is stolen (also on NULL). */
+json_t *proto_logs_data(const char *id, json_t *lines);
+/* lines borrowed from msg: items through proto_parse_logs_line. */
+int proto_parse_logs_data(json_t *msg, const char **id, json_t **lines, char *err, size_t errlen);
+/* {"type":"logs.end","id","ok","error"?,"truncated"}: the query's last frame
+ * (a follow ends only on logs.cancel, an error or the link). */
+json_t *proto_logs_end(const char *id, int ok, const char *error, int truncated);
+int proto_parse_logs_end(json_t *msg, const char **id, int *ok, const char **error,
+                         int *truncated, char *err, size_t errlen);
+json_t *proto_logs_cancel(const char *id);
+int proto_parse_logs_cancel(json_t *msg, const char **id, char *err, size_t errlen);
 /* One item of a prune call: {"kind":"container"|"image","id":"<64 hex>"
  * (an image's with "sha256:"),"tags":[...]} (tags: an image's, at most
  * PROTO_PRUNE_TAGS_MAX, each [A-Za-z0-9][A-Za-z0-9_.:/-]*). kind, id

@@ -8,6 +8,7 @@
  * Owns: struct link (r->link), the send queue (each entry malloc'ed with
  * LWS_PRE headroom, freed once written or on disconnect) and the rx
  * reassembly buffer (4 KiB lws rx buffer, frames capped at 1 MiB). */
+#include "applogs.h"
 #include "chans.h"
 #include "dockerops.h"
 #include "runner.h"
@@ -366,6 +367,13 @@ static void dispatch(struct link *l, json_t *msg, enum proto_type type)
     case PROTO_DOCKER_CALL:
         if (l->ready)
             dockerops_on_call(r, msg);
+        break;
+    case PROTO_LOGS_QUERY:
+        if (l->ready)
+            applogs_on_query(r, msg);
+        break;
+    case PROTO_LOGS_CANCEL:
+        applogs_on_cancel(r, msg);
         break;
     case PROTO_CHAN_OPEN:
         if (l->ready)

@@ -5,6 +5,7 @@
  * the environment so jobs never see it), --token-file, or --token (then
  * wiped from argv so `ps` does not show it). */
 #include "chans.h"
+#include "applogs.h"
 #include "dockerops.h"
 #include "runner.h"
 
@@ -276,7 +277,7 @@ static int parse_args(struct runner *r, int argc, char **argv, char **token)
 
 static int make_context(struct runner *r)
 {
-    static struct lws_protocols list[6];
+    static struct lws_protocols list[7];
     struct lws_context_creation_info info;
 
     list[0] = link_protocol;
@@ -284,7 +285,8 @@ static int make_context(struct runner *r)
     list[2] = edge_protocol;       /* deploys: HAProxy runtime API */
     list[3] = child_pipe_protocol; /* scripts, and for deploys git, docker build, curl */
     list[4] = chans_fd_protocol;   /* channels: a shell's PTY, an exec's pipes */
-    memset(&list[5], 0, sizeof list[5]);
+    list[5] = applogs_protocol;    /* app logs: Docker log streams (applogs.c) */
+    memset(&list[6], 0, sizeof list[6]);
     memset(&info, 0, sizeof info);
     info.port = CONTEXT_PORT_NO_LISTEN;
     info.protocols = list;
@@ -377,6 +379,7 @@ int main(int argc, char **argv)
     if (link_init(r) < 0 || make_context(r) < 0 || deploy_init(r) < 0)
         goto done;
     deploy_adopt_edge(r);
+    applogs_init(r); /* app logs are not vital: the runner goes on without */
     if (jobs_init(r) < 0)
         goto done;
     metrics_init(r);
@@ -398,6 +401,7 @@ done:
         fingerprint_release(r);
         jobs_stop(r);
         chans_link_lost(r); /* no shell outlives the runner */
+        applogs_stop(r);
         dockerops_release();
         link_release(r);
         lws_context_destroy(r->ctx);

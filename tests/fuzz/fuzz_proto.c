@@ -186,6 +186,30 @@ static void all_parsers(json_t *msg)
     struct proto_docker_result dr;
     if (proto_parse_docker_result(msg, &dr, err, sizeof err) == 0)
         rebuilt(proto_docker_result(&dr), PROTO_DOCKER_RESULT);
+    /* application logs */
+    struct proto_logs_query lq;
+    if (proto_parse_logs_query(msg, &lq, err, sizeof err) == 0)
+        rebuilt(proto_logs_query(&lq), PROTO_LOGS_QUERY);
+    json_t *lines, *item;
+    size_t i;
+    if (proto_parse_logs_data(msg, &s, &lines, err, sizeof err) == 0) {
+        json_t *again = json_array();
+        json_array_foreach(lines, i, item) {
+            struct proto_logs_line ll;
+            if (proto_parse_logs_line(item, &ll, err, sizeof err) == 0) {
+                json_t *b = proto_logs_line(&ll);
+                assert(b);
+                json_array_append_new(again, b);
+            }
+        }
+        rebuilt(proto_logs_data(s, again), PROTO_LOGS_DATA);
+    }
+    int lok, trunc;
+    const char *e;
+    if (proto_parse_logs_end(msg, &s, &lok, &e, &trunc, err, sizeof err) == 0)
+        rebuilt(proto_logs_end(s, lok, e, trunc), PROTO_LOGS_END);
+    if (proto_parse_logs_cancel(msg, &s, err, sizeof err) == 0)
+        rebuilt(proto_logs_cancel(s), PROTO_LOGS_CANCEL);
 }
 
 /* The input as what a person gives --url. */

@@ -892,6 +892,84 @@ static void docker_calls(void **state)
     json_decref(x);
 }
 
+/* application logs: query, data, end and cancel round-trip; bad fields
+ * are refused, naming the field. */
+static void app_logs_frames(void **state)
+{
+    (void)state;
+    char err[128];
+    struct proto_logs_query q = {"5", "12", 1000, 2000, 50, 1000, "needle", 2, "7", 1}, qb;
+    json_t *m = roundtrip(proto_logs_query(&q), PROTO_LOGS_QUERY);
+    assert_int_equal(proto_parse_logs_query(m, &qb, err, sizeof err), 0);
+    assert_string_equal(qb.app, "12");
+    assert_int_equal(qb.since, 1000);
+    assert_int_equal(qb.until, 2000);
+    assert_int_equal(qb.tail, 50);
+    assert_int_equal(qb.limit, 1000);
+    assert_string_equal(qb.q, "needle");
+    assert_int_equal(qb.streams, 2);
+    assert_string_equal(qb.deployment, "7");
+    assert_int_equal(qb.follow, 1);
+    json_decref(m);
+    struct proto_logs_query badq[] = {{"x", "1", 0, 0, 0, 1, NULL, 0, NULL, 0},
+                                      {"1", "a", 0, 0, 0, 1, NULL, 0, NULL, 0},
+                                      {"1", "1", -1, 0, 0, 1, NULL, 0, NULL, 0},
+                                      {"1", "1", 0, 0, 100001, 1, NULL, 0, NULL, 0},
+                                      {"1", "1", 0, 0, 0, 0, NULL, 0, NULL, 0},
+                                      {"1", "1", 0, 0, 0, 1, "", 0, NULL, 0},
+                                      {"1", "1", 0, 0, 0, 1, NULL, 4, NULL, 0},
+                                      {"1", "1", 0, 0, 0, 1, NULL, 0, "x", 0}};
+    for (size_t i = 0; i < sizeof badq / sizeof badq[0]; i++)
+        assert_null(proto_logs_query(&badq[i]));
+    static const char *const refused[] = {
+        "{\"type\":\"logs.query\",\"id\":\"1\",\"app\":\"../1\"}",
+        "{\"type\":\"logs.query\",\"id\":\"1\",\"app\":\"1\",\"stream\":\"both\"}",
+        "{\"type\":\"logs.query\",\"id\":\"1\",\"app\":\"1\",\"tail\":-1}",
+        "{\"type\":\"logs.query\",\"id\":\"1\",\"app\":\"1\",\"follow\":1}",
+        "{\"type\":\"logs.query\",\"id\":\"1\",\"app\":\"1\",\"deployment\":\"a\"}",
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        json_t *x = json_loads(refused[i], 0, NULL);
+        err[0] = '\0';
+        assert_int_equal(proto_parse_logs_query(x, &qb, err, sizeof err), -1);
+        assert_true(err[0] != '\0');
+        json_decref(x);
+    }
+    struct proto_logs_line l = {123, 1, 1, "abc123", "4", "hello", 5}, lb;
+    json_t *lines = json_array();
+    json_array_append_new(lines, proto_logs_line(&l));
+    m = roundtrip(proto_logs_data("5", lines), PROTO_LOGS_DATA);
+    const char *id;
+    json_t *items;
+    assert_int_equal(proto_parse_logs_data(m, &id, &items, err, sizeof err), 0);
+    assert_int_equal(proto_parse_logs_line(json_array_get(items, 0), &lb, err, sizeof err), 0);
+    assert_int_equal(lb.ts, 123);
+    assert_int_equal(lb.err, 1);
+    assert_int_equal(lb.partial, 1);
+    assert_string_equal(lb.text, "hello");
+    json_decref(m);
+    struct proto_logs_line badl[] = {{-1, 0, 0, "a", "", "x", 1}, {1, 0, 0, "XYZ", "", "x", 1},
+                                     {1, 0, 0, "a", "q", "x", 1}, {1, 0, 0, "a", "", "\xff", 1}};
+    for (size_t i = 0; i < sizeof badl / sizeof badl[0]; i++)
+        assert_null(proto_logs_line(&badl[i]));
+    json_t *x = json_loads("{\"ts\":1,\"stream\":\"stdin\",\"container\":\"a\",\"deployment\":\"\","
+                           "\"text\":\"x\"}", 0, NULL);
+    assert_int_equal(proto_parse_logs_line(x, &lb, err, sizeof err), -1);
+    json_decref(x);
+    int ok, trunc;
+    const char *e;
+    m = roundtrip(proto_logs_end("5", 0, "no such app", 1), PROTO_LOGS_END);
+    assert_int_equal(proto_parse_logs_end(m, &id, &ok, &e, &trunc, err, sizeof err), 0);
+    assert_int_equal(ok, 0);
+    assert_int_equal(trunc, 1);
+    assert_string_equal(e, "no such app");
+    json_decref(m);
+    m = roundtrip(proto_logs_cancel("5"), PROTO_LOGS_CANCEL);
+    assert_int_equal(proto_parse_logs_cancel(m, &id, err, sizeof err), 0);
+    assert_string_equal(id, "5");
+    json_decref(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -913,6 +991,7 @@ int main(void)
         cmocka_unit_test(utf8_sanitize),
         cmocka_unit_test(utf8_stream_joins_cut_characters),
         cmocka_unit_test(docker_calls),
+        cmocka_unit_test(app_logs_frames),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
