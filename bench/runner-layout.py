@@ -19,13 +19,16 @@ its siblings (strlen-evex.o, strlen-sse2.o, ...) are listed too.
 
 A member named here that a later Debian update renames is simply not
 matched: the binary stays correct, only less compact."""
+import glob
+import os
 import re
 import subprocess
 import sys
 
 LIBDIR = "/usr/lib/x86_64-linux-gnu"
-ARCHIVES = ["libwebsockets", "libssl", "libcrypto", "libcap", "libz",
+ARCHIVES = ["libwebsockets", "libssl", "libcrypto", "libcap", "libz", "libzstd",
             "libjansson", "libsodium", "libc"]
+BUILD = os.environ.get("BUILD", "build-bench")
 
 
 def touched(paths):
@@ -56,8 +59,39 @@ def members(archive):
     return sym, listing
 
 
+def own(names):
+    """berth's own objects whose code ran: the runner's (BUILD's object
+    files) and libberthcore.a's members; the rest of berth's code (deploy,
+    edge, the log store's queries: nothing an idle runner runs) stays in
+    .text, so the packed region holds only what runs."""
+    objs, core = [], []
+    for o in sorted(glob.glob(f"{BUILD}/CMakeFiles/berth-runner.dir/src/runner/*.o")):
+        # built with -ffunction-sections: each function is .text.NAME
+        out = subprocess.run(["nm", "--defined-only", o], capture_output=True, text=True).stdout
+        fns = sorted({p[-1] for p in (line.split() for line in out.splitlines())
+                      if len(p) >= 3 and p[-2] in "tT" and p[-1] in names})
+        if fns:
+            objs.append((os.path.basename(o), fns))
+    lib = f"{BUILD}/libberthcore.a"
+    if os.path.exists(lib):
+        out = subprocess.run(["nm", "-A", "--defined-only", lib], capture_output=True,
+                             text=True).stdout
+        for line in out.splitlines():
+            p = line.split()
+            if len(p) >= 3 and p[-2] in "tT" and p[-1] in names:
+                m = p[0].split(":")[1]
+                if m not in core:
+                    core.append(m)
+    if not objs:  # no build to read: all of berth's own code
+        return ["*libberthcore.a:*(.text .text.*)"], ["*src/runner/*.c.o(.text .text.*)"]
+    return ([f"*libberthcore.a:{m}(.text .text.*)" for m in sorted(core)],
+            [f"*src/runner/{o}(" + " ".join(".text." + f for f in fns) + ")"
+             for o, fns in objs])
+
+
 def main():
     names = touched(sys.argv[1:])
+    core, objs = own(names)
     hot = []
     for a in ARCHIVES:
         sym, listing = members(a)
@@ -73,8 +107,8 @@ def main():
     print(" * whose code it runs, packed together ahead of .text. Used only for the")
     print(" * static link (CMakeLists.txt). %d members. */" % len(hot))
     print("SECTIONS\n{\n  .text.berth_hot :\n  {")
-    print("    *libberthcore.a:*(.text .text.*)")
-    print("    *src/runner/*.c.o(.text .text.*)")
+    for x in core + objs:
+        print(f"    {x}")
     for a, m in hot:
         print(f"    *{a}.a:{m}(.text .text.*)")
     print("  }\n}\nINSERT BEFORE .text;")
