@@ -142,6 +142,27 @@ static void reap_tick(lws_sorted_usec_list_t *sul)
         reap_schedule();
 }
 
+/* A pipe closes with output still in it when its writers are gone while
+ * reading was paused: poll then reports POLLHUP without POLLIN (POLLIN is
+ * not asked for) and lws closes the wsi at once. What the pipe holds is
+ * read here, before lws closes the fd: at most the pipe's capacity, so the
+ * loop is bounded even if a grandchild still writes. */
+static void drain_rest(struct child_pipe *p, int fd)
+{
+    char b[PROTO_CHUNK_MAX];
+    ssize_t n;
+    int cap = fd >= 0 ? fcntl(fd, F_GETPIPE_SZ) : -1;
+    size_t left = cap > 0 ? (size_t)cap : 65536;
+
+    while (fd >= 0 && left > 0 &&
+           (n = read(fd, b, left < sizeof b ? left : sizeof b)) > 0) {
+        left -= (size_t)n;
+        p->c->last_rx = lws_now_usecs();
+        if (!p->c->forgotten && p->c->on_output)
+            p->c->on_output(p->c->arg, p->stream, b, (size_t)n);
+    }
+}
+
 static int pipe_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
                          void *in, size_t len)
 {
@@ -173,8 +194,10 @@ static int pipe_callback(struct lws *wsi, enum lws_callback_reasons reason, void
     case LWS_CALLBACK_RAW_CLOSE_FILE:
         if (p) {
             p->wsi = NULL;
-            p->open = 0;
             lws_set_opaque_user_data(wsi, NULL);
+            if (p->stream)
+                drain_rest(p, lws_get_socket_fd(wsi)); /* lws closes the fd after this */
+            p->open = 0;
             maybe_finish(p->c);
         }
         break;
