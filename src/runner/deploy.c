@@ -580,8 +580,12 @@ static void swapped(void *arg, int rc, const struct edge_swap_report *rep, const
         return;
     }
     d->swapped = 1;
-    report(d, P_SWAP, "ok", NULL, NULL, "port %d routes to %s; old server drained in %lld ms%s", d->public_port,
-           d->server, rep ? (long long)rep->drain_ms : 0LL, rep && !rep->drained ? " (drain time ran out)" : "");
+    char where[48];
+    if (d->public_port > 0)
+        snprintf(where, sizeof where, "port %d", d->public_port);
+    else
+        snprintf(where, sizeof where, "%zu domain(s)", d->ndomains);
+    report(d, P_SWAP, "ok", NULL, NULL, "%s routes to %s; old server drained in %lld ms%s", where, d->server, rep ? (long long)rep->drain_ms : 0LL, rep && !rep->drained ? " (drain time ran out)" : "");
     if (d->cancelled)
         emit_text(d, "system", "cancel came during the swap: too late, the new deployment serves");
     cleanup(d);
@@ -614,12 +618,13 @@ static void edge_up(void *arg, int rc, const char *msg)
         return;
     if (edge_app_set(d->r->edge, d->slug, d->public_port, (const char *const *)d->domains, d->ndomains, app_set,
                      d) < 0)
-        fail(d, "edge: cannot route port %d to this app (another app holds it?)", d->public_port);
+        fail(d, "edge: cannot route port %d / %zu domain(s) to this app (another app holds the port, or it is the "
+                "shared HTTP port?)", d->public_port, d->ndomains);
 }
 
 static void swap(struct deploy *d)
 {
-    if (d->public_port <= 0) {
+    if (d->public_port <= 0 && d->ndomains == 0) {
         cleanup(d);  /* no edge: nothing to route */
         return;
     }
@@ -987,7 +992,7 @@ static void pinged(void *arg, int status, json_t *body, const char *err)
         strcat(missing, " curl");
     if (!rollback && !in_path("docker"))
         strcat(missing, " docker");
-    if (d->public_port > 0 && !in_path("haproxy"))
+    if ((d->public_port > 0 || d->ndomains > 0) && !in_path("haproxy"))
         strcat(missing, " haproxy");
     if (missing[0]) {
         fail(d, "missing:%s", missing);
@@ -1000,7 +1005,8 @@ static void pinged(void *arg, int status, json_t *body, const char *err)
             return;
         }
     }
-    report(d, P_PRECHECK, "ok", NULL, NULL, "docker, git, curl%s, disk", d->public_port > 0 ? ", haproxy" : "");
+    report(d, P_PRECHECK, "ok", NULL, NULL, "docker, git, curl%s, disk",
+           d->public_port > 0 || d->ndomains > 0 ? ", haproxy" : "");
     if (interrupted(d))
         return;
     if (rollback) {
@@ -1251,7 +1257,7 @@ static void rec_new_inspected(void *arg, int status, json_t *body, const char *e
         recover_end(d, 1, "the swap was done; the new deployment serves");
         return;
     }
-    if (d->public_port > 0 && d->r->edge) {
+    if (d->r->edge && (d->public_port > 0 || cur)) {
         if (edge_running(d->r->edge))
             rec_edge_up(d, 0, NULL);
         else if (edge_start(d->r->edge, rec_edge_up, d) < 0)
@@ -1329,12 +1335,56 @@ int deploy_recover(struct runner *r, struct job *j, const char *id)
     return 1;
 }
 
+/* --- the "edge" job: an app's domains changed, no deploy --- */
+
+static void edge_job_done(void *arg, int rc, const char *msg)
+{
+    struct job *j = arg;
+    char line[600];
+    int n = snprintf(line, sizeof line, "edge: %s\n", msg ? msg : rc < 0 ? "failed" : "done");
+    jobs_emit(j, "system", line, n > 0 && (size_t)n < sizeof line ? (size_t)n : strlen(line));
+    jobs_finish(j, rc < 0 ? 1 : 0, rc < 0 ? (msg ? msg : "the edge refused the change") : NULL);
+}
+
+int deploy_edge_job(struct runner *r, struct job *j, json_t *spec, char *err, size_t errlen)
+{
+    const char *app = json_string_value(json_object_get(spec, "app_id"));
+    json_t *doms = json_object_get(spec, "domains"), *v;
+    const char *list[PROTO_DEPLOY_DOMAINS_MAX];
+    char slug[48];
+    size_t n = 0, i;
+    int port;
+    if (!app || !*app || strlen(app) > 20 || strspn(app, "0123456789") != strlen(app) || !json_is_array(doms) ||
+        json_array_size(doms) > PROTO_DEPLOY_DOMAINS_MAX) {
+        snprintf(err, errlen, "bad edge spec: app_id (digits) and domains (an array) are required");
+        return -1;
+    }
+    json_array_foreach(doms, i, v) {
+        if (!json_is_string(v)) {
+            snprintf(err, errlen, "bad edge spec: domains must hold host names");
+            return -1;
+        }
+        list[n++] = json_string_value(v);
+    }
+    snprintf(slug, sizeof slug, "a%s", app);
+    if (!r->edge || (port = edge_app_port(r->edge, slug)) < 0) {
+        edge_job_done(j, 0, "the app is not behind the edge yet; its next deploy routes these names");
+        return 0;
+    }
+    if (edge_app_set(r->edge, slug, port, list, n, edge_job_done, j) < 0) {
+        snprintf(err, errlen, "the edge refused these domains (is the shared HTTP port off? --edge-http-port)");
+        return -1;
+    }
+    return 0;
+}
+
 /* --- the runner's edge --- */
 
 int deploy_init(struct runner *r)
 {
     char dir[PATH_MAX];
-    struct edge_options o = {.dir = dir, .bind_addr = r->edge_bind[0] ? r->edge_bind : NULL};
+    struct edge_options o = {.dir = dir, .bind_addr = r->edge_bind[0] ? r->edge_bind : NULL,
+                             .http_port = r->edge_http_port};
     if (state_path(r, "edge", dir, sizeof dir) < 0 || strlen(dir) > 80) {
         log_warn(C, "state dir path too long for the edge sockets: public ports disabled");
         return 0;
