@@ -124,13 +124,7 @@ class DomainsEdge(unittest.TestCase):
         r = cls.api("POST", "/servers", {"name": "web-1"})
         assert r.status == 201, r
         cls.server_id = r.json["id"]
-        env = dict(os.environ, BERTH_RUNNER_TOKEN=r.json["registration_token"])
-        log = open(os.path.join(cls.tmp, "runner.log"), "ab")
-        cls.runner = subprocess.Popen(
-            [RUNNER, "--url", "ws://127.0.0.1:%d/runner/v1" % cls.b.port, "--state-dir", cls.state,
-             "--min-free-disk", "0", "--edge-bind", "127.0.0.1", "--edge-http-port", str(cls.http),
-             "--heartbeat", "1"], env=env, stdout=log, stderr=log)
-        log.close()
+        cls.start_runner(r.json["registration_token"])
         if not wait_for(lambda: cls.api("GET", "/servers/%d" % cls.server_id).json["status"] == "ACTIVE", 20):
             raise RuntimeError("runner not ACTIVE: " + cls.b.log_text()[-2000:])
         common = {"server": "web-1", "repo_url": cls.git.url("app.git"), "container_port": 8080,
@@ -144,13 +138,31 @@ class DomainsEdge(unittest.TestCase):
         cls.two_id = r.json["id"]
 
     @classmethod
-    def tearDownClass(cls):
+    def start_runner(cls, token=None):
+        env = dict(os.environ)
+        if token:
+            env["BERTH_RUNNER_TOKEN"] = token
+        log = open(os.path.join(cls.tmp, "runner.log"), "ab")
+        cls.runner = subprocess.Popen(
+            [RUNNER, "--url", "ws://127.0.0.1:%d/runner/v1" % cls.b.port, "--state-dir", cls.state,
+             "--min-free-disk", "0", "--edge-bind", "127.0.0.1", "--edge-http-port", str(cls.http),
+             "--heartbeat", "1"], env=env, stdout=log, stderr=log)
+        log.close()
+
+    @classmethod
+    def stop_runner(cls):
         if cls.runner and cls.runner.poll() is None:
             cls.runner.send_signal(signal.SIGTERM)
             try:
                 cls.runner.wait(15)
             except subprocess.TimeoutExpired:
                 cls.runner.kill()
+                cls.runner.wait()
+        cls.runner = None
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.stop_runner()
         try:
             with open(os.path.join(cls.edge_dir, "haproxy.pid")) as f:
                 os.kill(int(f.read().split()[0]), signal.SIGTERM)
@@ -282,6 +294,20 @@ class DomainsEdge(unittest.TestCase):
         jobs = [j for j in self.api("GET", "/servers/web-1/jobs").json["items"] if j["kind"] == "edge"]
         self.assertGreaterEqual(len(jobs), 4)
         self.assertTrue(all(j["status"] == "SUCCEEDED" for j in jobs), jobs)
+
+    def test_4_runner_restart_keeps_names(self):
+        before = self.master()
+        self.stop_runner()
+        self.start_runner()
+        self.assertTrue(wait_for(lambda: self.api("GET", "/servers/web-1").json["status"] == "ACTIVE", 20))
+        # the restarted runner read its apps and names back from haproxy.cfg
+        # and the maps, and adopted the same HAProxy: a new name is a map
+        # change still, and the old ones route as they did
+        self.assertEqual(self.api("POST", "/apps/one/domains", {"name": "four.example.test"}).status, 201)
+        self.wait_route("four.example.test", (200, "v-one-2"))
+        self.assertEqual(get(self.http, "x.two.example.test"), (200, "v-one-2"))
+        self.assertEqual(get(self.http, "one.example.test"), (200, "v-two-1"))
+        self.assertEqual(self.master(), before)
 
 
 if __name__ == "__main__":
