@@ -21,8 +21,10 @@
  * server's sessions to reach 0, maint, shutdown sessions, del server)
  * and never reloads; the config file is rewritten after it so a later
  * reload or restart starts from the same state. A reload (master socket
- * `reload`, after `haproxy -c`) happens only when a port, an app or a
- * port's default app changes; domain changes are `add map` / `del map`.
+ * `reload`, after `haproxy -c`) happens only when the config file changes
+ * (a port, an app, a port's default app, the shared frontend's first
+ * appearance); name changes replace the maps at runtime (prepare map,
+ * add map @version, commit map).
  *
  * Every operation is non-blocking on the lws loop and calls back once.
  */
