@@ -163,6 +163,8 @@ class DomainsEdge(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         cls.stop_runner()
+        with open(os.path.join(cls.tmp, "runner.log"), errors="replace") as f:
+            runner_log = f.read()
         try:
             with open(os.path.join(cls.edge_dir, "haproxy.pid")) as f:
                 os.kill(int(f.read().split()[0]), signal.SIGTERM)
@@ -176,9 +178,14 @@ class DomainsEdge(unittest.TestCase):
             if imgs:
                 docker("rmi", "-f", *sorted(set(imgs)))
         cls.git.close()
-        cls.b.close()
+        cls.b.close()  # fails on a sanitizer report in berthd's log
         if not os.environ.get("BERTH_KEEP_TMP"):
             shutil.rmtree(cls.tmp, ignore_errors=True)
+        # an ASan/UBSan build (make test-asan): the runner's reports, both runs
+        for mark in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+            at = runner_log.find(mark)
+            if at >= 0:
+                raise AssertionError("runner sanitizer report:\n" + runner_log[max(0, at - 200):at + 3000])
 
     @classmethod
     def api(cls, method, path, body=None):
