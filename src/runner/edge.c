@@ -499,11 +499,21 @@ char *edge_render_config(const struct edge *e)
                    "    http-request set-var(txn.host) req.hdr(host),field(1,:),lower\n"
                    "    use_backend %%[var(txn.host),map(%s)] if { var(txn.host),map(%s) -m found }\n",
                    p, e->bind, p, map, map);
+        /* the port's default: its app without domains, else its only app
+         * (a public port is a way in without a name) */
+        const char *def = NULL, *only = NULL;
+        int on_port = 0;
         for (size_t j = 0; j < e->napps; j++)
-            if (e->apps[j].port == p && e->apps[j].ndomains == 0) {
-                buf_printf(&b, "    default_backend app_%s\n", e->apps[j].name);
-                break;
+            if (e->apps[j].port == p) {
+                on_port++;
+                only = e->apps[j].name;
+                if (!def && e->apps[j].ndomains == 0)
+                    def = e->apps[j].name;
             }
+        if (!def && on_port == 1)
+            def = only;
+        if (def)
+            buf_printf(&b, "    default_backend app_%s\n", def);
     }
     if (e->http_on) {
         char wild[PATH_MAX];
@@ -594,7 +604,11 @@ int edge_load(struct edge *e)
     char *text = NULL, *line, *save = NULL, path[PATH_MAX];
     char name[NAME_MAX_LEN + 1], srv[NAME_MAX_LEN + 1], addr[80], dom[256];
     size_t len;
-    int port = 0, ports[APPS_MAX], nports = 0;
+    int port = 0, ports[APPS_MAX], nports = 0, ndefaults = 0;
+    struct {
+        char name[NAME_MAX_LEN + 1];
+        int port;
+    } defaults[APPS_MAX];
     struct edge_app *cur = NULL;
     if (e->napps)
         return 0;
@@ -610,9 +624,12 @@ int edge_load(struct edge *e)
             if (nports < APPS_MAX)
                 ports[nports++] = port;
         } else if (sscanf(line, " default_backend app_%63s", name) == 1 && port > 0) {
-            struct edge_app *a = load_app(e, name);
-            if (a)
-                a->port = port;
+            /* applied once the backends made the apps, in the file's order,
+             * so the config renders the same again (no needless reload) */
+            if (ndefaults < APPS_MAX) {
+                util_strlcpy(defaults[ndefaults].name, name, sizeof defaults[0].name);
+                defaults[ndefaults++].port = port;
+            }
         } else if (sscanf(line, "backend app_%63s", name) == 1) {
             cur = load_app(e, name);
             port = 0;
@@ -623,6 +640,11 @@ int edge_load(struct edge *e)
         }
     }
     free(text);
+    for (int k = 0; k < ndefaults; k++) {
+        struct edge_app *a = load_app(e, defaults[k].name);
+        if (a)
+            a->port = defaults[k].port;
+    }
     /* the port maps, then the shared frontend's (port 0 here): exact, wild */
     for (int k = 0; k < nports + 2; k++) {
         int p = k < nports ? ports[k] : 0, wild = k == nports + 1;

@@ -251,8 +251,8 @@ class DomainsEdge(unittest.TestCase):
         self.assertEqual(get(self.http, "ONE.Example.Test:%d" % self.http), (200, "v-one-1"))
         self.assertEqual(get(self.http, "two.example.test"), (200, "v-two-1"))
         self.assertEqual(get(self.http, "a.b.two.example.test"), (200, "v-two-1"))  # wildcard
-        # its own public port still answers, by name there too (an app with
-        # domains is chosen by Host on its public port, as before)
+        # its own public port answers whatever the Host (the port's only app)
+        self.assertEqual(get(self.public, "whatever"), (200, "v-two-1"))
         self.assertEqual(get(self.public, "two.example.test"), (200, "v-two-1"))
         # unknown names: the edge's 404, never another app
         for host in ("nobody.example.test", "example.test", "xtwo.example.test", "127.0.0.1"):
