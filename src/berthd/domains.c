@@ -2,6 +2,7 @@
  * job kind (see domains.h). */
 #include "domains.h"
 
+#include "deploy.h"
 #include "jsonx.h"
 #include "log.h"
 #include "util.h"
@@ -117,6 +118,15 @@ static int edge_at_send(struct srv *s, const struct job *j, json_t *spec)
     (void)j;
     if (id && store_app_find(s->store, 0, id, &a) == STORE_OK) {
         doms = json_loads(a.domains_json ? a.domains_json : "[]", 0, NULL);
+        if (a.current_deployment_id) {
+            /* the serving container, for an app never behind the edge yet */
+            char cname[96], dep[24];
+            deploy_container_name(s, a.id, a.current_deployment_id, cname, sizeof cname);
+            snprintf(dep, sizeof dep, "%lld", (long long)a.current_deployment_id);
+            json_object_set_new(spec, "container", json_string(cname));
+            json_object_set_new(spec, "deployment", json_string(dep));
+            json_object_set_new(spec, "container_port", json_integer(a.container_port));
+        }
         store_app_release(&a);
     }
     json_object_set_new(spec, "domains", json_is_array(doms) ? doms : json_array());

@@ -1346,6 +1346,126 @@ static void edge_job_done(void *arg, int rc, const char *msg)
     jobs_finish(j, rc < 0 ? 1 : 0, rc < 0 ? (msg ? msg : "the edge refused the change") : NULL);
 }
 
+/* An app that runs but was never behind the edge (deployed with neither a
+ * public port nor domains) gets its first names: its serving container
+ * (spec "container", checked to be this runner's and that deployment's)
+ * becomes the app's backend server, as a deploy's swap would make it. */
+struct adopt {
+    struct runner *r;
+    struct job *j;
+    struct docker *dk;
+    char slug[48], server[48], cname[96], dep[24], addr[80], msg[300];
+    int port, rc;
+    const char *domains[PROTO_DEPLOY_DOMAINS_MAX];
+    json_t *spec;                   /* holds the domains' strings */
+    lws_sorted_usec_list_t sul;
+};
+
+static void adopt_free_tick(lws_sorted_usec_list_t *sul)
+{
+    struct adopt *a = lws_container_of(sul, struct adopt, sul);
+    edge_job_done(a->j, a->rc, a->msg);
+    docker_free(a->dk);
+    json_decref(a->spec);
+    free(a);
+}
+
+/* Ends the job from the loop, never inside a docker or edge callback's caller. */
+static void adopt_end(struct adopt *a, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void adopt_end(struct adopt *a, int rc, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(a->msg, sizeof a->msg, fmt, ap);
+    va_end(ap);
+    a->rc = rc;
+    lws_sul_schedule(a->r->ctx, 0, &a->sul, adopt_free_tick, 1);
+}
+
+static void adopt_swapped(void *arg, int rc, const struct edge_swap_report *rep, const char *msg)
+{
+    struct adopt *a = arg;
+    (void)rep;
+    if (rc < 0)
+        adopt_end(a, -1, "cannot route to the serving container: %s", msg ? msg : "swap refused");
+    else
+        adopt_end(a, 0, "the app's serving container %s (%s) is now behind the edge under %zu name(s)",
+                  a->cname, a->addr, json_array_size(json_object_get(a->spec, "domains")));
+}
+
+static void adopt_set(void *arg, int rc, const char *msg)
+{
+    struct adopt *a = arg;
+    if (rc < 0)
+        adopt_end(a, -1, "%s", msg ? msg : "the edge refused the app");
+    else if (edge_swap(a->r->edge, a->slug, a->server, a->addr, 0, adopt_swapped, a) < 0)
+        adopt_end(a, -1, "the edge refused the swap");
+}
+
+static void adopt_edge_up(void *arg, int rc, const char *msg)
+{
+    struct adopt *a = arg;
+    size_t n = json_array_size(json_object_get(a->spec, "domains"));
+    if (rc < 0)
+        adopt_end(a, -1, "HAProxy did not start: %s", msg ? msg : "?");
+    else if (edge_app_set(a->r->edge, a->slug, 0, a->domains, n, adopt_set, a) < 0)
+        adopt_end(a, -1, "the edge refused these domains (is the shared HTTP port off? --edge-http-port)");
+}
+
+static void adopt_inspected(void *arg, int status, json_t *body, const char *err)
+{
+    struct adopt *a = arg;
+    json_t *labels = json_object_get(json_object_get(body, "Config"), "Labels");
+    const char *o = json_string_value(json_object_get(labels, "berth.runner"));
+    const char *dep = json_string_value(json_object_get(labels, "berth.deployment"));
+    const char *st = err ? NULL : docker_inspect_status(body);
+    char ip[64];
+    int hp;
+    (void)status;
+    if (err || !o || strcmp(o, owner(a->r)) || !dep || strcmp(dep, a->dep) || !st || strcmp(st, "running") ||
+        docker_inspect_published(body, a->port, ip, sizeof ip, &hp) < 0) {
+        adopt_end(a, 0, "the app has no running container here; its next deploy routes these names");
+        return;
+    }
+    snprintf(a->addr, sizeof a->addr, "%s:%d", ip, hp);
+    if (edge_running(a->r->edge))
+        adopt_edge_up(a, 0, NULL);
+    else if (edge_start(a->r->edge, adopt_edge_up, a) < 0)
+        adopt_end(a, -1, "cannot start HAProxy");
+}
+
+static int adopt_start(struct runner *r, struct job *j, const char *slug, json_t *spec)
+{
+    const char *cname = json_string_value(json_object_get(spec, "container"));
+    const char *dep = json_string_value(json_object_get(spec, "deployment"));
+    json_int_t port = json_integer_value(json_object_get(spec, "container_port"));
+    json_t *doms = json_object_get(spec, "domains"), *v;
+    struct adopt *a;
+    size_t i;
+    if (!cname || !cname_ok(cname) || !dep || strlen(dep) > 20 || strspn(dep, "0123456789") != strlen(dep) ||
+        port < 1 || port > 65535 || json_array_size(doms) == 0)
+        return 0;
+    if (!(a = calloc(1, sizeof *a)))
+        return 0;
+    a->r = r;
+    a->j = j;
+    a->port = (int)port;
+    a->spec = json_incref(spec);
+    util_strlcpy(a->slug, slug, sizeof a->slug);
+    util_strlcpy(a->cname, cname, sizeof a->cname);
+    util_strlcpy(a->dep, dep, sizeof a->dep);
+    snprintf(a->server, sizeof a->server, "d%s", dep);  /* as the deploy names it */
+    json_array_foreach(doms, i, v) a->domains[i] = json_string_value(v);
+    if (docker_new(r->ctx, r->vh, r->docker_endpoint, &a->dk) < 0 ||
+        docker_container_inspect(a->dk, cname, adopt_inspected, a) < 0) {
+        docker_free(a->dk);
+        json_decref(a->spec);
+        free(a);
+        return 0;
+    }
+    return 1;
+}
+
 int deploy_edge_job(struct runner *r, struct job *j, json_t *spec, char *err, size_t errlen)
 {
     const char *app = json_string_value(json_object_get(spec, "app_id"));
@@ -1368,7 +1488,8 @@ int deploy_edge_job(struct runner *r, struct job *j, json_t *spec, char *err, si
     }
     snprintf(slug, sizeof slug, "a%s", app);
     if (!r->edge || (port = edge_app_port(r->edge, slug)) < 0) {
-        edge_job_done(j, 0, "the app is not behind the edge yet; its next deploy routes these names");
+        if (!r->edge || !adopt_start(r, j, slug, spec))
+            edge_job_done(j, 0, "the app is not behind the edge yet; its next deploy routes these names");
         return 0;
     }
     if (edge_app_set(r->edge, slug, port, list, n, edge_job_done, j) < 0) {

@@ -35,7 +35,7 @@
 
 #define C "edge"
 #define APPS_MAX 64
-#define DOMAINS_MAX 32
+#define DOMAINS_MAX 50  /* berthd's limit per app (PROTO_DEPLOY_DOMAINS_MAX) */
 #define NAME_MAX_LEN 63
 #define ANSWER_MAX (4u * 1024 * 1024)
 #define CMD_TIMEOUT_US (10 * LWS_USEC_PER_SEC)

@@ -173,7 +173,7 @@ class DomainsEdge(unittest.TestCase):
         ids = docker("ps", "-aq", "--filter", "label=berth.runner=" + cls.state).stdout.split()
         if ids:
             docker("rm", "-f", *ids)
-        for app_id in (cls.one_id, cls.two_id):
+        for app_id in (cls.one_id, cls.two_id, getattr(cls, "three_id", 0)):
             imgs = docker("images", "-q", "--filter", "reference=berth-*-%d" % app_id).stdout.split()
             if imgs:
                 docker("rmi", "-f", *sorted(set(imgs)))
@@ -314,6 +314,28 @@ class DomainsEdge(unittest.TestCase):
         self.wait_route("four.example.test", (200, "v-one-2"))
         self.assertEqual(get(self.http, "x.two.example.test"), (200, "v-one-2"))
         self.assertEqual(get(self.http, "one.example.test"), (200, "v-two-1"))
+        self.assertEqual(self.master(), before)
+
+    def test_5_a_running_app_gets_its_first_name(self):
+        # deployed with neither a public port nor domains: not behind the edge
+        r = self.api("POST", "/apps", {"name": "three", "server": "web-1", "repo_url": self.git.url("app.git"),
+                                       "container_port": 8080, "health_path": "/health", "drain_seconds": 5,
+                                       "keep_images": 2, "health_timeout": 30})
+        self.assertEqual(r.status, 201, r)
+        type(self).three_id = r.json["id"]
+        self.deploy("three", "v-three-1")
+        self.assertEqual(get(self.http, "three.example.test")[0], 404)
+        # its first name routes to the running container, no redeploy (a new
+        # backend: this one reloads HAProxy, which keeps serving)
+        self.assertEqual(self.api("POST", "/apps/three/domains", {"name": "three.example.test"}).status, 201)
+        self.wait_route("three.example.test", (200, "v-three-1"))
+        jobs = [j for j in self.api("GET", "/servers/web-1/jobs").json["items"] if j["kind"] == "edge"]
+        log = self.api("GET", "/jobs/%d/logs" % jobs[0]["id"]).body
+        self.assertIn("now behind the edge", log)
+        # the next deploy swaps from that server as from any other, no reload
+        before = self.master()
+        self.deploy("three", "v-three-2")
+        self.assertEqual(get(self.http, "three.example.test"), (200, "v-three-2"))
         self.assertEqual(self.master(), before)
 
 
