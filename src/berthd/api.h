@@ -94,6 +94,10 @@ void api_deployment_get(struct req *r);
 void api_deployment_logs(struct req *r);
 void api_deployment_cancel(struct req *r);
 void api_app_rollback(struct req *r);
+/* api_domains.c: an app's host names one at a time */
+void api_app_domains_list(struct req *r);
+void api_app_domain_add(struct req *r);
+void api_app_domain_remove(struct req *r);
 /* The caller's org's app by id or name; answers 404 and returns -1. */
 int api_app_of(struct req *r, const char *ref, struct app *a);
 

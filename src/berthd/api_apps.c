@@ -10,6 +10,7 @@
 #include "access.h"
 #include "api.h"
 #include "deploy.h"
+#include "domains.h"
 #include "hub.h"
 #include "jsonx.h"
 #include "util.h"
@@ -22,7 +23,6 @@
 
 #define ENV_VALUE_MAX (64 * 1024)
 #define ENV_KEY_MAX 100
-#define DOMAINS_MAX 50
 #define MEMORY_MIN (6ll * 1024 * 1024)         /* Docker's own floor */
 #define MEMORY_MAX (1024ll * 1024 * 1024 * 1024)
 
@@ -121,29 +121,6 @@ static int health_path_valid(const char *s)
 {
     size_t l = strlen(s);
     return l >= 1 && l <= 1024 && s[0] == '/' && printable_no_space(s);
-}
-
-static int hostname_valid(const char *s)
-{
-    size_t l = strlen(s), label = 0;
-    if (l < 1 || l > 253 || s[0] == '.' || s[l - 1] == '.')
-        return 0;
-    int dots = 0;
-    for (size_t i = 0; i < l; i++) {
-        char c = s[i];
-        if (c == '.') {
-            if (label == 0 || s[i - 1] == '-')
-                return 0;
-            label = 0;
-            dots++;
-            continue;
-        }
-        int ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                 (c == '-' && label > 0) || (c == '*' && i == 0 && s[1] == '.');
-        if (!ok || ++label > 63)
-            return 0;
-    }
-    return dots >= 1 && s[l - 1] != '-';
 }
 
 static const char *const restart_policies[] = {"no", "always", "unless-stopped", "on-failure",
@@ -268,17 +245,16 @@ static int domains_field(struct req *r, json_t *b, struct app *a)
     json_array_foreach(v, i, d) {
         char host[256];
         const char *s = json_string_value(d);
-        if (!s || strlen(s) >= sizeof host) {
+        if (!s) {
             json_decref(out);
             return bad(r, "domains", "must hold host names such as app.example.com");
         }
-        for (size_t k = 0; k <= strlen(s); k++)
-            host[k] = (char)tolower((unsigned char)s[k]);
-        int dup = 0;
+        int valid = domains_normalise(s, host, sizeof host) == 0, dup = 0;
         size_t j;
         json_t *e;
-        json_array_foreach(out, j, e) dup |= strcmp(json_string_value(e), host) == 0;
-        if (!hostname_valid(host) || dup) {
+        if (valid)
+            json_array_foreach(out, j, e) dup |= strcmp(json_string_value(e), host) == 0;
+        if (!valid || dup) {
             json_decref(out);
             http_reply_error(r, 422, "invalid_field", "field 'domains': '%.253s' is %s", s,
                              dup ? "listed twice" : "not a host name (like app.example.com)");
@@ -429,6 +405,24 @@ static void app_defaults(struct app *a)
     a->health_timeout = 120;
 }
 
+/* 409 (and -1) when another app on a's server, in any org, has one of
+ * a's domains: one edge per server. The other app is never named. */
+static int domain_clash_refused(struct req *r, const struct app *a)
+{
+    char clash[256];
+    int rc = domains_clash(r->srv, a, clash, sizeof clash);
+    if (rc < 0) {
+        api_store_error(r, STORE_ERR, "application");
+        return -1;
+    }
+    if (rc > 0) {
+        http_reply_error(r, 409, "domain_taken", "domain '%s' is already served by another app on "
+                         "this app's server", clash);
+        return -1;
+    }
+    return 0;
+}
+
 /* ---- handlers ---- */
 
 struct list_ctx {
@@ -470,6 +464,8 @@ void api_app_create(struct req *r)
     a.org_id = r->who.org_id;
     a.server_id = sv.id;
     a.created_at = a.updated_at = util_now();
+    if (domain_clash_refused(r, &a) < 0)
+        goto done;
     int64_t id;
     int rc = store_app_create(r->srv->store, &a, &id);
     if (rc == STORE_CONFLICT) {
@@ -481,6 +477,8 @@ void api_app_create(struct req *r)
         goto done;
     }
     a.id = id;
+    if (strcmp(a.domains_json, "[]") != 0)
+        domains_push(r->srv, a.org_id, a.server_id, a.id, r->who.user_id);
     snprintf(r->audit_target, sizeof r->audit_target, "app:%lld", (long long)id);
     r->audit_detail = json_pack("{s:s, s:I, s:s}", "name", a.name, "server_id",
                                 (json_int_t)sv.id, "repo_url", a.repo_url);
@@ -525,6 +523,8 @@ void api_app_update(struct req *r)
         }
         a.server_id = sv.id;
     }
+    if (domain_clash_refused(r, &a) < 0)
+        goto done;
     a.updated_at = util_now();
     rc = store_app_update(r->srv->store, &a);
     if (rc == STORE_CONFLICT) {
@@ -540,6 +540,8 @@ void api_app_update(struct req *r)
     const char *key;
     json_t *val;
     json_object_foreach(b, key, val) json_array_append_new(changed, json_string(key));
+    if (json_object_get(b, "domains"))
+        domains_push(r->srv, a.org_id, a.server_id, a.id, r->who.user_id);
     r->audit_detail = json_pack("{s:s, s:o}", "name", a.name, "fields", changed);
     http_reply_json(r, 200, app_json(r, &a));
 done:
@@ -587,6 +589,8 @@ void api_app_delete(struct req *r)
         api_store_error(r, rc == STORE_OK ? STORE_ERR : rc, "application");
         goto done;
     }
+    if (strcmp(a.domains_json ? a.domains_json : "[]", "[]") != 0)
+        domains_push(r->srv, a.org_id, a.server_id, a.id, r->who.user_id); /* its names stop routing */
     r->audit_detail = json_pack("{s:s}", "name", a.name);
     http_reply_empty(r, 204);
 done:

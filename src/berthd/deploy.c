@@ -462,6 +462,24 @@ static void job_finished(struct srv *s, int64_t job_id, int failed, const char *
 /* Every (re)delivery: the env, decrypted into the frame only, and the git
  * credentials (gitauth.c); a GitHub App token still being minted holds
  * the job back (gitauth sends it with job_send once the token is there). */
+/* The app's domains as they are now, not as they were when the
+ * deployment was dispatched: a name moved to another app meanwhile must
+ * not come back with this deploy's swap. */
+static void spec_set_domains(struct srv *s, int64_t app_id, json_t *spec)
+{
+    struct app a;
+    char id[24];
+    snprintf(id, sizeof id, "%lld", (long long)app_id);
+    if (store_app_find(s->store, 0, id, &a) != STORE_OK)
+        return;
+    json_t *d = json_loads(a.domains_json ? a.domains_json : "[]", 0, NULL);
+    if (json_is_array(d) && json_array_size(d) <= PROTO_DEPLOY_DOMAINS_MAX)
+        json_object_set_new(spec, "domains", d);
+    else
+        json_decref(d);
+    store_app_release(&a);
+}
+
 static int job_at_send(struct srv *s, const struct job *j, json_t *spec)
 {
     struct proto_deploy_spec p;
@@ -476,6 +494,7 @@ static int job_at_send(struct srv *s, const struct job *j, json_t *spec)
     }
     int rollback = strcmp(p.kind, "rollback") == 0;
     proto_deploy_spec_release(&p);
+    spec_set_domains(s, app_id, spec);
     spec_add_env(s, app_id, spec);
     return gitauth_spec_add(s, j->id, app_id, rollback, spec) > 0 ? 1 : 0;
 }

@@ -18,6 +18,7 @@
 #include "crypto.h"
 #include "http.h"
 #include "deploy.h"
+#include "domains.h"
 #include "guard.h"
 #include "hub.h"
 #include "job.h"
@@ -269,7 +270,7 @@ static int cmd_serve(struct config *c)
     }
     /* The job kinds, and the job frames of the runner link (job.c). */
     if (job_kind_register(s.jobs, &script_job_kind) < 0 ||
-        job_kind_register(s.jobs, &deploy_job_kind) < 0 || jobs_start(s.jobs, s.hub) < 0 ||
+        job_kind_register(s.jobs, &deploy_job_kind) < 0 || job_kind_register(s.jobs, &edge_job_kind) < 0 || jobs_start(s.jobs, s.hub) < 0 ||
         channels_start(s.channels, s.hub) < 0 || containers_start(&s, s.hub) < 0 ||
         applogs_start(&s, s.hub) < 0)
         goto done;

@@ -66,6 +66,20 @@ static int key_ok(const char *s)
     return 1;
 }
 
+/* A host name in a path (api_domains.c checks it fully): letters, digits,
+ * '-', '.', a leading '*'; under 128 characters (longer names are removed
+ * through PATCH .../apps/{app}). */
+static int domain_ref_ok(const char *s)
+{
+    size_t l = strlen(s);
+    if (l < 1 || l > 127)
+        return 0;
+    for (size_t i = 0; i < l; i++)
+        if (!is_alnum(s[i]) && s[i] != '-' && s[i] != '.' && !(s[i] == '*' && i == 0))
+            return 0;
+    return 1;
+}
+
 int router_param_ok(const char *kind, size_t kind_len, const char *v)
 {
     /* Never in any kind: what lws' decoding could turn into a separator, a
@@ -85,6 +99,8 @@ int router_param_ok(const char *kind, size_t kind_len, const char *v)
         return (all_digits(v) && strlen(v) <= 19) || util_email_valid(v);
     if (kind_len == 3 && memcmp(kind, "key", 3) == 0)
         return key_ok(v);
+    if (kind_len == 6 && memcmp(kind, "domain", 6) == 0)
+        return domain_ref_ok(v);
     return 0; /* a pattern names a kind without a grammar: nothing passes */
 }
 

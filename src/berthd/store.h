@@ -464,6 +464,10 @@ int store_app_find(struct store *st, int64_t org_id, const char *ref, struct app
 int store_apps_each(struct store *st, int64_t org_id,
                     void (*fn)(void *arg, const struct app *a), void *arg);
 /* Writes every settable field of a (by a->id); CONFLICT on a taken name. */
+/* Every app on the server, of every org, by id (domain clashes: one edge
+ * per server), via fn (a is released after fn). */
+int store_apps_of_server_each(struct store *st, int64_t server_id,
+                              void (*fn)(void *arg, const struct app *a), void *arg);
 int store_app_update(struct store *st, const struct app *a);
 int store_app_set_current(struct store *st, int64_t app_id, int64_t deployment_id);
 /* Removes the app with its env, deployments and steps (in one transaction

@@ -115,6 +115,24 @@ int store_apps_each(struct store *st, int64_t org_id,
     return rc == 0 ? STORE_OK : STORE_ERR;
 }
 
+int store_apps_of_server_each(struct store *st, int64_t server_id,
+                              void (*fn)(void *arg, const struct app *a), void *arg)
+{
+    struct db_stmt *s = q(st, "SELECT " APP_COLS " FROM apps WHERE server_id = ? ORDER BY id",
+                          "i", server_id);
+    if (!s)
+        return STORE_ERR;
+    int rc;
+    struct app a;
+    while ((rc = db_next(st->db, s)) == 1) {
+        if (app_from_row(s, &a) == 0)
+            fn(arg, &a);
+        store_app_release(&a);
+    }
+    db_done(s);
+    return rc == 0 ? STORE_OK : STORE_ERR;
+}
+
 int store_app_update(struct store *st, const struct app *a)
 {
     struct db_stmt *s = q(st, "UPDATE apps SET name = ?, server_id = ?, repo_url = ?, "

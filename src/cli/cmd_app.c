@@ -712,3 +712,92 @@ done:
     buf_release(&a.line);
     return rc < 0 ? -1 : 0;
 }
+
+/* ---- domains: thin wrappers over .../apps/APP/domains ---- */
+
+/* .../apps/APP/domains, or .../apps/APP/domains/NAME */
+static int domain_path(struct cli *c, const char *name, char *out, size_t n)
+{
+    char k[400] = "/domains";
+    if (cli_org_path(c, "apps", c->args[0], out, n) < 0)
+        return -1;
+    if (name && client_path(c, k, sizeof k, "/domains/%s", name) < 0)
+        return -1;
+    if (strlen(out) + strlen(k) >= n)
+        return cli_usage(c, "the request path is too long");
+    strncat(out, k, n - strlen(out) - 1);
+    return 0;
+}
+
+static void human_domain_add(struct cli *c, json_t *d)
+{
+    (void)c;
+    printf("Added %s to %s: served by name on its server's shared HTTP port once the app has "
+           "been deployed.\n",
+           json_string_value(json_object_get(d, "name")),
+           json_string_value(json_object_get(d, "app")));
+}
+
+int cmd_domain_add(struct cli *c)
+{
+    char path[1400];
+    json_t *d = NULL;
+    if (domain_path(c, NULL, path, sizeof path) < 0)
+        return -1;
+    json_t *body = json_pack("{s:s}", "name", c->args[1]);
+    int rc = client_mutate(c, "POST", path, body, 1, NULL, &d);
+    json_decref(body);
+    if (rc == 0) {
+        if (json_is_object(d))
+            json_object_set_new(d, "app", json_string(c->args[0]));
+        out_ok(c, d, human_domain_add);
+    }
+    return rc < 0 ? -1 : 0;
+}
+
+static void human_domain_rm(struct cli *c, json_t *d)
+{
+    (void)c;
+    printf("Removed %s from %s.\n", json_string_value(json_object_get(d, "name")),
+           json_string_value(json_object_get(d, "app")));
+}
+
+int cmd_domain_rm(struct cli *c)
+{
+    char path[1400], what[400];
+    if (domain_path(c, c->args[1], path, sizeof path) < 0)
+        return -1;
+    snprintf(what, sizeof what, "remove %.253s from %.100s (it stops being served)", c->args[1],
+             c->args[0]);
+    if (!c->dry_run && (cli_need_token(c) < 0 || prompt_confirm(c, what) < 0))
+        return -1;
+    int rc = client_mutate(c, "DELETE", path, NULL, 1, NULL, NULL);
+    if (rc == 0)
+        out_ok(c, json_pack("{s:s, s:s, s:b}", "app", c->args[0], "name", c->args[1], "removed", 1),
+               human_domain_rm);
+    return rc < 0 ? -1 : 0;
+}
+
+static void human_domain_list(struct cli *c, json_t *d)
+{
+    static const char *const h[] = {"DOMAIN", "WILDCARD", NULL};
+    json_t *t = out_table_new(h), *e;
+    size_t i;
+    char x[4];
+    (void)c;
+    json_array_foreach(json_object_get(d, "items"), i, e)
+        out_table_row(t, out_str(e, "name", x, sizeof x),
+                      json_is_true(json_object_get(e, "wildcard")) ? "yes" : "no", NULL);
+    out_table_print(t);
+}
+
+int cmd_domain_list(struct cli *c)
+{
+    char path[1400];
+    json_t *d = NULL;
+    if (domain_path(c, NULL, path, sizeof path) < 0 ||
+        client_request(c, "GET", path, NULL, 1, &d) < 0)
+        return -1;
+    out_ok(c, d, human_domain_list);
+    return 0;
+}

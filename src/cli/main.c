@@ -266,6 +266,16 @@ static const struct cli_cmd cmds[] = {
      cmd_env_unset},
     {"env", "list", "APP", 1, 1, ORGO, "list an application's env names (never values)", NULL,
      cmd_env_list},
+    {"domain", "add", "APP NAME", 2, 2, ORGO | MUT,
+     "serve an application under a host name (app.example.com or *.example.com)",
+     "The server's edge routes NAME (Host header) to the app on its shared HTTP port (80\n"
+     "unless the runner says otherwise), with no reload. A name is one app's per server:\n"
+     "one another app there has is refused (exit 5). Names are lower-cased.\n",
+     cmd_domain_add},
+    {"domain", "rm", "APP NAME", 2, 2, ORGO | MUT, "stop serving an application under NAME; asks first",
+     NULL, cmd_domain_rm},
+    {"domain", "list", "APP", 1, 1, ORGO, "list an application's host names", NULL,
+     cmd_domain_list},
     {NULL, "deploy", "APP", 1, 1, ORGO | OPTB(OPT_REF) | OPTB(OPT_FOLLOW) | MUT,
      "deploy an application (the branch head, or --ref SHA)",
      "The app's server must be ACTIVE (exit 5 otherwise; exit 4 for an unknown app). The\n"

@@ -580,8 +580,12 @@ static void swapped(void *arg, int rc, const struct edge_swap_report *rep, const
         return;
     }
     d->swapped = 1;
-    report(d, P_SWAP, "ok", NULL, NULL, "port %d routes to %s; old server drained in %lld ms%s", d->public_port,
-           d->server, rep ? (long long)rep->drain_ms : 0LL, rep && !rep->drained ? " (drain time ran out)" : "");
+    char where[48];
+    if (d->public_port > 0)
+        snprintf(where, sizeof where, "port %d", d->public_port);
+    else
+        snprintf(where, sizeof where, "%zu domain(s)", d->ndomains);
+    report(d, P_SWAP, "ok", NULL, NULL, "%s routes to %s; old server drained in %lld ms%s", where, d->server, rep ? (long long)rep->drain_ms : 0LL, rep && !rep->drained ? " (drain time ran out)" : "");
     if (d->cancelled)
         emit_text(d, "system", "cancel came during the swap: too late, the new deployment serves");
     cleanup(d);
@@ -614,12 +618,13 @@ static void edge_up(void *arg, int rc, const char *msg)
         return;
     if (edge_app_set(d->r->edge, d->slug, d->public_port, (const char *const *)d->domains, d->ndomains, app_set,
                      d) < 0)
-        fail(d, "edge: cannot route port %d to this app (another app holds it?)", d->public_port);
+        fail(d, "edge: cannot route port %d / %zu domain(s) to this app (another app holds the port, or it is the "
+                "shared HTTP port?)", d->public_port, d->ndomains);
 }
 
 static void swap(struct deploy *d)
 {
-    if (d->public_port <= 0) {
+    if (d->public_port <= 0 && d->ndomains == 0) {
         cleanup(d);  /* no edge: nothing to route */
         return;
     }
@@ -987,7 +992,7 @@ static void pinged(void *arg, int status, json_t *body, const char *err)
         strcat(missing, " curl");
     if (!rollback && !in_path("docker"))
         strcat(missing, " docker");
-    if (d->public_port > 0 && !in_path("haproxy"))
+    if ((d->public_port > 0 || d->ndomains > 0) && !in_path("haproxy"))
         strcat(missing, " haproxy");
     if (missing[0]) {
         fail(d, "missing:%s", missing);
@@ -1000,7 +1005,8 @@ static void pinged(void *arg, int status, json_t *body, const char *err)
             return;
         }
     }
-    report(d, P_PRECHECK, "ok", NULL, NULL, "docker, git, curl%s, disk", d->public_port > 0 ? ", haproxy" : "");
+    report(d, P_PRECHECK, "ok", NULL, NULL, "docker, git, curl%s, disk",
+           d->public_port > 0 || d->ndomains > 0 ? ", haproxy" : "");
     if (interrupted(d))
         return;
     if (rollback) {
@@ -1251,7 +1257,7 @@ static void rec_new_inspected(void *arg, int status, json_t *body, const char *e
         recover_end(d, 1, "the swap was done; the new deployment serves");
         return;
     }
-    if (d->public_port > 0 && d->r->edge) {
+    if (d->r->edge && (d->public_port > 0 || cur)) {
         if (edge_running(d->r->edge))
             rec_edge_up(d, 0, NULL);
         else if (edge_start(d->r->edge, rec_edge_up, d) < 0)
@@ -1329,12 +1335,177 @@ int deploy_recover(struct runner *r, struct job *j, const char *id)
     return 1;
 }
 
+/* --- the "edge" job: an app's domains changed, no deploy --- */
+
+static void edge_job_done(void *arg, int rc, const char *msg)
+{
+    struct job *j = arg;
+    char line[600];
+    int n = snprintf(line, sizeof line, "edge: %s\n", msg ? msg : rc < 0 ? "failed" : "done");
+    jobs_emit(j, "system", line, n > 0 && (size_t)n < sizeof line ? (size_t)n : strlen(line));
+    jobs_finish(j, rc < 0 ? 1 : 0, rc < 0 ? (msg ? msg : "the edge refused the change") : NULL);
+}
+
+/* An app that runs but was never behind the edge (deployed with neither a
+ * public port nor domains) gets its first names: its serving container
+ * (spec "container", checked to be this runner's and that deployment's)
+ * becomes the app's backend server, as a deploy's swap would make it. */
+struct adopt {
+    struct runner *r;
+    struct job *j;
+    struct docker *dk;
+    char slug[48], server[48], cname[96], dep[24], addr[80], msg[300];
+    int port, rc;
+    const char *domains[PROTO_DEPLOY_DOMAINS_MAX];
+    json_t *spec;                   /* holds the domains' strings */
+    lws_sorted_usec_list_t sul;
+};
+
+static void adopt_free_tick(lws_sorted_usec_list_t *sul)
+{
+    struct adopt *a = lws_container_of(sul, struct adopt, sul);
+    edge_job_done(a->j, a->rc, a->msg);
+    docker_free(a->dk);
+    json_decref(a->spec);
+    free(a);
+}
+
+/* Ends the job from the loop, never inside a docker or edge callback's caller. */
+static void adopt_end(struct adopt *a, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void adopt_end(struct adopt *a, int rc, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(a->msg, sizeof a->msg, fmt, ap);
+    va_end(ap);
+    a->rc = rc;
+    lws_sul_schedule(a->r->ctx, 0, &a->sul, adopt_free_tick, 1);
+}
+
+static void adopt_swapped(void *arg, int rc, const struct edge_swap_report *rep, const char *msg)
+{
+    struct adopt *a = arg;
+    (void)rep;
+    if (rc < 0)
+        adopt_end(a, -1, "cannot route to the serving container: %s", msg ? msg : "swap refused");
+    else
+        adopt_end(a, 0, "the app's serving container %s (%s) is now behind the edge under %zu name(s)",
+                  a->cname, a->addr, json_array_size(json_object_get(a->spec, "domains")));
+}
+
+static void adopt_set(void *arg, int rc, const char *msg)
+{
+    struct adopt *a = arg;
+    if (rc < 0)
+        adopt_end(a, -1, "%s", msg ? msg : "the edge refused the app");
+    else if (edge_swap(a->r->edge, a->slug, a->server, a->addr, 0, adopt_swapped, a) < 0)
+        adopt_end(a, -1, "the edge refused the swap");
+}
+
+static void adopt_edge_up(void *arg, int rc, const char *msg)
+{
+    struct adopt *a = arg;
+    size_t n = json_array_size(json_object_get(a->spec, "domains"));
+    if (rc < 0)
+        adopt_end(a, -1, "HAProxy did not start: %s", msg ? msg : "?");
+    else if (edge_app_set(a->r->edge, a->slug, 0, a->domains, n, adopt_set, a) < 0)
+        adopt_end(a, -1, "the edge refused these domains (is the shared HTTP port off? --edge-http-port)");
+}
+
+static void adopt_inspected(void *arg, int status, json_t *body, const char *err)
+{
+    struct adopt *a = arg;
+    json_t *labels = json_object_get(json_object_get(body, "Config"), "Labels");
+    const char *o = json_string_value(json_object_get(labels, "berth.runner"));
+    const char *dep = json_string_value(json_object_get(labels, "berth.deployment"));
+    const char *st = err ? NULL : docker_inspect_status(body);
+    char ip[64];
+    int hp;
+    (void)status;
+    if (err || !o || strcmp(o, owner(a->r)) || !dep || strcmp(dep, a->dep) || !st || strcmp(st, "running") ||
+        docker_inspect_published(body, a->port, ip, sizeof ip, &hp) < 0) {
+        adopt_end(a, 0, "the app has no running container here; its next deploy routes these names");
+        return;
+    }
+    snprintf(a->addr, sizeof a->addr, "%s:%d", ip, hp);
+    if (edge_running(a->r->edge))
+        adopt_edge_up(a, 0, NULL);
+    else if (edge_start(a->r->edge, adopt_edge_up, a) < 0)
+        adopt_end(a, -1, "cannot start HAProxy");
+}
+
+static int adopt_start(struct runner *r, struct job *j, const char *slug, json_t *spec)
+{
+    const char *cname = json_string_value(json_object_get(spec, "container"));
+    const char *dep = json_string_value(json_object_get(spec, "deployment"));
+    json_int_t port = json_integer_value(json_object_get(spec, "container_port"));
+    json_t *doms = json_object_get(spec, "domains"), *v;
+    struct adopt *a;
+    size_t i;
+    if (!cname || !cname_ok(cname) || !dep || strlen(dep) > 20 || strspn(dep, "0123456789") != strlen(dep) ||
+        port < 1 || port > 65535 || json_array_size(doms) == 0)
+        return 0;
+    if (!(a = calloc(1, sizeof *a)))
+        return 0;
+    a->r = r;
+    a->j = j;
+    a->port = (int)port;
+    a->spec = json_incref(spec);
+    util_strlcpy(a->slug, slug, sizeof a->slug);
+    util_strlcpy(a->cname, cname, sizeof a->cname);
+    util_strlcpy(a->dep, dep, sizeof a->dep);
+    snprintf(a->server, sizeof a->server, "d%s", dep);  /* as the deploy names it */
+    json_array_foreach(doms, i, v) a->domains[i] = json_string_value(v);
+    if (docker_new(r->ctx, r->vh, r->docker_endpoint, &a->dk) < 0 ||
+        docker_container_inspect(a->dk, cname, adopt_inspected, a) < 0) {
+        docker_free(a->dk);
+        json_decref(a->spec);
+        free(a);
+        return 0;
+    }
+    return 1;
+}
+
+int deploy_edge_job(struct runner *r, struct job *j, json_t *spec, char *err, size_t errlen)
+{
+    const char *app = json_string_value(json_object_get(spec, "app_id"));
+    json_t *doms = json_object_get(spec, "domains"), *v;
+    const char *list[PROTO_DEPLOY_DOMAINS_MAX];
+    char slug[48];
+    size_t n = 0, i;
+    int port;
+    if (!app || !*app || strlen(app) > 20 || strspn(app, "0123456789") != strlen(app) || !json_is_array(doms) ||
+        json_array_size(doms) > PROTO_DEPLOY_DOMAINS_MAX) {
+        snprintf(err, errlen, "bad edge spec: app_id (digits) and domains (an array) are required");
+        return -1;
+    }
+    json_array_foreach(doms, i, v) {
+        if (!json_is_string(v)) {
+            snprintf(err, errlen, "bad edge spec: domains must hold host names");
+            return -1;
+        }
+        list[n++] = json_string_value(v);
+    }
+    snprintf(slug, sizeof slug, "a%s", app);
+    if (!r->edge || (port = edge_app_port(r->edge, slug)) < 0) {
+        if (!r->edge || !adopt_start(r, j, slug, spec))
+            edge_job_done(j, 0, "the app is not behind the edge yet; its next deploy routes these names");
+        return 0;
+    }
+    if (edge_app_set(r->edge, slug, port, list, n, edge_job_done, j) < 0) {
+        snprintf(err, errlen, "the edge refused these domains (is the shared HTTP port off? --edge-http-port)");
+        return -1;
+    }
+    return 0;
+}
+
 /* --- the runner's edge --- */
 
 int deploy_init(struct runner *r)
 {
     char dir[PATH_MAX];
-    struct edge_options o = {.dir = dir, .bind_addr = r->edge_bind[0] ? r->edge_bind : NULL};
+    struct edge_options o = {.dir = dir, .bind_addr = r->edge_bind[0] ? r->edge_bind : NULL,
+                             .http_port = r->edge_http_port};
     if (state_path(r, "edge", dir, sizeof dir) < 0 || strlen(dir) > 80) {
         log_warn(C, "state dir path too long for the edge sockets: public ports disabled");
         return 0;

@@ -35,7 +35,7 @@
 
 #define C "edge"
 #define APPS_MAX 64
-#define DOMAINS_MAX 32
+#define DOMAINS_MAX 50  /* berthd's limit per app (PROTO_DEPLOY_DOMAINS_MAX) */
 #define NAME_MAX_LEN 63
 #define ANSWER_MAX (4u * 1024 * 1024)
 #define CMD_TIMEOUT_US (10 * LWS_USEC_PER_SEC)
@@ -85,6 +85,8 @@ struct op {
     int drain_limit_ms;
     int64_t drain_ms;
     struct child *check;           /* `haproxy -c` running for this op */
+    int sync[APPS_MAX + 2];        /* maps to replace: a port, 0 (exact), -1 (wild) */
+    int nsync, isync, pending, fails;
     char msg[512];
     edge_done_cb done;
     edge_swap_cb swap_done;
@@ -98,6 +100,8 @@ struct edge {
     char dir[128];                 /* <= 80 chars: socket paths fit sun_path */
     char haproxy[PATH_MAX];
     char bind[64];
+    int http_port;                 /* the shared by-name frontend's port, 0: none */
+    int http_on;                   /* it is in the config (once an app had domains) */
     char cfg[PATH_MAX], admin[PATH_MAX], master[PATH_MAX], pidfile[PATH_MAX], logfile[PATH_MAX];
     struct edge_app apps[APPS_MAX];
     size_t napps;
@@ -131,6 +135,25 @@ static int addr_ok(const char *s)
         return 0;
     for (const char *p = s; p < colon; p++)
         if (!isxdigit((unsigned char)*p) && !strchr(".:[]", *p))
+            return 0;
+    return 1;
+}
+
+static int is_wild(const char *d)
+{
+    return d[0] == '*' && d[1] == '.';
+}
+
+/* A host name as berthd sends it: lower case, [a-z0-9-.], or "*." and one */
+static int domain_ok(const char *d)
+{
+    size_t n = d ? strlen(d) : 0;
+    if (n >= 2 && is_wild(d))
+        d += 2, n -= 2;
+    if (!n || n > 253 || d[0] == '.' || d[n - 1] == '.')
+        return 0;
+    for (; *d; d++)
+        if (!islower((unsigned char)*d) && !isdigit((unsigned char)*d) && !strchr("-.", *d))
             return 0;
     return 1;
 }
@@ -394,6 +417,46 @@ static int map_path(const struct edge *e, int port, char *out, size_t n)
     return w > 0 && (size_t)w < n ? 0 : -1;
 }
 
+/* The shared frontend's maps: exact names, and wildcards by suffix. */
+static int http_map_path(const struct edge *e, int wild, char *out, size_t n)
+{
+    int w = snprintf(out, n, "%s/%s", e->dir, wild ? "http-wild.map" : "http.map");
+    return w > 0 && (size_t)w < n ? 0 : -1;
+}
+
+struct map_entry {
+    const char *key;
+    const char *app;
+};
+
+static int by_key_length_desc(const void *a, const void *b)
+{
+    size_t x = strlen(((const struct map_entry *)a)->key), y = strlen(((const struct map_entry *)b)->key);
+    return x < y ? 1 : x > y ? -1 : strcmp(((const struct map_entry *)a)->key, ((const struct map_entry *)b)->key);
+}
+
+/* The entries of one map ("key app_name" lines) into b. port > 0: the
+ * public port's map (every domain as written); port 0: the shared
+ * frontend's exact map (wild 0) or its suffix map (wild 1: "*.x.y" as
+ * ".x.y", the longest suffix first, as map_end takes the first match). */
+static void map_text(const struct edge *e, int port, int wild, struct buf *b)
+{
+    static struct map_entry ent[APPS_MAX * DOMAINS_MAX];
+    size_t n = 0;
+    for (size_t j = 0; j < e->napps; j++) {
+        const struct edge_app *a = &e->apps[j];
+        if (port > 0 && a->port != port)
+            continue;
+        for (size_t d = 0; d < a->ndomains; d++)
+            if (port > 0 || is_wild(a->domains[d]) == wild)
+                ent[n++] = (struct map_entry){port == 0 && wild ? a->domains[d] + 1 : a->domains[d], a->name};
+    }
+    if (wild)
+        qsort(ent, n, sizeof ent[0], by_key_length_desc);
+    for (size_t k = 0; k < n; k++)
+        buf_printf(b, "%s app_%s\n", ent[k].key, ent[k].app);
+}
+
 char *edge_render_config(const struct edge *e)
 {
     struct buf b;
@@ -436,11 +499,37 @@ char *edge_render_config(const struct edge *e)
                    "    http-request set-var(txn.host) req.hdr(host),field(1,:),lower\n"
                    "    use_backend %%[var(txn.host),map(%s)] if { var(txn.host),map(%s) -m found }\n",
                    p, e->bind, p, map, map);
+        /* the port's default: its app without domains, else its only app
+         * (a public port is a way in without a name) */
+        const char *def = NULL, *only = NULL;
+        int on_port = 0;
         for (size_t j = 0; j < e->napps; j++)
-            if (e->apps[j].port == p && e->apps[j].ndomains == 0) {
-                buf_printf(&b, "    default_backend app_%s\n", e->apps[j].name);
-                break;
+            if (e->apps[j].port == p) {
+                on_port++;
+                only = e->apps[j].name;
+                if (!def && e->apps[j].ndomains == 0)
+                    def = e->apps[j].name;
             }
+        if (!def && on_port == 1)
+            def = only;
+        if (def)
+            buf_printf(&b, "    default_backend app_%s\n", def);
+    }
+    if (e->http_on) {
+        char wild[PATH_MAX];
+        http_map_path(e, 0, map, sizeof map);
+        http_map_path(e, 1, wild, sizeof wild);
+        buf_printf(&b,
+                   "\nfrontend http\n"
+                   "    bind %s:%d\n"
+                   "    http-request set-var(txn.host) req.hdr(host),field(1,:),lower\n"
+                   "    use_backend %%[var(txn.host),map(%s)] if { var(txn.host),map(%s) -m found }\n"
+                   "    use_backend %%[var(txn.host),map_end(%s)] if { var(txn.host),map_end(%s) -m found }\n"
+                   "    default_backend berth_no_app\n"
+                   "\nbackend berth_no_app\n"
+                   "    http-request return status 404 content-type text/plain string \"no app is served under this "
+                   "host name on this server\\n\"\n",
+                   e->bind, e->http_port, map, map, wild, wild);
     }
     for (size_t k = 0; k < e->napps; k++) {
         const struct edge_app *a = &e->apps[k];
@@ -451,23 +540,27 @@ char *edge_render_config(const struct edge *e)
     return buf_steal(&b, NULL);
 }
 
-static int write_maps(struct edge *e)
+static int write_map(const struct edge *e, int port, int wild)
 {
     char path[PATH_MAX];
-    for (size_t k = 0; k < e->napps; k++) {
-        struct buf b;
-        int p = e->apps[k].port, rc;
-        buf_init(&b, 1 << 20);
-        for (size_t j = 0; j < e->napps; j++)
-            if (e->apps[j].port == p)
-                for (size_t d = 0; d < e->apps[j].ndomains; d++)
-                    buf_printf(&b, "%s app_%s\n", e->apps[j].domains[d], e->apps[j].name);
-        rc = map_path(e, p, path, sizeof path) == 0 ? util_write_file_atomic(path, b.data ? b.data : "", b.len, 0600)
-                                                    : -1;
-        buf_release(&b);
-        if (rc < 0)
+    struct buf b;
+    int rc;
+    buf_init(&b, 1 << 20);
+    map_text(e, port, wild, &b);
+    rc = (port > 0 ? map_path(e, port, path, sizeof path) : http_map_path(e, wild, path, sizeof path)) == 0
+             ? util_write_file_atomic(path, b.data ? b.data : "", b.len, 0600)
+             : -1;
+    buf_release(&b);
+    return rc;
+}
+
+static int write_maps(struct edge *e)
+{
+    for (size_t k = 0; k < e->napps; k++)
+        if (e->apps[k].port > 0 && write_map(e, e->apps[k].port, 0) < 0)
             return -1;
-    }
+    if (e->http_on && (write_map(e, 0, 0) < 0 || write_map(e, 0, 1) < 0))
+        return -1;
     return 0;
 }
 
@@ -511,21 +604,32 @@ int edge_load(struct edge *e)
     char *text = NULL, *line, *save = NULL, path[PATH_MAX];
     char name[NAME_MAX_LEN + 1], srv[NAME_MAX_LEN + 1], addr[80], dom[256];
     size_t len;
-    int port = 0, ports[APPS_MAX], nports = 0;
+    int port = 0, ports[APPS_MAX], nports = 0, ndefaults = 0;
+    struct {
+        char name[NAME_MAX_LEN + 1];
+        int port;
+    } defaults[APPS_MAX];
     struct edge_app *cur = NULL;
     if (e->napps)
         return 0;
     if (util_read_file(e->cfg, 1 << 20, &text, &len) < 0)
         return errno == ENOENT ? 0 : -1;
     for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        if (sscanf(line, "frontend port_%d", &port) == 1) {
+        if (strcmp(line, "frontend http") == 0) {
+            e->http_on = 1;
+            cur = NULL;
+            port = 0;
+        } else if (sscanf(line, "frontend port_%d", &port) == 1) {
             cur = NULL;
             if (nports < APPS_MAX)
                 ports[nports++] = port;
         } else if (sscanf(line, " default_backend app_%63s", name) == 1 && port > 0) {
-            struct edge_app *a = load_app(e, name);
-            if (a)
-                a->port = port;
+            /* applied once the backends made the apps, in the file's order,
+             * so the config renders the same again (no needless reload) */
+            if (ndefaults < APPS_MAX) {
+                util_strlcpy(defaults[ndefaults].name, name, sizeof defaults[0].name);
+                defaults[ndefaults++].port = port;
+            }
         } else if (sscanf(line, "backend app_%63s", name) == 1) {
             cur = load_app(e, name);
             port = 0;
@@ -536,17 +640,31 @@ int edge_load(struct edge *e)
         }
     }
     free(text);
-    for (int k = 0; k < nports; k++) {
+    for (int k = 0; k < ndefaults; k++) {
+        struct edge_app *a = load_app(e, defaults[k].name);
+        if (a)
+            a->port = defaults[k].port;
+    }
+    /* the port maps, then the shared frontend's (port 0 here): exact, wild */
+    for (int k = 0; k < nports + 2; k++) {
+        int p = k < nports ? ports[k] : 0, wild = k == nports + 1;
         text = NULL;
         save = NULL;
-        if (map_path(e, ports[k], path, sizeof path) < 0 || util_read_file(path, 1 << 20, &text, &len) < 0)
+        if ((p > 0 ? map_path(e, p, path, sizeof path) : http_map_path(e, wild, path, sizeof path)) < 0 ||
+            util_read_file(path, 1 << 20, &text, &len) < 0)
             continue;
         for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
             struct edge_app *a;
+            char full[258];
+            int have = 0;
             if (sscanf(line, "%255s app_%63s", dom, name) != 2 || !(a = load_app(e, name)))
                 continue;
-            a->port = ports[k];
-            if (a->ndomains < DOMAINS_MAX && name_ok(dom, "-.") && (a->domains[a->ndomains] = strdup(dom)))
+            if (p > 0)
+                a->port = p;
+            snprintf(full, sizeof full, "%s%s", wild ? "*" : "", dom);
+            for (size_t d = 0; d < a->ndomains; d++)
+                have |= !strcmp(a->domains[d], full);
+            if (!have && a->ndomains < DOMAINS_MAX && domain_ok(full) && (a->domains[a->ndomains] = strdup(full)))
                 a->ndomains++;
         }
         free(text);
@@ -566,6 +684,14 @@ const char *edge_app_server(const struct edge *e, const char *app, const char **
     return NULL;
 }
 
+int edge_app_port(const struct edge *e, const char *app)
+{
+    for (size_t k = 0; k < e->napps; k++)
+        if (strcmp(e->apps[k].name, app) == 0)
+            return e->apps[k].port;
+    return -1;
+}
+
 /* --- lifecycle --- */
 
 int edge_new(struct lws_context *ctx, struct lws_vhost *vh, const struct edge_options *o, struct edge **out)
@@ -581,6 +707,7 @@ int edge_new(struct lws_context *ctx, struct lws_vhost *vh, const struct edge_op
     util_strlcpy(e->dir, o->dir, sizeof e->dir);
     util_strlcpy(e->haproxy, o->haproxy ? o->haproxy : "haproxy", sizeof e->haproxy);
     util_strlcpy(e->bind, o->bind_addr ? o->bind_addr : "", sizeof e->bind);
+    e->http_port = o->http_port > 0 && o->http_port <= 65535 ? o->http_port : 0;
     snprintf(e->cfg, sizeof e->cfg, "%s/haproxy.cfg", e->dir);
     snprintf(e->admin, sizeof e->admin, "%s/admin.sock", e->dir);
     snprintf(e->master, sizeof e->master, "%s/master.sock", e->dir);
@@ -976,93 +1103,175 @@ static void reload_start(struct op *o)
 
 /* --- apps --- */
 
-static void app_map_answer(void *arg, int rc, const char *text)
+/* Replaces each map in o->sync in turn, atomically: `prepare map` gives a
+ * new version, `add map @V` fills it, `commit map @V` swaps it in. Requests
+ * see the old map or the new one, never a half-built one. */
+static void sync_next(struct op *o);
+
+static int sync_path(const struct op *o, char *out, size_t n)
+{
+    int t = o->sync[o->isync];
+    return t > 0 ? map_path(o->e, t, out, n) : http_map_path(o->e, t < 0, out, n);
+}
+
+static void sync_answer(void *arg, int rc, const char *text)
 {
     struct op *o = arg;
     if (!o->e)
         return;
-    if (rc < 0 || (text[0] && strcmp(text, "\n") && strcmp(text, "\n\n")))
-        o->tries++;  /* an entry that already existed or was gone: the file is the truth */
-    if (--o->step == 0) {
-        char m[96];
-        snprintf(m, sizeof m, "domains updated (%d map commands had nothing to do)", o->tries);
-        o->tries = 0;
-        op_finish_later(o, m);
+    if (rc < 0 || !blank(text)) {
+        o->fails++;
+        log_warn(C, "map update: %.200s", text);
     }
+    if (--o->pending == 0) {
+        o->isync++;
+        sync_next(o);
+    }
+}
+
+static void sync_prepared(void *arg, int rc, const char *text)
+{
+    struct op *o = arg;
+    char path[PATH_MAX], cmd[PATH_MAX + 512], *line, *save = NULL;
+    struct buf b;
+    int ver;
+    if (!o->e)
+        return;
+    if (rc < 0 || sscanf(text, "New version created: %d", &ver) != 1 || sync_path(o, path, sizeof path) < 0) {
+        op_finish(o, -1, "prepare map refused: %.200s", text);
+        return;
+    }
+    buf_init(&b, 1 << 20);
+    map_text(o->e, o->sync[o->isync] > 0 ? o->sync[o->isync] : 0, o->sync[o->isync] < 0, &b);
+    o->pending = 1;  /* the commit */
+    for (line = b.data ? strtok_r(b.data, "\n", &save) : NULL; line; line = strtok_r(NULL, "\n", &save)) {
+        snprintf(cmd, sizeof cmd, "add map @%d %s %s", ver, path, line);
+        o->pending += cmd_queue(o->e, 0, cmd, sync_answer, o) == 0;
+    }
+    buf_release(&b);
+    snprintf(cmd, sizeof cmd, "commit map @%d %s", ver, path);
+    if (cmd_queue(o->e, 0, cmd, sync_answer, o) < 0)
+        o->pending--, o->fails++;
+    if (o->pending == 0) {
+        o->isync++;
+        sync_next(o);
+    }
+}
+
+static void sync_next(struct op *o)
+{
+    char path[PATH_MAX], cmd[PATH_MAX + 32];
+    if (o->isync >= o->nsync) {
+        if (o->fails)
+            op_finish(o, -1, "%d map command(s) refused; see the runner log", o->fails);
+        else
+            op_finish(o, 0, "routes updated in %d map(s), no reload", o->nsync);
+        return;
+    }
+    if (sync_path(o, path, sizeof path) < 0) {
+        op_finish(o, -1, "map path too long");
+        return;
+    }
+    snprintf(cmd, sizeof cmd, "prepare map %s", path);
+    if (cmd_queue(o->e, 0, cmd, sync_prepared, o) < 0)
+        op_finish(o, -1, "out of memory");
+}
+
+static void sync_add(struct op *o, int target)
+{
+    for (int k = 0; k < o->nsync; k++)
+        if (o->sync[k] == target)
+            return;
+    if (o->nsync < (int)(sizeof o->sync / sizeof o->sync[0]))
+        o->sync[o->nsync++] = target;
+}
+
+static void sync_start_tick(lws_sorted_usec_list_t *sul)
+{
+    sync_next(lws_container_of(sul, struct op, sul));
+}
+
+static void drop_domain(struct edge_app *a, const char *d)
+{
+    for (size_t k = 0; k < a->ndomains; k++)
+        if (!strcmp(a->domains[k], d)) {
+            free(a->domains[k]);
+            a->domains[k] = a->domains[--a->ndomains];
+            return;
+        }
 }
 
 int edge_app_set(struct edge *e, const char *app, int port, const char *const *domains, size_t ndomains,
                  edge_done_cb cb, void *arg)
 {
-    struct edge_app *a, before;
-    char map[PATH_MAX], cmd[PATH_MAX + 512];
-    int reload;
+    struct edge_app *a;
+    int changed = 0;
     struct op *o;
 
-    if (!name_ok(app, "-") || port < 1 || port > 65535 || ndomains > DOMAINS_MAX)
+    /* an app without a port has its names only: it needs the shared frontend
+     * (a known app may lose its last name: it keeps its backend, unrouted) */
+    if (!name_ok(app, "-") || port < 0 || port > 65535 || ndomains > DOMAINS_MAX ||
+        (port > 0 && port == e->http_port) || (port == 0 && (e->http_port == 0 || (!ndomains && !find_app(e, app)))))
         return -1;
     for (size_t k = 0; k < ndomains; k++)
-        if (!domains[k] || !name_ok(domains[k], "-.") || strlen(domains[k]) > 253)
+        if (!domain_ok(domains[k]))
             return -1;
     for (size_t k = 0; k < e->napps; k++)  /* one default app per port */
-        if (ndomains == 0 && e->apps[k].port == port && e->apps[k].ndomains == 0 && strcmp(e->apps[k].name, app))
+        if (port > 0 && ndomains == 0 && e->apps[k].port == port && e->apps[k].ndomains == 0 &&
+            strcmp(e->apps[k].name, app))
             return -1;
     a = find_app(e, app);
-    if (!a) {
-        if (e->napps == APPS_MAX)
-            return -1;
-        a = &e->apps[e->napps++];
-        memset(a, 0, sizeof *a);
-        util_strlcpy(a->name, app, sizeof a->name);
-        before = *a;
-        reload = 1;
-    } else {
-        before = *a;
-        reload = a->port != port || (a->ndomains == 0) != (ndomains == 0);
-    }
+    if (!a && e->napps == APPS_MAX)
+        return -1;
     o = op_new(e, OP_APP, cb, arg);
     if (!o)
         return -1;
+    if (!a) {
+        a = &e->apps[e->napps++];
+        memset(a, 0, sizeof *a);
+        util_strlcpy(a->name, app, sizeof a->name);
+    }
+    if (a->port > 0)
+        sync_add(o, a->port);  /* its old port's map loses its names */
+    for (size_t k = 0; k < a->ndomains; k++)
+        free(a->domains[k]);
     a->port = port;
     a->ndomains = 0;
     for (size_t k = 0; k < ndomains; k++)
-        a->domains[a->ndomains++] = strdup(domains[k]);
-    if (write_config(e, NULL) < 0) {
+        if ((a->domains[a->ndomains] = strdup(domains[k])))
+            a->ndomains++;
+    /* A name is one app's: one that another app had moves here (berthd
+     * keeps names unique per server; this keeps the maps unambiguous
+     * whatever order the updates come in). */
+    for (size_t j = 0; j < e->napps; j++)
+        if (&e->apps[j] != a)
+            for (size_t k = 0; k < a->ndomains; k++) {
+                size_t before = e->apps[j].ndomains;
+                drop_domain(&e->apps[j], a->domains[k]);
+                if (e->apps[j].ndomains != before && e->apps[j].port > 0)
+                    sync_add(o, e->apps[j].port);
+            }
+    if (a->ndomains && e->http_port > 0)
+        e->http_on = 1;
+    if (port > 0)
+        sync_add(o, port);
+    if (e->http_on) {
+        sync_add(o, 0);
+        sync_add(o, -1);
+    }
+    if (write_config(e, &changed) < 0) {
         op_untrack(o);
         free(o);
         return -1;
     }
     if (!edge_running(e)) {
         op_finish_later(o, "config written (HAProxy not running)");
-    } else if (reload) {
-        o->kind = OP_RELOAD;
+    } else if (changed) {
+        o->kind = OP_RELOAD;  /* a new app, port or frontend: the config itself changed */
         reload_start(o);
     } else {
-        /* same port, still domain-routed: map entries only, no reload */
-        map_path(e, port, map, sizeof map);
-        o->step = 1;  /* guard so nothing finishes while queueing */
-        for (size_t k = 0; k < before.ndomains; k++) {
-            int keep = 0;
-            for (size_t j = 0; j < a->ndomains; j++)
-                keep |= !strcmp(before.domains[k], a->domains[j]);
-            if (!keep) {
-                snprintf(cmd, sizeof cmd, "del map %s %s", map, before.domains[k]);
-                o->step += cmd_queue(e, 0, cmd, app_map_answer, o) == 0;
-            }
-        }
-        for (size_t j = 0; j < a->ndomains; j++) {
-            int had = 0;
-            for (size_t k = 0; k < before.ndomains; k++)
-                had |= !strcmp(before.domains[k], a->domains[j]);
-            if (!had) {
-                snprintf(cmd, sizeof cmd, "add map %s %s app_%s", map, a->domains[j], a->name);
-                o->step += cmd_queue(e, 0, cmd, app_map_answer, o) == 0;
-            }
-        }
-        app_map_answer(o, 0, "");  /* drop the guard */
+        lws_sul_schedule(e->ctx, 0, &o->sul, sync_start_tick, 1);  /* maps only, no reload */
     }
-    for (size_t k = 0; k < before.ndomains; k++)
-        free(before.domains[k]);
     return 0;
 }
 

@@ -5,7 +5,14 @@
  * DIR/haproxy.pid` in its own session (so it outlives a runner restart
  * and is adopted again from the pid file). DIR (0700) also holds the
  * admin-level stats socket DIR/admin.sock (mode 0600), one Host-header map
- * per public port (DIR/port-N.map) and haproxy.log.
+ * per public port (DIR/port-N.map), the shared frontend's maps
+ * (DIR/http.map for exact names, DIR/http-wild.map for "*.suffix" names,
+ * matched with map_end, longest suffix first; exact names win) and
+ * haproxy.log.
+ *
+ * The shared frontend "http" listens on http_port (80 by default in the
+ * runner) once an app has domains, routes by Host header through those
+ * maps, and answers 404 for a name no app has (backend berth_no_app).
  *
  * Each app is a backend "app_<name>" (balance roundrobin) behind a
  * frontend "port_<N>": the app with no domains is the port's default
@@ -14,8 +21,10 @@
  * server's sessions to reach 0, maint, shutdown sessions, del server)
  * and never reloads; the config file is rewritten after it so a later
  * reload or restart starts from the same state. A reload (master socket
- * `reload`, after `haproxy -c`) happens only when a port, an app or a
- * port's default app changes; domain changes are `add map` / `del map`.
+ * `reload`, after `haproxy -c`) happens only when the config file changes
+ * (a port, an app, a port's default app, the shared frontend's first
+ * appearance); name changes replace the maps at runtime (prepare map,
+ * add map @version, commit map).
  *
  * Every operation is non-blocking on the lws loop and calls back once.
  */
@@ -32,6 +41,7 @@ struct edge_options {
     const char *dir;               /* state directory for the files above */
     const char *haproxy;           /* NULL: "haproxy" from PATH */
     const char *bind_addr;         /* NULL: all addresses */
+    int http_port;                 /* the shared by-name frontend, 0: none */
 };
 
 typedef void (*edge_done_cb)(void *arg, int rc, const char *msg);
@@ -61,6 +71,9 @@ int edge_load(struct edge *e);
  * or NULL (no such app, or no server yet). */
 const char *edge_app_server(const struct edge *e, const char *app, const char **addr);
 
+/* The app's public port (0: none), or -1 when the edge does not know it. */
+int edge_app_port(const struct edge *e, const char *app);
+
 /* Starts HAProxy (or adopts the one in DIR/haproxy.pid) and calls back once
  * its admin socket answers. */
 int edge_start(struct edge *e, edge_done_cb cb, void *arg);
@@ -69,7 +82,13 @@ int edge_start(struct edge *e, edge_done_cb cb, void *arg);
 int edge_stop(struct edge *e, edge_done_cb cb, void *arg);
 int edge_running(const struct edge *e);
 
-/* Declares or changes an app's public port and domains (app: a slug). */
+/* Declares or changes an app's public port (0: none) and domains (app: a
+ * slug; an app needs one of the two). Domains are lower-case host names or
+ * "*.suffix"; a name another app had moves to this one. They are routed on
+ * the app's public port and on the shared frontend (http_port). Reloads
+ * only when the config file changes (a new app, a new port, the shared
+ * frontend's first appearance); otherwise each map touched is replaced
+ * atomically at runtime (prepare/add/commit map). */
 int edge_app_set(struct edge *e, const char *app, int port, const char *const *domains, size_t ndomains,
                  edge_done_cb cb, void *arg);
 /* Routes app to server (a name, [A-Za-z0-9_.-]) at addr ("ip:port"),

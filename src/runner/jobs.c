@@ -471,6 +471,14 @@ void jobs_on_job(struct runner *r, json_t *msg)
         }
         return;
     }
+    if (strcmp(jm.kind, "edge") == 0) {
+        j->running = 1;
+        if (deploy_edge_job(r, j, jm.spec, err, sizeof err) < 0) {
+            emit_system(j, "%s", err);
+            finish_with(j, -1, err);
+        }
+        return;
+    }
     if (strcmp(jm.kind, "script") != 0) {
         snprintf(err, sizeof err, "unsupported job kind \"%.64s\"", jm.kind);
         emit_system(j, "%s", err);

@@ -56,6 +56,7 @@ static void usage(FILE *f)
             "  --min-free-disk GIB   precheck threshold for free disk (default 1)\n"
             "  --log-level LEVEL     debug, info, warn, error (default info)\n"
             "  --edge-bind ADDR      address the edge proxy's public ports bind (default: all)\n"
+            "  --edge-http-port N    the edge's shared port for apps by domain (default 80, 0: none)\n"
             "  --docker-host SOCKET  Docker's unix socket, unix:///path or /path (default:\n"
             "                        $DOCKER_HOST, else /var/run/docker.sock)\n"
             "  --stdio               speak the protocol on stdin/stdout (not supported yet)\n"
@@ -240,6 +241,13 @@ static int parse_args(struct runner *r, int argc, char **argv, char **token)
                 fprintf(stderr, "berth-runner: --edge-bind takes an address, e.g. 127.0.0.1\n");
                 return -1;
             }
+        } else if (!strcmp(a, "--edge-http-port")) {
+            int64_t hp;
+            if (util_parse_i64(v, &hp) < 0 || hp < 0 || hp > 65535) {
+                fprintf(stderr, "berth-runner: --edge-http-port takes a port, 0 to serve no app by name\n");
+                return -1;
+            }
+            r->edge_http_port = (int)hp;
         } else if (!strcmp(a, "--docker-host")) {
             docker_host = v;
         } else if (!strcmp(a, "--log-level")) {
@@ -335,6 +343,7 @@ int main(int argc, char **argv)
     util_strlcpy(r->state_dir, RUNNER_DEFAULT_STATE_DIR, sizeof r->state_dir);
     r->heartbeat_s = PROTO_HEARTBEAT_S;
     r->min_free_disk = 1073741824;
+    r->edge_http_port = 80;
     if (parse_args(r, argc, argv, &token) < 0) {
         wipe_free(&token);
         return RUNNER_EXIT_USAGE;

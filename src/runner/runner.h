@@ -68,6 +68,7 @@ struct runner {
     /* deploys (deploy.c): the edge proxy, created at start */
     struct edge *edge;
     char edge_bind[64];                /* --edge-bind, "" = all addresses */
+    int edge_http_port;                /* --edge-http-port: apps by name, 0 = off */
 };
 
 /* state.c */
@@ -141,6 +142,9 @@ void deploy_stop(struct runner *r);       /* abandons running deploys */
 int deploy_start(struct runner *r, struct job *j, const char *id, json_t *spec, char *err, size_t errlen);
 void deploy_cancel(struct deploy *d);
 void deploy_scrub(json_t *spec);
+/* Job kind "edge" ({app_id, domains}): routes an app's domains now, by
+ * map, with no reload; finishes the job. -1 with err: bad spec. */
+int deploy_edge_job(struct runner *r, struct job *j, json_t *spec, char *err, size_t errlen);
 /* At start, for a job without a result: 1 if it was a deploy (undoing it
  * now, it finishes the job), 0 if not. */
 int deploy_recover(struct runner *r, struct job *j, const char *id);

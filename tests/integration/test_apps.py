@@ -635,6 +635,12 @@ class DeployContract(Base):
                                                    memory=256 * 1024 * 1024, cpus=0.5))
         self.assertEqual(r.status, 201, r)
         app = r.json
+        # 0: an app created with domains queues an edge job: its names, read at send time
+        ej = p.expect("job")
+        self.assertEqual((ej["kind"], ej["spec"]), ("edge", {"app_id": str(app["id"]),
+                                                             "domains": ["web.example.com"]}))
+        p.send({"type": "job.accepted", "job": ej["job"]})
+        p.done(ej["job"], 0, True)
         self.assertEqual(self.api("PUT", "/apps/web/env/API_KEY", {"value": SECRET}).status, 200)
         self.assertEqual(self.api("PUT", "/apps/web/env/MODE", {"value": "two words"}).status, 200)
 
@@ -807,7 +813,7 @@ class DeployContract(Base):
         db = sqlite3.connect(os.path.join(self.b.data, "berth.db"))
         try:
             specs = [row[0] for row in db.execute("SELECT spec_json FROM jobs")]
-            self.assertEqual(len(specs), 7)
+            self.assertEqual(len(specs), 8)  # 7 deploys and the edge job
             for text in specs:
                 self.assertNotIn(SECRET, text)
                 self.assertNotIn('"env"', text)

@@ -213,6 +213,38 @@ class Apps(Base):
         self.fails(4, "not_found", "app", "delete", "web", "--yes")
         self.assertEqual(self.jok("app", "list")["items"], [])
 
+    def test_domains(self):
+        self.add_server()
+        self.create_app("web")
+        self.create_app("blog")
+        d = self.jok("domain", "add", "web", "Web.Example.com")
+        self.assertEqual((d["name"], d["wildcard"], d["app"]), ("web.example.com", False, "web"))
+        self.assertIn("Added *.example.com to web", self.ok("domain", "add", "web", "*.example.com").out)
+        self.assertEqual(self.jok("domain", "list", "web")["items"],
+                         [{"name": "web.example.com", "wildcard": False},
+                          {"name": "*.example.com", "wildcard": True}])
+        out = self.ok("domain", "list", "web").out
+        self.assertIn("web.example.com", out)
+        self.assertIn("DOMAIN", out)
+        # refusals: another app on the server has it, or this one does (exit 5); malformed
+        e = self.fails(5, "domain_taken", "domain", "add", "blog", "web.example.com")
+        self.assertNotIn("'web'", e["message"])
+        self.fails(5, "domain_exists", "domain", "add", "web", "WEB.example.com")
+        r = self.berth("domain", "add", "web", "not a host", "--json")
+        self.assertNotEqual(r.rc, 0, r)
+        self.assertEqual(r.doc["error"]["code"], "invalid_field")
+        self.fails(4, None, "domain", "rm", "web", "nothere.example.com", "--yes")
+        self.fails(4, None, "domain", "list", "nosuchapp")
+        # dry run sends nothing
+        d = self.jok("domain", "add", "blog", "blog.example.com", "--dry-run")
+        self.assertEqual((d["request"]["method"], d["request"]["body"]), ("POST", {"name": "blog.example.com"}))
+        self.assertEqual(self.jok("domain", "list", "blog")["items"], [])
+        d = self.jok("domain", "rm", "web", "web.example.com", "--yes")
+        self.assertEqual((d["name"], d["removed"]), ("web.example.com", True))
+        self.assertEqual([x["name"] for x in self.jok("domain", "list", "web")["items"]], ["*.example.com"])
+        # the freed name can go to the other app now
+        self.jok("domain", "add", "blog", "web.example.com")
+
     def test_help_and_usage(self):
         for cmd in (["app", "create"], ["app", "list"], ["app", "show"], ["app", "set"],
                     ["app", "delete"], ["env", "set"], ["env", "unset"], ["env", "list"],

@@ -219,7 +219,10 @@ class Front(unittest.TestCase):
     def test_decoded_bytes_in_a_parameter_are_400(self):
         for path in (b"/apps/we%20b", b"/apps/we%0ab", b"/servers/a%01b", b"/apps/web/env/A%20B",
                      b"/apps/web/env/%25", b"/apps/web/env/A%3bB", b"/members/a%7fb",
-                     b"/servers/%c3%a9", b"/servers/%ff", b"/jobs/1%20"):
+                     b"/servers/%c3%a9", b"/servers/%ff", b"/jobs/1%20",
+                     b"/apps/web/domains/a%20b.example.com", b"/apps/web/domains/a%0a.example.com",
+                     b"/apps/web/domains/%c3%a9.example.com", b"/apps/web/domains/a_b.example.com",
+                     b"/apps/web/domains/a.*.example.com", b"/apps/web/domains/" + b"a" * 128):
             ans = self.one(self.get(self.org.encode() + path, self.authz()))
             self.assertIn(ans[0], (400,), (path, ans))
         # the same names, well-formed, are looked up (404 when absent)
@@ -235,7 +238,8 @@ class Front(unittest.TestCase):
                                       "repo_url": "https://git.example.com/acme/web.git"})
         self.assertEqual(r.status, 201, r)
         for path in (b"/apps/web/env/%2e%2e", b"/apps/web/env/..", b"/apps/web/env/%2E%2e/",
-                     b"/apps/web/env/x/%2e%2e/%2e%2e"):
+                     b"/apps/web/env/x/%2e%2e/%2e%2e", b"/apps/web/domains/%2e%2e",
+                     b"/apps/web/domains/.."):
             ans = self.one(self.get(self.org.encode() + path, self.authz(), method=b"DELETE"))
             self.json_error(ans, 400, "confirm_required")
         self.assertEqual(self.api("GET", "/apps/web").status, 200)
@@ -253,7 +257,9 @@ class Front(unittest.TestCase):
                    HOME=self.b.tmp.name, BERTH_CONFIG=os.path.join(self.b.tmp.name, "cli.json"))
         for args in (["server", "remove", "x/../victim"], ["server", "remove", ".."],
                      ["app", "delete", ".."], ["app", "delete", "web/env"],
-                     ["env", "unset", "..", "KEY"], ["member", "remove", "a/b@example.com"]):
+                     ["env", "unset", "..", "KEY"], ["member", "remove", "a/b@example.com"],
+                     ["domain", "rm", "web", ".."], ["domain", "rm", "web", "x/../y.example.com"],
+                     ["domain", "add", "..", "a.example.com"]):
             p = subprocess.run([BERTH] + args + ["--yes", "--json"], capture_output=True,
                                text=True, env=env, timeout=60)
             self.assertEqual(p.returncode, 2, (args, p.stdout, p.stderr))
