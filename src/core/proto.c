@@ -1460,6 +1460,54 @@ int proto_parse_deploy_step(const char *line, size_t len, json_t **hold,
     return 0;
 }
 
+char *proto_tail_line(const struct proto_tail_line *l, size_t *len)
+{
+    char text[PROTO_TAIL_LINE_MAX];
+    size_t tl = l->len, outlen, n = 0;
+    int cut = l->cut || tl > PROTO_TAIL_LINE_MAX;
+    char *dump = NULL, *line = NULL;
+    if (tl > PROTO_TAIL_LINE_MAX)
+        tl = PROTO_TAIL_LINE_MAX;
+    proto_utf8_sanitize(l->text, tl, !cut, text, &outlen);  /* a cut character stays out */
+    /* "s%" last: jansson 2.14 reads past the arguments when a key follows it */
+    json_t *o = json_pack("{s:s, s:I, s:s%}", "stream", l->err ? "stderr" : "stdout", "ts",
+                          (json_int_t)(l->ts > 0 ? l->ts : 0), "container_line", text, outlen);
+    if (o && cut && put(o, "cut", json_true()))
+        goto done;
+    dump = o ? jx_dump(o, &n) : NULL;
+    if (dump && (line = malloc(n + 2))) {
+        memcpy(line, dump, n);
+        line[n] = '\n';
+        line[n + 1] = '\0';
+        *len = n + 1;
+    }
+done:
+    free(dump);
+    json_decref(o);
+    return line;
+}
+
+int proto_parse_tail_line(const char *line, size_t len, json_t **hold, struct proto_tail_line *out)
+{
+    json_error_t je;
+    memset(out, 0, sizeof *out);
+    *hold = json_loadb(line, len, 0, &je);
+    json_t *t = json_object_get(*hold, "container_line");
+    json_t *ts = json_object_get(*hold, "ts");
+    const char *st = json_string_value(json_object_get(*hold, "stream"));
+    if (!json_is_string(t) || !json_is_integer(ts) || json_integer_value(ts) < 0 || !st ||
+        (strcmp(st, "stdout") && strcmp(st, "stderr")))
+        return -1;
+    out->text = json_string_value(t);
+    out->len = json_string_length(t);
+    if (out->len > PROTO_TAIL_LINE_MAX || memchr(out->text, '\0', out->len))
+        return -1;
+    out->ts = json_integer_value(ts);
+    out->err = st[3] == 'e';
+    out->cut = json_is_true(json_object_get(*hold, "cut"));
+    return 0;
+}
+
 /* --- UTF-8 --- */
 
 /* Length of the valid sequence at p (1..4), 0 if invalid, -1 if it is a

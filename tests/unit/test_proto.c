@@ -894,6 +894,52 @@ static void docker_calls(void **state)
 
 /* application logs: query, data, end and cancel round-trip; bad fields
  * are refused, naming the field. */
+/* A failed container's lines (docs/deploy.md, "Container output"). */
+static void container_tail_lines(void **state)
+{
+    (void)state;
+    json_t *hold = NULL;
+    struct proto_tail_line in = {1764967695117525290LL, 1, "boom \"x\"", 8, 0}, out;
+    size_t n;
+    char *line = proto_tail_line(&in, &n);
+    assert_non_null(line);
+    assert_int_equal(line[n - 1], '\n');
+    assert_int_equal(proto_parse_tail_line(line, n - 1, &hold, &out), 0);
+    assert_int_equal(out.ts, in.ts);
+    assert_int_equal(out.err, 1);
+    assert_int_equal(out.cut, 0);
+    assert_int_equal(out.len, 8);
+    assert_memory_equal(out.text, "boom \"x\"", 8);
+    json_decref(hold);
+    free(line);
+    /* longer than PROTO_TAIL_LINE_MAX: cut on a character boundary */
+    char big[PROTO_TAIL_LINE_MAX + 8];
+    memset(big, 'a', sizeof big);
+    memcpy(big + PROTO_TAIL_LINE_MAX - 1, "\xc3\xa9", 2); /* an e-acute across the cut */
+    struct proto_tail_line b = {5, 0, big, sizeof big, 0};
+    line = proto_tail_line(&b, &n);
+    assert_int_equal(proto_parse_tail_line(line, n, &hold, &out), 0);
+    assert_int_equal(out.len, PROTO_TAIL_LINE_MAX - 1);
+    assert_int_equal(out.cut, 1);
+    assert_int_equal(out.err, 0);
+    json_decref(hold);
+    free(line);
+    /* what is not a container line */
+    static const char *const bad[] = {
+        "{\"step\":\"health\",\"status\":\"failed\"}",
+        "{\"container_line\":\"x\",\"stream\":\"stdin\",\"ts\":1}",
+        "{\"container_line\":\"x\",\"stream\":\"stdout\",\"ts\":-1}",
+        "{\"container_line\":\"x\",\"stream\":\"stdout\",\"ts\":\"1\"}",
+        "{\"container_line\":1,\"stream\":\"stdout\",\"ts\":1}",
+        "{\"container_line\":\"a\\u0000b\",\"stream\":\"stdout\",\"ts\":1}",
+        "[\"container_line\"]", "not json", "",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(proto_parse_tail_line(bad[i], strlen(bad[i]), &hold, &out), -1);
+        json_decref(hold);
+    }
+}
+
 static void app_logs_frames(void **state)
 {
     (void)state;
@@ -992,6 +1038,7 @@ int main(void)
         cmocka_unit_test(utf8_stream_joins_cut_characters),
         cmocka_unit_test(docker_calls),
         cmocka_unit_test(app_logs_frames),
+        cmocka_unit_test(container_tail_lines),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
