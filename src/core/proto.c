@@ -252,7 +252,8 @@ json_t *proto_heartbeat(const struct proto_metrics *x)
         put(met, "disk_total", json_integer(x->disk_total)) ||
         put(met, "disk_used", json_integer(x->disk_used)) ||
         put(met, "load1", json_real(x->load1)) || put(met, "load5", json_real(x->load5)) ||
-        put(met, "load15", json_real(x->load15)))
+        put(met, "load15", json_real(x->load15)) ||
+        put(met, "logs_bytes", i64_or_null(x->logs_bytes)))
         goto fail;
     if (json_object_set_new(met, "net", net) < 0) {
         net = NULL;
@@ -570,6 +571,11 @@ int proto_parse_heartbeat(json_t *msg, struct proto_metrics *out, char *err, siz
     out->net.tx_v4 = proto_count(v[9]);
     out->net.rx_v6 = proto_count(v[10]);
     out->net.tx_v6 = proto_count(v[11]);
+    /* optional (runners before issue 14 do not send it): -1 unknown */
+    v[12] = -1;
+    if (opt_num(m, "logs_bytes", -1, &v[12], err, errlen))
+        return -1;
+    out->logs_bytes = proto_count(v[12]);
     return 0;
 }
 

@@ -109,6 +109,7 @@ struct proto_metrics {
     int64_t disk_total, disk_used;        /* bytes */
     double load1, load5, load15;
     struct proto_net net;
+    int64_t logs_bytes;                   /* the app log store on disk; -1 unknown/off */
 };
 
 struct proto_port {

@@ -116,6 +116,8 @@ static struct {
     int ndrained, drained_at;
     lws_sorted_usec_list_t sul_list, sul_flush, sul_trim, sul_pump;
     int on;
+    int64_t disk_bytes;                 /* the store's segments, as last counted */
+    uint64_t disk_at_us;                /* when (0: never) */
 } A;
 
 static void pump(void);
@@ -494,9 +496,25 @@ static void trim_tick(lws_sorted_usec_list_t *sul)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     uint64_t n = logstore_trim(A.st, (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec);
-    if (n)
+    if (n) {
         log_info(C, "app logs: retention removed %llu bytes", (unsigned long long)n);
+        A.disk_at_us = 0; /* counted again at the next heartbeat */
+    }
     lws_sul_schedule(A.r->ctx, 0, &A.sul_trim, trim_tick, (lws_usec_t)A.trim_s * LWS_USEC_PER_SEC);
+}
+
+#define DISK_EVERY_US (10u * 1000 * 1000)
+int64_t applogs_disk_bytes(void)
+{
+    uint64_t now = util_mono_us();
+    if (!A.st)
+        return -1;
+    if (!A.disk_at_us || now - A.disk_at_us >= DISK_EVERY_US) {
+        uint64_t n = logstore_disk_bytes(A.st, NULL);
+        A.disk_bytes = n > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)n;
+        A.disk_at_us = now;
+    }
+    return A.disk_bytes;
 }
 
 /* --- queries --- */

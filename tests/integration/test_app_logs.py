@@ -11,6 +11,7 @@ collects a deployed app's:
 - the runner killed -9 mid-stream and started again: no line lost, none
   twice; a container restarted: its lines go on;
 - follow sees a line within 1 s of the app printing it;
+- the store's disk use reaches the server's metrics (logs_bytes);
 - retention by size trims the oldest segment;
 - hostile query parameters are 400 with a message; another org's app is
   404; a viewer may read (deploy:read); no token 401; a server whose
@@ -172,6 +173,26 @@ class AppLogs(RunnerCase):
         lines = self.lines("?limit=5")
         self.assertEqual(len(lines), 6)
         self.assertTrue(lines[-1].startswith("berth: more lines match"), lines)
+
+    def test_disk_use_in_server_metrics(self):
+        # the store's bytes on disk reach the server's metrics (heartbeat
+        # logs_bytes, counted at most every 10 s) and the CLI
+        self.run_app("i=0; while [ $i -lt 200 ]; do i=$((i+1)); echo disk line $i; done; "
+                     "sleep 3600")
+        self.wait_lines("?q=disk%20line", 200)
+
+        def logs_bytes():
+            m = self.api("GET", "/servers/host-1").json.get("metrics") or {}
+            return m.get("logs_bytes") or None
+        n = wait_for(logs_bytes, 40, 0.5)
+        self.assertTrue(n and n > 0, self.api("GET", "/servers/host-1").json)
+        appdir = os.path.join(self.state_dir(), "applogs", str(self.app_id))
+        on_disk = sum(os.path.getsize(os.path.join(appdir, f)) for f in os.listdir(appdir)
+                      if f.endswith(".seg"))
+        self.assertLessEqual(n, on_disk)
+        r = self.cli("server", "show", "host-1")
+        self.assertEqual(r.returncode, 0, r)
+        self.assertIn("app logs ", r.stdout)
 
     def test_long_lines_and_bad_utf8(self):
         # 70,000 bytes on one line, then a byte that is not UTF-8
@@ -350,7 +371,7 @@ class AppLogsSmall(AppLogs):
     # the other tests run once, in AppLogs
     test_lines_filters_and_formats = test_long_lines_and_bad_utf8 = None
     test_runner_killed_and_restarted = test_follow_latency = test_hostile_queries = None
-    test_access = test_unreachable_server_503 = test_cli = None
+    test_access = test_unreachable_server_503 = test_cli = test_disk_use_in_server_metrics = None
 
 
 if __name__ == "__main__":

@@ -144,11 +144,12 @@ static void heartbeat(void **state)
     struct proto_metrics in = {.cpu_pct = 12.5, .mem_total = 1 << 30, .mem_used = 1 << 20,
                                .disk_total = 5000000000LL, .disk_used = 1000,
                                .load1 = 0.5, .load5 = 0.25, .load15 = 0.125,
-                               .net = {1, 2, -1, -1}};
+                               .net = {1, 2, -1, -1}, .logs_bytes = 3LL << 30};
     struct proto_metrics out;
     char err[128];
     json_t *m = roundtrip(proto_heartbeat(&in), PROTO_HEARTBEAT);
     assert_int_equal(proto_parse_heartbeat(m, &out, err, sizeof err), 0);
+    assert_int_equal(out.logs_bytes, 3LL << 30);
     assert_true(out.cpu_pct == 12.5);
     assert_int_equal(out.mem_total, 1 << 30);
     assert_int_equal(out.disk_total, 5000000000LL);
@@ -174,6 +175,11 @@ static void heartbeat(void **state)
     assert_true(out.net.tx_v4 == INT64_MAX);
     assert_int_equal(out.net.rx_v6, -1);
     assert_int_equal(out.net.tx_v6, 0);
+    assert_int_equal(out.logs_bytes, -1); /* absent (an older runner): unknown */
+    json_decref(m);
+    m = json_pack("{s:s,s:{s:s}}", "type", "heartbeat", "metrics", "logs_bytes", "big");
+    assert_int_equal(proto_parse_heartbeat(m, &out, err, sizeof err), -1);
+    assert_non_null(strstr(err, "logs_bytes"));
     json_decref(m);
     assert_true(proto_count(0.0 / 0.0) == -1); /* NaN */
     assert_true(proto_count(-0.0) == 0);
