@@ -3,6 +3,7 @@
 #include "proto.h"
 
 #include "jsonx.h"
+#include "logre.h"
 
 #include <stdio.h>
 #include <ctype.h>
@@ -1623,6 +1624,7 @@ json_t *proto_logs_query(const struct proto_logs_query *q)
         q->until < 0 || q->tail < 0 || q->tail > PROTO_LOGS_TAIL_MAX || q->limit < 1 ||
         q->limit > PROTO_LOGS_LIMIT_MAX || q->streams < 0 || q->streams > 3 ||
         (q->q && (!q->q[0] || strlen(q->q) > PROTO_LOGS_Q_MAX)) ||
+        (q->re && logre_check(q->re, NULL, 0) < 0) ||
         (q->deployment && !digits_ok(q->deployment, PROTO_DEPLOY_ID_MAX)))
         return NULL;
     json_t *m = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:b}", "type", "logs.query", "id",
@@ -1632,6 +1634,7 @@ json_t *proto_logs_query(const struct proto_logs_query *q)
     if (!m)
         return NULL;
     if ((q->q && json_object_set_new(m, "q", json_string(q->q)) < 0) ||
+        (q->re && json_object_set_new(m, "re", json_string(q->re)) < 0) ||
         (q->streams == 1 && json_object_set_new(m, "stream", json_string("stdout")) < 0) ||
         (q->streams == 2 && json_object_set_new(m, "stream", json_string("stderr")) < 0) ||
         (q->deployment && json_object_set_new(m, "deployment", json_string(q->deployment)) < 0)) {
@@ -1657,11 +1660,17 @@ int proto_parse_logs_query(json_t *msg, struct proto_logs_query *out, char *err,
         opt_int(msg, "limit", 1, PROTO_LOGS_LIMIT_MAX, PROTO_LOGS_LIMIT_MAX, &out->limit, err,
                 errlen) < 0 ||
         opt_str(msg, "q", PROTO_LOGS_Q_MAX, NULL, &out->q, err, errlen) < 0 ||
+        opt_str(msg, "re", LOGRE_MAX, NULL, &out->re, err, errlen) < 0 ||
         opt_str(msg, "deployment", PROTO_DEPLOY_ID_MAX, NULL, &out->deployment, err, errlen) < 0 ||
         streams_of(msg, &out->streams, err, errlen) < 0)
         return -1;
     if (out->q && !out->q[0])
         out->q = NULL;
+    if (out->re) {
+        char why[160];
+        if (logre_check(out->re, why, sizeof why) < 0)
+            return bad(err, errlen, "re", why);
+    }
     if (out->deployment && !digits_ok(out->deployment, PROTO_DEPLOY_ID_MAX))
         return bad(err, errlen, "deployment", "is not a deployment id");
     json_t *f = json_object_get(msg, "follow");

@@ -281,6 +281,7 @@ struct proto_logs_query {
     int streams;                        /* bit 0 stdout, bit 1 stderr; 0: both */
     const char *deployment;             /* NULL, or a decimal id */
     int follow;                         /* then keep sending new lines */
+    const char *re;                     /* NULL, or a regular expression (logre.h's rules) */
 };
 json_t *proto_logs_query(const struct proto_logs_query *q);
 int proto_parse_logs_query(json_t *msg, struct proto_logs_query *out, char *err, size_t errlen);

@@ -31,6 +31,7 @@
 #include "docker.h"
 #include "log.h"
 #include "logparse.h"
+#include "logre.h"
 #include "logstore.h"
 #include "util.h"
 
@@ -81,6 +82,7 @@ struct query {
     char app[LOGSTORE_APP_MAX + 1];
     char q[PROTO_LOGS_Q_MAX + 1];
     char dep[LOGSTORE_DEP_MAX + 1];
+    struct logre re;                    /* re=: compiled once per query */
     struct logstore_query lq;
     struct logstore_snap snap;
     int64_t limit, sent;
@@ -155,10 +157,16 @@ static void out_flush(struct query *q)
     q->out_cost = 0;
 }
 
+#define RE_SLOW "the regular expression took over 10 s of matching; make it simpler, or " \
+                "narrow the query (since, until, q)"
+
 static void live_line(struct query *q, const struct logstore_line *l, const char *cid)
 {
-    if (q->cancel || !logstore_match(&q->lq, l))
+    if (q->cancel || !logstore_match(&q->lq, l)) {
+        if (!q->cancel && q->live && logre_over(&q->re))
+            end_query(q, 0, RE_SLOW, 0);
         return;
+    }
     char c[LOGSTORE_SHORT_CID + 1], d[LOGSTORE_DEP_MAX + 1];
     snprintf(c, sizeof c, "%.*s", (int)l->clen, cid);
     snprintf(d, sizeof d, "%.*s", (int)l->dlen, l->deployment);
@@ -597,6 +605,10 @@ static void *query_main(void *arg)
     struct qctx x = {q, NULL, 0};
     char err[256] = "";
     int rc = logstore_query(logstore_dir(A.st), &q->snap, &q->lq, qline, &x, err, sizeof err);
+    if (rc >= 0 && logre_over(&q->re)) {
+        rc = -1;
+        snprintf(err, sizeof err, "%s", RE_SLOW);
+    }
     if (x.lines)
         qpush(q, x.lines);
     pthread_mutex_lock(&q->mu);
@@ -628,6 +640,7 @@ static void query_free(struct query *q)
     json_decref(q->held);
     json_decref(q->out);
     logstore_snap_release(&q->snap);
+    logre_release(&q->re);
     pthread_mutex_destroy(&q->mu);
     pthread_cond_destroy(&q->cv);
     free(q);
@@ -731,6 +744,14 @@ void applogs_on_query(struct runner *r, json_t *msg)
     if (pq.deployment) {
         snprintf(q->dep, sizeof q->dep, "%s", pq.deployment);
         q->lq.deployment = q->dep;
+    }
+    if (pq.re) {
+        if (logre_compile(&q->re, pq.re, err, sizeof err) < 0) {
+            send_text_frame(proto_logs_end(pq.id, 0, err, 0));
+            free(q);
+            return;
+        }
+        q->lq.re = &q->re;
     }
     q->limit = pq.limit;
     q->follow = pq.follow;

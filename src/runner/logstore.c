@@ -986,6 +986,8 @@ int logstore_match(const struct logstore_query *q, const struct logstore_line *l
         return 0;
     if (q->q && q->q[0] && !memmem(l->text, l->tlen, q->q, strlen(q->q)))
         return 0;
+    if (q->re && !logre_match(q->re, l->text, l->tlen))
+        return 0;
     return 1;
 }
 

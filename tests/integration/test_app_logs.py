@@ -147,6 +147,12 @@ class AppLogs(RunnerCase):
         self.assertEqual(outs, ["out %d" % i for i in range(1, 51)])
         self.assertEqual(self.lines("?q=needle"), ["err %d needle" % i for i in (10, 20, 30, 40, 50)])
         self.assertEqual(self.lines("?q=err%2010+needle"), ["err 10 needle"])  # URL-decoded
+        # re: a POSIX extended regular expression, with q and the other filters
+        self.assertEqual(self.lines("?re=%5Eerr%20%5B13%5D0%20"), ["err 10 needle", "err 30 needle"])
+        self.assertEqual(self.lines("?re=%5Eout%20(7%7C1%5B12%5D)%24&q=out"),
+                         ["out 7", "out 11", "out 12"])
+        self.assertEqual(self.lines("?re=needle%24&stream=stderr&tail=1"), ["err 50 needle"])
+        self.assertEqual(self.lines("?re=%5Eout%20%5B0-9%5D%7B3%7D"), [])
         self.assertEqual(self.lines("?stream=stderr&tail=2"), ["err 40 needle", "err 50 needle"])
         self.assertEqual(self.lines("?tail=3&stream=stdout"), ["out 48", "out 49", "out 50"])
         self.assertEqual(self.lines("?deployment=2"), [])
@@ -279,6 +285,11 @@ class AppLogs(RunnerCase):
         self.assertEqual((r.stdout, r.stderr), ("", "three\n"))
         r = self.cli("app", "logs", "web", "--grep", "two needle", "--since", "1h")
         self.assertEqual(r.stdout, "two needle\n", r)
+        r = self.cli("app", "logs", "web", "--regex", "^t(wo|hree)")
+        self.assertEqual((r.returncode, r.stdout, r.stderr), (0, "two needle\n", "three\n"))
+        r = self.cli("app", "logs", "web", "--regex", "(o)\\1")
+        self.assertEqual(r.returncode, 2, r)
+        self.assertIn("back-references", r.stderr)
         r = self.cli("app", "logs", "web", "--deployment", "1", "--json")
         self.assertEqual(r.returncode, 0, r)
         doc = json.loads(r.stdout)
@@ -305,7 +316,11 @@ class AppLogs(RunnerCase):
                "?stream=stdin", "?deployment=abc", "?deployment=-1", "?follow=yes",
                "?format=xml", "?color=1", "?tail=1&tail=2", "?since=2h&until=3h",
                "?follow=1&until=1h", "?since=99999999999999", "?q=%ff%fe",
-               "?since=" + "9" * 60]
+               "?since=" + "9" * 60,
+               # re: not a pattern, back-references, too costly, too long, not text, twice
+               "?re=", "?re=(unclosed", "?re=%5Bz-a%5D", "?re=(a)%5C1", "?re=a%7B1,99%7D",
+               "?re=a%7B1%7Db%7B1%7Dc%7B1%7D", "?re=" + "x" * 257, "?re=%ff", "?re=a%09",
+               "?re=a&re=b", "?re%5B%5D=a"]
         for q in bad:
             try:
                 r = self.logs(q)
@@ -314,6 +329,9 @@ class AppLogs(RunnerCase):
             self.assertEqual(r.status, 400, (q, r))
             self.assertEqual(r.json["error"]["code"], "invalid_query", (q, r))
             self.assertTrue(r.json["error"]["message"], (q, r))
+        for q, why in (("?re=(a)%5C1", "back-references"), ("?re=(unclosed", "not a regular"),
+                       ("?re=a%7B1,99%7D", "up to 16"), ("?re=", "1 to 256")):
+            self.assertIn(why, self.logs(q).json["error"]["message"], q)
 
     def test_access(self):
         self.run_app("echo hello; sleep 3600")

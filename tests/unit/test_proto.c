@@ -950,7 +950,8 @@ static void app_logs_frames(void **state)
 {
     (void)state;
     char err[128];
-    struct proto_logs_query q = {"5", "12", 1000, 2000, 50, 1000, "needle", 2, "7", 1}, qb;
+    struct proto_logs_query q = {"5", "12", 1000, 2000, 50, 1000, "needle", 2, "7", 1, "ne+d[a-z]?"},
+                            qb;
     json_t *m = roundtrip(proto_logs_query(&q), PROTO_LOGS_QUERY);
     assert_int_equal(proto_parse_logs_query(m, &qb, err, sizeof err), 0);
     assert_string_equal(qb.app, "12");
@@ -962,15 +963,18 @@ static void app_logs_frames(void **state)
     assert_int_equal(qb.streams, 2);
     assert_string_equal(qb.deployment, "7");
     assert_int_equal(qb.follow, 1);
+    assert_string_equal(qb.re, "ne+d[a-z]?");
     json_decref(m);
-    struct proto_logs_query badq[] = {{"x", "1", 0, 0, 0, 1, NULL, 0, NULL, 0},
-                                      {"1", "a", 0, 0, 0, 1, NULL, 0, NULL, 0},
-                                      {"1", "1", -1, 0, 0, 1, NULL, 0, NULL, 0},
-                                      {"1", "1", 0, 0, 100001, 1, NULL, 0, NULL, 0},
-                                      {"1", "1", 0, 0, 0, 0, NULL, 0, NULL, 0},
-                                      {"1", "1", 0, 0, 0, 1, "", 0, NULL, 0},
-                                      {"1", "1", 0, 0, 0, 1, NULL, 4, NULL, 0},
-                                      {"1", "1", 0, 0, 0, 1, NULL, 0, "x", 0}};
+    struct proto_logs_query badq[] = {{"x", "1", 0, 0, 0, 1, NULL, 0, NULL, 0, NULL},
+                                      {"1", "a", 0, 0, 0, 1, NULL, 0, NULL, 0, NULL},
+                                      {"1", "1", -1, 0, 0, 1, NULL, 0, NULL, 0, NULL},
+                                      {"1", "1", 0, 0, 100001, 1, NULL, 0, NULL, 0, NULL},
+                                      {"1", "1", 0, 0, 0, 0, NULL, 0, NULL, 0, NULL},
+                                      {"1", "1", 0, 0, 0, 1, "", 0, NULL, 0, NULL},
+                                      {"1", "1", 0, 0, 0, 1, NULL, 4, NULL, 0, NULL},
+                                      {"1", "1", 0, 0, 0, 1, NULL, 0, "x", 0, NULL},
+                                      {"1", "1", 0, 0, 0, 1, NULL, 0, NULL, 0, "(a)\\1"},
+                                      {"1", "1", 0, 0, 0, 1, NULL, 0, NULL, 0, ""}};
     for (size_t i = 0; i < sizeof badq / sizeof badq[0]; i++)
         assert_null(proto_logs_query(&badq[i]));
     static const char *const refused[] = {
@@ -979,6 +983,9 @@ static void app_logs_frames(void **state)
         "{\"type\":\"logs.query\",\"id\":\"1\",\"app\":\"1\",\"tail\":-1}",
         "{\"type\":\"logs.query\",\"id\":\"1\",\"app\":\"1\",\"follow\":1}",
         "{\"type\":\"logs.query\",\"id\":\"1\",\"app\":\"1\",\"deployment\":\"a\"}",
+        "{\"type\":\"logs.query\",\"id\":\"1\",\"app\":\"1\",\"re\":\"(x)\\\\2\"}",
+        "{\"type\":\"logs.query\",\"id\":\"1\",\"app\":\"1\",\"re\":\"a{1,99}\"}",
+        "{\"type\":\"logs.query\",\"id\":\"1\",\"app\":\"1\",\"re\":7}",
     };
     for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
         json_t *x = json_loads(refused[i], 0, NULL);
