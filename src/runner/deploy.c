@@ -391,8 +391,11 @@ static void tail_send(struct deploy *d)
     if (b.len && d->job)
         jobs_emit(d->job, "system", b.data, b.len);
     buf_release(&b);
-    emit_text(d, "system", "the new container's last %zu line%s (kept with the deployment)", n,
-              n == 1 ? "" : "s");
+    if (n)
+        emit_text(d, "system", "the new container's last %zu line%s (kept with the deployment)", n,
+                  n == 1 ? "" : "s");
+    else
+        emit_text(d, "system", "the new container printed nothing");
 }
 
 static void tail_done(void *arg, int status, json_t *body, const char *err)
@@ -403,7 +406,8 @@ static void tail_done(void *arg, int status, json_t *body, const char *err)
     logparse_end(&d->tail->lp);
     if (err)
         emit_text(d, "system", "reading the new container's output: %s", err);
-    tail_send(d);
+    if (!err || d->tail->count)
+        tail_send(d);
     logparse_release(&d->tail->lp);
     free(d->tail);
     d->tail = NULL;
