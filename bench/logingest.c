@@ -130,7 +130,7 @@ int main(int argc, char **argv)
     uint64_t disk = logstore_disk_bytes(st, app);
     if (argc == 5) { /* and a search: the last 1,000 lines holding Q, in-process */
         struct logstore_snap sn;
-        struct logstore_query q = {0, 0, 1000, argv[4], 0, NULL};
+        struct logstore_query q = {0, 0, 1000, argv[4], 0, NULL, NULL};
         long long found = 0;
         logstore_snapshot(st, app, &sn);
         double q0 = now(CLOCK_MONOTONIC), qc = now(CLOCK_PROCESS_CPUTIME_ID);

@@ -392,6 +392,7 @@ static void send_heartbeat(struct runner *r)
     m.mem_used = (1LL << 30) + (int64_t)(b % 4096) * (1 << 20);
     m.disk_total = 100LL << 30;
     m.disk_used = (20LL << 30) + (int64_t)(r->idx % 50) * (1LL << 30);
+    m.logs_bytes = (int64_t)(r->idx % 64) << 20;
     m.load1 = (double)(a % 400) / 100.0;
     m.load5 = m.load1 * 0.9;
     m.load15 = m.load1 * 0.8;

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define DEPLOYMENTS_LIST_MAX 100
 
@@ -66,6 +67,33 @@ static void step_item(void *arg, const struct deploy_step_row *st)
                        "detail", str_or_null(st->detail)));
 }
 
+/* A failed deployment's container output as kept (deploy.c), each line
+ * with its time: [{time, ts, stream, text, cut?}], [] when none. */
+static json_t *container_tail(struct req *r, int64_t id)
+{
+    char *text = NULL, t[48];
+    size_t i;
+    json_t *v, *kept = NULL;
+    if (store_deployment_tail_get(r->srv->store, id, &text) == STORE_OK && text)
+        kept = json_loads(text, 0, NULL);
+    free(text);
+    if (!json_is_array(kept)) {
+        json_decref(kept);
+        return json_array();
+    }
+    json_array_foreach(kept, i, v) {
+        json_int_t ns = json_integer_value(json_object_get(v, "ts"));
+        time_t sec = (time_t)(ns / 1000000000LL);
+        struct tm tm;
+        char d[32];
+        gmtime_r(&sec, &tm);
+        strftime(d, sizeof d, "%Y-%m-%dT%H:%M:%S", &tm);
+        snprintf(t, sizeof t, "%s.%09lldZ", d, (long long)(ns % 1000000000LL));
+        json_object_set_new(v, "time", json_string(t));
+    }
+    return kept;
+}
+
 static json_t *dep_json(struct req *r, const struct deployment *d, int64_t current_id,
                         int steps)
 {
@@ -92,6 +120,7 @@ static json_t *dep_json(struct req *r, const struct deployment *d, int64_t curre
         if (store_deploy_steps_each(r->srv->store, d->id, step_item, items) != STORE_OK)
             json_array_clear(items);
         json_object_set_new(o, "steps", items);
+        json_object_set_new(o, "container_tail", container_tail(r, d->id));
     }
     return o;
 }

@@ -23,6 +23,7 @@
 #include "hub.h"
 #include "jsonx.h"
 #include "log.h"
+#include "logre.h"
 #include "util.h"
 
 #include <errno.h>
@@ -418,8 +419,8 @@ int applogs_parse_time(const char *v, int64_t now_ns, int64_t *out)
     return 0;
 }
 
-static const char *const params[] = {"since", "until", "tail", "q", "stream", "deployment",
-                                     "limit", "follow", "format", NULL};
+static const char *const params[] = {"since", "until", "tail", "q", "re", "stream",
+                                     "deployment", "limit", "follow", "format", NULL};
 
 /* Unknown or repeated parameters are refused: a typo must not widen a
  * query silently. */
@@ -439,7 +440,8 @@ static int check_names(struct req *r)
                 k = j;
         if (k < 0) {
             http_reply_error(r, 400, "invalid_query", "unknown query parameter '%.*s' (known: "
-                             "since, until, tail, q, stream, deployment, limit, follow, format)",
+                             "since, until, tail, q, re, stream, deployment, limit, follow, "
+                             "format)",
                              (int)(nl > 64 ? 64 : nl), frag);
             return -1;
         }
@@ -544,6 +546,20 @@ void api_app_logs(struct req *r)
             return;
         }
         q.q = qbuf;
+    } else if (r->replied) {
+        return;
+    }
+    /* re: checked and compiled here for a 400 with the reason (logre.h's
+     * rules keep regcomp cheap), compiled again by the runner */
+    char rebuf[LOGRE_MAX + 2], why[200];
+    if (req_query(r, "re", rebuf, sizeof rebuf)) {
+        struct logre re;
+        if (logre_compile(&re, rebuf, why, sizeof why) < 0) {
+            http_reply_error(r, 400, "invalid_query", "query parameter 're': %s", why);
+            return;
+        }
+        logre_release(&re);
+        q.re = rebuf;
     } else if (r->replied) {
         return;
     }

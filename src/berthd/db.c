@@ -331,6 +331,10 @@ static const char *migrations[] = {
     "CREATE INDEX servers_org_seen ON servers(org_id, COALESCE(last_seen_at, 0), id, status, "
     "name);"
     "CREATE INDEX servers_org_created ON servers(org_id, created_at, id, status, name);",
+
+    /* 10: a failed deployment's container output (issue 14, docs/deploy.md):
+     * the last lines its new container printed, a JSON array, capped */
+    "ALTER TABLE deployments ADD COLUMN container_tail TEXT;",
 };
 
 int db_open(const char *path, struct db **out, char *err, size_t errlen)

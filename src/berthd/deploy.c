@@ -364,25 +364,88 @@ static void succeeded(struct srv *s, const struct deployment *d)
     deploy_pump(s, d->app_id);
 }
 
+void deploy_tail_merge(json_t *kept, json_t *add)
+{
+    size_t i, n, first, total = 0;
+    json_t *v;
+    json_array_foreach(add, i, v)
+        json_array_append(kept, v);
+    n = first = json_array_size(kept);
+    while (first > 0 && n - first < PROTO_TAIL_LINES) {
+        size_t l = json_string_length(json_object_get(json_array_get(kept, first - 1), "text"));
+        if (total + l > PROTO_TAIL_BYTES)
+            break;
+        total += l;
+        first--;
+    }
+    for (i = 0; i < first; i++)
+        json_array_remove(kept, 0);
+}
+
+/* A container line: collected into *tail ({ts, stream, text, cut?}).
+ * 1 if it was one. */
+static int tail_line(json_t **tail, const char *line, size_t len)
+{
+    json_t *hold = NULL;
+    struct proto_tail_line tl;
+    int rc = proto_parse_tail_line(line, len, &hold, &tl) == 0;
+    if (rc && (*tail || (*tail = json_array()))) {
+        json_t *o = json_pack("{s:I, s:s, s:s%}", "ts", (json_int_t)tl.ts, "stream",
+                              tl.err ? "stderr" : "stdout", "text", tl.text, tl.len);
+        if (o && tl.cut)
+            json_object_set_new(o, "cut", json_true());
+        if (o)
+            json_array_append_new(*tail, o);
+    }
+    json_decref(hold);
+    return rc;
+}
+
+/* Adds a chunk's container lines to the deployment record. They are the
+ * app's output: never in berthd's log. */
+static void tail_keep(struct srv *s, const struct deployment *d, json_t *add)
+{
+    char *text = NULL;
+    json_t *kept = NULL;
+    if (store_deployment_tail_get(s->store, d->id, &text) == STORE_OK && text)
+        kept = json_loads(text, 0, NULL);
+    free(text);
+    if (!json_is_array(kept)) {
+        json_decref(kept);
+        kept = json_array();
+    }
+    deploy_tail_merge(kept, add);
+    text = kept ? json_dumps(kept, JSON_COMPACT) : NULL;
+    if (!text || store_deployment_tail_set(s->store, d->id, text) != STORE_OK)
+        log_error("deploy", "deployment %lld: cannot keep its container's last lines",
+                  (long long)d->id);
+    free(text);
+    json_decref(kept);
+}
+
 static void job_system_line(struct srv *s, int64_t job_id, int64_t ts_ms, const char *data,
                             size_t len)
 {
     struct deployment d;
     if (store_deployment_by_job(s->store, job_id, &d) != STORE_OK)
         return;
-    /* Each line that is a JSON object is a step report; other system
-     * lines are plain notes. */
+    /* Each line that is a JSON object is a container line or a step
+     * report; other system lines are plain notes. */
     const char *p = data, *end = data + len;
     int serving = 0;
+    json_t *tail = NULL;
     while (p < end) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         const char *e = nl ? nl : end;
         while (p < e && (*p == ' ' || *p == '\t' || *p == '\r'))
             p++;
-        if (p < e && *p == '{')
+        if (p < e && *p == '{' && !tail_line(&tail, p, (size_t)(e - p)))
             serving |= step_report(s, &d, ts_ms, p, (size_t)(e - p));
         p = nl ? nl + 1 : end;
     }
+    if (tail)
+        tail_keep(s, &d, tail);
+    json_decref(tail);
     if (serving)
         succeeded(s, &d);
 }

@@ -56,6 +56,12 @@ int deploy_cancel(struct srv *s, const struct deployment *d);
 struct job_kind;
 extern const struct job_kind deploy_job_kind;
 
+/* A failed deployment's container output (docs/deploy.md): adds the
+ * container lines in add ({ts, stream, text, cut?} objects, borrowed) to
+ * kept, then drops the oldest until kept holds at most PROTO_TAIL_LINES
+ * lines and PROTO_TAIL_BYTES bytes of text. */
+void deploy_tail_merge(json_t *kept, json_t *add);
+
 /* Parses a failed job's error "STEP: REASON; rolled back to deployment N"
  * (each part optional). step gets "" when the prefix is not a step. */
 void deploy_parse_error(const char *error, char *step, size_t stepn, char *reason,

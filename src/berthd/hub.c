@@ -61,6 +61,7 @@ struct snapshot {
     double cpu_pct, load1, load5, load15;
     int64_t mem_total, mem_used, disk_total, disk_used;
     int64_t rx_v4, tx_v4, rx_v6, tx_v6;
+    int64_t logs_bytes;   /* the runner's app log store on disk, -1 unknown */
     int64_t at;           /* unix seconds */
     int64_t at_ms;        /* monotonic */
 };
@@ -312,7 +313,8 @@ static int on_heartbeat(struct hub *h, struct hub_node *n, json_t *msg, char *wh
         .cpu_pct = pm.cpu_pct, .load1 = pm.load1, .load5 = pm.load5, .load15 = pm.load15,
         .mem_total = pm.mem_total, .mem_used = pm.mem_used, .disk_total = pm.disk_total,
         .disk_used = pm.disk_used, .rx_v4 = pm.net.rx_v4, .tx_v4 = pm.net.tx_v4,
-        .rx_v6 = pm.net.rx_v6, .tx_v6 = pm.net.tx_v6, .at = util_now(), .at_ms = now_ms(),
+        .rx_v6 = pm.net.rx_v6, .tx_v6 = pm.net.tx_v6, .logs_bytes = pm.logs_bytes,
+        .at = util_now(), .at_ms = now_ms(),
     };
     struct hub_point p = {
         .t = s.at, .cpu_pct = s.cpu_pct, .mem_pct = pct(s.mem_used, s.mem_total),
@@ -986,13 +988,15 @@ void hub_stop(struct hub *h)
 
 static json_t *metrics_json(const struct snapshot *m)
 {
-    return json_pack("{s:f, s:I, s:I, s:I, s:I, s:f, s:f, s:f, s:{s:I, s:I, s:I, s:I}, s:o}",
+    return json_pack("{s:f, s:I, s:I, s:I, s:I, s:f, s:f, s:f, s:{s:I, s:I, s:I, s:I}, s:o, s:o}",
                      "cpu_pct", m->cpu_pct, "mem_total", (json_int_t)m->mem_total, "mem_used",
                      (json_int_t)m->mem_used, "disk_total", (json_int_t)m->disk_total,
                      "disk_used", (json_int_t)m->disk_used, "load1", m->load1, "load5",
                      m->load5, "load15", m->load15, "net", "rx_v4", (json_int_t)m->rx_v4,
                      "tx_v4", (json_int_t)m->tx_v4, "rx_v6", (json_int_t)m->rx_v6, "tx_v6",
-                     (json_int_t)m->tx_v6, "at", jx_time(m->at));
+                     (json_int_t)m->tx_v6, "logs_bytes",
+                     m->logs_bytes >= 0 ? json_integer(m->logs_bytes) : json_null(), "at",
+                     jx_time(m->at));
 }
 
 void hub_server_info(struct hub *h, int64_t server_id, struct hub_live_info *out)

@@ -537,6 +537,12 @@ int store_deployment_set_cancel(struct store *st, int64_t id);
 int store_deployment_set_result(struct store *st, int64_t id, const char *resolved_commit,
                                 const char *image, const char *image_id);
 
+/* A failed deployment's container output (migration 10): the JSON array
+ * text deploy.c keeps (*json malloc'ed, NULL when none), and its
+ * replacement. */
+int store_deployment_tail_get(struct store *st, int64_t id, char **json);
+int store_deployment_tail_set(struct store *st, int64_t id, const char *json);
+
 /* One pipeline step's progress (upsert). status "started": started_at;
  * "ok"/"failed": finished_at (and started_at if never seen). Times in ms. */
 int store_deploy_step(struct store *st, int64_t deployment_id, const char *step, int ord,

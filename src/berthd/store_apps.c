@@ -405,6 +405,26 @@ int store_deployment_set_result(struct store *st, int64_t id, const char *resolv
     return rc;
 }
 
+int store_deployment_tail_get(struct store *st, int64_t id, char **json)
+{
+    *json = NULL;
+    struct db_stmt *s = q(st, "SELECT container_tail FROM deployments WHERE id = ?", "i", id);
+    int rc = row(st, s);
+    if (rc != STORE_OK)
+        return rc;
+    const char *t = db_text(s, 0);
+    if (t && !(*json = strdup(t)))
+        rc = STORE_ERR;
+    db_done(s);
+    return rc;
+}
+
+int store_deployment_tail_set(struct store *st, int64_t id, const char *json)
+{
+    return changed(st, run(st, q(st, "UPDATE deployments SET container_tail = ? WHERE id = ?",
+                                 "si", json, id)));
+}
+
 int store_deploy_step(struct store *st, int64_t deployment_id, const char *step, int ord,
                       const char *status, const char *detail, int64_t at_ms)
 {

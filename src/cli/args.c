@@ -71,6 +71,7 @@ static const struct opt_spec specs[OPT_COUNT] = {
                       "fire times missed while berthd was down: run once (default) or skip"},
     [OPT_TAIL] = {"tail", 1, "N", "only the last N lines (0-100000)"},
     [OPT_GREP] = {"grep", 1, "TEXT", "only lines holding TEXT (case-sensitive)"},
+    [OPT_REGEX] = {"regex", 1, "ERE", "only lines matching this POSIX extended regular expression"},
     [OPT_DEPLOYMENT] = {"deployment", 1, "ID", "only lines of this deployment's container"},
 };
 

@@ -41,7 +41,7 @@ enum cli_opt {
     /* terminal and exec (cmd_terminal.c, cmd_exec.c) */
     OPT_CONTAINER, OPT_APP,
     /* app logs (cmd_app.c) */
-    OPT_TAIL, OPT_GREP, OPT_DEPLOYMENT,
+    OPT_TAIL, OPT_GREP, OPT_REGEX, OPT_DEPLOYMENT,
     /* schedules (cmd_schedule.c) */
     OPT_SCRIPT, OPT_CRON, OPT_EVERY, OPT_TZ, OPT_CATCH_UP,
     OPT_COUNT

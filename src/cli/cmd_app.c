@@ -665,11 +665,13 @@ int cmd_app_logs(struct cli *c)
         return cli_usage(c, "--deployment must be a deployment id");
     if (c->a.val[OPT_GREP] && !c->a.val[OPT_GREP][0])
         return cli_usage(c, "--grep needs some text");
+    if (c->a.val[OPT_REGEX] && !c->a.val[OPT_REGEX][0])
+        return cli_usage(c, "--regex needs a pattern");
     if (follow && c->a.val[OPT_UNTIL])
         return cli_usage(c, "--follow and --until do not go together");
     /* base: the filters; since and tail only on the first read */
     static const struct { enum cli_opt o; const char *name; } map[] = {
-        {OPT_UNTIL, "until"}, {OPT_GREP, "q"}, {OPT_DEPLOYMENT, "deployment"}};
+        {OPT_UNTIL, "until"}, {OPT_GREP, "q"}, {OPT_REGEX, "re"}, {OPT_DEPLOYMENT, "deployment"}};
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
         if (c->a.val[map[i].o] && add_param(c, base, sizeof base, map[i].name,
                                             c->a.val[map[i].o]) < 0)

@@ -131,6 +131,13 @@ static void print_system_line(struct dlog *f, const char *p, size_t n, int64_t t
     const char *step = json_string_value(json_object_get(o, "step"));
     const char *st = json_string_value(json_object_get(o, "status"));
     const char *detail = json_string_value(json_object_get(o, "detail"));
+    json_t *cl = json_object_get(o, "container_line");
+    if (json_is_string(cl)) { /* a failed container's output (docs/deploy.md) */
+        printf("  | ");
+        fwrite(json_string_value(cl), 1, json_string_length(cl), stdout);
+        fputc('\n', stdout);
+        goto done;
+    }
     if (!step || !st) {
         fwrite(p, 1, n, stdout);
         fputc('\n', stdout);
@@ -457,6 +464,26 @@ int cmd_deployments(struct cli *c)
     return 0;
 }
 
+/* A failed deployment's container output, as berthd kept it. */
+static void container_tail(json_t *tail)
+{
+    size_t i;
+    json_t *l;
+    if (!json_array_size(tail))
+        return;
+    printf("container output (its last %zu line%s):\n", json_array_size(tail),
+           json_array_size(tail) == 1 ? "" : "s");
+    json_array_foreach(tail, i, l) {
+        json_t *t = json_object_get(l, "text");
+        const char *st = json_string_value(json_object_get(l, "stream"));
+        FILE *f = st && strcmp(st, "stderr") == 0 ? stderr : stdout;
+        fputs("  | ", f);
+        if (json_is_string(t))
+            fwrite(json_string_value(t), 1, json_string_length(t), f);
+        fputc('\n', f);
+    }
+}
+
 static void human_dep_show(struct cli *c, json_t *d)
 {
     static const char *const h[] = {"  STEP", "STATUS", "STARTED", "DURATION", "DETAIL", NULL};
@@ -483,6 +510,7 @@ static void human_dep_show(struct cli *c, json_t *d)
     printf("%-11s %s\n", "started", out_str(d, "started_at", a, sizeof a));
     printf("%-11s %s\n", "finished", out_str(d, "finished_at", a, sizeof a));
     json_t *steps = json_object_get(d, "steps");
+    container_tail(json_object_get(d, "container_tail"));
     if (!json_array_size(steps)) {
         printf("steps       none reported\n");
         return;

@@ -122,6 +122,8 @@ static void print_metrics(json_t *m)
            bytes_text(json_object_get(m, "mem_total"), b, sizeof b));
     printf("  disk   %s of %s\n", bytes_text(json_object_get(m, "disk_used"), a, sizeof a),
            bytes_text(json_object_get(m, "disk_total"), b, sizeof b));
+    if (json_is_integer(json_object_get(m, "logs_bytes")))
+        printf("  app logs %s on disk\n", bytes_text(json_object_get(m, "logs_bytes"), a, sizeof a));
     printf("  sample at %s\n", out_str(m, "at", x, sizeof x));
 }
 

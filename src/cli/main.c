@@ -247,11 +247,12 @@ static const struct cli_cmd cmds[] = {
      cmd_app_delete},
     {"app", "logs", "APP", 1, 1,
      ORGO | OPTB(OPT_FOLLOW) | OPTB(OPT_SINCE) | OPTB(OPT_UNTIL) | OPTB(OPT_TAIL) |
-         OPTB(OPT_GREP) | OPTB(OPT_DEPLOYMENT),
+         OPTB(OPT_GREP) | OPTB(OPT_REGEX) | OPTB(OPT_DEPLOYMENT),
      "the app's container output (stdout, stderr), from its server's runner",
      "Every container of the app, older deployments' too, in order: stdout on stdout,\n"
      "stderr on stderr. --since/--until take RFC 3339, epoch seconds or 30m/12h/7d (ago);\n"
-     "--tail N the last N lines; --grep TEXT lines holding TEXT; --deployment ID one\n"
+     "--tail N the last N lines; --grep TEXT lines holding TEXT; --regex ERE lines matching\n"
+     "a POSIX extended regular expression (no back-references; docs/app-logs.md); --deployment ID one\n"
      "deployment's container. -f/--follow keeps printing new lines (Ctrl-C ends it).\n"
      "Under --json: {\"app\", \"items\": [{time, ts, stream, container, deployment, text}]};\n"
      "with -f, one such object a line as they come. A server whose runner is away: exit 1.\n",
@@ -289,7 +290,8 @@ static const struct cli_cmd cmds[] = {
      "list deployments, newest first (every application's without APP)", NULL,
      cmd_deployments},
     {"deployment", "show", "ID", 1, 1, ORGO,
-     "a deployment: status, failed step and reason, steps with timings", NULL,
+     "a deployment: status, failed step and reason, a failed one's container output, steps",
+     NULL,
      cmd_deployment_show},
     {NULL, "logs", "DEPLOYMENT", 1, 1, ORGO | OPTB(OPT_FOLLOW),
      "a deployment's log; --follow until the deployment ends",

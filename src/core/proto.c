@@ -3,6 +3,7 @@
 #include "proto.h"
 
 #include "jsonx.h"
+#include "logre.h"
 
 #include <stdio.h>
 #include <ctype.h>
@@ -252,7 +253,8 @@ json_t *proto_heartbeat(const struct proto_metrics *x)
         put(met, "disk_total", json_integer(x->disk_total)) ||
         put(met, "disk_used", json_integer(x->disk_used)) ||
         put(met, "load1", json_real(x->load1)) || put(met, "load5", json_real(x->load5)) ||
-        put(met, "load15", json_real(x->load15)))
+        put(met, "load15", json_real(x->load15)) ||
+        put(met, "logs_bytes", i64_or_null(x->logs_bytes)))
         goto fail;
     if (json_object_set_new(met, "net", net) < 0) {
         net = NULL;
@@ -570,6 +572,11 @@ int proto_parse_heartbeat(json_t *msg, struct proto_metrics *out, char *err, siz
     out->net.tx_v4 = proto_count(v[9]);
     out->net.rx_v6 = proto_count(v[10]);
     out->net.tx_v6 = proto_count(v[11]);
+    /* optional (runners before issue 14 do not send it): -1 unknown */
+    v[12] = -1;
+    if (opt_num(m, "logs_bytes", -1, &v[12], err, errlen))
+        return -1;
+    out->logs_bytes = proto_count(v[12]);
     return 0;
 }
 
@@ -1460,6 +1467,54 @@ int proto_parse_deploy_step(const char *line, size_t len, json_t **hold,
     return 0;
 }
 
+char *proto_tail_line(const struct proto_tail_line *l, size_t *len)
+{
+    char text[PROTO_TAIL_LINE_MAX];
+    size_t tl = l->len, outlen, n = 0;
+    int cut = l->cut || tl > PROTO_TAIL_LINE_MAX;
+    char *dump = NULL, *line = NULL;
+    if (tl > PROTO_TAIL_LINE_MAX)
+        tl = PROTO_TAIL_LINE_MAX;
+    proto_utf8_sanitize(l->text, tl, !cut, text, &outlen);  /* a cut character stays out */
+    /* "s%" last: jansson 2.14 reads past the arguments when a key follows it */
+    json_t *o = json_pack("{s:s, s:I, s:s%}", "stream", l->err ? "stderr" : "stdout", "ts",
+                          (json_int_t)(l->ts > 0 ? l->ts : 0), "container_line", text, outlen);
+    if (o && cut && put(o, "cut", json_true()))
+        goto done;
+    dump = o ? jx_dump(o, &n) : NULL;
+    if (dump && (line = malloc(n + 2))) {
+        memcpy(line, dump, n);
+        line[n] = '\n';
+        line[n + 1] = '\0';
+        *len = n + 1;
+    }
+done:
+    free(dump);
+    json_decref(o);
+    return line;
+}
+
+int proto_parse_tail_line(const char *line, size_t len, json_t **hold, struct proto_tail_line *out)
+{
+    json_error_t je;
+    memset(out, 0, sizeof *out);
+    *hold = json_loadb(line, len, 0, &je);
+    json_t *t = json_object_get(*hold, "container_line");
+    json_t *ts = json_object_get(*hold, "ts");
+    const char *st = json_string_value(json_object_get(*hold, "stream"));
+    if (!json_is_string(t) || !json_is_integer(ts) || json_integer_value(ts) < 0 || !st ||
+        (strcmp(st, "stdout") && strcmp(st, "stderr")))
+        return -1;
+    out->text = json_string_value(t);
+    out->len = json_string_length(t);
+    if (out->len > PROTO_TAIL_LINE_MAX || memchr(out->text, '\0', out->len))
+        return -1;
+    out->ts = json_integer_value(ts);
+    out->err = st[3] == 'e';
+    out->cut = json_is_true(json_object_get(*hold, "cut"));
+    return 0;
+}
+
 /* --- UTF-8 --- */
 
 /* Length of the valid sequence at p (1..4), 0 if invalid, -1 if it is a
@@ -1569,6 +1624,7 @@ json_t *proto_logs_query(const struct proto_logs_query *q)
         q->until < 0 || q->tail < 0 || q->tail > PROTO_LOGS_TAIL_MAX || q->limit < 1 ||
         q->limit > PROTO_LOGS_LIMIT_MAX || q->streams < 0 || q->streams > 3 ||
         (q->q && (!q->q[0] || strlen(q->q) > PROTO_LOGS_Q_MAX)) ||
+        (q->re && logre_check(q->re, NULL, 0) < 0) ||
         (q->deployment && !digits_ok(q->deployment, PROTO_DEPLOY_ID_MAX)))
         return NULL;
     json_t *m = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:b}", "type", "logs.query", "id",
@@ -1578,6 +1634,7 @@ json_t *proto_logs_query(const struct proto_logs_query *q)
     if (!m)
         return NULL;
     if ((q->q && json_object_set_new(m, "q", json_string(q->q)) < 0) ||
+        (q->re && json_object_set_new(m, "re", json_string(q->re)) < 0) ||
         (q->streams == 1 && json_object_set_new(m, "stream", json_string("stdout")) < 0) ||
         (q->streams == 2 && json_object_set_new(m, "stream", json_string("stderr")) < 0) ||
         (q->deployment && json_object_set_new(m, "deployment", json_string(q->deployment)) < 0)) {
@@ -1603,11 +1660,17 @@ int proto_parse_logs_query(json_t *msg, struct proto_logs_query *out, char *err,
         opt_int(msg, "limit", 1, PROTO_LOGS_LIMIT_MAX, PROTO_LOGS_LIMIT_MAX, &out->limit, err,
                 errlen) < 0 ||
         opt_str(msg, "q", PROTO_LOGS_Q_MAX, NULL, &out->q, err, errlen) < 0 ||
+        opt_str(msg, "re", LOGRE_MAX, NULL, &out->re, err, errlen) < 0 ||
         opt_str(msg, "deployment", PROTO_DEPLOY_ID_MAX, NULL, &out->deployment, err, errlen) < 0 ||
         streams_of(msg, &out->streams, err, errlen) < 0)
         return -1;
     if (out->q && !out->q[0])
         out->q = NULL;
+    if (out->re) {
+        char why[160];
+        if (logre_check(out->re, why, sizeof why) < 0)
+            return bad(err, errlen, "re", why);
+    }
     if (out->deployment && !digits_ok(out->deployment, PROTO_DEPLOY_ID_MAX))
         return bad(err, errlen, "deployment", "is not a deployment id");
     json_t *f = json_object_get(msg, "follow");

@@ -109,6 +109,7 @@ struct proto_metrics {
     int64_t disk_total, disk_used;        /* bytes */
     double load1, load5, load15;
     struct proto_net net;
+    int64_t logs_bytes;                   /* the app log store on disk; -1 unknown/off */
 };
 
 struct proto_port {
@@ -280,6 +281,7 @@ struct proto_logs_query {
     int streams;                        /* bit 0 stdout, bit 1 stderr; 0: both */
     const char *deployment;             /* NULL, or a decimal id */
     int follow;                         /* then keep sending new lines */
+    const char *re;                     /* NULL, or a regular expression (logre.h's rules) */
 };
 json_t *proto_logs_query(const struct proto_logs_query *q);
 int proto_parse_logs_query(json_t *msg, struct proto_logs_query *out, char *err, size_t errlen);
@@ -418,6 +420,32 @@ char *proto_deploy_step_line(const struct proto_deploy_step *s, size_t *len);
  * (caller decrefs, also after -1). */
 int proto_parse_deploy_step(const char *line, size_t len, json_t **hold,
                             struct proto_deploy_step *out, char *err, size_t errlen);
+
+/* A failed deployment's container output (docs/deploy.md, "Container
+ * output"): the last lines the new container printed, read from Docker
+ * before the rollback removes it, one job.log line each on stream
+ * "system": {"container_line": TEXT, "stream": "stdout"|"stderr",
+ * "ts": unix ns, "cut"?: true}. berthd keeps them in the deployment
+ * record, at most PROTO_TAIL_LINES lines of at most PROTO_TAIL_LINE_MAX
+ * bytes, PROTO_TAIL_BYTES in all (the newest kept). */
+#define PROTO_TAIL_LINES 200
+#define PROTO_TAIL_LINE_MAX 1024
+#define PROTO_TAIL_BYTES (64 * 1024)
+struct proto_tail_line {
+    int64_t ts;                         /* unix ns, >= 0 */
+    int err;                            /* stderr */
+    const char *text;                   /* not NUL-terminated: len bytes */
+    size_t len;
+    int cut;                            /* the container's line was longer */
+};
+/* The line, '\n'-terminated, malloc'ed (*len without NUL); text cut to
+ * PROTO_TAIL_LINE_MAX on a character boundary (cut set), sanitised. NULL
+ * only when out of memory. */
+char *proto_tail_line(const struct proto_tail_line *l, size_t *len);
+/* 0 when line is a container line within its rules (text borrowed from
+ * *hold, which the caller decrefs, also after -1); -1 for anything else
+ * (a step report, a note, a broken line). */
+int proto_parse_tail_line(const char *line, size_t len, json_t **hold, struct proto_tail_line *out);
 
 /* A counter (bytes) read as a JSON number: -1 (unknown) for a negative
  * value or NaN, INT64_MAX for anything at or past 2^63 (no undefined

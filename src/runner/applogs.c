@@ -31,6 +31,7 @@
 #include "docker.h"
 #include "log.h"
 #include "logparse.h"
+#include "logre.h"
 #include "logstore.h"
 #include "util.h"
 
@@ -81,6 +82,7 @@ struct query {
     char app[LOGSTORE_APP_MAX + 1];
     char q[PROTO_LOGS_Q_MAX + 1];
     char dep[LOGSTORE_DEP_MAX + 1];
+    struct logre re;                    /* re=: compiled once per query */
     struct logstore_query lq;
     struct logstore_snap snap;
     int64_t limit, sent;
@@ -116,6 +118,8 @@ static struct {
     int ndrained, drained_at;
     lws_sorted_usec_list_t sul_list, sul_flush, sul_trim, sul_pump;
     int on;
+    int64_t disk_bytes;                 /* the store's segments, as last counted */
+    uint64_t disk_at_us;                /* when (0: never) */
 } A;
 
 static void pump(void);
@@ -153,10 +157,16 @@ static void out_flush(struct query *q)
     q->out_cost = 0;
 }
 
+#define RE_SLOW "the regular expression took over 10 s of matching; make it simpler, or " \
+                "narrow the query (since, until, q)"
+
 static void live_line(struct query *q, const struct logstore_line *l, const char *cid)
 {
-    if (q->cancel || !logstore_match(&q->lq, l))
+    if (q->cancel || !logstore_match(&q->lq, l)) {
+        if (!q->cancel && q->live && logre_over(&q->re))
+            end_query(q, 0, RE_SLOW, 0);
         return;
+    }
     char c[LOGSTORE_SHORT_CID + 1], d[LOGSTORE_DEP_MAX + 1];
     snprintf(c, sizeof c, "%.*s", (int)l->clen, cid);
     snprintf(d, sizeof d, "%.*s", (int)l->dlen, l->deployment);
@@ -494,9 +504,25 @@ static void trim_tick(lws_sorted_usec_list_t *sul)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     uint64_t n = logstore_trim(A.st, (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec);
-    if (n)
+    if (n) {
         log_info(C, "app logs: retention removed %llu bytes", (unsigned long long)n);
+        A.disk_at_us = 0; /* counted again at the next heartbeat */
+    }
     lws_sul_schedule(A.r->ctx, 0, &A.sul_trim, trim_tick, (lws_usec_t)A.trim_s * LWS_USEC_PER_SEC);
+}
+
+#define DISK_EVERY_US (10u * 1000 * 1000)
+int64_t applogs_disk_bytes(void)
+{
+    uint64_t now = util_mono_us();
+    if (!A.st)
+        return -1;
+    if (!A.disk_at_us || now - A.disk_at_us >= DISK_EVERY_US) {
+        uint64_t n = logstore_disk_bytes(A.st, NULL);
+        A.disk_bytes = n > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)n;
+        A.disk_at_us = now;
+    }
+    return A.disk_bytes;
 }
 
 /* --- queries --- */
@@ -579,6 +605,10 @@ static void *query_main(void *arg)
     struct qctx x = {q, NULL, 0};
     char err[256] = "";
     int rc = logstore_query(logstore_dir(A.st), &q->snap, &q->lq, qline, &x, err, sizeof err);
+    if (rc >= 0 && logre_over(&q->re)) {
+        rc = -1;
+        snprintf(err, sizeof err, "%s", RE_SLOW);
+    }
     if (x.lines)
         qpush(q, x.lines);
     pthread_mutex_lock(&q->mu);
@@ -610,6 +640,7 @@ static void query_free(struct query *q)
     json_decref(q->held);
     json_decref(q->out);
     logstore_snap_release(&q->snap);
+    logre_release(&q->re);
     pthread_mutex_destroy(&q->mu);
     pthread_cond_destroy(&q->cv);
     free(q);
@@ -713,6 +744,14 @@ void applogs_on_query(struct runner *r, json_t *msg)
     if (pq.deployment) {
         snprintf(q->dep, sizeof q->dep, "%s", pq.deployment);
         q->lq.deployment = q->dep;
+    }
+    if (pq.re) {
+        if (logre_compile(&q->re, pq.re, err, sizeof err) < 0) {
+            send_text_frame(proto_logs_end(pq.id, 0, err, 0));
+            free(q);
+            return;
+        }
+        q->lq.re = &q->re;
     }
     q->limit = pq.limit;
     q->follow = pq.follow;

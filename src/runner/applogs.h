@@ -20,6 +20,10 @@ int applogs_init(struct runner *r);
 void applogs_stop(struct runner *r);
 void applogs_on_query(struct runner *r, json_t *msg);
 void applogs_on_cancel(struct runner *r, json_t *msg);
+/* Bytes of the app log store's segments on disk (the heartbeat's
+ * logs_bytes), counted at most every 10 s (a readdir and a stat per
+ * segment); -1 when app logs are off. */
+int64_t applogs_disk_bytes(void);
 extern const struct lws_protocols applogs_protocol;
 
 #endif

@@ -33,6 +33,7 @@
 #include "docker.h"
 #include "edge.h"
 #include "log.h"
+#include "logparse.h"
 #include "util.h"
 
 #include <ctype.h>
@@ -51,6 +52,7 @@
 #define STOP_TIMEOUT_S 10
 #define PROBE_TIMEOUT_S 5
 #define LAST_MAX 240
+#define TAIL_TIMEOUT_S 10    /* reading the failed container's last lines */
 
 enum phase { P_PRECHECK, P_CLONE, P_BUILD, P_START, P_HEALTH, P_SWAP, P_CLEANUP, P_ROLLBACK, P_DONE };
 static const char *const phase_name[] = {"precheck", "clone", "build", "start", "health",
@@ -100,6 +102,20 @@ struct deploy {
     json_t *victims;               /* cleanup: container ids to stop + remove */
     size_t victim_at, removed, pruned, prune_left;
     int recover_step;              /* deploy_recover: the step it died in */
+    struct tail *tail;             /* fail(): the new container's last lines, being read */
+};
+
+/* The last PROTO_TAIL_LINES lines of the failed container, a ring. */
+struct tail_line {
+    int64_t ts;
+    int err, cut;
+    size_t len;
+    char text[PROTO_TAIL_LINE_MAX];
+};
+struct tail {
+    struct logparse lp;
+    size_t head, count;            /* oldest at head */
+    struct tail_line ring[PROTO_TAIL_LINES];
 };
 
 static struct deploy *deploys;
@@ -273,6 +289,10 @@ static void deploy_free(struct deploy *d)
         free(d->domains[k]);
     json_decref(d->victims);
     buf_release(&d->out);
+    if (d->tail) {
+        logparse_release(&d->tail->lp);
+        free(d->tail);
+    }
     free(d);
 }
 
@@ -309,11 +329,113 @@ static void end(struct deploy *d, const char *error)
 
 static void rollback(struct deploy *d);
 
+/* --- a failed container's last lines (docs/deploy.md, "Container output") ---
+ * Read from Docker (tail, with a deadline) before the rollback removes
+ * the container, sent as container lines on the system stream, berthd
+ * keeps them in the deployment record. They are the app's output: never
+ * in the runner's own log. */
+
+static void tail_piece(void *arg, int64_t ts, int err, int partial, const char *text, size_t len)
+{
+    struct tail *t = arg;
+    struct tail_line *l;
+    if (t->count < PROTO_TAIL_LINES) {
+        l = &t->ring[(t->head + t->count++) % PROTO_TAIL_LINES];
+    } else {
+        l = &t->ring[t->head];
+        t->head = (t->head + 1) % PROTO_TAIL_LINES;
+    }
+    l->ts = ts;
+    l->err = err;
+    l->cut = partial || len > PROTO_TAIL_LINE_MAX;
+    l->len = len > PROTO_TAIL_LINE_MAX ? PROTO_TAIL_LINE_MAX : len;
+    memcpy(l->text, text, l->len);
+}
+
+static void tail_data(void *arg, const char *data, size_t len)
+{
+    struct deploy *d = arg;
+    logparse_feed(&d->tail->lp, (const unsigned char *)data, len);
+}
+
+/* The newest lines within PROTO_TAIL_BYTES, oldest first, in chunks of
+ * whole lines. */
+static void tail_send(struct deploy *d)
+{
+    struct tail *t = d->tail;
+    size_t first = t->count, bytes = 0, n = 0;
+    struct buf b;
+    while (first > 0) {
+        size_t l = t->ring[(t->head + first - 1) % PROTO_TAIL_LINES].len;
+        if (bytes + l > PROTO_TAIL_BYTES)
+            break;
+        bytes += l;
+        first--;
+    }
+    buf_init(&b, PROTO_CHUNK_MAX);
+    for (size_t k = first; k < t->count && d->job; k++) {
+        struct tail_line *l = &t->ring[(t->head + k) % PROTO_TAIL_LINES];
+        struct proto_tail_line pl = {l->ts, l->err, l->text, l->len, l->cut};
+        size_t ll;
+        char *line = proto_tail_line(&pl, &ll);
+        if (!line)
+            break;
+        if (b.len + ll > PROTO_CHUNK_MAX) {
+            jobs_emit(d->job, "system", b.data, b.len);
+            buf_clear(&b);
+        }
+        if (ll <= PROTO_CHUNK_MAX && buf_append(&b, line, ll) == 0)
+            n++;
+        free(line);
+    }
+    if (b.len && d->job)
+        jobs_emit(d->job, "system", b.data, b.len);
+    buf_release(&b);
+    if (n)
+        emit_text(d, "system", "the new container's last %zu line%s (kept with the deployment)", n,
+                  n == 1 ? "" : "s");
+    else
+        emit_text(d, "system", "the new container printed nothing");
+}
+
+static void tail_done(void *arg, int status, json_t *body, const char *err)
+{
+    struct deploy *d = arg;
+    (void)status;
+    (void)body;
+    logparse_end(&d->tail->lp);
+    if (err)
+        emit_text(d, "system", "reading the new container's output: %s", err);
+    if (!err || d->tail->count)
+        tail_send(d);
+    logparse_release(&d->tail->lp);
+    free(d->tail);
+    d->tail = NULL;
+    rollback(d);
+}
+
+/* 0: reading (tail_done rolls back), -1: nothing to read. */
+static int tail_read(struct deploy *d)
+{
+    if (!d->created || !d->new_id[0] || d->tail || !(d->tail = calloc(1, sizeof *d->tail)))
+        return -1;
+    logparse_init(&d->tail->lp, tail_piece, d->tail);
+    if (docker_container_logs_tail(d->dk, d->new_id, PROTO_TAIL_LINES, TAIL_TIMEOUT_S, tail_data,
+                                   tail_done, d) == 0)
+        return 0;
+    logparse_release(&d->tail->lp);
+    free(d->tail);
+    d->tail = NULL;
+    return -1;
+}
+
 /* A step failed: report it and roll back. */
 static void fail(struct deploy *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void fail(struct deploy *d, const char *fmt, ...)
 {
     va_list ap;
+    if (d->tail)
+        return;  /* failing already: reading the container's last lines */
     lws_sul_cancel(&d->sul_deadline);
     lws_sul_cancel(&d->sul_retry);
     util_strlcpy(d->fail_step, phase_name[d->phase], sizeof d->fail_step);
@@ -324,6 +446,8 @@ static void fail(struct deploy *d, const char *fmt, ...)
         if (*p == '\n' || *p == '\r' || *p == ';')
             *p = *p == ';' ? ',' : ' ';
     report(d, d->phase, "failed", NULL, NULL, "%s", d->fail_reason);
+    if (!d->cancelled && tail_read(d) == 0)
+        return;  /* rollback once the container's last lines are in */
     rollback(d);
 }
 
@@ -1148,6 +1272,8 @@ void deploy_cancel(struct deploy *d)
     }
     d->cancelled = 1;
     emit_text(d, "system", "cancel requested: stopping at the next safe point");
+    if (d->tail)
+        return;  /* failed already, rolls back once the container's lines are in */
     if (d->waiting) {
         d->waiting = 0;
         interrupted(d);

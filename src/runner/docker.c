@@ -60,6 +60,7 @@ struct dreq {
     int timed_out;
     char err[256];
     docker_cb cb;
+    docker_data_cb on_data;        /* a stream: 2xx bytes go here, not to answer */
     void *arg;
     lws_sorted_usec_list_t sul;    /* timeout, then deferred delivery */
     lws_sorted_usec_list_t sul_hold; /* keeps lws' answer timeout at bay */
@@ -241,6 +242,11 @@ static int docker_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
             q->status = (int)lws_http_client_http_response(wsi);
         return 0;
     case LWS_CALLBACK_RECEIVE_CLIENT_HTTP_READ:
+        if (q && q->on_data && q->status >= 200 && q->status <= 299) {
+            if (q->d)
+                q->on_data(q->arg, in, len);
+            return 0;
+        }
         if (q && buf_append(&q->answer, in, len) < 0) {
             snprintf(q->err, sizeof q->err, "answer larger than %u bytes", ANSWER_MAX);
             return -1;
@@ -342,8 +348,23 @@ void docker_free(struct docker *d)
     free(d);
 }
 
+static int request(struct docker *d, const char *method, const char *path, const json_t *body,
+                   int timeout_s, docker_data_cb on_data, docker_cb cb, void *arg);
+
 int docker_request(struct docker *d, const char *method, const char *path, const json_t *body,
                    int timeout_s, docker_cb cb, void *arg)
+{
+    return request(d, method, path, body, timeout_s, NULL, cb, arg);
+}
+
+int docker_request_stream(struct docker *d, const char *path, int timeout_s, docker_data_cb on_data,
+                          docker_cb cb, void *arg)
+{
+    return request(d, "GET", path, NULL, timeout_s, on_data, cb, arg);
+}
+
+static int request(struct docker *d, const char *method, const char *path, const json_t *body,
+                   int timeout_s, docker_data_cb on_data, docker_cb cb, void *arg)
 {
     struct lws_client_connect_info i;
     struct dreq *q = NULL;
@@ -376,6 +397,7 @@ int docker_request(struct docker *d, const char *method, const char *path, const
     q->timeout_s = timeout_s > 0 ? timeout_s : DEFAULT_TIMEOUT_S;
     q->d = d;
     q->cb = cb;
+    q->on_data = on_data;
     q->arg = arg;
     q->next = d->reqs;
     d->reqs = q;
@@ -572,6 +594,16 @@ int docker_container_stop(struct docker *d, const char *id, int timeout_s, docke
 int docker_container_remove(struct docker *d, const char *id, int force, docker_cb cb, void *arg)
 {
     return container_op(d, "DELETE", id, force ? "?force=1&v=1" : "?v=1", 60, cb, arg);
+}
+
+int docker_container_logs_tail(struct docker *d, const char *id, int tail, int timeout_s,
+                               docker_data_cb on_data, docker_cb cb, void *arg)
+{
+    char path[512];
+    if (!ref_ok(id) || tail < 0)
+        return -1;
+    snprintf(path, sizeof path, "/containers/%s/logs?stdout=1&stderr=1&timestamps=1&tail=%d", id, tail);
+    return docker_request_stream(d, path, timeout_s, on_data, cb, arg);
 }
 
 static int list_op(struct docker *d, const char *what, const char *key, const char *label, int all, docker_cb cb,

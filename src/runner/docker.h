@@ -63,6 +63,14 @@ const char *docker_socket(const struct docker *d);
 int docker_request(struct docker *d, const char *method, const char *path, const json_t *body,
                    int timeout_s, docker_cb cb, void *arg);
 
+/* A GET whose 2xx answer is not JSON: its bytes go to on_data as they
+ * come (nothing is buffered), then cb once as for docker_request (body
+ * NULL; err set on a non-2xx answer, a cut connection or the timeout,
+ * after whatever on_data already got). */
+typedef void (*docker_data_cb)(void *arg, const char *data, size_t len);
+int docker_request_stream(struct docker *d, const char *path, int timeout_s, docker_data_cb on_data,
+                          docker_cb cb, void *arg);
+
 int docker_ping(struct docker *d, docker_cb cb, void *arg);       /* GET /_ping */
 int docker_version(struct docker *d, docker_cb cb, void *arg);    /* GET /version */
 
@@ -87,6 +95,10 @@ int docker_container_start(struct docker *d, const char *id, docker_cb cb, void 
 int docker_container_inspect(struct docker *d, const char *id, docker_cb cb, void *arg);
 int docker_container_stop(struct docker *d, const char *id, int timeout_s, docker_cb cb, void *arg);
 int docker_container_remove(struct docker *d, const char *id, int force, docker_cb cb, void *arg);
+/* GET /containers/{id}/logs?stdout=1&stderr=1&timestamps=1&tail=N (no
+ * follow): Docker's framing, for logparse.c. */
+int docker_container_logs_tail(struct docker *d, const char *id, int tail, int timeout_s,
+                               docker_data_cb on_data, docker_cb cb, void *arg);
 /* label: "key" or "key=value"; all: include stopped containers. */
 int docker_container_list(struct docker *d, const char *label, int all, docker_cb cb, void *arg);
 int docker_image_list(struct docker *d, const char *label, docker_cb cb, void *arg);

@@ -831,10 +831,16 @@ static void drop(struct logstore *s, struct segfile *f)
     unlink(f->path);
 }
 
+/* Oldest first: by the last write, then (segments written within the
+ * file system's timestamp granularity share one) by path, which orders
+ * an app's segments by number (fixed-width hex). qsort is not stable:
+ * without the second key an app's newer segment could go first. */
 static int by_mtime(const void *x, const void *y)
 {
     const struct segfile *a = x, *b = y;
-    return a->mtime_ns < b->mtime_ns ? -1 : a->mtime_ns > b->mtime_ns;
+    if (a->mtime_ns != b->mtime_ns)
+        return a->mtime_ns < b->mtime_ns ? -1 : 1;
+    return strcmp(a->path, b->path);
 }
 
 uint64_t logstore_trim(struct logstore *s, int64_t now_ns)
@@ -979,6 +985,8 @@ int logstore_match(const struct logstore_query *q, const struct logstore_line *l
         (l->dlen != strlen(q->deployment) || memcmp(l->deployment, q->deployment, l->dlen)))
         return 0;
     if (q->q && q->q[0] && !memmem(l->text, l->tlen, q->q, strlen(q->q)))
+        return 0;
+    if (q->re && !logre_match(q->re, l->text, l->tlen))
         return 0;
     return 1;
 }

@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "logre.h"
+
 #define LOGSTORE_LINE_MAX 65536        /* a longer line is split, pieces marked */
 #define LOGSTORE_APP_MAX 24            /* app key: the berth.app label, 1..24 digits */
 #define LOGSTORE_CID_MAX 64            /* container id (hex) */
@@ -90,6 +92,7 @@ struct logstore_query {
     const char *q;
     int streams;
     const char *deployment;
+    struct logre *re;                  /* NULL, or compiled (matched last: the costly one) */
 };
 int logstore_match(const struct logstore_query *q, const struct logstore_line *l);
 /* cb gets every matching line in stored order; a negative return stops

@@ -4,6 +4,7 @@
  * /proc/net/snmp6, load from /proc/loadavg. Keeps one CPU sample. */
 #include "runner.h"
 
+#include "applogs.h"
 #include "procfs.h"
 
 #include <string.h>
@@ -63,5 +64,6 @@ json_t *metrics_heartbeat(struct runner *r)
         m.net.rx_v4 = m.net.tx_v4 = -1;
     if (procfs_net_v6("/proc/net/snmp6", &m.net.rx_v6, &m.net.tx_v6) < 0)
         m.net.rx_v6 = m.net.tx_v6 = -1;  /* IPv6 disabled */
+    m.logs_bytes = applogs_disk_bytes();
     return proto_heartbeat(&m);
 }

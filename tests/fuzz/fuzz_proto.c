@@ -85,7 +85,8 @@ static void deploy_spec(json_t *spec)
     proto_deploy_spec_release(&a);
 }
 
-/* Each line of a job.log chunk as berthd reads step reports. */
+/* Each line of a job.log chunk as berthd reads step reports and a
+ * failed container's lines. */
 static void step_reports(const char *data, size_t len)
 {
     char err[ERR];
@@ -104,6 +105,22 @@ static void step_reports(const char *data, size_t len)
             assert(proto_parse_deploy_step(line, n, &h2, &back, err, sizeof err) == 0);
             assert(same(st.step, back.step) && same(st.status, back.status) && same(st.commit, back.commit) &&
                    same(st.image_id, back.image_id) && st.serving == back.serving);
+            json_decref(h2);
+            free(line);
+        }
+        json_decref(hold);
+        /* a failed container's line: within its caps, rebuilt the same */
+        struct proto_tail_line tl, tb;
+        hold = NULL;
+        if (proto_parse_tail_line(p, (size_t)(e - p), &hold, &tl) == 0) {
+            assert(tl.len <= PROTO_TAIL_LINE_MAX && tl.ts >= 0);
+            size_t n = 0;
+            char *line = proto_tail_line(&tl, &n);
+            assert(line && n && line[n - 1] == '\n');
+            json_t *h2 = NULL;
+            assert(proto_parse_tail_line(line, n - 1, &h2, &tb) == 0);
+            assert(tb.len == tl.len && !memcmp(tb.text, tl.text, tl.len) && tb.ts == tl.ts &&
+                   tb.err == tl.err && tb.cut == tl.cut);
             json_decref(h2);
             free(line);
         }

@@ -11,6 +11,7 @@ collects a deployed app's:
 - the runner killed -9 mid-stream and started again: no line lost, none
   twice; a container restarted: its lines go on;
 - follow sees a line within 1 s of the app printing it;
+- the store's disk use reaches the server's metrics (logs_bytes);
 - retention by size trims the oldest segment;
 - hostile query parameters are 400 with a message; another org's app is
   404; a viewer may read (deploy:read); no token 401; a server whose
@@ -146,6 +147,12 @@ class AppLogs(RunnerCase):
         self.assertEqual(outs, ["out %d" % i for i in range(1, 51)])
         self.assertEqual(self.lines("?q=needle"), ["err %d needle" % i for i in (10, 20, 30, 40, 50)])
         self.assertEqual(self.lines("?q=err%2010+needle"), ["err 10 needle"])  # URL-decoded
+        # re: a POSIX extended regular expression, with q and the other filters
+        self.assertEqual(self.lines("?re=%5Eerr%20%5B13%5D0%20"), ["err 10 needle", "err 30 needle"])
+        self.assertEqual(self.lines("?re=%5Eout%20(7%7C1%5B12%5D)%24&q=out"),
+                         ["out 7", "out 11", "out 12"])
+        self.assertEqual(self.lines("?re=needle%24&stream=stderr&tail=1"), ["err 50 needle"])
+        self.assertEqual(self.lines("?re=%5Eout%20%5B0-9%5D%7B3%7D"), [])
         self.assertEqual(self.lines("?stream=stderr&tail=2"), ["err 40 needle", "err 50 needle"])
         self.assertEqual(self.lines("?tail=3&stream=stdout"), ["out 48", "out 49", "out 50"])
         self.assertEqual(self.lines("?deployment=2"), [])
@@ -172,6 +179,26 @@ class AppLogs(RunnerCase):
         lines = self.lines("?limit=5")
         self.assertEqual(len(lines), 6)
         self.assertTrue(lines[-1].startswith("berth: more lines match"), lines)
+
+    def test_disk_use_in_server_metrics(self):
+        # the store's bytes on disk reach the server's metrics (heartbeat
+        # logs_bytes, counted at most every 10 s) and the CLI
+        self.run_app("i=0; while [ $i -lt 200 ]; do i=$((i+1)); echo disk line $i; done; "
+                     "sleep 3600")
+        self.wait_lines("?q=disk%20line", 200)
+
+        def logs_bytes():
+            m = self.api("GET", "/servers/host-1").json.get("metrics") or {}
+            return m.get("logs_bytes") or None
+        n = wait_for(logs_bytes, 40, 0.5)
+        self.assertTrue(n and n > 0, self.api("GET", "/servers/host-1").json)
+        appdir = os.path.join(self.state_dir(), "applogs", str(self.app_id))
+        on_disk = sum(os.path.getsize(os.path.join(appdir, f)) for f in os.listdir(appdir)
+                      if f.endswith(".seg"))
+        self.assertLessEqual(n, on_disk)
+        r = self.cli("server", "show", "host-1")
+        self.assertEqual(r.returncode, 0, r)
+        self.assertIn("app logs ", r.stdout)
 
     def test_long_lines_and_bad_utf8(self):
         # 70,000 bytes on one line, then a byte that is not UTF-8
@@ -258,6 +285,11 @@ class AppLogs(RunnerCase):
         self.assertEqual((r.stdout, r.stderr), ("", "three\n"))
         r = self.cli("app", "logs", "web", "--grep", "two needle", "--since", "1h")
         self.assertEqual(r.stdout, "two needle\n", r)
+        r = self.cli("app", "logs", "web", "--regex", "^t(wo|hree)")
+        self.assertEqual((r.returncode, r.stdout, r.stderr), (0, "two needle\n", "three\n"))
+        r = self.cli("app", "logs", "web", "--regex", "(o)\\1")
+        self.assertEqual(r.returncode, 2, r)
+        self.assertIn("back-references", r.stderr)
         r = self.cli("app", "logs", "web", "--deployment", "1", "--json")
         self.assertEqual(r.returncode, 0, r)
         doc = json.loads(r.stdout)
@@ -284,7 +316,11 @@ class AppLogs(RunnerCase):
                "?stream=stdin", "?deployment=abc", "?deployment=-1", "?follow=yes",
                "?format=xml", "?color=1", "?tail=1&tail=2", "?since=2h&until=3h",
                "?follow=1&until=1h", "?since=99999999999999", "?q=%ff%fe",
-               "?since=" + "9" * 60]
+               "?since=" + "9" * 60,
+               # re: not a pattern, back-references, too costly, too long, not text, twice
+               "?re=", "?re=(unclosed", "?re=%5Bz-a%5D", "?re=(a)%5C1", "?re=a%7B1,99%7D",
+               "?re=a%7B1%7Db%7B1%7Dc%7B1%7D", "?re=" + "x" * 257, "?re=%ff", "?re=a%09",
+               "?re=a&re=b", "?re%5B%5D=a"]
         for q in bad:
             try:
                 r = self.logs(q)
@@ -293,6 +329,9 @@ class AppLogs(RunnerCase):
             self.assertEqual(r.status, 400, (q, r))
             self.assertEqual(r.json["error"]["code"], "invalid_query", (q, r))
             self.assertTrue(r.json["error"]["message"], (q, r))
+        for q, why in (("?re=(a)%5C1", "back-references"), ("?re=(unclosed", "not a regular"),
+                       ("?re=a%7B1,99%7D", "up to 16"), ("?re=", "1 to 256")):
+            self.assertIn(why, self.logs(q).json["error"]["message"], q)
 
     def test_access(self):
         self.run_app("echo hello; sleep 3600")
@@ -350,7 +389,7 @@ class AppLogsSmall(AppLogs):
     # the other tests run once, in AppLogs
     test_lines_filters_and_formats = test_long_lines_and_bad_utf8 = None
     test_runner_killed_and_restarted = test_follow_latency = test_hostile_queries = None
-    test_access = test_unreachable_server_503 = test_cli = None
+    test_access = test_unreachable_server_503 = test_cli = test_disk_use_in_server_metrics = None
 
 
 if __name__ == "__main__":

@@ -326,6 +326,20 @@ static void test_trim_total(void **state)
     assert_true(logstore_disk_bytes(s, NULL) <= cfg.max_total_bytes);
     assert_int_equal(logstore_disk_bytes(s, "2"), a2); /* the newer app untouched */
     assert_true(logstore_disk_bytes(s, "1") < a1);
+    /* within app 1 (every segment of the same time) the oldest went: what
+     * is left is a run of its newest segment numbers */
+    d = opendir(dir);
+    unsigned long long lo = ~0ull, hi = 0, cnt = 0;
+    while ((e = readdir(d)))
+        if (strstr(e->d_name, ".seg")) {
+            unsigned long long k = strtoull(e->d_name, NULL, 16);
+            lo = k < lo ? k : lo;
+            hi = k > hi ? k : hi;
+            cnt++;
+        }
+    closedir(d);
+    assert_true(cnt > 0 && lo > 1);
+    assert_int_equal(hi - lo + 1, cnt);
     logstore_free(s);
 }
 

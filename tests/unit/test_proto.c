@@ -144,11 +144,12 @@ static void heartbeat(void **state)
     struct proto_metrics in = {.cpu_pct = 12.5, .mem_total = 1 << 30, .mem_used = 1 << 20,
                                .disk_total = 5000000000LL, .disk_used = 1000,
                                .load1 = 0.5, .load5 = 0.25, .load15 = 0.125,
-                               .net = {1, 2, -1, -1}};
+                               .net = {1, 2, -1, -1}, .logs_bytes = 3LL << 30};
     struct proto_metrics out;
     char err[128];
     json_t *m = roundtrip(proto_heartbeat(&in), PROTO_HEARTBEAT);
     assert_int_equal(proto_parse_heartbeat(m, &out, err, sizeof err), 0);
+    assert_int_equal(out.logs_bytes, 3LL << 30);
     assert_true(out.cpu_pct == 12.5);
     assert_int_equal(out.mem_total, 1 << 30);
     assert_int_equal(out.disk_total, 5000000000LL);
@@ -174,6 +175,11 @@ static void heartbeat(void **state)
     assert_true(out.net.tx_v4 == INT64_MAX);
     assert_int_equal(out.net.rx_v6, -1);
     assert_int_equal(out.net.tx_v6, 0);
+    assert_int_equal(out.logs_bytes, -1); /* absent (an older runner): unknown */
+    json_decref(m);
+    m = json_pack("{s:s,s:{s:s}}", "type", "heartbeat", "metrics", "logs_bytes", "big");
+    assert_int_equal(proto_parse_heartbeat(m, &out, err, sizeof err), -1);
+    assert_non_null(strstr(err, "logs_bytes"));
     json_decref(m);
     assert_true(proto_count(0.0 / 0.0) == -1); /* NaN */
     assert_true(proto_count(-0.0) == 0);
@@ -894,11 +900,58 @@ static void docker_calls(void **state)
 
 /* application logs: query, data, end and cancel round-trip; bad fields
  * are refused, naming the field. */
+/* A failed container's lines (docs/deploy.md, "Container output"). */
+static void container_tail_lines(void **state)
+{
+    (void)state;
+    json_t *hold = NULL;
+    struct proto_tail_line in = {1764967695117525290LL, 1, "boom \"x\"", 8, 0}, out;
+    size_t n;
+    char *line = proto_tail_line(&in, &n);
+    assert_non_null(line);
+    assert_int_equal(line[n - 1], '\n');
+    assert_int_equal(proto_parse_tail_line(line, n - 1, &hold, &out), 0);
+    assert_int_equal(out.ts, in.ts);
+    assert_int_equal(out.err, 1);
+    assert_int_equal(out.cut, 0);
+    assert_int_equal(out.len, 8);
+    assert_memory_equal(out.text, "boom \"x\"", 8);
+    json_decref(hold);
+    free(line);
+    /* longer than PROTO_TAIL_LINE_MAX: cut on a character boundary */
+    char big[PROTO_TAIL_LINE_MAX + 8];
+    memset(big, 'a', sizeof big);
+    memcpy(big + PROTO_TAIL_LINE_MAX - 1, "\xc3\xa9", 2); /* an e-acute across the cut */
+    struct proto_tail_line b = {5, 0, big, sizeof big, 0};
+    line = proto_tail_line(&b, &n);
+    assert_int_equal(proto_parse_tail_line(line, n, &hold, &out), 0);
+    assert_int_equal(out.len, PROTO_TAIL_LINE_MAX - 1);
+    assert_int_equal(out.cut, 1);
+    assert_int_equal(out.err, 0);
+    json_decref(hold);
+    free(line);
+    /* what is not a container line */
+    static const char *const bad[] = {
+        "{\"step\":\"health\",\"status\":\"failed\"}",
+        "{\"container_line\":\"x\",\"stream\":\"stdin\",\"ts\":1}",
+        "{\"container_line\":\"x\",\"stream\":\"stdout\",\"ts\":-1}",
+        "{\"container_line\":\"x\",\"stream\":\"stdout\",\"ts\":\"1\"}",
+        "{\"container_line\":1,\"stream\":\"stdout\",\"ts\":1}",
+        "{\"container_line\":\"a\\u0000b\",\"stream\":\"stdout\",\"ts\":1}",
+        "[\"container_line\"]", "not json", "",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(proto_parse_tail_line(bad[i], strlen(bad[i]), &hold, &out), -1);
+        json_decref(hold);
+    }
+}
+
 static void app_logs_frames(void **state)
 {
     (void)state;
     char err[128];
-    struct proto_logs_query q = {"5", "12", 1000, 2000, 50, 1000, "needle", 2, "7", 1}, qb;
+    struct proto_logs_query q = {"5", "12", 1000, 2000, 50, 1000, "needle", 2, "7", 1, "ne+d[a-z]?"},
+                            qb;
     json_t *m = roundtrip(proto_logs_query(&q), PROTO_LOGS_QUERY);
     assert_int_equal(proto_parse_logs_query(m, &qb, err, sizeof err), 0);
     assert_string_equal(qb.app, "12");
@@ -910,15 +963,18 @@ static void app_logs_frames(void **state)
     assert_int_equal(qb.streams, 2);
     assert_string_equal(qb.deployment, "7");
     assert_int_equal(qb.follow, 1);
+    assert_string_equal(qb.re, "ne+d[a-z]?");
     json_decref(m);
-    struct proto_logs_query badq[] = {{"x", "1", 0, 0, 0, 1, NULL, 0, NULL, 0},
-                                      {"1", "a", 0, 0, 0, 1, NULL, 0, NULL, 0},
-                                      {"1", "1", -1, 0, 0, 1, NULL, 0, NULL, 0},
-                                      {"1", "1", 0, 0, 100001, 1, NULL, 0, NULL, 0},
-                                      {"1", "1", 0, 0, 0, 0, NULL, 0, NULL, 0},
-                                      {"1", "1", 0, 0, 0, 1, "", 0, NULL, 0},
-                                      {"1", "1", 0, 0, 0, 1, NULL, 4, NULL, 0},
-                                      {"1", "1", 0, 0, 0, 1, NULL, 0, "x", 0}};
+    struct proto_logs_query badq[] = {{"x", "1", 0, 0, 0, 1, NULL, 0, NULL, 0, NULL},
+                                      {"1", "a", 0, 0, 0, 1, NULL, 0, NULL, 0, NULL},
+                                      {"1", "1", -1, 0, 0, 1, NULL, 0, NULL, 0, NULL},
+                                      {"1", "1", 0, 0, 100001, 1, NULL, 0, NULL, 0, NULL},
+                                      {"1", "1", 0, 0, 0, 0, NULL, 0, NULL, 0, NULL},
+                                      {"1", "1", 0, 0, 0, 1, "", 0, NULL, 0, NULL},
+                                      {"1", "1", 0, 0, 0, 1, NULL, 4, NULL, 0, NULL},
+                                      {"1", "1", 0, 0, 0, 1, NULL, 0, "x", 0, NULL},
+                                      {"1", "1", 0, 0, 0, 1, NULL, 0, NULL, 0, "(a)\\1"},
+                                      {"1", "1", 0, 0, 0, 1, NULL, 0, NULL, 0, ""}};
     for (size_t i = 0; i < sizeof badq / sizeof badq[0]; i++)
         assert_null(proto_logs_query(&badq[i]));
     static const char *const refused[] = {
@@ -927,6 +983,9 @@ static void app_logs_frames(void **state)
         "{\"type\":\"logs.query\",\"id\":\"1\",\"app\":\"1\",\"tail\":-1}",
         "{\"type\":\"logs.query\",\"id\":\"1\",\"app\":\"1\",\"follow\":1}",
         "{\"type\":\"logs.query\",\"id\":\"1\",\"app\":\"1\",\"deployment\":\"a\"}",
+        "{\"type\":\"logs.query\",\"id\":\"1\",\"app\":\"1\",\"re\":\"(x)\\\\2\"}",
+        "{\"type\":\"logs.query\",\"id\":\"1\",\"app\":\"1\",\"re\":\"a{1,99}\"}",
+        "{\"type\":\"logs.query\",\"id\":\"1\",\"app\":\"1\",\"re\":7}",
     };
     for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
         json_t *x = json_loads(refused[i], 0, NULL);
@@ -992,6 +1051,7 @@ int main(void)
         cmocka_unit_test(utf8_stream_joins_cut_characters),
         cmocka_unit_test(docker_calls),
         cmocka_unit_test(app_logs_frames),
+        cmocka_unit_test(container_tail_lines),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

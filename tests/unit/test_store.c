@@ -17,6 +17,8 @@
 #include <sqlite3.h>
 
 #include "store.h"
+#include "deploy.h"
+#include "proto.h"
 
 struct fx {
     char dir[64];
@@ -1248,6 +1250,51 @@ static void apps_list_rows(void **state)
     assert_int_equal(r.t[1], 250);
     assert_string_equal(r.text[2], "build:started:(null)");
     assert_int_equal(r.flag[2], 2); /* started, not finished */
+
+    /* a failed deployment's container output (migration 10) */
+    char *tail = (char *)"x";
+    assert_int_equal(store_deployment_tail_get(f->st, dep, &tail), STORE_OK);
+    assert_null(tail);
+    assert_int_equal(store_deployment_tail_set(f->st, dep, "[{\"text\":\"boom\"}]"), STORE_OK);
+    assert_int_equal(store_deployment_tail_get(f->st, dep, &tail), STORE_OK);
+    assert_string_equal(tail, "[{\"text\":\"boom\"}]");
+    free(tail);
+    assert_int_equal(store_deployment_tail_set(f->st, dep + 1000, "[]"), STORE_NOTFOUND);
+    assert_int_equal(store_deployment_tail_get(f->st, dep + 1000, &tail), STORE_NOTFOUND);
+}
+
+/* deploy_tail_merge: the newest PROTO_TAIL_LINES lines within
+ * PROTO_TAIL_BYTES, oldest first. */
+static void container_tail_caps(void **state)
+{
+    (void)state;
+    json_t *kept = json_array(), *add = json_array();
+    char t[32];
+    for (int i = 1; i <= 150; i++) {
+        snprintf(t, sizeof t, "line %d", i);
+        json_array_append_new(add, json_pack("{s:s}", "text", t));
+    }
+    deploy_tail_merge(kept, add);
+    assert_int_equal(json_array_size(kept), 150);
+    deploy_tail_merge(kept, add); /* 300 -> the newest 200 */
+    assert_int_equal(json_array_size(kept), PROTO_TAIL_LINES);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(kept, 0), "text")),
+                        "line 101");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(kept, 199), "text")),
+                        "line 150");
+    /* bytes: 100 lines of 1,000 bytes keep the newest 65 (65,000 <= 64 KiB) */
+    json_array_clear(add);
+    char big[1001];
+    memset(big, 'b', 1000);
+    big[1000] = '\0';
+    for (int i = 0; i < 100; i++)
+        json_array_append_new(add, json_pack("{s:s}", "text", big));
+    json_array_append_new(add, json_pack("{s:s}", "text", "last"));
+    deploy_tail_merge(kept, add);
+    assert_int_equal(json_array_size(kept), 66);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(kept, 65), "text")), "last");
+    json_decref(add);
+    json_decref(kept);
 }
 
 static void delivery_seen(void *arg, int64_t id, const struct hook_delivery *d)
@@ -1408,6 +1455,7 @@ int main(void)
         TF(audit_cursor_exact_page), TF(audit_cursor_with_filter), TF(fleet_list_rows),
         TF(fleet_server_pages), TF(apps_list_rows), TF(deliveries_list_rows),
         TF(schedules_due_pause_isolation), TF(schedule_runs_capped_and_deleted),
+        cmocka_unit_test(container_tail_caps),
     };
     return cmocka_run_group_tests_name("store", tests, NULL, NULL);
 }

@@ -76,6 +76,17 @@ export async function deploymentPage(view, { org, navigate }, id) {
   let seen = -1;
   const carry = { stdout: '', stderr: '' };
   const line = (text, stream) => {
+    // a failed container's last lines (docs/deploy.md, "Container output")
+    if (text.startsWith('{"stream"') && text.includes('"container_line"')) {
+      try {
+        const cl = JSON.parse(text);
+        if (typeof cl.container_line === 'string') {
+          const span = h('span', { class: cl.stream === 'stderr' ? 'err' : null });
+          span.appendChild(ansi('  | ' + cl.container_line + '\n'));
+          return span;
+        }
+      } catch (_) { /* plain output after all */ }
+    }
     if (text.startsWith('{"step"')) {
       try {
         const st = JSON.parse(text);
