@@ -27,7 +27,16 @@ import sys
 
 LIBDIR = "/usr/lib/x86_64-linux-gnu"
 ARCHIVES = ["libwebsockets", "libssl", "libcrypto", "libcap", "libz", "libzstd",
-            "libjansson", "libsodium", "libc"]
+            "libjansson", "libsodium", "libc", "libgcc_eh", "libgcc"]
+# gcc's own archives (the unwinder that crtbeginT registers frames with at
+# start) are in gcc's directory, not LIBDIR
+GCCDIR = (glob.glob("/usr/lib/gcc/x86_64-linux-gnu/*/libgcc_eh.a") or ["/nonexistent/x"])[0]
+GCCDIR = os.path.dirname(GCCDIR)
+# the start-up objects are not archive members: _start and the init and
+# fini code always run, and where they land decides which 64 KiB window
+# of .text the first fault maps
+STARTUP = ["*crt1.o(.text .text.*)", "*crti.o(.text .text.*)", "*crtbeginT.o(.text .text.*)",
+           "*crtend.o(.text .text.*)", "*crtn.o(.text .text.*)"]
 BUILD = os.environ.get("BUILD", "build-bench")
 
 
@@ -43,9 +52,15 @@ def touched(paths):
     return names
 
 
+def archive_path(archive):
+    return f"{GCCDIR}/{archive}.a" if archive.startswith("libgcc") else f"{LIBDIR}/{archive}.a"
+
+
 def members(archive):
     """symbol -> member, and the member list in archive order."""
-    out = subprocess.run(["nm", "-A", "--defined-only", f"{LIBDIR}/{archive}.a"],
+    if not os.path.exists(archive_path(archive)):
+        return {}, []
+    out = subprocess.run(["nm", "-A", "--defined-only", archive_path(archive)],
                          capture_output=True, text=True).stdout
     sym = {}
     for line in out.splitlines():
@@ -54,7 +69,7 @@ def members(archive):
             continue
         member = parts[0].split(":")[1]
         sym.setdefault(parts[-1], member)
-    listing = subprocess.run(["ar", "t", f"{LIBDIR}/{archive}.a"],
+    listing = subprocess.run(["ar", "t", archive_path(archive)],
                              capture_output=True, text=True).stdout.split()
     return sym, listing
 
@@ -107,7 +122,7 @@ def main():
     print(" * whose code it runs, packed together ahead of .text. Used only for the")
     print(" * static link (CMakeLists.txt). %d members. */" % len(hot))
     print("SECTIONS\n{\n  .text.berth_hot :\n  {")
-    for x in core + objs:
+    for x in STARTUP + core + objs:
         print(f"    {x}")
     for a, m in hot:
         print(f"    *{a}.a:{m}(.text .text.*)")

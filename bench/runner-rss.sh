@@ -67,3 +67,7 @@ awk -v r="$r" -v n="$n" -v idle="$IDLE" 'BEGIN {
     printf "node idle RSS:                    %6d KiB (%.2f MiB)\n", n, n / 1024
     printf "ratio node / berth-runner: %.1fx\n", n / r } }'
 awk '/^(RssAnon|RssFile|VmHWM)/ {printf "berth-runner %s %s kB\n", $1, $2}' "/proc/$rpid/status"
+# SMAPS=1: where the runner's resident memory is, mapping by mapping
+if [ -n "${SMAPS:-}" ]; then
+  awk '/^[0-9a-f]+-[0-9a-f]+ / {m = $2 " " ($6 == "" ? "[anon]" : $6)} /^Rss:/ && $2 > 0 {printf "  %6d kB  %s\n", $2, m}' "/proc/$rpid/smaps"
+fi
