@@ -1,12 +1,12 @@
 // pages/deploys.js - one deployment: its step timeline with durations, the
 // honest outcome (the summary berthd writes: "rolled back to deployment
-// N"), cancel, and its log, followed live through the API's `?follow=1`
-// stream (NDJSON) while it runs. Its status and steps are redrawn when the
-// organization's event stream says the deployment moved (events.js).
-import { get, post, followLog, enc } from '../api.js';
+// N"), cancel, and its log: read as it is (NDJSON), then followed from its
+// last seq on the organization's event stream (events.js followJobLog),
+// the stream that also redraws its status and steps when it moves.
+import { get, post, enc } from '../api.js';
 import { h, fill, link, badge, whenEl, duration, errorBox, confirmDialog, ansi } from '../ui.js';
 import { can } from '../state.js';
-import { on, next } from '../events.js';
+import { on, next, followJobLog } from '../events.js';
 
 const FINAL = ['SUCCEEDED', 'FAILED', 'CANCELLED'];
 const PIPELINE = ['precheck', 'clone', 'build', 'start', 'health', 'swap', 'cleanup'];
@@ -102,22 +102,23 @@ export async function deploymentPage(view, { org, navigate }, id) {
 
   async function follow() {
     while (!stopped) {
+      if (!d.job_id) { // queued: its log starts when the runner takes it
+        if (d.status === 'CANCELLED') { logState.textContent = 'cancelled before it started.'; return; }
+        if (FINAL.includes(d.status)) { logState.textContent = 'no output.'; return; }
+        logState.textContent = 'queued: the log starts when the runner takes it.';
+        await next('deployment', (e) => String(e.id) === String(d.id), 15000);
+        try { d = await get(base); if (!stopped) drawHead(); } catch (_) { /* next round */ }
+        continue;
+      }
       try {
         logState.textContent = FINAL.includes(d.status) ? '' : 'following the log…';
-        await followLog(base + '/logs', add, ctl.signal);
+        await followJobLog(base + '/logs', { job: d.job_id, deployment: d.id }, add, ctl.signal);
         flush();
         logState.textContent = logBox.childNodes.length ? '' : 'no output.';
         refresh();
         return;
       } catch (e) {
         if (stopped || e.name === 'AbortError') return;
-        if (e.code === 'not_started') {
-          logState.textContent = 'queued: the log starts when the runner takes it.';
-          await next('deployment', (e) => String(e.id) === String(d.id), 15000);
-          try { d = await get(base); drawHead(); } catch (_) { /* next round */ }
-          if (FINAL.includes(d.status) && d.status === 'CANCELLED') { logState.textContent = 'cancelled before it started.'; return; }
-          continue;
-        }
         logState.textContent = '';
         fill(msg, errorBox(e));
         return;

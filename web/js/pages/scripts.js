@@ -1,10 +1,10 @@
 // pages/scripts.js - the organization's script library (saved shell
 // scripts: list, an editor, run on a server) and one job's page (its
 // status, redrawn on its `job` events, and its output followed live).
-import { get, post, put, del, followLog, enc } from '../api.js';
+import { get, post, put, del, enc } from '../api.js';
 import { h, fill, link, badge, whenEl, bytes, field, errorBox, confirmDialog, ansi } from '../ui.js';
 import { can } from '../state.js';
-import { on } from '../events.js';
+import { on, followJobLog } from '../events.js';
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 
@@ -98,7 +98,7 @@ export async function jobPage(view, { org }, id) {
     for (let tries = 0; !stopped && tries < 40; tries++) {
       try {
         logState.textContent = FINAL.includes(j.status) ? '' : 'following the output…';
-        await followLog(base + '/logs', (c) => {
+        await followJobLog(base + '/logs', { job: j.id }, (c) => {
           const span = h('span', { class: c.stream === 'stderr' ? 'err' : c.stream === 'system' ? 'log-step' : null });
           span.appendChild(ansi(c.data || ''));
           logBox.appendChild(span);
