@@ -403,7 +403,8 @@ class Browser(Drive, unittest.TestCase):
         self.wait_text("#servers", "ACTIVE", timeout=30)
         self.assertEqual(self.drv.execute_script("return window.berthNoReload"), 1)
         self.wait(lambda d: "%" in d.find_element(By.CSS_SELECTOR, "#servers tbody tr").text, 20)
-        self.css("#install button.secondary").click()  # Done
+        self.drv.find_element(By.XPATH, "//*[@id='install']//button[text()='Done']").click()
+        self.wait(lambda d: not d.find_elements(By.CSS_SELECTOR, "#install .copyable"))
         self.shot("03-servers-list")
         self.css("#servers tbody a").click()
         self.wait_css("#fingerprint")
