@@ -253,6 +253,7 @@ def main():
         behind = []
         for h in drv.window_handles:  # each tab shows the log up to its newest lines
             drv.switch_to.window(h)
+            time.sleep(0.3)  # a tab shown draws what it queued (one append a frame)
             text = drv.execute_script("const t = document.getElementById('log').textContent;"
                                       " return t.slice(t.lastIndexOf('line ', t.length - 2))")
             behind.append(text.split(":")[0])

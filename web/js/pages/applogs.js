@@ -6,7 +6,7 @@
 // colours; a follow that berthd ends (idle, or the runner's link cut) is
 // started again from the newest line shown, skipping what was shown.
 import { get, readNdjson, enc } from '../api.js';
-import { h, fill, link, field, errorBox, ansi } from '../ui.js';
+import { h, fill, link, field, errorBox, ansi, logSink } from '../ui.js';
 import { can } from '../state.js';
 
 const SINCES = [['15m', 'last 15 minutes'], ['1h', 'last hour'], ['24h', 'last 24 hours'], ['7d', 'last 7 days'], ['', 'all kept']];
@@ -78,22 +78,21 @@ export async function appLogsPage(view, { org }, name) {
       app.server ? app.server.name : 'its server', ' by its runner; the newest ' + TAIL + ' matching lines first.'),
     controls, state, msg, box);
 
+  const sink = logSink(box, KEEP);
   let shown = 0, lastTs = 0, atLast = 0; // lines shown; the newest time and how many lines carry it
   function addLine(o) {
     if (o.berth) { // berthd's own last line: an error or a truncation
-      box.appendChild(h('span', { class: 'log-step st-failed' }, '▸ ' + (o.error || o.truncated || 'ended') + '\n'));
+      sink.push(h('span', { class: 'log-step st-failed' }, '▸ ' + (o.error || o.truncated || 'ended') + '\n'));
       return;
     }
     const ts = Number(o.ts) || 0;
     if (ts === lastTs) atLast++; else if (ts > lastTs) { lastTs = ts; atLast = 1; }
-    const atEnd = box.scrollTop + box.clientHeight >= box.scrollHeight - 4;
     const [day, time] = stamp(ts);
     const row = h('span', { class: 'log-line' + (o.stream === 'stderr' ? ' err' : '') },
       h('span', { class: 'log-time' }, h('span', { class: 'log-day' }, day + ' '), time + ' '));
     row.appendChild(ansi(String(o.text || '') + (o.partial ? '' : '\n')));
-    box.appendChild(row);
-    if (++shown > KEEP) { box.removeChild(box.firstChild); shown--; }
-    if (atEnd) box.scrollTop = box.scrollHeight;
+    sink.push(row);
+    shown = Math.min(shown + 1, KEEP);
   }
 
   function params(resume) {
@@ -116,7 +115,7 @@ export async function appLogsPage(view, { org }, name) {
     if (ctl) ctl.abort();
     ctl = new AbortController();
     const signal = ctl.signal;
-    fill(box); fill(msg);
+    sink.clear(); fill(box); fill(msg);
     box.hidden = false;
     shown = 0; lastTs = 0; atLast = 0;
     let resume = false;
@@ -143,6 +142,7 @@ export async function appLogsPage(view, { org }, name) {
         continue;
       }
       if (mine !== run) return;
+      sink.flush();
       if (!v.follow) {
         state.textContent = shown ? shown + ' line' + (shown === 1 ? '' : 's') + (shown >= TAIL ? ' (the newest ' + TAIL + ')' : '') : 'no lines match.';
         return;
@@ -173,5 +173,5 @@ export async function appLogsPage(view, { org }, name) {
   });
 
   load();
-  return () => { gone = true; clearTimeout(typing); if (ctl) ctl.abort(); };
+  return () => { gone = true; clearTimeout(typing); if (ctl) ctl.abort(); sink.clear(); };
 }

@@ -4,7 +4,7 @@
 // last seq on the organization's event stream (events.js followJobLog),
 // the stream that also redraws its status and steps when it moves.
 import { get, post, enc } from '../api.js';
-import { h, fill, link, badge, whenEl, duration, errorBox, confirmDialog, ansi } from '../ui.js';
+import { h, fill, link, badge, whenEl, duration, errorBox, confirmDialog, ansi, logSink } from '../ui.js';
 import { can } from '../state.js';
 import { on, next, followJobLog } from '../events.js';
 
@@ -74,6 +74,7 @@ export async function deploymentPage(view, { org, navigate }, id) {
   // a line: {"step","status","detail"}) with the commands' own output;
   // reports are drawn as step markers, output as text with its colours.
   let seen = -1;
+  const sink = logSink(logBox);
   const carry = { stdout: '', stderr: '' };
   const line = (text, stream) => {
     if (text.startsWith('{"step"')) {
@@ -90,14 +91,13 @@ export async function deploymentPage(view, { org, navigate }, id) {
   const add = (c) => {
     if (typeof c.seq === 'number') { if (c.seq <= seen) return; seen = c.seq; }
     const stream = c.stream === 'stderr' ? 'stderr' : 'stdout';
-    const atEnd = logBox.scrollTop + logBox.clientHeight >= logBox.scrollHeight - 4;
     const parts = (carry[stream] + (c.data || '')).split('\n');
     carry[stream] = parts.pop();
-    for (const p of parts) logBox.appendChild(line(p, stream));
-    if (atEnd) logBox.scrollTop = logBox.scrollHeight;
+    for (const p of parts) sink.push(line(p, stream));
   };
   const flush = () => {
-    for (const st of ['stdout', 'stderr']) if (carry[st]) { logBox.appendChild(line(carry[st], st)); carry[st] = ''; }
+    for (const st of ['stdout', 'stderr']) if (carry[st]) { sink.push(line(carry[st], st)); carry[st] = ''; }
+    sink.flush();
   };
 
   async function follow() {
@@ -130,5 +130,5 @@ export async function deploymentPage(view, { org, navigate }, id) {
   fill(view, head, h('section', {}, h('h2', {}, 'Steps'), steps),
     h('section', {}, h('h2', {}, 'Log'), logState, logBox));
   follow();
-  return () => { stopped = true; clearTimeout(timer); for (const off of offs) off(); ctl.abort(); };
+  return () => { stopped = true; clearTimeout(timer); for (const off of offs) off(); ctl.abort(); sink.clear(); };
 }
