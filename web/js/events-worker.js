@@ -13,12 +13,18 @@
 // each seq once, and keeps the last LOG_RING of them so a tab that comes
 // later is given what it lacks without another subscription. After a
 // reconnect (a new stream) it subscribes again from the last seq it had.
-// {unlogs: {job}, csrf} lets go.
+// {unlogs: {job}, csrf} lets go. {want: [types]} says which events a tab
+// listens to (the others are not sent to it).
 'use strict';
 
 const TYPES = ['hello', 'server', 'server.metrics', 'job', 'deployment', 'audit', 'reconnect'];
 const LOG_RING = 2000;
 const streams = new Map(); // org -> { es, ports: Set, idle: timer, id, csrf, logs: Map job -> entry }
+// The types each tab listens to ({want: [...]}): with a big fleet the
+// server.metrics events come a thousand a second, and a tab that does not
+// draw them should not be woken for each. A tab that never said gets all.
+const wants = new WeakMap(); // port -> Set of types
+const wanted = (p, type) => type === 'hello' || !wants.has(p) || wants.get(p).has(type);
 
 async function subscribe(org, s, job, e, after, follow) {
   if (!s.id) return; // the hello subscribes it
@@ -67,7 +73,7 @@ function open(org) {
         s.id = data.stream;
         for (const [job, e] of s.logs) subscribe(org, s, job, e, e.last);
       }
-      for (const p of s.ports) p.postMessage({ org, type, data });
+      for (const p of s.ports) if (wanted(p, type)) p.postMessage({ org, type, data });
     });
   }
   for (const type of ['log', 'log.end']) {
@@ -140,6 +146,7 @@ self.onconnect = (e) => {
   port.onmessage = (m) => {
     const msg = m.data || {};
     if (mine && typeof msg.csrf === 'string') streams.get(mine) && (streams.get(mine).csrf = msg.csrf);
+    if (Array.isArray(msg.want)) wants.set(port, new Set(msg.want.map(String)));
     if (typeof msg.sub === 'string') {
       if (mine && mine !== msg.sub) drop(mine, port);
       mine = msg.sub;

@@ -62,6 +62,7 @@ function connect() {
         addEventListener('pagehide', () => port.postMessage({ unsub: true }));
       }
       port.postMessage({ sub: org });
+      sayWants();
       return;
     } catch (_) { port = null; /* below: one stream for this tab */ }
   }
@@ -85,10 +86,21 @@ export function follow(name) {
   if (org) connect();
 }
 
+// The worker sends this tab only the types it listens to.
+let wantsTimer = 0;
+function sayWants() {
+  if (!port || wantsTimer) return;
+  wantsTimer = setTimeout(() => {
+    wantsTimer = 0;
+    if (port) port.postMessage({ want: [...listeners].filter(([, fns]) => fns.size).map(([t]) => t) });
+  }, 0);
+}
+
 export function on(type, fn) {
   if (!listeners.has(type)) listeners.set(type, new Set());
   listeners.get(type).add(fn);
-  return () => listeners.get(type).delete(fn);
+  sayWants();
+  return () => { listeners.get(type).delete(fn); sayWants(); };
 }
 
 // Resolves with the first event of type that pred accepts, or null after ms.
