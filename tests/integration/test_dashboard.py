@@ -628,6 +628,37 @@ class Browser(Drive, unittest.TestCase):
         self.wait_text("#audit", "live-audit-1", timeout=10)
         self.shot("17-audit-live")
 
+    def test_7c_a_log_without_shared_worker(self):
+        """Where there is no SharedWorker (Chrome on Android) the tab opens
+        its own stream and subscribes it to the deployment's log itself."""
+        deps = self.api("GET", "/apps/web/deployments").json["items"] if \
+            self.api("GET", "/apps/web").status == 200 else []
+        if not deps:
+            self.skipTest("no deployment (test_3 skipped)")
+        dep = deps[-1]["id"]
+        stored = self.d.request("GET", "/api/v1/orgs/default/deployments/%d/logs" % dep,
+                                token=self.admin).body
+        drv = self.browser()
+        try:
+            drv.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument",
+                                {"source": "delete window.SharedWorker;"})
+            self.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD, drv)
+            self.go("/o/default/deployments/%d" % dep, drv)
+            self.wait(lambda d: d.find_element(By.ID, "log").text.strip(), drv=drv)
+            self.assertIsNone(drv.execute_script("return window.SharedWorker"))
+            # its own subscription (audited as events.logs), and the log once
+            self.assertTrue(wait_for(lambda: any(
+                e["target"] == "deployment:%d" % dep for e in
+                self.api("GET", "/audit?action=events.logs").json["items"]), 10))
+            self.wait(lambda d: d.find_element(By.ID, "log-state").text == "", drv=drv)
+            plain = [x for x in stored.splitlines() if x.strip() and not x.startswith("{")]
+            self.assertTrue(plain, stored)
+            self.assertEqual(drv.find_element(By.ID, "log").text.count(plain[-1].strip()[:40]),
+                             stored.count(plain[-1].strip()[:40]), stored)
+            self.assertFalse(drv.find_elements(By.CSS_SELECTOR, "#main [role=alert]"))  # errorBox
+        finally:
+            drv.quit()
+
     def test_8_sign_out_revokes(self):
         self.go("/o/default/servers")
         self.wait_css("#logout")
