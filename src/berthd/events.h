@@ -11,6 +11,20 @@
  *                                                        deploy:read
  *   audit           {action, target, outcome, at, actor} audit:read
  *
+ * Log lines, only on the streams that ask for them: `hello` carries the
+ * stream's id, and `POST .../events/{stream}/logs` {"deployment": id}
+ * (deploy:read) or {"job": id} (server:read), "after": seq, follows that
+ * job's log on the stream from after seq: the chunks already stored, then
+ * each one as it is stored, in seq order, each once (a second subscribe
+ * with a lower `after` starts again from there: another tab), and
+ * `log.end` when the job ended and all was sent; {"follow": false} stops.
+ *   log             {job, seq, stream, ts, data}         (as NDJSON logs)
+ *   log.end         {job, seq}
+ * Lines are read from the store once per job for every stream following
+ * it (LOG_BATCH_* at a time) and queued only while a stream holds less
+ * than LOG_ROOM, so a slow reader gets them later, never a cut; the
+ * other events keep their lag cap.
+ *
  * Owns: every subscriber (its req is http.c's; a subscriber holds it until
  * its stream ends). A stream ends when the client goes, when it falls
  * EVENTS_LAG_MAX bytes behind (the client reconnects and reloads what it
@@ -39,6 +53,10 @@ struct lws_context;
 #define EVENTS_LIFE_S 600
 #define EVENTS_LAG_MAX (256u * 1024)
 #define EVENTS_METRICS_S 10 /* one server.metrics per server per this */
+#define EVENTS_LOGS_PER_STREAM 16
+#define LOG_ROOM (64u * 1024)         /* log lines wait while a stream holds more */
+#define LOG_BATCH_BYTES (64u * 1024)  /* one read of a job's log, at most */
+#define LOG_BATCH_EVENTS 256
 
 struct events *events_new(struct srv *s);
 /* Timers on the front's context; events_stop ends every stream. */
@@ -56,7 +74,12 @@ int events_wanted(struct srv *s, int64_t org_id);
 void events_publish(struct srv *s, int64_t org_id, uint32_t scope, const char *type,
                     json_t *data);
 
-/* The route's handler: GET /api/v1/orgs/{org}/events. */
+/* job.c: job_id's stored prefix grew to acked (and maybe it ended). */
+void events_log_advance(struct srv *s, int64_t job_id, int64_t acked, int ended);
+
+/* The routes' handlers: GET /api/v1/orgs/{org}/events,
+ * POST /api/v1/orgs/{org}/events/{id}/logs. */
 void api_events(struct req *r);
+void api_events_logs(struct req *r);
 
 #endif

@@ -243,6 +243,7 @@ static void follower_drained(struct req *r)
  * followers. */
 static void followers_advance(struct jobs *js, int64_t job_id, int64_t acked, int ended)
 {
+    events_log_advance(js->srv, job_id, acked, ended);
     for (struct follower *f = js->followers, *next; f; f = next) {
         next = f->next;
         if (f->job_id != job_id)

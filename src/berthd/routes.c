@@ -32,6 +32,9 @@ const struct route routes[] = {
     /* members */
     {HM_GET, V1 "/orgs/{org}/members", AUTH_ORG, 0, "member.list", api_members_list},
     {HM_GET, V1 "/orgs/{org}/events", AUTH_ORG, 0, "events.follow", api_events},
+    /* a log on the caller's own stream; the handler checks deploy:read or
+     * server:read for the log it names */
+    {HM_POST, V1 "/orgs/{org}/events/{id}/logs", AUTH_ORG, 0, "events.logs", api_events_logs},
     {HM_POST, V1 "/orgs/{org}/members", AUTH_ORG, SC_USER_WRITE, "member.add", api_member_add},
     {HM_PATCH, V1 "/orgs/{org}/members/{user}", AUTH_ORG, SC_USER_WRITE, "member.update",
      api_member_update},

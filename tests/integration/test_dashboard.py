@@ -317,7 +317,11 @@ class Browser(Drive, unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         os.makedirs(SHOTS, exist_ok=True)
-        cls.d = Berthd(env={"BERTH_HEARTBEAT_S": "1"}).start()
+        # the install script and the runner binary it downloads (test_2 runs
+        # the command the page prints, as test_install.py runs it)
+        cls.d = Berthd(env={"BERTH_HEARTBEAT_S": "1", "BERTH_RUNNER_BINARY": RUNNER,
+                            "BERTH_INSTALL_SCRIPT": os.path.join(harness.ROOT, "scripts",
+                                                                 "install.sh")}).start()
         cls.admin = cls.d.login()
         cls.state = tempfile.TemporaryDirectory(prefix="berth-runner-")
         cls.runner = None
@@ -328,9 +332,11 @@ class Browser(Drive, unittest.TestCase):
         try:
             cls.drv.quit()
         finally:
-            if cls.runner and cls.runner.poll() is None:
-                cls.runner.kill()
-                cls.runner.wait()
+            try:  # the runner the install command started (its pid file)
+                with open(os.path.join(cls.state.name, "state", "berth-runner.pid")) as f:
+                    os.kill(int(f.read().strip()), signal.SIGKILL)
+            except (OSError, ValueError):
+                pass
             cls.d.close()
             cls.state.cleanup()
 
@@ -373,19 +379,32 @@ class Browser(Drive, unittest.TestCase):
         code = self.wait_css("#install .copy-text").text
         self.assertTrue(code.startswith("curl -sSL %s/install.sh | sh -s -- --token brg_" % self.d.url), code)
         self.shot("02-add-server-install-command")
-        token = code.split("--token ")[1].strip()
-        # the runner the install command would start, started directly
-        env = dict(os.environ, BERTH_RUNNER_TOKEN=token)
-        log = open(os.path.join(self.d.tmp.name, "runner.log"), "ab")
-        type(self).runner = subprocess.Popen(
-            [RUNNER, "--url", "ws://127.0.0.1:%d/runner/v1" % self.d.port, "--state-dir",
-             self.state.name, "--min-free-disk", "0"], env=env, stdout=log, stderr=log)
-        log.close()
         self.wait_text("#servers", "PROVISIONING")
+        self.drv.execute_script("window.berthNoReload = 1")
+        # Copy, as a person would: the page's button puts it on the clipboard
+        self.drv.execute_cdp_cmd("Browser.grantPermissions", {
+            "origin": self.d.url, "permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"]})
+        self.css("#install .copyable button").click()
+        self.wait_text("#install .copyable button", "Copied")
+        copied = self.drv.execute_async_script(
+            "const done = arguments[0]; navigator.clipboard.readText().then(done, (e) => done('!' + e));")
+        self.assertEqual(copied, code)
+        # ... and runs it in a shell on the host. This host is shared with
+        # other tests: what the command installs goes under a temporary
+        # prefix (the script's own flags, appended as test_install.py does),
+        # and HAProxy is not installed; no other change to the command.
+        inst = subprocess.run(
+            ["sh", "-c", copied + " --prefix %s/usr --state-dir %s/state --no-haproxy" %
+             (self.state.name, self.state.name)],
+            capture_output=True, text=True, timeout=120, env=dict(os.environ))
+        self.assertEqual(inst.returncode, 0, inst.stdout + inst.stderr)
+        self.assertIn("registered", inst.stdout)
         # no reload: the open page turns the server ACTIVE by itself
         self.wait_text("#servers", "ACTIVE", timeout=30)
+        self.assertEqual(self.drv.execute_script("return window.berthNoReload"), 1)
         self.wait(lambda d: "%" in d.find_element(By.CSS_SELECTOR, "#servers tbody tr").text, 20)
-        self.css("#install button.secondary").click()  # Done
+        self.drv.find_element(By.XPATH, "//*[@id='install']//button[text()='Done']").click()
+        self.wait(lambda d: not d.find_elements(By.CSS_SELECTOR, "#install .copyable"))
         self.shot("03-servers-list")
         self.css("#servers tbody a").click()
         self.wait_css("#fingerprint")
@@ -431,6 +450,10 @@ class Browser(Drive, unittest.TestCase):
         time.sleep(0.5)
         self.shot("08-deployment")
         self.assertIn("clone", self.css("#steps").text)
+        # the log was read, then followed on the event stream: no ?follow=1
+        urls = self.drv.execute_script(
+            "return performance.getEntriesByType('resource').map((e) => e.name)")
+        self.assertFalse([u for u in urls if "follow=1" in u], urls)
         self.go("/o/default/apps/web")
         self.wait_css("#deployments")
         self.shot("09-app-deployments")
@@ -605,6 +628,37 @@ class Browser(Drive, unittest.TestCase):
         self.wait_text("#audit", "live-audit-1", timeout=10)
         self.shot("17-audit-live")
 
+    def test_7c_a_log_without_shared_worker(self):
+        """Where there is no SharedWorker (Chrome on Android) the tab opens
+        its own stream and subscribes it to the deployment's log itself."""
+        deps = self.api("GET", "/apps/web/deployments").json["items"] if \
+            self.api("GET", "/apps/web").status == 200 else []
+        if not deps:
+            self.skipTest("no deployment (test_3 skipped)")
+        dep = deps[-1]["id"]
+        stored = self.d.request("GET", "/api/v1/orgs/default/deployments/%d/logs" % dep,
+                                token=self.admin).body
+        drv = self.browser()
+        try:
+            drv.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument",
+                                {"source": "delete window.SharedWorker;"})
+            self.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD, drv)
+            self.go("/o/default/deployments/%d" % dep, drv)
+            self.wait(lambda d: d.find_element(By.ID, "log").text.strip(), drv=drv)
+            self.assertIsNone(drv.execute_script("return window.SharedWorker"))
+            # its own subscription (audited as events.logs), and the log once
+            self.assertTrue(wait_for(lambda: any(
+                e["target"] == "deployment:%d" % dep for e in
+                self.api("GET", "/audit?action=events.logs").json["items"]), 10))
+            self.wait(lambda d: d.find_element(By.ID, "log-state").text == "", drv=drv)
+            plain = [x for x in stored.splitlines() if x.strip() and not x.startswith("{")]
+            self.assertTrue(plain, stored)
+            self.assertEqual(drv.find_element(By.ID, "log").text.count(plain[-1].strip()[:40]),
+                             stored.count(plain[-1].strip()[:40]), stored)
+            self.assertFalse(drv.find_elements(By.CSS_SELECTOR, "#main [role=alert]"))  # errorBox
+        finally:
+            drv.quit()
+
     def test_8_sign_out_revokes(self):
         self.go("/o/default/servers")
         self.wait_css("#logout")
@@ -762,6 +816,69 @@ class BrowserDeploy(Drive, unittest.TestCase):
                                   [-2000:]))
         return live
 
+    def app_print(self, text, fd=1):
+        """A line on the serving container's own stdout (fd 1) or stderr
+        (fd 2): what its process would print, through Docker's log."""
+        cid = self.td.docker("ps", "-q", "--filter", "label=berth.runner=" + self.state,
+                             "--filter", "status=running").stdout.split()[0]
+        r = self.td.docker("exec", cid, "sh", "-c", "printf '%s\\n' >/proc/1/fd/%d" % (text, fd))
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+    def app_logs(self):
+        """The app's logs page: from the app page's link, lines with their
+        colours, a filter kept in the URL, Live shows a new line without a
+        reload, and a 375 px dark screen."""
+        self.app_print("\\033[32mready\\033[0m on :8080 (green)")
+        self.app_print("\\033[1;31mboom\\033[0m on stderr", 2)
+        self.open_app("/o/default/apps/web")
+        self.wait_css("#app-logs").click()
+        self.wait(lambda d: d.current_url.endswith("/o/default/apps/web/logs"))
+        self.wait_text("#applog", "on stderr", timeout=20)
+        self.assertTrue(self.has("#applog .err .a-f1"))  # stderr, bold red
+        self.assertTrue(self.has("#applog .a-f2"))
+        self.assertNotIn("\x1b", self.css("#applog").text)
+        # a filter: the URL keeps it (a bookmark opens the same view)
+        self.css("#log-q").send_keys("green")
+        self.wait(lambda d: "q=green" in d.current_url)
+        self.wait(lambda d: "on stderr" not in d.find_element(By.ID, "applog").text)
+        self.assertIn("ready", self.css("#applog").text)
+        Select(self.css("#log-since")).select_by_value("24h")
+        self.wait(lambda d: "since=24h" in d.current_url)
+        self.drv.get(self.drv.current_url)  # the bookmark
+        self.wait_text("#applog", "ready")
+        self.assertEqual(self.css("#log-q").get_attribute("value"), "green")
+        # live: a new line shows without a reload
+        self.css("#log-q").clear()
+        self.css("#log-follow").click()
+        self.wait(lambda d: "follow=1" in d.current_url and "q=" not in d.current_url)
+        self.wait_text("#log-state", "following")
+        self.drv.execute_script("window.berthNoReload = 1")
+        self.app_print("live line \\033[36mcyan\\033[0m")
+        self.wait_text("#applog", "live line cyan", timeout=20)
+        self.assertEqual(self.drv.execute_script("return window.berthNoReload"), 1)
+        self.assertEqual(self.css("#log-follow").get_attribute("aria-pressed"), "true")
+        self.shot("25-app-logs")
+        self.assertEqual(self.console_errors(), [])
+        drv = self.browser(375, 800, mobile=True)
+        try:
+            self.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD, drv)
+            drv.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": [
+                {"name": "prefers-color-scheme", "value": "dark"}]})
+            self.go("/o/default/apps/web/logs", drv)
+            self.wait_text("#applog", "live line", drv=drv)
+            time.sleep(0.3)
+            self.assertLessEqual(drv.execute_script("return document.documentElement.scrollWidth"),
+                                 380)
+            self.shot("26-app-logs-375px-dark", drv)
+        finally:
+            drv.quit()
+        # the runner away: the page says which server and why (503)
+        self.runner.terminate()
+        self.runner.wait(15)
+        self.go("/o/default/apps/web/logs")
+        self.wait_text("#main .error", "web-1", timeout=20)
+        self.shot("27-app-logs-server-away")
+
     def test_deploy_redeploy_rollback(self):
         self.commit("v1")
         self.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD)
@@ -779,6 +896,15 @@ class BrowserDeploy(Drive, unittest.TestCase):
         live = self.follow_to_the_end("20-deploy-v1-succeeded")
         self.assertEqual(live, "live", "no log line showed while the deployment ran")
         self.assertIn("build", self.css("#log").text)
+        urls = self.drv.execute_script(
+            "return performance.getEntriesByType('resource').map((e) => e.name)")
+        self.assertFalse([u for u in urls if "follow=1" in u], urls)  # the event stream's
+        # the page's log is the stored log, each chunk once, in order
+        dep_id = self.drv.current_url.rsplit("/", 1)[1]
+        stored = self.d.request("GET", "/api/v1/orgs/default/deployments/%s/logs" % dep_id,
+                                token=self.d.login()).body
+        self.assertIn("cleanup ok", self.css("#log").text)
+        self.assertEqual(self.css("#log").text.count("Step 1/"), stored.count("Step 1/"))
         self.assertEqual(self.served(), "v1")
         first = self.drv.current_url.rsplit("/", 1)[1]
         # a shell in the serving container, from the app's page
@@ -805,6 +931,7 @@ class BrowserDeploy(Drive, unittest.TestCase):
         self.drv.get(self.d.url + "/o/default/apps/web")
         self.wait_css("#deployments")
         self.shot("23-app-after-rollback")
+        self.app_logs()
         type(self).repo = self.d.request(
             "GET", "/api/v1/orgs/default/apps/web", token=self.d.login()).json[
                 "current_deployment"]["image"].rsplit(":", 1)[0]

@@ -196,6 +196,61 @@ class TestServerAndJobEvents(harness.RunnerCase):
         finally:
             s.close()
 
+    def _ndjson(self, path):
+        r = self.b.request("GET", self.org + path, token=self.tok,
+                           headers={"Accept": "application/x-ndjson"})
+        self.assertEqual(r.status, 200, r)
+        return [json.loads(x) for x in r.body.splitlines() if x.strip()]
+
+    def test_log_lines_on_the_stream_after_what_was_read(self):
+        """A job's log read as NDJSON, then followed on the event stream
+        from its last seq: every chunk once, in order, up to log.end, on two
+        streams at once (one read of the store feeds both)."""
+        body = "for i in $(seq 1 400); do echo line $i; [ $((i % 40)) = 0 ] && sleep 0.2; done; echo end"
+        self.assertEqual(self.api("POST", "/scripts", {"name": "lines", "body": body}).status, 201)
+        a, b = Stream(self.b, self.b.org, self.tok), Stream(self.b, self.b.org, self.tok)
+        try:
+            ha = a.wait(lambda e: e[0] == "hello")
+            hb = b.wait(lambda e: e[0] == "hello")
+            self.assertNotEqual(ha[1]["stream"], hb[1]["stream"])
+            r = self.api("POST", "/scripts/lines/runs", {"server": "host-1"})
+            self.assertEqual(r.status, 201, r)
+            jid = r.json["id"]
+            deadline = time.time() + 20
+            first = []
+            while time.time() < deadline:  # read while it runs: some lines, not all
+                first = self._ndjson("/jobs/%d/logs" % jid)
+                if len(first) >= 3:
+                    break
+                time.sleep(0.1)
+            after = first[-1]["seq"] if first else 0
+            for st, h in ((a, ha), (b, hb)):
+                r = self.api("POST", "/events/%d/logs" % h[1]["stream"],
+                             {"job": jid, "after": after if st is a else 0})
+                self.assertEqual(r.status, 200, r)
+                self.assertEqual(r.json["job"], jid)
+            for st, start in ((a, after), (b, 0)):
+                end = st.wait(lambda e: e[0] == "log.end" and e[1]["job"] == jid, 30)
+                self.assertIsNotNone(end, st.got[-5:])
+                seqs = [e[1]["seq"] for e in st.got if e[0] == "log" and e[1]["job"] == jid]
+                self.assertEqual(seqs, list(range(start + 1, end[1]["seq"] + 1)))
+            whole = self._ndjson("/jobs/%d/logs" % jid)
+            got = [c for c in first] + [e[1] for e in a.got if e[0] == "log"]
+            self.assertEqual([(c["seq"], c["stream"], c["data"]) for c in got],
+                             [(c["seq"], c["stream"], c["data"]) for c in whole])
+            self.assertIn("line 400\n", "".join(c["data"] for c in got))
+            # another user's stream is not there; a bad body is 400
+            other = self.b.add_user(self.tok, self.b.org, "olga@example.com", "admin")
+            r = self.api("POST", "/events/%d/logs" % ha[1]["stream"], {"job": jid}, token=other)
+            self.assertEqual(r.status, 404, r)
+            r = self.api("POST", "/events/%d/logs" % ha[1]["stream"], {"job": jid, "deployment": 1})
+            self.assertEqual(r.status, 400, r)
+            r = self.api("POST", "/events/%d/logs" % 999999, {"job": jid})
+            self.assertEqual(r.status, 404, r)
+        finally:
+            a.close()
+            b.close()
+
 
 if __name__ == "__main__":
     unittest.main()

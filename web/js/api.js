@@ -57,8 +57,19 @@ export const del = (p) => api('DELETE', p);
 
 // Follows a log (`?follow=1`, NDJSON lines {seq, stream, ts, data}) and
 // calls onLine for each; resolves when the stream ends. signal aborts it.
-export async function followLog(path, onLine, signal) {
-  const r = await fetch('/api/v1' + path + '?follow=1', {
+export function followLog(path, onLine, signal) {
+  return readNdjson(path + (path.includes('?') ? '&' : '?') + 'follow=1', onLine, signal);
+}
+
+// Reads a log as it is now (NDJSON, no follow), onLine for each line.
+export function readLog(path, onLine, signal) {
+  return readNdjson(path, onLine, signal);
+}
+
+// GET path as NDJSON: onLine for each object as it arrives (a line that is
+// not JSON as {stream: 'stdout', data: line}); resolves at the end.
+export async function readNdjson(path, onLine, signal) {
+  const r = await fetch('/api/v1' + path, {
     headers: headers('GET', undefined, 'application/x-ndjson'),
     credentials: 'same-origin', cache: 'no-store', signal,
   });

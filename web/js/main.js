@@ -7,6 +7,7 @@ import { state, loadMe, setOrg, can } from './state.js';
 import { loginPage, acceptInvitePage } from './pages/login.js';
 import { serversPage, serverPage } from './pages/servers.js';
 import { appsPage, appPage, appFormPage } from './pages/apps.js';
+import { appLogsPage } from './pages/applogs.js';
 import { deploymentPage } from './pages/deploys.js';
 import { membersPage, tokensPage, invitesPage } from './pages/people.js';
 import { auditPage } from './pages/audit.js';
@@ -33,6 +34,7 @@ const routes = [
   [/^\/o\/([^/]+)\/apps\/new$/, () => appFormPage, true],
   [/^\/o\/([^/]+)\/apps\/([^/]+)$/, () => appPage, true],
   [/^\/o\/([^/]+)\/apps\/([^/]+)\/edit$/, () => appFormPage, true],
+  [/^\/o\/([^/]+)\/apps\/([^/]+)\/logs$/, () => appLogsPage, true],
   [/^\/o\/([^/]+)\/deployments\/([^/]+)$/, () => deploymentPage, true],
   [/^\/o\/([^/]+)\/repos$/, () => reposPage, true],
   [/^\/o\/([^/]+)\/repos\/([^/]+)$/, () => repoPage, true],

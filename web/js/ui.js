@@ -142,6 +142,33 @@ export function copyable(text, label) {
   return h('div', { class: 'copyable', 'aria-label': label || 'Value' }, code, btn);
 }
 
+// A log box fed in bursts: nodes are queued and appended once a frame (one
+// layout per frame, not per chunk; a hidden tab appends when it is shown),
+// and the box stays scrolled to its end if it was there. keep: at most
+// this many children (the oldest go).
+export function logSink(box, keep) {
+  let queue = [], frame = 0;
+  const flush = () => {
+    frame = 0;
+    if (!queue.length) return;
+    const atEnd = box.scrollTop + box.clientHeight >= box.scrollHeight - 4;
+    const f = document.createDocumentFragment();
+    for (const n of queue) f.appendChild(n);
+    queue = [];
+    box.appendChild(f);
+    if (keep) while (box.childNodes.length > keep) box.removeChild(box.firstChild);
+    if (atEnd) box.scrollTop = box.scrollHeight;
+  };
+  return {
+    push(node) {
+      queue.push(node);
+      if (!frame) frame = requestAnimationFrame(flush);
+    },
+    flush() { if (frame) cancelAnimationFrame(frame); flush(); },
+    clear() { if (frame) cancelAnimationFrame(frame); frame = 0; queue = []; },
+  };
+}
+
 // ANSI SGR colours in a log line -> spans with classes (no styles inline).
 const ANSI = /\x1b\[([0-9;]*)m/g;
 export function ansi(text) {

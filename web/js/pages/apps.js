@@ -58,6 +58,9 @@ export async function appPage(view, { org, navigate }, name) {
       catch (e) { fill(msg, errorBox(e)); }
     } }, 'Roll back'));
   }
+  if (can('deploy:read')) {
+    actions.append(link('/o/' + enc(org) + '/apps/' + enc(app.name) + '/logs', h('span', { class: 'button secondary', id: 'app-logs' }, 'Logs')));
+  }
   if (can('container:exec') && app.server && app.current_deployment) {
     actions.append(link('/o/' + enc(org) + '/servers/' + enc(app.server.id || app.server.name) + '/terminal?app=' + enc(app.name),
       h('span', { class: 'button secondary', id: 'shell' }, 'Shell')));

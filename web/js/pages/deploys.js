@@ -1,12 +1,12 @@
 // pages/deploys.js - one deployment: its step timeline with durations, the
 // honest outcome (the summary berthd writes: "rolled back to deployment
-// N"), cancel, and its log, followed live through the API's `?follow=1`
-// stream (NDJSON) while it runs. Its status and steps are redrawn when the
-// organization's event stream says the deployment moved (events.js).
-import { get, post, followLog, enc } from '../api.js';
-import { h, fill, link, badge, whenEl, duration, errorBox, confirmDialog, ansi } from '../ui.js';
+// N"), cancel, and its log: read as it is (NDJSON), then followed from its
+// last seq on the organization's event stream (events.js followJobLog),
+// the stream that also redraws its status and steps when it moves.
+import { get, post, enc } from '../api.js';
+import { h, fill, link, badge, whenEl, duration, errorBox, confirmDialog, ansi, logSink } from '../ui.js';
 import { can } from '../state.js';
-import { on, next } from '../events.js';
+import { on, next, followJobLog } from '../events.js';
 
 const FINAL = ['SUCCEEDED', 'FAILED', 'CANCELLED'];
 const PIPELINE = ['precheck', 'clone', 'build', 'start', 'health', 'swap', 'cleanup'];
@@ -74,6 +74,7 @@ export async function deploymentPage(view, { org, navigate }, id) {
   // a line: {"step","status","detail"}) with the commands' own output;
   // reports are drawn as step markers, output as text with its colours.
   let seen = -1;
+  const sink = logSink(logBox);
   const carry = { stdout: '', stderr: '' };
   const line = (text, stream) => {
     // a failed container's last lines (docs/deploy.md, "Container output")
@@ -101,34 +102,34 @@ export async function deploymentPage(view, { org, navigate }, id) {
   const add = (c) => {
     if (typeof c.seq === 'number') { if (c.seq <= seen) return; seen = c.seq; }
     const stream = c.stream === 'stderr' ? 'stderr' : 'stdout';
-    const atEnd = logBox.scrollTop + logBox.clientHeight >= logBox.scrollHeight - 4;
     const parts = (carry[stream] + (c.data || '')).split('\n');
     carry[stream] = parts.pop();
-    for (const p of parts) logBox.appendChild(line(p, stream));
-    if (atEnd) logBox.scrollTop = logBox.scrollHeight;
+    for (const p of parts) sink.push(line(p, stream));
   };
   const flush = () => {
-    for (const st of ['stdout', 'stderr']) if (carry[st]) { logBox.appendChild(line(carry[st], st)); carry[st] = ''; }
+    for (const st of ['stdout', 'stderr']) if (carry[st]) { sink.push(line(carry[st], st)); carry[st] = ''; }
+    sink.flush();
   };
 
   async function follow() {
     while (!stopped) {
+      if (!d.job_id) { // queued: its log starts when the runner takes it
+        if (d.status === 'CANCELLED') { logState.textContent = 'cancelled before it started.'; return; }
+        if (FINAL.includes(d.status)) { logState.textContent = 'no output.'; return; }
+        logState.textContent = 'queued: the log starts when the runner takes it.';
+        await next('deployment', (e) => String(e.id) === String(d.id), 15000);
+        try { d = await get(base); if (!stopped) drawHead(); } catch (_) { /* next round */ }
+        continue;
+      }
       try {
         logState.textContent = FINAL.includes(d.status) ? '' : 'following the log…';
-        await followLog(base + '/logs', add, ctl.signal);
+        await followJobLog(base + '/logs', { job: d.job_id, deployment: d.id }, add, ctl.signal);
         flush();
         logState.textContent = logBox.childNodes.length ? '' : 'no output.';
         refresh();
         return;
       } catch (e) {
         if (stopped || e.name === 'AbortError') return;
-        if (e.code === 'not_started') {
-          logState.textContent = 'queued: the log starts when the runner takes it.';
-          await next('deployment', (e) => String(e.id) === String(d.id), 15000);
-          try { d = await get(base); drawHead(); } catch (_) { /* next round */ }
-          if (FINAL.includes(d.status) && d.status === 'CANCELLED') { logState.textContent = 'cancelled before it started.'; return; }
-          continue;
-        }
         logState.textContent = '';
         fill(msg, errorBox(e));
         return;
@@ -140,5 +141,5 @@ export async function deploymentPage(view, { org, navigate }, id) {
   fill(view, head, h('section', {}, h('h2', {}, 'Steps'), steps),
     h('section', {}, h('h2', {}, 'Log'), logState, logBox));
   follow();
-  return () => { stopped = true; clearTimeout(timer); for (const off of offs) off(); ctl.abort(); };
+  return () => { stopped = true; clearTimeout(timer); for (const off of offs) off(); ctl.abort(); sink.clear(); };
 }

@@ -1,10 +1,10 @@
 // pages/scripts.js - the organization's script library (saved shell
 // scripts: list, an editor, run on a server) and one job's page (its
 // status, redrawn on its `job` events, and its output followed live).
-import { get, post, put, del, followLog, enc } from '../api.js';
-import { h, fill, link, badge, whenEl, bytes, field, errorBox, confirmDialog, ansi } from '../ui.js';
+import { get, post, put, del, enc } from '../api.js';
+import { h, fill, link, badge, whenEl, bytes, field, errorBox, confirmDialog, ansi, logSink } from '../ui.js';
 import { can } from '../state.js';
-import { on } from '../events.js';
+import { on, followJobLog } from '../events.js';
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 
@@ -82,6 +82,7 @@ export async function jobPage(view, { org }, id) {
   const logBox = h('pre', { class: 'log', id: 'log', tabindex: 0, 'aria-label': 'Job output' });
   const logState = h('p', { class: 'muted small', id: 'log-state' });
   const ctl = new AbortController();
+  const sink = logSink(logBox);
   let stopped = false;
   const draw = () => fill(head,
     h('div', { class: 'page-head' }, h('h1', {}, 'Job #' + j.id + (j.script ? ': ' + j.script : '')), badge(j.status)),
@@ -98,12 +99,12 @@ export async function jobPage(view, { org }, id) {
     for (let tries = 0; !stopped && tries < 40; tries++) {
       try {
         logState.textContent = FINAL.includes(j.status) ? '' : 'following the output…';
-        await followLog(base + '/logs', (c) => {
+        await followJobLog(base + '/logs', { job: j.id }, (c) => {
           const span = h('span', { class: c.stream === 'stderr' ? 'err' : c.stream === 'system' ? 'log-step' : null });
           span.appendChild(ansi(c.data || ''));
-          logBox.appendChild(span);
-          logBox.scrollTop = logBox.scrollHeight;
+          sink.push(span);
         }, ctl.signal);
+        sink.flush();
         logState.textContent = logBox.childNodes.length ? '' : 'no output.';
         refresh();
         return;
@@ -116,5 +117,5 @@ export async function jobPage(view, { org }, id) {
       }
     }
   })();
-  return () => { stopped = true; off(); ctl.abort(); };
+  return () => { stopped = true; off(); ctl.abort(); sink.clear(); };
 }
