@@ -95,6 +95,10 @@ void api_deployment_logs(struct req *r);
 void api_deployment_cancel(struct req *r);
 void api_app_rollback(struct req *r);
 /* api_domains.c: an app's host names one at a time */
+struct app;
+/* 409 domain_taken (and -1) when another app on a's server has one of its
+ * names; 0 when none does. */
+int api_refuse_domain_clash(struct req *r, const struct app *a);
 void api_app_domains_list(struct req *r);
 void api_app_domain_add(struct req *r);
 void api_app_domain_remove(struct req *r);

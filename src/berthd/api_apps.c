@@ -405,24 +405,6 @@ static void app_defaults(struct app *a)
     a->health_timeout = 120;
 }
 
-/* 409 (and -1) when another app on a's server, in any org, has one of
- * a's domains: one edge per server. The other app is never named. */
-static int domain_clash_refused(struct req *r, const struct app *a)
-{
-    char clash[256];
-    int rc = domains_clash(r->srv, a, clash, sizeof clash);
-    if (rc < 0) {
-        api_store_error(r, STORE_ERR, "application");
-        return -1;
-    }
-    if (rc > 0) {
-        http_reply_error(r, 409, "domain_taken", "domain '%s' is already served by another app on "
-                         "this app's server", clash);
-        return -1;
-    }
-    return 0;
-}
-
 /* ---- handlers ---- */
 
 struct list_ctx {
@@ -464,7 +446,7 @@ void api_app_create(struct req *r)
     a.org_id = r->who.org_id;
     a.server_id = sv.id;
     a.created_at = a.updated_at = util_now();
-    if (domain_clash_refused(r, &a) < 0)
+    if (api_refuse_domain_clash(r, &a) < 0)
         goto done;
     int64_t id;
     int rc = store_app_create(r->srv->store, &a, &id);
@@ -523,7 +505,7 @@ void api_app_update(struct req *r)
         }
         a.server_id = sv.id;
     }
-    if (domain_clash_refused(r, &a) < 0)
+    if (api_refuse_domain_clash(r, &a) < 0)
         goto done;
     a.updated_at = util_now();
     rc = store_app_update(r->srv->store, &a);

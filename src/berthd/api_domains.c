@@ -39,9 +39,9 @@ void api_app_domains_list(struct req *r)
     store_app_release(&a);
 }
 
-/* Stores a with its new domains: 409 on a clash (nothing changed), else
- * queues the edge job. 0 when stored, -1 when answered. */
-static int store_domains(struct req *r, struct app *a, const char *name)
+/* 409 (and -1) when another app on a's server, in any org, has one of
+ * a's domains: one edge per server. The other app is never named. */
+int api_refuse_domain_clash(struct req *r, const struct app *a)
 {
     char clash[256];
     int rc = domains_clash(r->srv, a, clash, sizeof clash);
@@ -50,10 +50,20 @@ static int store_domains(struct req *r, struct app *a, const char *name)
         return -1;
     }
     if (rc > 0) {
-        http_reply_error(r, 409, "domain_taken", "domain '%s' is already served by another app on this "
-                         "app's server", name);
+        http_reply_error(r, 409, "domain_taken", "domain '%s' is already served by another app on "
+                         "this app's server", clash);
         return -1;
     }
+    return 0;
+}
+
+/* Stores a with its new domains: 409 on a clash (nothing changed), else
+ * queues the edge job. 0 when stored, -1 when answered. */
+static int store_domains(struct req *r, struct app *a)
+{
+    int rc;
+    if (api_refuse_domain_clash(r, a) < 0)
+        return -1;
     a->updated_at = util_now();
     if ((rc = store_app_update(r->srv->store, a)) != STORE_OK) {
         api_store_error(r, rc, "application");
@@ -104,7 +114,7 @@ void api_app_domain_add(struct req *r)
         http_reply_error(r, 500, "internal", "out of memory");
         goto done;
     }
-    if (store_domains(r, &a, name) < 0)
+    if (store_domains(r, &a) < 0)
         goto done;
     r->audit_detail = json_pack("{s:s, s:s}", "app", a.name, "domain", name);
     http_reply_json(r, 201, domain_json(name));
@@ -142,7 +152,7 @@ void api_app_domain_remove(struct req *r)
         http_reply_error(r, 500, "internal", "out of memory");
         goto done;
     }
-    if (store_domains(r, &a, name) < 0)
+    if (store_domains(r, &a) < 0)
         goto done;
     r->audit_detail = json_pack("{s:s, s:s}", "app", a.name, "domain", name);
     http_reply_empty(r, 204);

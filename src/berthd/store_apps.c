@@ -97,11 +97,10 @@ int store_app_find(struct store *st, int64_t org_id, const char *ref, struct app
                          "si", ref, org_id), a);
 }
 
-int store_apps_each(struct store *st, int64_t org_id,
-                    void (*fn)(void *arg, const struct app *a), void *arg)
+/* Calls fn for each app row of s (a query of APP_COLS), then finishes s. */
+static int apps_each_row(struct store *st, struct db_stmt *s,
+                         void (*fn)(void *arg, const struct app *a), void *arg)
 {
-    struct db_stmt *s = q(st, "SELECT " APP_COLS " FROM apps WHERE org_id = ? ORDER BY name",
-                          "i", org_id);
     if (!s)
         return STORE_ERR;
     int rc;
@@ -115,22 +114,18 @@ int store_apps_each(struct store *st, int64_t org_id,
     return rc == 0 ? STORE_OK : STORE_ERR;
 }
 
+int store_apps_each(struct store *st, int64_t org_id,
+                    void (*fn)(void *arg, const struct app *a), void *arg)
+{
+    return apps_each_row(st, q(st, "SELECT " APP_COLS " FROM apps WHERE org_id = ? ORDER BY name",
+                               "i", org_id), fn, arg);
+}
+
 int store_apps_of_server_each(struct store *st, int64_t server_id,
                               void (*fn)(void *arg, const struct app *a), void *arg)
 {
-    struct db_stmt *s = q(st, "SELECT " APP_COLS " FROM apps WHERE server_id = ? ORDER BY id",
-                          "i", server_id);
-    if (!s)
-        return STORE_ERR;
-    int rc;
-    struct app a;
-    while ((rc = db_next(st->db, s)) == 1) {
-        if (app_from_row(s, &a) == 0)
-            fn(arg, &a);
-        store_app_release(&a);
-    }
-    db_done(s);
-    return rc == 0 ? STORE_OK : STORE_ERR;
+    return apps_each_row(st, q(st, "SELECT " APP_COLS " FROM apps WHERE server_id = ? ORDER BY id",
+                               "i", server_id), fn, arg);
 }
 
 int store_app_update(struct store *st, const struct app *a)
