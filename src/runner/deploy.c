@@ -1477,6 +1477,7 @@ static void edge_job_done(void *arg, int rc, const char *msg)
  * (spec "container", checked to be this runner's and that deployment's)
  * becomes the app's backend server, as a deploy's swap would make it. */
 struct adopt {
+    struct adopt *next;             /* the live ones, freed by deploy_stop */
     struct runner *r;
     struct job *j;
     struct docker *dk;
@@ -1487,13 +1488,26 @@ struct adopt {
     lws_sorted_usec_list_t sul;
 };
 
+static struct adopt *adopts;
+
+static void adopt_free(struct adopt *a)
+{
+    for (struct adopt **pp = &adopts; *pp; pp = &(*pp)->next)
+        if (*pp == a) {
+            *pp = a->next;
+            break;
+        }
+    lws_sul_cancel(&a->sul);
+    docker_free(a->dk);
+    json_decref(a->spec);
+    free(a);
+}
+
 static void adopt_free_tick(lws_sorted_usec_list_t *sul)
 {
     struct adopt *a = lws_container_of(sul, struct adopt, sul);
     edge_job_done(a->j, a->rc, a->msg);
-    docker_free(a->dk);
-    json_decref(a->spec);
-    free(a);
+    adopt_free(a);
 }
 
 /* Ends the job from the loop, never inside a docker or edge callback's caller. */
@@ -1584,11 +1598,11 @@ static int adopt_start(struct runner *r, struct job *j, const char *slug, json_t
     json_array_foreach(doms, i, v) a->domains[i] = json_string_value(v);
     if (docker_new(r->ctx, r->vh, r->docker_endpoint, &a->dk) < 0 ||
         docker_container_inspect(a->dk, cname, adopt_inspected, a) < 0) {
-        docker_free(a->dk);
-        json_decref(a->spec);
-        free(a);
+        adopt_free(a);
         return 0;
     }
+    a->next = adopts;
+    adopts = a;
     return 1;
 }
 
@@ -1673,6 +1687,8 @@ void deploy_stop(struct runner *r)
             jobs_set_deploy(d->job, NULL);
         deploy_free(d);
     }
+    while (adopts)  /* edge jobs routing a running app: their job is abandoned too */
+        adopt_free(adopts);
     edge_free(r->edge);
     r->edge = NULL;
 }
