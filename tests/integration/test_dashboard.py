@@ -793,8 +793,13 @@ class BrowserDeploy(Drive, unittest.TestCase):
             return self.wait_css("#deploy", 20)
         except Exception:  # noqa: BLE001 - reported below
             body = self.drv.find_element(By.TAG_NAME, "body").text[:1500]
-            print("\nWARNING: %s rendered without #deploy; page text: %r" % (path, body),
-                  file=sys.stderr)
+            # what the page asked for and how long each took (an answer
+            # still pending has no entry), and what the console said
+            asked = self.drv.execute_script(
+                "return performance.getEntriesByType('resource').map("
+                "e => e.name.replace(location.origin, '') + ' ' + Math.round(e.duration) + ' ms')")
+            print("\nWARNING: %s rendered without #deploy; page text: %r; requests: %r; "
+                  "console: %r" % (path, body, asked, self.console_errors()), file=sys.stderr)
             self.shot("zz-app-page-without-actions")
             self.drv.get(self.d.url + path)
             return self.wait_css("#deploy", 20)
@@ -922,7 +927,7 @@ class BrowserDeploy(Drive, unittest.TestCase):
         self.follow_to_the_end("21-deploy-v2-succeeded")
         self.assertEqual(self.served(), "v2")
         # roll back, through the confirmation dialog
-        self.drv.get(self.d.url + "/o/default/apps/web")
+        self.open_app("/o/default/apps/web")
         self.wait_css("#rollback").click()
         self.wait_css("dialog.confirm button[type=submit]").click()
         self.follow_to_the_end("22-rollback-succeeded")
