@@ -93,10 +93,12 @@ $HTTP["url"] =~ "^/git" {{
 class Load:
     """Clients hammering the public port, none of which retries: keep-alive
     clients (one connection, many requests) and new-connection-per-request
-    clients. Every error or non-200 answer counts as a failure."""
+    clients. Every error or non-200 answer counts as a failure. host: the
+    Host header to send (an app served by name), else Python's default."""
 
-    def __init__(self, port, keepalive=8, fresh=4, path="/version"):
+    def __init__(self, port, keepalive=8, fresh=4, path="/version", host=None):
         self.port, self.path = port, path
+        self.headers = {"Host": host} if host else {}
         self.ok = self.failed = 0
         self.errors = []
         self.versions = []
@@ -126,7 +128,7 @@ class Load:
             try:
                 if conn is None:
                     conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-                conn.request("GET", self.path)
+                conn.request("GET", self.path, headers=self.headers)
                 r = conn.getresponse()
                 body = r.read().decode().strip()
                 self._count(r.status == 200 and body.startswith("v"), body, "HTTP %d %r" % (r.status, body[:60]))

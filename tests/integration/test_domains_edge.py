@@ -21,12 +21,11 @@ import signal
 import socket
 import subprocess
 import tempfile
-import threading
 import time
 import unittest
 
 from harness import Berthd, docker_ok, free_port, git, wait_for
-from test_deploy import DOCKERFILE, FIXTURE_APP, ROOT, RUNNER, GitServer, docker
+from test_deploy import DOCKERFILE, FIXTURE_APP, ROOT, RUNNER, GitServer, Load, docker
 
 ENDED = ("SUCCEEDED", "FAILED", "CANCELLED")
 
@@ -39,62 +38,6 @@ def get(port, host, path="/version"):
         return r.status, r.read().decode().strip()
     finally:
         c.close()
-
-
-class HostLoad:
-    """Keep-alive clients (none retrying) on the shared port with one Host
-    header; every error or non-200 answer counts as a failure."""
-
-    def __init__(self, port, host, clients=8):
-        self.port, self.host = port, host
-        self.ok = self.failed = 0
-        self.errors, self.versions = [], []
-        self.stop = threading.Event()
-        self.lock = threading.Lock()
-        self.threads = [threading.Thread(target=self._run, daemon=True) for _ in range(clients)]
-
-    def start(self):
-        for t in self.threads:
-            t.start()
-        return self
-
-    def _run(self):
-        conn = None
-        while not self.stop.is_set():
-            try:
-                if conn is None:
-                    conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-                conn.request("GET", "/version", headers={"Host": self.host})
-                r = conn.getresponse()
-                body = r.read().decode().strip()
-                with self.lock:
-                    if r.status == 200:
-                        self.ok += 1
-                        if not self.versions or self.versions[-1] != body:
-                            self.versions.append(body)
-                    else:
-                        self.failed += 1
-                        self.errors.append("HTTP %d %r" % (r.status, body[:60]))
-                if r.getheader("connection", "").lower() == "close":
-                    conn.close()
-                    conn = None
-            except (OSError, http.client.HTTPException) as e:
-                with self.lock:
-                    self.failed += 1
-                    self.errors.append(repr(e))
-                if conn:
-                    conn.close()
-                conn = None
-                time.sleep(0.05)
-            time.sleep(0.005)
-        if conn:
-            conn.close()
-
-    def finish(self):
-        self.stop.set()
-        for t in self.threads:
-            t.join(15)
-        return self
 
 
 @unittest.skipUnless(os.path.exists(RUNNER), "berth-runner is not built")
@@ -267,7 +210,7 @@ class DomainsEdge(unittest.TestCase):
 
     def test_2_redeploy_under_load_by_name(self):
         pid, reloads = self.master()
-        load = HostLoad(self.http, "one.example.test").start()
+        load = Load(self.http, keepalive=8, fresh=0, host="one.example.test").start()
         time.sleep(1)
         self.deploy("one", "v-one-2")
         time.sleep(1)
