@@ -75,6 +75,21 @@ static int store_domains(struct req *r, struct app *a)
 
 static const char *const add_fields[] = {"name", NULL};
 
+/* a takes the names doms and is stored (the edge job queued, name in
+ * the audit entry): 0, or -1 when answered. */
+static int save_domains(struct req *r, struct app *a, json_t *doms, const char *name)
+{
+    free(a->domains_json);
+    if (!(a->domains_json = jx_dump(doms, NULL))) {
+        http_reply_error(r, 500, "internal", "out of memory");
+        return -1;
+    }
+    if (store_domains(r, a) < 0)
+        return -1;
+    r->audit_detail = json_pack("{s:s, s:s}", "app", a->name, "domain", name);
+    return 0;
+}
+
 void api_app_domain_add(struct req *r)
 {
     struct app a;
@@ -109,14 +124,8 @@ void api_app_domain_add(struct req *r)
         goto done;
     }
     json_array_append_new(doms, json_string(name));
-    free(a.domains_json);
-    if (!(a.domains_json = jx_dump(doms, NULL))) {
-        http_reply_error(r, 500, "internal", "out of memory");
+    if (save_domains(r, &a, doms, name) < 0)
         goto done;
-    }
-    if (store_domains(r, &a) < 0)
-        goto done;
-    r->audit_detail = json_pack("{s:s, s:s}", "app", a.name, "domain", name);
     http_reply_json(r, 201, domain_json(name));
 done:
     json_decref(doms);
@@ -147,14 +156,8 @@ void api_app_domain_remove(struct req *r)
         goto done;
     }
     json_array_remove(doms, (size_t)found);
-    free(a.domains_json);
-    if (!(a.domains_json = jx_dump(doms, NULL))) {
-        http_reply_error(r, 500, "internal", "out of memory");
+    if (save_domains(r, &a, doms, name) < 0)
         goto done;
-    }
-    if (store_domains(r, &a) < 0)
-        goto done;
-    r->audit_detail = json_pack("{s:s, s:s}", "app", a.name, "domain", name);
     http_reply_empty(r, 204);
 done:
     json_decref(doms);
