@@ -60,25 +60,39 @@ static int cert_of(struct req *r, struct cert *c)
 }
 
 struct list_ctx {
-    struct req *r;
-    json_t *items;
+    struct cert *c;
+    size_t n;
 };
 
 static void list_one(void *arg, const struct cert *c)
 {
     struct list_ctx *x = arg;
-    json_array_append_new(x->items, cert_json(x->r, c));
+    if (x->n >= CERTIFICATES_ORG_MAX)
+        return;
+    x->c[x->n] = *c;
+    x->c[x->n].sans_json = c->sans_json ? strdup(c->sans_json) : NULL;
+    x->n++;
 }
 
+/* Collected first, answered after: cert_json reads the store again, and
+ * a statement must not be stepped while it is being listed. */
 void api_certs_list(struct req *r)
 {
-    struct list_ctx x = {r, json_array()};
-    if (store_certs_each(r->srv->store, r->who.org_id, list_one, &x) != STORE_OK) {
-        json_decref(x.items);
+    struct list_ctx x = {calloc(CERTIFICATES_ORG_MAX, sizeof(struct cert)), 0};
+    json_t *items = json_array();
+    int rc = x.c ? store_certs_each(r->srv->store, r->who.org_id, list_one, &x) : STORE_ERR;
+    for (size_t i = 0; i < x.n; i++) {
+        if (rc == STORE_OK)
+            json_array_append_new(items, cert_json(r, &x.c[i]));
+        store_cert_release(&x.c[i]);
+    }
+    free(x.c);
+    if (rc != STORE_OK) {
+        json_decref(items);
         api_store_error(r, STORE_ERR, "certificate");
         return;
     }
-    http_reply_json(r, 200, json_pack("{s:o}", "items", x.items));
+    http_reply_json(r, 200, json_pack("{s:o}", "items", items));
 }
 
 void api_cert_get(struct req *r)

@@ -46,7 +46,7 @@ int store_cert_create(struct store *st, const struct cert *c, const char *chain_
                            "not_before, not_after, fingerprint, key_type, key_bits, chain_len, "
                            "chain_pem, key_sealed, created_by, created_at) VALUES (?, ?, ?, ?, "
                            "?, ?, ?, ?, ?, ?, ?, ?, '', ?, ?)",
-                       "isssiisssiisii", c->org_id, c->name, c->subject, c->issuer,
+                       "issssiissiiszi", c->org_id, c->name, c->subject, c->issuer,
                        c->sans_json ? c->sans_json : "[]", c->not_before, c->not_after,
                        c->fingerprint, c->key_type, (int64_t)c->key_bits, (int64_t)c->chain_len,
                        chain_pem, c->created_by, c->created_at));
