@@ -127,6 +127,8 @@ static int read_chain(const char *pem, size_t len, X509 **xs, char *err, size_t 
             if (end && n > 0)
                 break;
             BIO_free(b);
+            for (int i = 0; i < n; i++)
+                X509_free(xs[i]);
             return fail(err, errlen, n ? "field 'certificate': PEM block %d is broken" :
                         "field 'certificate' holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
                         n + 1);
