@@ -214,10 +214,13 @@ class Certificates(unittest.TestCase):
         r = self.b.request("POST", self.org + "/certificates", token=self.tok,
                            raw=b"{not json", headers={"Content-Type": "application/json"})
         self.assertEqual(r.status, 400, r)
-        r = self.b.request("POST", self.org + "/certificates", token=self.tok,
-                           raw=b"{" + b" " * (2 * 1024 * 1024) + b"}",
-                           headers={"Content-Type": "application/json"})
-        self.assertEqual(r.status, 413, r)
+        try:  # berthd may answer 413 and close before the body is all sent
+            r = self.b.request("POST", self.org + "/certificates", token=self.tok,
+                               raw=b"{" + b" " * (2 * 1024 * 1024) + b"}",
+                               headers={"Content-Type": "application/json"})
+            self.assertEqual(r.status, 413, r)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
         self.assertEqual(self.count(), n)
         for ref in ("999999", "nope", "0"):
             r = self.api("GET", "/certificates/" + ref)
@@ -318,6 +321,8 @@ class CertificatesOnTheHost(RunnerCase):
         blob += self.b.log_text()
         for line in key_body(m.leaf_key):
             self.assertFalse(line in blob, "a key line shows: " + line[:12])
+        self.assertNotIn("Sanitizer", blob)
+        self.assertNotIn("runtime error:", blob)
 
 
 if __name__ == "__main__":
