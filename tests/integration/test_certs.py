@@ -297,7 +297,8 @@ class CertificatesOnTheHost(RunnerCase):
                                        "repo_url": "https://git.example.com/acme/api.git",
                                        "domains": ["api.example.com", "plain.example.org"]})
         self.assertEqual(r.status, 201, r)
-        path = os.path.join(self.state.name, "state", "certs", "api.example.com.pem")
+        app_dir = os.path.join(self.state.name, "state", "certs", "a%d" % r.json["id"])
+        path = os.path.join(app_dir, "api.example.com.pem")
         self.assertTrue(wait_for(lambda: os.path.exists(path), 20), self.logs())
         self.assertEqual(os.stat(path).st_mode & 0o777, 0o600)
         self.assertEqual(os.stat(os.path.dirname(path)).st_mode & 0o777, 0o700)
@@ -312,6 +313,15 @@ class CertificatesOnTheHost(RunnerCase):
         blob = json.dumps(jobs)
         for j in edge:
             blob += self.api("GET", "/jobs/%s" % j["id"]).body
+        # a domain added gets its file; removed from the app, the file goes
+        www = os.path.join(app_dir, "www.api.example.com.pem")
+        r = self.api("POST", "/apps/api/domains", {"name": "www.api.example.com"})
+        self.assertEqual(r.status, 201, r)
+        self.assertTrue(wait_for(lambda: os.path.exists(www), 20), self.logs())
+        r = self.api("DELETE", "/apps/api/domains/www.api.example.com")
+        self.assertEqual(r.status, 204, r)
+        self.assertTrue(wait_for(lambda: not os.path.exists(www), 20), self.logs())
+        self.assertTrue(os.path.exists(path))
         # removing it (in use: force) removes the file at the next edge job
         r = self.api("DELETE", "/certificates/api?force=true")
         self.assertEqual(r.status, 204, r)
