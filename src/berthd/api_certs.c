@@ -19,7 +19,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static json_t *cert_json(struct req *r, const struct cert *c)
+/* c as the API shows it; view: the org's (certificates_view_new), or
+ * NULL to read it for this one certificate. */
+static json_t *cert_json(struct req *r, const struct cert *c, const struct certificates_view *view)
 {
     json_t *covered = NULL, *serving = NULL;
     json_t *names = json_loads(c->sans_json ? c->sans_json : "[]", 0, NULL);
@@ -27,7 +29,13 @@ static json_t *cert_json(struct req *r, const struct cert *c)
         json_decref(names);
         names = json_array();
     }
-    if (certificates_domains(r->srv, c->org_id, c, &covered, &serving) < 0) {
+    if (view)
+        certificates_view_domains(view, c, &covered, &serving);
+    else if (certificates_domains(r->srv, c->org_id, c, &covered, &serving) < 0)
+        covered = serving = NULL;
+    if (!covered || !serving) {
+        json_decref(covered);
+        json_decref(serving);
         covered = json_array();
         serving = json_array();
     }
@@ -81,11 +89,17 @@ void api_certs_list(struct req *r)
     struct list_ctx x = {calloc(CERTIFICATES_ORG_MAX, sizeof(struct cert)), 0};
     json_t *items = json_array();
     int rc = x.c ? store_certs_each(r->srv->store, r->who.org_id, list_one, &x) : STORE_ERR;
+    struct certificates_view *view = rc == STORE_OK && x.n ? certificates_view_new(r->srv,
+                                                                                  r->who.org_id)
+                                                          : NULL;
+    if (x.n && !view)
+        rc = STORE_ERR;
     for (size_t i = 0; i < x.n; i++) {
         if (rc == STORE_OK)
-            json_array_append_new(items, cert_json(r, &x.c[i]));
+            json_array_append_new(items, cert_json(r, &x.c[i], view));
         store_cert_release(&x.c[i]);
     }
+    certificates_view_free(view);
     free(x.c);
     if (rc != STORE_OK) {
         json_decref(items);
@@ -100,7 +114,7 @@ void api_cert_get(struct req *r)
     struct cert c;
     if (cert_of(r, &c) < 0)
         return;
-    http_reply_json(r, 200, cert_json(r, &c));
+    http_reply_json(r, 200, cert_json(r, &c, NULL));
     store_cert_release(&c);
 }
 
@@ -214,7 +228,7 @@ void api_cert_create(struct req *r)
     r->audit_detail = json_pack("{s:s, s:s, s:o}", "name", c.name, "fingerprint_sha256",
                                 c.fingerprint, "names", json_loads(c.sans_json, 0, NULL));
     certificates_push(r->srv, r->who.org_id, c.sans_json, r->who.user_id);
-    http_reply_json(r, 201, cert_json(r, &c));
+    http_reply_json(r, 201, cert_json(r, &c, NULL));
 done:
     wipe_request(r, key);
     certparse_summary_release(&sum);

@@ -189,48 +189,76 @@ done:
     set_release(&x);
 }
 
-struct dom_ctx {
-    const struct cert *c;
-    json_t *sans, *covered, *serving;
-    struct set *x;
+/* The org's certificates and its apps' domains, each with the id of the
+ * certificate chosen for it: read once per answer, however many
+ * certificates it lists. */
+struct certificates_view {
+    struct set x;
+    json_t *picked; /* {domain: id of the certificate serving it, or 0} */
 };
 
-static void app_domains(void *arg, const struct app *a)
+static void view_app(void *arg, const struct app *a)
 {
-    struct dom_ctx *d = arg;
-    json_t *doms = json_loads(a->domains_json ? a->domains_json : "[]", 0, NULL), *v;
+    struct certificates_view *v = arg;
+    json_t *doms = json_loads(a->domains_json ? a->domains_json : "[]", 0, NULL), *d;
     size_t i;
-    json_array_foreach(doms, i, v) {
-        const char *name = json_string_value(v);
-        if (!name || !cover_rank(d->sans, name))
-            continue;
-        json_array_append_new(d->covered, json_string(name));
-        if (set_pick(d->x, name) == d->c->id)
-            json_array_append_new(d->serving, json_string(name));
+    json_array_foreach(doms, i, d) {
+        const char *name = json_string_value(d);
+        if (name && !json_object_get(v->picked, name))
+            json_object_set_new(v->picked, name, json_integer(set_pick(&v->x, name)));
     }
     json_decref(doms);
+}
+
+struct certificates_view *certificates_view_new(struct srv *s, int64_t org_id)
+{
+    struct certificates_view *v = calloc(1, sizeof *v);
+    if (!v)
+        return NULL;
+    if (set_load(s, org_id, &v->x) < 0 || !(v->picked = json_object()) ||
+        store_apps_each(s->store, org_id, view_app, v) != STORE_OK) {
+        certificates_view_free(v);
+        return NULL;
+    }
+    return v;
+}
+
+void certificates_view_free(struct certificates_view *v)
+{
+    if (!v)
+        return;
+    set_release(&v->x);
+    json_decref(v->picked);
+    free(v);
+}
+
+void certificates_view_domains(const struct certificates_view *v, const struct cert *c,
+                               json_t **covered, json_t **serving)
+{
+    json_t *sans = json_loads(c->sans_json ? c->sans_json : "[]", 0, NULL), *id;
+    const char *name;
+    *covered = json_array();
+    *serving = json_array();
+    json_object_foreach(v->picked, name, id) {
+        if (!json_is_array(sans) || !cover_rank(sans, name))
+            continue;
+        json_array_append_new(*covered, json_string(name));
+        if (json_integer_value(id) == c->id)
+            json_array_append_new(*serving, json_string(name));
+    }
+    json_decref(sans);
 }
 
 int certificates_domains(struct srv *s, int64_t org_id, const struct cert *c, json_t **covered,
                          json_t **serving)
 {
-    struct set x;
-    struct dom_ctx d = {c, json_loads(c->sans_json ? c->sans_json : "[]", 0, NULL), json_array(),
-                        json_array(), &x};
-    int rc = -1;
-    if (set_load(s, org_id, &x) == 0 && json_is_array(d.sans) && d.covered && d.serving &&
-        store_apps_each(s->store, org_id, app_domains, &d) == STORE_OK)
-        rc = 0;
-    set_release(&x);
-    json_decref(d.sans);
-    if (rc < 0) {
-        json_decref(d.covered);
-        json_decref(d.serving);
-        d.covered = d.serving = NULL;
-    }
-    *covered = d.covered;
-    *serving = d.serving;
-    return rc;
+    struct certificates_view *v = certificates_view_new(s, org_id);
+    *covered = *serving = NULL;
+    if (!v)
+        return -1;
+    certificates_view_domains(v, c, covered, serving);
+    certificates_view_free(v);
+    return *covered && *serving ? 0 : -1;
 }
 
 #define PUSH_MAX 1000

@@ -32,6 +32,14 @@ void certificates_spec_add(struct srv *s, int64_t org_id, json_t *spec);
 int certificates_domains(struct srv *s, int64_t org_id, const struct cert *c, json_t **covered,
                          json_t **serving);
 
+/* The same, for many certificates of one org (a list): the org's
+ * certificates and app domains read once. NULL on failure. */
+struct certificates_view;
+struct certificates_view *certificates_view_new(struct srv *s, int64_t org_id);
+void certificates_view_free(struct certificates_view *v);
+void certificates_view_domains(const struct certificates_view *v, const struct cert *c,
+                               json_t **covered, json_t **serving);
+
 /* Queues an edge job for every app of the org with a domain one of sans
  * (a JSON array) covers, so its servers load or drop the certificate. */
 void certificates_push(struct srv *s, int64_t org_id, const char *sans_json, int64_t by);
