@@ -335,5 +335,64 @@ class CertificatesOnTheHost(RunnerCase):
         self.assertNotIn("runtime error:", blob)
 
 
+class CertsInFrames(unittest.TestCase):
+    """berthd's side, with a runner-protocol peer: the frames carry the
+    serving certificates with their keys, at every delivery; nothing
+    stored holds a key."""
+
+    def setUp(self):
+        from test_apps import Base, DeployContract
+        self.m = Material()
+        self.addCleanup(self.m.close)
+        self.b = Berthd().start()
+        self.addCleanup(self.b.close)
+        self.tok = self.b.login()
+        self.org = "/api/v1/orgs/%s" % self.b.org
+        self.bodies = []
+        # the contract test's helpers, borrowed (its tests are not rerun)
+        for name in ("api", "add_server", "app_body"):
+            setattr(self, name, getattr(Base, name).__get__(self))
+        for name in ("hello", "connect"):
+            setattr(self, name, getattr(DeployContract, name).__get__(self))
+
+    def test_frames_carry_certs_stored_specs_do_not(self):
+        m = self.m
+        s, p = self.connect()
+        self.addCleanup(p.close)
+        r = self.api("POST", "/certificates", {"name": "shop", "certificate": m.ss_cert,
+                                               "private_key": m.ss_key})
+        self.assertEqual(r.status, 201, r)
+        cid = r.json["id"]
+        r = self.api("POST", "/apps", self.app_body(domains=["shop.example.com",
+                                                             "other.example.org"]))
+        self.assertEqual(r.status, 201, r)
+        want = [{"id": str(cid), "domains": ["shop.example.com"], "chain": m.ss_cert,
+                 "key": m.ss_key}]
+        ej = p.expect("job")
+        self.assertEqual(ej["kind"], "edge")
+        self.assertEqual(ej["spec"]["certs"], want)
+        p.send({"type": "job.accepted", "job": ej["job"]})
+        p.done(ej["job"], 0, True)
+        r = self.api("POST", "/apps/web/deployments", {})
+        self.assertEqual(r.status, 201, r)
+        job = p.expect("job")
+        self.assertEqual(job["kind"], "deploy")
+        self.assertEqual(job["spec"]["certs"], want)
+        # redelivered after a reconnect: the certificates again
+        p.close()
+        p2 = self.hello(self.cred)
+        self.addCleanup(p2.close)
+        p2.expect("welcome")
+        again = p2.expect("job", job["job"])
+        self.assertEqual(again["spec"]["certs"], want)
+        # nothing stored holds the key: not the jobs, not the database
+        blob = "\n".join(self.bodies) + self.b.log_text()
+        for f in os.listdir(self.b.data):
+            with open(os.path.join(self.b.data, f), "rb") as fh:
+                blob += fh.read().decode("latin-1")
+        for line in key_body(m.ss_key):
+            self.assertFalse(line in blob, "a key line shows: " + line[:12])
+
+
 if __name__ == "__main__":
     unittest.main()
