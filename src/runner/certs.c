@@ -148,6 +148,11 @@ int certs_apply(struct runner *r, json_t *spec)
             log_warn(C, "certificates not written: the spec names no app_id");
         goto done;
     }
+    if (n == 0) { /* nothing to write: only what was there goes */
+        prune(r, app, c, 0);
+        rc = 0;
+        goto done;
+    }
     if (snprintf(dir, sizeof dir, "%s/certs", r->state_dir) >= (int)sizeof dir ||
         mkdir_0700(dir) < 0 || dir_for(r, app, dir, sizeof dir) < 0 || mkdir_0700(dir) < 0) {
         log_error(C, "cannot create %s/certs/a%s: %s", r->state_dir, app, strerror(errno));
