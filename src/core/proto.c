@@ -1927,7 +1927,7 @@ int proto_parse_spec_certs(json_t *spec, struct proto_cert *out, size_t *n, char
             return bad(err, errlen, "certs", "entries need a PEM private key of at most 16 KiB");
         bytes += strlen(c->chain) + strlen(c->key);
         if (bytes > PROTO_CERTS_BYTES_MAX)
-            return bad(err, errlen, "certs", "holds more than 512 KiB of PEM");
+            return bad(err, errlen, "certs", "holds more than 256 KiB of PEM");
         if (!json_is_array(d) || json_array_size(d) < 1 || json_array_size(d) > PROTO_DEPLOY_DOMAINS_MAX)
             return bad(err, errlen, "certs", "entries need 1 to 50 domains");
         c->domains = calloc(json_array_size(d), sizeof *c->domains);
