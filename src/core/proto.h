@@ -404,7 +404,8 @@ void proto_deploy_spec_release(struct proto_deploy_spec *s);
 #define PROTO_CERTS_MAX 50              /* one per domain at most */
 #define PROTO_CERT_CHAIN_MAX (64 * 1024)
 #define PROTO_CERT_KEY_MAX (16 * 1024)
-#define PROTO_CERTS_BYTES_MAX (256 * 1024) /* chains + keys in one frame (under 1 MiB with env) */
+#define PROTO_CERTS_BYTES_MAX (256 * 1024) /* chains + keys in one frame: room left for
+                                              the rest of it under PROTO_FRAME_MAX */
 
 struct proto_cert {
     const char *id;                     /* decimal, 1..20 digits */
