@@ -98,6 +98,12 @@ void api_app_rollback(struct req *r);
 struct app;
 /* 409 domain_taken (and -1) when another app on a's server has one of its
  * names; 0 when none does. */
+/* api_certs.c: uploaded TLS certificates (docs/deploy.md#certificates) */
+void api_certs_list(struct req *r);
+void api_cert_create(struct req *r);
+void api_cert_get(struct req *r);
+void api_cert_delete(struct req *r);
+
 int api_refuse_domain_clash(struct req *r, const struct app *a);
 void api_app_domains_list(struct req *r);
 void api_app_domain_add(struct req *r);

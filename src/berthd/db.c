@@ -335,6 +335,31 @@ static const char *migrations[] = {
     /* 10: a failed deployment's container output (issue 14, docs/deploy.md):
      * the last lines its new container printed, a JSON array, capped */
     "ALTER TABLE deployments ADD COLUMN container_tail TEXT;",
+
+    /* 12 (issue 16; the 11th entry on this branch until the other issue-16
+     * migration lands, then renumbered): an organization's uploaded TLS
+     * certificates (docs/deploy.md#certificates). The chain is public
+     * and kept as sent; the private key only sealed (associated data
+     * "cert:<id>:key"); the summary columns are what certparse.c read, so
+     * lists never parse PEM again. */
+    "CREATE TABLE certificates ("
+    "  id INTEGER PRIMARY KEY,"
+    "  org_id BIGINT NOT NULL REFERENCES orgs(id),"
+    "  name TEXT NOT NULL,"
+    "  subject TEXT NOT NULL,"
+    "  issuer TEXT NOT NULL,"
+    "  sans TEXT NOT NULL,"
+    "  not_before BIGINT NOT NULL,"
+    "  not_after BIGINT NOT NULL,"
+    "  fingerprint TEXT NOT NULL,"
+    "  key_type TEXT NOT NULL,"
+    "  key_bits INTEGER NOT NULL,"
+    "  chain_len INTEGER NOT NULL,"
+    "  chain_pem TEXT NOT NULL,"
+    "  key_sealed TEXT NOT NULL,"
+    "  created_by BIGINT,"
+    "  created_at BIGINT NOT NULL,"
+    "  UNIQUE (org_id, name));",
 };
 
 int db_open(const char *path, struct db **out, char *err, size_t errlen)

@@ -9,6 +9,7 @@
  * the stored job spec never holds it.
  */
 #include "deploy.h"
+#include "certificates.h"
 #include "events.h"
 #include "gitauth.h"
 #include "job.h"
@@ -558,6 +559,7 @@ static int job_at_send(struct srv *s, const struct job *j, json_t *spec)
     int rollback = strcmp(p.kind, "rollback") == 0;
     proto_deploy_spec_release(&p);
     spec_set_domains(s, app_id, spec);
+    certificates_spec_add(s, j->org_id, spec); /* frame only, like env */
     spec_add_env(s, app_id, spec);
     return gitauth_spec_add(s, j->id, app_id, rollback, spec) > 0 ? 1 : 0;
 }

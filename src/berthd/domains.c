@@ -2,6 +2,7 @@
  * job kind (see domains.h). */
 #include "domains.h"
 
+#include "certificates.h"
 #include "deploy.h"
 #include "jsonx.h"
 #include "log.h"
@@ -115,7 +116,6 @@ static int edge_at_send(struct srv *s, const struct job *j, json_t *spec)
     const char *id = json_string_value(json_object_get(spec, "app_id"));
     struct app a;
     json_t *doms = NULL;
-    (void)j;
     if (id && store_app_find(s->store, 0, id, &a) == STORE_OK) {
         doms = json_loads(a.domains_json ? a.domains_json : "[]", 0, NULL);
         if (a.current_deployment_id) {
@@ -132,6 +132,8 @@ static int edge_at_send(struct srv *s, const struct job *j, json_t *spec)
     json_object_set_new(spec, "domains", json_is_array(doms) ? doms : json_array());
     if (doms && !json_is_array(doms))
         json_decref(doms);
+    /* the uploaded certificates serving them: frame only, never stored */
+    certificates_spec_add(s, j->org_id, spec);
     return 0;
 }
 

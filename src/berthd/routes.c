@@ -148,6 +148,15 @@ const struct route routes[] = {
      api_app_domain_add},
     {HM_DELETE, V1 "/orgs/{org}/apps/{app}/domains/{domain}", AUTH_ORG, SC_APP_WRITE,
      "domain.remove", api_app_domain_remove},
+    /* uploaded TLS certificates (api_certs.c, certificates.c): they serve
+     * app domains, so the app scopes guard them */
+    {HM_GET, V1 "/orgs/{org}/certificates", AUTH_ORG, SC_APP_READ, "cert.list", api_certs_list},
+    {HM_POST, V1 "/orgs/{org}/certificates", AUTH_ORG, SC_APP_WRITE, "cert.upload",
+     api_cert_create},
+    {HM_GET, V1 "/orgs/{org}/certificates/{id}", AUTH_ORG, SC_APP_READ, "cert.get",
+     api_cert_get},
+    {HM_DELETE, V1 "/orgs/{org}/certificates/{id}", AUTH_ORG, SC_APP_WRITE, "cert.delete",
+     api_cert_delete},
     {HM_GET, V1 "/orgs/{org}/apps/{app}/deployments", AUTH_ORG, SC_DEPLOY_READ,
      "deployment.list", api_deployments_list},
     {HM_POST, V1 "/orgs/{org}/apps/{app}/deployments", AUTH_ORG, SC_DEPLOY_WRITE,

@@ -703,4 +703,36 @@ int store_schedule_run_add(struct store *st, const struct schedule_run *r);
 int store_schedule_runs_each(struct store *st, int64_t schedule_id, int64_t before_id, int limit,
                              void (*fn)(void *arg, const struct schedule_run *r), void *arg);
 
+/* ---- uploaded TLS certificates (store_certs.c; docs/deploy.md#certificates) ---- */
+
+struct cert {
+    int64_t id;
+    int64_t org_id;
+    char name[104];
+    char subject[256], issuer[256];
+    char *sans_json;            /* JSON array of DNS names, malloc'ed; store_cert_release */
+    int64_t not_before, not_after;
+    char fingerprint[65];
+    char key_type[16];
+    int key_bits, chain_len;
+    int64_t created_by, created_at;
+};
+
+void store_cert_release(struct cert *c);
+/* Inserts c (its summary) with the chain and an empty sealed key: the
+ * caller seals the key under the new id and sets it with
+ * store_cert_set_key in the same transaction. CONFLICT on a taken name. */
+int store_cert_create(struct store *st, const struct cert *c, const char *chain_pem, int64_t *id);
+int store_cert_set_key(struct store *st, int64_t id, const char *sealed);
+/* One certificate of org_id (org_id 0: any org); NOTFOUND otherwise. */
+int store_cert_get(struct store *st, int64_t org_id, int64_t id, struct cert *c);
+int store_cert_by_name(struct store *st, int64_t org_id, const char *name, struct cert *c);
+/* The org's certificates by name, via fn (c released after fn). */
+int store_certs_each(struct store *st, int64_t org_id,
+                     void (*fn)(void *arg, const struct cert *c), void *arg);
+int store_certs_count(struct store *st, int64_t org_id, int64_t *n);
+/* The chain and the sealed key, malloc'ed, for the job frame only. */
+int store_cert_material(struct store *st, int64_t id, char **chain_pem, char **key_sealed);
+int store_cert_delete(struct store *st, int64_t org_id, int64_t id);
+
 #endif

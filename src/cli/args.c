@@ -73,6 +73,9 @@ static const struct opt_spec specs[OPT_COUNT] = {
     [OPT_GREP] = {"grep", 1, "TEXT", "only lines holding TEXT (case-sensitive)"},
     [OPT_REGEX] = {"regex", 1, "ERE", "only lines matching this POSIX extended regular expression"},
     [OPT_DEPLOYMENT] = {"deployment", 1, "ID", "only lines of this deployment's container"},
+    [OPT_CERT] = {"cert", 1, "FILE", "the certificate chain, PEM, leaf first"},
+    [OPT_KEY] = {"key", 1, "FILE", "the private key, PEM, unencrypted (read from the file only)"},
+    [OPT_FORCE] = {"force", 0, NULL, "remove it even while it serves domains"},
 };
 
 const char *args_opt_name(enum cli_opt o) { return specs[o].name; }

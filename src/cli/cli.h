@@ -44,6 +44,8 @@ enum cli_opt {
     OPT_TAIL, OPT_GREP, OPT_REGEX, OPT_DEPLOYMENT,
     /* schedules (cmd_schedule.c) */
     OPT_SCRIPT, OPT_CRON, OPT_EVERY, OPT_TZ, OPT_CATCH_UP,
+    /* certificates (cmd_cert.c) */
+    OPT_CERT, OPT_KEY, OPT_FORCE,
     OPT_COUNT
 };
 
@@ -225,6 +227,10 @@ int cmd_schedule_pause(struct cli *c);
 int cmd_schedule_resume(struct cli *c);
 int cmd_schedule_delete(struct cli *c);
 int cmd_schedule_runs(struct cli *c);
+int cmd_cert_list(struct cli *c);
+int cmd_cert_show(struct cli *c);
+int cmd_cert_upload(struct cli *c);
+int cmd_cert_rm(struct cli *c);
 /* cmd_exec.c: --container C / --app A (NULL when not given); a usage error
  * (-1) for both or an empty name. */
 int exec_target(struct cli *c, const char **container, const char **app);

@@ -320,6 +320,24 @@ static const struct cli_cmd cmds[] = {
     {"repo", "deliveries", "ID", 1, 1, ORGO | OPTB(OPT_LIMIT),
      "recent webhook deliveries: event, outcome, deployments created, reason",
      "Newest first; --limit 1-200 (default 50).\n", cmd_repo_deliveries},
+    {"cert", "list", "", 0, 0, ORGO, "list uploaded TLS certificates (names, expiry, domains)",
+     NULL, cmd_cert_list},
+    {"cert", "show", "ID|NAME", 1, 1, ORGO,
+     "one certificate: subject, issuer, names, validity, fingerprint, domains it serves", NULL,
+     cmd_cert_show},
+    {"cert", "upload", "", 0, 0, ORGO | OPTB(OPT_NAME) | OPTB(OPT_CERT) | OPTB(OPT_KEY) | MUT,
+     "upload a certificate and its private key for the organization's app domains",
+     "--name N --cert CHAIN.pem --key KEY.pem (all three required). The chain is the leaf\n"
+     "first, then its issuers; the key unencrypted, RSA >= 2048 or EC P-256/P-384. The key\n"
+     "is read from the file, sealed by berthd, and never shown again (not by --dry-run\n"
+     "either). Each app domain it covers (an equal name, or a one-label wildcard) is\n"
+     "served with it on its server (docs/deploy.md#certificates).\n",
+     cmd_cert_upload},
+    {"cert", "rm", "ID|NAME", 1, 1, ORGO | OPTB(OPT_FORCE) | MUT,
+     "remove a certificate; asks first",
+     "A certificate that serves domains is kept (exit 5) unless --force: those domains then\n"
+     "have no certificate until another one covers them.\n",
+     cmd_cert_rm},
     {NULL, "version", "", 0, 0, 0, "print the CLI's version", NULL, cmd_version},
 };
 

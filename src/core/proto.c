@@ -2,6 +2,7 @@
  * docs/protocol.md). Owns nothing beyond the json_t it returns. */
 #include "proto.h"
 
+#include "crypto.h"
 #include "jsonx.h"
 #include "logre.h"
 
@@ -1797,4 +1798,154 @@ int proto_parse_logs_cancel(json_t *msg, const char **id, char *err, size_t errl
     if (!call_id_ok(*id))
         return bad(err, errlen, "id", "is not a call id");
     return 0;
+}
+
+/* --- custom certificates in deploy and edge specs --- */
+
+/* A host name as berthd's domains.c allows it, lower case, or "*." and
+ * one: never '/', a leading '.' or "..", so the runner may name a file
+ * after it. */
+static int cert_name_ok(const char *s)
+{
+    size_t l = s ? strlen(s) : 0, label = 0;
+    int dots = 0;
+    if (l < 3 || l > 253)
+        return 0;
+    for (size_t i = 0; i < l; i++) {
+        char c = s[i];
+        if (c == '.') {
+            if (label == 0 || s[i - 1] == '-')
+                return 0;
+            label = 0;
+            dots++;
+            continue;
+        }
+        int ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (c == '-' && label > 0) ||
+                 (c == '*' && i == 0 && s[1] == '.');
+        if (!ok || ++label > 63)
+            return 0;
+    }
+    return dots >= 1 && s[l - 1] != '-';
+}
+
+int proto_cert_name_ok(const char *s) { return cert_name_ok(s); }
+
+static int cert_id_ok(const char *s)
+{
+    size_t l = s ? strlen(s) : 0;
+    return l >= 1 && l <= 20 && strspn(s, "0123456789") == l;
+}
+
+static int cert_pem_ok(const char *s, size_t max, const char *marker)
+{
+    size_t l = s ? strlen(s) : 0;
+    return l >= 1 && l <= max && strstr(s, marker) != NULL;
+}
+
+static void certs_wipe(json_t *a)
+{
+    json_t *v;
+    size_t i;
+    json_array_foreach(a, i, v) {
+        json_t *k = json_object_get(v, "key");
+        if (json_is_string(k))
+            crypto_wipe((char *)json_string_value(k), json_string_length(k));
+    }
+}
+
+int proto_spec_add_certs(json_t *spec, const struct proto_cert *c, size_t n)
+{
+    json_t *a = json_array();
+    size_t bytes = 0;
+    if (!a || !json_is_object(spec) || n > PROTO_CERTS_MAX)
+        goto fail;
+    for (size_t i = 0; i < n; i++) {
+        if (!cert_id_ok(c[i].id) || c[i].ndomains < 1 || c[i].ndomains > PROTO_DEPLOY_DOMAINS_MAX ||
+            !cert_pem_ok(c[i].chain, PROTO_CERT_CHAIN_MAX, "-----BEGIN CERTIFICATE-----") ||
+            !cert_pem_ok(c[i].key, PROTO_CERT_KEY_MAX, "PRIVATE KEY-----"))
+            goto fail;
+        bytes += strlen(c[i].chain) + strlen(c[i].key);
+        if (bytes > PROTO_CERTS_BYTES_MAX)
+            goto fail;
+        json_t *d = json_array();
+        for (size_t k = 0; d && k < c[i].ndomains; k++)
+            if (!cert_name_ok(c[i].domains[k]) || json_array_append_new(d, json_string(c[i].domains[k])) < 0) {
+                json_decref(d);
+                d = NULL;
+            }
+        json_t *o = d ? json_pack("{s:s, s:o, s:s, s:s}", "id", c[i].id, "domains", d, "chain",
+                                  c[i].chain, "key", c[i].key)
+                      : NULL;
+        if (!o || json_array_append_new(a, o) < 0)
+            goto fail;
+    }
+    if (json_object_set_new(spec, "certs", a) == 0)
+        return 0;
+    a = NULL; /* json_object_set_new released it */
+fail:
+    certs_wipe(a);
+    json_decref(a);
+    if (json_is_object(spec))
+        proto_spec_certs_scrub(spec);
+    return -1;
+}
+
+void proto_spec_certs_release(struct proto_cert *c, size_t n)
+{
+    for (size_t i = 0; i < n && i < PROTO_CERTS_MAX; i++) {
+        free(c[i].domains);
+        c[i].domains = NULL;
+    }
+}
+
+int proto_parse_spec_certs(json_t *spec, struct proto_cert *out, size_t *n, char *err,
+                           size_t errlen)
+{
+    json_t *a = json_object_get(spec, "certs"), *v;
+    size_t i;
+    *n = 0;
+    if (!a || json_is_null(a))
+        return 0;
+    if (!json_is_array(a))
+        return bad(err, errlen, "certs", "must be an array");
+    if (json_array_size(a) > PROTO_CERTS_MAX)
+        return bad(err, errlen, "certs", "has more than 50 entries");
+    size_t bytes = 0;
+    json_array_foreach(a, i, v) {
+        struct proto_cert *c = &out[*n];
+        json_t *d = json_object_get(v, "domains"), *w;
+        size_t k;
+        memset(c, 0, sizeof *c);
+        c->id = json_string_value(json_object_get(v, "id"));
+        c->chain = json_string_value(json_object_get(v, "chain"));
+        c->key = json_string_value(json_object_get(v, "key"));
+        if (!json_is_object(v) || !cert_id_ok(c->id))
+            return bad(err, errlen, "certs", "entries need an id (digits)");
+        if (!cert_pem_ok(c->chain, PROTO_CERT_CHAIN_MAX, "-----BEGIN CERTIFICATE-----"))
+            return bad(err, errlen, "certs", "entries need a PEM chain of at most 64 KiB");
+        if (!cert_pem_ok(c->key, PROTO_CERT_KEY_MAX, "PRIVATE KEY-----"))
+            return bad(err, errlen, "certs", "entries need a PEM private key of at most 16 KiB");
+        bytes += strlen(c->chain) + strlen(c->key);
+        if (bytes > PROTO_CERTS_BYTES_MAX)
+            return bad(err, errlen, "certs", "holds more than 256 KiB of PEM");
+        if (!json_is_array(d) || json_array_size(d) < 1 || json_array_size(d) > PROTO_DEPLOY_DOMAINS_MAX)
+            return bad(err, errlen, "certs", "entries need 1 to 50 domains");
+        c->domains = calloc(json_array_size(d), sizeof *c->domains);
+        if (!c->domains)
+            return bad(err, errlen, "certs", ": out of memory");
+        (*n)++;
+        json_array_foreach(d, k, w) {
+            const char *s = json_string_value(w);
+            if (!cert_name_ok(s))
+                return bad(err, errlen, "certs", "domains must be lower-case host names");
+            c->domains[c->ndomains++] = s;
+        }
+    }
+    return 0;
+}
+
+void proto_spec_certs_scrub(json_t *spec)
+{
+    certs_wipe(json_object_get(spec, "certs"));
+    json_object_del(spec, "certs");
 }

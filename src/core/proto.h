@@ -396,6 +396,40 @@ int proto_deploy_spec_add_secrets(json_t *spec, const struct proto_env_var *env,
 int proto_parse_deploy_spec(json_t *spec, struct proto_deploy_spec *out, char *err, size_t errlen);
 void proto_deploy_spec_release(struct proto_deploy_spec *s);
 
+/* --- custom certificates in "deploy" and "edge" specs (frame only) ---
+ * "certs": [{"id": "12", "domains": [names], "chain": PEM, "key": PEM}],
+ * added by berthd at every delivery for the app's domains an uploaded
+ * certificate covers (docs/protocol.md "Certificates"); never stored in
+ * the job's spec, wiped from the frame by the runner once written. */
+#define PROTO_CERTS_MAX 50              /* one per domain at most */
+#define PROTO_CERT_CHAIN_MAX (64 * 1024)
+#define PROTO_CERT_KEY_MAX (16 * 1024)
+#define PROTO_CERTS_BYTES_MAX (256 * 1024) /* chains + keys in one frame: room left for
+                                              the rest of it under PROTO_FRAME_MAX */
+
+struct proto_cert {
+    const char *id;                     /* decimal, 1..20 digits */
+    const char **domains;               /* 1..50 host names ("*." + name allowed) */
+    size_t ndomains;
+    const char *chain, *key;            /* PEM; key is a secret: memory only */
+};
+
+/* Sets spec's "certs" to c[0..n) (n 0: an empty array). 0, or -1 when out
+ * of memory or an entry breaks a rule above (spec then has no "certs"). */
+int proto_spec_add_certs(json_t *spec, const struct proto_cert *c, size_t n);
+/* Reads spec's "certs" (absent or null: *n 0) into out[PROTO_CERTS_MAX];
+ * strings borrow from spec, each out[i].domains is malloc'ed: release
+ * with proto_spec_certs_release (also after -1). Errors name the field
+ * and never quote a key. */
+int proto_parse_spec_certs(json_t *spec, struct proto_cert *out, size_t *n, char *err,
+                           size_t errlen);
+void proto_spec_certs_release(struct proto_cert *c, size_t n);
+/* 1 when s is a lower-case host name (or "*." and one) of at most 253
+ * characters: no '/', no leading '.', no "..". */
+int proto_cert_name_ok(const char *s);
+/* Wipes every "key" string inside spec's "certs" and removes "certs". */
+void proto_spec_certs_scrub(json_t *spec);
+
 /* A deploy step report: one job.log line on stream "system". */
 #define PROTO_STEP_DETAIL_MAX 2048      /* berthd keeps this much */
 struct proto_deploy_step {

@@ -15,6 +15,7 @@
  * recently forgotten ids for dedup. */
 #include "runner.h"
 
+#include "certs.h"
 #include "child.h"
 #include "log.h"
 #include "util.h"
@@ -452,6 +453,7 @@ void jobs_on_job(struct runner *r, json_t *msg)
     if (find(r, jm.job) || recently_forgotten(jm.job)) {
         if (strcmp(jm.kind, "deploy") == 0)
             deploy_scrub(jm.spec);
+        proto_spec_certs_scrub(jm.spec);
         log_info(C, "job %s is already here: accepting it again, not rerunning", jm.job);
         send_accepted(r, jm.job);
         return;
@@ -461,6 +463,10 @@ void jobs_on_job(struct runner *r, json_t *msg)
         return;
     j->spool_fd = spool_open(r, j->id);  /* the spool now knows the job */
     send_accepted(r, j->id);
+    /* uploaded certificates for the app's domains: on disk before the
+     * edge needs them, out of the spec before anything else reads it */
+    if (strcmp(jm.kind, "deploy") == 0 || strcmp(jm.kind, "edge") == 0)
+        certs_apply(r, jm.spec); /* logged on failure: the job goes on */
     if (strcmp(jm.kind, "deploy") == 0) {
         j->running = 1;
         if (deploy_start(r, j, j->id, jm.spec, err, sizeof err) < 0) {

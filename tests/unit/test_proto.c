@@ -1029,6 +1029,72 @@ static void app_logs_frames(void **state)
     json_decref(m);
 }
 
+/* "certs" in deploy and edge specs: built, parsed back, refused when a
+ * rule breaks (nothing half-added), scrubbed. */
+static void spec_certs(void **state)
+{
+    (void)state;
+    const char *names[] = {"shop.example.com", "*.example.com"};
+    const char *bad_doms[] = {"../etc/passwd"};
+    struct proto_cert c = {"12", names, 2, "-----BEGIN CERTIFICATE-----\nAA\n-----END CERTIFICATE-----\n",
+                           "-----BEGIN PRIVATE KEY-----\nBB\n-----END PRIVATE KEY-----\n"};
+    struct proto_cert out[PROTO_CERTS_MAX];
+    size_t n = 99;
+    char err[160];
+    json_t *spec = json_object();
+    assert_int_equal(proto_parse_spec_certs(spec, out, &n, err, sizeof err), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(proto_spec_add_certs(spec, &c, 1), 0);
+    assert_int_equal(proto_parse_spec_certs(spec, out, &n, err, sizeof err), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(out[0].id, "12");
+    assert_int_equal(out[0].ndomains, 2);
+    assert_string_equal(out[0].domains[1], "*.example.com");
+    assert_string_equal(out[0].key, c.key);
+    proto_spec_certs_release(out, n);
+    proto_spec_certs_scrub(spec);
+    assert_null(json_object_get(spec, "certs"));
+    /* a name that could leave the certs directory, an id that is not one */
+    struct proto_cert b = c;
+    b.domains = bad_doms;
+    b.ndomains = 1;
+    assert_int_equal(proto_spec_add_certs(spec, &b, 1), -1);
+    assert_null(json_object_get(spec, "certs"));
+    b = c;
+    b.id = "1x";
+    assert_int_equal(proto_spec_add_certs(spec, &b, 1), -1);
+    /* what a hostile frame may carry */
+    const char *frames[] = {
+        "{\"certs\": {}}",
+        "{\"certs\": [1]}",
+        "{\"certs\": [{\"id\": \"1\", \"domains\": [\"a.example.com\"], \"chain\": \"x\", "
+        "\"key\": \"-----BEGIN PRIVATE KEY-----\"}]}",
+        "{\"certs\": [{\"id\": \"1\", \"domains\": [\"..\"], \"chain\": "
+        "\"-----BEGIN CERTIFICATE-----\", \"key\": \"-----BEGIN PRIVATE KEY-----\"}]}",
+        "{\"certs\": [{\"id\": \"1\", \"domains\": [], \"chain\": "
+        "\"-----BEGIN CERTIFICATE-----\", \"key\": \"-----BEGIN PRIVATE KEY-----\"}]}",
+        "{\"certs\": [{\"id\": \"1\", \"domains\": [\"A.example.com\"], \"chain\": "
+        "\"-----BEGIN CERTIFICATE-----\", \"key\": \"-----BEGIN PRIVATE KEY-----\"}]}",
+    };
+    for (size_t i = 0; i < sizeof frames / sizeof frames[0]; i++) {
+        json_t *f = json_loads(frames[i], 0, NULL);
+        assert_non_null(f);
+        err[0] = '\0';
+        if (proto_parse_spec_certs(f, out, &n, err, sizeof err) == 0)
+            fail_msg("accepted %s", frames[i]);
+        assert_non_null(strstr(err, "certs"));
+        assert_null(strstr(err, "PRIVATE"));
+        proto_spec_certs_release(out, n);
+        json_decref(f);
+    }
+    assert_int_equal(proto_cert_name_ok("a.example.com"), 1);
+    assert_int_equal(proto_cert_name_ok("*.example.com"), 1);
+    assert_int_equal(proto_cert_name_ok("a/b.example.com"), 0);
+    assert_int_equal(proto_cert_name_ok(".example.com"), 0);
+    assert_int_equal(proto_cert_name_ok("a..example.com"), 0);
+    json_decref(spec);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1052,6 +1118,7 @@ int main(void)
         cmocka_unit_test(docker_calls),
         cmocka_unit_test(app_logs_frames),
         cmocka_unit_test(container_tail_lines),
+        cmocka_unit_test(spec_certs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
