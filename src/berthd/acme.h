@@ -1,0 +1,66 @@
+/* acme.h - berthd's own certificate by ACME (--acme-domain): Debian's
+ * `lego` run as a child, the HTTP-01 challenge listener, and the
+ * certificate swapped into the running TLS vhost.
+ *
+ * acme.c owns one `struct acme` (created by main.c when --acme-domain is
+ * given): a thread that checks the certificate's expiry, runs lego with a
+ * deadline and loads what it wrote; the loop thread installs the new
+ * certificate into the front's SSL_CTX (new handshakes get it, open
+ * connections keep theirs) and serves the challenge listener. Who frees
+ * what: acme_stop (loop thread, before the context goes) ends the thread
+ * and any lego child; acme_free after the worker pool is freed.
+ *
+ * acme_path.c holds the pure checks of outside input (fuzzed).
+ */
+#ifndef BERTHD_ACME_H
+#define BERTHD_ACME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct srv;
+struct lws_context;
+
+#define ACME_NAME_MAX 253     /* a DNS name */
+#define ACME_DOMAINS_MAX 16   /* names on one certificate */
+#define ACME_TOKEN_MAX 128    /* a challenge token's length */
+#define ACME_PREFIX "/.well-known/acme-challenge/"
+#define ACME_REDIRECT_PATH_MAX 1024
+
+/* --- acme_path.c: pure, no state --- */
+
+/* 1 when s is a host name berthd asks a certificate for: 1-253 bytes of
+ * lowercase LDH labels (1-63 each, no leading/trailing '-'), at least two
+ * labels, no wildcard, no trailing dot, not all digits (an IP). */
+int acme_domain_valid(const char *s);
+/* For a request path (as lws gives it, already decoded): the challenge
+ * token when path is exactly ACME_PREFIX + 1-ACME_TOKEN_MAX of
+ * [A-Za-z0-9_-] (base64url, RFC 8555 8.3), else NULL. *is_challenge is
+ * set to 1 when path is under ACME_PREFIX (a bad token there is a 404,
+ * not a redirect). */
+const char *acme_challenge_token(const char *path, size_t len, int *is_challenge);
+/* 1 when path can be echoed in a Location header: starts with '/', 1 to
+ * ACME_REDIRECT_PATH_MAX bytes of printable ASCII (0x21-0x7e), and no
+ * "//" at its start (no scheme-relative URL). */
+int acme_redirect_path_ok(const char *path, size_t len);
+
+/* --- acme.c --- */
+
+struct acme *acme_new(struct srv *s);
+/* Before the context is created: picks the certificate the TLS vhost
+ * starts with (lego's, if it is valid and names every domain; else a
+ * self-signed placeholder written to the data directory) and sets
+ * s->cfg.tls_cert / tls_key to it. 0 or -1 (logged). */
+int acme_prepare(struct acme *a);
+/* lws' LOAD_EXTRA_SERVER_VERIFY_CERTS of the front's vhost: its SSL_CTX. */
+void acme_tls_ctx(struct acme *a, void *ssl_ctx);
+/* On the loop with the context: opens the challenge listener and starts
+ * the thread. 0 or -1 (logged). */
+int acme_start(struct acme *a, struct lws_context *ctx);
+void acme_stop(struct acme *a);
+void acme_free(struct acme *a);
+/* The served certificate's expiry (unix seconds, 0 when none) and
+ * whether it came from the ACME server (0: the placeholder). Loop thread. */
+int64_t acme_not_after(const struct acme *a, int *issued);
+
+#endif
