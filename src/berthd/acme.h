@@ -10,7 +10,7 @@
  * what: acme_stop (loop thread, before the context goes) ends the thread
  * and any lego child; acme_free after the worker pool is freed.
  *
- * acme_path.c holds the pure checks of outside input (fuzzed).
+ * acme_path.h/.c hold the pure checks of outside input (fuzzed).
  */
 #ifndef BERTHD_ACME_H
 #define BERTHD_ACME_H
@@ -21,28 +21,7 @@
 struct srv;
 struct lws_context;
 
-#define ACME_NAME_MAX 253     /* a DNS name */
-#define ACME_DOMAINS_MAX 16   /* names on one certificate */
-#define ACME_TOKEN_MAX 128    /* a challenge token's length */
-#define ACME_PREFIX "/.well-known/acme-challenge/"
-#define ACME_REDIRECT_PATH_MAX 1024
-
-/* --- acme_path.c: pure, no state --- */
-
-/* 1 when s is a host name berthd asks a certificate for: 1-253 bytes of
- * lowercase LDH labels (1-63 each, no leading/trailing '-'), at least two
- * labels, no wildcard, no trailing dot, not all digits (an IP). */
-int acme_domain_valid(const char *s);
-/* For a request path (as lws gives it, already decoded): the challenge
- * token when path is exactly ACME_PREFIX + 1-ACME_TOKEN_MAX of
- * [A-Za-z0-9_-] (base64url, RFC 8555 8.3), else NULL. *is_challenge is
- * set to 1 when path is under ACME_PREFIX (a bad token there is a 404,
- * not a redirect). */
-const char *acme_challenge_token(const char *path, size_t len, int *is_challenge);
-/* 1 when path can be echoed in a Location header: starts with '/', 1 to
- * ACME_REDIRECT_PATH_MAX bytes of printable ASCII (0x21-0x7e), and no
- * "//" at its start (no scheme-relative URL). */
-int acme_redirect_path_ok(const char *path, size_t len);
+#include "acme_path.h"
 
 /* --- acme.c --- */
 

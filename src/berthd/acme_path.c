@@ -1,7 +1,7 @@
 /* acme_path.c - the checks of outside input for ACME: host names from the
  * command line, challenge paths and redirect paths from the HTTP-01
  * listener's clients. Pure functions; fuzzed by tests/fuzz/fuzz_acme.c. */
-#include "acme.h"
+#include "acme_path.h"
 
 #include <string.h>
 

@@ -1,7 +1,7 @@
 /* config.c - defaults and environment for berthd. Flags are parsed in
  * main.c and applied after the environment, so a flag always wins. */
 #include "config.h"
-#include "acme.h"
+#include "acme_path.h"
 #include "util.h"
 
 #include <stdio.h>

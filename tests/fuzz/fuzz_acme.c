@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "acme.h"
+#include "acme_path.h"
 
 static void check_token(const char *path, size_t len)
 {

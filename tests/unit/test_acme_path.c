@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "acme.h"
+#include "acme_path.h"
 #include "config.h"
 
 static const char *token(const char *path, int *is_ch)
