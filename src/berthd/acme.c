@@ -18,6 +18,7 @@
 #include "acme.h"
 #include "berthd.h"
 #include "log.h"
+#include "metrics.h"
 #include "pool.h"
 #include "util.h"
 
@@ -50,6 +51,9 @@
 #define CHALLENGE_FILE_MAX 512   /* a key authorization is ~87 bytes */
 #define BACKOFF_CAP_S (6 * 3600)
 #define PLACEHOLDER_DAYS 7
+/* /metrics: the served ACME certificate's notAfter, unix seconds (absent
+ * while the placeholder is served) */
+#define ACME_EXPIRY_GAUGE "berth_acme_certificate_expiry_seconds"
 
 struct acme_cert {
     X509 *leaf;
@@ -296,6 +300,7 @@ int acme_prepare(struct acme *a)
         util_strlcpy(cfg->tls_key, a->key, sizeof cfg->tls_key);
         a->not_after = c.not_after;
         a->issued = 1;
+        metrics_gauge_set(a->srv->metrics, ACME_EXPIRY_GAUGE, (double)a->not_after);
         char when[32];
         util_iso8601(c.not_after, when, sizeof when);
         log_info("acme", "serving the certificate for %s from %s (valid until %s)",
@@ -343,6 +348,7 @@ static void install_done(void *arg)
             util_iso8601(m->c.not_after, when, sizeof when);
             a->not_after = m->c.not_after;
             a->issued = 1;
+            metrics_gauge_set(a->srv->metrics, ACME_EXPIRY_GAUGE, (double)a->not_after);
             log_info("acme", "certificate for %s %s, valid until %s; serving it now",
                      a->domains[0], m->renewal ? "renewed" : "issued", when);
         } else {

@@ -187,8 +187,11 @@ class TestAcme(unittest.TestCase):
         for f in ("placeholder.key", "placeholder.crt"):
             mode = stat.S_IMODE(os.stat(os.path.join(d.data, "acme", f)).st_mode)
             self.assertEqual(mode, 0o600, f)
-        # no key in the log
+        # no key in the log; the expiry in /metrics too
         self.assertNotIn("PRIVATE KEY", d.log_text())
+        m = d.request("GET", "/metrics")
+        self.assertEqual(m.status, 200)
+        self.assertRegex(m.body, r"\nberth_acme_certificate_expiry_seconds \d{10}\n")
 
         # Restarted with the directory unreachable and a threshold that
         # wants a renewal: berthd serves its previous certificate at once
