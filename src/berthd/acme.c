@@ -12,7 +12,20 @@
  * parsed certificate to the loop with pool_post; the loop thread alone
  * touches the SSL_CTX (SSL_CTX_use_cert_and_key: new handshakes get the
  * new certificate, established connections keep theirs) and serves the
- * challenge listener. Every lock is a.mu; the loop never waits on it for
+ * challenge listener.
+ *
+ * Why SSL_CTX_use_cert_and_key rather than lws: lws 4.1.6 exports
+ * lws_tls_cert_updated(), but it matches vhosts by their certificate's
+ * file path, loads a memory copy as the leaf alone (no chain) and reports
+ * no failure; a half-loaded context (new certificate, old key) is
+ * possible. Here the key is checked against the certificate first
+ * (cert_load), and one OpenSSL call replaces certificate, key and chain
+ * together. The SSL_CTX is the one lws hands to protocol 0 in
+ * LWS_CALLBACK_OPENSSL_LOAD_EXTRA_SERVER_VERIFY_CERTS (http.c ->
+ * srv->tls_ctx). Verified by test_acme.py: the new certificate is served to
+ * new connections while a keep-alive connection goes on with its own.
+ *
+ * Every lock is a.mu; the loop never waits on it for
  * longer than a flag copy, except acme_stop's join at shutdown.
  */
 #include "acme.h"
@@ -198,6 +211,11 @@ struct acme *acme_new(struct srv *s)
     }
     if (a->ndomains == 0 || *p) {
         log_error("acme", "--acme-domain: between 1 and %d names", ACME_DOMAINS_MAX);
+        free(a);
+        return NULL;
+    }
+    if (!s->cfg.acme_email[0]) { /* lego 4.9 refuses to register without one */
+        log_error("acme", "--acme-domain needs --acme-email (the ACME account's contact)");
         free(a);
         return NULL;
     }
@@ -437,10 +455,8 @@ static int lego_run(struct acme *a, int renew, char *msg, size_t msglen)
     argv[n++] = "--server";
     argv[n++] = cfg->acme_directory;
     argv[n++] = "--accept-tos";
-    if (cfg->acme_email[0]) {
-        argv[n++] = "--email";
-        argv[n++] = cfg->acme_email;
-    }
+    argv[n++] = "--email";
+    argv[n++] = cfg->acme_email;
     argv[n++] = "--path";
     argv[n++] = a->lego_dir;
     argv[n++] = "--key-type";

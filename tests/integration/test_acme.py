@@ -356,6 +356,37 @@ class TestAcme(unittest.TestCase):
         self.stop(d)
 
 
+class TestAcmeRefusals(unittest.TestCase):
+    """What berthd refuses at start, before any ACME traffic."""
+
+    def run_berthd(self, *args):
+        d = harness.Berthd()
+        self.addCleanup(d.tmp.cleanup)
+        return harness.subprocess.run(
+            [harness.BERTHD, "serve", "--data", d.data, "--listen", "127.0.0.1:0"] + list(args),
+            capture_output=True, text=True, timeout=30)
+
+    def test_refusals(self):
+        r = self.run_berthd("--acme-domain", NAME)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("--acme-domain needs --acme-email", r.stderr)
+        r = self.run_berthd("--acme-domain", NAME, "--acme-email", "ops@example.com",
+                            "--tls-cert", "/x.pem", "--tls-key", "/x.key")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("drop --tls-cert", r.stderr)
+        for bad in ("*.example.com", "localhost", "a..b", "a.b/c", "a.b,"):
+            r = self.run_berthd("--acme-domain", bad)
+            self.assertEqual(r.returncode, 2, bad)
+            self.assertIn("--acme-domain", r.stderr)
+        r = self.run_berthd("--acme-domain", NAME, "--acme-http-port", "70000")
+        self.assertEqual(r.returncode, 2)
+        env_bad = harness.subprocess.run(
+            [harness.BERTHD, "serve", "--data", "/nonexistent"], capture_output=True, text=True,
+            timeout=30, env=dict(harness.os.environ, BERTH_ACME_DOMAIN="bad_name.example"))
+        self.assertEqual(env_bad.returncode, 2)
+        self.assertIn("BERTH_ACME_DOMAIN", env_bad.stderr)
+
+
 def ctx_wrap(ctx, port):
     raw = socket.create_connection(("127.0.0.1", port), timeout=10)
     try:
