@@ -189,6 +189,20 @@ static int cert_names_all(const struct acme *a, const struct acme_cert *c)
     return 1;
 }
 
+/* The certificate names exactly the domains (no name removed since). */
+static int cert_names_exact(const struct acme *a, const struct acme_cert *c)
+{
+    if (!cert_names_all(a, c))
+        return 0;
+    GENERAL_NAMES *gens = X509_get_ext_d2i(c->leaf, NID_subject_alt_name, NULL, NULL);
+    int dns = 0;
+    for (int i = 0; gens && i < sk_GENERAL_NAME_num(gens); i++)
+        if (sk_GENERAL_NAME_value(gens, i)->type == GEN_DNS)
+            dns++;
+    GENERAL_NAMES_free(gens);
+    return dns == a->ndomains;
+}
+
 /* ---------------------------------------------------------------- setup */
 
 struct acme *acme_new(struct srv *s)
@@ -312,7 +326,10 @@ int acme_prepare(struct acme *a)
     }
     struct acme_cert c;
     char err[512];
-    if (cert_load(a->crt, a->key, &c, err, sizeof err) == 0 && cert_names_all(a, &c) &&
+    /* lego's certificate while it is valid for the first name at least (names
+     * added since are asked for at once by the thread) */
+    if (cert_load(a->crt, a->key, &c, err, sizeof err) == 0 &&
+        X509_check_host(c.leaf, a->domains[0], strlen(a->domains[0]), 0, NULL) == 1 &&
         c.not_after > util_now()) {
         util_strlcpy(cfg->tls_cert, a->crt, sizeof cfg->tls_cert);
         util_strlcpy(cfg->tls_key, a->key, sizeof cfg->tls_key);
@@ -615,7 +632,9 @@ static void *acme_main(void *arg)
         int64_t now = util_now(), before = (int64_t)cfg->acme_renew_days * 86400;
         struct acme_cert c;
         char err[1600];
-        int have = cert_load(a->crt, a->key, &c, err, sizeof err) == 0 && cert_names_all(a, &c);
+        /* lego's certificate for exactly these names: renew it; else
+         * (none, or names added or removed) a new one */
+        int have = cert_load(a->crt, a->key, &c, err, sizeof err) == 0 && cert_names_exact(a, &c);
         int64_t left = have ? c.not_after - now : 0;
         cert_clear(&c);
         if (have && left > before) {

@@ -27,8 +27,8 @@ struct lws_context;
 
 struct acme *acme_new(struct srv *s);
 /* Before the context is created: picks the certificate the TLS vhost
- * starts with (lego's, if it is valid and names every domain; else a
- * self-signed placeholder written to the data directory) and sets
+ * starts with (lego's, while it is valid and names the first domain; else
+ * a self-signed placeholder written to the data directory) and sets
  * s->cfg.tls_cert / tls_key to it. 0 or -1 (logged). */
 int acme_prepare(struct acme *a);
 /* lws' LOAD_EXTRA_SERVER_VERIFY_CERTS of the front's vhost: its SSL_CTX. */

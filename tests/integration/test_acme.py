@@ -221,6 +221,27 @@ class TestAcme(unittest.TestCase):
         conn.close()
         self.stop(d)
 
+    def test_names_changed_get_a_new_certificate(self):
+        d = self.berthd()
+        self.wait_issued(d)
+        first = self.served_serial(d)
+        # a name added: the old certificate is served at once, a new one
+        # for both names is asked for and swapped in
+        d.stop()
+        other = "two." + NAME
+        d.acme_args += ["--acme-domain", other]
+        d.start()
+        self.assertEqual(self.served_serial(d), first)
+
+        def both():
+            s = ctx_wrap(self.verified(), d.port)
+            try:
+                return ("DNS", other) in s.getpeercert()["subjectAltName"]
+            finally:
+                s.close()
+        self.assertTrue(harness.wait_for(both, 60, 0.3), d.log_text()[-3000:])
+        self.assertIn("certificate for %s issued" % NAME, d.log_text())
+
     def test_directory_unreachable_keeps_serving_the_placeholder(self):
         dead = "https://127.0.0.1:%d/dir" % harness.free_port()
         d = self.berthd("--acme-check-interval", "2", directory=dead)
