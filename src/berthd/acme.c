@@ -466,7 +466,8 @@ reaped:
 static int lego_run(struct acme *a, int renew, char *msg, size_t msglen)
 {
     const struct config *cfg = &a->srv->cfg;
-    const char *argv[16 + 2 * ACME_DOMAINS_MAX];
+    /* 18 fixed words at most (with renew's four and the NULL) + 2 per name */
+    const char *argv[24 + 2 * ACME_DOMAINS_MAX];
     int n = 0;
     argv[n++] = "lego";
     argv[n++] = "--server";
