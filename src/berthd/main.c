@@ -376,7 +376,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "berthd: %s\n", aerr);
         return 2;
     }
-    int ch, oi = -1;
+    int ch, oi = -1, acme_domain_flag = 0;
     while ((ch = getopt_long(argc, argv, "h", opts, &oi)) != -1) {
         switch (ch) {
         case 'd': util_strlcpy(c.data_dir, optarg, sizeof c.data_dir); break;
@@ -391,6 +391,8 @@ int main(int argc, char **argv)
         case 'k': util_strlcpy(c.tls_key, optarg, sizeof c.tls_key); break;
         case 'W': util_strlcpy(c.web_dir, optarg, sizeof c.web_dir); break;
         case 'A': /* every --acme-* flag: config_acme_option, by name */
+            if (oi >= 0 && strcmp(opts[oi].name, "acme-domain") == 0 && !acme_domain_flag++)
+                c.acme_domains[0] = '\0'; /* flags replace BERTH_ACME_DOMAIN's names */
             if (oi < 0 || config_acme_option(&c, opts[oi].name, optarg, aerr, sizeof aerr) < 0) {
                 fprintf(stderr, "berthd: %s\n", oi < 0 ? "bad --acme option" : aerr);
                 return 2;

@@ -406,6 +406,22 @@ class TestAcmeRefusals(unittest.TestCase):
             timeout=30, env=dict(harness.os.environ, BERTH_ACME_DOMAIN="bad_name.example"))
         self.assertEqual(env_bad.returncode, 2)
         self.assertIn("BERTH_ACME_DOMAIN", env_bad.stderr)
+        # a flag replaces the environment's names: the placeholder names
+        # only the flag's
+        d = AcmeBerthd(["--acme-domain", "b.example.com", "--acme-email", "ops@example.com",
+                        "--acme-directory", "https://127.0.0.1:%d/dir" % harness.free_port(),
+                        "--acme-http-port", str(quiet_port())])
+        d.env["BERTH_ACME_DOMAIN"] = "a.example.com"
+        self.addCleanup(d.close)
+        d.start()
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        raw = socket.create_connection(("127.0.0.1", d.port), timeout=10)
+        with ctx.wrap_socket(raw) as s:
+            der = s.getpeercert(binary_form=True)
+        self.assertIn(b"b.example.com", der)
+        self.assertNotIn(b"a.example.com", der)
 
 
 def ctx_wrap(ctx, port):
