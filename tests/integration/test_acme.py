@@ -248,6 +248,8 @@ class TestAcme(unittest.TestCase):
         r = d.request("GET", "/healthz")
         self.assertEqual(r.status, 200)
         self.assertEqual(r.json["certificate"]["source"], "placeholder")
+        self.assertIsNone(r.json["certificate"]["not_after"])
+        self.assertEqual(r.json["certificate"]["not_after_unix"], 0)
         self.assertTrue(harness.wait_for(lambda: "requesting the certificate for %s failed" % NAME
                                          in d.log_text(), 30, 0.3), d.log_text()[-3000:])
         self.assertIn("lego exited with", d.log_text())
