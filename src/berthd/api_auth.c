@@ -5,6 +5,7 @@
  * account up on the loop, hands the verify/hash to a worker with its own
  * copy of the password, and finishes on the loop in the completion. */
 #include "access.h"
+#include "acme.h"
 #include "api.h"
 #include "guard.h"
 #include "jsonx.h"
@@ -448,7 +449,19 @@ void api_me(struct req *r)
 
 void api_healthz(struct req *r)
 {
-    http_reply_json(r, 200, json_pack("{s:s}", "status", "ok"));
+    json_t *o = json_pack("{s:s}", "status", "ok");
+    int issued = 0;
+    int64_t na = acme_not_after(r->srv->acme, &issued);
+    if (o && r->srv->acme) { /* the certificate is public: anyone sees it in the handshake */
+        char when[32] = "";
+        if (na)
+            util_iso8601(na, when, sizeof when);
+        json_object_set_new(o, "certificate",
+                            json_pack("{s:s, s:s?, s:I}", "source", issued ? "acme" : "placeholder",
+                                      "not_after", na ? when : NULL, "not_after_unix",
+                                      (json_int_t)na));
+    }
+    http_reply_json(r, 200, o);
 }
 
 void api_metrics(struct req *r)

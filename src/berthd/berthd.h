@@ -38,6 +38,7 @@ struct channels;
 struct events;
 struct outbound;
 struct sched;
+struct acme;
 
 struct srv {
     struct config cfg;
@@ -53,6 +54,7 @@ struct srv {
     struct channels *channels;             /* terminal/exec channels (channels.c) */
     struct events *events;                 /* organizations' live event streams (events.c) */
     struct sched *sched;                   /* scheduled operations (scheduler.c) */
+    struct acme *acme;                     /* own certificate by ACME, or NULL (acme.c) */
     uint8_t token_key[CRYPTO_KEY_BYTES];   /* keyed hash of bearer secrets */
     uint8_t secret_key[CRYPTO_KEY_BYTES];  /* sealing of secrets at rest */
     char dummy_pwhash[CRYPTO_PWHASH_MAX];  /* verified against when no user */
@@ -67,6 +69,8 @@ struct srv {
     void (*audit)(struct req *r);          /* records an answered request (audit.c) */
     int (*unrouted)(struct req *r);        /* no API route: 1 if it answered (web.c) */
     int (*started)(struct srv *s);
+    /* The front's TLS vhost has its SSL_CTX (lws' LOAD_EXTRA_SERVER_VERIFY_CERTS). */
+    void (*tls_ctx)(struct srv *s, void *ssl_ctx);
     void (*stopping_hook)(struct srv *s);
 };
 

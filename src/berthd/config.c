@@ -1,7 +1,11 @@
 /* config.c - defaults and environment for berthd. Flags are parsed in
  * main.c and applied after the environment, so a flag always wins. */
 #include "config.h"
+#include "acme_path.h"
 #include "util.h"
+
+#include <stdio.h>
+#include <ctype.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +24,11 @@ void config_defaults(struct config *c)
     c->login_window = 900;
     c->outbound_threads = 2;
     c->job_output_max = 64 * 1024 * 1024;
+    util_strlcpy(c->acme_directory, "https://acme-v02.api.letsencrypt.org/directory",
+                 sizeof c->acme_directory);
+    c->acme_http_port = 80;
+    c->acme_renew_days = 30;
+    c->acme_check_interval = 12 * 3600;
 }
 
 static void env_str(const char *name, char *dst, size_t n)
@@ -88,5 +97,106 @@ int config_parse_listen(struct config *c, const char *s)
     if (!c->listen_host[0])
         util_strlcpy(c->listen_host, "0.0.0.0", sizeof c->listen_host);
     c->port = (int)port;
+    return 0;
+}
+
+/* The ACME options, one table for the flags and the environment. */
+static const struct {
+    const char *name, *env;
+} acme_opts[] = {
+    {"acme-domain", "BERTH_ACME_DOMAIN"},         {"acme-directory", "BERTH_ACME_DIRECTORY"},
+    {"acme-email", "BERTH_ACME_EMAIL"},           {"acme-ca-file", "BERTH_ACME_CA_FILE"},
+    {"acme-http-port", "BERTH_ACME_HTTP_PORT"},   {"acme-renew-days", "BERTH_ACME_RENEW_DAYS"},
+    {"acme-check-interval", "BERTH_ACME_CHECK_INTERVAL"},
+};
+
+static int acme_int(const char *v, int lo, int hi, int *out)
+{
+    int64_t n;
+    if (util_parse_i64(v, &n) < 0 || n < lo || n > hi)
+        return -1;
+    *out = (int)n;
+    return 0;
+}
+
+static int acme_add_domains(struct config *c, const char *v, char *err, size_t errlen)
+{
+    char one[ACME_NAME_MAX + 1];
+    const char *p = v;
+    for (;;) {
+        size_t n = strcspn(p, ",");
+        if (n == 0 || n > ACME_NAME_MAX) {
+            snprintf(err, errlen, "--acme-domain: empty or too long name");
+            return -1;
+        }
+        memcpy(one, p, n);
+        one[n] = '\0';
+        for (char *q = one; *q; q++)
+            *q = (char)tolower((unsigned char)*q);
+        if (!acme_domain_valid(one)) {
+            snprintf(err, errlen, "--acme-domain: '%.*s' is not a host name (letters, digits, "
+                                  "'-' and dots; no wildcard)", 64, one);
+            return -1;
+        }
+        size_t have = strlen(c->acme_domains);
+        if (have + n + 2 > sizeof c->acme_domains) {
+            snprintf(err, errlen, "--acme-domain: too many names");
+            return -1;
+        }
+        if (have)
+            c->acme_domains[have++] = ',';
+        memcpy(c->acme_domains + have, one, n + 1);
+        if (!p[n])
+            break;
+        p += n + 1;
+    }
+    return 0;
+}
+
+int config_acme_option(struct config *c, const char *name, const char *value, char *err,
+                       size_t errlen)
+{
+    if (!value)
+        value = "";
+    int bad = 0;
+    if (strcmp(name, "acme-domain") == 0)
+        return acme_add_domains(c, value, err, errlen);
+    if (strcmp(name, "acme-directory") == 0) {
+        bad = (strncmp(value, "https://", 8) != 0 && strncmp(value, "http://", 7) != 0) ||
+              util_strlcpy(c->acme_directory, value, sizeof c->acme_directory) < 0;
+        for (const char *q = value; !bad && *q; q++)
+            bad = (unsigned char)*q <= 0x20 || (unsigned char)*q >= 0x7f;
+    } else if (strcmp(name, "acme-email") == 0) {
+        bad = (value[0] && !util_email_valid(value)) ||
+              util_strlcpy(c->acme_email, value, sizeof c->acme_email) < 0;
+    } else if (strcmp(name, "acme-ca-file") == 0) {
+        bad = util_strlcpy(c->acme_ca_file, value, sizeof c->acme_ca_file) < 0;
+    } else if (strcmp(name, "acme-http-port") == 0) {
+        bad = acme_int(value, 1, 65535, &c->acme_http_port) < 0;
+    } else if (strcmp(name, "acme-renew-days") == 0) {
+        bad = acme_int(value, 1, 100000, &c->acme_renew_days) < 0;
+    } else if (strcmp(name, "acme-check-interval") == 0) {
+        bad = acme_int(value, 1, 30 * 86400, &c->acme_check_interval) < 0;
+    } else {
+        snprintf(err, errlen, "unknown option --%s", name);
+        return -1;
+    }
+    if (bad) {
+        snprintf(err, errlen, "--%s: bad value", name);
+        return -1;
+    }
+    return 0;
+}
+
+int config_acme_from_env(struct config *c, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < sizeof acme_opts / sizeof acme_opts[0]; i++) {
+        const char *v = getenv(acme_opts[i].env);
+        if (v && *v && config_acme_option(c, acme_opts[i].name, v, err, errlen) < 0) {
+            size_t l = strlen(err);
+            snprintf(err + l, errlen > l ? errlen - l : 0, " (%s)", acme_opts[i].env);
+            return -1;
+        }
+    }
     return 0;
 }

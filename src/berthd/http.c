@@ -1097,6 +1097,12 @@ static int cb_http(struct lws *wsi, enum lws_callback_reasons reason, void *user
             return u->confirm(the_srv, wsi, (const char *)in);
         }
 
+    case LWS_CALLBACK_OPENSSL_LOAD_EXTRA_SERVER_VERIFY_CERTS:
+        /* the front's TLS vhost, at its creation: its SSL_CTX (user) */
+        if (the_srv && the_srv->tls_ctx && in &&
+            strcmp(lws_get_vhost_name((struct lws_vhost *)in), "default") == 0)
+            the_srv->tls_ctx(the_srv, user);
+        return 0;
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
         if (the_srv && the_srv->pool)
             pool_drain(the_srv->pool);

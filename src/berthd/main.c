@@ -9,6 +9,7 @@
  * BERTH_DB, BERTH_TLS_CERT, BERTH_TLS_KEY); a flag wins.
  */
 #include "access.h"
+#include "acme.h"
 #include "api.h"
 #include "audit.h"
 #include "channels.h"
@@ -55,6 +56,9 @@ static void usage(FILE *f)
             "usage: berthd [serve] [--data DIR] [--listen ADDR:PORT] [--db URL]\n"
             "              [--tls-cert FILE --tls-key FILE] [--log-level LEVEL]\n"
             "              [--web-dir DIR]   (serve the dashboard from DIR, for development)\n"
+            "              [--acme-domain NAME]... [--acme-email EMAIL] [--acme-directory URL]\n"
+            "              [--acme-ca-file FILE] [--acme-http-port PORT] [--acme-renew-days N]\n"
+            "              [--acme-check-interval SECONDS]   (own certificate by ACME)\n"
             "       berthd init --data DIR --admin-email EMAIL [--org NAME]\n"
             "       berthd routes\n"
             "       berthd --version\n"
@@ -65,7 +69,10 @@ static void usage(FILE *f)
             "routes  print the route table as JSON (method, path, auth, scope)\n"
             "\n"
             "Environment: BERTH_DATA, BERTH_LISTEN, BERTH_DB, BERTH_TLS_CERT,\n"
-            "BERTH_TLS_KEY, BERTH_LOG_LEVEL, BERTH_ACCESS_LOG=1, BERTH_MASTER_KEY.\n");
+            "BERTH_TLS_KEY, BERTH_LOG_LEVEL, BERTH_ACCESS_LOG=1, BERTH_MASTER_KEY,\n"
+            "BERTH_ACME_DOMAIN (comma-separated), BERTH_ACME_DIRECTORY, BERTH_ACME_EMAIL,\n"
+            "BERTH_ACME_CA_FILE, BERTH_ACME_HTTP_PORT, BERTH_ACME_RENEW_DAYS,\n"
+            "BERTH_ACME_CHECK_INTERVAL.\n");
 }
 
 static int mkdir_p(const char *path, mode_t mode)
@@ -217,18 +224,23 @@ static int front_started(struct srv *s)
         return -1;
     if (s->hub && hub_start(s->hub, s->ctx) < 0)
         return -1;
+    if (s->acme && acme_start(s->acme, s->ctx) < 0)
+        return -1;
     return s->sched ? sched_start(s->sched, s->ctx) : 0;
 }
 /* Before the context goes: the last snapshots. */
 static void front_stopping(struct srv *s)
 {
     sched_stop(s->sched);
+    acme_stop(s->acme); /* lego killed, the thread joined */
     containers_stop(); /* pending calls answered while their clients are there */
     applogs_stop();
     events_stop(s->events);
     if (s->hub)
         hub_stop(s->hub);
 }
+
+static void front_tls_ctx(struct srv *s, void *ssl_ctx) { acme_tls_ctx(s->acme, ssl_ctx); }
 
 static int cmd_serve(struct config *c)
 {
@@ -285,6 +297,12 @@ static int cmd_serve(struct config *c)
     s.audit = audit_request;
     s.unrouted = web_serve; /* the dashboard, and /install.sh's embedded copy */
     s.started = front_started;
+    if (c->acme_domains[0]) { /* berthd's own certificate (acme.c) */
+        s.acme = acme_new(&s);
+        if (!s.acme || acme_prepare(s.acme) < 0)
+            goto done;
+        s.tls_ctx = front_tls_ctx;
+    }
     s.stopping_hook = front_stopping;
     s.outbound = outbound_new(c, s.pool);
     if (!s.outbound) {
@@ -300,6 +318,7 @@ static int cmd_serve(struct config *c)
 done:
     outbound_free(s.outbound); /* its completions go to s.pool's queue */
     pool_free(s.pool);
+    acme_free(s.acme); /* after the pool: its last completions may be installs */
     channels_free(s.channels);
     events_free(s.events);
     sched_free(s.sched);
@@ -341,11 +360,24 @@ int main(int argc, char **argv)
         {"db", required_argument, 0, 'b'},       {"tls-cert", required_argument, 0, 'c'},
         {"tls-key", required_argument, 0, 'k'},  {"admin-email", required_argument, 0, 'e'},
         {"org", required_argument, 0, 'o'},      {"log-level", required_argument, 0, 'L'},
-        {"web-dir", required_argument, 0, 'W'},  {"help", no_argument, 0, 'h'},           {"version", no_argument, 0, 'V'},
+        {"web-dir", required_argument, 0, 'W'},
+        {"acme-domain", required_argument, 0, 'A'},
+        {"acme-directory", required_argument, 0, 'A'},
+        {"acme-email", required_argument, 0, 'A'},
+        {"acme-ca-file", required_argument, 0, 'A'},
+        {"acme-http-port", required_argument, 0, 'A'},
+        {"acme-renew-days", required_argument, 0, 'A'},
+        {"acme-check-interval", required_argument, 0, 'A'},
+        {"help", no_argument, 0, 'h'},           {"version", no_argument, 0, 'V'},
         {0, 0, 0, 0},
     };
-    int ch;
-    while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    char aerr[256];
+    if (config_acme_from_env(&c, aerr, sizeof aerr) < 0) {
+        fprintf(stderr, "berthd: %s\n", aerr);
+        return 2;
+    }
+    int ch, oi = -1, acme_domain_flag = 0;
+    while ((ch = getopt_long(argc, argv, "h", opts, &oi)) != -1) {
         switch (ch) {
         case 'd': util_strlcpy(c.data_dir, optarg, sizeof c.data_dir); break;
         case 'l':
@@ -358,6 +390,14 @@ int main(int argc, char **argv)
         case 'c': util_strlcpy(c.tls_cert, optarg, sizeof c.tls_cert); break;
         case 'k': util_strlcpy(c.tls_key, optarg, sizeof c.tls_key); break;
         case 'W': util_strlcpy(c.web_dir, optarg, sizeof c.web_dir); break;
+        case 'A': /* every --acme-* flag: config_acme_option, by name */
+            if (oi >= 0 && strcmp(opts[oi].name, "acme-domain") == 0 && !acme_domain_flag++)
+                c.acme_domains[0] = '\0'; /* flags replace BERTH_ACME_DOMAIN's names */
+            if (oi < 0 || config_acme_option(&c, opts[oi].name, optarg, aerr, sizeof aerr) < 0) {
+                fprintf(stderr, "berthd: %s\n", oi < 0 ? "bad --acme option" : aerr);
+                return 2;
+            }
+            break;
         case 'e': email = optarg; break;
         case 'o': org = optarg; break;
         case 'L':

@@ -118,7 +118,7 @@ int metrics_render(struct metrics *m, struct buf *o)
         int base = (int)strcspn(name, "{");
         if (i == 0 || (int)strcspn(prev, "{") != base || strncmp(prev, name, (size_t)base))
             rc |= buf_printf(o, "# TYPE %.*s gauge\n", base, name);
-        rc |= buf_printf(o, "%s %g\n", name, m->g[i].v);
+        rc |= buf_printf(o, "%s %.15g\n", name, m->g[i].v);
     }
     return rc ? -1 : 0;
 }
