@@ -10,6 +10,7 @@
  * domains the certificate covers. */
 #include "api.h"
 #include "certificates.h"
+#include "domains.h"
 #include "certparse.h"
 #include "crypto.h"
 #include "jsonx.h"
@@ -227,7 +228,7 @@ void api_cert_create(struct req *r)
     snprintf(r->audit_target, sizeof r->audit_target, "cert:%lld", (long long)c.id);
     r->audit_detail = json_pack("{s:s, s:s, s:o}", "name", c.name, "fingerprint_sha256",
                                 c.fingerprint, "names", json_loads(c.sans_json, 0, NULL));
-    certificates_push(r->srv, r->who.org_id, c.sans_json, r->who.user_id);
+    certificates_push(r->srv, r->who.org_id, c.sans_json, r->who.user_id, domains_push);
     http_reply_json(r, 201, cert_json(r, &c, NULL));
 done:
     wipe_request(r, key);
@@ -268,7 +269,7 @@ void api_cert_delete(struct req *r)
     }
     r->audit_detail = json_pack("{s:s, s:s, s:O}", "name", c.name, "fingerprint_sha256",
                                 c.fingerprint, "serving", serving);
-    certificates_push(r->srv, r->who.org_id, c.sans_json, r->who.user_id);
+    certificates_push(r->srv, r->who.org_id, c.sans_json, r->who.user_id, domains_push);
     http_reply_empty(r, 204);
 done:
     json_decref(covered);

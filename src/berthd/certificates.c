@@ -10,7 +10,6 @@
 
 #include "certparse.h"
 #include "crypto.h"
-#include "domains.h"
 #include "log.h"
 #include "proto.h"
 #include "util.h"
@@ -288,7 +287,8 @@ static void push_app(void *arg, const struct app *a)
 }
 
 /* The apps are collected first: no job is written while the list runs. */
-void certificates_push(struct srv *s, int64_t org_id, const char *sans_json, int64_t by)
+void certificates_push(struct srv *s, int64_t org_id, const char *sans_json, int64_t by,
+                       certificates_push_fn push)
 {
     struct push_ctx *p = calloc(1, sizeof *p);
     if (!p || !(p->sans = json_loads(sans_json ? sans_json : "[]", 0, NULL)) ||
@@ -296,7 +296,7 @@ void certificates_push(struct srv *s, int64_t org_id, const char *sans_json, int
         log_error("certs", "org %lld: cannot queue the edge jobs for a certificate change",
                   (long long)org_id);
     for (size_t i = 0; p && i < p->n; i++)
-        domains_push(s, org_id, p->apps[i].server_id, p->apps[i].app_id, by);
+        push(s, org_id, p->apps[i].server_id, p->apps[i].app_id, by);
     if (p)
         json_decref(p->sans);
     free(p);

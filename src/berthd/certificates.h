@@ -40,8 +40,13 @@ void certificates_view_free(struct certificates_view *v);
 void certificates_view_domains(const struct certificates_view *v, const struct cert *c,
                                json_t **covered, json_t **serving);
 
-/* Queues an edge job for every app of the org with a domain one of sans
- * (a JSON array) covers, so its servers load or drop the certificate. */
-void certificates_push(struct srv *s, int64_t org_id, const char *sans_json, int64_t by);
+/* Calls push (domains_push: an edge job) for every app of the org with a
+ * domain one of sans (a JSON array) covers, so its servers load or drop
+ * the certificate. The caller passes push: domains.c sends certificates
+ * in its frames, so this file does not call back into it. */
+typedef void (*certificates_push_fn)(struct srv *s, int64_t org_id, int64_t server_id,
+                                     int64_t app_id, int64_t by);
+void certificates_push(struct srv *s, int64_t org_id, const char *sans_json, int64_t by,
+                       certificates_push_fn push);
 
 #endif
