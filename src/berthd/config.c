@@ -20,6 +20,7 @@ void config_defaults(struct config *c)
     c->login_window = 900;
     c->outbound_threads = 2;
     c->job_output_max = 64 * 1024 * 1024;
+    util_strlcpy(c->acme_directory, "https://acme-v02.api.letsencrypt.org/directory", sizeof c->acme_directory);
 }
 
 static void env_str(const char *name, char *dst, size_t n)
@@ -65,6 +66,9 @@ void config_from_env(struct config *c)
     env_str("BERTH_OUTBOUND_ALLOW", c->outbound_allow, sizeof c->outbound_allow);
     env_int("BERTH_OUTBOUND_HTTP", &c->outbound_http);
     env_int("BERTH_OUTBOUND_THREADS", &c->outbound_threads);
+    env_str("BERTH_ACME_DIRECTORY", c->acme_directory, sizeof c->acme_directory);
+    env_str("BERTH_ACME_EMAIL", c->acme_email, sizeof c->acme_email);
+    env_str("BERTH_ACME_CA_FILE", c->acme_ca_file, sizeof c->acme_ca_file);
 }
 
 int config_parse_listen(struct config *c, const char *s)

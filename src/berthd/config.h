@@ -26,6 +26,10 @@ struct config {
     char outbound_allow[512]; /* CIDRs allowed although private/loopback */
     int outbound_http;        /* 1: plain http:// allowed too */
     int outbound_threads;     /* threads for outbound requests */
+    /* ACME for the edge's HTTPS names, sent to runners in edge/deploy jobs */
+    char acme_directory[513]; /* https:// directory URL */
+    char acme_email[255];     /* account contact, "" for none */
+    char acme_ca_file[1024];  /* PEM bundle for the directory's TLS, "" for the system's */
 };
 
 void config_defaults(struct config *c);

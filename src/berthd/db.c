@@ -335,6 +335,21 @@ static const char *migrations[] = {
     /* 10: a failed deployment's container output (issue 14, docs/deploy.md):
      * the last lines its new container printed, a JSON array, capped */
     "ALTER TABLE deployments ADD COLUMN container_tail TEXT;",
+
+    /* 11: HTTPS on the edge (issue 16, docs/deploy.md "HTTPS"): each
+     * domain's certificate as its runner reports it, and the app's
+     * https_redirect / hsts options */
+    "CREATE TABLE domain_certs ("
+    "  app_id BIGINT NOT NULL REFERENCES apps(id),"
+    "  name TEXT NOT NULL,"
+    "  status TEXT NOT NULL,"
+    "  expires_at BIGINT,"
+    "  issuer TEXT,"
+    "  error TEXT,"
+    "  updated_at BIGINT NOT NULL,"
+    "  PRIMARY KEY (app_id, name));"
+    "ALTER TABLE apps ADD COLUMN https_redirect INTEGER NOT NULL DEFAULT 1;"
+    "ALTER TABLE apps ADD COLUMN hsts INTEGER NOT NULL DEFAULT 0;",
 };
 
 int db_open(const char *path, struct db **out, char *err, size_t errlen)

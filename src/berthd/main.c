@@ -55,6 +55,7 @@ static void usage(FILE *f)
             "usage: berthd [serve] [--data DIR] [--listen ADDR:PORT] [--db URL]\n"
             "              [--tls-cert FILE --tls-key FILE] [--log-level LEVEL]\n"
             "              [--web-dir DIR]   (serve the dashboard from DIR, for development)\n"
+            "              [--acme-directory URL] [--acme-email ADDR] [--acme-ca-file FILE]\n"
             "       berthd init --data DIR --admin-email EMAIL [--org NAME]\n"
             "       berthd routes\n"
             "       berthd --version\n"
@@ -272,7 +273,7 @@ static int cmd_serve(struct config *c)
     if (job_kind_register(s.jobs, &script_job_kind) < 0 ||
         job_kind_register(s.jobs, &deploy_job_kind) < 0 || job_kind_register(s.jobs, &edge_job_kind) < 0 || jobs_start(s.jobs, s.hub) < 0 ||
         channels_start(s.channels, s.hub) < 0 || containers_start(&s, s.hub) < 0 ||
-        applogs_start(&s, s.hub) < 0)
+        applogs_start(&s, s.hub) < 0 || domains_start(&s, s.hub) < 0)
         goto done;
     deploy_boot(&s); /* queued deployments whose app slot is free */
     /* The front's WebSocket endpoints and what starts with its context. */
@@ -341,7 +342,9 @@ int main(int argc, char **argv)
         {"db", required_argument, 0, 'b'},       {"tls-cert", required_argument, 0, 'c'},
         {"tls-key", required_argument, 0, 'k'},  {"admin-email", required_argument, 0, 'e'},
         {"org", required_argument, 0, 'o'},      {"log-level", required_argument, 0, 'L'},
-        {"web-dir", required_argument, 0, 'W'},  {"help", no_argument, 0, 'h'},           {"version", no_argument, 0, 'V'},
+        {"web-dir", required_argument, 0, 'W'},  {"acme-directory", required_argument, 0, 'A'},
+        {"acme-email", required_argument, 0, 'M'}, {"acme-ca-file", required_argument, 0, 'C'},
+        {"help", no_argument, 0, 'h'},           {"version", no_argument, 0, 'V'},
         {0, 0, 0, 0},
     };
     int ch;
@@ -358,6 +361,18 @@ int main(int argc, char **argv)
         case 'c': util_strlcpy(c.tls_cert, optarg, sizeof c.tls_cert); break;
         case 'k': util_strlcpy(c.tls_key, optarg, sizeof c.tls_key); break;
         case 'W': util_strlcpy(c.web_dir, optarg, sizeof c.web_dir); break;
+        case 'A':
+        case 'M':
+        case 'C':
+            if (util_strlcpy(ch == 'A' ? c.acme_directory : ch == 'M' ? c.acme_email : c.acme_ca_file, optarg,
+                             ch == 'A' ? sizeof c.acme_directory : ch == 'M' ? sizeof c.acme_email
+                                                                             : sizeof c.acme_ca_file) < 0 ||
+                (ch == 'A' && strncmp(optarg, "https://", 8) != 0)) {
+                fprintf(stderr, "berthd: --acme-directory takes an https:// URL; --acme-email an address; "
+                                "--acme-ca-file a path\n");
+                return 2;
+            }
+            break;
         case 'e': email = optarg; break;
         case 'o': org = optarg; break;
         case 'L':
