@@ -10,7 +10,8 @@ libcurl4-openssl-dev libssl-dev libcmocka-dev
 python3 wrk openssl sqlite3 valgrind libev-dev libwebsockets-evlib-ev
 libuv1-dev libwebsockets-evlib-uv clang libclang-rt-14-dev
 haproxy busybox-static lighttpd openssh-server debootstrap iproute2 procps
-zlib1g-dev libzstd-dev chromium chromium-driver python3-selenium node-xterm libjs-xterm"
+zlib1g-dev libzstd-dev chromium chromium-driver python3-selenium node-xterm libjs-xterm
+lego pebble"
 
 missing=""
 for p in $PKGS; do

@@ -780,16 +780,29 @@ int cmd_domain_rm(struct cli *c)
     return rc < 0 ? -1 : 0;
 }
 
+/* CERTIFICATE: pending | issued | failed (HTTPS on the edge); DETAIL: the
+ * issuer, or why it failed (cut: --json has it whole) */
 static void human_domain_list(struct cli *c, json_t *d)
 {
-    static const char *const h[] = {"DOMAIN", "WILDCARD", NULL};
+    static const char *const h[] = {"DOMAIN", "WILDCARD", "CERTIFICATE", "EXPIRES", "DETAIL", NULL};
     json_t *t = out_table_new(h), *e;
     size_t i;
-    char x[4];
+    char x[4], y[4], detail[84];
     (void)c;
-    json_array_foreach(json_object_get(d, "items"), i, e)
+    json_array_foreach(json_object_get(d, "items"), i, e) {
+        json_t *cert = json_object_get(e, "certificate");
+        const char *st = json_string_value(json_object_get(cert, "status"));
+        const char *why = json_string_value(json_object_get(cert, "error"));
+        const char *issuer = json_string_value(json_object_get(cert, "issuer"));
+        snprintf(detail, sizeof detail, "%.80s%s", why ? why : issuer ? issuer : "-",
+                 why && strlen(why) > 80 ? "..." : "");
+        for (char *p = detail; *p; p++)
+            if ((unsigned char)*p < 0x20 || (unsigned char)*p == 0x7f)
+                *p = '?';
         out_table_row(t, out_str(e, "name", x, sizeof x),
-                      json_is_true(json_object_get(e, "wildcard")) ? "yes" : "no", NULL);
+                      json_is_true(json_object_get(e, "wildcard")) ? "yes" : "no", st ? st : "-",
+                      out_str(cert, "expires_at", y, sizeof y), detail, NULL);
+    }
     out_table_print(t);
 }
 

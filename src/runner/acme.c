@@ -60,7 +60,7 @@ struct acme {
     size_t nqueue;
     struct acme_item *cur;         /* lego runs for it */
     struct child *child;
-    char out[OUT_MAX];
+    char *out;                     /* lego's output tail (OUT_MAX), only while it runs */
     size_t outlen;
     lws_sorted_usec_list_t sul_run, sul_check;
 };
@@ -249,6 +249,8 @@ static void on_output(void *arg, int stream, const char *data, size_t len)
 {
     struct acme *a = arg;
     (void)stream;
+    if (!a->out)
+        return;
     if (len >= OUT_MAX) {
         data += len - (OUT_MAX - 1);
         len = OUT_MAX - 1;
@@ -267,11 +269,11 @@ static void on_output(void *arg, int stream, const char *data, size_t len)
  * log prefixes dropped, printable ASCII, at most PROTO_CERT_ERROR_MAX. */
 static void lego_reason(const struct acme *a, int status, char *out, size_t n)
 {
-    const char *s = a->out, *p;
+    const char *s = a->out ? a->out : "", *p;
     size_t k = 0;
     for (p = s; (p = strstr(p, "Could not obtain")) != NULL; s = p++)
         ;
-    if (s == a->out && a->outlen > 600)
+    if (a->out && s == a->out && a->outlen > 600)
         s = a->out + a->outlen - 600;
     for (; *s && k + 1 < n; s++) {
         unsigned char ch = (unsigned char)*s;
@@ -378,8 +380,9 @@ static void on_exit_lego(void *arg, int status)
         a->queue = it;
         a->nqueue++;
     }
+    free(a->out);
+    a->out = NULL;
     a->outlen = 0;
-    a->out[0] = '\0';
     run_arm(a, 1);
 }
 
@@ -425,8 +428,13 @@ static int start_lego(struct acme *a, struct acme_item *it, char *err, size_t n)
     s.capture = 1;
     s.out_fd = -1;
     s.timeout_s = LEGO_TIMEOUT_S;
+    free(a->out);
     a->outlen = 0;
-    a->out[0] = '\0';
+    if (!(a->out = calloc(1, OUT_MAX))) {
+        child_env_free(env);
+        snprintf(err, n, "out of memory");
+        return -1;
+    }
     rc = child_start(a->r->ctx, a->r->vh, &s, on_output, on_exit_lego, a, &a->child, err, n);
     child_env_free(env);
     return rc;
@@ -513,6 +521,7 @@ void acme_stop(struct runner *r)
         child_forget(a->child);
     }
     free(a->cur);
+    free(a->out);
     while (a->queue) {
         struct acme_item *it = a->queue;
         a->queue = it->next;

@@ -22,7 +22,9 @@ import http.client
 import json
 import os
 import shutil
+import signal
 import socket
+import subprocess
 import ssl
 import tempfile
 import time
@@ -31,7 +33,8 @@ import urllib.request
 
 import pebble
 import test_domains_edge as tde
-from harness import Berthd, docker_ok, free_port, git, wait_for
+from rawrunner import RawRunner, register
+from harness import BERTH, Berthd, docker_ok, free_port, git, wait_for
 from test_deploy import FIXTURE_APP, RUNNER, GitServer, Load, docker
 
 DE = tde.DomainsEdge.__dict__
@@ -90,7 +93,6 @@ class HTTPSEdge(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        import subprocess
         subprocess.run([os.path.join(tde.ROOT, "scripts", "test-fixtures.sh")], check=True,
                        stdout=subprocess.DEVNULL)
         cls.tmp = tempfile.mkdtemp(prefix="berth-https-")
@@ -136,7 +138,6 @@ class HTTPSEdge(unittest.TestCase):
 
     @classmethod
     def start_runner(cls, token=None, renew_days=30):
-        import subprocess
         env = dict(os.environ)
         if token:
             env["BERTH_RUNNER_TOKEN"] = token
@@ -207,6 +208,19 @@ class HTTPSEdge(unittest.TestCase):
         # keys stay on the host, 0600
         for f in os.listdir(os.path.join(self.edge_dir, "certs")):
             self.assertEqual(os.stat(os.path.join(self.edge_dir, "certs", f)).st_mode & 0o777, 0o600)
+        # the CLI shows it, in a table and with --json
+        env = dict(os.environ, BERTH_URL=self.b.url, BERTH_TOKEN=self.tok, BERTH_ORG=self.b.org,
+                   HOME=self.tmp, BERTH_CONFIG=os.path.join(self.tmp, "cli.json"))
+        out = subprocess.run([BERTH, "domain", "list", "two"], env=env, capture_output=True, text=True, timeout=30)
+        self.assertEqual(out.returncode, 0, out)
+        self.assertIn("CERTIFICATE", out.stdout)
+        self.assertRegex(out.stdout, r"two\.example\.test\s+no\s+issued\s+\S+\s+Pebble")
+        self.assertIn("HTTP-01 cannot issue a wildcard", out.stdout)
+        out = subprocess.run([BERTH, "domain", "list", "two", "--json"], env=env, capture_output=True, text=True,
+                             timeout=30)
+        items = json.loads(out.stdout)["data"]["items"]
+        self.assertEqual({i["name"]: i["certificate"]["status"] for i in items},
+                         {"two.example.test": "issued", "*.wild.example.test": "failed"})
         # the audit says so
         r = self.b.request("GET", self.org + "/audit?limit=100", token=self.tok)
         actions = [e["action"] for e in r.json["items"]]
@@ -266,6 +280,58 @@ class HTTPSEdge(unittest.TestCase):
         self.assertTrue(got, tde.get(self.http, "one.example.test"))
         r = self.api("GET", "/apps/999999/domains")
         self.assertEqual(r.status, 404)
+
+
+    def test_5_hostile_frames(self):
+        r = self.api("POST", "/servers", {"name": "raw-1"})
+        self.assertEqual(r.status, 201, r)
+        link = RawRunner(self.b.port, r.json["registration_token"])
+        cred = register(link)
+        before = self.cert_status("one", "one.example.test")
+        self.assertEqual(before["status"], "issued")
+        # well formed, but app one is web-1's, not raw-1's: dropped, link kept
+        link.send({"type": "domain.cert", "app_id": str(self.one_id), "name": "one.example.test",
+                   "status": "failed", "error": "forged"})
+        link.send({"type": "domain.cert", "app_id": "999999", "name": "x.example.test", "status": "pending"})
+        link.send({"type": "heartbeat", "metrics": {}})
+        time.sleep(0.5)
+        self.assertEqual(self.cert_status("one", "one.example.test"), before)
+        link.close()
+        bad = [
+            {"app_id": self.one_id, "name": "one.example.test", "status": "pending"},          # number
+            {"app_id": "1", "name": "ONE.example.test", "status": "pending"},                   # upper case
+            {"app_id": "1", "name": "one.example.test", "status": "revoked"},                   # unknown
+            {"app_id": "1", "name": "one.example.test", "status": "failed", "error": "x" * 2000},  # oversized
+            {"app_id": "1", "name": "one.example.test", "status": "issued", "expires_at": "soon",
+             "issuer": "me"},                                                                   # wrong type
+            {"app_id": "1" * 40, "name": "one.example.test", "status": "pending"},              # oversized id
+            {"app_id": "1", "name": "a" * 300 + ".test", "status": "pending"},                  # oversized name
+            {"app_id": "1", "name": "one.example.test", "status": "pending", "renewal": "yes"},
+        ]
+        for msg in bad:
+            link = RawRunner(self.b.port, cred)
+            link.hello()
+            link.expect("welcome")
+            link.send(dict(msg, type="domain.cert"))
+            got = link.expect_close()
+            link.close()
+            self.assertTrue(got and got[0] == 1003, (msg, got))
+        self.assertEqual(self.cert_status("one", "one.example.test"), before)
+        self.assertEqual(self.b.request("GET", "/healthz").status, 200)
+
+    def test_6_haproxy_restart_serves_certificates(self):
+        """certs.list is on disk: HAProxy started again serves what it had."""
+        with open(os.path.join(self.edge_dir, "haproxy.pid")) as f:
+            pid = int(f.read().split()[0])
+        os.kill(pid, signal.SIGKILL)
+        def served():
+            try:
+                return https_get(self.https, "two.example.test", self.root)[:2] == (200, "v-two-1") or None
+            except (OSError, http.client.HTTPException):
+                return None
+        time.sleep(1)
+        got = wait_for(served, 30, 0.5)
+        self.assertTrue(got, "not served after HAProxy's restart:\n" + self.runner_log()[-3000:])
 
 
 if __name__ == "__main__":
