@@ -899,7 +899,7 @@ int edge_new(struct lws_context *ctx, struct lws_vhost *vh, const struct edge_op
     e->https_port = e->http_port && o->https_port > 0 && o->https_port <= 65535 && o->https_port != e->http_port
                         ? o->https_port
                         : 0;
-    e->acme_port = e->http_port && o->acme_port > 0 && o->acme_port <= 65535 ? o->acme_port : 0;
+    e->acme_port = e->https_port && o->acme_port > 0 && o->acme_port <= 65535 ? o->acme_port : 0;
     snprintf(e->certs_list, sizeof e->certs_list, "%s/certs.list", e->dir);
     snprintf(e->default_pem, sizeof e->default_pem, "%s/default.pem", e->dir);
     snprintf(e->flags_file, sizeof e->flags_file, "%s/tls-apps", e->dir);
