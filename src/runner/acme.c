@@ -47,6 +47,7 @@ struct acme_item {
     char app_id[24];
     int renewal;
     int tries;
+    int waits;                     /* turns waited for the edge to route it */
     lws_usec_t not_before;
 };
 
@@ -148,7 +149,7 @@ int acme_spec(struct runner *r, const char *app, json_t *spec, char *err, size_t
         return -1;
     if (r->edge)
         edge_app_tls(r->edge, app, redirect, hsts);
-    if (!s.directory)
+    if (!s.directory || !r->edge_https_port || !r->edge_http_port)
         return 0;
     if (!(a = acme_get(r)))
         return 0;
@@ -440,6 +441,11 @@ static int start_lego(struct acme *a, struct acme_item *it, char *err, size_t n)
     return rc;
 }
 
+static int r_routes(const struct acme *a, const char *name)
+{
+    return a->r->edge && edge_domain_app(a->r->edge, name) != NULL;
+}
+
 static void run_tick(lws_sorted_usec_list_t *sul)
 {
     struct acme *a = lws_container_of(sul, struct acme, sul_run);
@@ -463,6 +469,20 @@ static void run_tick(lws_sorted_usec_list_t *sul)
         return;
     }
     it->next = NULL;
+    if (!r_routes(a, it->name)) {
+        if (it->waits++ < 15) {  /* the edge may still be taking the app in (a reload) */
+            it->not_before = now + 2 * LWS_USEC_PER_SEC;
+            it->next = a->queue;
+            a->queue = it;
+            a->nqueue++;
+            run_arm(a, 2 * LWS_USEC_PER_SEC);
+            return;
+        }
+        log_info(C, "%s: not routed by the edge; not asking for a certificate", it->name);  /* removed meanwhile */
+        free(it);
+        run_arm(a, 1);
+        return;
+    }
     a->cur = it;
     log_info(C, "%s: asking %s for a certificate%s", it->name, a->directory, it->renewal ? " (renewal)" : "");
     if (start_lego(a, it, err, sizeof err) < 0) {
