@@ -115,7 +115,7 @@ struct edge {
     int acme_port;                 /* the ACME client's HTTP-01 listener, 0: none */
     char **certs;                  /* names with DIR/certs/<name>.pem in certs.list */
     size_t ncerts, certs_cap;
-    char certs_list[PATH_MAX], default_pem[PATH_MAX], flags_file[PATH_MAX];
+    char certs_list[112], default_pem[112], flags_file[112];  /* dir is <= 80 chars */
     char cfg[PATH_MAX], admin[PATH_MAX], master[PATH_MAX], pidfile[PATH_MAX], logfile[PATH_MAX];
     struct edge_app apps[APPS_MAX];
     size_t napps;
@@ -900,9 +900,9 @@ int edge_new(struct lws_context *ctx, struct lws_vhost *vh, const struct edge_op
                         ? o->https_port
                         : 0;
     e->acme_port = e->https_port && o->acme_port > 0 && o->acme_port <= 65535 ? o->acme_port : 0;
-    snprintf(e->certs_list, sizeof e->certs_list, "%s/certs.list", e->dir);
-    snprintf(e->default_pem, sizeof e->default_pem, "%s/default.pem", e->dir);
-    snprintf(e->flags_file, sizeof e->flags_file, "%s/tls-apps", e->dir);
+    snprintf(e->certs_list, sizeof e->certs_list, "%.80s/certs.list", e->dir);
+    snprintf(e->default_pem, sizeof e->default_pem, "%.80s/default.pem", e->dir);
+    snprintf(e->flags_file, sizeof e->flags_file, "%.80s/tls-apps", e->dir);
     snprintf(e->cfg, sizeof e->cfg, "%s/haproxy.cfg", e->dir);
     snprintf(e->admin, sizeof e->admin, "%s/admin.sock", e->dir);
     snprintf(e->master, sizeof e->master, "%s/master.sock", e->dir);
