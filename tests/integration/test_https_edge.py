@@ -278,6 +278,19 @@ class HTTPSEdge(unittest.TestCase):
         # the edge stops redirecting, by map (no reload)
         got = wait_for(lambda: tde.get(self.http, "one.example.test") == (200, "v-one-1") or None, 20, 0.2)
         self.assertTrue(got, tde.get(self.http, "one.example.test"))
+        # the CLI sets them too (and refuses contradictions without sending)
+        env = dict(os.environ, BERTH_URL=self.b.url, BERTH_TOKEN=self.tok, BERTH_ORG=self.b.org,
+                   HOME=self.tmp, BERTH_CONFIG=os.path.join(self.tmp, "cli.json"))
+        out = subprocess.run([BERTH, "app", "set", "two", "--hsts", "--no-hsts", "--yes"], env=env,
+                             capture_output=True, text=True, timeout=30)
+        self.assertEqual(out.returncode, 2, out)
+        out = subprocess.run([BERTH, "app", "set", "two", "--hsts", "--yes", "--json"], env=env,
+                             capture_output=True, text=True, timeout=30)
+        self.assertEqual(out.returncode, 0, out)
+        self.assertIs(json.loads(out.stdout)["data"]["hsts"], True)
+        got = wait_for(lambda: "strict-transport-security" in https_get(self.https, "two.example.test", self.root)[2]
+                       or None, 20, 0.2)
+        self.assertTrue(got, "no HSTS on two after app set --hsts")
         r = self.api("GET", "/apps/999999/domains")
         self.assertEqual(r.status, 404)
 
