@@ -218,9 +218,12 @@ static void enqueue(struct acme *a, const char *app_id, const char *name, int re
 void acme_want(struct runner *r, const char *app_id, const char *const *names, size_t n)
 {
     struct acme *a;
-    if (!r->edge || !r->edge_https_port || !r->edge_http_port)
+    if (!r->edge || !r->edge_http_port)
         return;
-    for (size_t k = 0; k < n; k++) {
+    for (size_t k = 0; k < n && !r->edge_https_port; k++)
+        report(r, app_id, names[k], PROTO_CERT_FAILED, 0, 0, NULL,
+               "HTTPS is off on this server (berth-runner --edge-https-port 0)");
+    for (size_t k = 0; k < n && r->edge_https_port; k++) {
         char issuer[PROTO_CERT_ISSUER_MAX + 1];
         int64_t expires = 0, left;
         if (is_wild(names[k])) {

@@ -21,6 +21,7 @@ scripts/test-fixtures.sh). Run with Debian's /usr/bin/python3.
 import http.client
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -72,6 +73,29 @@ def served_cert(port, name):
             return t.getpeercert(binary_form=True), t.selected_alpn_protocol()
 
 
+def listen_port():
+    """A free port below the ephemeral range, for a listener that binds
+    later (lego's, at each run): a free_port() one may be taken meanwhile
+    by an outgoing connection's local end (HAProxy's, git's)."""
+    lo = 32768
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            lo = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        pass
+    for _ in range(200):
+        port = random.randrange(max(1024, lo - 12000), lo)
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            continue
+        finally:
+            s.close()
+    raise RuntimeError("no free port below %d" % lo)
+
+
 class HTTPSLoad(Load):
     def __init__(self, port, name, cafile, **kw):
         Load.__init__(self, port, **kw)
@@ -108,7 +132,7 @@ class HTTPSEdge(unittest.TestCase):
         git("remote", "add", "origin", bare, cwd=cls.work)
         cls.http = free_port()
         cls.https = free_port()
-        cls.acme = free_port()
+        cls.acme = listen_port()
         cls.pebble = pebble.start(cls.tmp, cls.http)
         cls.root = os.path.join(cls.tmp, "pebble-root.pem")
         with open(cls.root, "w") as f:
@@ -208,6 +232,12 @@ class HTTPSEdge(unittest.TestCase):
         # keys stay on the host, 0600
         for f in os.listdir(os.path.join(self.edge_dir, "certs")):
             self.assertEqual(os.stat(os.path.join(self.edge_dir, "certs", f)).st_mode & 0o777, 0o600)
+        for top in (os.path.join(self.state, "acme"), self.edge_dir):
+            self.assertEqual(os.stat(top).st_mode & 0o777, 0o700)
+            for d, _, files in os.walk(os.path.join(self.state, "acme")):
+                for f in files:
+                    if f.endswith((".key", ".pem", ".json")):
+                        self.assertEqual(os.stat(os.path.join(d, f)).st_mode & 0o077, 0, os.path.join(d, f))
         # the CLI shows it, in a table and with --json
         env = dict(os.environ, BERTH_URL=self.b.url, BERTH_TOKEN=self.tok, BERTH_ORG=self.b.org,
                    HOME=self.tmp, BERTH_CONFIG=os.path.join(self.tmp, "cli.json"))
@@ -293,6 +323,16 @@ class HTTPSEdge(unittest.TestCase):
         self.assertTrue(got, "no HSTS on two after app set --hsts")
         r = self.api("GET", "/apps/999999/domains")
         self.assertEqual(r.status, 404)
+        # from another organization, our app and its certificates are not there
+        r = self.b.request("POST", "/api/v1/orgs", token=self.tok, body={"name": "elsewhere"})
+        self.assertEqual(r.status, 201, r)
+        other = "/api/v1/orgs/elsewhere"
+        for method, path, body in (("GET", "/apps/%d/domains" % self.one_id, None),
+                                   ("PATCH", "/apps/%d" % self.one_id, {"hsts": True}),
+                                   ("PATCH", "/apps/%d" % self.one_id, {"https_redirect": "x"})):
+            r = self.b.request(method, other + path, token=self.tok, body=body)
+            self.assertEqual(r.status, 404, (method, path, r))
+            self.assertNotIn("one.example.test", r.body)
 
 
     def test_5_hostile_frames(self):
