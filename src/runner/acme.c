@@ -532,6 +532,26 @@ void acme_start(struct runner *r)
     lws_sul_schedule(r->ctx, 0, &a->sul_check, check_tick, 5 * LWS_USEC_PER_SEC);
 }
 
+void acme_on_welcome(struct runner *r)
+{
+    struct acme *a = r->acme;
+    const char *name;
+    if (!a || !r->edge)
+        return;
+    for (size_t k = 0; (name = edge_cert_name(r->edge, k)); k++) {
+        const char *app = edge_domain_app(r->edge, name);
+        char issuer[PROTO_CERT_ISSUER_MAX + 1] = "";
+        int64_t expires = 0;
+        if (app && app[0] == 'a' && cert_left(r, name, issuer, sizeof issuer, &expires) > 0)
+            report(r, app + 1, name, PROTO_CERT_ISSUED, 0, expires, issuer[0] ? issuer : "unknown", NULL);
+    }
+    if (a->cur)
+        report(r, a->cur->app_id, a->cur->name, PROTO_CERT_PENDING, a->cur->renewal, 0, NULL, NULL);
+    for (struct acme_item *it = a->queue; it; it = it->next)
+        if (!it->tries)  /* a failed one was reported when the link may have been up; its retry reports again */
+            report(r, it->app_id, it->name, PROTO_CERT_PENDING, it->renewal, 0, NULL, NULL);
+}
+
 void acme_stop(struct runner *r)
 {
     struct acme *a = r->acme;

@@ -18,5 +18,9 @@ void acme_want(struct runner *r, const char *app_id, const char *const *names, s
  * 12 h (renew within --acme-renew-days). Nothing is allocated otherwise. */
 void acme_start(struct runner *r);
 void acme_stop(struct runner *r);
+/* The link is up again: "domain.cert" frames are not spooled, so the
+ * state of every served certificate (issued) and of every name waiting
+ * for one (pending) is sent again. Nothing when acme never ran. */
+void acme_on_welcome(struct runner *r);
 
 #endif
