@@ -5,7 +5,7 @@
 # tests/integration/test_deploy.py) holding the fixture app (busybox httpd
 # FROM berth-fixture-base, made by scripts/test-fixtures.sh), and the app
 # with a public port on the HAProxy edge. Everything started is stopped and
-# removed on exit: processes by pid, containers by the runner's
+# removed on exit (RUNNER_ARGS: more options for the runner): processes by pid, containers by the runner's
 # berth.runner label, images by the app's repository name, the temp dir.
 # shellcheck shell=bash
 
@@ -24,11 +24,11 @@ done
 # busybox httpd as PID 1 ignores SIGTERM; the trap makes the old container's
 # stop quick (as in tests/integration/test_deploy.py; without it every
 # cleanup waits the runner's 10 s stop timeout)
-DOCKERFILE='FROM berth-fixture-base
+DOCKERFILE=${DOCKERFILE:-'FROM berth-fixture-base
 COPY www/ /www/
 RUN ["/bin/chmod", "755", "/www/cgi-bin/slow"]
 EXPOSE 8080
-CMD ["/bin/sh", "-c", "trap '"'"'exit 0'"'"' TERM; httpd -f -p 8080 -h /www & wait"]'
+CMD ["/bin/sh", "-c", "trap '"'"'exit 0'"'"' TERM; httpd -f -p 8080 -h /www & wait"]'}
 
 tmp=$(mktemp -d /tmp/berth-dbench.XXXXXX)
 chmod 700 "$tmp"
@@ -83,6 +83,8 @@ export GIT_COMMITTER_NAME=bench GIT_COMMITTER_EMAIL=bench@example.com
 work=$tmp/work
 cp -r tests/fixtures/app "$work"
 printf '%s\n' "$DOCKERFILE" > "$work/Dockerfile"
+# a bench may put more files in the app (app_setup DIR, defined before sourcing)
+if declare -F app_setup >/dev/null; then app_setup "$work"; fi
 # unique to this run: no build step can be cached from an earlier run
 printf '%s %s\n' "$(date +%s%N)" "$$" > "$work/www/run"
 git init -q -b main "$work"
@@ -120,8 +122,9 @@ api() {  # api METHOD PATH [BODY]
 # --- runner ---
 reg=$(api POST /servers '{"name":"bench-1"}')
 sid=$(jq -r .id <<<"$reg")
+# shellcheck disable=SC2086  # RUNNER_ARGS is split into words on purpose
 BERTH_RUNNER_TOKEN=$(jq -r .registration_token <<<"$reg") "$RUNNER" --url "ws://127.0.0.1:$port/runner/v1" \
-  --state-dir "$state" --min-free-disk 0 --edge-bind 127.0.0.1 --heartbeat 1 >"$tmp/runner.log" 2>&1 &
+  --state-dir "$state" --min-free-disk 0 --edge-bind 127.0.0.1 --heartbeat 1 ${RUNNER_ARGS:-} >"$tmp/runner.log" 2>&1 &
 rpid=$!
 st=
 for _ in $(seq 1 200); do

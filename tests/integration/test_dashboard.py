@@ -37,7 +37,7 @@ try:
     from selenium.webdriver.chrome.options import Options
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
-    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
     from selenium.webdriver.support.ui import Select, WebDriverWait
     HAVE_SELENIUM = True
 except ImportError:
@@ -255,8 +255,29 @@ class Drive:
     def wait(self, cond, timeout=15, drv=None):
         # a live page re-renders: an element found a moment ago may be gone
         # when it is read; the condition is then simply asked again
-        return WebDriverWait(drv or self.drv, timeout,
-                             ignored_exceptions=(StaleElementReferenceException,)).until(cond)
+        try:
+            return WebDriverWait(drv or self.drv, timeout,
+                                 ignored_exceptions=(StaleElementReferenceException,)).until(cond)
+        except TimeoutException:
+            self.page_report(drv, "a wait of %s s ran out" % timeout)
+            raise
+
+    def page_report(self, drv, why):
+        """What the page showed when a wait ran out: its URL and text,
+        the requests it made (one still pending has no entry) with their
+        durations, the console's errors and a screenshot, so a failure in
+        CI says what the browser saw."""
+        drv = drv or self.drv
+        try:
+            body = drv.find_element(By.TAG_NAME, "body").text[:1500]
+            asked = drv.execute_script(
+                "return performance.getEntriesByType('resource').slice(-40).map("
+                "e => e.name.replace(location.origin, '') + ' ' + Math.round(e.duration) + ' ms')")
+            print("\nPAGE REPORT (%s) at %s\n  text: %r\n  requests: %r\n  console: %r" % (
+                why, drv.current_url, body, asked, self.console_errors(drv)), file=sys.stderr)
+            drv.save_screenshot(os.path.join(SHOTS, "zz-timeout-%d.png" % int(time.time() * 1000)))
+        except Exception as e:  # noqa: BLE001 - the report must not hide the failure
+            print("\nPAGE REPORT (%s) failed: %r" % (why, e), file=sys.stderr)
 
     def css(self, sel, drv=None):
         return (drv or self.drv).find_element(By.CSS_SELECTOR, sel)

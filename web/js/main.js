@@ -20,6 +20,11 @@ import { follow } from './events.js';
 
 const main = document.getElementById('main');
 let current = null; // the view's cleanup (a log stream to stop)
+// Each render() takes a number; a page whose render was overtaken by a
+// later one (a click or Back while it still awaited its data) is cleaned
+// up as soon as it returns, so it leaves no timer or log stream behind
+// (a leaked follow holds one of the browser's 6 connections to berthd).
+let renders = 0;
 
 const routes = [
   [/^\/login$/, () => loginPage, false],
@@ -96,6 +101,7 @@ function drawHeader(orgName, path) {
 }
 
 async function render() {
+  const mine = ++renders;
   if (current) { try { current(); } catch (_) { /* already gone */ } current = null; }
   const path = location.pathname.replace(/\/+$/, '') || '/';
   let match = null, page = null, needsAuth = true;
@@ -106,12 +112,14 @@ async function render() {
   if (needsAuth || path === '/') {
     if (!state.me) {
       try { await loadMe(); } catch (e) {
+        if (mine !== renders) return;
         if (e.status === 401) { navigate('/login?next=' + encodeURIComponent(location.pathname), true); return; }
         fill(main, h('p', { class: 'error' }, 'berthd is not answering: ' + e.message));
         return;
       }
     }
   }
+  if (mine !== renders) return;
   if (path === '/') { navigate(orgHome(), true); return; }
   if (!page) {
     fill(main, h('h1', {}, 'Not found'), h('p', {}, 'No page at ' + path + '. '),
@@ -138,9 +146,13 @@ async function render() {
   fill(main, view);
   try {
     const cleanup = await page(view, { org: orgName, navigate }, ...(orgName ? match.slice(1) : match));
+    if (mine !== renders) {
+      if (typeof cleanup === 'function') { try { cleanup(); } catch (_) { /* already gone */ } }
+      return;
+    }
     if (typeof cleanup === 'function') current = cleanup;
   } catch (e) {
-    if (e.status === 401) return;
+    if (e.status === 401 || mine !== renders) return;
     fill(view, h('h1', {}, e.status === 404 ? 'Not found' : 'Something failed'),
       h('p', { class: 'error', role: 'alert' }, e.message));
   }
