@@ -706,7 +706,7 @@ static void swapped(void *arg, int rc, const struct edge_swap_report *rep, const
         return;
     }
     d->swapped = 1;
-    edge_app_tls(d->r->edge, d->slug, d->https_redirect, d->hsts);  /* a new app's, too */
+    edge_app_tls_apply(d->r->edge, d->slug, d->https_redirect, d->hsts);  /* a new app's, too */
     acme_want(d->r, d->app_id, (const char *const *)d->domains, d->ndomains);
     char where[48];
     if (d->public_port > 0)

@@ -1651,13 +1651,30 @@ int edge_swap(struct edge *e, const char *app, const char *server, const char *a
 
 /* --- certificates at runtime --- */
 
-void edge_app_tls(struct edge *e, const char *app, int redirect, int hsts)
+int edge_app_tls(struct edge *e, const char *app, int redirect, int hsts)
 {
     struct edge_app *a = find_app(e, app);
-    if (a) {
-        a->no_redirect = !redirect;
-        a->hsts = hsts != 0;
-    }
+    int changed;
+    if (!a)
+        return 0;
+    changed = a->no_redirect != !redirect || a->hsts != (hsts != 0);
+    a->no_redirect = !redirect;
+    a->hsts = hsts != 0;
+    return changed;
+}
+
+void edge_app_tls_apply(struct edge *e, const char *app, int redirect, int hsts)
+{
+    struct op *o;
+    if (!edge_app_tls(e, app, redirect, hsts) || !e->http_on || !e->https_port)
+        return;
+    if (write_maps(e) < 0)
+        log_warn(C, "cannot write the HTTPS maps of %s", app);
+    if (!edge_running(e) || !(o = op_new(e, OP_APP, NULL, NULL)))
+        return;
+    sync_add(o, SYNC_REDIRECT);
+    sync_add(o, SYNC_HSTS);
+    lws_sul_schedule(e->ctx, 0, &o->sul, sync_start_tick, 1);
 }
 
 /* o->app: the host name; o->tries: 1 when it was listed already (only set

@@ -122,7 +122,10 @@ const char *edge_domain_app(const struct edge *e, const char *name);
 /* An app's HTTPS options: redirect HTTP to HTTPS for its names that have a
  * certificate (default 1), send HSTS on HTTPS (default 0). Applied with
  * the next edge_app_set (or edge_cert_install) by map. */
-void edge_app_tls(struct edge *e, const char *app, int redirect, int hsts);
+int edge_app_tls(struct edge *e, const char *app, int redirect, int hsts);  /* 1: changed */
+/* The same, and when that changed them, the two maps replaced now (for an
+ * app the edge took in with default options: its first deploy). */
+void edge_app_tls_apply(struct edge *e, const char *app, int redirect, int hsts);
 /* Path of DIR/certs/<name>.pem into out. */
 int edge_cert_path(const struct edge *e, const char *name, char *out, size_t n);
 

@@ -203,6 +203,9 @@ class HTTPSEdge(unittest.TestCase):
 
     def test_1_issued_and_served(self):
         self.deploy("one", "v-one-1")
+        # its options apply from its first deploy, before any other change
+        self.wait_status("one", "one.example.test", "issued")
+        self.assertIn("strict-transport-security", https_get(self.https, "one.example.test", self.root)[2])
         self.deploy("two", "v-two-1")
         for app, name in (("one", "one.example.test"), ("two", "two.example.test")):
             st = self.wait_status(app, name, "issued")
