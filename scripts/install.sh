@@ -13,7 +13,7 @@
 #   --prefix DIR       install DIR/bin/berth-runner (default /usr/local)
 #   --state-dir DIR    runner state (default /var/lib/berth-runner)
 #   --no-start         install and register, but leave the runner stopped
-#   --no-haproxy       do not install HAProxy
+#   --no-haproxy       do not install HAProxy (nor lego)
 #   --print-unit       print the systemd unit this would write, and exit
 #   --uninstall        stop the runner and remove binary, unit and state
 #
@@ -54,7 +54,7 @@ usage: curl -sSL URL/install.sh | sh -s -- --token TOKEN [options]
   --prefix DIR      install DIR/bin/berth-runner (default /usr/local)
   --state-dir DIR   state directory (default /var/lib/berth-runner)
   --no-start        do not leave the runner running
-  --no-haproxy      do not install HAProxy
+  --no-haproxy      do not install HAProxy (nor lego, the ACME client)
   --print-unit      print the systemd unit and exit
   --uninstall       stop and remove the runner, its unit and its state
 EOF
@@ -209,9 +209,11 @@ check_tools() {
     fi
 }
 
+# The edge: HAProxy, and lego for its HTTPS certificates (ACME).
 install_haproxy() {
     [ "$NO_HAPROXY" = 0 ] || return 0
     if have haproxy; then
+        install_lego
         return 0
     fi
     if ! have apt-get; then
@@ -228,6 +230,18 @@ install_haproxy() {
         DEBIAN_FRONTEND=noninteractive apt-get install -y -q haproxy </dev/null >/dev/null 2>&1 ||
             warn "could not install HAProxy (apt-get install haproxy failed)"
     fi
+    install_lego
+}
+
+install_lego() {
+    have lego && return 0
+    if ! have apt-get || [ "$(id -u)" != 0 ]; then
+        warn "lego is missing: apps' domains get no HTTPS certificate until it is installed"
+        return 0
+    fi
+    say "installing lego (ACME client for HTTPS certificates) from this host's packages"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q lego </dev/null >/dev/null 2>&1 ||
+        warn "could not install lego (apt-get install lego failed): no HTTPS certificates"
 }
 
 sha256_of() {

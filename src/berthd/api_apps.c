@@ -169,6 +169,10 @@ static json_t *app_json(struct req *r, const struct app *a)
         "drain_seconds", a->drain_seconds, "clone_timeout", a->clone_timeout, "build_timeout",
         a->build_timeout, "health_timeout", a->health_timeout, "current_deployment", current,
         "created_at", api_time(a->created_at), "updated_at", api_time(a->updated_at));
+    if (o) {
+        json_object_set_new(o, "https_redirect", json_boolean(a->https_redirect));
+        json_object_set_new(o, "hsts", json_boolean(a->hsts));
+    }
     return o;
 }
 
@@ -177,7 +181,8 @@ static json_t *app_json(struct req *r, const struct app *a)
 static const char *const app_fields[] = {
     "name", "server", "repo_url", "branch", "dockerfile", "context", "container_port",
     "health_path", "public_port", "domains", "auto_deploy", "restart_policy", "memory", "cpus",
-    "keep_images", "drain_seconds", "clone_timeout", "build_timeout", "health_timeout", NULL,
+    "keep_images", "drain_seconds", "clone_timeout", "build_timeout", "health_timeout",
+    "https_redirect", "hsts", NULL,
 };
 
 static int bad(struct req *r, const char *field, const char *rule)
@@ -384,7 +389,8 @@ static int apply_fields(struct req *r, json_t *b, struct app *a)
     if (rc)
         a->health_timeout = (int)v;
     if (req_bool(r, b, "auto_deploy", 0, &a->auto_deploy) < 0 || domains_field(r, b, a) < 0 ||
-        cpus_field(r, b, a) < 0)
+        cpus_field(r, b, a) < 0 || req_bool(r, b, "https_redirect", 0, &a->https_redirect) < 0 ||
+        req_bool(r, b, "hsts", 0, &a->hsts) < 0)
         return -1;
     return 0;
 }
@@ -403,6 +409,7 @@ static void app_defaults(struct app *a)
     a->clone_timeout = 300;
     a->build_timeout = 1800;
     a->health_timeout = 120;
+    a->https_redirect = 1;
 }
 
 /* ---- handlers ---- */
@@ -522,7 +529,7 @@ void api_app_update(struct req *r)
     const char *key;
     json_t *val;
     json_object_foreach(b, key, val) json_array_append_new(changed, json_string(key));
-    if (json_object_get(b, "domains"))
+    if (json_object_get(b, "domains") || json_object_get(b, "https_redirect") || json_object_get(b, "hsts"))
         domains_push(r->srv, a.org_id, a.server_id, a.id, r->who.user_id);
     r->audit_detail = json_pack("{s:s, s:o}", "name", a.name, "fields", changed);
     http_reply_json(r, 200, app_json(r, &a));

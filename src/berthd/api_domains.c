@@ -33,7 +33,12 @@ void api_app_domains_list(struct req *r)
     doms = json_loads(a.domains_json ? a.domains_json : "[]", 0, NULL);
     json_array_foreach(doms, i, v)
         if (json_is_string(v))
-            json_array_append_new(items, domain_json(json_string_value(v)));
+        {
+            json_t *it = domain_json(json_string_value(v));
+            if (it)
+                json_object_set_new(it, "certificate", domains_cert_json(r->srv, a.id, json_string_value(v)));
+            json_array_append_new(items, it);
+        }
     json_decref(doms);
     http_reply_json(r, 200, json_pack("{s:o}", "items", items));
     store_app_release(&a);

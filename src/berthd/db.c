@@ -336,8 +336,22 @@ static const char *migrations[] = {
      * the last lines its new container printed, a JSON array, capped */
     "ALTER TABLE deployments ADD COLUMN container_tail TEXT;",
 
-    /* 12 (issue 16; the 11th entry on this branch until the other issue-16
-     * migration lands, then renumbered): an organization's uploaded TLS
+    /* 11: HTTPS on the edge (issue 16, docs/deploy.md "HTTPS"): each
+     * domain's certificate as its runner reports it, and the app's
+     * https_redirect / hsts options */
+    "CREATE TABLE domain_certs ("
+    "  app_id BIGINT NOT NULL REFERENCES apps(id),"
+    "  name TEXT NOT NULL,"
+    "  status TEXT NOT NULL,"
+    "  expires_at BIGINT,"
+    "  issuer TEXT,"
+    "  error TEXT,"
+    "  updated_at BIGINT NOT NULL,"
+    "  PRIMARY KEY (app_id, name));"
+    "ALTER TABLE apps ADD COLUMN https_redirect INTEGER NOT NULL DEFAULT 1;"
+    "ALTER TABLE apps ADD COLUMN hsts INTEGER NOT NULL DEFAULT 0;",
+
+    /* 12 (issue 16): an organization's uploaded TLS
      * certificates (docs/deploy.md#certificates). The chain is public
      * and kept as sent; the private key only sealed (associated data
      * "cert:<id>:key"); the summary columns are what certparse.c read, so

@@ -5,10 +5,14 @@
 #include "certificates.h"
 #include "deploy.h"
 #include "jsonx.h"
+#include "audit.h"
+#include "hub.h"
 #include "log.h"
+#include "proto.h"
 #include "util.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,6 +114,27 @@ void domains_push(struct srv *s, int64_t org_id, int64_t server_id, int64_t app_
     free(j.spec_json);
 }
 
+/* The installation's ACME settings (config: --acme-*) and the app's HTTPS
+ * options into an edge or deploy job's spec, at every send. The CA bundle
+ * is read once (at most 64 KiB) and kept. */
+void domains_spec_https(struct srv *s, const struct app *a, json_t *spec)
+{
+    static char *ca;
+    static int ca_read;
+    if (!ca_read && s->cfg.acme_ca_file[0]) {
+        size_t len;
+        ca_read = 1;
+        if (util_read_file(s->cfg.acme_ca_file, PROTO_ACME_CA_MAX, &ca, &len) < 0) {
+            log_error("domains", "cannot read --acme-ca-file %s: %s", s->cfg.acme_ca_file, strerror(errno));
+            ca = NULL;
+        }
+    }
+    if (proto_acme_spec_add(spec, s->cfg.acme_directory, s->cfg.acme_email, ca) < 0)
+        log_error("domains", "the ACME settings break a rule (https:// directory, email, PEM CA): not sent");
+    json_object_set_new(spec, "https_redirect", json_boolean(a->https_redirect));
+    json_object_set_new(spec, "hsts", json_boolean(a->hsts));
+}
+
 /* At every (re)delivery: the app's domains as they are now. */
 static int edge_at_send(struct srv *s, const struct job *j, json_t *spec)
 {
@@ -127,6 +152,7 @@ static int edge_at_send(struct srv *s, const struct job *j, json_t *spec)
             json_object_set_new(spec, "deployment", json_string(dep));
             json_object_set_new(spec, "container_port", json_integer(a.container_port));
         }
+        domains_spec_https(s, &a, spec);
         store_app_release(&a);
     }
     json_object_set_new(spec, "domains", json_is_array(doms) ? doms : json_array());
@@ -141,3 +167,101 @@ const struct job_kind edge_job_kind = {
     .name = EDGE_JOB_KIND,
     .at_send = edge_at_send,
 };
+
+/* ---- "domain.cert" from a runner: a domain's certificate status ---- */
+
+static int app_has_name(const struct app *a, const char *name)
+{
+    json_t *d = json_loads(a->domains_json ? a->domains_json : "[]", 0, NULL), *v;
+    size_t i;
+    int has = 0;
+    json_array_foreach(d, i, v) has |= json_is_string(v) && !strcmp(json_string_value(v), name);
+    json_decref(d);
+    return has;
+}
+
+/* Only the app's own server reports on its names; a report for another
+ * server's app or a name the app no longer has is dropped (logged). A
+ * change is stored and audited once: the same status again is not. */
+static int on_domain_cert(void *arg, struct hub_conn *c, json_t *msg, char *why, size_t wn)
+{
+    struct srv *s = arg;
+    struct proto_domain_cert p;
+    struct domain_cert old, now;
+    struct app a;
+    char target[48], *detail;
+    const char *action = NULL;
+    if (proto_parse_domain_cert(msg, &p, why, wn) < 0)
+        return -1;
+    if (store_app_find(s->store, 0, p.app_id, &a) != STORE_OK)
+        return 0;
+    if (a.server_id != c->server_id || !app_has_name(&a, p.name)) {
+        log_warn("domains", "server %lld reported on %s of app %s, which is not its own: dropped",
+                 (long long)c->server_id, p.name, p.app_id);
+        store_app_release(&a);
+        return 0;
+    }
+    memset(&now, 0, sizeof now);
+    now.app_id = a.id;
+    util_strlcpy(now.name, p.name, sizeof now.name);
+    util_strlcpy(now.status, proto_cert_status_name(p.status), sizeof now.status);
+    now.expires_at = p.status == PROTO_CERT_ISSUED ? p.expires_at : 0;
+    util_strlcpy(now.issuer, p.status == PROTO_CERT_ISSUED ? p.issuer : "", sizeof now.issuer);
+    util_strlcpy(now.error, p.status == PROTO_CERT_FAILED ? p.error : "", sizeof now.error);
+    now.updated_at = util_now();
+    if (store_domain_cert_get(s->store, a.id, p.name, &old) == STORE_OK && !strcmp(old.status, now.status) &&
+        old.expires_at == now.expires_at && !strcmp(old.error, now.error)) {
+        store_app_release(&a);
+        return 0;
+    }
+    if (p.status == PROTO_CERT_PENDING && !strcmp(old.status, "issued")) {
+        /* a renewal under way: the issued certificate is still served */
+        store_app_release(&a);
+        return 0;
+    }
+    if (store_domain_cert_set(s->store, &now) != STORE_OK)
+        log_error("domains", "app %lld: cannot store the certificate status of %s", (long long)a.id, p.name);
+    if (p.status == PROTO_CERT_ISSUED)
+        action = p.renewal ? "domain.cert.renew" : "domain.cert.issue";
+    else if (p.status == PROTO_CERT_FAILED)
+        action = "domain.cert.fail";
+    if (action) {
+        json_t *d = json_pack("{s:s}", "name", p.name);
+        if (d && p.status == PROTO_CERT_ISSUED) {
+            json_object_set_new(d, "expires_at", json_integer(p.expires_at));
+            json_object_set_new(d, "issuer", json_string(now.issuer));
+        } else if (d) {
+            json_object_set_new(d, "error", json_string(now.error));
+            json_object_set_new(d, "renewal", json_boolean(p.renewal));
+        }
+        detail = d ? jx_dump(d, NULL) : NULL;
+        json_decref(d);
+        snprintf(target, sizeof target, "app:%lld", (long long)a.id);
+        audit_event(s, a.org_id, 0, NULL, action, target, p.status == PROTO_CERT_FAILED ? "failure" : "success",
+                    detail);
+        free(detail);
+    }
+    store_app_release(&a);
+    return 0;
+}
+
+int domains_start(struct srv *s, struct hub *h)
+{
+    return hub_handle(h, PROTO_DOMAIN_CERT, on_domain_cert, s);
+}
+
+json_t *domains_cert_json(struct srv *s, int64_t app_id, const char *name)
+{
+    struct domain_cert c;
+    if (name[0] == '*' && name[1] == '.')
+        return json_pack("{s:s, s:s}", "status", "failed", "error",
+                         "HTTP-01 cannot issue a wildcard; upload a certificate");
+    if (store_domain_cert_get(s->store, app_id, name, &c) != STORE_OK)
+        return json_pack("{s:s}", "status", "pending");
+    if (!strcmp(c.status, "issued"))
+        return json_pack("{s:s, s:o, s:s}", "status", "issued", "expires_at", jx_time(c.expires_at), "issuer",
+                         c.issuer);
+    if (!strcmp(c.status, "failed"))
+        return json_pack("{s:s, s:s}", "status", "failed", "error", c.error);
+    return json_pack("{s:s}", "status", "pending");
+}

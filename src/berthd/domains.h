@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "berthd.h"
 #include "job.h"
 #include "store.h"
@@ -33,6 +35,17 @@ int domains_clash(struct srv *s, const struct app *a, char *clash, size_t n);
  * the app's domains as they are then (none once the app is gone), so the
  * runner's maps follow the store. Logged on failure, never fatal. */
 void domains_push(struct srv *s, int64_t org_id, int64_t server_id, int64_t app_id, int64_t by);
+
+/* Adds "acme" (berthd's --acme-* settings) and the app's https_redirect
+ * and hsts to an edge or deploy job spec (docs/protocol.md). */
+void domains_spec_https(struct srv *s, const struct app *a, json_t *spec);
+
+/* Takes "domain.cert" frames (a runner's report on a domain's
+ * certificate): stored, audited domain.cert.issue | renew | fail. */
+struct hub;
+int domains_start(struct srv *s, struct hub *h);
+/* {status, expires_at?, issuer?, error?} of one of the app's names. */
+json_t *domains_cert_json(struct srv *s, int64_t app_id, const char *name);
 
 extern const struct job_kind edge_job_kind;
 

@@ -284,7 +284,7 @@ static int cmd_serve(struct config *c)
     if (job_kind_register(s.jobs, &script_job_kind) < 0 ||
         job_kind_register(s.jobs, &deploy_job_kind) < 0 || job_kind_register(s.jobs, &edge_job_kind) < 0 || jobs_start(s.jobs, s.hub) < 0 ||
         channels_start(s.channels, s.hub) < 0 || containers_start(&s, s.hub) < 0 ||
-        applogs_start(&s, s.hub) < 0)
+        applogs_start(&s, s.hub) < 0 || domains_start(&s, s.hub) < 0)
         goto done;
     deploy_boot(&s); /* queued deployments whose app slot is free */
     /* The front's WebSocket endpoints and what starts with its context. */

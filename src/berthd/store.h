@@ -454,6 +454,8 @@ struct app {
     int clone_timeout, build_timeout, health_timeout;
     int64_t current_deployment_id;  /* 0: none */
     int64_t created_at, updated_at;
+    int https_redirect;         /* HTTP -> HTTPS once a certificate is served (default 1) */
+    int hsts;                   /* Strict-Transport-Security on HTTPS (default 0) */
 };
 
 void store_app_release(struct app *a);
@@ -475,6 +477,21 @@ int store_app_set_current(struct store *st, int64_t app_id, int64_t deployment_i
 int store_app_delete(struct store *st, int64_t id);
 /* Apps on a server (any org): count, for refusing a server delete. */
 int store_apps_on_server(struct store *st, int64_t server_id, int64_t *n);
+
+/* HTTPS on the edge: a domain's certificate as its runner reported it
+ * (status pending | issued | failed). */
+struct domain_cert {
+    int64_t app_id;
+    char name[256];
+    char status[16];
+    int64_t expires_at;         /* issued: unix seconds, else 0 */
+    char issuer[136];
+    char error[1040];
+    int64_t updated_at;
+};
+int store_domain_cert_set(struct store *st, const struct domain_cert *c);
+/* STORE_NOTFOUND when the runner never reported on it. */
+int store_domain_cert_get(struct store *st, int64_t app_id, const char *name, struct domain_cert *c);
 
 /* Env values are stored sealed (crypto_seal); the store never sees them clear. */
 int store_app_env_set(struct store *st, int64_t app_id, const char *name, const char *sealed,

@@ -22,7 +22,7 @@ void store_app_release(struct app *a)
     "health_path, COALESCE(public_port, 0), domains, auto_deploy, restart_policy, "        \
     "COALESCE(memory, 0), COALESCE(cpus, 0), keep_images, drain_seconds, clone_timeout, "  \
     "build_timeout, health_timeout, COALESCE(current_deployment_id, 0), created_at, "      \
-    "updated_at"
+    "updated_at, https_redirect, hsts"
 
 static int app_from_row(struct db_stmt *s, struct app *a)
 {
@@ -52,6 +52,8 @@ static int app_from_row(struct db_stmt *s, struct app *a)
     a->current_deployment_id = db_int(s, 21);
     a->created_at = db_int(s, 22);
     a->updated_at = db_int(s, 23);
+    a->https_redirect = (int)db_int(s, 24);
+    a->hsts = (int)db_int(s, 25);
     return a->domains_json ? 0 : -1;
 }
 
@@ -71,16 +73,17 @@ int store_app_create(struct store *st, const struct app *a, int64_t *id)
                               "dockerfile, context, container_port, health_path, public_port, "
                               "domains, auto_deploy, restart_policy, memory, keep_images, "
                               "drain_seconds, clone_timeout, build_timeout, health_timeout, "
-                              "created_at, updated_at, cpus) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, "
-                              "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                          "isissssiszsiszii" "iiiiif",
+                              "created_at, updated_at, cpus, https_redirect, hsts) VALUES (?, ?, ?, ?, "
+                              "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                          "isissssiszsiszii" "iiiiifii",
                           a->org_id, a->name, a->server_id, a->repo_url, a->branch,
                           a->dockerfile, a->context, (int64_t)a->container_port, a->health_path,
                           (int64_t)a->public_port, a->domains_json, (int64_t)a->auto_deploy,
                           a->restart_policy, a->memory, (int64_t)a->keep_images,
                           (int64_t)a->drain_seconds, (int64_t)a->clone_timeout,
                           (int64_t)a->build_timeout, (int64_t)a->health_timeout, a->created_at,
-                          a->updated_at, a->cpus); /* cpus: the only REAL anywhere */
+                          a->updated_at, a->cpus, /* cpus: the only REAL anywhere */
+                          (int64_t)a->https_redirect, (int64_t)a->hsts);
     int rc = run(st, s);
     if (rc == STORE_OK && id)
         *id = db_last_id(st->db);
@@ -135,15 +138,16 @@ int store_app_update(struct store *st, const struct app *a)
                               "health_path = ?, public_port = ?, domains = ?, auto_deploy = ?, "
                               "restart_policy = ?, memory = ?, keep_images = ?, "
                               "drain_seconds = ?, clone_timeout = ?, build_timeout = ?, "
-                              "health_timeout = ?, updated_at = ?, cpus = ? WHERE id = ?",
-                          "sissssiszsiszii" "iiiifi",
+                              "health_timeout = ?, updated_at = ?, cpus = ?, https_redirect = ?, "
+                              "hsts = ? WHERE id = ?",
+                          "sissssiszsiszii" "iiiifiii",
                           a->name, a->server_id, a->repo_url, a->branch, a->dockerfile,
                           a->context, (int64_t)a->container_port, a->health_path,
                           (int64_t)a->public_port, a->domains_json, (int64_t)a->auto_deploy,
                           a->restart_policy, a->memory, (int64_t)a->keep_images,
                           (int64_t)a->drain_seconds, (int64_t)a->clone_timeout,
                           (int64_t)a->build_timeout, (int64_t)a->health_timeout, a->updated_at,
-                          a->cpus, a->id);
+                          a->cpus, (int64_t)a->https_redirect, (int64_t)a->hsts, a->id);
     return changed(st, run(st, s));
 }
 
@@ -454,4 +458,35 @@ int store_deploy_steps_each(struct store *st, int64_t deployment_id,
     }
     db_done(s);
     return rc == 0 ? STORE_OK : STORE_ERR;
+}
+
+/* ---- HTTPS: each domain's certificate as its runner reports it ---- */
+
+int store_domain_cert_set(struct store *st, const struct domain_cert *c)
+{
+    return run(st, q(st, "INSERT INTO domain_certs (app_id, name, status, expires_at, issuer, error, "
+                         "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (app_id, name) DO UPDATE "
+                         "SET status = excluded.status, expires_at = excluded.expires_at, "
+                         "issuer = excluded.issuer, error = excluded.error, updated_at = excluded.updated_at",
+                     "isszssi", c->app_id, c->name, c->status, c->expires_at, c->issuer[0] ? c->issuer : NULL,
+                     c->error[0] ? c->error : NULL, c->updated_at));
+}
+
+int store_domain_cert_get(struct store *st, int64_t app_id, const char *name, struct domain_cert *c)
+{
+    struct db_stmt *s = q(st, "SELECT status, COALESCE(expires_at, 0), issuer, error, updated_at FROM "
+                              "domain_certs WHERE app_id = ? AND name = ?", "is", app_id, name);
+    int rc = row(st, s);
+    memset(c, 0, sizeof *c);
+    if (rc != STORE_OK)
+        return rc;
+    c->app_id = app_id;
+    util_strlcpy(c->name, name, sizeof c->name);
+    db_str(s, 0, c->status, sizeof c->status);
+    c->expires_at = db_int(s, 1);
+    db_str(s, 2, c->issuer, sizeof c->issuer);
+    db_str(s, 3, c->error, sizeof c->error);
+    c->updated_at = db_int(s, 4);
+    db_done(s);
+    return STORE_OK;
 }

@@ -37,7 +37,8 @@ enum cli_opt {
     /* applications and deployments (cmd_app.c, cmd_deploy.c) */
     OPT_REPO, OPT_BRANCH, OPT_DOCKERFILE, OPT_CONTEXT, OPT_PORT, OPT_HEALTH_PATH,
     OPT_PUBLIC_PORT, OPT_DOMAIN, OPT_AUTO_DEPLOY, OPT_NO_AUTO_DEPLOY, OPT_MEMORY, OPT_CPUS,
-    OPT_KEEP_IMAGES, OPT_DRAIN_SECONDS, OPT_REF,
+    OPT_KEEP_IMAGES, OPT_DRAIN_SECONDS, OPT_REF, OPT_HTTPS_REDIRECT, OPT_NO_HTTPS_REDIRECT, OPT_HSTS,
+    OPT_NO_HSTS,
     /* terminal and exec (cmd_terminal.c, cmd_exec.c) */
     OPT_CONTAINER, OPT_APP,
     /* app logs (cmd_app.c) */
@@ -62,7 +63,8 @@ typedef unsigned long long cli_optmask;
     (OPTB(OPT_SERVER) | OPTB(OPT_REPO) | OPTB(OPT_BRANCH) | OPTB(OPT_DOCKERFILE) |             \
      OPTB(OPT_CONTEXT) | OPTB(OPT_PORT) | OPTB(OPT_HEALTH_PATH) | OPTB(OPT_PUBLIC_PORT) |      \
      OPTB(OPT_DOMAIN) | OPTB(OPT_AUTO_DEPLOY) | OPTB(OPT_NO_AUTO_DEPLOY) | OPTB(OPT_MEMORY) |  \
-     OPTB(OPT_CPUS) | OPTB(OPT_KEEP_IMAGES) | OPTB(OPT_DRAIN_SECONDS))
+     OPTB(OPT_CPUS) | OPTB(OPT_KEEP_IMAGES) | OPTB(OPT_DRAIN_SECONDS) |                         \
+     OPTB(OPT_HTTPS_REDIRECT) | OPTB(OPT_NO_HTTPS_REDIRECT) | OPTB(OPT_HSTS) | OPTB(OPT_NO_HSTS))
 
 /* exec takes a command line: SERVER plus up to 64 words (berthd's limit). */
 #define CLI_POS_MAX 72

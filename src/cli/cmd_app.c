@@ -137,6 +137,10 @@ static int app_fields(struct cli *c, json_t *body)
     int n = 0;
     if (c->a.set[OPT_AUTO_DEPLOY] && c->a.set[OPT_NO_AUTO_DEPLOY])
         return cli_usage(c, "--auto-deploy and --no-auto-deploy contradict each other");
+    if (c->a.set[OPT_HTTPS_REDIRECT] && c->a.set[OPT_NO_HTTPS_REDIRECT])
+        return cli_usage(c, "--https-redirect and --no-https-redirect contradict each other");
+    if (c->a.set[OPT_HSTS] && c->a.set[OPT_NO_HSTS])
+        return cli_usage(c, "--hsts and --no-hsts contradict each other");
     const int got[] = {
         str_opt(c, body, OPT_SERVER, "server"),
         str_opt(c, body, OPT_REPO, "repo_url"),
@@ -159,6 +163,14 @@ static int app_fields(struct cli *c, json_t *body)
     }
     if (c->a.set[OPT_AUTO_DEPLOY] || c->a.set[OPT_NO_AUTO_DEPLOY]) {
         json_object_set_new(body, "auto_deploy", json_boolean(c->a.set[OPT_AUTO_DEPLOY] > 0));
+        n++;
+    }
+    if (c->a.set[OPT_HTTPS_REDIRECT] || c->a.set[OPT_NO_HTTPS_REDIRECT]) {
+        json_object_set_new(body, "https_redirect", json_boolean(c->a.set[OPT_HTTPS_REDIRECT] > 0));
+        n++;
+    }
+    if (c->a.set[OPT_HSTS] || c->a.set[OPT_NO_HSTS]) {
+        json_object_set_new(body, "hsts", json_boolean(c->a.set[OPT_HSTS] > 0));
         n++;
     }
     return n;
@@ -216,7 +228,8 @@ static void human_app_show(struct cli *c, json_t *d)
         {"repo", "repo_url"}, {"branch", "branch"}, {"dockerfile", "dockerfile"},
         {"context", "context"}, {"port", "container_port"}, {"health path", "health_path"},
         {"public port", "public_port"}, {"auto deploy", "auto_deploy"},
-        {"restart", "restart_policy"}, {"keep images", "keep_images"}};
+        {"restart", "restart_policy"}, {"keep images", "keep_images"},
+        {"https redir", "https_redirect"}, {"hsts", "hsts"}};
     for (size_t i = 0; i < sizeof plain / sizeof plain[0]; i++)
         printf("%-13s %s\n", plain[i][0], out_str(d, plain[i][1], a, sizeof a));
     domains_text(json_object_get(d, "domains"), t, sizeof t);
@@ -780,16 +793,29 @@ int cmd_domain_rm(struct cli *c)
     return rc < 0 ? -1 : 0;
 }
 
+/* CERTIFICATE: pending | issued | failed (HTTPS on the edge); DETAIL: the
+ * issuer, or why it failed (cut: --json has it whole) */
 static void human_domain_list(struct cli *c, json_t *d)
 {
-    static const char *const h[] = {"DOMAIN", "WILDCARD", NULL};
+    static const char *const h[] = {"DOMAIN", "WILDCARD", "CERTIFICATE", "EXPIRES", "DETAIL", NULL};
     json_t *t = out_table_new(h), *e;
     size_t i;
-    char x[4];
+    char x[4], y[4], detail[84];
     (void)c;
-    json_array_foreach(json_object_get(d, "items"), i, e)
+    json_array_foreach(json_object_get(d, "items"), i, e) {
+        json_t *cert = json_object_get(e, "certificate");
+        const char *st = json_string_value(json_object_get(cert, "status"));
+        const char *why = json_string_value(json_object_get(cert, "error"));
+        const char *issuer = json_string_value(json_object_get(cert, "issuer"));
+        snprintf(detail, sizeof detail, "%.80s%s", why ? why : issuer ? issuer : "-",
+                 why && strlen(why) > 80 ? "..." : "");
+        for (char *p = detail; *p; p++)
+            if ((unsigned char)*p < 0x20 || (unsigned char)*p == 0x7f)
+                *p = '?';
         out_table_row(t, out_str(e, "name", x, sizeof x),
-                      json_is_true(json_object_get(e, "wildcard")) ? "yes" : "no", NULL);
+                      json_is_true(json_object_get(e, "wildcard")) ? "yes" : "no", st ? st : "-",
+                      out_str(cert, "expires_at", y, sizeof y), detail, NULL);
+    }
     out_table_print(t);
 }
 

@@ -38,6 +38,7 @@ static const char *const type_names[] = {
     [PROTO_LOGS_CANCEL] = "logs.cancel",
     [PROTO_LOGS_DATA] = "logs.data",
     [PROTO_LOGS_END] = "logs.end",
+    [PROTO_DOMAIN_CERT] = "domain.cert",
 };
 #define NTYPES (sizeof type_names / sizeof type_names[0])
 
@@ -1948,4 +1949,195 @@ void proto_spec_certs_scrub(json_t *spec)
 {
     certs_wipe(json_object_get(spec, "certs"));
     json_object_del(spec, "certs");
+}
+
+/* --- HTTPS on the edge: acme spec, tls flags, domain.cert --- */
+
+static int text_clean(const char *s, size_t max, int allow_space)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n > max)
+        return 0;
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x21 || (unsigned char)*s == 0x7f) {
+            if (!(allow_space && *s == ' '))
+                return 0;
+        }
+    return 1;
+}
+
+static int acme_fields_ok(const char *directory, const char *email, const char *ca_pem, const char **why)
+{
+    if (!directory || strncmp(directory, "https://", 8) != 0 || strlen(directory) < 9 ||
+        !text_clean(directory, PROTO_ACME_URL_MAX, 0)) {
+        *why = "acme.directory must be an https:// URL of at most 512 characters";
+        return 0;
+    }
+    if (!email || !text_clean(email, PROTO_ACME_EMAIL_MAX, 0) || (*email && (!strchr(email, '@') || *email == '-'))) {
+        *why = "acme.email must be empty or an address of at most 254 characters";
+        return 0;
+    }
+    if (ca_pem && (strlen(ca_pem) > PROTO_ACME_CA_MAX || strncmp(ca_pem, "-----BEGIN CERTIFICATE-----", 27) != 0)) {
+        *why = "acme.ca_pem must be PEM certificates of at most 64 KiB";
+        return 0;
+    }
+    return 1;
+}
+
+int proto_acme_spec_add(json_t *spec, const char *directory, const char *email, const char *ca_pem)
+{
+    const char *why;
+    json_t *a;
+    if (!json_is_object(spec) || !acme_fields_ok(directory, email ? email : "", ca_pem, &why))
+        return -1;
+    a = json_pack("{s:s, s:s}", "directory", directory, "email", email ? email : "");
+    if (!a)
+        return -1;
+    if (ca_pem && json_object_set_new(a, "ca_pem", json_string(ca_pem)) < 0) {
+        json_decref(a);
+        return -1;
+    }
+    return json_object_set_new(spec, "acme", a);
+}
+
+int proto_parse_acme_spec(json_t *spec, struct proto_acme_spec *out, char *err, size_t errlen)
+{
+    json_t *a = json_object_get(spec, "acme");
+    const char *why = NULL;
+    memset(out, 0, sizeof *out);
+    if (!a || json_is_null(a))
+        return 0;
+    if (!json_is_object(a)) {
+        snprintf(err, errlen, "acme must be an object");
+        return -1;
+    }
+    json_t *d = json_object_get(a, "directory"), *e = json_object_get(a, "email"), *c = json_object_get(a, "ca_pem");
+    if (!json_is_string(d) || (e && !json_is_string(e)) || (c && !json_is_null(c) && !json_is_string(c))) {
+        snprintf(err, errlen, "acme: directory (string), email and ca_pem (strings) expected");
+        return -1;
+    }
+    out->directory = json_string_value(d);
+    out->email = e ? json_string_value(e) : "";
+    out->ca_pem = json_is_string(c) ? json_string_value(c) : NULL;
+    if ((size_t)json_string_length(d) != strlen(out->directory) ||
+        (e && (size_t)json_string_length(e) != strlen(out->email)) ||
+        (out->ca_pem && (size_t)json_string_length(c) != strlen(out->ca_pem)) ||
+        !acme_fields_ok(out->directory, out->email, out->ca_pem, &why)) {
+        snprintf(err, errlen, "%s", why ? why : "acme: no NUL in strings");
+        memset(out, 0, sizeof *out);
+        return -1;
+    }
+    return 0;
+}
+
+int proto_parse_tls_flags(json_t *spec, int *https_redirect, int *hsts, char *err, size_t errlen)
+{
+    json_t *r = json_object_get(spec, "https_redirect"), *h = json_object_get(spec, "hsts");
+    *https_redirect = 1;
+    *hsts = 0;
+    if ((r && !json_is_boolean(r)) || (h && !json_is_boolean(h))) {
+        snprintf(err, errlen, "https_redirect and hsts must be booleans");
+        return -1;
+    }
+    if (r)
+        *https_redirect = json_is_true(r);
+    if (h)
+        *hsts = json_is_true(h);
+    return 0;
+}
+
+const char *proto_cert_status_name(enum proto_cert_status s)
+{
+    return s == PROTO_CERT_PENDING ? "pending" : s == PROTO_CERT_ISSUED ? "issued" : s == PROTO_CERT_FAILED ? "failed"
+                                                                                                           : NULL;
+}
+
+static int tls_name_ok(const char *n)
+{
+    size_t len = n ? strlen(n) : 0;
+    if (!len || len > 253 || n[0] == '.' || n[len - 1] == '.')
+        return 0;
+    if (len > 2 && n[0] == '*' && n[1] == '.')
+        n += 2;
+    for (; *n; n++)
+        if (!(*n >= 'a' && *n <= 'z') && !(*n >= '0' && *n <= '9') && *n != '-' && *n != '.')
+            return 0;
+    return 1;
+}
+
+static int app_id_ok(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    return n >= 1 && n <= 19 && strspn(s, "0123456789") == n;
+}
+
+json_t *proto_domain_cert(const struct proto_domain_cert *c)
+{
+    const char *st = proto_cert_status_name(c->status);
+    json_t *m;
+    if (!st || !app_id_ok(c->app_id) || !tls_name_ok(c->name))
+        return NULL;
+    m = json_pack("{s:s, s:s, s:s, s:s, s:b}", "type", "domain.cert", "app_id", c->app_id, "name", c->name, "status",
+                  st, "renewal", c->renewal);
+    if (!m)
+        return NULL;
+    if (c->status == PROTO_CERT_ISSUED) {
+        char issuer[PROTO_CERT_ISSUER_MAX + 1];
+        snprintf(issuer, sizeof issuer, "%s", c->issuer ? c->issuer : "");
+        issuer[jx_utf8_clip(issuer, strlen(issuer), PROTO_CERT_ISSUER_MAX)] = '\0';
+        json_object_set_new(m, "expires_at", json_integer(c->expires_at));
+        json_object_set_new(m, "issuer", json_string(issuer));
+    } else if (c->status == PROTO_CERT_FAILED) {
+        const char *e = c->error ? c->error : "no reason given";
+        size_t n = jx_utf8_clip(e, strlen(e), PROTO_CERT_ERROR_MAX);
+        json_object_set_new(m, "error", json_stringn(e, n));
+    }
+    return m;
+}
+
+int proto_parse_domain_cert(json_t *msg, struct proto_domain_cert *out, char *err, size_t errlen)
+{
+    const char *st = NULL;
+    json_t *v;
+    memset(out, 0, sizeof *out);
+    if (jx_string(msg, "app_id", &out->app_id) || !app_id_ok(out->app_id)) {
+        snprintf(err, errlen, "app_id must be digits");
+        return -1;
+    }
+    if (jx_string(msg, "name", &out->name) || !tls_name_ok(out->name)) {
+        snprintf(err, errlen, "name must be a lower-case host name");
+        return -1;
+    }
+    if (jx_string(msg, "status", &st) || !st) {
+        snprintf(err, errlen, "status must be pending, issued or failed");
+        return -1;
+    }
+    out->status = !strcmp(st, "pending") ? PROTO_CERT_PENDING
+                  : !strcmp(st, "issued") ? PROTO_CERT_ISSUED
+                  : !strcmp(st, "failed") ? PROTO_CERT_FAILED
+                                          : 0;
+    if (!out->status) {
+        snprintf(err, errlen, "status must be pending, issued or failed");
+        return -1;
+    }
+    v = json_object_get(msg, "renewal");
+    if (v && !json_is_boolean(v)) {
+        snprintf(err, errlen, "renewal must be a boolean");
+        return -1;
+    }
+    out->renewal = json_is_true(v);
+    if (out->status == PROTO_CERT_ISSUED) {
+        if (jx_int(msg, "expires_at", &out->expires_at) || out->expires_at < 0 || out->expires_at > PROTO_TS_MAX / 1000 ||
+            jx_string(msg, "issuer", &out->issuer) || !out->issuer ||
+            strlen(out->issuer) > PROTO_CERT_ISSUER_MAX) {
+            snprintf(err, errlen, "issued needs expires_at (unix seconds) and issuer (at most 128 bytes)");
+            return -1;
+        }
+    } else if (out->status == PROTO_CERT_FAILED) {
+        if (jx_string(msg, "error", &out->error) || !out->error || strlen(out->error) > PROTO_CERT_ERROR_MAX) {
+            snprintf(err, errlen, "failed needs error (at most 1024 bytes)");
+            return -1;
+        }
+    }
+    return 0;
 }

@@ -58,6 +58,8 @@ enum proto_type {
     PROTO_LOGS_CANCEL,
     PROTO_LOGS_DATA,
     PROTO_LOGS_END,
+    /* HTTPS on the edge: a domain's certificate status (runner -> berthd) */
+    PROTO_DOMAIN_CERT,
     PROTO_NTYPES, /* not a type: how many there are */
 };
 
@@ -508,5 +510,44 @@ typedef void (*proto_piece_cb)(void *arg, const char *piece, size_t n);
  * the stream ended, what c keeps goes out too (sanitised). */
 void proto_utf8_stream(struct proto_utf8_carry *c, const char *data, size_t len, int final,
                        size_t max, proto_piece_cb fn, void *arg);
+
+/* --- HTTPS on the edge (docs/protocol.md "Certificates") ---
+ * The edge and deploy job specs carry "acme" {directory, email, ca_pem?}
+ * (berthd's installation settings) and the app's "https_redirect" and
+ * "hsts" booleans; the runner answers with "domain.cert" frames. */
+#define PROTO_ACME_URL_MAX 512
+#define PROTO_ACME_EMAIL_MAX 254
+#define PROTO_ACME_CA_MAX (64 * 1024)
+#define PROTO_CERT_ERROR_MAX 1024
+#define PROTO_CERT_ISSUER_MAX 128
+
+struct proto_acme_spec {
+    const char *directory;   /* https:// URL; NULL: the spec has no "acme" */
+    const char *email;       /* "" or an address */
+    const char *ca_pem;      /* NULL or PEM certificates for the directory's TLS */
+};
+/* Adds "acme" to a job spec. -1 if an argument breaks the rules above. */
+int proto_acme_spec_add(json_t *spec, const char *directory, const char *email, const char *ca_pem);
+/* "acme" absent: 0 with out->directory NULL. */
+int proto_parse_acme_spec(json_t *spec, struct proto_acme_spec *out, char *err, size_t errlen);
+/* "https_redirect" (default 1) and "hsts" (default 0): booleans if present. */
+int proto_parse_tls_flags(json_t *spec, int *https_redirect, int *hsts, char *err, size_t errlen);
+
+enum proto_cert_status { PROTO_CERT_PENDING = 1, PROTO_CERT_ISSUED, PROTO_CERT_FAILED };
+const char *proto_cert_status_name(enum proto_cert_status s);
+
+struct proto_domain_cert {
+    const char *app_id;      /* digits */
+    const char *name;        /* the host name, lower case */
+    enum proto_cert_status status;
+    int renewal;             /* 1: a renewal (pending/issued/failed) */
+    int64_t expires_at;      /* issued: unix seconds */
+    const char *issuer;      /* issued: the issuer's CN, <= PROTO_CERT_ISSUER_MAX */
+    const char *error;       /* failed: <= PROTO_CERT_ERROR_MAX bytes */
+};
+/* {"type":"domain.cert", ...}: NULL if a field breaks the rules (the error
+ * is clipped to PROTO_CERT_ERROR_MAX on a character boundary). */
+json_t *proto_domain_cert(const struct proto_domain_cert *c);
+int proto_parse_domain_cert(json_t *msg, struct proto_domain_cert *out, char *err, size_t errlen);
 
 #endif

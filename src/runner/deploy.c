@@ -32,6 +32,7 @@
 #include "child.h"
 #include "docker.h"
 #include "edge.h"
+#include "acme.h"
 #include "log.h"
 #include "logparse.h"
 #include "util.h"
@@ -77,6 +78,7 @@ struct deploy {
     int public_port;
     char *domains[PROTO_DEPLOY_DOMAINS_MAX];
     size_t ndomains;
+    int https_redirect, hsts;          /* the app's HTTPS options (acme.c) */
     int keep_images, drain_s, clone_s, build_s;
     char prev_dep[32], prev_image[256], prev_container[128];
     char **env;                    /* "NAME=value" */
@@ -704,6 +706,8 @@ static void swapped(void *arg, int rc, const struct edge_swap_report *rep, const
         return;
     }
     d->swapped = 1;
+    edge_app_tls_apply(d->r->edge, d->slug, d->https_redirect, d->hsts);  /* a new app's, too */
+    acme_want(d->r, d->app_id, (const char *const *)d->domains, d->ndomains);
     char where[48];
     if (d->public_port > 0)
         snprintf(where, sizeof where, "port %d", d->public_port);
@@ -1245,7 +1249,8 @@ int deploy_start(struct runner *r, struct job *j, const char *id, json_t *spec, 
         snprintf(err, errlen, "out of memory");
         goto done;
     }
-    if (parse_spec(d, spec, err, errlen) < 0) {
+    if (parse_spec(d, spec, err, errlen) < 0 || acme_spec(r, d->slug, spec, err, errlen) < 0 ||
+        proto_parse_tls_flags(spec, &d->https_redirect, &d->hsts, err, errlen) < 0) {
         deploy_free(d);
         goto done;
     }
@@ -1627,15 +1632,20 @@ int deploy_edge_job(struct runner *r, struct job *j, json_t *spec, char *err, si
         list[n++] = json_string_value(v);
     }
     snprintf(slug, sizeof slug, "a%s", app);
+    if (acme_spec(r, slug, spec, err, errlen) < 0)
+        return -1;
     if (!r->edge || (port = edge_app_port(r->edge, slug)) < 0) {
         if (!r->edge || !adopt_start(r, j, slug, spec))
             edge_job_done(j, 0, "the app is not behind the edge yet; its next deploy routes these names");
+        else
+            acme_want(r, app, list, n);
         return 0;
     }
     if (edge_app_set(r->edge, slug, port, list, n, edge_job_done, j) < 0) {
         snprintf(err, errlen, "the edge refused these domains (is the shared HTTP port off? --edge-http-port)");
         return -1;
     }
+    acme_want(r, app, list, n);
     return 0;
 }
 
@@ -1645,7 +1655,8 @@ int deploy_init(struct runner *r)
 {
     char dir[PATH_MAX];
     struct edge_options o = {.dir = dir, .bind_addr = r->edge_bind[0] ? r->edge_bind : NULL,
-                             .http_port = r->edge_http_port};
+                             .http_port = r->edge_http_port, .https_port = r->edge_https_port,
+                             .acme_port = r->acme_http_port};
     if (state_path(r, "edge", dir, sizeof dir) < 0 || strlen(dir) > 80) {
         log_warn(C, "state dir path too long for the edge sockets: public ports disabled");
         return 0;

@@ -16,6 +16,7 @@
 #include "edge_parse.h"
 
 #include "buf.h"
+#include "x509.h"
 #include "child.h"
 #include "log.h"
 #include "util.h"
@@ -53,6 +54,8 @@ struct edge_app {
     size_t ndomains;
     char server[NAME_MAX_LEN + 1]; /* "" until the first swap */
     char addr[80];
+    int no_redirect;               /* https_redirect off (default on) */
+    int hsts;                      /* Strict-Transport-Security on HTTPS */
 };
 
 struct ecmd {
@@ -70,7 +73,13 @@ struct ecmd {
     lws_sorted_usec_list_t sul;
 };
 
-enum op_kind { OP_START, OP_RELOAD, OP_SWAP, OP_STOP, OP_APP };
+enum op_kind { OP_START, OP_RELOAD, OP_SWAP, OP_STOP, OP_APP, OP_CERT };
+
+/* map targets of an op's sync list besides a public port (> 0) */
+#define SYNC_EXACT 0
+#define SYNC_WILD (-1)
+#define SYNC_REDIRECT (-2)
+#define SYNC_HSTS (-3)
 
 struct op {
     struct edge *e;
@@ -78,14 +87,14 @@ struct op {
     int step;
     int tries;
     lws_usec_t started, deadline, drain_start;
-    char app[NAME_MAX_LEN + 1], server[NAME_MAX_LEN + 1], old[NAME_MAX_LEN + 1], addr[80];
+    char app[256], server[NAME_MAX_LEN + 1], old[NAME_MAX_LEN + 1], addr[80];  /* app: a host name for OP_CERT */
     int reloads_before, failed_before;
     int drained;
     int polls;
     int drain_limit_ms;
     int64_t drain_ms;
     struct child *check;           /* `haproxy -c` running for this op */
-    int sync[APPS_MAX + 2];        /* maps to replace: a port, 0 (exact), -1 (wild) */
+    int sync[APPS_MAX + 4];        /* maps to replace: a port, 0 (exact), -1 (wild) */
     int nsync, isync, pending, fails;
     char msg[512];
     edge_done_cb done;
@@ -102,6 +111,11 @@ struct edge {
     char bind[64];
     int http_port;                 /* the shared by-name frontend's port, 0: none */
     int http_on;                   /* it is in the config (once an app had domains) */
+    int https_port;                /* its HTTPS twin, 0: none */
+    int acme_port;                 /* the ACME client's HTTP-01 listener, 0: none */
+    char **certs;                  /* names with DIR/certs/<name>.pem in certs.list */
+    size_t ncerts, certs_cap;
+    char certs_list[112], default_pem[112], flags_file[112];  /* dir is <= 80 chars */
     char cfg[PATH_MAX], admin[PATH_MAX], master[PATH_MAX], pidfile[PATH_MAX], logfile[PATH_MAX];
     struct edge_app apps[APPS_MAX];
     size_t napps;
@@ -113,6 +127,10 @@ struct edge {
     lws_sorted_usec_list_t sul_watch;  /* supervision, once started until stopped */
     int restart_s, restarting;
 };
+
+int edge_cert_has(const struct edge *e, const char *name);
+static int write_certs_list(const struct edge *e);
+static int cert_add_name(struct edge *e, const char *name);
 
 /* --- small helpers --- */
 
@@ -263,10 +281,13 @@ static void cmd_complete(struct ecmd *c)
     lws_sul_cancel(&c->sul);
     if (e && e->queue == c)
         e->queue = c->next;
-    log_debug(C, "%s: %s -> %s%.120s", c->master ? "master" : "admin", c->text, c->failed ? "FAILED " : "", text);
+    /* the first line only: a `set ssl cert` payload holds a private key */
+    log_debug(C, "%s: %.*s -> %s%.120s", c->master ? "master" : "admin", (int)strcspn(c->text, "\n"), c->text,
+              c->failed ? "FAILED " : "", text);
     if (c->cb)
         c->cb(c->arg, c->failed ? -1 : 0, c->failed && !c->answer.len ? "no answer from HAProxy" : text);
     buf_release(&c->answer);
+    memset(c->text, 0, strlen(c->text));
     free(c->text);
     free(c);
     if (e)
@@ -356,8 +377,9 @@ static int cmd_queue(struct edge *e, int master, const char *text, edge_reply_cb
 static int edge_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
 {
     struct ecmd *c = lws_get_opaque_user_data(wsi);
-    unsigned char b[LWS_PRE + 1024];
+    unsigned char *b;
     size_t n;
+    int w;
 
     switch (reason) {
     case LWS_CALLBACK_RAW_ADOPT:
@@ -369,11 +391,13 @@ static int edge_callback(struct lws *wsi, enum lws_callback_reasons reason, void
     case LWS_CALLBACK_RAW_WRITEABLE:
         if (!c || c->sent)
             break;
-        n = strlen(c->text);
-        if (n > sizeof b - LWS_PRE)
+        n = strlen(c->text);  /* a certificate payload can be some KiB */
+        if (n > 256 * 1024 || !(b = malloc(LWS_PRE + n)))
             return -1;
         memcpy(b + LWS_PRE, c->text, n);
-        if (lws_write(wsi, b + LWS_PRE, n, LWS_WRITE_RAW) < (int)n)
+        w = lws_write(wsi, b + LWS_PRE, n, LWS_WRITE_RAW);  /* lws keeps what the socket did not take */
+        free(b);
+        if (w < (int)n)
             return -1;
         c->sent = 1;
         break;
@@ -420,7 +444,8 @@ static int map_path(const struct edge *e, int port, char *out, size_t n)
 /* The shared frontend's maps: exact names, and wildcards by suffix. */
 static int http_map_path(const struct edge *e, int wild, char *out, size_t n)
 {
-    int w = snprintf(out, n, "%s/%s", e->dir, wild ? "http-wild.map" : "http.map");
+    static const char *const names[] = {"http.map", "http-wild.map", "redirect.map", "hsts.map"};
+    int w = wild >= 0 && wild <= 3 ? snprintf(out, n, "%s/%s", e->dir, names[wild]) : -1;
     return w > 0 && (size_t)w < n ? 0 : -1;
 }
 
@@ -443,6 +468,17 @@ static void map_text(const struct edge *e, int port, int wild, struct buf *b)
 {
     static struct map_entry ent[APPS_MAX * DOMAINS_MAX];
     size_t n = 0;
+    if (port == 0 && wild >= 2) {  /* redirect.map (2), hsts.map (3): exact names */
+        for (size_t j = 0; j < e->napps; j++) {
+            const struct edge_app *a = &e->apps[j];
+            if (wild == 2 ? a->no_redirect : !a->hsts)
+                continue;
+            for (size_t d = 0; d < a->ndomains; d++)
+                if (!is_wild(a->domains[d]) && (wild == 3 || edge_cert_has(e, a->domains[d])))
+                    buf_printf(b, "%s app_%s\n", a->domains[d], a->name);
+        }
+        return;
+    }
     for (size_t j = 0; j < e->napps; j++) {
         const struct edge_app *a = &e->apps[j];
         if (port > 0 && a->port != port)
@@ -516,20 +552,45 @@ char *edge_render_config(const struct edge *e)
             buf_printf(&b, "    default_backend app_%s\n", def);
     }
     if (e->http_on) {
-        char wild[PATH_MAX];
+        char wild[PATH_MAX], redir[PATH_MAX], hsts[PATH_MAX];
         http_map_path(e, 0, map, sizeof map);
         http_map_path(e, 1, wild, sizeof wild);
+        http_map_path(e, 2, redir, sizeof redir);
+        http_map_path(e, 3, hsts, sizeof hsts);
         buf_printf(&b,
                    "\nfrontend http\n"
                    "    bind %s:%d\n"
-                   "    http-request set-var(txn.host) req.hdr(host),field(1,:),lower\n"
+                   "    http-request set-var(txn.host) req.hdr(host),field(1,:),lower\n",
+                   e->bind, e->http_port);
+        if (e->https_port)  /* names with a certificate, apps with https_redirect */
+            buf_printf(&b,
+                       "    http-request redirect scheme https code 301 if !{ path_beg /.well-known/acme-challenge/ } "
+                       "{ var(txn.host),map(%s) -m found }\n",
+                       redir);
+        if (e->acme_port)
+            buf_printf(&b, "    use_backend berth_acme if { path_beg /.well-known/acme-challenge/ }\n");
+        buf_printf(&b,
                    "    use_backend %%[var(txn.host),map(%s)] if { var(txn.host),map(%s) -m found }\n"
                    "    use_backend %%[var(txn.host),map_end(%s)] if { var(txn.host),map_end(%s) -m found }\n"
-                   "    default_backend berth_no_app\n"
+                   "    default_backend berth_no_app\n",
+                   map, map, wild, wild);
+        if (e->https_port)
+            buf_printf(&b,
+                       "\nfrontend https\n"
+                       "    bind %s:%d ssl crt %s crt-list %s alpn h2,http/1.1\n"
+                       "    http-request set-var(txn.host) req.hdr(host),field(1,:),lower\n"
+                       "    http-response set-header Strict-Transport-Security \"max-age=31536000\" "
+                       "if { var(txn.host),map(%s) -m found }\n"
+                       "    use_backend %%[var(txn.host),map(%s)] if { var(txn.host),map(%s) -m found }\n"
+                       "    use_backend %%[var(txn.host),map_end(%s)] if { var(txn.host),map_end(%s) -m found }\n"
+                       "    default_backend berth_no_app\n",
+                       e->bind, e->https_port, e->default_pem, e->certs_list, hsts, map, map, wild, wild);
+        buf_printf(&b,
                    "\nbackend berth_no_app\n"
                    "    http-request return status 404 content-type text/plain string \"no app is served under this "
-                   "host name on this server\\n\"\n",
-                   e->bind, e->http_port, map, map, wild, wild);
+                   "host name on this server\\n\"\n");
+        if (e->acme_port)
+            buf_printf(&b, "\nbackend berth_acme\n    server acme 127.0.0.1:%d\n", e->acme_port);
     }
     for (size_t k = 0; k < e->napps; k++) {
         const struct edge_app *a = &e->apps[k];
@@ -554,12 +615,107 @@ static int write_map(const struct edge *e, int port, int wild)
     return rc;
 }
 
+/* --- HTTPS files: the default certificate, certs.list, the apps' flags --- */
+
+int edge_cert_path(const struct edge *e, const char *name, char *out, size_t n)
+{
+    /* a wildcard's file (an uploaded certificate) is _.example.com.pem:
+     * '_' is in no host name, so it names no other file */
+    int wild = name && is_wild(name);
+    int w = snprintf(out, n, "%s/certs/%s%s.pem", e->dir, wild ? "_" : "", wild ? name + 1 : name);
+    return w > 0 && (size_t)w < n ? 0 : -1;
+}
+
+int edge_cert_has(const struct edge *e, const char *name)
+{
+    for (size_t k = 0; k < e->ncerts; k++)
+        if (!strcmp(e->certs[k], name))
+            return 1;
+    return 0;
+}
+
+const char *edge_cert_name(const struct edge *e, size_t i)
+{
+    return i < e->ncerts ? e->certs[i] : NULL;
+}
+
+const char *edge_domain_app(const struct edge *e, const char *name)
+{
+    for (size_t j = 0; j < e->napps; j++)
+        for (size_t d = 0; d < e->apps[j].ndomains; d++)
+            if (!strcmp(e->apps[j].domains[d], name))
+                return e->apps[j].name;
+    return NULL;
+}
+
+static int cert_add_name(struct edge *e, const char *name)
+{
+    if (edge_cert_has(e, name))
+        return 0;
+    if (e->ncerts == e->certs_cap) {
+        size_t cap = e->certs_cap ? e->certs_cap * 2 : 8;
+        char **n2;
+        if (cap > APPS_MAX * DOMAINS_MAX || !(n2 = realloc(e->certs, cap * sizeof *n2)))
+            return -1;
+        e->certs = n2;
+        e->certs_cap = cap;
+    }
+    if (!(e->certs[e->ncerts] = strdup(name)))
+        return -1;
+    e->ncerts++;
+    return 0;
+}
+
+static int write_certs_list(const struct edge *e)
+{
+    struct buf b;
+    char path[PATH_MAX];
+    int rc = 0;
+    buf_init(&b, 1 << 20);
+    for (size_t k = 0; k < e->ncerts; k++)
+        if (edge_cert_path(e, e->certs[k], path, sizeof path) == 0)
+            buf_printf(&b, "%s\n", path);
+    rc = util_write_file_atomic(e->certs_list, b.data ? b.data : "", b.len, 0600);
+    buf_release(&b);
+    return rc;
+}
+
+/* default.pem once, certs.list, DIR/certs, and the apps' HTTPS flags
+ * (tls-apps: "app redirect hsts" lines, read back by edge_load) */
+static int tls_files(struct edge *e)
+{
+    char dir[PATH_MAX];
+    struct buf b;
+    int rc;
+    snprintf(dir, sizeof dir, "%s/certs", e->dir);
+    if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+        return -1;
+    if (access(e->default_pem, F_OK) < 0) {
+        if (x509_self_signed(e->default_pem, "berth-edge-default") < 0) {
+            log_error(C, "cannot make the default certificate %s", e->default_pem);
+            return -1;
+        }
+        log_info(C, "made the default self-signed certificate %s", e->default_pem);
+    }
+    if (access(e->certs_list, F_OK) < 0 && write_certs_list(e) < 0)
+        return -1;
+    buf_init(&b, 1 << 16);
+    for (size_t k = 0; k < e->napps; k++)
+        if (e->apps[k].no_redirect || e->apps[k].hsts)
+            buf_printf(&b, "%s %d %d\n", e->apps[k].name, !e->apps[k].no_redirect, e->apps[k].hsts);
+    rc = util_write_file_atomic(e->flags_file, b.data ? b.data : "", b.len, 0600);
+    buf_release(&b);
+    return rc;
+}
+
 static int write_maps(struct edge *e)
 {
     for (size_t k = 0; k < e->napps; k++)
         if (e->apps[k].port > 0 && write_map(e, e->apps[k].port, 0) < 0)
             return -1;
     if (e->http_on && (write_map(e, 0, 0) < 0 || write_map(e, 0, 1) < 0))
+        return -1;
+    if (e->http_on && e->https_port && (write_map(e, 0, 2) < 0 || write_map(e, 0, 3) < 0 || tls_files(e) < 0))
         return -1;
     return 0;
 }
@@ -597,6 +753,40 @@ static struct edge_app *load_app(struct edge *e, const char *name)
     memset(a, 0, sizeof *a);
     util_strlcpy(a->name, name, sizeof a->name);
     return a;
+}
+
+/* certs.list (our own lines: DIR/certs/<name>.pem) and tls-apps */
+static void edge_load_tls(struct edge *e)
+{
+    char *text = NULL, *line, *save = NULL, prefix[PATH_MAX], name[NAME_MAX_LEN + 1];
+    size_t len, plen;
+    int redirect, hsts;
+    snprintf(prefix, sizeof prefix, "%s/certs/", e->dir);
+    plen = strlen(prefix);
+    if (util_read_file(e->certs_list, 1 << 20, &text, &len) == 0)
+        for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+            size_t n = strlen(line);
+            char host[256];
+            if (n > plen + 4 && n - plen - 4 < sizeof host && !strncmp(line, prefix, plen) &&
+                !strcmp(line + n - 4, ".pem")) {
+                memcpy(host, line + plen, n - plen - 4);
+                host[n - plen - 4] = '\0';
+                if (domain_ok(host) && !is_wild(host))
+                    cert_add_name(e, host);
+            }
+        }
+    free(text);
+    text = NULL;
+    save = NULL;
+    if (util_read_file(e->flags_file, 1 << 20, &text, &len) == 0)
+        for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+            struct edge_app *a;
+            if (sscanf(line, "%63s %d %d", name, &redirect, &hsts) == 3 && (a = find_app(e, name))) {
+                a->no_redirect = !redirect;
+                a->hsts = hsts != 0;
+            }
+        }
+    free(text);
 }
 
 int edge_load(struct edge *e)
@@ -669,6 +859,7 @@ int edge_load(struct edge *e)
         }
         free(text);
     }
+    edge_load_tls(e);
     log_info(C, "loaded %zu app(s) from %s", e->napps, e->cfg);
     return 0;
 }
@@ -708,6 +899,13 @@ int edge_new(struct lws_context *ctx, struct lws_vhost *vh, const struct edge_op
     util_strlcpy(e->haproxy, o->haproxy ? o->haproxy : "haproxy", sizeof e->haproxy);
     util_strlcpy(e->bind, o->bind_addr ? o->bind_addr : "", sizeof e->bind);
     e->http_port = o->http_port > 0 && o->http_port <= 65535 ? o->http_port : 0;
+    e->https_port = e->http_port && o->https_port > 0 && o->https_port <= 65535 && o->https_port != e->http_port
+                        ? o->https_port
+                        : 0;
+    e->acme_port = e->https_port && o->acme_port > 0 && o->acme_port <= 65535 ? o->acme_port : 0;
+    snprintf(e->certs_list, sizeof e->certs_list, "%.80s/certs.list", e->dir);
+    snprintf(e->default_pem, sizeof e->default_pem, "%.80s/default.pem", e->dir);
+    snprintf(e->flags_file, sizeof e->flags_file, "%.80s/tls-apps", e->dir);
     snprintf(e->cfg, sizeof e->cfg, "%s/haproxy.cfg", e->dir);
     snprintf(e->admin, sizeof e->admin, "%s/admin.sock", e->dir);
     snprintf(e->master, sizeof e->master, "%s/master.sock", e->dir);
@@ -743,6 +941,9 @@ void edge_free(struct edge *e)
         free(c);
     }
     child_forget(e->proc);
+    for (size_t k = 0; k < e->ncerts; k++)
+        free(e->certs[k]);
+    free(e->certs);
     for (size_t k = 0; k < e->napps; k++)
         for (size_t d = 0; d < e->apps[k].ndomains; d++)
             free(e->apps[k].domains[d]);
@@ -1111,7 +1312,7 @@ static void sync_next(struct op *o);
 static int sync_path(const struct op *o, char *out, size_t n)
 {
     int t = o->sync[o->isync];
-    return t > 0 ? map_path(o->e, t, out, n) : http_map_path(o->e, t < 0, out, n);
+    return t > 0 ? map_path(o->e, t, out, n) : http_map_path(o->e, -t, out, n);
 }
 
 static void sync_answer(void *arg, int rc, const char *text)
@@ -1142,7 +1343,7 @@ static void sync_prepared(void *arg, int rc, const char *text)
         return;
     }
     buf_init(&b, 1 << 20);
-    map_text(o->e, o->sync[o->isync] > 0 ? o->sync[o->isync] : 0, o->sync[o->isync] < 0, &b);
+    map_text(o->e, o->sync[o->isync] > 0 ? o->sync[o->isync] : 0, o->sync[o->isync] > 0 ? 0 : -o->sync[o->isync], &b);
     o->pending = 1;  /* the commit */
     for (line = b.data ? strtok_r(b.data, "\n", &save) : NULL; line; line = strtok_r(NULL, "\n", &save)) {
         snprintf(cmd, sizeof cmd, "add map @%d %s %s", ver, path, line);
@@ -1164,6 +1365,8 @@ static void sync_next(struct op *o)
     if (o->isync >= o->nsync) {
         if (o->fails)
             op_finish(o, -1, "%d map command(s) refused; see the runner log", o->fails);
+        else if (o->kind == OP_CERT)
+            op_finish(o, 0, "certificate for %s loaded at runtime, no reload", o->app);
         else
             op_finish(o, 0, "routes updated in %d map(s), no reload", o->nsync);
         return;
@@ -1256,8 +1459,12 @@ int edge_app_set(struct edge *e, const char *app, int port, const char *const *d
     if (port > 0)
         sync_add(o, port);
     if (e->http_on) {
-        sync_add(o, 0);
-        sync_add(o, -1);
+        sync_add(o, SYNC_EXACT);
+        sync_add(o, SYNC_WILD);
+        if (e->https_port) {
+            sync_add(o, SYNC_REDIRECT);
+            sync_add(o, SYNC_HSTS);
+        }
     }
     if (write_config(e, &changed) < 0) {
         op_untrack(o);
@@ -1367,7 +1574,7 @@ static void swap_tick(lws_sorted_usec_list_t *sul)
     struct op *o = lws_container_of(sul, struct op, sul);
     char cmd[512];
     char be[NAME_MAX_LEN + 8];
-    snprintf(be, sizeof be, "app_%s", o->app);
+    snprintf(be, sizeof be, "app_%.*s", NAME_MAX_LEN, o->app);
     switch (o->step) {
     case SW_ADD:
         /* A dynamic server gets no idle-connection pool unless asked
@@ -1443,4 +1650,156 @@ int edge_swap(struct edge *e, const char *app, const char *server, const char *a
     log_info(C, "swap %s: %s -> %s (%s)", app, o->old[0] ? o->old : "(none)", server, addr);
     swap_next(o);
     return 0;
+}
+
+/* --- certificates at runtime --- */
+
+int edge_app_tls(struct edge *e, const char *app, int redirect, int hsts)
+{
+    struct edge_app *a = find_app(e, app);
+    int changed;
+    if (!a)
+        return 0;
+    changed = a->no_redirect != !redirect || a->hsts != (hsts != 0);
+    a->no_redirect = !redirect;
+    a->hsts = hsts != 0;
+    return changed;
+}
+
+void edge_app_tls_apply(struct edge *e, const char *app, int redirect, int hsts)
+{
+    struct op *o;
+    if (!edge_app_tls(e, app, redirect, hsts) || !e->http_on || !e->https_port)
+        return;
+    if (write_maps(e) < 0)
+        log_warn(C, "cannot write the HTTPS maps of %s", app);
+    if (!edge_running(e) || !(o = op_new(e, OP_APP, NULL, NULL)))
+        return;
+    sync_add(o, SYNC_REDIRECT);
+    sync_add(o, SYNC_HSTS);
+    lws_sul_schedule(e->ctx, 0, &o->sul, sync_start_tick, 1);
+}
+
+/* o->app: the host name; o->tries: 1 when it was listed already (only set
+ * + commit); o->step: answers so far; o->polls: commands queued. */
+static void cert_answer(void *arg, int rc, const char *text)
+{
+    struct op *o = arg;
+    static const char *const first[] = {"new", "set", "commit", "add"};
+    static const char *const again[] = {"set", "commit"};
+    const char *what;
+    int ok;
+    if (!o->e)
+        return;
+    what = o->tries ? again[o->step < 2 ? o->step : 1] : first[o->step < 4 ? o->step : 3];
+    if (!strcmp(what, "new"))
+        ok = rc == 0 && (strstr(text, "New empty certificate store") || strstr(text, "already exists"));
+    else if (!strcmp(what, "set"))
+        ok = rc == 0 && strstr(text, "Transaction") != NULL;
+    else
+        ok = rc == 0 && strstr(text, "Success!") != NULL;
+    if (!ok && !o->fails) {
+        o->fails++;
+        snprintf(o->msg, sizeof o->msg, "%s ssl cert refused: %.200s", what, text);
+    }
+    if (++o->step < o->polls)
+        return;
+    if (o->fails) {
+        char why[sizeof o->msg];
+        util_strlcpy(why, o->msg, sizeof why);
+        char path[PATH_MAX];
+        if (edge_cert_path(o->e, o->app, path, sizeof path) == 0) {
+            char cmd[PATH_MAX + 32];
+            snprintf(cmd, sizeof cmd, "abort ssl cert %s", path);
+            cmd_queue(o->e, 0, cmd, NULL, NULL);
+        }
+        op_finish(o, -1, "certificate for %s not loaded: %s", o->app, why);
+        return;
+    }
+    if (!o->tries && (cert_add_name(o->e, o->app) < 0 || write_certs_list(o->e) < 0))
+        log_warn(C, "cannot record %s in %s: a restart of HAProxy would not serve it", o->app, o->e->certs_list);
+    o->msg[0] = '\0';
+    o->nsync = o->isync = 0;
+    o->fails = 0;
+    sync_add(o, SYNC_REDIRECT);
+    sync_next(o);
+}
+
+int edge_cert_install(struct edge *e, const char *name, const char *pem, size_t len, edge_done_cb cb, void *arg)
+{
+    char path[PATH_MAX], *clean, *text = NULL;
+    size_t n = 0;
+    struct op *o;
+    int listed, rc = -1;
+    if (!name || !domain_ok(name) || strlen(name) > 253 || !pem || !len ||
+        len > X509_PEM_MAX || memchr(pem, '\0', len) || !e->https_port || !x509_pair_ok(pem, len) ||
+        edge_cert_path(e, name, path, sizeof path) < 0 || tls_files(e) < 0)
+        return -1;
+    /* the payload ends at the first empty line: none inside, '\n' at the end */
+    if (!(clean = malloc(len + 2)))
+        return -1;
+    for (size_t k = 0; k < len; k++) {
+        if (pem[k] == '\r' || (pem[k] == '\n' && (n == 0 || clean[n - 1] == '\n')))
+            continue;
+        clean[n++] = pem[k];
+    }
+    if (n && clean[n - 1] != '\n')
+        clean[n++] = '\n';
+    clean[n] = '\0';
+    if (util_write_file_atomic(path, clean, n, 0600) < 0)
+        goto done;
+    listed = edge_cert_has(e, name);
+    if (!(o = op_new(e, OP_CERT, cb, arg)))
+        goto done;
+    util_strlcpy(o->app, name, sizeof o->app);
+    o->tries = listed;
+    rc = 0;
+    if (!edge_running(e)) {  /* HAProxy reads certs.list when it starts */
+        if (!listed && (cert_add_name(e, name) < 0 || write_certs_list(e) < 0))
+            rc = -1;
+        if (rc == 0)
+            write_config(e, NULL);
+        if (rc < 0) {
+            op_untrack(o);
+            free(o);
+        } else {
+            op_finish_later(o, "certificate written (HAProxy not running)");
+        }
+        goto done;
+    }
+    if (asprintf(&text, "set ssl cert %s <<\n%s", path, clean) < 0) {
+        text = NULL;
+        op_untrack(o);
+        free(o);
+        rc = -1;
+        goto done;
+    }
+    char cmd[PATH_MAX * 2 + 32];
+    if (!listed) {
+        snprintf(cmd, sizeof cmd, "new ssl cert %s", path);
+        o->polls += cmd_queue(e, 0, cmd, cert_answer, o) == 0;
+    }
+    o->polls += cmd_queue(e, 0, text, cert_answer, o) == 0;
+    snprintf(cmd, sizeof cmd, "commit ssl cert %s", path);
+    o->polls += cmd_queue(e, 0, cmd, cert_answer, o) == 0;
+    if (!listed) {
+        snprintf(cmd, sizeof cmd, "add ssl crt-list %s %s", e->certs_list, path);
+        o->polls += cmd_queue(e, 0, cmd, cert_answer, o) == 0;
+    }
+    if (o->polls != (listed ? 2 : 4)) {
+        o->fails++;
+        util_strlcpy(o->msg, "out of memory", sizeof o->msg);
+        if (!o->polls)
+            op_finish_later(o, "certificate not loaded: out of memory"), o->tries = -1;
+    }
+done:
+    if (clean) {
+        memset(clean, 0, n);  /* the key */
+        free(clean);
+    }
+    if (text) {
+        memset(text, 0, strlen(text));
+        free(text);
+    }
+    return rc;
 }

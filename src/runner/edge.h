@@ -42,6 +42,9 @@ struct edge_options {
     const char *haproxy;           /* NULL: "haproxy" from PATH */
     const char *bind_addr;         /* NULL: all addresses */
     int http_port;                 /* the shared by-name frontend, 0: none */
+    int https_port;                /* its HTTPS twin (needs http_port), 0: none */
+    int acme_port;                 /* loopback port of the ACME client's HTTP-01
+                                    * listener, 0: no challenge route */
 };
 
 typedef void (*edge_done_cb)(void *arg, int rc, const char *msg);
@@ -97,6 +100,34 @@ int edge_swap(struct edge *e, const char *app, const char *server, const char *a
               void *arg);
 /* One runtime API command (a single line, no ';'). */
 int edge_command(struct edge *e, const char *cmd, edge_reply_cb cb, void *arg);
+
+/* --- HTTPS (edge_tls in edge.c) ---
+ * The "https" frontend (once the "http" one exists, when https_port > 0):
+ * `bind ... ssl crt DIR/default.pem crt-list DIR/certs.list alpn
+ * h2,http/1.1`, the same maps. DIR/default.pem is a self-signed
+ * certificate made once (certs.c); each served certificate is
+ * DIR/certs/<name>.pem (0600, chain + key), listed in certs.list. */
+
+/* Installs (or replaces) the certificate for one host name: writes the file
+ * and, HAProxy running, `new ssl cert` (first time) / `set ssl cert` +
+ * `commit ssl cert` / `add ssl crt-list` (first time), then the redirect
+ * map. No reload. pem: the chain then the key, capped at 64 KiB. */
+int edge_cert_install(struct edge *e, const char *name, const char *pem, size_t len, edge_done_cb cb, void *arg);
+/* 1 when a certificate for name is served (listed in certs.list). */
+int edge_cert_has(const struct edge *e, const char *name);
+/* The names with a certificate file, in turn (i from 0; NULL at the end). */
+const char *edge_cert_name(const struct edge *e, size_t i);
+/* The app ("a<id>") that has name among its domains, or NULL. */
+const char *edge_domain_app(const struct edge *e, const char *name);
+/* An app's HTTPS options: redirect HTTP to HTTPS for its names that have a
+ * certificate (default 1), send HSTS on HTTPS (default 0). Applied with
+ * the next edge_app_set (or edge_cert_install) by map. */
+int edge_app_tls(struct edge *e, const char *app, int redirect, int hsts);  /* 1: changed */
+/* The same, and when that changed them, the two maps replaced now (for an
+ * app the edge took in with default options: its first deploy). */
+void edge_app_tls_apply(struct edge *e, const char *app, int redirect, int hsts);
+/* Path of DIR/certs/<name>.pem into out. */
+int edge_cert_path(const struct edge *e, const char *name, char *out, size_t n);
 
 /* The config file for the current state (malloc'ed); for tests and docs. */
 char *edge_render_config(const struct edge *e);

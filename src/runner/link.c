@@ -12,6 +12,7 @@
 #include "chans.h"
 #include "dockerops.h"
 #include "runner.h"
+#include "acme.h"
 
 #include "buf.h"
 #include "crypto.h"
@@ -327,6 +328,7 @@ static void on_welcome(struct link *l, json_t *msg)
     l->retry_count = 0;
     log_info(C, "session up (server %s)", r->server_id);
     jobs_on_welcome(r, w.jobs);
+    acme_on_welcome(r);  /* certificate states reported while the link was down */
     heartbeat_tick(&l->sul_heartbeat);
     fingerprint_send_latest(r);
     /* The connect and TLS handshake freed what they allocated; give the

@@ -12,6 +12,7 @@
 #include "child.h"
 #include "docker.h"
 #include "edge.h"
+#include "acme.h"
 
 #include "crypto.h"
 #include "log.h"
@@ -57,6 +58,9 @@ static void usage(FILE *f)
             "  --log-level LEVEL     debug, info, warn, error (default info)\n"
             "  --edge-bind ADDR      address the edge proxy's public ports bind (default: all)\n"
             "  --edge-http-port N    the edge's shared port for apps by domain (default 80, 0: none)\n"
+            "  --edge-https-port N   its HTTPS twin, certificates by ACME (default 443, 0: none)\n"
+            "  --acme-http-port N    loopback port of the ACME client's HTTP-01 listener (default 8402)\n"
+            "  --acme-renew-days N   renew a certificate N days before it expires (default 30)\n"
             "  --docker-host SOCKET  Docker's unix socket, unix:///path or /path (default:\n"
             "                        $DOCKER_HOST, else /var/run/docker.sock)\n"
             "  --stdio               speak the protocol on stdin/stdout (not supported yet)\n"
@@ -248,6 +252,20 @@ static int parse_args(struct runner *r, int argc, char **argv, char **token)
                 return -1;
             }
             r->edge_http_port = (int)hp;
+        } else if (!strcmp(a, "--edge-https-port") || !strcmp(a, "--acme-http-port") ||
+                   !strcmp(a, "--acme-renew-days")) {
+            int64_t nv;
+            int days = !strcmp(a, "--acme-renew-days");
+            if (util_parse_i64(v, &nv) < 0 || nv < (days || a[2] == 'e' ? 0 : 1) || nv > (days ? 3650 : 65535)) {
+                fprintf(stderr, "berth-runner: %s takes %s\n", a, days ? "0..3650 days" : "a port");
+                return -1;
+            }
+            if (days)
+                r->acme_renew_days = (int)nv;
+            else if (a[2] == 'e')
+                r->edge_https_port = (int)nv;
+            else
+                r->acme_http_port = (int)nv;
         } else if (!strcmp(a, "--docker-host")) {
             docker_host = v;
         } else if (!strcmp(a, "--log-level")) {
@@ -344,6 +362,9 @@ int main(int argc, char **argv)
     r->heartbeat_s = PROTO_HEARTBEAT_S;
     r->min_free_disk = 1073741824;
     r->edge_http_port = 80;
+    r->edge_https_port = 443;
+    r->acme_http_port = 8402;
+    r->acme_renew_days = 30;
     if (parse_args(r, argc, argv, &token) < 0) {
         wipe_free(&token);
         return RUNNER_EXIT_USAGE;
@@ -388,6 +409,7 @@ int main(int argc, char **argv)
     if (link_init(r) < 0 || make_context(r) < 0 || deploy_init(r) < 0)
         goto done;
     deploy_adopt_edge(r);
+    acme_start(r);  /* only when the edge serves certificates: renewals */
     applogs_init(r); /* app logs are not vital: the runner goes on without */
     if (jobs_init(r) < 0)
         goto done;
@@ -409,6 +431,7 @@ done:
          * closing their pipes calls back into jobs.c */
         fingerprint_release(r);
         jobs_stop(r);
+        acme_stop(r);
         chans_link_lost(r); /* no shell outlives the runner */
         applogs_stop(r);
         dockerops_release();

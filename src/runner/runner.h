@@ -35,6 +35,7 @@
 struct job;
 struct deploy;
 struct edge;
+struct acme;
 
 struct runner {
     struct lws_context *ctx;
@@ -69,6 +70,10 @@ struct runner {
     struct edge *edge;
     char edge_bind[64];                /* --edge-bind, "" = all addresses */
     int edge_http_port;                /* --edge-http-port: apps by name, 0 = off */
+    int edge_https_port;               /* --edge-https-port, 0 = off */
+    int acme_http_port;                /* --acme-http-port: lego's HTTP-01 listener */
+    int acme_renew_days;               /* --acme-renew-days */
+    struct acme *acme;                 /* acme.c: NULL until a domain wants a certificate */
 };
 
 /* state.c */

@@ -129,6 +129,33 @@ static void step_reports(const char *data, size_t len)
     }
 }
 
+/* HTTPS on the edge: domain.cert (built again, same fields), the acme
+ * spec (built again) and the tls flags of a job spec. */
+static void https_parsers(json_t *msg)
+{
+    char err[ERR];
+    struct proto_domain_cert c, c2;
+    struct proto_acme_spec a;
+    int redirect, hsts;
+    if (proto_parse_domain_cert(msg, &c, err, sizeof err) == 0) {
+        json_t *m = proto_domain_cert(&c);
+        assert(m);
+        assert(proto_parse_domain_cert(m, &c2, err, sizeof err) == 0);
+        assert(c2.status == c.status && !strcmp(c2.name, c.name) && !strcmp(c2.app_id, c.app_id) &&
+               c2.expires_at == (c.status == PROTO_CERT_ISSUED ? c.expires_at : 0));
+        rebuilt(m, PROTO_DOMAIN_CERT);
+    }
+    if (proto_parse_acme_spec(msg, &a, err, sizeof err) == 0 && a.directory) {
+        json_t *spec = json_object();
+        assert(proto_acme_spec_add(spec, a.directory, a.email, a.ca_pem) == 0);
+        struct proto_acme_spec b;
+        assert(proto_parse_acme_spec(spec, &b, err, sizeof err) == 0 && !strcmp(b.directory, a.directory));
+        json_decref(spec);
+    }
+    if (proto_parse_tls_flags(msg, &redirect, &hsts, err, sizeof err) == 0)
+        assert((redirect == 0 || redirect == 1) && (hsts == 0 || hsts == 1));
+}
+
 static void all_parsers(json_t *msg)
 {
     char err[ERR];
@@ -137,6 +164,7 @@ static void all_parsers(json_t *msg)
     int64_t seq = 0;
     int ok = 0;
 
+    https_parsers(msg);
     struct proto_hello_msg h;
     if (proto_parse_hello(msg, &h, err, sizeof err) == 0) {
         assert(h.proto >= 1 && h.version && h.hostname);

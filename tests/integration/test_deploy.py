@@ -107,6 +107,10 @@ class Load:
         self.threads = ([threading.Thread(target=self._run, args=(True,), daemon=True) for _ in range(keepalive)] +
                         [threading.Thread(target=self._run, args=(False,), daemon=True) for _ in range(fresh)])
 
+    def connect(self):
+        """A new connection (test_https_edge.py's subclass: HTTPS with SNI)."""
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+
     def start(self):
         for t in self.threads:
             t.start()
@@ -127,7 +131,7 @@ class Load:
         while not self.stop.is_set():
             try:
                 if conn is None:
-                    conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+                    conn = self.connect()
                 conn.request("GET", self.path, headers=self.headers)
                 r = conn.getresponse()
                 body = r.read().decode().strip()

@@ -89,6 +89,7 @@ class DomainsEdge(unittest.TestCase):
         cls.runner = subprocess.Popen(
             [RUNNER, "--url", "ws://127.0.0.1:%d/runner/v1" % cls.b.port, "--state-dir", cls.state,
              "--min-free-disk", "0", "--edge-bind", "127.0.0.1", "--edge-http-port", str(cls.http),
+             "--edge-https-port", "0",
              "--heartbeat", "1"], env=env, stdout=log, stderr=log)
         log.close()
 

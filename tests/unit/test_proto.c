@@ -1095,6 +1095,110 @@ static void spec_certs(void **state)
     json_decref(spec);
 }
 
+/* HTTPS on the edge: domain.cert both ways, the acme spec, the tls flags */
+static json_t *parse_text(const char *text)
+{
+    json_t *m = json_loads(text, JSON_ALLOW_NUL, NULL);
+    assert_non_null(m);
+    return m;
+}
+
+static void domain_cert_frames(void **state)
+{
+    (void)state;
+    char err[160], big[2100];
+    struct proto_domain_cert c = {.app_id = "42", .name = "shop.example.com", .status = PROTO_CERT_ISSUED,
+                                  .expires_at = 1800000000, .issuer = "Pebble Intermediate CA"};
+    struct proto_domain_cert p;
+    json_t *m = proto_domain_cert(&c);
+    assert_non_null(m);
+    assert_string_equal(json_string_value(json_object_get(m, "type")), "domain.cert");
+    assert_int_equal(proto_parse_domain_cert(m, &p, err, sizeof err), 0);
+    assert_int_equal(p.status, PROTO_CERT_ISSUED);
+    assert_int_equal(p.expires_at, 1800000000);
+    assert_string_equal(p.issuer, "Pebble Intermediate CA");
+    json_decref(m);
+    /* a long error is clipped to 1024 bytes by the builder */
+    memset(big, 'e', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    c.status = PROTO_CERT_FAILED;
+    c.error = big;
+    m = proto_domain_cert(&c);
+    assert_int_equal(proto_parse_domain_cert(m, &p, err, sizeof err), 0);
+    assert_int_equal(strlen(p.error), PROTO_CERT_ERROR_MAX);
+    json_decref(m);
+    /* the builder refuses what breaks the rules */
+    c.app_id = "4x";
+    assert_null(proto_domain_cert(&c));
+    c.app_id = "42";
+    c.name = "Shop.example.com";
+    assert_null(proto_domain_cert(&c));
+    /* hostile frames */
+    static const char *const bad[] = {
+        "{\"type\":\"domain.cert\",\"app_id\":42,\"name\":\"a.b\",\"status\":\"pending\"}",
+        "{\"type\":\"domain.cert\",\"app_id\":\"42\",\"name\":\"a.b\",\"status\":\"revoked\"}",
+        "{\"type\":\"domain.cert\",\"app_id\":\"42\",\"name\":\"a b\",\"status\":\"pending\"}",
+        "{\"type\":\"domain.cert\",\"app_id\":\"42\",\"name\":\"a.b\",\"status\":\"issued\"}",
+        "{\"type\":\"domain.cert\",\"app_id\":\"42\",\"name\":\"a.b\",\"status\":\"issued\",\"expires_at\":-1,"
+        "\"issuer\":\"x\"}",
+        "{\"type\":\"domain.cert\",\"app_id\":\"42\",\"name\":\"a.b\",\"status\":\"failed\"}",
+        "{\"type\":\"domain.cert\",\"app_id\":\"42\",\"name\":\"a.b\",\"status\":\"pending\",\"renewal\":1}",
+        "{\"type\":\"domain.cert\",\"app_id\":\"\",\"name\":\"a.b\",\"status\":\"pending\"}",
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        m = parse_text(bad[k]);
+        err[0] = '\0';
+        assert_int_equal(proto_parse_domain_cert(m, &p, err, sizeof err), -1);
+        assert_true(err[0] != '\0');
+        json_decref(m);
+    }
+}
+
+static void acme_spec_and_flags(void **state)
+{
+    (void)state;
+    char err[160];
+    struct proto_acme_spec a;
+    int r, h;
+    json_t *spec = json_object();
+    assert_int_equal(proto_parse_acme_spec(spec, &a, err, sizeof err), 0);
+    assert_null(a.directory);
+    assert_int_equal(proto_parse_tls_flags(spec, &r, &h, err, sizeof err), 0);
+    assert_int_equal(r, 1);
+    assert_int_equal(h, 0);
+    assert_int_equal(proto_acme_spec_add(spec, "https://acme.example/dir", "ops@example.com", NULL), 0);
+    assert_int_equal(proto_parse_acme_spec(spec, &a, err, sizeof err), 0);
+    assert_string_equal(a.directory, "https://acme.example/dir");
+    assert_string_equal(a.email, "ops@example.com");
+    assert_null(a.ca_pem);
+    /* the builder refuses plain http, spaces, a non-PEM CA, an option-like email */
+    assert_int_equal(proto_acme_spec_add(spec, "http://acme.example/dir", "", NULL), -1);
+    assert_int_equal(proto_acme_spec_add(spec, "https://a b", "", NULL), -1);
+    assert_int_equal(proto_acme_spec_add(spec, "https://a", "", "not pem"), -1);
+    assert_int_equal(proto_acme_spec_add(spec, "https://a", "--server=x@y", NULL), -1);
+    json_decref(spec);
+    static const char *const bad[] = {
+        "{\"acme\":\"https://a\"}",
+        "{\"acme\":{\"directory\":5}}",
+        "{\"acme\":{\"directory\":\"https://a\",\"email\":[]}}",
+        "{\"acme\":{\"directory\":\"https://a\",\"ca_pem\":\"x\"}}",
+        "{\"acme\":{\"directory\":\"https://a\\u0000b\"}}",
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        json_t *m = parse_text(bad[k]);
+        assert_int_equal(proto_parse_acme_spec(m, &a, err, sizeof err), -1);
+        json_decref(m);
+    }
+    json_t *m = parse_text("{\"https_redirect\":\"no\"}");
+    assert_int_equal(proto_parse_tls_flags(m, &r, &h, err, sizeof err), -1);
+    json_decref(m);
+    m = parse_text("{\"https_redirect\":false,\"hsts\":true}");
+    assert_int_equal(proto_parse_tls_flags(m, &r, &h, err, sizeof err), 0);
+    assert_int_equal(r, 0);
+    assert_int_equal(h, 1);
+    json_decref(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1119,6 +1223,8 @@ int main(void)
         cmocka_unit_test(app_logs_frames),
         cmocka_unit_test(container_tail_lines),
         cmocka_unit_test(spec_certs),
+        cmocka_unit_test(domain_cert_frames),
+        cmocka_unit_test(acme_spec_and_flags),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
