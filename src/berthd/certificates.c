@@ -16,6 +16,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
 
 void certificates_key_ad(int64_t id, char *out, size_t n)
@@ -300,4 +301,25 @@ void certificates_push(struct srv *s, int64_t org_id, const char *sans_json, int
     if (p)
         json_decref(p->sans);
     free(p);
+}
+
+/* The installation's ACME settings (config: --acme-*) and the app's HTTPS
+ * options into an edge or deploy job's spec, at every send. The CA bundle
+ * is read once (at most 64 KiB) and kept. */
+void certificates_spec_https(struct srv *s, const struct app *a, json_t *spec)
+{
+    static char *ca;
+    static int ca_read;
+    if (!ca_read && s->cfg.acme_ca_file[0]) {
+        size_t len;
+        ca_read = 1;
+        if (util_read_file(s->cfg.acme_ca_file, PROTO_ACME_CA_MAX, &ca, &len) < 0) {
+            log_error("certs", "cannot read --acme-ca-file %s: %s", s->cfg.acme_ca_file, strerror(errno));
+            ca = NULL;
+        }
+    }
+    if (proto_acme_spec_add(spec, s->cfg.acme_directory, s->cfg.acme_email, ca) < 0)
+        log_error("certs", "the ACME settings break a rule (https:// directory, email, PEM CA): not sent");
+    json_object_set_new(spec, "https_redirect", json_boolean(a->https_redirect));
+    json_object_set_new(spec, "hsts", json_boolean(a->hsts));
 }

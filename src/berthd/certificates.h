@@ -49,4 +49,8 @@ typedef void (*certificates_push_fn)(struct srv *s, int64_t org_id, int64_t serv
 void certificates_push(struct srv *s, int64_t org_id, const char *sans_json, int64_t by,
                        certificates_push_fn push);
 
+/* The installation's ACME settings (--acme-*) and the app's HTTPS options
+ * (https_redirect, hsts) into an edge or deploy job's spec, at every send. */
+void certificates_spec_https(struct srv *s, const struct app *a, json_t *spec);
+
 #endif

@@ -10,7 +10,6 @@
  */
 #include "deploy.h"
 #include "certificates.h"
-#include "domains.h"
 #include "events.h"
 #include "gitauth.h"
 #include "job.h"
@@ -542,7 +541,7 @@ static void spec_set_domains(struct srv *s, int64_t app_id, json_t *spec)
         json_object_set_new(spec, "domains", d);
     else
         json_decref(d);
-    domains_spec_https(s, &a, spec);
+    certificates_spec_https(s, &a, spec);
     store_app_release(&a);
 }
 

@@ -114,27 +114,6 @@ void domains_push(struct srv *s, int64_t org_id, int64_t server_id, int64_t app_
     free(j.spec_json);
 }
 
-/* The installation's ACME settings (config: --acme-*) and the app's HTTPS
- * options into an edge or deploy job's spec, at every send. The CA bundle
- * is read once (at most 64 KiB) and kept. */
-void domains_spec_https(struct srv *s, const struct app *a, json_t *spec)
-{
-    static char *ca;
-    static int ca_read;
-    if (!ca_read && s->cfg.acme_ca_file[0]) {
-        size_t len;
-        ca_read = 1;
-        if (util_read_file(s->cfg.acme_ca_file, PROTO_ACME_CA_MAX, &ca, &len) < 0) {
-            log_error("domains", "cannot read --acme-ca-file %s: %s", s->cfg.acme_ca_file, strerror(errno));
-            ca = NULL;
-        }
-    }
-    if (proto_acme_spec_add(spec, s->cfg.acme_directory, s->cfg.acme_email, ca) < 0)
-        log_error("domains", "the ACME settings break a rule (https:// directory, email, PEM CA): not sent");
-    json_object_set_new(spec, "https_redirect", json_boolean(a->https_redirect));
-    json_object_set_new(spec, "hsts", json_boolean(a->hsts));
-}
-
 /* At every (re)delivery: the app's domains as they are now. */
 static int edge_at_send(struct srv *s, const struct job *j, json_t *spec)
 {
@@ -152,7 +131,7 @@ static int edge_at_send(struct srv *s, const struct job *j, json_t *spec)
             json_object_set_new(spec, "deployment", json_string(dep));
             json_object_set_new(spec, "container_port", json_integer(a.container_port));
         }
-        domains_spec_https(s, &a, spec);
+        certificates_spec_https(s, &a, spec);
         store_app_release(&a);
     }
     json_object_set_new(spec, "domains", json_is_array(doms) ? doms : json_array());
@@ -253,11 +232,12 @@ int domains_start(struct srv *s, struct hub *h)
 json_t *domains_cert_json(struct srv *s, int64_t app_id, const char *name)
 {
     struct domain_cert c;
-    if (name[0] == '*' && name[1] == '.')
-        return json_pack("{s:s, s:s}", "status", "failed", "error",
-                         "HTTP-01 cannot issue a wildcard; upload a certificate");
+    /* a wildcard has a status only once an uploaded certificate serves it */
     if (store_domain_cert_get(s->store, app_id, name, &c) != STORE_OK)
-        return json_pack("{s:s}", "status", "pending");
+        return name[0] == '*' && name[1] == '.'
+                   ? json_pack("{s:s, s:s}", "status", "failed", "error",
+                               "HTTP-01 cannot issue a wildcard; upload a certificate")
+                   : json_pack("{s:s}", "status", "pending");
     if (!strcmp(c.status, "issued"))
         return json_pack("{s:s, s:o, s:s}", "status", "issued", "expires_at", jx_time(c.expires_at), "issuer",
                          c.issuer);

@@ -36,10 +36,6 @@ int domains_clash(struct srv *s, const struct app *a, char *clash, size_t n);
  * runner's maps follow the store. Logged on failure, never fatal. */
 void domains_push(struct srv *s, int64_t org_id, int64_t server_id, int64_t app_id, int64_t by);
 
-/* Adds "acme" (berthd's --acme-* settings) and the app's https_redirect
- * and hsts to an edge or deploy job spec (docs/protocol.md). */
-void domains_spec_https(struct srv *s, const struct app *a, json_t *spec);
-
 /* Takes "domain.cert" frames (a runner's report on a domain's
  * certificate): stored, audited domain.cert.issue | renew | fail. */
 struct hub;
