@@ -13,6 +13,10 @@
 # swap step's detail.
 #
 #   bench/zero-downtime.sh [N]     # default 20: about 4-5 min on 2 cores
+#   HTTPS=1 bench/zero-downtime.sh # the same through the edge's HTTPS
+#       frontend: the app under the name bench.example.test with its
+#       certificate from Debian's pebble by ACME (bench/acme-lib.sh); wrk
+#       on https://127.0.0.1:SPORT with that Host (TLS, keep-alive)
 # Env: BUILD (default build-dbench), CONNS (32), DRAIN_SECONDS (the app's
 # drain_seconds, default 5), BASELINE_S (first, the same wrk for this long
 # with no deploy, for scale; default 10), MAX_S (bound on the loaded phase, default
@@ -23,23 +27,41 @@ N=${1:-${N:-20}}
 CONNS=${CONNS:-32}
 BASELINE_S=${BASELINE_S:-10}
 MAX_S=${MAX_S:-$(( N * 30 + 60 ))}
+HTTPS=${HTTPS:-0}
+NAME=bench.example.test
+if [ "$HTTPS" = 1 ]; then
+  # shellcheck source=bench/acme-lib.sh
+  . bench/acme-lib.sh  # eport, sport, RUNNER_ARGS, pebble, wait_cert
+fi
 # shellcheck source=bench/deploy-lib.sh
 . bench/deploy-lib.sh
 wpid=''
 stop_wrk() { if [ -n "$wpid" ]; then kill -INT "$wpid" 2>/dev/null || true; wait "$wpid" 2>/dev/null || true; wpid=''; fi; }
-trap 'stop_wrk; cleanup' EXIT
+# pebble first: deploy-lib's cleanup waits for every child
+trap 'stop_wrk; if [ "$HTTPS" = 1 ]; then acme_cleanup; fi; cleanup' EXIT
 
-echo "== zero downtime: wrk -t1 -c$CONNS (keep-alive) on the public port during $N deploys"
+# where the load goes: the public port, or the edge's HTTPS frontend by name
+if [ "$HTTPS" = 1 ]; then
+  url="https://127.0.0.1:$sport/version"
+  r=$(api POST /apps/web/domains "{\"name\":\"$NAME\"}")
+  [ "$(jq -r .name <<<"$r")" = "$NAME" ] || { echo "domain add failed: $r" >&2; exit 1; }
+  echo "== zero downtime: wrk -t1 -c$CONNS (keep-alive, TLS) on the edge's HTTPS frontend ($NAME) during $N deploys"
+else
+  url="http://127.0.0.1:$public/version"
+  echo "== zero downtime: wrk -t1 -c$CONNS (keep-alive) on the public port during $N deploys"
+fi
+fetch() { curl -ksS -H "Host: $NAME" "$url"; }
 machine
 deploy "$(commit v0)"
 echo "first deploy: $dep_ms ms"
-[ "$(curl -fsS "http://127.0.0.1:$public/version")" = v0 ] || { echo "the public port does not answer v0" >&2; exit 1; }
+if [ "$HTTPS" = 1 ]; then wait_cert web "$NAME"; fi
+[ "$(fetch)" = v0 ] || { echo "$url does not answer v0" >&2; exit 1; }
 
 # the same load with no deploy, for scale
-wrk -t1 -c"$CONNS" -d"${BASELINE_S}s" --timeout 10s --latency "http://127.0.0.1:$public/version" > "$tmp/base.out" 2>&1
+wrk -t1 -c"$CONNS" -d"${BASELINE_S}s" --timeout 10s --latency -H "Host: $NAME" "$url" > "$tmp/base.out" 2>&1
 echo "no deploy, ${BASELINE_S} s: $(awk '/requests in/ {print $1}' "$tmp/base.out") requests, p50 $(awk '$1 == "50%" {print $2}' "$tmp/base.out"), p99 $(awk '$1 == "99%" {print $2}' "$tmp/base.out"), max $(awk '$1 == "Latency" {print $4}' "$tmp/base.out"), errors: $(grep -E 'Socket errors|Non-2xx' "$tmp/base.out" | tr '\n' ' ')"
 
-wrk -t1 -c"$CONNS" -d"$(( MAX_S + 30 ))s" --timeout 10s --latency "http://127.0.0.1:$public/version" \
+wrk -t1 -c"$CONNS" -d"$(( MAX_S + 30 ))s" --timeout 10s --latency -H "Host: $NAME" "$url" \
   > "$tmp/wrk.out" 2>&1 &
 wpid=$!
 sleep 2
@@ -61,7 +83,7 @@ done
 sleep 2
 loaded_s=$(( ($(now_ms) - start) / 1000 + 2 ))
 stop_wrk
-got=$(curl -fsS "http://127.0.0.1:$public/version" || true)
+got=$(fetch || true)
 
 echo "--- wrk"
 cat "$tmp/wrk.out"
@@ -75,7 +97,7 @@ p50=$(awk '$1 == "50%" {print $2}' "$tmp/wrk.out")
 p99=$(awk '$1 == "99%" {print $2}' "$tmp/wrk.out")
 max=$(awk '$1 == "Latency" {print $4}' "$tmp/wrk.out")
 sock=${sock:-0} non2xx=${non2xx:-0}
-echo "deploys: $done_n in ${loaded_s} s under load; the public port answers '$got' after (want v$done_n)"
+echo "deploys: $done_n in ${loaded_s} s under load; $url answers '$got' after (want v$done_n)"
 echo "requests: ${reqs:-?}; failed: $(( sock + non2xx )) (socket errors $sock, non-2xx/3xx $non2xx)  target 0: $([ $(( sock + non2xx )) -eq 0 ] && echo met || echo MISSED)"
 echo "latency over the whole run: p50 ${p50:-?}, p99 ${p99:-?}, max ${max:-?}"
 if [ -s "$tmp/swaps" ]; then
@@ -86,4 +108,4 @@ if [ -s "$tmp/swaps" ]; then
     END { printf "per deploy, median / max: total %d / ", med(t); printf "%d ms; swap %d / ", M, med(s)
           printf "%d ms; old server drained in %d / ", M, med(d); printf "%d ms\n", M }' "$tmp/swaps"
 fi
-[ "$got" = "v$done_n" ] || { echo "the public port does not serve the last deploy" >&2; exit 1; }
+[ "$got" = "v$done_n" ] || { echo "$url does not serve the last deploy" >&2; exit 1; }

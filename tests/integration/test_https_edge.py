@@ -277,6 +277,25 @@ class HTTPSEdge(unittest.TestCase):
         r = self.api("DELETE", "/apps/one/domains/bad.example.test")
         self.assertEqual(r.status, 204, r)
 
+    def test_2b_added_to_a_running_app_and_redeploy_under_https_load(self):
+        """A name added to an app that runs gets its certificate and
+        serves HTTPS without a deploy; a redeploy under keep-alive HTTPS
+        load (clients that do not retry) fails no request."""
+        r = self.api("POST", "/apps/two/domains", {"name": "late.example.test"})
+        self.assertEqual(r.status, 201, r)
+        self.wait_status("two", "late.example.test", "issued")
+        self.assertEqual(https_get(self.https, "late.example.test", self.root)[:2], (200, "v-two-1"))
+        load = HTTPSLoad(self.https, "one.example.test", self.root, keepalive=8, fresh=2).start()
+        time.sleep(1)
+        self.deploy("one", "v-one-1")  # a new commit: a new container, the same answer
+        time.sleep(1)
+        load.finish()
+        self.assertGreater(load.ok, 50)
+        self.assertEqual(load.failed, 0, load.errors[:5])
+        self.assertEqual(https_get(self.https, "one.example.test", self.root)[:2], (200, "v-one-1"))
+        r = self.api("DELETE", "/apps/two/domains/late.example.test")
+        self.assertEqual(r.status, 204, r)
+
     def test_3_renewal_under_load(self):
         pid_before, reloads_before = self.master()
         before, _ = served_cert(self.https, "one.example.test")
