@@ -30,6 +30,31 @@ def free_port():
     s.close()
     return port
 
+
+def listen_port():
+    """A free port below the ephemeral range, for a listener that binds
+    later or again (lego's, berthd's challenge port): a free_port() one may
+    be taken meanwhile by an outgoing connection's local end."""
+    import random
+    lo = 32768
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            lo = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        pass
+    for _ in range(200):
+        port = random.randrange(max(1024, lo - 12000), lo)
+        s = socket.socket()
+        try:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            continue
+        finally:
+            s.close()
+    raise RuntimeError("no free port below %d" % lo)
+
 def docker_ok():
     """True when the Docker engine answers."""
     try:

@@ -15,7 +15,7 @@ import time
 import unittest
 
 import harness
-import pebble_srv
+import pebble
 
 NAME = "acme.berth.test"
 
@@ -55,27 +55,6 @@ class AcmeBerthd(harness.Berthd):
         return http.client.HTTPSConnection("127.0.0.1", self.port, timeout=30, context=ctx)
 
 
-def quiet_port():
-    """A free port below the ephemeral range, so no outgoing connection
-    takes it between tests (the challenge port is fixed for the class:
-    pebble's config names it)."""
-    import random
-    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
-        lo = int(f.read().split()[0])
-    for _ in range(200):
-        port = random.randrange(20000, min(lo, 32000))
-        s = socket.socket()
-        try:
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            s.bind(("127.0.0.1", port))
-            return port
-        except OSError:
-            continue
-        finally:
-            s.close()
-    raise RuntimeError("no free port below the ephemeral range")
-
-
 def raw_http(port, data, timeout=10):
     """Sends raw bytes to 127.0.0.1:port; returns everything read until the
     server closes or goes quiet."""
@@ -107,8 +86,8 @@ class TestAcme(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.TemporaryDirectory(prefix="berth-acme-")
-        cls.http_port = quiet_port()
-        cls.pebble = pebble_srv.start(cls.tmp.name, cls.http_port)
+        cls.http_port = harness.listen_port()
+        cls.pebble = pebble.start(cls.tmp.name, cls.http_port)
         cls.root = os.path.join(cls.tmp.name, "pebble-root.pem")
         with open(cls.root, "w") as f:
             f.write(cls.pebble.root_pem())
@@ -412,7 +391,7 @@ class TestAcmeRefusals(unittest.TestCase):
         # only the flag's
         d = AcmeBerthd(["--acme-domain", "b.example.com", "--acme-email", "ops@example.com",
                         "--acme-directory", "https://127.0.0.1:%d/dir" % harness.free_port(),
-                        "--acme-http-port", str(quiet_port())])
+                        "--acme-http-port", str(harness.listen_port())])
         d.env["BERTH_ACME_DOMAIN"] = "a.example.com"
         self.addCleanup(d.close)
         d.start()

@@ -21,7 +21,6 @@ scripts/test-fixtures.sh). Run with Debian's /usr/bin/python3.
 import http.client
 import json
 import os
-import random
 import shutil
 import signal
 import socket
@@ -35,7 +34,7 @@ import urllib.request
 import pebble
 import test_domains_edge as tde
 from rawrunner import RawRunner, register
-from harness import BERTH, Berthd, docker_ok, free_port, git, wait_for
+from harness import BERTH, Berthd, docker_ok, free_port, git, listen_port, wait_for
 from test_deploy import FIXTURE_APP, RUNNER, GitServer, Load, docker
 
 DE = tde.DomainsEdge.__dict__
@@ -71,29 +70,6 @@ def served_cert(port, name):
     with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
         with ctx.wrap_socket(s, server_hostname=name) as t:
             return t.getpeercert(binary_form=True), t.selected_alpn_protocol()
-
-
-def listen_port():
-    """A free port below the ephemeral range, for a listener that binds
-    later (lego's, at each run): a free_port() one may be taken meanwhile
-    by an outgoing connection's local end (HAProxy's, git's)."""
-    lo = 32768
-    try:
-        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
-            lo = int(f.read().split()[0])
-    except (OSError, ValueError, IndexError):
-        pass
-    for _ in range(200):
-        port = random.randrange(max(1024, lo - 12000), lo)
-        s = socket.socket()
-        try:
-            s.bind(("127.0.0.1", port))
-            return port
-        except OSError:
-            continue
-        finally:
-            s.close()
-    raise RuntimeError("no free port below %d" % lo)
 
 
 class HTTPSLoad(Load):
