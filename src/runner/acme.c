@@ -218,6 +218,42 @@ static void enqueue(struct acme *a, const char *app_id, const char *name, int re
 
 static int uploaded(struct runner *r, const char *app_id, const char *name);
 
+/* "<the edge's file for name>.uploaded": the certificate served for name
+ * came from an upload (so its removal is seen when the upload is gone). */
+static int marker_path(struct runner *r, const char *name, char *out, size_t n)
+{
+    char pem[PATH_MAX];
+    if (edge_cert_path(r->edge, name, pem, sizeof pem) < 0)
+        return -1;
+    int w = snprintf(out, n, "%s.uploaded", pem);
+    return w > 0 && (size_t)w < n ? 0 : -1;
+}
+
+static void drop(struct runner *r, const char *name, const char *why)
+{
+    char m[PATH_MAX];
+    log_info(C, "%s: %s: its certificate is no longer served", name, why);
+    if (marker_path(r, name, m, sizeof m) == 0)
+        unlink(m);
+    edge_cert_remove(r->edge, name);
+}
+
+/* Certificates the edge serves for names no app on it has any more are
+ * dropped (a domain removed, an app deleted or moved). */
+static void prune(struct runner *r)
+{
+    const char *name;
+    for (size_t k = 0; (name = edge_cert_name(r->edge, k));) {
+        if (edge_domain_app(r->edge, name)) {
+            k++;
+            continue;
+        }
+        char copy[256];
+        util_strlcpy(copy, name, sizeof copy);
+        drop(r, copy, "no app has this name any more");
+    }
+}
+
 void acme_want(struct runner *r, const char *app_id, const char *const *names, size_t n)
 {
     struct acme *a;
@@ -226,11 +262,14 @@ void acme_want(struct runner *r, const char *app_id, const char *const *names, s
     for (size_t k = 0; k < n && !r->edge_https_port; k++)
         report(r, app_id, names[k], PROTO_CERT_FAILED, 0, 0, NULL,
                "HTTPS is off on this server (berth-runner --edge-https-port 0)");
+    prune(r);
     for (size_t k = 0; k < n && r->edge_https_port; k++) {
-        char issuer[PROTO_CERT_ISSUER_MAX + 1];
+        char issuer[PROTO_CERT_ISSUER_MAX + 1], m[PATH_MAX];
         int64_t expires = 0, left;
         if (uploaded(r, app_id, names[k]))
             continue;
+        if (marker_path(r, names[k], m, sizeof m) == 0 && access(m, F_OK) == 0)
+            drop(r, names[k], "its uploaded certificate was removed");
         if (is_wild(names[k])) {
             report(r, app_id, names[k], PROTO_CERT_FAILED, 0, 0, NULL,
                    "HTTP-01 cannot issue a wildcard; upload a certificate");
@@ -342,6 +381,9 @@ static int uploaded(struct runner *r, const char *app_id, const char *name)
                "the uploaded certificate cannot be read on the server");
         return 1;
     }
+    char m[PATH_MAX];
+    if (marker_path(r, name, m, sizeof m) < 0 || util_write_file_atomic(m, "", 0, 0600) < 0)
+        log_warn(C, "%s: cannot mark its certificate as uploaded", name);
     if (edge_cert_has(r->edge, name) && edge_cert_path(r->edge, name, cur, sizeof cur) == 0 &&
         util_read_file(cur, X509_PEM_MAX, &have, &hlen) == 0 && hlen == len && !memcmp(have, pem, len)) {
         cert_left(r, name, issuer, sizeof issuer, &expires);

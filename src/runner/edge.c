@@ -680,6 +680,29 @@ static int write_certs_list(const struct edge *e)
     return rc;
 }
 
+void edge_cert_remove(struct edge *e, const char *name)
+{
+    char path[PATH_MAX], cmd[2 * PATH_MAX + 32];
+    size_t k;
+    for (k = 0; k < e->ncerts && strcmp(e->certs[k], name); k++)
+        ;
+    if (k == e->ncerts || edge_cert_path(e, name, path, sizeof path) < 0)
+        return;
+    free(e->certs[k]);
+    memmove(&e->certs[k], &e->certs[k + 1], (e->ncerts - k - 1) * sizeof *e->certs);
+    e->ncerts--;
+    if (write_certs_list(e) < 0)
+        log_warn(C, "cannot rewrite %s: a restart of HAProxy would still serve %s", e->certs_list, name);
+    if (edge_running(e)) {  /* answers are only logged: the name is gone either way */
+        snprintf(cmd, sizeof cmd, "del ssl crt-list %s %s", e->certs_list, path);
+        cmd_queue(e, 0, cmd, NULL, NULL);
+        snprintf(cmd, sizeof cmd, "del ssl cert %s", path);
+        cmd_queue(e, 0, cmd, NULL, NULL);
+    }
+    if (unlink(path) < 0 && errno != ENOENT)
+        log_warn(C, "cannot remove %s: %s", path, strerror(errno));
+}
+
 /* default.pem once, certs.list, DIR/certs, and the apps' HTTPS flags
  * (tls-apps: "app redirect hsts" lines, read back by edge_load) */
 static int tls_files(struct edge *e)
@@ -771,7 +794,9 @@ static void edge_load_tls(struct edge *e)
                 !strcmp(line + n - 4, ".pem")) {
                 memcpy(host, line + plen, n - plen - 4);
                 host[n - plen - 4] = '\0';
-                if (domain_ok(host) && !is_wild(host))
+                if (host[0] == '_' && host[1] == '.')  /* a wildcard's file (edge_cert_path) */
+                    host[0] = '*';
+                if (domain_ok(host))
                     cert_add_name(e, host);
             }
         }

@@ -113,6 +113,10 @@ int edge_command(struct edge *e, const char *cmd, edge_reply_cb cb, void *arg);
  * `commit ssl cert` / `add ssl crt-list` (first time), then the redirect
  * map. No reload. pem: the chain then the key, capped at 64 KiB. */
 int edge_cert_install(struct edge *e, const char *name, const char *pem, size_t len, edge_done_cb cb, void *arg);
+/* Stops serving name's certificate (a name no app has any more, or an
+ * uploaded certificate removed): out of certs.list, `del ssl crt-list` +
+ * `del ssl cert` while HAProxy runs, its file removed. No reload. */
+void edge_cert_remove(struct edge *e, const char *name);
 /* 1 when a certificate for name is served (listed in certs.list). */
 int edge_cert_has(const struct edge *e, const char *name);
 /* The names with a certificate file, in turn (i from 0; NULL at the end). */

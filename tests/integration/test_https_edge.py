@@ -269,8 +269,13 @@ class HTTPSEdge(unittest.TestCase):
         self.assertGreater(load.ok, 50)
         self.assertEqual(load.failed, 0, load.errors[:5])
         self.assertEqual(https_get(self.https, "one.example.test", self.root)[:2], (200, "v-one-1"))
+        late = served_cert(self.https, "late.example.test")[0]
         r = self.api("DELETE", "/apps/two/domains/late.example.test")
         self.assertEqual(r.status, 204, r)
+        # a removed name's certificate is no longer served (nor kept on disk)
+        gone = wait_for(lambda: served_cert(self.https, "late.example.test")[0] != late or None, 30, 0.3)
+        self.assertTrue(gone, "late.example.test's certificate is still served after its removal")
+        self.assertFalse(os.path.exists(os.path.join(self.edge_dir, "certs", "late.example.test.pem")))
 
     def test_3_renewal_under_load(self):
         pid_before, reloads_before = self.master()
@@ -324,6 +329,11 @@ class HTTPSEdge(unittest.TestCase):
         gone = wait_for(lambda: not [f for _, _, fs in os.walk(os.path.join(self.state, "certs")) for f in fs]
                         or None, 30, 0.3)
         self.assertTrue(gone, "the uploaded certificate's file is still on the host")
+        # and the edge no longer serves it: the wildcard is back to "upload a certificate"
+        st = self.wait_status("two", "*.wild.example.test", "failed", 30)
+        self.assertEqual(st["error"], "HTTP-01 cannot issue a wildcard; upload a certificate")
+        self.assertNotEqual(served_cert(self.https, "a.wild.example.test")[0], der)
+        self.assertFalse(os.path.exists(os.path.join(self.edge_dir, "certs", "_.wild.example.test.pem")))
 
     def test_4_hostile_fields(self):
         # (null is "not given", as for every other app field)
