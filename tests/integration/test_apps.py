@@ -637,8 +637,12 @@ class DeployContract(Base):
         app = r.json
         # 0: an app created with domains queues an edge job: its names, read at send time
         ej = p.expect("job")
-        self.assertEqual((ej["kind"], ej["spec"]), ("edge", {"app_id": str(app["id"]),
-                                                             "domains": ["web.example.com"]}))
+        # (with the installation's ACME settings and the app's HTTPS options:
+        # docs/protocol.md#certificates)
+        self.assertEqual((ej["kind"], ej["spec"]), ("edge", {
+            "app_id": str(app["id"]), "domains": ["web.example.com"],
+            "acme": {"directory": "https://acme-v02.api.letsencrypt.org/directory", "email": ""},
+            "https_redirect": True, "hsts": False}))
         p.send({"type": "job.accepted", "job": ej["job"]})
         p.done(ej["job"], 0, True)
         self.assertEqual(self.api("PUT", "/apps/web/env/API_KEY", {"value": SECRET}).status, 200)

@@ -220,9 +220,12 @@ class Apps(Base):
         d = self.jok("domain", "add", "web", "Web.Example.com")
         self.assertEqual((d["name"], d["wildcard"], d["app"]), ("web.example.com", False, "web"))
         self.assertIn("Added *.example.com to web", self.ok("domain", "add", "web", "*.example.com").out)
+        # each with its certificate's status (docs/deploy.md#https): none yet
         self.assertEqual(self.jok("domain", "list", "web")["items"],
-                         [{"name": "web.example.com", "wildcard": False},
-                          {"name": "*.example.com", "wildcard": True}])
+                         [{"name": "web.example.com", "wildcard": False, "certificate": {"status": "pending"}},
+                          {"name": "*.example.com", "wildcard": True, "certificate": {
+                              "status": "failed",
+                              "error": "HTTP-01 cannot issue a wildcard; upload a certificate"}}])
         out = self.ok("domain", "list", "web").out
         self.assertIn("web.example.com", out)
         self.assertIn("DOMAIN", out)
