@@ -18,29 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int hostname_valid(const char *s)
-{
-    size_t l = strlen(s), label = 0;
-    if (l < 1 || l > 253 || s[0] == '.' || s[l - 1] == '.')
-        return 0;
-    int dots = 0;
-    for (size_t i = 0; i < l; i++) {
-        char c = s[i];
-        if (c == '.') {
-            if (label == 0 || s[i - 1] == '-')
-                return 0;
-            label = 0;
-            dots++;
-            continue;
-        }
-        int ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                 (c == '-' && label > 0) || (c == '*' && i == 0 && s[1] == '.');
-        if (!ok || ++label > 63)
-            return 0;
-    }
-    return dots >= 1 && s[l - 1] != '-';
-}
-
 int domains_normalise(const char *in, char *out, size_t n)
 {
     size_t l = in ? strlen(in) : 0;
@@ -48,7 +25,7 @@ int domains_normalise(const char *in, char *out, size_t n)
         return -1;
     for (size_t k = 0; k <= l; k++)
         out[k] = (char)tolower((unsigned char)in[k]);
-    return hostname_valid(out) ? 0 : -1;
+    return proto_cert_name_ok(out) ? 0 : -1;
 }
 
 struct clash_ctx {

@@ -1803,14 +1803,14 @@ int proto_parse_logs_cancel(json_t *msg, const char **id, char *err, size_t errl
 
 /* --- custom certificates in deploy and edge specs --- */
 
-/* A host name as berthd's domains.c allows it, lower case, or "*." and
- * one: never '/', a leading '.' or "..", so the runner may name a file
- * after it. */
+/* A host name as berthd's domains.c allows it (the one rule: domains.c
+ * calls proto_cert_name_ok), lower case, or "*." and one: never '/', a
+ * leading or trailing '.' or "..", so the runner may name a file after it. */
 static int cert_name_ok(const char *s)
 {
     size_t l = s ? strlen(s) : 0, label = 0;
     int dots = 0;
-    if (l < 3 || l > 253)
+    if (l < 3 || l > 253 || s[l - 1] == '.')
         return 0;
     for (size_t i = 0; i < l; i++) {
         char c = s[i];
@@ -2052,18 +2052,6 @@ const char *proto_cert_status_name(enum proto_cert_status s)
                                                                                                            : NULL;
 }
 
-static int tls_name_ok(const char *n)
-{
-    size_t len = n ? strlen(n) : 0;
-    if (!len || len > 253 || n[0] == '.' || n[len - 1] == '.')
-        return 0;
-    if (len > 2 && n[0] == '*' && n[1] == '.')
-        n += 2;
-    for (; *n; n++)
-        if (!(*n >= 'a' && *n <= 'z') && !(*n >= '0' && *n <= '9') && *n != '-' && *n != '.')
-            return 0;
-    return 1;
-}
 
 static int app_id_ok(const char *s)
 {
@@ -2075,7 +2063,7 @@ json_t *proto_domain_cert(const struct proto_domain_cert *c)
 {
     const char *st = proto_cert_status_name(c->status);
     json_t *m;
-    if (!st || !app_id_ok(c->app_id) || !tls_name_ok(c->name))
+    if (!st || !app_id_ok(c->app_id) || !cert_name_ok(c->name))
         return NULL;
     m = json_pack("{s:s, s:s, s:s, s:s, s:b}", "type", "domain.cert", "app_id", c->app_id, "name", c->name, "status",
                   st, "renewal", c->renewal);
@@ -2104,7 +2092,7 @@ int proto_parse_domain_cert(json_t *msg, struct proto_domain_cert *out, char *er
         snprintf(err, errlen, "app_id must be digits");
         return -1;
     }
-    if (jx_string(msg, "name", &out->name) || !tls_name_ok(out->name)) {
+    if (jx_string(msg, "name", &out->name) || !cert_name_ok(out->name)) {
         snprintf(err, errlen, "name must be a lower-case host name");
         return -1;
     }
