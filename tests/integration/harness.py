@@ -138,12 +138,16 @@ class Berthd:
                     self.port = free_port()
                 time.sleep(0.2)
 
-    def _start(self):
+    def serve_args(self):
+        """berthd's command line (a subclass may add or change flags)."""
         args = [BERTHD, "serve", "--data", self.data, "--listen", "127.0.0.1:%d" % self.port]
         if self.tls:
             args += ["--tls-cert", self.tls[0], "--tls-key", self.tls[1]]
+        return args
+
+    def _start(self):
         self.log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(args, env=self.env, stdout=self.log, stderr=self.log)
+        self.proc = subprocess.Popen(self.serve_args(), env=self.env, stdout=self.log, stderr=self.log)
         deadline = time.time() + 10
         while time.time() < deadline:
             if self.proc.poll() is not None:

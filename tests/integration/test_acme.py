@@ -29,24 +29,9 @@ class AcmeBerthd(harness.Berthd):
         self.acme_args = acme_args
         self.tls = ("-", "-")  # https:// in url; connection() is ours
 
-    def _start(self):
-        args = [harness.BERTHD, "serve", "--data", self.data,
+    def serve_args(self):
+        return [harness.BERTHD, "serve", "--data", self.data,
                 "--listen", "127.0.0.1:%d" % self.port] + self.acme_args
-        self.log = open(self.log_path, "ab")
-        self.proc = harness.subprocess.Popen(args, env=self.env, stdout=self.log, stderr=self.log)
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                self.log.close()
-                raise RuntimeError("berthd exited: " + self.log_text())
-            try:
-                if self.request("GET", "/healthz").status == 200:
-                    self.started_once = True
-                    return self
-            except OSError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError("berthd did not come up: " + self.log_text())
 
     def connection(self, source=None):
         ctx = ssl.create_default_context()
