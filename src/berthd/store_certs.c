@@ -61,12 +61,9 @@ int store_cert_set_key(struct store *st, int64_t id, const char *sealed)
                                  sealed, id)));
 }
 
-int store_cert_get(struct store *st, int64_t org_id, int64_t id, struct cert *c)
+/* The one row s selects into c (released on failure). */
+static int cert_one(struct store *st, struct db_stmt *s, struct cert *c)
 {
-    struct db_stmt *s = org_id
-        ? q(st, "SELECT " CERT_COLS " FROM certificates WHERE id = ? AND org_id = ?", "ii", id,
-            org_id)
-        : q(st, "SELECT " CERT_COLS " FROM certificates WHERE id = ?", "i", id);
     int rc = row(st, s);
     if (rc != STORE_OK)
         return rc;
@@ -77,18 +74,18 @@ int store_cert_get(struct store *st, int64_t org_id, int64_t id, struct cert *c)
     return rc;
 }
 
+int store_cert_get(struct store *st, int64_t org_id, int64_t id, struct cert *c)
+{
+    return cert_one(st, org_id
+        ? q(st, "SELECT " CERT_COLS " FROM certificates WHERE id = ? AND org_id = ?", "ii", id,
+            org_id)
+        : q(st, "SELECT " CERT_COLS " FROM certificates WHERE id = ?", "i", id), c);
+}
+
 int store_cert_by_name(struct store *st, int64_t org_id, const char *name, struct cert *c)
 {
-    struct db_stmt *s = q(st, "SELECT " CERT_COLS " FROM certificates WHERE org_id = ? AND "
-                              "name = ?", "is", org_id, name);
-    int rc = row(st, s);
-    if (rc != STORE_OK)
-        return rc;
-    rc = cert_from_row(s, c) < 0 ? STORE_ERR : STORE_OK;
-    db_done(s);
-    if (rc != STORE_OK)
-        store_cert_release(c);
-    return rc;
+    return cert_one(st, q(st, "SELECT " CERT_COLS " FROM certificates WHERE org_id = ? AND "
+                              "name = ?", "is", org_id, name), c);
 }
 
 int store_certs_each(struct store *st, int64_t org_id,
